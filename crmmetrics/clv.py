@@ -1,0 +1,420 @@
+"""Customer-value models for the value-creation process (Payne & Frow's "customer segment
+lifetime value analysis").
+
+Everything here is plain numpy/scipy and vectorised over customers:
+
+- simple retention CLV (Gupta & Lehmann 2003; Gupta, Lehmann & Stuart 2004);
+- BG/NBD purchase-count model (Fader, Hardie & Lee 2005, Marketing Science 24(2));
+- Gamma-Gamma spend model (Fader, Hardie & Lee 2005, JMR 42(4); Fader & Hardie 2013, note 025);
+- CLV from BG/NBD + Gamma-Gamma;
+- shifted-beta-geometric (sBG) contractual retention (Fader & Hardie 2007, JIM 21(1));
+- an RFM summary (x, t_x, T, mbar) of raw transactions, for tests and small data.
+
+The formulas, conventions and the published reference numbers are those of the project's design
+note on customer-value models. ``lifetimes`` and ``pymc-marketing`` are deliberately not used:
+the first is unmaintained, the second pulls in PyMC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+from scipy.special import betaln, expit, gammaln, hyp2f1
+
+__all__ = [
+    "BgNbd",
+    "GammaGamma",
+    "RfmSummary",
+    "Sbg",
+    "clv_bgnbd_gg",
+    "conditional_expected_purchases",
+    "conditional_expected_spend",
+    "expected_purchases",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "fit_sbg",
+    "p_alive",
+    "rfm_summary",
+    "sbg_retention",
+    "sbg_survival",
+    "simple_clv",
+]
+
+
+def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Minimise ``neg_log_likelihood(params)`` over strictly positive parameters.
+
+    Returns the parameters and the maximised log-likelihood.
+    """
+
+    # Optimising on log-parameters keeps every parameter positive without bounds, and puts
+    # parameters of very different scale (alpha ~ 4 vs r ~ 0.2) on a comparable footing.
+    def objective(log_params: np.ndarray) -> float:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value = neg_log_likelihood(np.exp(log_params))
+        # Far-off trial points can overflow; a large finite value steers the search back.
+        return value if np.isfinite(value) else 1e300
+
+    result = minimize(objective, np.log(np.asarray(start, dtype=float)), method="BFGS",
+                      options={"gtol": 1e-7})
+    # BFGS may report "precision loss" at an optimum it cannot improve in floating point;
+    # only a non-finite objective means there is nothing usable.
+    if not np.isfinite(result.fun) or result.fun >= 1e300:
+        raise RuntimeError(f"maximum-likelihood fit failed: {result.message}")
+    return np.exp(result.x), -float(result.fun)
+
+
+# --------------------------------------------------------------------------------------------
+# Simple retention CLV
+# --------------------------------------------------------------------------------------------
+
+def simple_clv(margin: ArrayLike, retention: ArrayLike, discount_rate: ArrayLike, *,
+               first_margin_now: bool = False, horizon: int | None = None) -> np.ndarray:
+    """Lifetime value under a constant per-period margin and retention rate.
+
+    Default convention: the first margin arrives at the **end of period 1** and only customers
+    who survived that period earn it, so ``CLV = m * r / (1 + d - r)`` (Gupta & Lehmann 2003).
+    With ``first_margin_now=True`` the first margin is received now (t = 0) by every customer:
+    ``CLV = m * (1 + d) / (1 + d - r)``, which is the default plus ``m``.
+
+    ``horizon`` limits the sum to that many margins: ``sum_{t=1..H} m r^t / (1+d)^t`` by
+    default, or ``sum_{t=0..H-1}`` when the first margin is received now.
+
+    Example: r = 0.8, d = 0.10, m = 1 gives the margin multiple 0.8 / 0.3 = 2.667.
+    Arguments broadcast against each other.
+    """
+    m, r, d = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in
+                                    (margin, retention, discount_rate)))
+    if np.any((r < 0) | (r > 1)):
+        raise ValueError("retention must lie in [0, 1]")
+    if np.any(d <= -1):
+        raise ValueError("discount_rate must be greater than -1")
+    ratio = r / (1.0 + d)  # survival-weighted discount factor for one period
+    if horizon is None:
+        if np.any(ratio >= 1):
+            raise ValueError("an infinite horizon needs retention < 1 + discount_rate")
+        clv = m * ratio / (1.0 - ratio)
+    else:
+        if horizon < 0:
+            raise ValueError("horizon must be >= 0")
+        t = np.arange(1, horizon + 1)
+        clv = m * np.sum(ratio[..., None] ** t, axis=-1)
+    # Shifting every margin one period earlier multiplies the stream by (1 + d) / r, which is
+    # the same as adding the margin received now and dropping the last one.
+    if first_margin_now:
+        clv = m + clv - (0.0 if horizon is None else m * ratio ** horizon)
+    return clv
+
+
+# --------------------------------------------------------------------------------------------
+# BG/NBD
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BgNbd:
+    """Fitted BG/NBD parameters (Fader, Hardie & Lee 2005).
+
+    Purchase rates are gamma(r, alpha) across customers (alpha in the fitting time unit),
+    the drop-out probability after each purchase is beta(a, b).
+    """
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+
+
+def _as_float(*arrays: ArrayLike) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=float) for v in arrays]
+
+
+def _bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """Per-customer BG/NBD log-likelihood, stable for x = 0."""
+    # ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)] via logaddexp so neither
+    # power under- or overflows; for x = 0 the second term is absent (b + x - 1 may be <= 0,
+    # so it is never evaluated there).
+    log_a1 = -(r + x) * np.log(alpha + T)
+    repeat = x > 0
+    log_a2 = np.where(
+        repeat,
+        np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x),
+        -np.inf,
+    )
+    return (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+            + betaln(a, b + x) - betaln(a, b)
+            + np.logaddexp(log_a1, log_a2))
+
+
+def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
+    """Fit BG/NBD by maximum likelihood.
+
+    ``x`` = repeat purchase occasions (distinct purchase days after the first), ``t_x`` = time
+    of the last purchase and ``T`` = age, both measured from the first purchase in one time
+    unit (weeks in the paper); see :func:`rfm_summary`.
+    """
+    x, t_x, T = _as_float(x, t_x, T)
+    if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T):
+        raise ValueError("need x >= 0 and 0 <= t_x <= T")
+    # Customers with identical (x, t_x, T) contribute identical terms: fitting on the distinct
+    # rows with counts as weights makes large customer bases cheap.
+    rows, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
+    ux, ut_x, uT = rows.T
+
+    def nll(p: np.ndarray) -> float:
+        return -float(np.dot(counts, _bgnbd_log_likelihood(*p, ux, ut_x, uT)))
+
+    # alpha is a time scale: start it at the mean age so the start point is sensible whatever
+    # the time unit.
+    (r, alpha, a, b), ll = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
+    return BgNbd(float(r), float(alpha), float(a), float(b), ll)
+
+
+def expected_purchases(params: BgNbd, t: ArrayLike) -> np.ndarray:
+    """Population E[X(t)]: expected purchases of a new customer in a period of length ``t``."""
+    (t,) = _as_float(t)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    return (a + b - 1) / (a - 1) * (
+        1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+
+
+def p_alive(params: BgNbd, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
+    """P(alive | x, t_x, T): probability that a customer has not dropped out by age ``T``.
+
+    Always 1 for x = 0: under BG/NBD a customer can only drop out right after a repeat purchase.
+    """
+    x, t_x, T = _as_float(x, t_x, T)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    # P = 1 / (1 + exp(z)); z in logs so that large x cannot overflow the power.
+    z = np.where(
+        x > 0,
+        np.log(a) - np.log(b + np.maximum(x, 1) - 1)
+        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)),
+        -np.inf,
+    )
+    return expit(-z)
+
+
+def conditional_expected_purchases(params: BgNbd, t: ArrayLike, x: ArrayLike, t_x: ArrayLike,
+                                   T: ArrayLike) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` time units of a customer with
+    history (x, t_x, T). Broadcasts ``t`` against the customer arrays."""
+    (t,) = _as_float(t)
+    x, t_x, T = _as_float(x, t_x, T)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    # The published denominator 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) is exactly
+    # 1 / P(alive), so reuse the overflow-safe P(alive).
+    if_alive = (a + b + x - 1) / (a - 1) * (
+        1 - ((alpha + T) / (alpha + T + t)) ** (r + x)
+        * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t)))
+    return if_alive * p_alive(params, x, t_x, T)
+
+
+# --------------------------------------------------------------------------------------------
+# Gamma-Gamma
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GammaGamma:
+    """Fitted Gamma-Gamma spend parameters (Fader, Hardie & Lee 2005 JMR; Fader & Hardie 2013).
+
+    A transaction's value is gamma(p, nu) with nu ~ gamma(q, gamma) across customers.
+    """
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+
+    @property
+    def population_mean(self) -> float:
+        """Mean transaction value across customers, E[M] = p * gamma / (q - 1)."""
+        if self.q <= 1:
+            raise ValueError("q <= 1: the spend distribution has no finite mean")
+        return self.p * self.gamma / (self.q - 1)
+
+
+def fit_gamma_gamma(x: ArrayLike, mbar: ArrayLike) -> GammaGamma:
+    """Fit Gamma-Gamma by maximum likelihood.
+
+    ``x`` = repeat purchase occasions, ``mbar`` = mean value of those x repeat transactions.
+    Only customers with x > 0 are used (their mbar is observed); others are ignored, so the
+    arrays may hold the whole customer base.
+    """
+    x, mbar = _as_float(x, mbar)
+    keep = x > 0
+    x, mbar = x[keep], mbar[keep]
+    if x.size == 0:
+        raise ValueError("no customer with a repeat purchase")
+    if np.any(mbar <= 0):
+        raise ValueError("mbar must be > 0 for customers with x > 0")
+
+    def nll(params: np.ndarray) -> float:
+        p, q, gamma = params
+        px = p * x
+        ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
+              + (px - 1) * np.log(mbar) + px * np.log(x) - (px + q) * np.log(gamma + x * mbar))
+        return -float(np.sum(ll))
+
+    # gamma is on the money scale: start it at the mean spend.
+    (p, q, gamma), ll = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))])
+    return GammaGamma(float(p), float(q), float(gamma), ll)
+
+
+def conditional_expected_spend(params: GammaGamma, x: ArrayLike, mbar: ArrayLike) -> np.ndarray:
+    """E[M | x, mbar]: expected value of a customer's future transaction.
+
+    A weighted mean of the population mean and the customer's own ``mbar`` with weight
+    ``w = (q-1)/(p x + q - 1)`` on the population; for x = 0 it is the population mean and
+    ``mbar`` is ignored.
+    """
+    x, mbar = _as_float(x, mbar)
+    p, q, gamma = params.p, params.q, params.gamma
+    # w p gamma/(q-1) + (1-w) mbar == (p gamma + p x mbar) / (p x + q - 1): no division by q-1.
+    own = np.where(x > 0, mbar, 0.0)  # mbar of a customer without repeats may be 0 or NaN
+    return (p * gamma + p * x * own) / (p * x + q - 1)
+
+
+def clv_bgnbd_gg(bg: BgNbd, gg: GammaGamma, x: ArrayLike, t_x: ArrayLike, T: ArrayLike,
+                 mbar: ArrayLike, *, horizon_periods: int, period_length: float,
+                 discount_rate: float, margin_share: float) -> np.ndarray:
+    """Per-customer CLV from BG/NBD and Gamma-Gamma.
+
+    ``CLV = margin_share * E[M] * sum_{k=1..H} (E[Y(kL)] - E[Y((k-1)L)]) / (1 + d)^k``:
+    the purchases expected in period k (length L = ``period_length`` in the BG/NBD time unit)
+    are valued at E[M | x, mbar] and discounted at ``discount_rate`` per period, with cash
+    arriving at the end of each period. ``margin_share`` turns revenue into margin.
+    """
+    if horizon_periods < 1:
+        raise ValueError("horizon_periods must be >= 1")
+    x, t_x, T, mbar = _as_float(x, t_x, T, mbar)
+    k = np.arange(horizon_periods + 1, dtype=float)
+    # Row k holds E[Y(kL)] for every customer; row 0 is 0.
+    cumulative = conditional_expected_purchases(bg, (k * period_length)[:, None], x, t_x, T)
+    per_period = np.diff(cumulative, axis=0)
+    discount = (1.0 + discount_rate) ** -k[1:]
+    purchases = discount @ per_period
+    return margin_share * conditional_expected_spend(gg, x, mbar) * purchases
+
+
+# --------------------------------------------------------------------------------------------
+# sBG (contractual retention)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sbg:
+    """Fitted shifted-beta-geometric parameters (Fader & Hardie 2007): each customer churns at
+    the end of a period with probability theta, theta ~ beta(gamma, delta) across customers."""
+
+    gamma: float
+    delta: float
+    log_likelihood: float
+
+
+def fit_sbg(survivors: Sequence[int]) -> Sbg:
+    """Fit sBG to a cohort: ``survivors[t]`` customers still under contract at t = 0, 1, ..., n.
+
+    The first entry is the cohort size; the counts must not increase.
+    """
+    n = np.asarray(survivors, dtype=float)
+    if n.ndim != 1 or n.size < 2 or n[0] <= 0 or np.any(np.diff(n) > 0) or n[-1] < 0:
+        raise ValueError("survivors must be a non-increasing sequence of >= 2 counts, n[0] > 0")
+    churned = n[:-1] - n[1:]  # churned in period t = 1..N
+    t = np.arange(1, n.size)
+    last = n.size - 1
+
+    def nll(params: np.ndarray) -> float:
+        g, d = params
+        log_p_churn = betaln(g + 1, d + t - 1) - betaln(g, d)    # P(T = t)
+        log_survive = betaln(g, d + last) - betaln(g, d)           # S(N), right-censored
+        return -float(np.dot(churned, log_p_churn) + n[-1] * log_survive)
+
+    (g, d), ll = _fit_positive(nll, [1.0, 1.0])
+    return Sbg(float(g), float(d), ll)
+
+
+def sbg_survival(params: Sbg, t: ArrayLike) -> np.ndarray:
+    """S(t) = B(gamma, delta + t) / B(gamma, delta): share of a cohort still active at t."""
+    (t,) = _as_float(t)
+    return np.exp(betaln(params.gamma, params.delta + t) - betaln(params.gamma, params.delta))
+
+
+def sbg_retention(params: Sbg, t: ArrayLike) -> np.ndarray:
+    """Retention rate in period t = S(t)/S(t-1) = (delta + t - 1) / (gamma + delta + t - 1).
+
+    It rises with t: the customers who churn easily leave first.
+    """
+    (t,) = _as_float(t)
+    return (params.delta + t - 1) / (params.gamma + params.delta + t - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# RFM summary
+# --------------------------------------------------------------------------------------------
+
+class RfmSummary(NamedTuple):
+    """Per-customer BG/NBD and Gamma-Gamma inputs, one entry per customer (ids sorted)."""
+
+    ids: np.ndarray
+    x: np.ndarray      # repeat purchase occasions (distinct days after the first)
+    t_x: np.ndarray    # first to last purchase day, in units
+    T: np.ndarray      # first purchase day to calibration end, in units
+    mbar: np.ndarray   # mean day total of the repeat occasions; 0 when x = 0
+
+
+def rfm_summary(customer_ids: ArrayLike, timestamps: ArrayLike, amounts: ArrayLike, *,
+                calibration_end: dt.date | np.datetime64 | str,
+                unit_days: float = 7.0) -> RfmSummary:
+    """Summarise raw transactions into (x, t_x, T, mbar) per customer.
+
+    Follows the design's pitfalls: a purchase occasion is a distinct purchase *day*
+    (same-day transactions are summed), x counts the occasions after the first, t_x and T are
+    measured from the first purchase day, T up to ``calibration_end`` (inclusive), and mbar is
+    the mean of the repeat day totals, the first day excluded (0 when x = 0, as in the
+    published CDNOW summary). Transactions after ``calibration_end`` are ignored; so are
+    customers whose first purchase is after it. Times are in units of ``unit_days`` days
+    (weeks by default).
+
+    The production plugins compute the same in SQL; this helper is for tests and small data.
+    """
+    ids = np.asarray(customer_ids)
+    days = np.asarray(timestamps, dtype="datetime64[D]").astype(np.int64)
+    amounts = np.asarray(amounts, dtype=float)
+    if not ids.shape == days.shape == amounts.shape or ids.ndim != 1:
+        raise ValueError("customer_ids, timestamps and amounts must be 1-d and of equal length")
+    end = np.datetime64(calibration_end, "D").astype(np.int64)
+
+    keep = days <= end
+    ids, days, amounts = ids[keep], days[keep], amounts[keep]
+    uids, cust = np.unique(ids, return_inverse=True)
+    if uids.size == 0:
+        empty = np.zeros(0)
+        return RfmSummary(uids, empty, empty, empty, empty)
+
+    # Sort by (customer, day), then collapse runs of equal (customer, day) into occasions.
+    order = np.lexsort((days, cust))
+    cust, days, amounts = cust[order], days[order], amounts[order]
+    starts = np.flatnonzero(np.r_[True, (cust[1:] != cust[:-1]) | (days[1:] != days[:-1])])
+    occ_cust, occ_day = cust[starts], days[starts]
+    occ_value = np.add.reduceat(amounts, starts)
+
+    # Occasions are sorted by day within each customer: the first one is the birth.
+    n_customers = uids.size
+    first_occ = np.flatnonzero(np.r_[True, occ_cust[1:] != occ_cust[:-1]])
+    last_occ = np.r_[first_occ[1:] - 1, occ_cust.size - 1]
+    occasions = np.bincount(occ_cust, minlength=n_customers)
+    total_value = np.bincount(occ_cust, weights=occ_value, minlength=n_customers)
+
+    x = (occasions - 1).astype(float)
+    repeat_value = total_value - occ_value[first_occ]
+    mbar = np.divide(repeat_value, x, out=np.zeros(n_customers), where=x > 0)
+    first_day = occ_day[first_occ]
+    t_x = (occ_day[last_occ] - first_day) / unit_days
+    T = (end - first_day) / unit_days
+    return RfmSummary(uids, x, t_x, T, mbar)
