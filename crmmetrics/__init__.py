@@ -1,0 +1,25 @@
+"""crmmetrics: standards, metrics and KPIs for Payne & Frow's five CRM processes.
+
+A plugin writes ``from crmmetrics import hookimpl, MetricDefinition`` and needs nothing else
+from the package's internals.
+"""
+
+from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
+from .hookspecs import hookimpl
+from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelCategory",
+    "ComputeContext",
+    "Direction",
+    "MetricDefinition",
+    "Parameter",
+    "Perspective",
+    "Process",
+    "Result",
+    "Schedule",
+    "ValueLens",
+    "hookimpl",
+]

@@ -1,0 +1,356 @@
+"""Commands to run the service and configure metrics: demo, serve, run, metrics, plugins, config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..app import App
+from ..config import edit_metric, effective_config, load_config
+from ..definitions import parse_duration
+from ..errors import ConfigError
+from ..logs import configure_logging
+from ..store import Run
+from . import cli
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (default: $CRMMETRICS_CONFIG, else ./crmmetrics.toml).",
+)
+
+
+def _app(config_path: str | None) -> App:
+    config = load_config(config_path)
+    configure_logging(config.model.logging.level, config.model.logging.format)
+    return App.from_config(config)
+
+
+def _progress(total: int, label: str):
+    """A rich progress bar on a terminal; nothing when output is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    progress.start()
+    task = progress.add_task(label, total=total)
+    return progress, task
+
+
+def run_metrics(app: App, keys: list[str] | None = None) -> list[Run]:
+    """Run metrics once, with a progress bar on a terminal."""
+    keys = keys if keys is not None else app.runner.enabled_keys()
+    bar = _progress(len(keys), "computing metrics")
+    try:
+        return app.runner.run_all(keys, progress=(lambda _run: bar[0].advance(bar[1])) if bar else None)
+    finally:
+        if bar:
+            bar[0].stop()
+
+
+def serve_app(app: App, host: str | None = None, port: int | None = None) -> None:
+    """Serve /metrics and / and run the schedule until SIGTERM or SIGINT."""
+    from ..exporter import make_server
+    from ..scheduler import build_scheduler, run_until_signalled
+
+    service = app.config.service
+    host, port = host or service.host, port if port is not None else service.port
+    try:
+        server = make_server(app.store, host, port)
+    except OSError as exc:
+        raise ConfigError(f"service: cannot listen on {host}:{port}: {exc.strerror}") from None
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    logging.getLogger("crmmetrics").info("serving http://%s:%d/ and /metrics", host, server.server_address[1])
+    click.echo(f"crmmetrics: serving http://{host}:{server.server_address[1]}/ and /metrics (Ctrl-C to stop)", err=True)
+    scheduler = build_scheduler(app.runner)
+
+    def stop_server() -> None:
+        server.shutdown()
+        server.server_close()
+
+    run_until_signalled(scheduler, on_stop=[stop_server])
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="crmmetrics-demo", show_default=True, help="Where to write the demo database, store and config.")
+@click.option("--customers", type=click.IntRange(min=10), default=5000, show_default=True, help="How many customers to generate.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed: the same seed gives the same data.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9464).")
+@click.option("--once", is_flag=True, help="Stop after computing every metric once.")
+def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, once: bool) -> None:
+    """Generate a synthetic CRM database, compute every metric once, and serve them.
+
+    Writes crm.sqlite (the demo CRM data), store.sqlite (the results) and crmmetrics.toml into
+    DIR. An existing demo database in DIR is reused.
+    """
+    import tomlkit
+
+    from ..demo import generate_demo
+    from ..resources import config_dir
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    config_path = target / "crmmetrics.toml"
+    crm = target / "crm.sqlite"
+    if not config_path.exists():
+        document = tomlkit.parse((config_dir() / "crmmetrics.toml").read_text(encoding="utf-8"))
+        if port is not None:
+            document["service"]["port"] = port
+        if host is not None:
+            document["service"]["host"] = host
+        config_path.write_text(tomlkit.dumps(document), encoding="utf-8")
+    if crm.exists():
+        click.echo(f"crmmetrics: reusing the demo database {crm}", err=True)
+    else:
+        click.echo(f"crmmetrics: generating {customers:,} demo customers into {crm}", err=True)
+        bar = _progress(100, "generating demo data")
+        try:
+            generate_demo(
+                f"sqlite:///{crm.resolve()}",
+                customers=customers,
+                seed=seed,
+                progress=(lambda done, total: bar[0].update(bar[1], completed=done, total=total)) if bar else None,
+            )
+        except BaseException:
+            crm.unlink(missing_ok=True)  # never leave a half-written demo database behind
+            raise
+        finally:
+            if bar:
+                bar[0].stop()
+    app = _app(str(config_path))
+    runs = run_metrics(app)
+    failed = [run for run in runs if run.status != "success"]
+    click.echo(f"crmmetrics: computed {len(runs) - len(failed)} of {len(runs)} metrics into {target / 'store.sqlite'}", err=True)
+    for run in failed:
+        click.echo(f"  {run.metric_key}: {run.error}", err=True)
+    if not once:
+        serve_app(app, host, port)
+
+
+@cli.command()
+@config_option
+@click.option("--host", default=None, help="Override service.host.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override service.port.")
+def serve(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Run every enabled metric on its schedule and serve / and /metrics."""
+    serve_app(_app(config_path), host, port)
+
+
+@cli.command()
+@config_option
+@click.option("--metric", "metrics", multiple=True, metavar="KEY", help="Run only this metric (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool) -> None:
+    """Compute metrics once now (all enabled ones, or those named) and store the results.
+
+    Exits 1 if any metric failed.
+    """
+    app = _app(config_path)
+    for key in metrics:
+        if key not in app.registry:
+            raise ConfigError(f"--metric: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    runs = run_metrics(app, list(metrics) or None)
+    if as_json:
+        click.echo(json.dumps([_run_json(run) for run in runs], indent=2))
+    else:
+        for run in runs:
+            status = run.status if run.status == "success" else f"FAILED: {run.error}"
+            click.echo(f"{run.metric_key:40} {run.duration_seconds:8.3f}s {run.rows:5d} rows  {status}")
+    if any(run.status != "success" for run in runs):
+        sys.exit(1)
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "metric": run.metric_key,
+        "plugin": run.plugin,
+        "status": run.status,
+        "error": run.error,
+        "duration_seconds": run.duration_seconds,
+        "rows": run.rows,
+        "started_at": run.started_at.isoformat() + "Z",
+    }
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@config_option
+def plugins_command(as_json: bool, config_path: str | None) -> None:
+    """List the loaded plugins, the hooks they implement and the metrics they define."""
+    from ..plugins import get_plugin_manager, plugin_info
+    from ..registry import build_registry
+
+    plugins_dir = None
+    if config_path or Path("crmmetrics.toml").exists() or "CRMMETRICS_CONFIG" in __import__("os").environ:
+        plugins_dir = load_config(config_path).plugins_dir
+    pm = get_plugin_manager(plugins_dir)
+    registry = build_registry(pm)
+    info = plugin_info(pm)
+    for entry in info:
+        entry["metrics"] = sorted(key for key, plugin in registry.plugin_of.items() if plugin == entry["name"])
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for entry in info:
+        version = f" {entry['version']}" if entry["version"] else ""
+        click.echo(f"{entry['name']}{version} ({entry['module']}): {len(entry['metrics'])} metrics; hooks: {', '.join(entry['hooks'])}")
+
+
+def _metric_json(definition: Any, plugin: str, settings: Any | None) -> dict[str, Any]:
+    data = {
+        "key": definition.key,
+        "name": definition.name,
+        "description": definition.description,
+        "plugin": plugin,
+        "process": str(definition.process),
+        "perspective": str(definition.perspective),
+        "value_lens": str(definition.value_lens),
+        "unit": definition.unit,
+        "direction": str(definition.direction),
+        "dimensions": list(definition.dimensions),
+        "formula": definition.formula,
+        "source": definition.source,
+        "parameters": [
+            {"name": p.name, "type": p.type.__name__, "default": p.default, "description": p.description}
+            for p in definition.parameters
+        ],
+    }
+    if settings is not None:
+        data.update(
+            enabled=settings.enabled,
+            schedule=settings.schedule.describe(),
+            period=settings.period,
+            params=settings.params,
+        )
+    return data
+
+
+@cli.group()
+def metrics() -> None:
+    """List metrics and change their settings in the config file."""
+
+
+@metrics.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@config_option
+def metrics_list(as_json: bool, config_path: str | None) -> None:
+    """List every metric with its process, perspective, unit and (with a config) its schedule."""
+    import os
+
+    from ..plugins import get_plugin_manager
+    from ..registry import build_registry
+
+    config = None
+    if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
+        config = load_config(config_path)
+    registry = build_registry(get_plugin_manager(config.plugins_dir if config else None))
+    rows = [
+        _metric_json(d, registry.plugin_of[d.key], config.metric_settings(d) if config else None)
+        for d in sorted(registry, key=lambda d: (d.process, d.key))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        extra = f"  [{'on' if row['enabled'] else 'off'}, {row['schedule']}, {row['period']}]" if config else ""
+        click.echo(f"{row['key']:36} {row['process']:26} {row['perspective']:17} {row['unit']:10} {row['name']}{extra}")
+
+
+def _edit(config_path: str | None, key: str, changes: dict[str, Any]) -> None:
+    app = _app(config_path)
+    if key not in app.registry:
+        raise ConfigError(f"{app.config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    edit_metric(app.config.path, key, changes, app.registry)
+
+
+@metrics.command("enable")
+@click.argument("key")
+@config_option
+def metrics_enable(key: str, config_path: str | None) -> None:
+    """Enable metric KEY in the config file."""
+    _edit(config_path, key, {"enabled": True})
+    click.echo(f"{key}: enabled")
+
+
+@metrics.command("disable")
+@click.argument("key")
+@config_option
+def metrics_disable(key: str, config_path: str | None) -> None:
+    """Disable metric KEY in the config file."""
+    _edit(config_path, key, {"enabled": False})
+    click.echo(f"{key}: disabled")
+
+
+@metrics.command("schedule")
+@click.argument("key")
+@click.option("--every", metavar="DURATION", help="Run every DURATION, e.g. 15m, 6h, 1d.")
+@click.option("--cron", metavar="EXPR", help="Run on a five-field cron expression, e.g. '0 6 * * *'.")
+@config_option
+def metrics_schedule(key: str, every: str | None, cron: str | None, config_path: str | None) -> None:
+    """Set when metric KEY runs: --every DURATION or --cron EXPR."""
+    if (every is None) == (cron is None):
+        raise ConfigError("metrics schedule: give exactly one of --every or --cron")
+    if every is not None:
+        try:
+            parse_duration(every)
+        except ValueError as exc:
+            raise ConfigError(f"--every: {exc}") from None
+    _edit(config_path, key, {"schedule": {"every": every} if every else {"cron": cron}})
+    click.echo(f"{key}: {'every ' + every if every else 'cron ' + cron}")
+
+
+@metrics.command("set")
+@click.argument("key")
+@click.argument("assignments", nargs=-1, required=True, metavar="PARAM=VALUE...")
+@config_option
+def metrics_set(key: str, assignments: tuple[str, ...], config_path: str | None) -> None:
+    """Set parameters of metric KEY, e.g. `crmmetrics metrics set vc_clv_simple discount_rate=0.1`."""
+    app = _app(config_path)
+    if key not in app.registry:
+        raise ConfigError(f"{app.config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    definition = app.registry.get(key)
+    changes = {}
+    for assignment in assignments:
+        name, sep, text = assignment.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{assignment!r}: expected PARAM=VALUE")
+        try:
+            changes[f"params.{name}"] = definition.parameter(name).coerce(text)
+        except KeyError as exc:
+            raise ConfigError(f"metrics.{key}.params.{name}: {exc.args[0]}") from None
+        except ValueError as exc:
+            raise ConfigError(f"metrics.{key}.params.{name}: {exc}") from None
+    edit_metric(app.config.path, key, changes, app.registry)
+    click.echo(f"{key}: " + ", ".join(f"{k.removeprefix('params.')}={v}" for k, v in changes.items()))
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check and show the configuration."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate FILE (syntax, keys, values, metrics and their parameters) without running anything."""
+    app = App.from_config(load_config(file))
+    click.echo(f"{file}: OK ({len(app.registry)} metrics, {len(app.runner.enabled_keys())} enabled)")
+
+
+@config_group.command("show")
+@config_option
+def config_show(config_path: str | None) -> None:
+    """Print the effective configuration, defaults included, with secrets redacted."""
+    app = App.from_config(load_config(config_path))
+    click.echo(json.dumps(effective_config(app.config, app.registry), indent=2, default=str))

@@ -1,0 +1,346 @@
+"""Configuration: one TOML file, validated up front, edited in place by the CLI.
+
+The file is the one source of truth for what runs where and when::
+
+    [source]                      # the organisation's CRM data (read-only)
+    url = "sqlite:///crm.sqlite"  # relative SQLite paths are relative to this file
+    [store]                       # crmmetrics' own results
+    url = "sqlite:///store.sqlite"
+    [service]
+    host = "127.0.0.1"
+    port = 9464
+    timezone = "UTC"
+    [metrics.vc_nps]
+    schedule = { cron = "0 6 * * *" }
+    period = "quarter"
+    params = { ... }
+
+Any string value may contain ``${NAME}`` to take an environment variable (for secrets).
+Every problem is reported as one line: ``FILE: key.path: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .definitions import MetricDefinition, Schedule, parse_duration
+from .errors import ConfigError
+from .periods import PERIOD_HELP, is_valid_period
+
+CONFIG_ENV = "CRMMETRICS_CONFIG"
+DEFAULT_CONFIG_NAME = "crmmetrics.toml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSection(_Strict):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value)
+        except Exception:
+            raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}") from None
+        return value
+
+
+class ServiceSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+    timezone: str = "UTC"
+    plugins_dir: str | None = None
+    as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
+    misfire_grace: str = "10m"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class LoggingSection(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class ScheduleSection(_Strict):
+    every: str | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleSection:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        if self.every is not None:
+            parse_duration(self.every)
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+        return self
+
+    def to_schedule(self) -> Schedule:
+        return Schedule(every=self.every, cron=self.cron)
+
+
+class MetricSection(_Strict):
+    enabled: bool = True
+    schedule: ScheduleSection | None = None
+    period: str | None = None
+    timeout: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_period(value):
+            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class ConfigModel(_Strict):
+    source: DatabaseSection
+    store: DatabaseSection
+    service: ServiceSection = Field(default_factory=ServiceSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    metrics: dict[str, MetricSection] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The effective settings of one metric: its definition's defaults overridden by config."""
+
+    enabled: bool
+    schedule: Schedule
+    period: str
+    timeout_seconds: float
+    params: dict[str, Any]
+
+
+@dataclass
+class Config:
+    """A validated configuration and the file it came from."""
+
+    path: Path | None
+    model: ConfigModel
+
+    @property
+    def source_url(self) -> str:
+        return self.model.source.url
+
+    @property
+    def store_url(self) -> str:
+        return self.model.store.url
+
+    @property
+    def service(self) -> ServiceSection:
+        return self.model.service
+
+    @property
+    def plugins_dir(self) -> Path | None:
+        if self.service.plugins_dir is None:
+            return None
+        return self._relative(self.service.plugins_dir)
+
+    def _relative(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
+
+    def metric_settings(self, definition: MetricDefinition) -> MetricSettings:
+        section = self.model.metrics.get(definition.key, MetricSection())
+        params = definition.default_params()
+        for name, value in section.params.items():
+            params[name] = definition.parameter(name).coerce(value)
+        return MetricSettings(
+            enabled=section.enabled,
+            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule,
+            period=section.period or definition.period,
+            timeout_seconds=(
+                parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds
+            ),
+            params=params,
+        )
+
+    def validate_against(self, registry: Any) -> None:
+        """Check the [metrics.*] tables against the loaded metric definitions."""
+        where = self.path or "<config>"
+        for key, section in self.model.metrics.items():
+            if key not in registry:
+                raise ConfigError(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+            definition = registry.get(key)
+            for name, value in section.params.items():
+                try:
+                    definition.parameter(name).coerce(value)
+                except KeyError as exc:
+                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}") from None
+                except ValueError as exc:
+                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*(@)", r"\1***\2", url)
+
+
+def _interpolate(value: Any, where: str, key: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, where, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, where, key) for v in value]
+    return value
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file, so a config works from any cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :] not in ("", ":memory:"):
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _error_line(where: str, error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"] if part not in ("function-after",))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{where}: {key}: {message}"
+
+
+def parse_config(data: dict[str, Any], path: Path | None) -> Config:
+    where = str(path) if path else "<config>"
+    data = _interpolate(data, where, "")
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_error_line(where, exc.errors()[0])) from None
+    if path is not None:
+        base = path.parent
+        model.source.url = _resolve_sqlite(model.source.url, base)
+        model.store.url = _resolve_sqlite(model.store.url, base)
+    return Config(path=path, model=model)
+
+
+def find_config_path(option: str | Path | None) -> Path:
+    """The config file named by --config, else $CRMMETRICS_CONFIG, else ./crmmetrics.toml."""
+    value = option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    return Path(value)
+
+
+def load_config(option: str | Path | None = None) -> Config:
+    path = find_config_path(option)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = "" if option or os.environ.get(CONFIG_ENV) else f" (pass --config or set {CONFIG_ENV})"
+        raise ConfigError(f"{path}: config file not found{hint}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def effective_config(config: Config, registry: Any) -> dict[str, Any]:
+    """Everything that is in force, defaults included, secrets redacted (for `config show`)."""
+    data = config.model.model_dump(mode="json", exclude={"metrics"})
+    data["source"]["url"] = redact_url(data["source"]["url"])
+    data["store"]["url"] = redact_url(data["store"]["url"])
+    metrics = {}
+    for definition in registry:
+        settings = config.metric_settings(definition)
+        metrics[definition.key] = {
+            "enabled": settings.enabled,
+            "schedule": {"every": settings.schedule.every} if settings.schedule.every else {"cron": settings.schedule.cron},
+            "period": settings.period,
+            "timeout_seconds": settings.timeout_seconds,
+            "params": settings.params,
+        }
+    data["metrics"] = metrics
+    return data
+
+
+def edit_metric(path: Path, key: str, changes: dict[str, Any], registry: Any) -> None:
+    """Apply ``changes`` to ``[metrics.KEY]`` keeping the file's comments and layout.
+
+    ``changes`` maps a dotted name under the metric (``enabled``, ``schedule``, ``params.NAME``)
+    to its new value. The edited text is validated in full before it replaces the file, and the
+    replacement is atomic, so a bad change leaves the file as it was.
+    """
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    metrics = document.setdefault("metrics", tomlkit.table(is_super_table=True))
+    if key not in metrics:
+        metrics[key] = tomlkit.table()
+    table = metrics[key]
+    for name, value in changes.items():
+        *parents, leaf = name.split(".")
+        target = table
+        for parent in parents:
+            if parent not in target:
+                target[parent] = tomlkit.inline_table()
+            target = target[parent]
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        target[leaf] = value
+    new_text = tomlkit.dumps(document)
+    config = parse_config(tomllib.loads(new_text), path)
+    config.validate_against(registry)
+    if key in config.model.metrics:
+        config.metric_settings(registry.get(key))
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, path)

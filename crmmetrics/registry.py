@@ -1,0 +1,53 @@
+"""The registry: every metric definition contributed by the loaded plugins, by key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pluggy
+
+from .definitions import MetricDefinition
+from .errors import PluginError
+from .plugins import call_each
+
+
+@dataclass
+class Registry:
+    """Metric definitions by key, and which plugin contributed each."""
+
+    metrics: dict[str, MetricDefinition] = field(default_factory=dict)
+    plugin_of: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[MetricDefinition]:
+        return iter(self.metrics.values())
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.metrics
+
+    def get(self, key: str) -> MetricDefinition:
+        try:
+            return self.metrics[key]
+        except KeyError:
+            raise KeyError(f"unknown metric {key!r}") from None
+
+    def add(self, definition: MetricDefinition, plugin: str) -> None:
+        if not isinstance(definition, MetricDefinition):
+            raise PluginError(f"plugin {plugin} returned {definition!r} from crmmetrics_metrics, not a MetricDefinition")
+        if definition.key in self.metrics:
+            raise PluginError(
+                f"metric {definition.key!r} is defined by two plugins: {self.plugin_of[definition.key]} and {plugin}"
+            )
+        self.metrics[definition.key] = definition
+        self.plugin_of[definition.key] = plugin
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    registry = Registry()
+    for plugin, definitions in call_each(pm, "crmmetrics_metrics"):
+        for definition in definitions or ():
+            registry.add(definition, plugin)
+    return registry

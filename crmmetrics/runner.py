@@ -1,0 +1,208 @@
+"""The runner: the one place that calls a metric's compute function.
+
+For each run it computes the current and the previous reporting period in a worker thread,
+enforces the metric's timeout, validates what came back (finite numbers or explicit ``None``,
+exactly the declared dimensions), and writes the run with its observations in one transaction.
+A plugin that raises, hangs or returns garbage fails its own run, stored with the reason;
+nothing else is affected.
+
+A timed-out computation cannot be killed inside a thread: it is abandoned (daemon thread) and
+the run is recorded as failed. On PostgreSQL the server also cancels the query itself through
+``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pluggy
+from sqlalchemy.engine import Engine
+
+from . import schema
+from .config import Config
+from .definitions import ComputeContext, MetricDefinition, Result
+from .errors import MetricError
+from .periods import reporting_periods
+from .registry import Registry
+from .store import Observation, Run, Store, dimensions_key, utcnow
+
+log = logging.getLogger("crmmetrics.runner")
+
+
+@dataclass
+class _Outcome:
+    results: list[tuple[Any, list[Result]]] | None = None
+    customer_values: list[dict[str, Any]] | None = None
+    error: BaseException | None = None
+
+
+def normalise(definition: MetricDefinition, returned: Any) -> list[Result]:
+    """Turn what a compute function returned into validated Results, or raise MetricError."""
+    if returned is None or isinstance(returned, (int, float)) and not isinstance(returned, bool):
+        results = [Result(returned)]
+    elif isinstance(returned, Result):
+        results = [returned]
+    elif isinstance(returned, Iterable) and not isinstance(returned, (str, bytes, Mapping)):
+        results = list(returned)
+    else:
+        raise MetricError(f"returned {type(returned).__name__} {returned!r}, not a number, None or Results")
+    declared = set(definition.dimensions)
+    seen: set[str] = set()
+    for result in results:
+        if not isinstance(result, Result):
+            raise MetricError(f"returned {type(result).__name__} {result!r} among its results, not a Result")
+        value = result.value
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+                raise MetricError(f"returned a non-number value {value!r}")
+            if not math.isfinite(float(value)):
+                raise MetricError(f"returned a non-finite value {value!r}; return None for a missing value")
+        keys = set(result.dimensions)
+        if keys and keys != declared:  # an undimensioned total beside the breakdown is allowed
+            raise MetricError(
+                f"returned dimensions {sorted(keys)} but declares {sorted(declared) or 'none'}"
+            )
+        identity = dimensions_key(result.dimensions)
+        if identity in seen:
+            raise MetricError(f"returned two values for dimensions {identity}")
+        seen.add(identity)
+    return results
+
+
+class Runner:
+    """Computes metrics from the source and stores the results."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        config: Config,
+        store: Store,
+        source: Engine,
+        pm: pluggy.PluginManager | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.registry = registry
+        self.config = config
+        self.store = store
+        self.source = source
+        self.pm = pm
+        self.now = now
+
+    def as_of(self) -> datetime:
+        fixed = self.config.service.as_of
+        return fixed.replace(tzinfo=None) if fixed else self.now()
+
+    def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome) -> None:
+        try:
+            periods = reporting_periods(settings.period, as_of)
+            with self.source.connect() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SET statement_timeout = {int(settings.timeout_seconds * 1000)}")
+                results = []
+                customer_values: list[dict[str, Any]] = []
+                for period in periods:
+                    ctx = ComputeContext(
+                        connection=connection,
+                        tables=schema.TABLES,
+                        params=dict(settings.params),
+                        period=period,
+                        as_of=as_of,
+                        metric=definition,
+                    )
+                    results.append((period, normalise(definition, definition.compute(ctx))))
+                    if period.label == "current":
+                        customer_values = ctx.customer_values
+            outcome.results, outcome.customer_values = results, customer_values
+        except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
+            outcome.error = exc
+
+    def run_metric(self, key: str) -> Run:
+        """Compute one metric for its current and previous period and store the run."""
+        definition = self.registry.get(key)
+        plugin = self.registry.plugin_of.get(key, "")
+        settings = self.config.metric_settings(definition)
+        as_of = self.as_of()
+        started_at = utcnow()
+        clock = time.perf_counter()
+        outcome = _Outcome()
+        worker = threading.Thread(
+            target=self._compute, args=(definition, settings, as_of, outcome), name=f"compute-{key}", daemon=True
+        )
+        worker.start()
+        worker.join(settings.timeout_seconds)
+        duration = time.perf_counter() - clock
+        run = Run(
+            metric_key=key,
+            plugin=plugin,
+            started_at=started_at,
+            finished_at=utcnow(),
+            duration_seconds=duration,
+            status="success",
+            period=settings.period,
+        )
+        observations: list[Observation] = []
+        if worker.is_alive():
+            run.status, run.error = "failed", f"timed out after {settings.timeout_seconds:g}s"
+        elif outcome.error is not None:
+            run.status, run.error = "failed", f"{type(outcome.error).__name__}: {outcome.error}"
+        else:
+            for period, results in outcome.results or []:
+                for result in results:
+                    observations.append(
+                        Observation(
+                            run_id=0,
+                            metric_key=key,
+                            dimensions=dimensions_key(result.dimensions),
+                            period_label=period.label,
+                            period_start=period.start,
+                            period_end=period.end,
+                            value=None if result.value is None else float(result.value),
+                            computed_at=run.finished_at,
+                        )
+                    )
+            run.rows = len(observations)
+        self.store.write_run(run, observations, outcome.customer_values if run.status == "success" else ())
+        level = logging.INFO if run.status == "success" else logging.WARNING
+        log.log(
+            level,
+            "run metric=%s status=%s duration=%.3fs rows=%d%s",
+            key,
+            run.status,
+            duration,
+            run.rows,
+            f" error={run.error!r}" if run.error else "",
+            extra={
+                "metric": key,
+                "plugin": plugin,
+                "status": run.status,
+                "duration_seconds": round(duration, 6),
+                "rows": run.rows,
+                "error": run.error,
+                "run_id": run.id,
+            },
+        )
+        if self.pm is not None:
+            try:
+                self.pm.hook.crmmetrics_run_finished(run=run, observations=observations)
+            except Exception:  # an observer's bug must not undo or fail a stored run
+                log.exception("a crmmetrics_run_finished hook failed for run %s", run.id)
+        return run
+
+    def enabled_keys(self) -> list[str]:
+        return [d.key for d in self.registry if self.config.metric_settings(d).enabled]
+
+    def run_all(self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None) -> list[Run]:
+        runs = []
+        for key in keys if keys is not None else self.enabled_keys():
+            run = self.run_metric(key)
+            runs.append(run)
+            if progress:
+                progress(run)
+        return runs

@@ -1,0 +1,278 @@
+"""The store: crmmetrics' own memory of definitions, runs, observations and model outputs.
+
+SQLModel tables on any SQLAlchemy URL (a SQLite file by default, PostgreSQL in production).
+Only the runner writes runs and observations; readers (exporter, scorecard, dashboards) read.
+Times are naive UTC. Dimensions are kept as canonical JSON text (sorted keys) so that the
+same combination always compares equal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Index, case, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from .definitions import MetricDefinition
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def dimensions_key(dimensions: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(dimensions.items())), separators=(",", ":"))
+
+
+class MetricRecord(SQLModel, table=True):
+    """A metric definition as last seen from a plugin (so readers know names and units)."""
+
+    __tablename__ = "metric_definitions"
+    key: str = Field(primary_key=True)
+    plugin: str
+    name: str
+    description: str
+    process: str
+    perspective: str
+    value_lens: str
+    unit: str
+    direction: str
+    dimensions: str  # JSON list
+    formula: str = ""
+    source: str = ""
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    """One computation of one metric: when, how long, and whether it worked."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_metric_id", "metric_key", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    metric_key: str = Field(index=True)
+    plugin: str
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    status: str  # "success" or "failed"
+    error: str | None = None
+    rows: int = 0
+    period: str = ""  # the period spec used, e.g. "month"
+
+
+class Observation(SQLModel, table=True):
+    """One value of a metric for one period and one combination of dimensions."""
+
+    __tablename__ = "observations"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    dimensions: str = "{}"
+    period_label: str  # "current" or "previous"
+    period_start: datetime
+    period_end: datetime
+    value: float | None = None
+    computed_at: datetime
+
+
+class CustomerValue(SQLModel, table=True):
+    """Per-customer outputs of a model (P(alive), expected purchases, CLV...) from the latest run."""
+
+    __tablename__ = "customer_values"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    customer_id: int = Field(index=True)
+    values: str  # JSON object of the model outputs
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class LatestObservation:
+    metric_key: str
+    dimensions: dict[str, str]
+    period_label: str
+    period_start: datetime
+    period_end: datetime
+    value: float | None
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class MetricHealth:
+    metric_key: str
+    plugin: str
+    last_status: str
+    last_duration_seconds: float
+    last_run_at: datetime
+    last_success_at: datetime | None
+    failures: int
+    runs: int
+    last_error: str | None
+
+
+class Store:
+    """Reads and writes the store database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        SQLModel.metadata.create_all(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def record_definitions(self, definitions: Iterable[MetricDefinition], plugin_of: Mapping[str, str]) -> None:
+        with self.session() as session:
+            for definition in definitions:
+                session.merge(
+                    MetricRecord(
+                        key=definition.key,
+                        plugin=plugin_of.get(definition.key, ""),
+                        name=definition.name,
+                        description=definition.description,
+                        process=str(definition.process),
+                        perspective=str(definition.perspective),
+                        value_lens=str(definition.value_lens),
+                        unit=definition.unit,
+                        direction=str(definition.direction),
+                        dimensions=json.dumps(list(definition.dimensions)),
+                        formula=definition.formula,
+                        source=definition.source,
+                    )
+                )
+            session.commit()
+
+    def write_run(
+        self,
+        run: Run,
+        observations: Sequence[Observation] = (),
+        customer_values: Sequence[Mapping[str, Any]] = (),
+    ) -> Run:
+        """Write a run with its observations (and model outputs) in one transaction."""
+        with self.session() as session:
+            session.add(run)
+            session.flush()
+            for observation in observations:
+                observation.run_id = run.id
+                session.add(observation)
+            if customer_values:
+                # Model outputs are a snapshot: the latest run replaces the previous one.
+                session.execute(
+                    CustomerValue.__table__.delete().where(CustomerValue.__table__.c.metric_key == run.metric_key)
+                )
+                session.execute(
+                    CustomerValue.__table__.insert(),
+                    [
+                        {
+                            "run_id": run.id,
+                            "metric_key": run.metric_key,
+                            "customer_id": int(row["customer_id"]),
+                            "values": json.dumps({k: v for k, v in row.items() if k != "customer_id"}),
+                            "computed_at": run.finished_at,
+                        }
+                        for row in customer_values
+                    ],
+                )
+            session.commit()
+        return run
+
+    def change_marker(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever anything a reader shows has changed.
+
+        The newest run id covers runs written by any process sharing this store.
+        """
+        with self.engine.connect() as connection:
+            return (connection.execute(select(func.max(Run.id))).scalar(),)
+
+    def last_run_times(self) -> dict[str, datetime]:
+        """When each metric last ran (any status); the scheduler uses it to catch up missed runs."""
+        with self.session() as session:
+            rows = session.exec(select(Run.metric_key, func.max(Run.started_at)).group_by(Run.metric_key)).all()
+        return {key: started for key, started in rows}
+
+    def latest_observations(self) -> list[LatestObservation]:
+        """The observations of each metric's latest successful run."""
+        latest = (
+            select(func.max(Run.id).label("run_id"))
+            .where(Run.status == "success")
+            .group_by(Run.metric_key)
+            .subquery()
+        )
+        statement = (
+            select(Observation)
+            .join(latest, Observation.run_id == latest.c.run_id)
+            .order_by(Observation.metric_key, Observation.period_label, Observation.dimensions)
+        )
+        with self.session() as session:
+            rows = session.exec(statement).all()
+        return [
+            LatestObservation(
+                metric_key=row.metric_key,
+                dimensions=json.loads(row.dimensions),
+                period_label=row.period_label,
+                period_start=row.period_start,
+                period_end=row.period_end,
+                value=row.value,
+                computed_at=row.computed_at,
+            )
+            for row in rows
+        ]
+
+    def health(self) -> list[MetricHealth]:
+        """Per metric: the last run, the last success and the count of failures."""
+        with self.session() as session:
+            last_ids = session.exec(select(func.max(Run.id)).group_by(Run.metric_key)).all()
+            last_runs = session.exec(select(Run).where(Run.id.in_(last_ids))).all() if last_ids else []
+            successes = dict(
+                session.exec(
+                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == "success").group_by(Run.metric_key)
+                ).all()
+            )
+            counts = {
+                key: (total, failed or 0)
+                for key, total, failed in session.exec(
+                    select(
+                        Run.metric_key,
+                        func.count(Run.id),
+                        func.sum(case((Run.status == "failed", 1), else_=0)),
+                    ).group_by(Run.metric_key)
+                ).all()
+            }
+        return [
+            MetricHealth(
+                metric_key=run.metric_key,
+                plugin=run.plugin,
+                last_status=run.status,
+                last_duration_seconds=run.duration_seconds,
+                last_run_at=run.finished_at,
+                last_success_at=successes.get(run.metric_key),
+                failures=int(counts[run.metric_key][1]),
+                runs=int(counts[run.metric_key][0]),
+                last_error=run.error,
+            )
+            for run in sorted(last_runs, key=lambda r: r.metric_key)
+        ]
+
+    def runs(self, metric_key: str | None = None, limit: int = 50) -> list[Run]:
+        statement = select(Run).order_by(Run.id.desc()).limit(limit)
+        if metric_key:
+            statement = statement.where(Run.metric_key == metric_key)
+        with self.session() as session:
+            return list(session.exec(statement).all())
+
+    def metric_records(self) -> dict[str, MetricRecord]:
+        with self.session() as session:
+            return {record.key: record for record in session.exec(select(MetricRecord)).all()}
+
+    def customer_values(self, metric_key: str) -> list[dict[str, Any]]:
+        with self.session() as session:
+            rows = session.exec(select(CustomerValue).where(CustomerValue.metric_key == metric_key)).all()
+        return [{"customer_id": row.customer_id, **json.loads(row.values)} for row in rows]
+
