@@ -2,7 +2,7 @@
 
 SQLModel tables on any SQLAlchemy URL (a SQLite file by default, PostgreSQL in production).
 Only the runner writes runs and observations; readers (exporter, scorecard, dashboards) read.
-Times are naive UTC. Dimensions are kept as canonical JSON text (sorted keys) so that the
+Times are naive UTC (``NaiveDatetime`` fields: SQLite would drop a timezone anyway). Dimensions are kept as canonical JSON text (sorted keys) so that the
 same combination always compares equal.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import NaiveDatetime
 from sqlalchemy import Index, case, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -45,7 +46,7 @@ class MetricRecord(SQLModel, table=True):
     dimensions: str  # JSON list
     formula: str = ""
     source: str = ""
-    seen_at: datetime = Field(default_factory=utcnow)
+    seen_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class Run(SQLModel, table=True):
@@ -56,8 +57,8 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     metric_key: str = Field(index=True)
     plugin: str
-    started_at: datetime
-    finished_at: datetime
+    started_at: NaiveDatetime
+    finished_at: NaiveDatetime
     duration_seconds: float
     status: str  # "success" or "failed"
     error: str | None = None
@@ -74,10 +75,10 @@ class Observation(SQLModel, table=True):
     metric_key: str = Field(index=True)
     dimensions: str = "{}"
     period_label: str  # "current" or "previous"
-    period_start: datetime
-    period_end: datetime
+    period_start: NaiveDatetime
+    period_end: NaiveDatetime
     value: float | None = None
-    computed_at: datetime
+    computed_at: NaiveDatetime
 
 
 class CustomerValue(SQLModel, table=True):
@@ -89,7 +90,7 @@ class CustomerValue(SQLModel, table=True):
     metric_key: str = Field(index=True)
     customer_id: int = Field(index=True)
     values: str  # JSON object of the model outputs
-    computed_at: datetime
+    computed_at: NaiveDatetime
 
 
 @dataclass(frozen=True)

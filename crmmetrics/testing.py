@@ -1,0 +1,166 @@
+"""pytest plugin for crmmetrics and its plugin authors (auto-loaded through the pytest11 entry point).
+
+Fixtures:
+
+- ``crm_db``: an empty source database with the canonical tables (SQLite in ``tmp_path``);
+  ``crm_db.insert("orders", [{...}, ...])`` adds rows.
+- ``compute``: ``compute(key, source_url, as_of=..., params=None, period=None)`` runs one metric
+  through the real plugin manager, runner and store, and returns a ``ComputedMetric`` whose
+  ``current(**dims)`` and ``previous(**dims)`` give the stored values.
+- ``demo_db``: a small seeded demo source (400 customers, as of 2026-06-15), built once per session.
+
+The built-in plugins' own tests use these same fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine
+
+from . import schema
+from .app import App
+from .config import parse_config
+from .store import Observation, Run
+
+DEMO_AS_OF = datetime(2026, 6, 15)
+DEMO_CUSTOMERS = 400
+DEMO_SEED = 7
+
+
+class CrmDatabase:
+    """A source database with the canonical tables, for building test data by hand."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        schema.create_tables(self.engine)
+
+    def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        rows = [dict(row) for row in rows]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(schema.TABLES[table].insert(), rows)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _dims(dimensions: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(dimensions.items()))
+
+
+@dataclass
+class ComputedMetric:
+    """The outcome of one run of one metric: the run record and the stored values."""
+
+    run: Run
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float | None] = field(default_factory=dict)
+    customer_values: list[dict[str, Any]] = field(default_factory=list)
+
+    def current(self, **dimensions: str) -> float | None:
+        return self._get("current", dimensions)
+
+    def previous(self, **dimensions: str) -> float | None:
+        return self._get("previous", dimensions)
+
+    def _get(self, period: str, dimensions: Mapping[str, str]) -> float | None:
+        if self.run.status != "success":
+            raise AssertionError(f"metric {self.run.metric_key} failed: {self.run.error}")
+        key = (period, _dims(dimensions))
+        if key not in self.values:
+            known = sorted({dict(d).__repr__() for p, d in self.values if p == period})
+            raise KeyError(f"no {period} value for dimensions {dict(dimensions)}; stored: {', '.join(known) or 'none'}")
+        return self.values[key]
+
+    def dimension_values(self, period: str = "current") -> dict[tuple[tuple[str, str], ...], float | None]:
+        return {dims: value for (p, dims), value in self.values.items() if p == period}
+
+
+def compute_metric(
+    key: str,
+    source_url: str,
+    *,
+    store_url: str,
+    as_of: datetime | date,
+    params: Mapping[str, Any] | None = None,
+    period: str | None = None,
+    plugins_dir: str | Path | None = None,
+) -> ComputedMetric:
+    """Run metric ``key`` once on ``source_url`` as of ``as_of`` and read back what was stored."""
+    if not isinstance(as_of, datetime):
+        as_of = datetime(as_of.year, as_of.month, as_of.day)
+    metric: dict[str, Any] = {}
+    if params:
+        metric["params"] = dict(params)
+    if period:
+        metric["period"] = period
+    service: dict[str, Any] = {"as_of": as_of}
+    if plugins_dir is not None:
+        service["plugins_dir"] = str(plugins_dir)
+    config = parse_config(
+        {
+            "source": {"url": source_url},
+            "store": {"url": store_url},
+            "service": service,
+            "metrics": {key: metric} if metric else {},
+        },
+        None,
+    )
+    app = App.from_config(config)
+    try:
+        run = app.runner.run_metric(key)
+    finally:
+        app.source.dispose()
+    with app.store.session() as session:
+        rows = session.exec(select(Observation).where(Observation.run_id == run.id)).all()
+    import json
+
+    values = {(row[0].period_label, _dims(json.loads(row[0].dimensions))): row[0].value for row in rows}
+    customer_values = app.store.customer_values(key) if run.status == "success" else []
+    app.store.engine.dispose()
+    return ComputedMetric(run=run, values=values, customer_values=customer_values)
+
+
+@pytest.fixture
+def crm_db(tmp_path: Path) -> Iterable[CrmDatabase]:
+    """An empty canonical source database (SQLite) to fill by hand."""
+    database = CrmDatabase(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def compute(tmp_path: Path):
+    """``compute(key, source_url, as_of=..., params=None, period=None)`` -> ComputedMetric."""
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+    def run(key: str, source_url: str, as_of: datetime | date = DEMO_AS_OF, **options: Any) -> ComputedMetric:
+        return compute_metric(key, source_url, store_url=store_url, as_of=as_of, **options)
+
+    return run
+
+
+@dataclass(frozen=True)
+class DemoDatabase:
+    url: str
+    as_of: datetime
+    customers: int
+    seed: int
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDatabase:
+    """A seeded demo source with 400 customers as of 2026-06-15, generated once per session."""
+    from .demo import generate_demo
+
+    path = tmp_path_factory.mktemp("crmmetrics-demo") / "crm.sqlite"
+    url = f"sqlite:///{path}"
+    generate_demo(url, customers=DEMO_CUSTOMERS, seed=DEMO_SEED, as_of=DEMO_AS_OF.date())
+    return DemoDatabase(url=url, as_of=DEMO_AS_OF, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)

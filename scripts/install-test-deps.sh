@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine: the real servers the tests
+# start on loopback (Prometheus, PostgreSQL), headless Chromium for the page test, and the
+# project with its test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${#need[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+python3 -m pip install -q -e '.[test]'
