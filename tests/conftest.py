@@ -19,9 +19,9 @@ _database_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
+def pg_server():
     """A real PostgreSQL from the Debian package, started once per session on loopback."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server = PostgresServer()
     server.start()
     yield server
     server.stop()

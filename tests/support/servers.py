@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -54,14 +55,15 @@ def http_get(url: str, timeout: float = 5.0) -> bytes:
 class PostgresServer:
     """A throw-away PostgreSQL cluster in a temporary directory, listening on 127.0.0.1."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
             raise AssertionError(f"PostgreSQL is not installed: {INSTALL_HINT}")
         self.bin = Path(binaries[-1]).parent
-        self.directory = directory
-        self.data = directory / "data"
-        self.socket_dir = directory / "socket"
+        # Its own directory, not pytest's: pytest's is private to root, and the server runs as postgres.
+        self.directory = Path(tempfile.mkdtemp(prefix="crmmetrics-pg-"))
+        self.data = self.directory / "data"
+        self.socket_dir = self.directory / "socket"
         self.port = free_port()
         self.user = "postgres"
         self._as_user: list[str] = []
@@ -70,7 +72,9 @@ class PostgresServer:
             self._as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *command: str) -> None:
-        subprocess.run([*self._as_user, *command], check=True, capture_output=True)
+        done = subprocess.run([*self._as_user, *command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
 
     def start(self) -> None:
         self.socket_dir.mkdir(parents=True)
@@ -88,6 +92,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run([*self._as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
