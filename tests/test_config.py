@@ -1,0 +1,104 @@
+"""Configuration: validation with one-line errors, effective settings, and in-place edits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from crmmetrics.config import edit_metric, load_config, redact_url
+from crmmetrics.errors import ConfigError
+from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.registry import build_registry
+
+GOOD = """\
+# the demo's config
+[source]
+url = "sqlite:///crm.sqlite"   # beside this file
+
+[store]
+url = "sqlite:///store.sqlite"
+
+[metrics.vc_nps]
+period = "quarter"   # NPS is noisy month to month
+"""
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry(get_plugin_manager())
+
+
+def write(tmp_path, text):
+    path = tmp_path / "crmmetrics.toml"
+    path.write_text(text)
+    return path
+
+
+def test_relative_sqlite_paths_are_relative_to_the_file(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.source_url == f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    assert config.service.port == 9464 and config.service.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[source]\nurl = 'sqlite:///a'\n", "store: required key is missing"),
+        (GOOD + "[service]\nport = 99999\n", "service.port: Input should be less than or equal to 65535"),
+        (GOOD + "[service]\ntimezone = 'Mars/Olympus'\n", "service.timezone: unknown timezone 'Mars/Olympus'"),
+        (GOOD + "[service]\ncolour = 'red'\n", "service.colour: unknown key"),
+        (GOOD + "[metrics.vc_aov]\nschedule = { every = '5x' }\n", "metrics.vc_aov.schedule: invalid duration '5x'"),
+        (GOOD + "[metrics.vc_aov]\nschedule = { cron = '61 * * * *' }\n", "metrics.vc_aov.schedule: invalid cron expression"),
+        (GOOD + "[metrics.vc_aov]\nperiod = 'fortnight'\n", "metrics.vc_aov.period: unknown period 'fortnight'"),
+        ("[source\n", "not valid TOML"),
+        (GOOD.replace("sqlite:///crm.sqlite", "${NO_SUCH_VARIABLE_X}"), "source.url: environment variable NO_SUCH_VARIABLE_X is not set"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_metric_sections_are_checked_against_the_registry(tmp_path, registry):
+    config = load_config(write(tmp_path, GOOD + "[metrics.vc_nope]\nenabled = false\n"))
+    with pytest.raises(ConfigError, match=r"metrics\.vc_nope: unknown metric 'vc_nope'"):
+        config.validate_against(registry)
+
+
+def test_metric_settings_merge_definition_defaults_and_config(tmp_path, registry):
+    config = load_config(write(tmp_path, GOOD))
+    nps = config.metric_settings(registry.get("vc_nps"))
+    assert (nps.period, nps.schedule.every, nps.enabled) == ("quarter", "1h", True)
+    assert config.metric_settings(registry.get("sd_active_customers")).period == "trailing_365d"
+
+
+def test_environment_variables_fill_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_STORE_PASSWORD", "s3cret")
+    text = GOOD.replace("sqlite:///store.sqlite", "postgresql+psycopg://crm:${CRM_STORE_PASSWORD}@db/crm")
+    config = load_config(write(tmp_path, text))
+    assert config.store_url == "postgresql+psycopg://crm:s3cret@db/crm"
+    assert redact_url(config.store_url) == "postgresql+psycopg://crm:***@db/crm"
+
+
+def test_edit_keeps_comments_and_validates_before_writing(tmp_path, registry):
+    path = write(tmp_path, GOOD)
+    edit_metric(path, "vc_aov", {"schedule": {"cron": "0 6 * * *"}, "enabled": False}, registry)
+    text = path.read_text()
+    assert "# the demo's config" in text and "# NPS is noisy month to month" in text
+    config = load_config(path)
+    settings = config.metric_settings(registry.get("vc_aov"))
+    assert settings.schedule.cron == "0 6 * * *" and settings.enabled is False
+    before = path.read_text()
+    with pytest.raises(ConfigError, match="invalid cron expression"):
+        edit_metric(path, "vc_aov", {"schedule": {"cron": "not a cron"}}, registry)
+    assert path.read_text() == before  # nothing half-written
+
+
+def test_as_of_is_a_datetime(tmp_path):
+    config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n"))
+    assert config.service.as_of == datetime(2026, 3, 10)
