@@ -34,8 +34,16 @@ def cli() -> None:
     """crmmetrics: standards, metrics and KPIs for the five CRM processes, served to Prometheus."""
 
 
-# Command modules attach themselves to `cli` when imported.
-from . import core  # noqa: E402,F401
+def _import_command_modules() -> None:
+    """Every module of this package attaches its commands to `cli` when imported."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_command_modules()
 
 
 def _add_plugin_commands() -> None:
