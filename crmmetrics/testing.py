@@ -8,6 +8,12 @@ Fixtures:
   through the real plugin manager, runner and store, and returns a ``ComputedMetric`` whose
   ``current(**dims)`` and ``previous(**dims)`` give the stored values.
 - ``demo_db``: a small seeded demo source (400 customers, as of 2026-06-15), built once per session.
+- ``metrics_exposition``: ``metrics_exposition(source_url, keys, as_of=..., **options)`` runs the
+  metrics into a fresh store and returns the ``/metrics`` exposition rendered by the exporter
+  and parsed back with prometheus_client's parser (``.value(sample_name, **labels)``).
+- ``crmmetrics_cli``: ``crmmetrics_cli(*args, env=None)`` runs the real ``crmmetrics`` command in
+  a subprocess (with every installed plugin, and the plugins' own CLI commands) and returns
+  the ``subprocess.CompletedProcess`` with text ``stdout`` and ``stderr``.
 
 The built-in plugins' own tests use these same fixtures.
 """
@@ -164,3 +170,84 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDatabase:
     url = f"sqlite:///{path}"
     generate_demo(url, customers=DEMO_CUSTOMERS, seed=DEMO_SEED, as_of=DEMO_AS_OF.date())
     return DemoDatabase(url=url, as_of=DEMO_AS_OF, customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
+
+
+@dataclass
+class ParsedExposition:
+    """A ``/metrics`` exposition as Prometheus reads it: the text and its parsed families."""
+
+    text: str
+    families: list[Any]
+
+    def samples(self, name: str, **labels: str) -> list[Any]:
+        """Samples named ``name`` (e.g. ``crmmetrics_runs_total``) whose labels include ``labels``."""
+        return [
+            sample
+            for family in self.families
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The value of the one sample that matches; AssertionError naming the candidates otherwise."""
+        matches = self.samples(name, **labels)
+        if len(matches) != 1:
+            candidates = "; ".join(str(sample.labels) for sample in self.samples(name)) or "none"
+            raise AssertionError(f"{len(matches)} samples of {name} match {labels}; samples of {name}: {candidates}")
+        return matches[0].value
+
+
+def render_exposition(store_url: str) -> ParsedExposition:
+    """Render ``/metrics`` over the store at ``store_url`` with the real exporter and parse it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from .exporter import Exposition
+    from .store import Store
+
+    store = Store(store_url)
+    try:
+        text = Exposition(store).body().decode()
+    finally:
+        store.engine.dispose()
+    return ParsedExposition(text=text, families=list(text_string_to_metric_families(text)))
+
+
+@pytest.fixture
+def metrics_exposition(tmp_path: Path):
+    """``metrics_exposition(source_url, keys, as_of=..., **options)`` -> ParsedExposition.
+
+    Runs each metric in ``keys`` through the real runner into one fresh store (``options`` as
+    for ``compute``: params, period, plugins_dir), then renders and parses ``/metrics``. A failed
+    run is exported too (``crmmetrics_run_up`` 0), so check it rather than assume success.
+    """
+    import itertools
+
+    counter = itertools.count()
+
+    def run(source_url: str, keys: Iterable[str], as_of: datetime | date = DEMO_AS_OF, **options: Any) -> ParsedExposition:
+        store_url = f"sqlite:///{tmp_path / f'exposition-{next(counter)}.sqlite'}"
+        for key in keys:
+            compute_metric(key, source_url, store_url=store_url, as_of=as_of, **options)
+        return render_exposition(store_url)
+
+    return run
+
+
+@pytest.fixture
+def crmmetrics_cli(tmp_path: Path):
+    """``crmmetrics_cli(*args, env=None)`` runs ``python -m crmmetrics ARGS`` in ``tmp_path``."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "crmmetrics", *args],
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run

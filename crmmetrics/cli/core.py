@@ -1,4 +1,4 @@
-"""Commands to run the service and configure metrics: demo, serve, run, metrics, plugins, config."""
+"""Commands to run the service and configure metrics: demo, serve, run, metrics, config."""
 
 from __future__ import annotations
 
@@ -181,30 +181,6 @@ def _run_json(run: Run) -> dict[str, Any]:
         "rows": run.rows,
         "started_at": run.started_at.isoformat() + "Z",
     }
-
-
-@cli.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@config_option
-def plugins_command(as_json: bool, config_path: str | None) -> None:
-    """List the loaded plugins, the hooks they implement and the metrics they define."""
-    from ..plugins import get_plugin_manager, plugin_info
-    from ..registry import build_registry
-
-    plugins_dir = None
-    if config_path or Path("crmmetrics.toml").exists() or "CRMMETRICS_CONFIG" in __import__("os").environ:
-        plugins_dir = load_config(config_path).plugins_dir
-    pm = get_plugin_manager(plugins_dir)
-    registry = build_registry(pm)
-    info = plugin_info(pm)
-    for entry in info:
-        entry["metrics"] = sorted(key for key, plugin in registry.plugin_of.items() if plugin == entry["name"])
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-        return
-    for entry in info:
-        version = f" {entry['version']}" if entry["version"] else ""
-        click.echo(f"{entry['name']}{version} ({entry['module']}): {len(entry['metrics'])} metrics; hooks: {', '.join(entry['hooks'])}")
 
 
 def _metric_json(definition: Any, plugin: str, settings: Any | None) -> dict[str, Any]:
