@@ -1,11 +1,12 @@
 """crmmetrics: standards, metrics and KPIs for Payne & Frow's five CRM processes.
 
-A plugin writes ``from crmmetrics import hookimpl, MetricDefinition`` and needs nothing else
-from the package's internals.
+A plugin writes ``from crmmetrics import hookimpl, MetricDefinition, StandardDefault`` and needs
+nothing else from the package's internals.
 """
 
 from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
 from .hookspecs import hookimpl
+from .standards import StandardDefault
 from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "Process",
     "Result",
     "Schedule",
+    "StandardDefault",
     "ValueLens",
     "hookimpl",
 ]

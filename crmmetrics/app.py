@@ -13,6 +13,7 @@ from .plugins import get_plugin_manager
 from .registry import Registry, build_registry
 from .runner import Runner
 from .source import open_source
+from .standards import record_plugin_defaults
 from .store import Store
 
 
@@ -34,6 +35,7 @@ class App:
     def store(self) -> Store:
         store = Store(self.config.store_url)
         store.record_definitions(self.registry, self.registry.plugin_of)
+        record_plugin_defaults(store, self.pm, self.registry)
         return store
 
     @cached_property

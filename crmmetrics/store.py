@@ -9,7 +9,7 @@ same combination always compares equal.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .definitions import MetricDefinition
+
+
+# Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
+# module's tables that readers show (e.g. the standards) register theirs here.
+CHANGE_MARKERS: list[Callable[[], Any]] = []
 
 
 def utcnow() -> datetime:
@@ -187,10 +192,11 @@ class Store:
     def change_marker(self) -> tuple[Any, ...]:
         """A cheap value that changes whenever anything a reader shows has changed.
 
-        The newest run id covers runs written by any process sharing this store.
+        The newest run id covers runs written by any process sharing this store; CHANGE_MARKERS
+        add their own parts (standards) to the same single query.
         """
         with self.engine.connect() as connection:
-            return (connection.execute(select(func.max(Run.id))).scalar(),)
+            return tuple(connection.execute(select(func.max(Run.id), *(part() for part in CHANGE_MARKERS))).one())
 
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran (any status); the scheduler uses it to catch up missed runs."""
