@@ -43,8 +43,8 @@ from typing import Any
 
 import pluggy
 from pydantic import NaiveDatetime
-from sqlalchemy import func, select
-from sqlmodel import Field, SQLModel
+from sqlalchemy import func
+from sqlmodel import Field, SQLModel, select
 
 from .errors import ConfigError, PluginError
 from .plugins import call_each
