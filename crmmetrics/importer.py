@@ -1,0 +1,629 @@
+"""Import a CSV export into a canonical table of a source database, all rows or none.
+
+Real users start from exports: ``import_csv(url, "orders", "orders.csv", mapping={"amount":
+"net_revenue"}, derive_customers=True)`` loads a transaction log of customer, date and amount
+into ``orders`` and creates the ``customers`` it needs, which is enough for the value KPIs and
+the CLV models.  ``init_source(url)`` creates the canonical tables in an empty database.
+
+The rules, in one place
+-----------------------
+* The file is UTF-8 CSV (a byte-order mark is allowed) whose first line is the header.  Blank
+  lines are skipped.  Line numbers in messages are the file's own lines (the header is line 1;
+  a record with a quoted line break is reported at its first line).
+* Each header name is a column of the target table, or is mapped onto one (``mapping``:
+  their name -> our column).  Any other column is an error, unless ``ignore_extra`` drops it.
+* Values are typed by :mod:`crmmetrics.schema`: integers (decimal digits; 32- or 64-bit range
+  by column), numbers (decimal or exponent notation; no NaN, no infinity), booleans
+  (``true/false``, ``1/0``, ``yes/no``, any case), date-times (``date_format``, a ``strptime``
+  format; default ISO 8601) and strings (at most the column's length, no NUL character).
+  A date-time with a UTC offset is converted to naive UTC; one without is read in ``timezone``
+  (default UTC) and converted likewise.
+* An empty (or blank) field is NULL, or the column's default where it has one (``orders.discount`` 0,
+  ``channels.is_virtual`` false ...).  A column that is NOT NULL and has no default is
+  *required*: it must be in the header and have a value on every line.
+* A table whose key is one integer column (every table but ``order_lines``) may leave the key
+  out: the import numbers the rows from the table's largest key + 1, in file order (transaction
+  logs rarely carry an order id).  The database's own sequence is not used, so keys given by an
+  earlier import or by the database never collide with derived ones.
+* Primary keys and unique columns (``segments.name``, ``channels.name``) must not repeat within
+  the file or collide with a row already in the table.  A repeat within the same chunk of
+  rows names the earlier line; a repeat of a row from an earlier chunk reads "already in TABLE",
+  because those rows are already in the table inside the import's transaction.
+* Foreign keys are checked against the target database (``orders.customer_id`` must be a
+  ``customers`` row; ``customers.master_customer_id`` may name a customer from an earlier line
+  of the same file).  With ``derive_customers`` (orders only) a missing customer is created
+  instead, in the same transaction: ``customer_id``, ``acquired_at`` = the customer's first
+  order, ``created_at`` = ``updated_at`` = the time of the import.
+* The whole import is one transaction.  The file is read as a stream and inserted in chunks of
+  ``chunk_size`` rows, so memory does not grow with the file.  Every bad row is reported with
+  its line number and reason; if there is any and no ``reject_file`` is given, the transaction
+  is rolled back and :class:`CsvImportError` lists the first :data:`MAX_LISTED` problems.  With
+  a ``reject_file`` the valid rows are imported and the bad ones are written there (CSV:
+  ``line``, ``error``, then the row's own fields); the reject file appears only if the import
+  commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    func,
+    inspect,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from .config import redact_url
+from .errors import ConfigError
+from .schema import TABLES, create_tables
+from .store import utcnow
+
+__all__ = [
+    "CHUNK_ROWS",
+    "MAX_LISTED",
+    "CsvImportError",
+    "ImportResult",
+    "InitResult",
+    "RowError",
+    "import_csv",
+    "init_source",
+    "open_target",
+]
+
+#: How many problems an error lists before "... and N more".
+MAX_LISTED = 20
+#: Rows validated and inserted together (memory is bounded by this, not by the file).
+CHUNK_ROWS = 1000
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one line of the file; ``column`` is None for a problem of the whole line."""
+
+    line: int
+    column: str | None
+    reason: str
+
+    def message(self) -> str:
+        """``column COL: reason``, or the reason alone."""
+        return f"column {self.column}: {self.reason}" if self.column is not None else self.reason
+
+    def describe(self, path: str | Path) -> str:
+        """``FILE:LINE: column COL: reason``."""
+        return f"{path}:{self.line}: {self.message()}"
+
+
+class CsvImportError(ConfigError):
+    """The file has bad rows (or a bad header); nothing was imported.
+
+    ``errors`` holds the first :data:`MAX_LISTED` problems, ``error_count`` all of them.
+    """
+
+    def __init__(self, path: str | Path, errors: list[RowError], error_count: int, bad_rows: int) -> None:
+        self.path = path
+        self.errors = errors
+        self.error_count = error_count
+        self.bad_rows = bad_rows
+        if bad_rows:
+            what = f"{error_count} error{'s' * (error_count != 1)} in {bad_rows} row{'s' * (bad_rows != 1)}"
+        else:
+            what = f"bad header ({error_count} error{'s' * (error_count != 1)})"
+        super().__init__(f"{path}: {what}; nothing was imported")
+
+    def lines(self) -> list[str]:
+        """One line per listed problem, then ``... and N more`` if some were left out."""
+        lines = [error.describe(self.path) for error in self.errors]
+        if self.error_count > len(self.errors):
+            lines.append(f"... and {self.error_count - len(self.errors)} more")
+        return lines
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: lines read, rows imported and rejected, customers derived."""
+
+    table: str
+    rows_read: int
+    rows_imported: int
+    rows_rejected: int
+    customers_derived: int
+    reject_file: Path | None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """The canonical tables ``init_source`` created and those that already existed (empty)."""
+
+    created: list[str]
+    existing: list[str]
+
+
+def open_target(url: str) -> Engine:
+    """A writable engine on an existing source database (SQLite files must already exist)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"not a SQLAlchemy database URL: {redact_url(url)!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise ConfigError(f"{url}: an in-memory SQLite database cannot be imported into")
+        if not Path(database).exists():
+            raise ConfigError(f"{url}: SQLite file not found (create it with 'crmmetrics source init URL')")
+    return create_engine(parsed)
+
+
+def init_source(url: str) -> InitResult:
+    """Create the canonical tables in a database (a new SQLite file is created).
+
+    Tables that exist already are left alone as long as every canonical table is empty; if any
+    holds rows, nothing is changed and :class:`ConfigError` says which.
+    """
+    try:
+        engine = create_engine(url)
+    except ArgumentError:
+        raise ConfigError(f"not a SQLAlchemy database URL: {redact_url(url)!r}") from None
+    try:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            existing = [name for name in TABLES if inspector.has_table(name)]
+            holding = [
+                f"{name}: {count} rows"
+                for name in existing
+                if (count := connection.scalar(select(func.count()).select_from(TABLES[name])))
+            ]
+        if holding:
+            raise ConfigError(f"{redact_url(url)}: canonical tables already hold data ({', '.join(holding)}); nothing changed")
+        create_tables(engine)
+    finally:
+        engine.dispose()
+    return InitResult(created=[name for name in TABLES if name not in existing], existing=existing)
+
+
+def import_csv(
+    url: str,
+    table: str,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+    timezone: str = "UTC",
+    ignore_extra: bool = False,
+    reject_file: str | Path | None = None,
+    derive_customers: bool = False,
+    chunk_size: int = CHUNK_ROWS,
+) -> ImportResult:
+    """Import the CSV file ``path`` into canonical ``table`` of the database at ``url``.
+
+    The rules are in this module's docstring.  Raises :class:`CsvImportError` (nothing
+    imported) for bad rows without ``reject_file``, :class:`ConfigError` for a bad argument, a
+    missing file or table, or an unreadable file.
+    """
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r} (one of: {', '.join(TABLES)})")
+    if derive_customers and table != "orders":
+        raise ConfigError(f"--derive-customers: applies to orders only, not to {table}")
+    zone = _zone(timezone)
+    path = Path(path)
+    engine = open_target(url)
+    try:
+        with _Rejects(reject_file) as rejects:
+            with engine.begin() as connection:
+                job = _Import(connection, TABLES[table], path, rejects, url=url, derive_customers=derive_customers)
+                job.run(mapping or {}, date_format, zone, ignore_extra, chunk_size)
+                if rejects.count and rejects.target is None:
+                    raise CsvImportError(path, rejects.listed, rejects.count, rejects.rows)
+        return ImportResult(
+            table=table,
+            rows_read=job.rows_read,
+            rows_imported=job.rows_imported,
+            rows_rejected=rejects.rows,
+            customers_derived=job.customers_derived,
+            reject_file=rejects.target,
+        )
+    finally:
+        engine.dispose()
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    """The zone of naive date-times in the file; None for UTC (nothing to convert)."""
+    if name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"--timezone: unknown timezone {name!r}") from None
+
+
+def _parser(column: Column, date_format: str | None, zone: ZoneInfo | None) -> Callable[[str], Any]:
+    """A function from a non-empty field to the column's Python value; ValueError says why not."""
+    kind = column.type
+    if isinstance(kind, Boolean):
+
+        def parse(text: str) -> bool:
+            try:
+                return _BOOLEANS[text.strip().lower()]
+            except KeyError:
+                raise ValueError(f"not a boolean (true/false, 1/0, yes/no): {text!r}") from None
+
+    elif isinstance(kind, Integer):
+        bits = 64 if isinstance(kind, BigInteger) else 32
+
+        def parse(text: str) -> int:
+            if not _INTEGER.fullmatch(text.strip()):
+                raise ValueError(f"not an integer: {text!r}")
+            value = int(text)
+            if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                raise ValueError(f"out of range of a {bits}-bit integer: {text!r}")
+            return value
+
+    elif isinstance(kind, Float):
+
+        def parse(text: str) -> float:
+            if not _NUMBER.fullmatch(text.strip()):
+                raise ValueError(f"not a number: {text!r}")
+            return float(text)
+
+    elif isinstance(kind, DateTime):
+        expected = f"format {date_format!r}" if date_format else "ISO 8601"
+
+        def parse(text: str) -> datetime:
+            try:
+                value = datetime.strptime(text.strip(), date_format) if date_format else datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise ValueError(f"not a date-time in {expected}: {text!r}") from None
+            if value.tzinfo is None and zone is not None:
+                value = value.replace(tzinfo=zone)
+            return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+    elif isinstance(kind, String):
+        length = kind.length
+
+        def parse(text: str) -> str:
+            if "\x00" in text:
+                raise ValueError("contains a NUL character")
+            if length is not None and len(text) > length:
+                raise ValueError(f"longer than {length} characters ({len(text)})")
+            return text
+
+    else:  # the schema uses only the types above
+        raise TypeError(f"{column}: no CSV parser for {kind!r}")
+    return parse
+
+
+def _default(column: Column) -> Any:
+    """The column's scalar default, or None."""
+    return column.default.arg if column.default is not None and column.default.is_scalar else None
+
+
+@dataclass
+class _Row:
+    line: int
+    fields: list[str]
+    values: dict[str, Any]
+    errors: list[RowError] = field(default_factory=list)
+
+
+class _Rejects:
+    """Collects the problems: the first few for the error message, all in the reject file.
+
+    The reject file is written next to its target and renamed into place only on success.
+    """
+
+    def __init__(self, target: str | Path | None) -> None:
+        self.target = Path(target) if target is not None else None
+        self.listed: list[RowError] = []
+        self.count = 0
+        self.rows = 0
+        self._stream = None
+        self._writer = None
+
+    def __enter__(self) -> _Rejects:
+        if self.target is not None:
+            try:
+                handle, name = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
+            except OSError as exc:
+                raise ConfigError(f"--reject-file: cannot write {self.target}: {exc.strerror}") from None
+            self._stream = open(handle, "w", newline="", encoding="utf-8")
+            self._temporary = Path(name)
+            self._writer = csv.writer(self._stream)
+        return self
+
+    def start(self, header: list[str]) -> None:
+        if self._writer is not None:
+            self._writer.writerow(["line", "error", *header])
+
+    def add(self, errors: list[RowError], fields: list[str] | None = None) -> None:
+        """Record a bad row's problems (``fields`` None: a problem of the header)."""
+        self.listed.extend(errors[: MAX_LISTED - len(self.listed)])
+        self.count += len(errors)
+        if fields is not None:
+            self.rows += 1
+            if self._writer is not None:
+                self._writer.writerow([errors[0].line, "; ".join(e.message() for e in errors), *fields])
+
+    def __exit__(self, kind, _value, _traceback) -> None:
+        if self._stream is None:
+            return
+        self._stream.close()
+        if kind is None:
+            os.replace(self._temporary, self.target)
+        else:
+            self._temporary.unlink(missing_ok=True)
+
+
+def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the record's first line, fields) for each non-blank record."""
+    try:
+        stream = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    with stream:
+        reader = csv.reader(stream)
+        line = 1
+        try:
+            for fields in reader:
+                if fields:
+                    yield line, fields
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text (near line {line})") from None
+
+
+class _Import:
+    """One import: the header's plan, then chunk after chunk of rows checked and inserted."""
+
+    def __init__(self, connection: Connection, table: Table, path: Path, rejects: _Rejects, *, url: str, derive_customers: bool) -> None:
+        self.connection = connection
+        self.table = table
+        self.path = path
+        self.rejects = rejects
+        self.url = url
+        self.derive = derive_customers
+        self.stamp = utcnow()  # created_at/updated_at of derived customers, and how to find them again
+        self.rows_read = 0
+        self.rows_imported = 0
+        self.customers_derived = 0
+        self.next_key: int | None = None
+
+    # -- the header -------------------------------------------------------------------------
+
+    def plan(self, header: list[str], mapping: Mapping[str, str], ignore_extra: bool) -> None:
+        """Decide which field feeds which column; every problem is an error of line 1."""
+        table, errors = self.table, []
+        header = [name.strip() for name in header]
+        for their, our in mapping.items():
+            if their not in header:
+                errors.append(RowError(1, None, f"--map {their}={our}: the header has no column {their!r}"))
+            if our not in table.c:
+                errors.append(RowError(1, None, f"--map {their}={our}: {table.name} has no column {our!r}"))
+        self.positions: list[tuple[int, Column]] = []
+        source_of: dict[str, str] = {}
+        for index, name in enumerate(header):
+            if header.index(name) != index:
+                errors.append(RowError(1, name, "appears twice in the header"))
+                continue
+            target = mapping.get(name, name)
+            if target not in table.c:
+                if not ignore_extra and name not in mapping:
+                    errors.append(
+                        RowError(1, name, f"not a column of {table.name} (map it with --map {name}=COLUMN, or pass --ignore-extra)")
+                    )
+                continue
+            if target in source_of:
+                errors.append(RowError(1, target, f"given by both {source_of[target]!r} and {name!r}"))
+                continue
+            source_of[target] = name
+            self.positions.append((index, table.c[target]))
+        auto = table.autoincrement_column
+        self.derived_key = auto if auto is not None and auto.name not in source_of else None
+        self.required = {c.name for c in table.c if not c.nullable and c.default is None and c is not self.derived_key}
+        for name in sorted(self.required - set(source_of), key=list(table.c.keys()).index):
+            errors.append(RowError(1, name, f"required, but the file has no such column (map one with --map THEIR={name})"))
+        if errors:
+            self.rejects.add(errors)
+            raise CsvImportError(self.path, self.rejects.listed, self.rejects.count, 0)
+        self.width = len(header)
+        self.absent = {c.name: _default(c) for c in table.c if c.name not in source_of and _default(c) is not None}
+        in_file = set(source_of)
+        keys = [tuple(table.primary_key.columns)] + [
+            tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)
+        ]
+        self.unique_keys = [key for key in keys if {c.name for c in key} <= in_file]
+        self.references = [(fk.parent, fk.column) for fk in table.foreign_keys if fk.parent.name in in_file]
+        self.references.sort(key=lambda pair: list(table.c.keys()).index(pair[0].name))
+        self._check_target_tables()
+
+    def _check_target_tables(self) -> None:
+        """The tables this import writes and reads must exist with the columns it uses."""
+        needed = {self.table.name: {c.name for _i, c in self.positions} | set(self.absent)}
+        if self.derived_key is not None:
+            needed[self.table.name].add(self.derived_key.name)
+        for _column, referred in self.references:
+            needed.setdefault(referred.table.name, set()).add(referred.name)
+        if self.derive:
+            needed.setdefault("customers", set()).update({"customer_id", "acquired_at", "created_at", "updated_at"})
+        inspector = inspect(self.connection)
+        for name, columns in needed.items():
+            if not inspector.has_table(name):
+                raise ConfigError(
+                    f"{redact_url(self.url)}: no table {name} (create the canonical tables with 'crmmetrics source init URL')"
+                )
+            missing = sorted(columns - {c["name"] for c in inspector.get_columns(name)})
+            if missing:
+                raise ConfigError(f"{redact_url(self.url)}: table {name} has no column {', '.join(missing)}")
+
+    # -- the rows ---------------------------------------------------------------------------
+
+    def run(self, mapping: Mapping[str, str], date_format: str | None, zone: ZoneInfo | None, ignore_extra: bool, chunk_size: int) -> None:
+        with closing(_records(self.path)) as records:
+            header = next(records, None)
+            if header is None:
+                raise ConfigError(f"{self.path}: empty file, expected a header line")
+            self.plan(header[1], mapping, ignore_extra)
+            self.rejects.start(header[1])
+            self.parsers = [(index, column, _parser(column, date_format, zone)) for index, column in self.positions]
+            chunk: list[_Row] = []
+            for line, fields in records:
+                self.rows_read += 1
+                chunk.append(self.parse(line, fields))
+                if len(chunk) >= chunk_size:
+                    self.write(chunk)
+                    chunk = []
+            self.write(chunk)
+        if self.customers_derived:
+            self._date_derived_customers()
+
+    def parse(self, line: int, fields: list[str]) -> _Row:
+        """Type one line; problems of single fields are collected, not raised."""
+        if len(fields) != self.width:
+            return _Row(line, fields, {}, [RowError(line, None, f"expected {self.width} fields, found {len(fields)}")])
+        row = _Row(line, fields, dict(self.absent))
+        for index, column, parse in self.parsers:
+            text = fields[index]
+            if not text.strip():
+                if column.name in self.required:
+                    row.errors.append(RowError(line, column.name, "missing required value"))
+                row.values[column.name] = _default(column)
+                continue
+            try:
+                row.values[column.name] = parse(text)
+            except ValueError as exc:
+                row.errors.append(RowError(line, column.name, str(exc)))
+        return row
+
+    def write(self, chunk: list[_Row]) -> None:
+        """Check a chunk's keys against itself and the database, then insert its good rows.
+
+        Inserting continues after a bad row even when the import will be rolled back, so that
+        later chunks are checked against everything before them.
+        """
+        self._check_unique([row for row in chunk if not row.errors])
+        missing_customers = self._check_references([row for row in chunk if not row.errors])
+        for row in chunk:
+            if row.errors:
+                self.rejects.add(row.errors, row.fields)
+        good = [row for row in chunk if not row.errors]
+        if not good:
+            return
+        if missing_customers:
+            self._derive_customers(good, missing_customers)
+        if self.derived_key is not None:
+            if self.next_key is None:
+                self.next_key = (self.connection.scalar(select(func.max(self.derived_key))) or 0) + 1
+            for row in good:
+                row.values[self.derived_key.name] = self.next_key
+                self.next_key += 1
+        self.connection.execute(self.table.insert(), [row.values for row in good])
+        self.rows_imported += len(good)
+
+    def _existing(self, columns: tuple[Column, ...], keys: set[tuple]) -> set[tuple]:
+        """Which of ``keys`` (values of ``columns``) are in the database already."""
+        if not keys:
+            return set()
+        match = columns[0].in_([key[0] for key in keys]) if len(columns) == 1 else tuple_(*columns).in_(list(keys))
+        return {tuple(found) for found in self.connection.execute(select(*columns).where(match))}
+
+    def _check_unique(self, rows: list[_Row]) -> None:
+        for columns in self.unique_keys:
+            names = [c.name for c in columns]
+            label = names[0] if len(names) == 1 else f"({', '.join(names)})"
+            first: dict[tuple, _Row] = {}
+            for row in rows:
+                key = tuple(row.values[name] for name in names)
+                if None in key:
+                    continue
+                if key in first:
+                    row.errors.append(RowError(row.line, label, f"duplicate key {_show(key)}: also on line {first[key].line}"))
+                else:
+                    first[key] = row
+            for key in self._existing(columns, set(first)):
+                row = first[key]
+                row.errors.append(RowError(row.line, label, f"duplicate key {_show(key)}: already in {self.table.name}"))
+
+    def _check_references(self, rows: list[_Row]) -> set[Any]:
+        """Flag references to rows that do not exist; returns the customers to derive."""
+        to_derive: set[Any] = set()
+        for column, referred in self.references:
+            wanted = {row.values[column.name] for row in rows if row.values[column.name] is not None}
+            found = {key[0] for key in self._existing((referred,), {(value,) for value in wanted})}
+            missing = wanted - found
+            if not missing:
+                continue
+            if self.derive and column.name == "customer_id":
+                to_derive |= missing
+                continue
+            self_reference = referred.table is self.table
+            earlier: set[Any] = set()
+            for row in rows:
+                value = row.values[column.name]
+                if value in missing and value not in earlier:
+                    where = f"{referred.table.name}" + (" (nor on an earlier line of the file)" if self_reference else "")
+                    row.errors.append(RowError(row.line, column.name, f"{_show((value,))} not found in {where}"))
+                if self_reference and not row.errors:
+                    earlier.add(row.values.get(referred.name))  # None while the key is still to be derived
+        return to_derive
+
+    def _derive_customers(self, rows: list[_Row], missing: set[Any]) -> None:
+        """Create the customers that the chunk's good orders need, acquired at their first order."""
+        first_order: dict[Any, datetime] = {}
+        for row in rows:
+            customer = row.values["customer_id"]
+            if customer in missing:
+                ordered = row.values["ordered_at"]
+                first_order[customer] = min(first_order.get(customer, ordered), ordered)
+        customers = TABLES["customers"]
+        self.connection.execute(
+            customers.insert(),
+            [
+                {"customer_id": customer, "acquired_at": acquired, "created_at": self.stamp, "updated_at": self.stamp}
+                for customer, acquired in first_order.items()
+            ],
+        )
+        self.customers_derived += len(first_order)
+
+    def _date_derived_customers(self) -> None:
+        """An unsorted file can bring a customer's first order in a later chunk: date it then."""
+        customers, orders = TABLES["customers"], TABLES["orders"]
+        first_order = (
+            select(func.min(orders.c.ordered_at)).where(orders.c.customer_id == customers.c.customer_id).scalar_subquery()
+        )
+        self.connection.execute(
+            update(customers)
+            .where(customers.c.created_at == self.stamp, customers.c.updated_at == self.stamp, customers.c.acquired_at > first_order)
+            .values(acquired_at=first_order)
+        )
+
+
+def _show(key: tuple) -> str:
+    return str(key[0]) if len(key) == 1 else "(" + ", ".join(str(value) for value in key) + ")"
