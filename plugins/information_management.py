@@ -1,58 +1,284 @@
-"""Information management: the quality and reach of the customer data repository."""
+"""Information management: the quality and reach of the customer data repository.
+
+Payne & Frow's information management process is the organisation's corporate memory of its
+customers: the data repository, the IT systems, the analysis tools and the front- and
+back-office applications. Its KPIs say whether that memory can be trusted (complete, unique,
+valid, fresh), how far it reaches (how much revenue it can put a name to) and whether the people
+serving customers use it (CRM adoption).
+
+Conventions
+-----------
+* The customer table holds only the current state of each record, so the customer-record KPIs
+  describe the records that existed at the end of the period (``created_at`` before it, or
+  unknown) with the values they have now.
+* Customer counts use master records only; the duplicate rate is the exception that counts the
+  duplicates themselves.
+* ``data_quality_facts`` are checks run in the source systems (weekly, say); a KPI from them
+  uses the checks made in the period, per ``source_system`` and overall.
+
+Changes from the catalogue
+--------------------------
+* ``im_data_completeness``: the required fields are the ``required_fields`` parameter (the
+  catalogue's five by default); text fields that are empty or blanks count as missing. Computed
+  from the customer table, over master records.
+* ``im_duplicate_rate``: a record pointing at itself is not a duplicate. Candidates found by
+  match rules (normalised e-mail, phone) are left to the source's data-quality checks.
+* ``im_data_freshness`` splits into two KPIs with one unit each: ``im_data_freshness`` (% of
+  master records updated within ``max_age_days``, 365 by default, of the period's end; a record
+  never updated counts from its creation; the source keeps only the latest update, so a record
+  updated after the period's end counts as fresh) and ``im_source_data_age`` (hours: the worst
+  ``max_age_hours`` of the period's timeliness checks, per source system; overall the worst).
+* ``im_validity_rate``: pooled over the period's validity checks,
+  ``sum(records_checked - records_failed) / sum(records_checked)``, per source system.
+* ``im_identified_revenue_share``: also by channel category (where anonymous revenue comes from).
+* ``im_crm_adoption_rate``: customer-facing employees employed at any time in the period (hired
+  before its end, not left before its start).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from datetime import timedelta
 
-from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
-from crmmetrics.sql import in_period, percent
+from sqlalchemy import String, and_, case, func, literal, or_, select
+
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics.errors import ConfigError
+from crmmetrics.schema import customers as customers_table
+from crmmetrics.sql import in_period, master_customers, percent
+
+PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
+DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"
+REQUIRED_FIELDS = "email,phone,postcode,segment_id,acquisition_channel_id"
 
 
-def identified_revenue_share(ctx):
-    orders = ctx.tables["orders"]
-    identified = func.sum(case((orders.c.customer_id.is_not(None), orders.c.net_revenue), else_=0))
+def _records_at_end(customers, period):
+    """Customer records that existed at the end of the period (or whose creation is unknown)."""
+    return or_(customers.c.created_at.is_(None), customers.c.created_at < period.end)
+
+
+def required_columns(customers, text):
+    """The customer columns named in a comma-separated list; ValueError naming an unknown one."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ValueError("names no field")
+    unknown = [name for name in names if name not in customers.c]
+    if unknown:
+        raise ValueError(
+            f"not a column of customers: {', '.join(map(repr, unknown))} "
+            f"(columns: {', '.join(customers.c.keys())})"
+        )
+    return [customers.c[name] for name in names]
+
+
+def data_completeness(ctx):
+    customers = ctx.tables["customers"]
+    columns = required_columns(customers, ctx.params["required_fields"])
+
+    def filled(column):
+        if isinstance(column.type, String):
+            return case((func.trim(column) != "", 1), else_=0)  # NULL compares unknown: 0
+        return case((column.is_not(None), 1), else_=0)
+
     row = ctx.connection.execute(
-        select(identified, func.sum(orders.c.net_revenue)).where(in_period(orders.c.ordered_at, ctx.period))
+        select(sum((func.coalesce(func.sum(filled(c)), 0) for c in columns), literal(0)), func.count()).where(
+            master_customers(customers), _records_at_end(customers, ctx.period)
+        )
     ).one()
-    return percent(row[0], row[1])
+    return percent(row[0], row[1] * len(columns))
 
 
 def duplicate_rate(ctx):
     customers = ctx.tables["customers"]
-    duplicates = func.sum(case((customers.c.master_customer_id.is_not(None), 1), else_=0))
+    duplicate = and_(
+        customers.c.master_customer_id.is_not(None), customers.c.master_customer_id != customers.c.customer_id
+    )
     row = ctx.connection.execute(
-        select(duplicates, func.count()).where(customers.c.created_at < ctx.period.end)
+        select(func.sum(case((duplicate, 1), else_=0)), func.count()).where(_records_at_end(customers, ctx.period))
     ).one()
     return percent(row[0], row[1])
+
+
+def data_freshness(ctx):
+    customers = ctx.tables["customers"]
+    cutoff = ctx.period.end - timedelta(days=ctx.params["max_age_days"])
+    touched = func.coalesce(customers.c.updated_at, customers.c.created_at)
+    row = ctx.connection.execute(
+        select(func.sum(case((touched >= cutoff, 1), else_=0)), func.count()).where(
+            master_customers(customers), _records_at_end(customers, ctx.period)
+        )
+    ).one()
+    return percent(row[0], row[1])
+
+
+def source_data_age(ctx):
+    facts = ctx.tables["data_quality_facts"]
+    rows = ctx.connection.execute(
+        select(facts.c.source_system, func.max(facts.c.max_age_hours))
+        .where(facts.c.dimension == "timeliness", in_period(facts.c.checked_at, ctx.period), facts.c.max_age_hours.is_not(None))
+        .group_by(facts.c.source_system)
+    ).all()
+    results = [Result(age, {"source_system": system}) for system, age in rows]
+    results.append(Result(max((age for _, age in rows), default=None)))
+    return results
+
+
+def validity_rate(ctx):
+    facts = ctx.tables["data_quality_facts"]
+    rows = ctx.connection.execute(
+        select(
+            facts.c.source_system,
+            func.sum(facts.c.records_checked - func.coalesce(facts.c.records_failed, 0)),
+            func.sum(facts.c.records_checked),
+        )
+        .where(facts.c.dimension == "validity", in_period(facts.c.checked_at, ctx.period), facts.c.records_checked > 0)
+        .group_by(facts.c.source_system)
+    ).all()
+    results = [Result(percent(passed, checked), {"source_system": system}) for system, passed, checked in rows]
+    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def identified_revenue_share(ctx):
+    orders, channels = ctx.tables["orders"], ctx.tables["channels"]
+    identified = func.sum(case((orders.c.customer_id.is_not(None), orders.c.net_revenue), else_=0))
+    rows = ctx.connection.execute(
+        select(channels.c.category, identified, func.sum(orders.c.net_revenue))
+        .select_from(orders.outerjoin(channels))
+        .where(in_period(orders.c.ordered_at, ctx.period))
+        .group_by(channels.c.category)
+    ).all()
+    results = [Result(percent(known, total), {"channel_category": c}) for c, known, total in rows if c is not None]
+    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def crm_adoption_rate(ctx):
+    employees, interactions = ctx.tables["employees"], ctx.tables["interactions"]
+    logged = (
+        select(literal(1))
+        .where(interactions.c.employee_id == employees.c.employee_id, in_period(interactions.c.started_at, ctx.period))
+        .exists()
+    )
+    row = ctx.connection.execute(
+        select(func.sum(case((logged, 1), else_=0)), func.count()).where(
+            employees.c.is_customer_facing.is_(True),
+            or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
+            or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.start),
+        )
+    ).one()
+    return percent(row[0], row[1])
+
+
+def _metric(**fields):
+    return MetricDefinition(process=Process.INFORMATION_MANAGEMENT, **fields)
+
+
+@hookimpl
+def crmmetrics_validate_config(config, registry):
+    # A misspelt required field would otherwise only fail the metric's runs.
+    if "im_data_completeness" not in registry:
+        return
+    text = config.metric_settings(registry.get("im_data_completeness")).params["required_fields"]
+    try:
+        required_columns(customers_table, text)
+    except ValueError as exc:
+        raise ConfigError(f"{config.path or '<config>'}: metrics.im_data_completeness.params.required_fields: {exc}") from None
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
-            key="im_identified_revenue_share",
-            name="Identified-revenue share",
-            description="Share of net revenue from orders with a known customer: how far the single customer view reaches.",
-            process=Process.INFORMATION_MANAGEMENT,
+        _metric(
+            key="im_data_completeness",
+            name="Customer data completeness",
+            description="Share of the required fields that are filled in, over the master customer records that existed at the end of the period.",
             perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            value_lens=ValueLens.COST_REDUCTION,
             unit="percent",
             direction="higher_is_better",
-            formula="net_revenue of orders with customer_id / total net_revenue",
-            source="Payne & Frow 2005, J. Marketing 69(4):167-176 (data repository)",
-            compute=identified_revenue_share,
+            formula="non-empty required fields / (master records x required fields); required_fields = email, phone, postcode, segment_id, acquisition_channel_id",
+            source=f"{DAMA}; Wang & Strong 1996, J. MIS 12(4):5-33",
+            parameters=(
+                Parameter("required_fields", str, REQUIRED_FIELDS, "comma-separated customers columns that every record should have"),
+            ),
+            compute=data_completeness,
         ),
-        MetricDefinition(
+        _metric(
             key="im_duplicate_rate",
             name="Duplicate customer record rate",
-            description="Share of customer records, created before the period's end, flagged as duplicates of a master record.",
-            process=Process.INFORMATION_MANAGEMENT,
+            description="Share of the customer records that existed at the end of the period flagged as duplicates of another (master) record.",
             perspective=Perspective.INTERNAL_PROCESS,
             value_lens=ValueLens.COST_REDUCTION,
             unit="percent",
             direction="lower_is_better",
-            formula="records with master_customer_id set / records",
-            source="DAMA-DMBOK 2nd ed. 2017 (uniqueness)",
+            formula="records with master_customer_id set to another record / records",
+            source=f"{DAMA} (uniqueness); Gartner via Information Management Journal 2007",
             compute=duplicate_rate,
+        ),
+        _metric(
+            key="im_data_freshness",
+            name="Customer data freshness",
+            description="Share of the master customer records updated (or created) within max_age_days of the end of the period.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="percent",
+            direction="higher_is_better",
+            formula="master records with coalesce(updated_at, created_at) >= period end - max_age_days / master records",
+            source=f"{DAMA} (timeliness)",
+            parameters=(
+                Parameter("max_age_days", int, 365, "a record updated longer ago than this is stale", minimum=1),
+            ),
+            compute=data_freshness,
+        ),
+        _metric(
+            key="im_source_data_age",
+            name="Source data age",
+            description="Hours since the newest loaded record, the worst of the period's timeliness checks, per source system and overall.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="hours",
+            direction="lower_is_better",
+            dimensions=("source_system",),
+            formula="max(data_quality_facts.max_age_hours where dimension = 'timeliness', checked in the period)",
+            source=f"{DAMA} (timeliness)",
+            compute=source_data_age,
+        ),
+        _metric(
+            key="im_validity_rate",
+            name="Data validity rate",
+            description="Share of the values checked in the period that passed their format and domain rules (e-mail syntax, phone, postcode, no future dates), per source system and overall.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("source_system",),
+            formula="sum(records_checked - records_failed) / sum(records_checked), data_quality_facts where dimension = 'validity'",
+            source=DAMA,
+            compute=validity_rate,
+        ),
+        _metric(
+            key="im_identified_revenue_share",
+            name="Identified-revenue share",
+            description="Share of net revenue from orders with a known customer: how far the single customer view reaches, overall and per channel category.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("channel_category",),
+            formula="net_revenue of orders with customer_id / total net_revenue",
+            source=f"{PAYNE_FROW} (data repository)",
+            compute=identified_revenue_share,
+        ),
+        _metric(
+            key="im_crm_adoption_rate",
+            name="CRM adoption rate",
+            description="Share of the customer-facing employees employed in the period who logged at least one interaction in it.",
+            perspective=Perspective.LEARNING_GROWTH,
+            value_lens=ValueLens.EMPLOYEE_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            formula="customer-facing employees with >= 1 interaction (employee_id) in the period / customer-facing employees employed in the period",
+            source=f"{PAYNE_FROW} (IT systems, front-office applications)",
+            compute=crm_adoption_rate,
         ),
     ]

@@ -1,63 +1,610 @@
-"""Multichannel integration: the six channel categories and how well they work together."""
+"""Multichannel integration: the six channel categories and how well they work together.
+
+Payne & Frow place the channels between value creation and the customer: sales force, outlets,
+telephony, direct marketing, e-commerce and m-commerce, managed so that the customer meets the
+same high standard in every channel and the organisation keeps one view of the customer across
+them. The KPIs read ``channels.category`` (one of the six), ``orders``, ``interactions`` (cases
+are the interactions sharing a ``case_id``), ``campaigns`` and the cost ledger.
+
+KPIs: channel revenue mix, interaction mix, cost per interaction, channel contribution margin,
+cross-channel customer share, multichannel spend uplift, self-service containment,
+first-contact resolution, channel switching, average handle time, campaign response rate, ROMI.
+
+Conventions
+-----------
+* Anonymous orders count in revenue, margins and channel mix; customer-level KPIs (cross-channel
+  customers, spend uplift) count identified customers, each once: a duplicate record's orders and
+  interactions belong to its master record.
+* A cost entry counts in a period in proportion to the overlap of its ``[period_start,
+  period_end)`` with the period (``crmmetrics.sql.prorated_cost``).
+* Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* "Inbound" interactions are those whose direction is not ``outbound`` (NULL counts as inbound):
+  outbound campaign calls and mailings are the organisation's touches, not the customer's choice
+  of channel nor a repeat contact about an issue.
+* Time windows after an event (``window_days``) are compared in seconds with portable SQL, so
+  that SQLite and PostgreSQL agree.
+
+Changes from the catalogue
+--------------------------
+* ``mci_channel_revenue_mix`` and ``mci_interaction_channel_mix``: shares are of the revenue or
+  interactions *with a known channel*; every category that has a channel appears (0 when idle).
+  The catalogue's direction "target band" is not a direction: the mix is reported with
+  ``higher_is_better`` (a category's growing share) and gets no default standard, so it is a
+  metric, not a KPI, until an organisation sets a target for its strategic channel.
+* ``mci_cost_per_interaction``: per channel (label ``channel`` with its ``channel_category``)
+  from service costs tagged with the channel; the undimensioned total divides *all* service
+  costs (tagged or not) by all interactions. A channel without any service cost entry reports
+  no value rather than a misleading zero.
+* ``mci_channel_contribution_margin``: "channel costs" are all cost entries tagged with a
+  channel of the category (marketing, sales, service, fulfilment); cogs as above.
+* ``mci_cross_channel_customer_share`` and ``mci_multichannel_spend_uplift`` (catalogue key
+  ``mci_multichannel_spend_index``, renamed after what it measures): touches are orders and
+  inbound interactions; the window is the reporting period, a quarter by default, because
+  within one month few customers use two channels. The uplift is reported overall and per
+  segment (the catalogue's "same segment" comparison).
+* ``mci_self_service_containment``: "followed" means an inbound assisted interaction of the same
+  case (or, without a case, of the same customer record) after the self-service one and within
+  ``window_days``; self-service interactions with neither a case nor a customer cannot be
+  followed and are left out.
+* ``mci_fcr``: one KPI with a ``method`` parameter, ``operational`` (default; cases) or
+  ``survey`` (``fcr`` answers at the top of their scale, normally 1 on 0-1). By the channel
+  category of the case's first contact (or of the survey answer).
+* ``mci_channel_switch_rate``: counts inbound contacts within ``window_days`` of the case's
+  first contact, so that cases opened in different periods are comparable.
+* ``mci_avg_handle_time``: assisted interactions are those with a handle time (> 0); the
+  catalogue's ``channels.is_assisted`` is ``not channels.is_self_service`` in the data model.
+* ``mci_campaign_response_rate``: campaigns are assigned to the period in which they start;
+  pooled rate ``sum(responses) / sum(contacts_sent)``, by objective.
+* ``mci_romi``: period-based: gross margin of the period's orders attributed to a campaign
+  against the campaign spend falling into the period. Brand campaigns are left out: their return
+  is not in attributed orders (Farris et al. 2010 warn against ROMI for brand building).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
-from crmmetrics import MetricDefinition, Perspective, Process, Result, ValueLens, hookimpl
-from crmmetrics.sql import in_period, percent, ratio
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics.sql import (
+    MARGIN_SHARE,
+    customer_masters,
+    epoch_seconds,
+    gross_margin,
+    in_period,
+    percent,
+    prorated_cost,
+    ratio,
+)
+
+PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
+GARTNER_2019 = "Gartner 2019 Customer Service and Support Leader poll (via destinationCRM, 26 Nov 2019)"
+
+WINDOW_DAYS = Parameter(
+    "window_days", int, 7, "days after a contact within which a further contact counts as a repeat", minimum=1, maximum=90
+)
+CHANNEL = ("channel_category", "channel")
+
+
+def inbound(interactions):
+    """Interactions the customer started (direction NULL counts as inbound)."""
+    return or_(interactions.c.direction.is_(None), interactions.c.direction != "outbound")
+
+
+def within_days(later, earlier, days):
+    """``earlier <= later < earlier + days``, portable between SQLite and PostgreSQL."""
+    return and_(later >= earlier, epoch_seconds(later) - epoch_seconds(earlier) < days * 86400)
+
+
+def _shares_by_category(rows):
+    total = sum(amount or 0 for _, amount in rows)
+    return [Result(percent(amount or 0, total), {"channel_category": category}) for category, amount in rows]
 
 
 def channel_revenue_mix(ctx):
     orders, channels = ctx.tables["orders"], ctx.tables["channels"]
     rows = ctx.connection.execute(
         select(channels.c.category, func.sum(orders.c.net_revenue))
-        .select_from(orders.join(channels))
-        .where(in_period(orders.c.ordered_at, ctx.period))
+        .select_from(
+            channels.outerjoin(
+                orders,
+                and_(orders.c.channel_id == channels.c.channel_id, in_period(orders.c.ordered_at, ctx.period)),
+            )
+        )
         .group_by(channels.c.category)
     ).all()
-    total = sum(revenue or 0 for _, revenue in rows)
-    return [Result(percent(revenue, total), {"channel_category": category}) for category, revenue in rows]
+    return _shares_by_category(rows)
+
+
+def interaction_channel_mix(ctx):
+    interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
+    rows = ctx.connection.execute(
+        select(channels.c.category, func.count(interactions.c.interaction_id))
+        .select_from(
+            channels.outerjoin(
+                interactions,
+                and_(
+                    interactions.c.channel_id == channels.c.channel_id,
+                    in_period(interactions.c.started_at, ctx.period),
+                ),
+            )
+        )
+        .group_by(channels.c.category)
+    ).all()
+    return _shares_by_category(rows)
+
+
+def cost_per_interaction(ctx):
+    interactions, channels, costs = ctx.tables["interactions"], ctx.tables["channels"], ctx.tables["cost_entries"]
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    service = and_(overlaps, costs.c.cost_type == "service")
+    cost = select(costs.c.channel_id, func.sum(amount).label("cost")).where(service).group_by(costs.c.channel_id)
+    cost = cost.subquery("cost")
+    contacts = (
+        select(interactions.c.channel_id, func.count().label("contacts"))
+        .where(in_period(interactions.c.started_at, ctx.period))
+        .group_by(interactions.c.channel_id)
+        .subquery("contacts")
+    )
+    rows = ctx.connection.execute(
+        select(channels.c.category, channels.c.name, cost.c.cost, contacts.c.contacts).select_from(
+            channels.join(contacts, contacts.c.channel_id == channels.c.channel_id).outerjoin(
+                cost, cost.c.channel_id == channels.c.channel_id
+            )
+        )
+    ).all()
+    total_cost = ctx.scalar(select(func.sum(amount)).where(service))
+    total_contacts = ctx.scalar(select(func.count()).where(in_period(interactions.c.started_at, ctx.period)))
+    results = [Result(ratio(total_cost, total_contacts))]
+    for category, name, channel_cost, count in rows:
+        results.append(Result(ratio(channel_cost, count), {"channel_category": category, "channel": name}))
+    return results
+
+
+def channel_contribution_margin(ctx):
+    orders, channels, costs = ctx.tables["orders"], ctx.tables["channels"], ctx.tables["cost_entries"]
+    margin = gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])
+    sales = dict(
+        (category, (revenue, gross))
+        for category, revenue, gross in ctx.connection.execute(
+            select(channels.c.category, func.sum(orders.c.net_revenue), func.sum(margin))
+            .select_from(orders.join(channels))
+            .where(in_period(orders.c.ordered_at, ctx.period))
+            .group_by(channels.c.category)
+        )
+    )
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    channel_costs = dict(
+        ctx.connection.execute(
+            select(channels.c.category, func.sum(amount))
+            .select_from(costs.join(channels))
+            .where(overlaps)
+            .group_by(channels.c.category)
+        ).all()
+    )
+
+    def contribution(revenue, gross, cost):
+        return percent((gross or 0) - (cost or 0), revenue)
+
+    results = [
+        Result(contribution(revenue, gross, channel_costs.get(category)), {"channel_category": category})
+        for category, (revenue, gross) in sales.items()
+    ]
+    total_revenue = sum(revenue or 0 for revenue, _ in sales.values())
+    total_gross = sum(gross or 0 for _, gross in sales.values())
+    results.append(Result(contribution(total_revenue, total_gross, sum(c or 0 for c in channel_costs.values()))))
+    return results
+
+
+def _customer_touches(ctx):
+    """Per identified customer (master id): channel categories touched in the period, and spend."""
+    orders, interactions, channels = ctx.tables["orders"], ctx.tables["interactions"], ctx.tables["channels"]
+    masters = customer_masters(ctx.tables)
+    touches = union_all(
+        select(masters.c.master_id, channels.c.category)
+        .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id).join(channels))
+        .where(in_period(orders.c.ordered_at, ctx.period)),
+        select(masters.c.master_id, channels.c.category)
+        .select_from(interactions.join(masters, masters.c.customer_id == interactions.c.customer_id).join(channels))
+        .where(in_period(interactions.c.started_at, ctx.period), inbound(interactions)),
+    ).subquery("touches")
+    per_customer = (
+        select(touches.c.master_id, func.count(func.distinct(touches.c.category)).label("categories"))
+        .group_by(touches.c.master_id)
+        .subquery("per_customer")
+    )
+    spend = (
+        select(masters.c.master_id, func.sum(orders.c.net_revenue).label("spend"))
+        .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_period(orders.c.ordered_at, ctx.period))
+        .group_by(masters.c.master_id)
+        .subquery("spend")
+    )
+    return per_customer, spend
+
+
+def _by_segment(ctx, subquery, columns, where=None):
+    """Rows ``(segment name or None, *aggregates)`` of a per-customer subquery, grouped by segment."""
+    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
+    record = customers.alias("master_record")
+    statement = (
+        select(segments.c.name, *columns)
+        .select_from(
+            subquery.join(record, record.c.customer_id == subquery.c.master_id).outerjoin(
+                segments, segments.c.segment_id == record.c.segment_id
+            )
+        )
+        .group_by(segments.c.name)
+    )
+    if where is not None:
+        statement = statement.where(where)
+    return ctx.connection.execute(statement).all()
+
+
+def cross_channel_customer_share(ctx):
+    per_customer, _ = _customer_touches(ctx)
+    multichannel = func.sum(case((per_customer.c.categories >= 2, 1), else_=0))
+    rows = _by_segment(ctx, per_customer, [multichannel, func.count()])
+    results = [Result(percent(multi, count), {"segment": name}) for name, multi, count in rows if name is not None]
+    results.append(Result(percent(sum(r[1] or 0 for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def multichannel_spend_uplift(ctx):
+    per_customer, spend = _customer_touches(ctx)
+    joined = (
+        select(per_customer.c.master_id, per_customer.c.categories, spend.c.spend)
+        .select_from(per_customer.join(spend, spend.c.master_id == per_customer.c.master_id))
+        .subquery("spenders")
+    )
+    multi = joined.c.categories >= 2
+    columns = [
+        func.sum(case((multi, joined.c.spend), else_=0)),
+        func.sum(case((multi, 1), else_=0)),
+        func.sum(case((multi, 0), else_=joined.c.spend)),
+        func.sum(case((multi, 0), else_=1)),
+    ]
+    rows = _by_segment(ctx, joined, columns)
+
+    def uplift(multi_spend, multi_count, single_spend, single_count):
+        multi_mean, single_mean = ratio(multi_spend, multi_count), ratio(single_spend, single_count)
+        if multi_mean is None or not single_mean:
+            return None
+        return 100.0 * (multi_mean / single_mean - 1.0)
+
+    results = [Result(uplift(*values), {"segment": name}) for name, *values in rows if name is not None]
+    results.append(Result(uplift(*(sum(r[i] or 0 for r in rows) for i in range(1, 5)))))
+    return results
+
+
+def self_service_containment(ctx):
+    interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
+    assisted, assisted_channel = interactions.alias("assisted"), channels.alias("assisted_channel")
+    window = ctx.params["window_days"]
+    same_issue = or_(
+        assisted.c.case_id == interactions.c.case_id,
+        and_(interactions.c.case_id.is_(None), assisted.c.customer_id == interactions.c.customer_id),
+    )
+    followed = (
+        select(literal(1))
+        .select_from(assisted.join(assisted_channel, assisted_channel.c.channel_id == assisted.c.channel_id))
+        .where(
+            assisted_channel.c.is_self_service.is_(False),
+            inbound(assisted),
+            assisted.c.started_at > interactions.c.started_at,
+            within_days(assisted.c.started_at, interactions.c.started_at, window),
+            same_issue,
+        )
+        .exists()
+    )
+    rows = ctx.connection.execute(
+        select(channels.c.category, channels.c.name, func.sum(case((followed, 0), else_=1)), func.count())
+        .select_from(interactions.join(channels))
+        .where(
+            channels.c.is_self_service.is_(True),
+            in_period(interactions.c.started_at, ctx.period),
+            or_(interactions.c.case_id.is_not(None), interactions.c.customer_id.is_not(None)),
+        )
+        .group_by(channels.c.category, channels.c.name)
+    ).all()
+    results = [Result(percent(contained, count), {"channel_category": c, "channel": n}) for c, n, contained, count in rows]
+    results.append(Result(percent(sum(r[2] for r in rows), sum(r[3] for r in rows))))
+    return results
+
+
+def _cases(ctx):
+    """Per case opened (first inbound contact) in the period: its first contact's channel category,
+    and over its inbound contacts within ``window_days``: their number, whether any was marked
+    resolved, and the number of channel categories used."""
+    interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
+    opened = (
+        select(interactions.c.case_id, func.min(interactions.c.started_at).label("opened_at"))
+        .where(interactions.c.case_id.is_not(None), inbound(interactions))
+        .group_by(interactions.c.case_id)
+        .having(in_period(func.min(interactions.c.started_at), ctx.period))
+        .subquery("opened")
+    )
+    first = interactions.c.started_at == opened.c.opened_at
+    return (
+        select(
+            opened.c.case_id,
+            func.min(case((first, channels.c.category))).label("first_category"),
+            func.count().label("contacts"),
+            func.max(case((interactions.c.resolved.is_(True), 1), else_=0)).label("resolved"),
+            func.count(func.distinct(channels.c.category)).label("categories"),
+        )
+        .select_from(
+            opened.join(interactions, interactions.c.case_id == opened.c.case_id).outerjoin(
+                channels, channels.c.channel_id == interactions.c.channel_id
+            )
+        )
+        .where(inbound(interactions), within_days(interactions.c.started_at, opened.c.opened_at, ctx.params["window_days"]))
+        .group_by(opened.c.case_id)
+        .subquery("cases")
+    )
+
+
+def _share_by_first_category(ctx, cases, condition):
+    rows = ctx.connection.execute(
+        select(cases.c.first_category, func.sum(case((condition, 1), else_=0)), func.count()).group_by(
+            cases.c.first_category
+        )
+    ).all()
+    results = [Result(percent(hits, count), {"channel_category": c}) for c, hits, count in rows if c is not None]
+    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def first_contact_resolution(ctx):
+    if ctx.params["method"] == "survey":
+        responses, channels = ctx.tables["survey_responses"], ctx.tables["channels"]
+        resolved = responses.c.score >= func.coalesce(responses.c.scale_max, 1)
+        rows = ctx.connection.execute(
+            select(channels.c.category, func.sum(case((resolved, 1), else_=0)), func.count())
+            .select_from(responses.outerjoin(channels))
+            .where(responses.c.instrument == "fcr", in_period(responses.c.responded_at, ctx.period))
+            .group_by(channels.c.category)
+        ).all()
+        results = [Result(percent(hits, count), {"channel_category": c}) for c, hits, count in rows if c is not None]
+        results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+        return results
+    cases = _cases(ctx)
+    return _share_by_first_category(ctx, cases, and_(cases.c.contacts == 1, cases.c.resolved == 1))
+
+
+def channel_switch_rate(ctx):
+    cases = _cases(ctx)
+    return _share_by_first_category(ctx, cases, cases.c.categories >= 2)
 
 
 def average_handle_time(ctx):
-    interactions = ctx.tables["interactions"]
-    row = ctx.connection.execute(
-        select(func.sum(interactions.c.handle_seconds), func.count()).where(
-            in_period(interactions.c.started_at, ctx.period), interactions.c.handle_seconds > 0
+    interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
+    rows = ctx.connection.execute(
+        select(channels.c.category, channels.c.name, func.sum(interactions.c.handle_seconds), func.count())
+        .select_from(interactions.outerjoin(channels))
+        .where(in_period(interactions.c.started_at, ctx.period), interactions.c.handle_seconds > 0)
+        .group_by(channels.c.category, channels.c.name)
+    ).all()
+    results = [Result(ratio(seconds, count), {"channel_category": c, "channel": n}) for c, n, seconds, count in rows if n]
+    results.append(Result(ratio(sum(r[2] for r in rows), sum(r[3] for r in rows))))
+    return results
+
+
+def campaign_response_rate(ctx):
+    campaigns = ctx.tables["campaigns"]
+    rows = ctx.connection.execute(
+        select(campaigns.c.objective, func.sum(campaigns.c.responses), func.sum(campaigns.c.contacts_sent))
+        .where(
+            in_period(campaigns.c.starts_at, ctx.period),
+            campaigns.c.contacts_sent > 0,
+            campaigns.c.responses.is_not(None),
         )
-    ).one()
-    return ratio(row[0], row[1])
+        .group_by(campaigns.c.objective)
+    ).all()
+    results = [Result(percent(responses, sent), {"objective": objective}) for objective, responses, sent in rows]
+    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def romi(ctx):
+    orders, campaigns, costs = ctx.tables["orders"], ctx.tables["campaigns"], ctx.tables["cost_entries"]
+    direct_response = campaigns.c.objective != "brand"
+    margin = dict(
+        ctx.connection.execute(
+            select(campaigns.c.objective, func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])))
+            .select_from(orders.join(campaigns))
+            .where(in_period(orders.c.ordered_at, ctx.period), direct_response)
+            .group_by(campaigns.c.objective)
+        ).all()
+    )
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    spend = dict(
+        ctx.connection.execute(
+            select(campaigns.c.objective, func.sum(amount))
+            .select_from(costs.join(campaigns))
+            .where(overlaps, direct_response)
+            .group_by(campaigns.c.objective)
+        ).all()
+    )
+    results = [
+        Result(percent((margin.get(objective) or 0) - cost, cost), {"objective": objective})
+        for objective, cost in spend.items()
+    ]
+    total_spend = sum(cost or 0 for cost in spend.values())
+    results.append(Result(percent(sum(m or 0 for o, m in margin.items() if o in spend) - total_spend, total_spend)))
+    return results
+
+
+def _metric(**fields):
+    return MetricDefinition(process=Process.MULTICHANNEL_INTEGRATION, **fields)
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
+        _metric(
             key="mci_channel_revenue_mix",
             name="Channel mix (revenue)",
-            description="Share of the period's net revenue taken through each channel category.",
-            process=Process.MULTICHANNEL_INTEGRATION,
+            description="Share of the period's net revenue (anonymous orders included) taken through each channel category.",
             perspective=Perspective.INTERNAL_PROCESS,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
             unit="percent",
             direction="higher_is_better",
             dimensions=("channel_category",),
-            formula="net_revenue by channels.category / total net_revenue",
-            source="Payne & Frow 2005, J. Marketing 69(4):167-176 (six channel categories)",
+            formula="sum(net_revenue of orders in channels of category c) / sum(net_revenue of orders with a channel)",
+            source=f"{PAYNE_FROW} (six channel categories)",
             compute=channel_revenue_mix,
         ),
-        MetricDefinition(
+        _metric(
+            key="mci_interaction_channel_mix",
+            name="Channel mix (interactions)",
+            description="Share of the period's interactions (inbound and outbound) that took place in each channel category.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("channel_category",),
+            formula="count(interactions in channels of category c) / count(interactions with a channel)",
+            source=f"{PAYNE_FROW}; {GARTNER_2019}",
+            compute=interaction_channel_mix,
+        ),
+        _metric(
+            key="mci_cost_per_interaction",
+            name="Cost per interaction",
+            description="Service cost of the period per interaction, per channel (service costs tagged with the channel) and overall (all service costs over all interactions).",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="currency",
+            direction="lower_is_better",
+            dimensions=CHANNEL,
+            formula="sum(prorated service cost_entries of channel c) / count(interactions in channel c)",
+            source=GARTNER_2019,
+            compute=cost_per_interaction,
+        ),
+        _metric(
+            key="mci_channel_contribution_margin",
+            name="Channel contribution margin",
+            description="Gross margin of the orders taken through a channel category, less the costs tagged with its channels, as a share of its net revenue.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("channel_category",),
+            formula="(net_revenue - cogs - prorated cost_entries tagged with the category's channels) / net_revenue; cogs NULL -> (1 - margin_share) * net_revenue",
+            source="Kaplan & Narayanan 2001, J. Cost Management 15(5):5-15",
+            parameters=(MARGIN_SHARE,),
+            compute=channel_contribution_margin,
+        ),
+        _metric(
+            key="mci_cross_channel_customer_share",
+            name="Cross-channel customer share",
+            description="Share of the customers who ordered or contacted the organisation in the period that used two or more channel categories.",
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula="customers touching >= 2 channel categories (orders, inbound interactions) / customers touching >= 1",
+            source="Sopadjieva, Dholakia & Benjamin 2017, HBR online 'A Study of 46,000 Shoppers Shows That Omnichannel Retailing Works'",
+            period="quarter",
+            compute=cross_channel_customer_share,
+        ),
+        _metric(
+            key="mci_multichannel_spend_uplift",
+            name="Multichannel spend uplift",
+            description="How much more a buying customer who used two or more channel categories spent in the period than one who used a single category.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula="mean(net_revenue per multichannel buyer) / mean(net_revenue per single-channel buyer) - 1",
+            source="Sopadjieva, Dholakia & Benjamin 2017, HBR online",
+            period="quarter",
+            compute=multichannel_spend_uplift,
+        ),
+        _metric(
+            key="mci_self_service_containment",
+            name="Self-service containment",
+            description="Share of self-service interactions not followed by an inbound assisted contact about the same case (or from the same customer) within the window.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=CHANNEL,
+            formula="self-service interactions without an assisted inbound follow-up within window_days / self-service interactions",
+            source=GARTNER_2019,
+            parameters=(WINDOW_DAYS,),
+            compute=self_service_containment,
+        ),
+        _metric(
+            key="mci_fcr",
+            name="First-contact resolution",
+            description="Share of the cases opened in the period that were resolved at the first contact, with no further inbound contact within the window (or, by survey, share of FCR answers saying resolved).",
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("channel_category",),
+            formula="operational: cases with exactly one inbound contact within window_days of the first, resolved / cases opened; survey: count(fcr score = scale_max) / count(fcr answers)",
+            source="SQM Group FCR benchmark (2022; sqmgroup.com)",
+            parameters=(
+                WINDOW_DAYS,
+                Parameter("method", str, "operational", "operational (cases) or survey (fcr answers)", choices=("operational", "survey")),
+            ),
+            compute=first_contact_resolution,
+        ),
+        _metric(
+            key="mci_channel_switch_rate",
+            name="Channel-switching rate",
+            description="Share of the cases opened in the period whose inbound contacts within the window used two or more channel categories.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            dimensions=("channel_category",),
+            formula="cases with inbound contacts in >= 2 channel categories within window_days / cases opened",
+            source="Dixon, Freeman & Toman 2010, HBR 88(7/8):116-122; Gartner via CX Dive",
+            parameters=(WINDOW_DAYS,),
+            compute=channel_switch_rate,
+        ),
+        _metric(
             key="mci_avg_handle_time",
             name="Average handle time",
-            description="Mean handling time of assisted interactions (those with handle time) in the period.",
-            process=Process.MULTICHANNEL_INTEGRATION,
+            description="Mean handling time of assisted interactions (those with a handle time) in the period, per channel and overall; read it together with first-contact resolution.",
             perspective=Perspective.INTERNAL_PROCESS,
             value_lens=ValueLens.COST_REDUCTION,
             unit="seconds",
             direction="lower_is_better",
-            formula="sum(handle_seconds) / count(assisted interactions)",
+            dimensions=CHANNEL,
+            formula="sum(handle_seconds) / count(interactions with handle_seconds > 0)",
             source="common contact-centre practice",
             compute=average_handle_time,
+        ),
+        _metric(
+            key="mci_campaign_response_rate",
+            name="Campaign response rate",
+            description="Responses per contact sent of the campaigns starting in the period, by objective and overall.",
+            perspective=Perspective.INTERNAL_PROCESS,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("objective",),
+            formula="sum(campaigns.responses) / sum(campaigns.contacts_sent), campaigns starting in the period",
+            source="DMA Response Rate Report 2012 (as reported by Target Marketing, 14 Jun 2012)",
+            compute=campaign_response_rate,
+        ),
+        _metric(
+            key="mci_romi",
+            name="Return on marketing investment",
+            description="Gross margin of the period's orders attributed to direct-response campaigns, less their spend in the period, per unit of that spend.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("objective",),
+            formula="(gross margin of orders with campaign_id - prorated campaign cost_entries) / prorated campaign cost_entries; brand campaigns excluded",
+            source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
+            parameters=(MARGIN_SHARE,),
+            compute=romi,
         ),
     ]

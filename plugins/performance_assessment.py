@@ -1,65 +1,507 @@
-"""Performance assessment: employee value, shareholder value and cost reduction."""
+"""Performance assessment: employee value, shareholder value and cost reduction.
+
+Payne & Frow close the loop with performance assessment: the shareholder results (employee
+value, customer value, shareholder value, cost reduction) and the monitoring of standards,
+metrics and KPIs. This plugin measures the employee side (satisfaction, eNPS, engagement,
+turnover), the shareholder side (revenue per employee, gross margin by segment, customer
+profitability) and cost reduction (cost to serve, CRM cost per active customer). The scorecard
+itself (target attainment, the balanced-scorecard index) is computed from the standards by
+``crmmetrics.scorecard``, not here.
+
+Conventions
+-----------
+* Survey answers are read on their published scale (``scale_min``/``scale_max`` of each
+  answer); an answer without the scale it needs is left out.
+* Customer-level KPIs count identified customers once (a duplicate record's orders,
+  interactions and costs belong to its master record) and use the master record's segment.
+* Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* A cost entry counts in a period in proportion to its overlap with the period.
+* Employed at a moment t: hired at or before t (or hire date unknown) and not yet left.
+
+Cost to serve (activity-based, Kaplan & Narayanan 2001)
+------------------------------------------------------
+Serving costs are the cost entries of the ``cost_types`` parameter (service, fulfilment, sales
+by default) except those for acquisition (``purpose = 'acquisition'``: that is CAC). Each is
+assigned to the customers served in the period (an order or an interaction) by its most precise
+tag: an entry with a ``customer_id`` goes to that customer; one with a ``channel_id`` is shared
+by the customers' share of the channel's activities (orders and interactions, anonymous ones
+included in the whole, so anonymous buyers carry their part); one with only a ``segment_id`` by
+the customers' share of the segment's activities; an untagged one by the share of all
+activities. A customer's profit is the gross margin of their orders less their cost to serve.
+
+Changes from the catalogue
+--------------------------
+* ``pa_employee_satisfaction``: share of top-two-box answers (``score >= scale_max - 1``); the
+  mean is not a second value of the KPI.
+* ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
+* ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
+  ``engaged_threshold`` (0.75 by default: 4 on 1-5, 1 on an engaged flag 0-1) of its scale.
+* ``pa_employee_turnover``: separations over the mean headcount at the period's start and
+  end, annualised by 365 / days in the period; the voluntary share is the dimension
+  ``leave_type`` (voluntary, involuntary, unknown), each an annualised rate that adds up to the
+  total.
+* ``pa_revenue_per_employee``: over the mean FTE at the period's start and end, per period (not
+  annualised).
+* ``pa_gross_margin_by_segment``: the total covers all orders (anonymous ones too); the
+  segments cover identified customers.
+* ``pa_cost_to_serve`` and ``pa_unprofitable_customer_share``: over the customers *served* in
+  the period (an order or an interaction), not only those who bought: a customer who only
+  calls the service line costs money and earns none, which is what the whale curve shows.
+  The whale-curve peak is its own KPI, ``pa_whale_curve_peak`` (one unit per KPI).
+* ``pa_crm_cost_per_active_customer``: the value is the cost per active customer (currency);
+  its change against the previous period is the scorecard's change ratio, not a second KPI.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, or_, select
+from datetime import datetime
 
-from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
-from crmmetrics.sql import in_period, ratio
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
+
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics.sql import (
+    MARGIN_SHARE,
+    count_active_customers,
+    customer_masters,
+    gross_margin,
+    in_period,
+    percent,
+    prorated_cost,
+    ratio,
+)
+
+PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
+KAPLAN_NARAYANAN = "Kaplan & Narayanan 2001, J. Cost Management 15(5):5-15"
+COOPER_KAPLAN = "Cooper & Kaplan 1991, HBR 69(3):130-135"
+
+
+def cost_types_parameter(default):
+    return Parameter("cost_types", str, default, "comma-separated cost_entries.cost_type values that count")
+
+
+def _cost_types(ctx):
+    return [name.strip() for name in ctx.params["cost_types"].split(",") if name.strip()]
+
+
+# --- employee value ------------------------------------------------------------------------
+
+
+def _employee_answers(ctx, instrument):
+    responses = ctx.tables["employee_survey_responses"]
+    return responses, and_(responses.c.instrument == instrument, in_period(responses.c.responded_at, ctx.period))
+
+
+def employee_satisfaction(ctx):
+    responses, answered = _employee_answers(ctx, "esat")
+    top_two = func.sum(case((responses.c.score >= responses.c.scale_max - 1, 1), else_=0))
+    row = ctx.connection.execute(select(top_two, func.count()).where(answered, responses.c.scale_max.is_not(None))).one()
+    return percent(row[0], row[1])
 
 
 def enps(ctx):
-    responses = ctx.tables["employee_survey_responses"]
+    responses, answered = _employee_answers(ctx, "enps")
     promoters = func.sum(case((responses.c.score >= 9, 1), else_=0))
     detractors = func.sum(case((responses.c.score <= 6, 1), else_=0))
-    row = ctx.connection.execute(
-        select(promoters, detractors, func.count()).where(
-            responses.c.instrument == "enps", in_period(responses.c.responded_at, ctx.period)
-        )
-    ).one()
+    on_scale = and_(
+        or_(responses.c.scale_min.is_(None), responses.c.scale_min == 0),
+        or_(responses.c.scale_max.is_(None), responses.c.scale_max == 10),
+    )
+    row = ctx.connection.execute(select(promoters, detractors, func.count()).where(answered, on_scale)).one()
     return ratio((row[0] or 0) - (row[1] or 0), row[2], 100.0)
+
+
+def employee_engagement(ctx):
+    responses, answered = _employee_answers(ctx, "engagement")
+    low, high = responses.c.scale_min, responses.c.scale_max
+    engaged = func.sum(case((responses.c.score - low >= (high - low) * ctx.params["engaged_threshold"], 1), else_=0))
+    row = ctx.connection.execute(
+        select(engaged, func.count()).where(answered, low.is_not(None), high.is_not(None), high > low)
+    ).one()
+    return percent(row[0], row[1])
+
+
+def _employed_at(employees, moment: datetime):
+    return and_(
+        or_(employees.c.hired_at.is_(None), employees.c.hired_at <= moment),
+        or_(employees.c.left_at.is_(None), employees.c.left_at > moment),
+    )
+
+
+def employee_turnover(ctx):
+    employees = ctx.tables["employees"]
+    headcount_start = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.start)))
+    headcount_end = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.end)))
+    rows = ctx.connection.execute(
+        select(func.coalesce(employees.c.leave_type, "unknown"), func.count())
+        .where(in_period(employees.c.left_at, ctx.period))
+        .group_by(func.coalesce(employees.c.leave_type, "unknown"))
+    ).all()
+    scale = 100.0 * 365 / ctx.period.days
+    mean_headcount = (headcount_start + headcount_end) / 2
+    results = [Result(ratio(leavers, mean_headcount, scale), {"leave_type": kind}) for kind, leavers in rows]
+    results.append(Result(ratio(sum(leavers for _, leavers in rows), mean_headcount, scale)))
+    return results
+
+
+# --- shareholder value -----------------------------------------------------------------------
 
 
 def revenue_per_employee(ctx):
     orders, employees = ctx.tables["orders"], ctx.tables["employees"]
     revenue = ctx.scalar(select(func.sum(orders.c.net_revenue)).where(in_period(orders.c.ordered_at, ctx.period)))
-    # FTE employed at the end of the period (hired before it, not left by then).
-    fte = ctx.scalar(
-        select(func.sum(employees.c.fte)).where(
-            or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
-            or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.end),
-        )
+    fte_start = ctx.scalar(select(func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.start)))
+    fte_end = ctx.scalar(select(func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.end)))
+    return ratio(revenue, ((fte_start or 0) + (fte_end or 0)) / 2)
+
+
+def _master_segment(ctx, subquery):
+    """``subquery`` (with a ``master_id`` column) joined to the master record and its segment."""
+    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
+    record = customers.alias("master_record")
+    return subquery.join(record, record.c.customer_id == subquery.c.master_id).outerjoin(
+        segments, segments.c.segment_id == record.c.segment_id
+    ), segments.c.name
+
+
+def gross_margin_by_segment(ctx):
+    orders = ctx.tables["orders"]
+    masters = customer_masters(ctx.tables)
+    margin = gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])
+    in_p = in_period(orders.c.ordered_at, ctx.period)
+    total = ctx.connection.execute(select(func.sum(margin), func.sum(orders.c.net_revenue)).where(in_p)).one()
+    per_customer = (
+        select(masters.c.master_id, func.sum(margin).label("margin"), func.sum(orders.c.net_revenue).label("revenue"))
+        .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_p)
+        .group_by(masters.c.master_id)
+        .subquery("per_customer")
     )
-    return ratio(revenue, fte)
+    joined, segment = _master_segment(ctx, per_customer)
+    rows = ctx.connection.execute(
+        select(segment, func.sum(per_customer.c.margin), func.sum(per_customer.c.revenue))
+        .select_from(joined)
+        .where(segment.is_not(None))
+        .group_by(segment)
+    ).all()
+    results = [Result(percent(m, revenue), {"segment": name}) for name, m, revenue in rows]
+    results.append(Result(percent(total[0], total[1])))
+    return results
+
+
+# --- customer profitability ------------------------------------------------------------------
+
+
+def customer_profit(ctx):
+    """A subquery of the customers served in the period: ``master_id``, ``margin``, ``cost``, ``profit``.
+
+    See the module docstring for how serving costs are assigned.
+    """
+    t = ctx.tables
+    orders, interactions, costs, customers = t["orders"], t["interactions"], t["cost_entries"], t["customers"]
+    masters = customer_masters(t)
+    activity = union_all(
+        select(masters.c.master_id, orders.c.channel_id)
+        .select_from(orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_period(orders.c.ordered_at, ctx.period)),
+        select(masters.c.master_id, interactions.c.channel_id)
+        .select_from(interactions.outerjoin(masters, masters.c.customer_id == interactions.c.customer_id))
+        .where(in_period(interactions.c.started_at, ctx.period)),
+    ).cte("activity")
+    record = customers.alias("master_record")
+    served = (
+        select(activity.c.master_id, record.c.segment_id, func.count().label("activities"))
+        .select_from(activity.join(record, record.c.customer_id == activity.c.master_id))
+        .group_by(activity.c.master_id, record.c.segment_id)
+        .cte("served")
+    )
+
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    serving = and_(
+        overlaps,
+        costs.c.cost_type.in_(_cost_types(ctx)),
+        or_(costs.c.purpose.is_(None), costs.c.purpose != "acquisition"),
+    )
+    untagged = and_(costs.c.customer_id.is_(None), costs.c.channel_id.is_(None))
+
+    direct = (
+        select(masters.c.master_id, func.sum(amount).label("cost"))
+        .select_from(costs.join(masters, masters.c.customer_id == costs.c.customer_id))
+        .where(serving)
+        .group_by(masters.c.master_id)
+        .subquery("direct")
+    )
+
+    # Channel-tagged costs, shared by activity in the channel.
+    channel_cost = (
+        select(costs.c.channel_id, func.sum(amount).label("cost"))
+        .where(serving, costs.c.customer_id.is_(None), costs.c.channel_id.is_not(None))
+        .group_by(costs.c.channel_id)
+        .subquery("channel_cost")
+    )
+    channel_activities = (
+        select(activity.c.channel_id, func.count().label("activities")).group_by(activity.c.channel_id).subquery()
+    )
+    customer_channel = (
+        select(activity.c.master_id, activity.c.channel_id, func.count().label("activities"))
+        .where(activity.c.master_id.is_not(None))
+        .group_by(activity.c.master_id, activity.c.channel_id)
+        .subquery()
+    )
+    by_channel = (
+        select(
+            customer_channel.c.master_id,
+            func.sum(channel_cost.c.cost * customer_channel.c.activities / channel_activities.c.activities).label("cost"),
+        )
+        .select_from(
+            customer_channel.join(channel_cost, channel_cost.c.channel_id == customer_channel.c.channel_id).join(
+                channel_activities, channel_activities.c.channel_id == customer_channel.c.channel_id
+            )
+        )
+        .group_by(customer_channel.c.master_id)
+        .subquery("by_channel")
+    )
+
+    # Segment-tagged costs, shared by activity within the segment.
+    segment_cost = (
+        select(costs.c.segment_id, func.sum(amount).label("cost"))
+        .where(serving, untagged, costs.c.segment_id.is_not(None))
+        .group_by(costs.c.segment_id)
+        .subquery("segment_cost")
+    )
+    segment_activities = (
+        select(served.c.segment_id, func.sum(served.c.activities).label("activities"))
+        .group_by(served.c.segment_id)
+        .subquery()
+    )
+    # Untagged costs, shared by all activity.
+    general_cost = select(func.sum(amount)).where(serving, untagged, costs.c.segment_id.is_(None)).scalar_subquery()
+    all_activities = select(func.count()).select_from(activity).scalar_subquery()
+
+    margin = (
+        select(masters.c.master_id, func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])).label("margin"))
+        .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_period(orders.c.ordered_at, ctx.period))
+        .group_by(masters.c.master_id)
+        .subquery("margin")
+    )
+
+    cost = (
+        func.coalesce(direct.c.cost, 0)
+        + func.coalesce(by_channel.c.cost, 0)
+        + func.coalesce(segment_cost.c.cost * served.c.activities / segment_activities.c.activities, 0)
+        + func.coalesce(general_cost * served.c.activities / all_activities, 0)
+    )
+    customer_margin = func.coalesce(margin.c.margin, 0)
+    return (
+        select(
+            served.c.master_id,
+            served.c.segment_id,
+            customer_margin.label("margin"),
+            cost.label("cost"),
+            (customer_margin - cost).label("profit"),
+        )
+        .select_from(
+            served.outerjoin(direct, direct.c.master_id == served.c.master_id)
+            .outerjoin(by_channel, by_channel.c.master_id == served.c.master_id)
+            .outerjoin(segment_cost, segment_cost.c.segment_id == served.c.segment_id)
+            .outerjoin(segment_activities, segment_activities.c.segment_id == served.c.segment_id)
+            .outerjoin(margin, margin.c.master_id == served.c.master_id)
+        )
+        .where(served.c.master_id.is_not(None))
+        .subquery("customer_profit")
+    )
+
+
+def _per_segment(ctx, profit, *columns):
+    """Rows ``(segment name or None, *aggregates)`` of the customer-profit subquery."""
+    segments = ctx.tables["segments"]
+    return ctx.connection.execute(
+        select(segments.c.name, *columns)
+        .select_from(profit.outerjoin(segments, segments.c.segment_id == profit.c.segment_id))
+        .group_by(segments.c.name)
+    ).all()
+
+
+def cost_to_serve(ctx):
+    profit = customer_profit(ctx)
+    rows = _per_segment(ctx, profit, func.sum(profit.c.cost), func.count())
+    results = [Result(ratio(cost, customers), {"segment": name}) for name, cost, customers in rows if name is not None]
+    results.append(Result(ratio(sum(r[1] or 0 for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def unprofitable_customer_share(ctx):
+    profit = customer_profit(ctx)
+    rows = _per_segment(ctx, profit, func.sum(case((profit.c.profit < 0, 1), else_=0)), func.count())
+    results = [Result(percent(losers, customers), {"segment": name}) for name, losers, customers in rows if name is not None]
+    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
+    return results
+
+
+def whale_curve_peak(ctx):
+    profit = customer_profit(ctx)
+    cumulative = select(
+        func.sum(profit.c.profit).over(order_by=(profit.c.profit.desc(), profit.c.master_id), rows=(None, 0)).label("cumulative")
+    ).subquery("whale_curve")
+    peak = ctx.scalar(select(func.max(cumulative.c.cumulative)))
+    total = ctx.scalar(select(func.sum(profit.c.profit)))
+    if total is None or total <= 0:
+        return None  # no profit to be a share of
+    return percent(peak, total)
+
+
+# --- cost reduction --------------------------------------------------------------------------
+
+
+def crm_cost_per_active_customer(ctx):
+    costs = ctx.tables["cost_entries"]
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    cost = ctx.scalar(select(func.sum(amount)).where(overlaps, costs.c.cost_type.in_(_cost_types(ctx))))
+    return ratio(cost or 0, count_active_customers(ctx))
+
+
+def _metric(**fields):
+    return MetricDefinition(process=Process.PERFORMANCE_ASSESSMENT, **fields)
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
+        _metric(
+            key="pa_employee_satisfaction",
+            name="Employee satisfaction",
+            description="Share of the period's employee-satisfaction answers in the top two boxes of their scale.",
+            perspective=Perspective.LEARNING_GROWTH,
+            value_lens=ValueLens.EMPLOYEE_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            formula="count(esat score >= scale_max - 1) / count(esat answers with a scale)",
+            source=f"{PAYNE_FROW} (employee value); Heskett et al. 1994, HBR 72(2):164-174 (service-profit chain)",
+            period="quarter",
+            compute=employee_satisfaction,
+        ),
+        _metric(
             key="pa_enps",
             name="Employee Net Promoter Score",
             description="Promoters (9-10) minus detractors (0-6), in points, of employees asked how likely they are to recommend the company as a place to work.",
-            process=Process.PERFORMANCE_ASSESSMENT,
             perspective=Perspective.LEARNING_GROWTH,
             value_lens=ValueLens.EMPLOYEE_VALUE,
             unit="points",
             direction="higher_is_better",
-            formula="100 * (count(9-10) - count(0-6)) / count(eNPS responses)",
-            source="Reichheld 2003 (NPS method)",
+            formula="100 * (count(9-10) - count(0-6)) / count(eNPS answers on the 0-10 scale)",
+            source="Reichheld 2003 (NPS method); HR vendor guidance (low confidence)",
+            period="quarter",
             compute=enps,
         ),
-        MetricDefinition(
+        _metric(
+            key="pa_employee_engagement",
+            name="Employee engagement",
+            description="Share of the period's engagement answers at or above the engaged threshold of their scale.",
+            perspective=Perspective.LEARNING_GROWTH,
+            value_lens=ValueLens.EMPLOYEE_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            formula="count((score - scale_min) >= engaged_threshold * (scale_max - scale_min)) / count(engagement answers)",
+            source="Gallup 2024/2025 US engagement reports (gallup.com)",
+            period="quarter",
+            parameters=(
+                Parameter(
+                    "engaged_threshold", float, 0.75, "position on the answer's scale (0-1) from which an employee counts as engaged", minimum=0, maximum=1
+                ),
+            ),
+            compute=employee_engagement,
+        ),
+        _metric(
+            key="pa_employee_turnover",
+            name="Employee turnover",
+            description="Leavers in the period over the mean headcount at its start and end, annualised; by leave type (voluntary, involuntary) and overall.",
+            perspective=Perspective.LEARNING_GROWTH,
+            value_lens=ValueLens.EMPLOYEE_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            dimensions=("leave_type",),
+            formula="separations / mean(headcount at start, headcount at end) * 365 / days in the period",
+            source="BLS Job Openings and Labor Turnover Survey (bls.gov/jlt)",
+            compute=employee_turnover,
+        ),
+        _metric(
             key="pa_revenue_per_employee",
             name="Revenue per employee",
-            description="Net revenue of the period per full-time equivalent employed at its end.",
-            process=Process.PERFORMANCE_ASSESSMENT,
+            description="Net revenue of the period per full-time equivalent, the mean of the FTE employed at its start and end.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
             unit="currency",
             direction="higher_is_better",
-            formula="sum(net_revenue) / FTE employed at the end of the period",
-            source="Payne & Frow 2005, J. Marketing 69(4):167-176 (shareholder value)",
+            formula="sum(net_revenue) / mean(FTE at period start, FTE at period end)",
+            source=f"{PAYNE_FROW} (shareholder value)",
             compute=revenue_per_employee,
+        ),
+        _metric(
+            key="pa_gross_margin_by_segment",
+            name="Gross margin by segment",
+            description="Gross margin as a share of net revenue, per customer segment and over all orders.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula="(sum(net_revenue) - sum(cogs)) / sum(net_revenue); cogs NULL -> (1 - margin_share) * net_revenue",
+            source=f"{PAYNE_FROW}; Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
+            parameters=(MARGIN_SHARE,),
+            compute=gross_margin_by_segment,
+        ),
+        _metric(
+            key="pa_cost_to_serve",
+            name="Cost to serve",
+            description="Serving costs of the period (service, fulfilment and sales, not acquisition) per customer served, assigned activity-based; per segment and overall.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="currency",
+            direction="lower_is_better",
+            dimensions=("segment",),
+            formula="sum(serving costs assigned to customers: direct + channel cost x activity share + segment cost x activity share + general cost x activity share) / customers served (order or interaction)",
+            source=KAPLAN_NARAYANAN,
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            compute=cost_to_serve,
+        ),
+        _metric(
+            key="pa_unprofitable_customer_share",
+            name="Unprofitable customer share",
+            description="Share of the customers served in the period whose gross margin did not cover their cost to serve.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            dimensions=("segment",),
+            formula="customers served with gross margin - cost to serve < 0 / customers served",
+            source=f"{COOPER_KAPLAN}; {KAPLAN_NARAYANAN}",
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            compute=unprofitable_customer_share,
+        ),
+        _metric(
+            key="pa_whale_curve_peak",
+            name="Whale-curve peak",
+            description="Cumulative profit of the most profitable customers at its highest, as a share of total customer profit: how much profit the unprofitable customers destroy.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            formula="max(cumulative profit, customers sorted by profit descending) / total profit (none when total profit <= 0)",
+            source=f"{COOPER_KAPLAN} (the most profitable 20% can earn about 225% of profits)",
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            compute=whale_curve_peak,
+        ),
+        _metric(
+            key="pa_crm_cost_per_active_customer",
+            name="CRM cost per active customer",
+            description="Marketing, sales, service and IT costs of the period per active customer (an order in the period); its fall is the cost reduction.",
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="currency",
+            direction="lower_is_better",
+            formula="sum(prorated cost_entries of cost_types) / active customers",
+            source=f"{PAYNE_FROW} (cost reduction)",
+            parameters=(cost_types_parameter("marketing,sales,service,it"),),
+            compute=crm_cost_per_active_customer,
         ),
     ]
