@@ -57,22 +57,31 @@ def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginMa
             plugin = entry_point.load()
         except Exception as exc:  # a broken third-party plugin is named, not a traceback
             raise PluginError(f"plugin {entry_point.name} ({entry_point.value}) failed to load: {exc}") from exc
-        pm.register(plugin, name=entry_point.name)
+        _register(pm, plugin, entry_point.name)
         dist = getattr(entry_point, "dist", None)
         pm._plugin_distinfo.append((plugin, dist))  # shows up in list_plugin_distinfo()
     if plugins_dir is not None:
         for path in sorted(Path(plugins_dir).glob("*.py")):
             name = f"file:{path.stem}"
             if _wanted(name, load, block):
-                pm.register(_load_file(path), name=name)
+                _register(pm, _load_file(path), name)
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
+    except pluggy.PluginValidationError as exc:  # a misspelled hook name
+        message = str(exc).replace(repr(exc.plugin), pm.get_name(exc.plugin) or repr(exc.plugin))
+        known = ", ".join(sorted(name for name, caller in vars(pm.hook).items() if caller.has_spec()))
+        raise PluginError(f"{message} (the hooks are: {known})") from None
     if os.environ.get(TRACE_ENV, "") not in ("", "0"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # e.g. an argument that the hook does not have
+        raise PluginError("; ".join(str(exc).splitlines())) from None
 
 
 def _load_file(path: Path) -> Any:

@@ -11,6 +11,9 @@ Fixtures:
 - ``metrics_exposition``: ``metrics_exposition(source_url, keys, as_of=..., **options)`` runs the
   metrics into a fresh store and returns the ``/metrics`` exposition rendered by the exporter
   and parsed back with prometheus_client's parser (``.value(sample_name, **labels)``).
+- ``loaded_plugins``: ``loaded_plugins(plugins_dir=None)`` loads the plugins as the service does
+  and returns their metric definitions (``.registry``) and default standards (``.standards``),
+  checked against each other.
 - ``crmmetrics_cli``: ``crmmetrics_cli(*args, env=None)`` runs the real ``crmmetrics`` command in
   a subprocess (with every installed plugin, and the plugins' own CLI commands) and returns
   the ``subprocess.CompletedProcess`` with text ``stdout`` and ``stderr``.
@@ -231,6 +234,35 @@ def metrics_exposition(tmp_path: Path):
         return render_exposition(store_url)
 
     return run
+
+
+@dataclass
+class LoadedPlugins:
+    """What the plugin manager loaded: the plugins, their metrics and their default standards."""
+
+    pm: Any
+    registry: Any  # crmmetrics.registry.Registry: .get(key), .plugin_of[key]
+    standards: dict[str, tuple[Any, str]]  # standard label -> (StandardDefault, plugin name)
+
+
+@pytest.fixture
+def loaded_plugins():
+    """``loaded_plugins(plugins_dir=None)`` -> LoadedPlugins, loaded exactly as the service loads them.
+
+    A default standard that contradicts its metric (wrong direction, unknown dimension) raises
+    PluginError here, as it would when the service starts.
+    """
+    from .plugins import get_plugin_manager
+    from .registry import build_registry
+    from .standards import collect_defaults
+
+    def load(plugins_dir: str | Path | None = None) -> LoadedPlugins:
+        pm = get_plugin_manager(plugins_dir)
+        registry = build_registry(pm)
+        defaults = collect_defaults(pm, registry)
+        return LoadedPlugins(pm=pm, registry=registry, standards={spec.label: (spec, plugin) for spec, plugin in defaults.values()})
+
+    return load
 
 
 @pytest.fixture

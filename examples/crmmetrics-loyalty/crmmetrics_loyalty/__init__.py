@@ -1,0 +1,155 @@
+"""Loyalty programme KPIs for crmmetrics, computed from the canonical tables.
+
+- ``loyalty_purchase_frequency``: orders per active customer in the period, in total and per
+  customer segment (value creation, customer perspective). A loyalty programme exists to
+  raise it.
+- ``loyalty_programme_cost_per_active_customer``: what the programme cost in the period per
+  active customer (performance assessment, financial perspective, cost reduction). The
+  programme's costs are the cost ledger's entries with the description named by the
+  parameter ``cost_description``.
+
+The plugin implements four of crmmetrics' hooks: metrics, default standards, a check of its
+own configuration, and a CLI command (``crmmetrics loyalty report``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import distinct, func, select
+
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.errors import ConfigError
+from crmmetrics.sql import count_active_customers, customer_masters, in_period, prorated_cost, ratio
+
+PURCHASE_FREQUENCY = "loyalty_purchase_frequency"
+COST_PER_ACTIVE_CUSTOMER = "loyalty_programme_cost_per_active_customer"
+KEYS = (PURCHASE_FREQUENCY, COST_PER_ACTIVE_CUSTOMER)
+UNASSIGNED = "unassigned"  # the segment label of customers without a segment
+
+
+def purchase_frequency(ctx):
+    """Orders per customer who ordered in the period, per segment and in total.
+
+    A customer is counted once however many records they have (duplicates map to their
+    master record, whose segment counts). One grouped query; the total is summed from it.
+    """
+    orders, customers, segments = (ctx.tables[name] for name in ("orders", "customers", "segments"))
+    masters = customer_masters(ctx.tables)
+    segment = func.coalesce(segments.c.name, UNASSIGNED)
+    by_segment = ctx.connection.execute(
+        select(segment, func.count(), func.count(distinct(masters.c.master_id)))
+        .select_from(
+            orders.join(masters, masters.c.customer_id == orders.c.customer_id)
+            .join(customers, customers.c.customer_id == masters.c.master_id)
+            .outerjoin(segments, segments.c.segment_id == customers.c.segment_id)
+        )
+        .where(in_period(orders.c.ordered_at, ctx.period))
+        .group_by(segment)
+    ).all()
+    total = Result(ratio(sum(row[1] for row in by_segment), sum(row[2] for row in by_segment)))
+    return [total] + [Result(ratio(n_orders, n_customers), {"segment": name}) for name, n_orders, n_customers in by_segment]
+
+
+def programme_cost_per_active_customer(ctx):
+    """Loyalty programme cost falling into the period per customer who ordered in it.
+
+    A cost entry counts in proportion to its overlap with the period. No programme cost at all
+    gives a missing value, not zero: an unlabelled ledger is not a free programme.
+    """
+    costs = ctx.tables["cost_entries"]
+    amount, overlaps = prorated_cost(costs, ctx.period)
+    cost = ctx.scalar(select(func.sum(amount)).where(costs.c.description == ctx.params["cost_description"], overlaps))
+    return ratio(cost, count_active_customers(ctx))
+
+
+@hookimpl
+def crmmetrics_metrics():
+    return [
+        MetricDefinition(
+            key=PURCHASE_FREQUENCY,
+            name="Purchase frequency",
+            description="Orders of identified customers per customer who ordered in the period, in total and per segment.",
+            process=Process.VALUE_CREATION,
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="occasions",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula="count(orders of identified customers) / count(distinct customers with an order)",
+            source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
+            compute=purchase_frequency,
+        ),
+        MetricDefinition(
+            key=COST_PER_ACTIVE_CUSTOMER,
+            name="Loyalty programme cost per active customer",
+            description="Loyalty programme cost booked in the period divided by the customers who ordered in it.",
+            process=Process.PERFORMANCE_ASSESSMENT,
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.COST_REDUCTION,
+            unit="currency",
+            direction="lower_is_better",
+            formula="sum(cost_entries.amount where description = cost_description) / count(active customers)",
+            source="Reinartz & Kumar 2002, Harvard Business Review 80(7):86-94",
+            parameters=(
+                Parameter(
+                    "cost_description",
+                    str,
+                    "loyalty programme",
+                    "The description of the loyalty programme's entries in the cost ledger",
+                ),
+            ),
+            compute=programme_cost_per_active_customer,
+        ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    return [
+        # Monthly figures (the metrics' default period); a quarter or year needs its own.
+        StandardDefault(metric=PURCHASE_FREQUENCY, target=1.5, red=1.1, green=1.35, owner="Loyalty programme manager"),
+        StandardDefault(metric=COST_PER_ACTIVE_CUSTOMER, target=5.0, red=8.0, green=6.0, owner="Loyalty programme manager"),
+    ]
+
+
+@hookimpl
+def crmmetrics_validate_config(config, registry):
+    # A blank description matches no cost entry: the KPI would stay missing without a word.
+    if COST_PER_ACTIVE_CUSTOMER not in registry:
+        return
+    description = config.metric_settings(registry.get(COST_PER_ACTIVE_CUSTOMER)).params["cost_description"]
+    if not description.strip():
+        raise ConfigError(
+            f"{config.path or '<config>'}: metrics.{COST_PER_ACTIVE_CUSTOMER}.params.cost_description: "
+            "must name the loyalty programme's entries in the cost ledger, not be blank"
+        )
+
+
+@hookimpl
+def crmmetrics_cli_commands(cli):
+    import click
+
+    @cli.group()
+    def loyalty():
+        """Loyalty programme KPIs (from the crmmetrics-loyalty plugin)."""
+
+    @loyalty.command()
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+    def report(config_path):
+        """Print the latest loyalty KPI values from the store, current and previous period."""
+        from crmmetrics.config import load_config
+        from crmmetrics.store import Store
+
+        store = Store(load_config(config_path).store_url)
+        values = {}
+        for observation in store.latest_observations():
+            if observation.metric_key in KEYS:
+                label = ",".join(f"{k}={v}" for k, v in sorted(observation.dimensions.items()))
+                values.setdefault((observation.metric_key, label), {})[observation.period_label] = observation.value
+        if not values:
+            click.echo("no loyalty KPI values stored yet (run 'crmmetrics run')")
+        for (key, label), periods in sorted(values.items()):
+            shown = "  ".join(
+                f"{period} {'-' if periods.get(period) is None else format(periods[period], '.2f')}"
+                for period in ("current", "previous")
+            )
+            click.echo(f"{key}{'{' + label + '}' if label else ''}  {shown}")
