@@ -157,6 +157,11 @@ def default_landing_page(store: Store) -> str:
 # The page served at "/"; the scorecard module replaces it with the balanced scorecard.
 LANDING_PAGE: list[Callable[[Store], str]] = [default_landing_page]
 
+# The balanced scorecard adds its families and replaces the landing page (crmmetrics.page).
+from .page import install as _install_scorecard  # noqa: E402 - needs the two lists above
+
+_install_scorecard(EXTRA_FAMILIES, LANDING_PAGE)
+
 
 def make_server(store: Store, host: str = "127.0.0.1", port: int = 9464) -> ThreadingHTTPServer:
     """An HTTP server for / and /metrics over ``store`` (call serve_forever() to run it)."""

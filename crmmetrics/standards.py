@@ -530,7 +530,7 @@ def apply_admin_standards(
         if problem:
             prefix = f"{where}standards.{item.spec.label}" if where else item.spec.label
             raise ConfigError(f"{prefix}: {problem}")
-    now = utcnow()
+    now = utcnow().replace(microsecond=0)  # whole seconds: what an exported file can say
     in_force = {(s.metric, dimensions_key(s.dimensions)): s for s in standards_in_force(store, now)}
     rows = []
     for item in wanted:
@@ -635,6 +635,9 @@ def dump_standards_file(standards: Iterable[Standard], titles: Mapping[str, str]
     document.add(tomlkit.comment("crmmetrics standards: edit, then `crmmetrics standards import FILE`."))
     document.add(tomlkit.comment("target: a number, \"previous\", \"previous+N%\" (N% better than the previous period) or"))
     document.add(tomlkit.comment("\"benchmark\" (with benchmark = N); red/green: thresholds; weight: in the scorecard."))
+    def number(value: float) -> float | int:
+        return int(value) if value.is_integer() else value
+
     container = tomlkit.table(is_super_table=True)
     for standard in standards:
         spec = standard.spec
@@ -642,18 +645,19 @@ def dump_standards_file(standards: Iterable[Standard], titles: Mapping[str, str]
         title = (titles or {}).get(spec.metric, "")
         origin = f"default from {standard.changed_by.removeprefix('plugin:')}" if standard.origin == DEFAULT else f"set by {standard.changed_by}"
         table.comment(f"{title + ', ' if title else ''}{origin}")
-        table.add("target", describe_target(spec))
+        target = describe_target(spec)
+        table.add("target", number(target) if isinstance(target, float) else target)
         if spec.benchmark is not None:
-            table.add("benchmark", spec.benchmark)
-        table.add("red", spec.red)
-        table.add("green", spec.green)
-        table.add("weight", spec.weight)
+            table.add("benchmark", number(spec.benchmark))
+        table.add("red", number(spec.red))
+        table.add("green", number(spec.green))
+        table.add("weight", number(spec.weight))
         if spec.owner:
             table.add("owner", spec.owner)
         if spec.source:
             table.add("source", spec.source)
         if standard.origin == ADMIN:
-            table.add("valid_from", standard.valid_from.replace(microsecond=0))
+            table.add("valid_from", standard.valid_from)
         container.add(standard.key, table)
     document.add("standards", container)
     return tomlkit.dumps(document)

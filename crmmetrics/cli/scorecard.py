@@ -1,0 +1,122 @@
+"""``crmmetrics scorecard`` (the balanced scorecard in the terminal) and ``crmmetrics alerts``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..alerts import alert_rules, dump_rules
+from ..definitions import parse_duration
+from ..errors import ConfigError
+from ..scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from ..standards import standards_in_force
+from ..vocabulary import Perspective, Process
+from . import cli
+from .core import _app, config_option
+
+STATUS_STYLES = {"green": "green", "amber": "yellow", "red": "red", None: "dim"}
+STATUS_MARKS = {"green": "●", "amber": "◐", "red": "○", None: "·"}
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _kpi_line(kpi: Kpi):
+    from rich.text import Text
+
+    style = STATUS_STYLES[kpi.status]
+    line = Text()
+    line.append(f"{STATUS_MARKS[kpi.status]} ", style=style)
+    dims = ", ".join(f"{v}" for _k, v in sorted(kpi.dimensions.items()))
+    line.append(kpi.name + (f" ({dims})" if dims else ""))
+    line.append(f"  {format_value(kpi.value, kpi.unit)}", style=f"bold {style}")
+    if kpi.target is not None:
+        line.append(f"  target {format_value(kpi.target, kpi.unit)}", style="dim")
+    change = format_change(kpi.change)
+    if change:
+        good = change_is_good(kpi)
+        line.append(f"  {change}", style="green" if good else "red" if good is False else "dim")
+    return line
+
+
+def render_terminal(scorecard: Scorecard) -> None:
+    """Print the grid with rich: processes down, perspectives across, colours by status."""
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 180)
+    attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
+    counts = scorecard.status_counts()
+    computed = scorecard.computed_at.strftime("%Y-%m-%d %H:%M UTC") if scorecard.computed_at else "never"
+    heading = Text()
+    heading.append("CRM balanced scorecard   ", style="bold")
+    heading.append(f"index {_score(scorecard.index)}/100", style="bold")
+    heading.append(f"   target attainment {attainment}   ")
+    heading.append(f"{counts['green']} green ", style="green")
+    heading.append(f"{counts['amber']} amber ", style="yellow")
+    heading.append(f"{counts['red']} red ", style="red")
+    heading.append(f"{counts['no data']} no data", style="dim")
+    heading.append(f"   computed {computed}", style="dim")
+    console.print(heading)
+    if not scorecard.kpis:
+        console.print("No KPIs yet: set a standard with 'crmmetrics standards set KEY --target X --red R --green G'.")
+        return
+    table = Table(show_lines=True, expand=True)
+    table.add_column("Process", style="bold", ratio=1)
+    for perspective in Perspective:
+        table.add_column(f"{perspective.title} {_score(scorecard.perspectives.get(str(perspective)))}", ratio=2)
+    for process in Process:
+        cells = []
+        for perspective in Perspective:
+            kpis = scorecard.cell(str(process), str(perspective))
+            if not kpis:
+                cells.append(Text("–", style="dim"))
+                continue
+            score = Text(f"score {_score(scorecard.cells.get((str(process), str(perspective))))}", style="dim")
+            cells.append(Group(score, *(_kpi_line(kpi) for kpi in kpis)))
+        table.add_row(f"{process.title}\nscore {_score(scorecard.processes.get(str(process)))}", *cells)
+    console.print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (for scripts).")
+@config_option
+def scorecard(as_json: bool, config_path: str | None) -> None:
+    """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
+    result = build_scorecard(_app(config_path).store)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        render_terminal(result)
+
+
+@cli.group()
+def alerts() -> None:
+    """Prometheus alerting rules generated from the standards."""
+
+
+@alerts.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
+@click.option("--for-red", default="15m", show_default=True, metavar="DURATION", help="How long a KPI stays red before it alerts.")
+@click.option("--for-failing", default="15m", show_default=True, metavar="DURATION", help="How long a metric keeps failing before it alerts.")
+@config_option
+def alerts_export(output: str | None, for_red: str, for_failing: str, config_path: str | None) -> None:
+    """Write alerting rules: a KPI turning red, a KPI going stale, a metric failing to compute."""
+    for name, value in (("--for-red", for_red), ("--for-failing", for_failing)):
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    app = _app(config_path)
+    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing)
+    text = dump_rules(rules)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"{output}: {sum(len(g['rules']) for g in rules['groups'])} rules written", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,235 @@
+"""The exporter's landing page (``/``): the balanced scorecard as a page for people.
+
+Server-rendered HTML with inline CSS, no script and no build step: the 5 processes x 4
+perspectives grid with each KPI's status, value and unit, target and change against the
+previous period, the roll-up scores, the index, target attainment and when the values were
+computed. Elements carry ``data-*`` attributes (process, perspective, metric, status) so that
+tests and scrapers need not parse the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from .scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value, scorecard_families
+from .store import Store, utcnow
+from .vocabulary import Direction, Perspective, Process
+
+STATUS_TITLES = {"green": "green", "amber": "amber", "red": "red", None: "no data"}
+
+_CSS = """
+:root { --green:#1a7f37; --amber:#b07d00; --red:#c62a2f; --grey:#8a94a0; --ink:#1d2430;
+  --muted:#5b6676; --line:#dfe3e8; --bg:#f4f6f8; --card:#fff; --accent:#2f5d8c; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  color:var(--ink); background:var(--bg); }
+header { background:var(--ink); color:#fff; padding:18px 28px; display:flex; align-items:baseline;
+  justify-content:space-between; flex-wrap:wrap; gap:8px; }
+header h1 { margin:0; font-size:22px; font-weight:600; }
+header p { margin:2px 0 0; color:#c6cdd6; font-size:13px; }
+header nav a { color:#c6cdd6; margin-left:16px; }
+main { padding:20px 28px 36px; }
+.summary { display:flex; gap:14px; flex-wrap:wrap; margin-bottom:20px; }
+.tile { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 16px; min-width:150px; }
+.tile .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.tile .big { font-size:30px; font-weight:650; margin-top:2px; }
+.tile .big small { font-size:14px; color:var(--muted); font-weight:400; }
+.tile.perspectives { display:flex; gap:22px; }
+.tile.perspectives .big { font-size:22px; }
+.counts span { display:inline-block; margin-right:12px; font-size:15px; }
+.dot { display:inline-block; width:10px; height:10px; border-radius:50%; margin-right:5px; vertical-align:0; }
+.dot.green { background:var(--green); } .dot.amber { background:var(--amber); }
+.dot.red { background:var(--red); } .dot.none { background:#fff; border:2px solid var(--grey); }
+.grid-wrap { overflow-x:auto; }
+table.grid { border-collapse:separate; border-spacing:8px; width:100%; min-width:1100px; table-layout:fixed; }
+.grid th { text-align:left; font-weight:600; padding:4px 6px; vertical-align:bottom; }
+.grid th.process { vertical-align:top; background:var(--card); border:1px solid var(--line);
+  border-radius:8px; padding:12px; }
+.grid th .sub { display:block; color:var(--muted); font-weight:400; font-size:12px; }
+td.cell, td.rollup { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:10px 12px;
+  vertical-align:top; }
+td.cell.empty { background:transparent; border-style:dashed; color:var(--grey); }
+.score { display:flex; align-items:center; gap:8px; font-size:12px; color:var(--muted); margin-bottom:6px; }
+.bar { flex:1; height:6px; background:#e9edf1; border-radius:3px; overflow:hidden; }
+.bar i { display:block; height:100%; background:var(--accent); }
+.score b { color:var(--ink); font-size:14px; min-width:28px; text-align:right; }
+ul.kpis { list-style:none; margin:0; padding:0; }
+li.kpi { border-left:4px solid var(--grey); padding:5px 8px; margin:6px 0; background:#fafbfc; border-radius:0 6px 6px 0; }
+li.kpi.green { border-color:var(--green); } li.kpi.amber { border-color:var(--amber); } li.kpi.red { border-color:var(--red); }
+.kpi .name { font-weight:600; }
+.kpi .dims { color:var(--muted); font-weight:400; }
+.kpi .name.dims { color:var(--ink); }
+li.kpi-group { margin:8px 0 4px; }
+li.kpi-group > .name { font-weight:600; margin-bottom:2px; }
+li.kpi-group li.kpi { margin:4px 0; padding:3px 8px; }
+.kpi .line { display:flex; justify-content:space-between; align-items:baseline; gap:8px; }
+.kpi-value { font-size:17px; font-weight:650; white-space:nowrap; }
+.kpi-status { font-size:11px; text-transform:uppercase; letter-spacing:.05em; font-weight:600; white-space:nowrap; }
+.kpi-status.green { color:var(--green); } .kpi-status.amber { color:var(--amber); }
+.kpi-status.red { color:var(--red); } .kpi-status.none { color:var(--grey); }
+.meta { color:var(--muted); font-size:12px; display:flex; justify-content:space-between; gap:8px; }
+.good { color:var(--green); } .bad { color:var(--red); }
+.empty-note { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin-bottom:16px; }
+footer { color:var(--muted); font-size:12px; padding:0 28px 28px; }
+code { background:#e9edf1; padding:1px 4px; border-radius:3px; }
+"""
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _score_bar(score: float | None, label: str = "score") -> str:
+    if score is None:
+        return f"<div class='score'><span>{label}</span><div class='bar'></div><b>–</b></div>"
+    return (
+        f"<div class='score' title='{label} {score:.1f} of 100'><span>{label}</span>"
+        f"<div class='bar'><i style='width:{score:.1f}%'></i></div><b>{score:.0f}</b></div>"
+    )
+
+
+def _target_text(kpi: Kpi) -> str:
+    spec = kpi.standard.spec
+    comparison = "≥" if kpi.direction == Direction.HIGHER_IS_BETTER else "≤"
+    if kpi.target is None:
+        return "target: none (no previous value)" if spec.target_rule == "previous" else "target: none"
+    text = f"target {comparison} {format_value(kpi.target, kpi.unit)}"
+    if spec.target_rule == "previous":
+        text += f" (previous {spec.improvement * 100:+g}%)"
+    elif spec.target_rule == "benchmark":
+        text += " (benchmark)"
+    return text
+
+
+def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
+    """One KPI; ``grouped`` under its metric's name, it is named by its dimension values only."""
+    status = kpi.status or "none"
+    dims = " · ".join(v for _k, v in sorted(kpi.dimensions.items()))
+    if grouped:
+        name = f"<div class='name dims'>{escape(dims)}</div>"
+    else:
+        name = f"<div class='name'>{escape(kpi.name)}{f' <span class=dims>({escape(dims)})</span>' if dims else ''}</div>"
+    good = change_is_good(kpi)
+    if kpi.change is None:
+        change = "<span class='kpi-change'>no previous value</span>"
+    else:
+        arrow = "▲ " if kpi.change > 0 else "▼ " if kpi.change < 0 else ""
+        tone = "" if good is None else ("good" if good else "bad")
+        change = f"<span class='kpi-change {tone}' title='against the previous period'>{arrow}{escape(format_change(kpi.change))}</span>"
+    spec = kpi.standard.spec
+    title = (
+        f"{kpi.name}: red at {format_value(spec.red, kpi.unit)}, green at {format_value(spec.green, kpi.unit)}, "
+        f"weight {kpi.weight:g}, score {'–' if kpi.score is None else f'{kpi.score:.1f}'}"
+        + (f", owner {spec.owner}" if spec.owner else "")
+    )
+    return (
+        f"<li class='kpi {status}' data-metric='{escape(kpi.metric)}' data-key='{escape(kpi.key)}' "
+        f"data-status='{escape(kpi.status or 'no data')}' title='{escape(title)}'>{name}"
+        f"<div class='line'><span class='kpi-value'>{escape(format_value(kpi.value, kpi.unit))}</span>"
+        f"<span class='kpi-status {status}'><span class='dot {status}'></span>{escape(STATUS_TITLES[kpi.status])}</span></div>"
+        f"<div class='meta'><span class='kpi-target'>{escape(_target_text(kpi))}</span>{change}</div>"
+        "</li>"
+    )
+
+
+def _kpi_list(kpis: list[Kpi]) -> str:
+    """The KPIs of a cell; a metric judged per dimension value is one group under its name."""
+    items, by_metric = [], {}
+    for kpi in kpis:
+        by_metric.setdefault(kpi.metric, []).append(kpi)
+    for metric_kpis in by_metric.values():
+        if len(metric_kpis) == 1:
+            items.append(_kpi_item(metric_kpis[0]))
+        else:
+            inner = "".join(_kpi_item(k, grouped=True) for k in metric_kpis)
+            items.append(f"<li class='kpi-group'><div class='name'>{escape(metric_kpis[0].name)}</div><ul class='kpis'>{inner}</ul></li>")
+    return "".join(items)
+
+
+def render_page(scorecard: Scorecard, now: datetime) -> str:
+    """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC)."""
+    counts = scorecard.status_counts()
+    index = "–" if scorecard.index is None else f"{scorecard.index:.0f}"
+    attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
+    attained = sum(1 for k in scorecard.kpis if k.attained)
+    judged = sum(1 for k in scorecard.kpis if k.attained is not None)
+    perspective_tiles = "<div class='tile perspectives'>" + "".join(
+        f"<div data-perspective='{p}'><div class='label'>{escape(p.title)}</div>"
+        f"<div class='big'>{'–' if scorecard.perspectives.get(str(p)) is None else f'{scorecard.perspectives[str(p)]:.0f}'}"
+        "<small> / 100</small></div></div>"
+        for p in Perspective
+    ) + "</div>"
+    head_cells = "".join(f"<th data-perspective='{q}'>{escape(q.title)}</th>" for q in Perspective)
+    columns = "<colgroup><col style='width:180px'>" + "<col>" * len(Perspective) + "</colgroup>"
+    rows = []
+    for p in Process:
+        cells = []
+        for q in Perspective:
+            kpis = scorecard.cell(str(p), str(q))
+            if not kpis:
+                cells.append(f"<td class='cell empty' data-process='{p}' data-perspective='{q}'>no KPI here</td>")
+                continue
+            cells.append(
+                f"<td class='cell' data-process='{p}' data-perspective='{q}'>"
+                f"{_score_bar(scorecard.cells.get((str(p), str(q))))}"
+                f"<ul class='kpis'>{_kpi_list(kpis)}</ul></td>"
+            )
+        process_score = scorecard.processes.get(str(p))
+        rows.append(
+            f"<tr data-process='{p}'><th class='process' scope='row'>{escape(p.title)}"
+            f"<span class='sub'>{len([k for k in scorecard.kpis if k.process == p])} KPIs</span>"
+            f"{_score_bar(process_score, 'process')}</th>{''.join(cells)}</tr>"
+        )
+    perspective_row = "".join(
+        f"<td class='rollup' data-perspective='{q}'>{_score_bar(scorecard.perspectives.get(str(q)), 'perspective')}</td>"
+        for q in Perspective
+    )
+    note = ""
+    if not scorecard.kpis:
+        note = (
+            "<div class='empty-note'>No KPIs yet: a metric becomes a KPI when it has a standard. Set one with "
+            "<code>crmmetrics standards set KEY --target X --red R --green G</code> or import a standards file with "
+            "<code>crmmetrics standards import config/standards.toml</code>.</div>"
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>CRM balanced scorecard · crmmetrics</title><style>{_CSS}</style></head>
+<body>
+<header><div><h1>CRM balanced scorecard</h1>
+<p>Five CRM processes (Payne &amp; Frow) × four perspectives (Kaplan &amp; Norton) · values last computed
+<time id="computed-at" datetime="{scorecard.computed_at.isoformat() + 'Z' if scorecard.computed_at else ''}">{_when(scorecard.computed_at)}</time></p></div>
+<nav><a href="/metrics">/metrics</a></nav></header>
+<main>
+{note}<section class="summary">
+<div class="tile"><div class="label">Scorecard index</div><div class="big"><span id="index">{index}</span><small> / 100</small></div></div>
+<div class="tile"><div class="label">Target attainment</div><div class="big"><span id="attainment">{attainment}</span>
+<small> {attained} of {judged} KPIs</small></div></div>
+<div class="tile counts"><div class="label">KPI status</div><div class="big" style="font-size:16px;margin-top:8px">
+<span><span class="dot green"></span>{counts['green']} green</span><span><span class="dot amber"></span>{counts['amber']} amber</span>
+<span><span class="dot red"></span>{counts['red']} red</span><span><span class="dot none"></span>{counts['no data']} no data</span></div></div>
+{perspective_tiles}
+</section>
+<div class="grid-wrap"><table class="grid" id="scorecard-grid">
+{columns}<thead><tr><th></th>{head_cells}</tr></thead>
+<tbody>{''.join(rows)}
+<tr class="rollups"><th scope="row">Perspective score</th>{perspective_row}</tr></tbody></table></div>
+</main>
+<footer>Score = clamp(100 × (value − red) / (green − red), 0, 100); green at or beyond the green threshold, red at or
+beyond the red threshold, amber between. Cells, processes and perspectives are weighted means of their KPI scores; the
+index is the mean of the perspective scores. Page rendered {_when(now)}.</footer>
+</body></html>
+"""
+
+
+def landing_page(store: Store) -> str:
+    """The page served at ``/``."""
+    return render_page(build_scorecard(store), utcnow())
+
+
+def install(extra_families: list[Callable[[Store], Iterable[Any]]], landing: list[Callable[[Store], str]]) -> None:
+    """Hook the scorecard into the exporter: its Prometheus families and the landing page."""
+    extra_families.append(scorecard_families)
+    landing.append(landing_page)

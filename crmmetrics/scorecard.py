@@ -1,0 +1,363 @@
+"""The balanced scorecard: KPIs (metrics with a standard) with status, score and roll-ups.
+
+Rules (the issue, made precise):
+
+- **Score** of a KPI: ``clamp(100 * (value - red) / (green - red), 0, 100)``; it works for
+  lower-is-better KPIs too, where red > green.
+- **Status**: green when the value is at or beyond green (score 100), red when at or beyond red
+  (score 0), amber in between. A value exactly on the red threshold is red.
+- **Missing values**: a KPI without a current value (never computed, or computed as missing)
+  has no status and no score, is left out of every roll-up and of target attainment, and is
+  shown as "no data".
+- **Which observation a standard judges**: a standard narrowed to dimension values judges the
+  observations with those values; a standard for the whole metric judges the metric's total
+  (the observation without dimensions) when the metric reports one, and otherwise every
+  dimension value that has no standard of its own ("the same high standard in every channel").
+  When several standards could judge one observation, the most specific wins (most dimensions;
+  then the first key in sort order).
+- **Weight**: a standard counts once in the roll-ups with its weight: when it judges n
+  dimension values that have a value, each gets weight/n (its ``share`` is 1/n).
+- **Roll-ups**: a cell (process x perspective), a process and a perspective score are the
+  weighted means of the scores of their KPIs (no score when they have none, or only weight 0);
+  the **index** is the mean of the four perspective scores (of those that have one).
+- **Target attainment**: the share of KPIs whose value is at or beyond the target in force
+  (direction-aware), counting each standard once (shares as above); KPIs without a value or
+  without a target (a target derived from a missing previous value) are left out.
+- **Change**: ``(current - previous) / |previous|``; none when the previous value is missing or 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+
+from .definitions import UNITS
+from .standards import Standard, better_or_equal, format_key, standards_in_force
+from .store import LatestObservation, MetricRecord, Store, dimensions_key
+from .vocabulary import Direction, Perspective, Process
+
+STATUS_VALUES = {"red": 0, "amber": 1, "green": 2}
+
+
+def kpi_score(value: float, red: float, green: float) -> float:
+    """``clamp(100 * (value - red) / (green - red), 0, 100)``."""
+    return min(100.0, max(0.0, 100.0 * (value - red) / (green - red)))
+
+
+def kpi_status(value: float, red: float, green: float) -> str:
+    """``green`` at or beyond green, ``red`` at or beyond red, ``amber`` in between."""
+    position = (value - red) / (green - red)
+    if position >= 1:
+        return "green"
+    if position <= 0:
+        return "red"
+    return "amber"
+
+
+def change_ratio(current: float | None, previous: float | None) -> float | None:
+    """``(current - previous) / |previous|``, or None without a comparable previous value."""
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / abs(previous)
+
+
+def weighted_mean(pairs: Iterable[tuple[float | None, float]]) -> float | None:
+    """Weighted mean of (score, weight) pairs, ignoring missing scores; None if no weight is left."""
+    total = weight_sum = 0.0
+    for value, weight in pairs:
+        if value is not None:
+            total += value * weight
+            weight_sum += weight
+    return total / weight_sum if weight_sum > 0 else None
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI on the scorecard: a standard applied to one observation of its metric."""
+
+    standard: Standard
+    metric: str
+    name: str
+    process: str
+    perspective: str
+    unit: str
+    direction: str
+    dimensions: Mapping[str, str]
+    share: float
+    value: float | None
+    previous: float | None
+    target: float | None
+    status: str | None
+    score: float | None
+    change: float | None
+    attained: bool | None
+    computed_at: datetime | None
+
+    @property
+    def key(self) -> str:
+        return format_key(self.metric, self.dimensions)
+
+    @property
+    def weight(self) -> float:
+        """The weight this KPI has in the roll-ups (its standard's weight times its share)."""
+        return self.standard.spec.weight * self.share
+
+    def to_json(self) -> dict[str, Any]:
+        spec = self.standard.spec
+        return {
+            "key": self.key,
+            "metric": self.metric,
+            "name": self.name,
+            "process": self.process,
+            "perspective": self.perspective,
+            "dimensions": dict(self.dimensions),
+            "unit": self.unit,
+            "direction": self.direction,
+            "value": self.value,
+            "previous": self.previous,
+            "change_ratio": self.change,
+            "target": self.target,
+            "red": spec.red,
+            "green": spec.green,
+            "weight": self.weight,
+            "status": self.status,
+            "score": self.score,
+            "attained": self.attained,
+            "owner": spec.owner,
+            "standard": self.standard.key,
+            "standard_origin": self.standard.origin,
+            "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """The KPIs and their roll-ups: cells, processes, perspectives, index and attainment."""
+
+    kpis: list[Kpi]
+    cells: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    processes: dict[str, float | None] = field(default_factory=dict)
+    perspectives: dict[str, float | None] = field(default_factory=dict)
+    index: float | None = None
+    attainment: float | None = None
+    computed_at: datetime | None = None
+
+    def cell(self, process: str, perspective: str) -> list[Kpi]:
+        return [k for k in self.kpis if k.process == process and k.perspective == perspective]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {"green": 0, "amber": 0, "red": 0, "no data": 0}
+        for kpi in self.kpis:
+            counts[kpi.status or "no data"] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "target_attainment_ratio": self.attainment,
+            "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
+            "statuses": self.status_counts(),
+            "perspectives": {str(p): self.perspectives.get(str(p)) for p in Perspective},
+            "processes": {str(p): self.processes.get(str(p)) for p in Process},
+            "cells": [
+                {"process": str(p), "perspective": str(q), "score": self.cells.get((str(p), str(q)))}
+                for p in Process
+                for q in Perspective
+            ],
+            "kpis": [kpi.to_json() for kpi in self.kpis],
+        }
+
+
+def _judged(standards: list[Standard], observed: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """Which observations (by dimensions) each standard of one metric judges (see module docs)."""
+    has_total = any(not dims for dims in observed)
+    judged: dict[str, list[dict[str, str]]] = {s.key: [] for s in standards}
+    for dims in observed:
+        candidates = [
+            s
+            for s in standards
+            if all(dims.get(k) == v for k, v in s.dimensions.items()) and (s.dimensions or not dims or not has_total)
+        ]
+        if candidates:
+            best = min(candidates, key=lambda s: (-len(s.dimensions), s.key))
+            judged[best.key].append(dims)
+    return judged
+
+
+def evaluate(
+    standards: Iterable[Standard],
+    records: Mapping[str, MetricRecord],
+    observations: Iterable[LatestObservation],
+) -> Scorecard:
+    """The scorecard for these standards, metric definitions and latest observations."""
+    values: dict[str, dict[str, dict[str, LatestObservation]]] = defaultdict(lambda: defaultdict(dict))
+    for observation in observations:
+        values[observation.metric_key][dimensions_key(observation.dimensions)][observation.period_label] = observation
+    by_metric: dict[str, list[Standard]] = defaultdict(list)
+    for standard in standards:
+        if standard.metric in records:  # a standard for a metric no plugin defines is not on the scorecard
+            by_metric[standard.metric].append(standard)
+
+    kpis: list[Kpi] = []
+    for metric, metric_standards in sorted(by_metric.items()):
+        record = records[metric]
+        direction = Direction(record.direction)
+        observed = values.get(metric, {})
+        judged = _judged(metric_standards, [next(iter(p.values())).dimensions for p in observed.values()])
+        for standard in metric_standards:
+            rows = judged[standard.key] or [standard.dimensions]  # nothing observed: one "no data" row
+            periods = [observed.get(dimensions_key(dims), {}) for dims in rows]
+            with_value = sum(1 for p in periods if p.get("current") and p["current"].value is not None)
+            share = 1.0 / (with_value or len(rows))
+            for dims, period in zip(rows, periods):
+                current, previous = period.get("current"), period.get("previous")
+                value = current.value if current else None
+                before = previous.value if previous else None
+                spec = standard.spec
+                target = spec.target_for(before)
+                kpis.append(
+                    Kpi(
+                        standard=standard,
+                        metric=metric,
+                        name=record.name,
+                        process=record.process,
+                        perspective=record.perspective,
+                        unit=record.unit,
+                        direction=record.direction,
+                        dimensions=dims,
+                        share=share,
+                        value=value,
+                        previous=before,
+                        target=target,
+                        status=kpi_status(value, spec.red, spec.green) if value is not None else None,
+                        score=kpi_score(value, spec.red, spec.green) if value is not None else None,
+                        change=change_ratio(value, before),
+                        attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
+                        computed_at=current.computed_at if current else None,
+                    )
+                )
+    kpis.sort(key=lambda k: (list(Process).index(Process(k.process)), list(Perspective).index(Perspective(k.perspective)), k.name, k.key))
+
+    cells = {
+        (str(p), str(q)): weighted_mean((k.score, k.weight) for k in kpis if k.process == p and k.perspective == q)
+        for p in Process
+        for q in Perspective
+    }
+    processes = {str(p): weighted_mean((k.score, k.weight) for k in kpis if k.process == p) for p in Process}
+    perspectives = {str(q): weighted_mean((k.score, k.weight) for k in kpis if k.perspective == q) for q in Perspective}
+    scored = [s for s in perspectives.values() if s is not None]
+    attainment = weighted_mean((1.0 if k.attained else 0.0, k.share) for k in kpis if k.attained is not None)
+    times = [k.computed_at for k in kpis if k.computed_at is not None]
+    return Scorecard(
+        kpis=kpis,
+        cells=cells,
+        processes=processes,
+        perspectives=perspectives,
+        index=sum(scored) / len(scored) if scored else None,
+        attainment=attainment,
+        computed_at=max(times) if times else None,
+    )
+
+
+def build_scorecard(store: Store, at: datetime | None = None) -> Scorecard:
+    """The scorecard from the store: standards in force now (or at ``at``), latest observations."""
+    return evaluate(standards_in_force(store, at), store.metric_records(), store.latest_observations())
+
+
+# --- presentation helpers shared by the CLI and the page ---------------------------------------
+
+
+def format_number(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.2f}"
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A value with its unit for people: ``42.1%``, ``1,234 customers``, ``0.85``; "no data" if None."""
+    if value is None:
+        return "no data"
+    number = format_number(value)
+    if unit == "percent":
+        return f"{number}%"
+    suffix = UNITS.get(unit, "")
+    if unit in ("ratio", "currency", "count", "score") or not suffix:
+        return number
+    return f"{number} {suffix}"
+
+
+def format_change(change: float | None) -> str:
+    """``+3.2%`` / ``-0.5%`` of the previous period, or an empty string."""
+    if change is None:
+        return ""
+    return f"{change * 100:+.1f}%"
+
+
+def change_is_good(kpi: Kpi) -> bool | None:
+    """Whether the change against the previous period went the good way for this KPI."""
+    if kpi.change is None or kpi.change == 0:
+        return None
+    return (kpi.change > 0) == (kpi.direction == Direction.HIGHER_IS_BETTER)
+
+
+# --- Prometheus families ------------------------------------------------------------------------
+
+
+def _family(name: str, documentation: str) -> Metric:
+    return Metric(name, documentation, "gauge")
+
+
+def scorecard_families(store: Store) -> Iterator[Metric]:
+    """The scorecard's Prometheus families (names agreed with the dashboards; see docs)."""
+    scorecard = build_scorecard(store)
+    target = _family("crmmetrics_kpi_target", "Target in force for a KPI")
+    threshold = _family("crmmetrics_kpi_threshold", "Red and green thresholds of a KPI")
+    status = _family("crmmetrics_kpi_status", "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)")
+    score = _family("crmmetrics_kpi_score", "Score of a KPI, 0-100, from its red and green thresholds")
+    change = _family("crmmetrics_kpi_change_ratio", "Change of a KPI against the previous period: (current - previous) / |previous|")
+    weight = _family("crmmetrics_kpi_weight", "Weight of a KPI in the scorecard roll-ups")
+    for kpi in scorecard.kpis:
+        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
+        spec = kpi.standard.spec
+        if kpi.target is not None:
+            target.samples.append(Sample(target.name, labels, kpi.target))
+        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "red"}, spec.red))
+        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "green"}, spec.green))
+        if kpi.status is not None:
+            status.samples.append(Sample(status.name, labels, STATUS_VALUES[kpi.status]))
+            score.samples.append(Sample(score.name, labels, kpi.score))
+        if kpi.change is not None:
+            change.samples.append(Sample(change.name, labels, kpi.change))
+        weight.samples.append(Sample(weight.name, labels, kpi.weight))
+    yield from (target, threshold, status, score, change, weight)
+
+    cell = _family("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100")
+    for (process, perspective), value in scorecard.cells.items():
+        if value is not None:
+            cell.samples.append(Sample(cell.name, {"process": process, "perspective": perspective}, value))
+    process_score = _family("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100")
+    for process, value in scorecard.processes.items():
+        if value is not None:
+            process_score.samples.append(Sample(process_score.name, {"process": process}, value))
+    perspective_score = _family(
+        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100"
+    )
+    for perspective, value in scorecard.perspectives.items():
+        if value is not None:
+            perspective_score.samples.append(Sample(perspective_score.name, {"perspective": perspective}, value))
+    index = _family("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100")
+    if scorecard.index is not None:
+        index.samples.append(Sample(index.name, {}, scorecard.index))
+    attainment = _family("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target")
+    if scorecard.attainment is not None:
+        attainment.samples.append(Sample(attainment.name, {}, scorecard.attainment))
+    yield from (cell, process_score, perspective_score, index, attainment)
