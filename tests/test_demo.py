@@ -1,0 +1,428 @@
+"""The synthetic CRM data set: deterministic, complete, and telling the stories the KPIs need."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import DateTime, create_engine, func, select, text
+
+from crmmetrics import demo, schema
+from crmmetrics.demo import generate_demo
+
+N = 500
+AS_OF = dt.date(2025, 6, 1)
+AS_OF_TS = dt.datetime(2025, 6, 1)
+
+
+def _url(path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def dbs(tmp_path_factory):
+    """Three demo databases: seed 42 twice and seed 7, plus the progress calls of the first."""
+    d = tmp_path_factory.mktemp("demo")
+    calls: list[tuple[int, int]] = []
+    out = {}
+    for key, seed in (("a", 42), ("b", 42), ("c", 7)):
+        path = d / f"{key}.db"
+        counts = generate_demo(_url(path), customers=N, seed=seed, as_of=AS_OF,
+                               progress=(lambda done, total: calls.append((done, total)))
+                               if key == "a" else None)
+        engine = create_engine(_url(path))
+        out[key] = (engine, counts, path)
+    yield out, calls
+    for engine, _, _ in out.values():
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def db(dbs):
+    return dbs[0]["a"][0]
+
+
+def _scalar(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def _rows(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).all()
+
+
+def _dump(engine) -> dict[str, list]:
+    with engine.connect() as conn:
+        return {name: conn.execute(select(t).order_by(*t.primary_key.columns)).all()
+                for name, t in schema.TABLES.items()}
+
+
+# ---- determinism -----------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_data(dbs):
+    out, _ = dbs
+    (ea, ca, pa), (eb, cb, pb) = out["a"], out["b"]
+    assert ca == cb
+    assert _dump(ea) == _dump(eb)
+    assert pa.read_bytes() == pb.read_bytes()
+
+
+def test_different_seed_gives_different_data(dbs):
+    out, _ = dbs
+    (ea, ca, _), (ec, cc, _) = out["a"], out["c"]
+    rev_a = _scalar(ea, "SELECT SUM(net_revenue) FROM orders")
+    rev_c = _scalar(ec, "SELECT SUM(net_revenue) FROM orders")
+    assert rev_a != rev_c
+    assert ca["orders"] != cc["orders"]
+    assert ca["customers"] == cc["customers"] == N
+
+
+def test_counts_match_database_and_every_table_is_filled(dbs):
+    out, _ = dbs
+    engine, counts, _ = out["a"]
+    assert list(counts) == list(schema.TABLES)
+    for name in schema.TABLES:
+        n = _scalar(engine, f'SELECT COUNT(*) FROM "{name}"')
+        assert n == counts[name], name
+        assert n > 0, f"{name} is empty"
+    assert counts["customers"] == N
+    assert counts["orders"] > 2 * N
+    assert counts["order_lines"] > counts["orders"]
+
+
+def test_progress_reports_rows_up_to_the_total(dbs):
+    out, calls = dbs
+    counts = out["a"][1]
+    total = sum(counts.values())
+    assert calls[0] == (0, total)
+    assert calls[-1] == (total, total)
+    done = [c[0] for c in calls]
+    assert done == sorted(done)
+
+
+def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path):
+    """The raw-DBAPI fast path writes exactly what SQLAlchemy Core inserts would."""
+    gen = demo._Demo(N, 42, AS_OF)
+    data = gen.build()
+    engine = create_engine(_url(tmp_path / "core.db"))
+    try:
+        demo._write(engine, data, gen.start_epoch, None, sqlite_fast=False)
+        assert _dump(engine) == _dump(db)
+    finally:
+        engine.dispose()
+
+
+# ---- refusing and arguments ------------------------------------------------------------------
+
+
+def test_refuses_a_database_with_crm_rows_and_changes_nothing(dbs):
+    out, _ = dbs
+    engine, counts, path = out["c"]
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="not empty"):
+        generate_demo(_url(path), customers=N, seed=1, as_of=AS_OF)
+    assert path.read_bytes() == before
+
+
+def test_fills_existing_empty_tables(tmp_path):
+    url = _url(tmp_path / "empty.db")
+    engine = create_engine(url)
+    schema.create_tables(engine)
+    counts = generate_demo(url, customers=60, seed=3, as_of=AS_OF)
+    assert _scalar(engine, "SELECT COUNT(*) FROM customers") == counts["customers"] == 60
+    engine.dispose()
+
+
+@pytest.mark.parametrize("bad", [0, 5, -1, 2.5, True, "100"])
+def test_rejects_bad_customer_numbers(tmp_path, bad):
+    with pytest.raises(ValueError):
+        generate_demo(_url(tmp_path / "x.db"), customers=bad)
+
+
+def test_default_as_of_is_today_utc(tmp_path):
+    url = _url(tmp_path / "today.db")
+    generate_demo(url, customers=40, seed=1)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(schema.orders.c.ordered_at))).scalar()
+    engine.dispose()
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert newest.date() < today + dt.timedelta(days=1)
+    assert newest.date() >= today - dt.timedelta(days=60)
+
+
+# ---- shape of the data -----------------------------------------------------------------------
+
+
+def test_values_read_back_through_sqlalchemy_types(db):
+    with db.connect() as conn:
+        ts = conn.execute(select(schema.orders.c.ordered_at).limit(1)).scalar()
+        flag = conn.execute(select(schema.segments.c.is_target).limit(1)).scalar()
+    assert isinstance(ts, dt.datetime) and ts.tzinfo is None
+    assert isinstance(flag, bool)
+
+
+def test_all_timestamps_before_as_of(db):
+    assert db.dialect.name == "sqlite"
+    earliest = AS_OF_TS - dt.timedelta(days=demo.HISTORY_DAYS)
+    with db.connect() as conn:
+        for name, t in schema.TABLES.items():
+            for col in t.columns:
+                if not isinstance(col.type, DateTime):
+                    continue
+                lo, hi = conn.execute(select(func.min(col), func.max(col))).one()
+                if hi is None:
+                    continue
+                if (name, col.name) == ("cost_entries", "period_end"):
+                    assert hi <= AS_OF_TS  # exclusive end of the last (partial) month
+                else:
+                    assert hi < AS_OF_TS, f"{name}.{col.name}: {hi}"
+                if name != "employees":  # staff were hired before the history starts
+                    assert lo >= earliest, f"{name}.{col.name}: {lo}"
+
+
+def test_foreign_keys_hold(db):
+    with db.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_segments_and_channels(db):
+    cats = {r[0] for r in _rows(db, "SELECT DISTINCT category FROM channels")}
+    assert cats == {"sales_force", "outlets", "telephony", "direct_marketing", "e_commerce",
+                    "m_commerce"}
+    assert _scalar(db, "SELECT COUNT(*) FROM channels WHERE is_self_service") >= 2
+    assert _scalar(db, "SELECT COUNT(*) FROM channels WHERE NOT is_virtual") >= 2
+    assert 5 <= _scalar(db, "SELECT COUNT(*) FROM segments") <= 6
+    assert 1 <= _scalar(db, "SELECT COUNT(*) FROM segments WHERE is_target") <= 2
+    assert _scalar(db, "SELECT MIN(market_size_customers) FROM segments") > 0
+    # segments differ in value
+    rev = [r[1] for r in _rows(db, """
+        SELECT c.segment_id, SUM(o.net_revenue) / COUNT(DISTINCT c.customer_id)
+        FROM orders o JOIN customers c USING (customer_id)
+        WHERE c.segment_id IS NOT NULL GROUP BY 1""")]
+    assert max(rev) > 2 * min(rev)
+    # every order channel category carries revenue
+    used = {r[0] for r in _rows(db, """
+        SELECT DISTINCT ch.category FROM orders o JOIN channels ch USING (channel_id)""")}
+    assert used == cats
+
+
+def test_duplicates_point_at_existing_masters(db):
+    dups = _rows(db, """
+        SELECT d.customer_id, d.created_at, d.email, m.customer_id, m.created_at, m.email,
+               m.master_customer_id
+        FROM customers d LEFT JOIN customers m ON m.customer_id = d.master_customer_id
+        WHERE d.master_customer_id IS NOT NULL""")
+    assert 0.01 * N <= len(dups) <= 0.04 * N
+    for did, dcreated, demail, mid, mcreated, memail, mmaster in dups:
+        assert mid is not None and mid != did
+        assert mmaster is None  # the master is itself a master record
+        assert dcreated > mcreated
+        if demail and memail:
+            assert demail.lower() == memail.lower()
+
+
+def test_contact_data_is_imperfect(db):
+    n = _scalar(db, "SELECT COUNT(*) FROM customers")
+    for col in ("email", "phone", "postcode"):
+        missing = _scalar(db, f"SELECT COUNT(*) FROM customers WHERE {col} IS NULL") / n
+        assert 0.002 < missing < 0.15, col
+    assert _scalar(db, "SELECT COUNT(*) FROM customers WHERE email NOT LIKE '%_@_%._%'") >= 1
+    contract = _scalar(db, "SELECT COUNT(*) FROM customers WHERE contract_type = 'contract'")
+    churned = _scalar(db, "SELECT COUNT(*) FROM customers WHERE churned_at IS NOT NULL")
+    assert 0 < churned < contract
+    assert _scalar(db, "SELECT COUNT(*) FROM customers WHERE churned_at IS NOT NULL "
+                       "AND contract_type <> 'contract'") == 0
+    # freshness is meaningful: some records recently updated, some stale
+    fresh = _scalar(db, "SELECT AVG(updated_at >= :t) FROM customers",
+                    t=str(AS_OF_TS - dt.timedelta(days=365)))
+    assert 0.3 < fresh < 0.95
+    assert _scalar(db, "SELECT COUNT(*) FROM customers WHERE updated_at < created_at") == 0
+    assert _scalar(db, "SELECT COUNT(*) FROM customers WHERE category_wallet IS NOT NULL") > 0
+
+
+def test_orders(db):
+    n = _scalar(db, "SELECT COUNT(*) FROM orders")
+    anon = _scalar(db, "SELECT COUNT(*) FROM orders WHERE customer_id IS NULL") / n
+    assert 0.02 <= anon <= 0.07
+    no_cogs = _scalar(db, "SELECT COUNT(*) FROM orders WHERE cogs IS NULL") / n
+    assert 0.05 <= no_cogs <= 0.15
+    assert _scalar(db, "SELECT COUNT(*) FROM orders WHERE returned_amount > 0") > 0
+    assert _scalar(db, "SELECT COUNT(*) FROM orders WHERE campaign_id IS NOT NULL") > 0
+    assert _scalar(db, "SELECT COUNT(*) FROM orders WHERE net_revenue <= 0 "
+                       "OR net_revenue > gross_revenue OR cogs < 0 "
+                       "OR returned_amount > net_revenue") == 0
+    assert _scalar(db, "SELECT MAX(ABS(gross_revenue - discount - net_revenue)) FROM orders") \
+        < 0.006
+    # nobody buys before being acquired or after the contract ended
+    assert _scalar(db, """SELECT COUNT(*) FROM orders o JOIN customers c USING (customer_id)
+                          WHERE o.ordered_at < c.acquired_at
+                             OR (c.churned_at IS NOT NULL AND o.ordered_at >= c.churned_at)""") \
+        == 0
+    # same-day multiple orders exist
+    assert _scalar(db, """SELECT COUNT(*) FROM (SELECT customer_id, date(ordered_at)
+                          FROM orders WHERE customer_id IS NOT NULL
+                          GROUP BY 1, 2 HAVING COUNT(*) > 1)""") > 0
+    # some customers buy in several channels
+    multi = _scalar(db, """SELECT AVG(n >= 2) FROM (SELECT customer_id, COUNT(DISTINCT channel_id) n
+                           FROM orders WHERE customer_id IS NOT NULL GROUP BY 1)""")
+    assert 0.1 < multi < 0.8
+
+
+def test_order_lines_add_up_and_cross_sell(db):
+    assert _scalar(db, """SELECT COUNT(*) FROM orders o JOIN
+                          (SELECT order_id, SUM(net_revenue) s, SUM(cogs) k FROM order_lines
+                           GROUP BY 1) l USING (order_id)
+                          WHERE ABS(o.net_revenue - l.s) > 0.005
+                             OR ABS(COALESCE(o.cogs, 0) - COALESCE(l.k, 0)) > 0.02""") == 0
+    assert _scalar(db, "SELECT COUNT(DISTINCT product_category) FROM order_lines") >= 5
+    cross = _scalar(db, """SELECT AVG(n >= 2) FROM (
+                           SELECT o.customer_id, COUNT(DISTINCT l.product_category) n
+                           FROM orders o JOIN order_lines l USING (order_id)
+                           WHERE o.customer_id IS NOT NULL GROUP BY 1)""")
+    assert 0.2 < cross < 0.9
+
+
+def test_repeat_buying_tails_off_as_in_bgnbd(db):
+    # x = repeat purchase occasions (distinct days after the first) of master customers
+    xs = [r[0] for r in _rows(db, """
+        SELECT COUNT(DISTINCT date(o.ordered_at)) - 1 FROM orders o
+        JOIN customers c USING (customer_id) WHERE c.master_customer_id IS NULL
+        GROUP BY c.customer_id""")]
+    repeaters = sum(x >= 1 for x in xs) / len(xs)
+    assert 0.3 <= repeaters <= 0.8
+    # the oldest cohort buys less in its second year than in its first (dropout)
+    y1, y2, cohort = _rows(db, """
+        SELECT SUM(o.ordered_at > c.acquired_at
+                   AND o.ordered_at < datetime(c.acquired_at, '+365 days')),
+               SUM(o.ordered_at >= datetime(c.acquired_at, '+365 days')
+                   AND o.ordered_at < datetime(c.acquired_at, '+730 days')),
+               COUNT(DISTINCT c.customer_id)
+        FROM customers c LEFT JOIN orders o USING (customer_id)
+        WHERE c.master_customer_id IS NULL AND c.acquired_at < :cut""",
+                             cut=str(AS_OF_TS - dt.timedelta(days=730)))[0]
+    assert cohort >= 50
+    assert y2 < 0.8 * y1
+    # and the share of customers still buying falls with customer age
+    active = _rows(db, """
+        SELECT CAST((julianday(:as_of) - julianday(c.acquired_at)) / 365 AS INTEGER) AS age,
+               AVG(EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id
+                           AND o.ordered_at >= datetime(:as_of, '-180 days')))
+        FROM customers c WHERE c.master_customer_id IS NULL
+          AND c.acquired_at < datetime(:as_of, '-180 days')
+        GROUP BY age HAVING COUNT(*) >= 20 ORDER BY age""", as_of=str(AS_OF_TS))
+    shares = [r[1] for r in active]
+    assert len(shares) >= 2 and shares == sorted(shares, reverse=True)
+
+
+def test_campaigns(db):
+    objectives = {r[0] for r in _rows(db, "SELECT DISTINCT objective FROM campaigns")}
+    assert objectives == {"acquisition", "retention", "cross_sell", "win_back", "brand"}
+    assert _scalar(db, "SELECT COUNT(*) FROM campaigns WHERE responses > contacts_sent "
+                       "OR responses < 0 OR starts_at >= ends_at") == 0
+    # attributed orders never exceed the campaign's responses
+    assert _scalar(db, """SELECT COUNT(*) FROM campaigns c JOIN
+                          (SELECT campaign_id, COUNT(*) n FROM orders
+                           WHERE campaign_id IS NOT NULL GROUP BY 1) o USING (campaign_id)
+                          WHERE o.n > c.responses""") == 0
+    assert _scalar(db, "SELECT COUNT(*) FROM customers "
+                       "WHERE acquisition_campaign_id IS NOT NULL") > 0
+
+
+def test_interactions(db):
+    kinds = {r[0] for r in _rows(db, "SELECT DISTINCT kind FROM interactions")}
+    assert {"inquiry", "complaint", "service", "sales"} <= kinds
+    # self-service: no employee, no handle time; assisted inbound: mostly an employee
+    assert _scalar(db, """SELECT COUNT(*) FROM interactions i JOIN channels c USING (channel_id)
+                          WHERE c.is_self_service AND (i.employee_id IS NOT NULL
+                                OR COALESCE(i.handle_seconds, 0) <> 0)""") == 0
+    staffed = _scalar(db, """SELECT AVG(i.employee_id IS NOT NULL) FROM interactions i
+                             JOIN channels c USING (channel_id) WHERE NOT c.is_self_service""")
+    assert staffed > 0.9
+    # the handling employee was employed at the time
+    assert _scalar(db, """SELECT COUNT(*) FROM interactions i JOIN employees e USING (employee_id)
+                          WHERE i.started_at < e.hired_at
+                             OR (e.left_at IS NOT NULL AND i.started_at >= e.left_at)""") == 0
+    cases = _rows(db, """SELECT case_id, COUNT(*), COUNT(DISTINCT channel_id),
+                         MAX(s.is_self_service), MIN(s.is_self_service)
+                         FROM interactions i JOIN channels s USING (channel_id)
+                         WHERE case_id IS NOT NULL GROUP BY 1""")
+    assert any(n > 1 for _, n, *_ in cases)
+    assert any(nch > 1 for _, _, nch, *_ in cases)
+    assert any(mx == 1 and mn == 0 for *_, mx, mn in cases)  # self-service then assisted
+    single = sum(n == 1 for _, n, *_ in cases) / len(cases)
+    assert 0.5 < single < 0.95
+    assert _scalar(db, "SELECT COUNT(*) FROM interactions WHERE direction = 'outbound'") > 0
+
+
+def test_survey_scales(db):
+    scales = {r[0]: (r[1], r[2], r[3], r[4], r[5])
+              for r in _rows(db, """SELECT instrument, MIN(scale_min), MAX(scale_min),
+                                    MIN(scale_max), MAX(scale_max), COUNT(*)
+                                    FROM survey_responses GROUP BY 1""")}
+    assert set(scales) == {"nps", "csat", "ces", "fcr", "sow"}
+    expected = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "fcr": (0, 1), "sow": (0, 100)}
+    for inst, (lo, hi) in expected.items():
+        assert scales[inst][:4] == (lo, lo, hi, hi), inst
+    assert _scalar(db, "SELECT COUNT(*) FROM survey_responses WHERE score < scale_min "
+                       "OR score > scale_max OR score <> ROUND(score)") == 0
+    nps = _scalar(db, "SELECT 100.0 * (AVG(score >= 9) - AVG(score <= 6)) FROM survey_responses "
+                      "WHERE instrument = 'nps'")
+    assert -50 < nps < 80
+    # post-contact surveys refer to an earlier interaction
+    assert _scalar(db, """SELECT COUNT(*) FROM survey_responses s
+                          JOIN interactions i USING (interaction_id)
+                          WHERE s.responded_at <= i.started_at""") == 0
+
+
+def test_employees_and_their_surveys(db):
+    assert _scalar(db, "SELECT COUNT(DISTINCT department) FROM employees") >= 4
+    assert _scalar(db, "SELECT COUNT(*) FROM employees WHERE is_customer_facing") > 0
+    types = {r[0] for r in _rows(db, "SELECT DISTINCT leave_type FROM employees "
+                                     "WHERE left_at IS NOT NULL")}
+    assert types == {"voluntary", "involuntary"}
+    assert _scalar(db, "SELECT COUNT(*) FROM employees WHERE (left_at IS NULL) <> "
+                       "(leave_type IS NULL) OR left_at <= hired_at OR fte <= 0 OR fte > 1") == 0
+    rows = {r[0]: r[1:] for r in _rows(db, """SELECT instrument, MIN(score), MAX(score),
+                                           MIN(scale_min), MAX(scale_max),
+                                           SUM(employee_id IS NULL), COUNT(*)
+                                           FROM employee_survey_responses GROUP BY 1""")}
+    assert set(rows) == {"enps", "esat", "engagement"}
+    assert rows["enps"][2:4] == (0, 10) and rows["esat"][2:4] == (1, 5)
+    for lo, hi, smin, smax, anon, n in rows.values():
+        assert smin <= lo <= hi <= smax
+        assert 0 < anon < n
+
+
+def test_cost_ledger(db):
+    combos = {(r[0], r[1]) for r in _rows(db, "SELECT DISTINCT cost_type, purpose "
+                                              "FROM cost_entries")}
+    assert ("marketing", "acquisition") in combos and ("marketing", "retention") in combos
+    assert {"service", "fulfilment", "it", "sales"} <= {c for c, _ in combos}
+    for col in ("channel_id", "segment_id", "campaign_id", "customer_id"):
+        assert _scalar(db, f"SELECT COUNT(*) FROM cost_entries WHERE {col} IS NOT NULL") > 0, col
+    assert _scalar(db, "SELECT COUNT(*) FROM cost_entries WHERE amount < 0 "
+                       "OR period_end <= period_start") == 0
+    months = _scalar(db, "SELECT COUNT(DISTINCT period_start) FROM cost_entries")
+    assert 35 <= months <= 38
+
+
+def test_data_quality_facts(db):
+    dims = {r[0] for r in _rows(db, "SELECT DISTINCT dimension FROM data_quality_facts")}
+    assert {"completeness", "uniqueness", "validity", "timeliness"} <= dims
+    assert {r[0] for r in _rows(db, "SELECT DISTINCT source_system FROM data_quality_facts")} \
+        >= {"crm", "erp", "web"}
+    assert _scalar(db, "SELECT COUNT(*) FROM data_quality_facts "
+                       "WHERE records_failed > records_checked OR records_failed < 0") == 0
+    assert _scalar(db, "SELECT COUNT(*) FROM data_quality_facts WHERE dimension = 'timeliness' "
+                       "AND (max_age_hours IS NULL OR max_age_hours <= 0)") == 0
+    # the latest completeness check agrees with the customers table
+    latest = _scalar(db, """SELECT records_failed FROM data_quality_facts
+                            WHERE table_name = 'customers' AND column_name = 'email'
+                              AND dimension = 'completeness'
+                            ORDER BY checked_at DESC LIMIT 1""")
+    checked = _scalar(db, "SELECT MAX(checked_at) FROM data_quality_facts")
+    assert latest == _scalar(db, "SELECT COUNT(*) FROM customers WHERE email IS NULL "
+                                 "AND created_at <= :t", t=checked)
