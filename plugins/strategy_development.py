@@ -1,29 +1,173 @@
-"""Strategy development: the customer base, its segments and its concentration."""
+"""Strategy development: the customer base, its segments, its concentration and its RFM profile.
+
+Payne & Frow's strategy development process decides which customers to attract and keep (macro,
+micro or one-to-one segmentation). Its KPIs watch the customer base that strategy produces: how
+many customers are active, what each segment brings, how far the target segments are penetrated,
+how concentrated revenue is, and how the base splits into RFM segments.
+
+Every customer-level KPI counts master records only (a duplicate's orders belong to its master),
+counts purchase occasions as distinct purchase days, and leaves anonymous orders out; revenue
+totals include anonymous orders (see :mod:`crmmetrics.customer_value`). Customers without a
+segment, and anonymous revenue in the revenue split, are reported under the segment
+``unassigned``.
+
+Changes from the catalogue
+--------------------------
+- ``sd_active_customers``: the breakdown by segment is added; the model-based alternative
+  (sum of P(alive)) is its own KPI, ``vc_expected_alive_customers``. The default period is
+  ``trailing_365d`` (active = an order in the trailing 365 days).
+- ``sd_segment_revenue_share``: revenue of anonymous orders and of customers without a segment is
+  shown as the segment ``unassigned``, so the shares add up to 100 %. The catalogue's direction
+  "target band" becomes higher-is-better (a standard per segment can set a band).
+- ``sd_target_segment_penetration``: per target segment with a known market size, plus the total
+  over those segments (active customers / market size, summed).
+- ``sd_revenue_concentration_top20``: customers are ranked by net revenue within the period;
+  anonymous revenue cannot be ranked, so the share is of *identified* revenue. Ties at the cut are
+  broken by customer id. Direction: lower is better (less concentration risk); the catalogue
+  said "monitor".
+- ``sd_rfm_champion_share`` and ``sd_rfm_at_risk_share``: scored on the whole purchase history
+  up to the end of the period (a snapshot at the period end). The tie rule: a score is
+  ``1 + floor(5 * (rank - 1) / N)`` with rank = SQL ``RANK()`` in ascending order (ties share
+  the lowest rank), so customers with equal recency, frequency or monetary value always get the
+  same score; R ranks by the last purchase day (most recent = 5), F by purchase occasions, M by
+  net revenue. The catalogue's CDNOW figures were computed with rank-first ties and are not
+  comparable in the second decimal. Breakdown by segment added (quintiles over the whole base).
+- ``sd_new_customer_revenue_share``: "new" = the master record's ``acquired_at`` falls in the
+  period (the catalogue's ``acquisition_date``); the denominator includes anonymous revenue. The
+  catalogue's direction "target band" becomes higher-is-better (growth through new customers);
+  a standard can set a band.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import math
 
-from crmmetrics import MetricDefinition, Perspective, Process, Result, ValueLens, hookimpl
-from crmmetrics.sql import count_active_customers, in_period, percent
+from sqlalchemy import and_, case, func, select
+
+from crmmetrics import MetricDefinition, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.customer_value import customer_activity, customer_orders, segment_names
+from crmmetrics.sql import percent
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
+FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
+RFM_SOURCE = "Hughes 1994, Strategic Database Marketing; Fader, Hardie & Lee 2005, J. Marketing Research 42(4):415-430"
+
+
+def _label(names, segment_id) -> str:
+    return names.get(segment_id, f"segment {segment_id}")
 
 
 def active_customers(ctx):
-    return count_active_customers(ctx)
+    activity = customer_activity(ctx.tables, ctx.period)
+    rows = ctx.connection.execute(select(activity.c.segment_id, func.count()).group_by(activity.c.segment_id)).all()
+    names = segment_names(ctx)
+    return [Result(sum(count for _, count in rows))] + [
+        Result(count, {"segment": _label(names, segment)}) for segment, count in rows
+    ]
 
 
 def segment_revenue_share(ctx):
-    orders, customers, segments = ctx.tables["orders"], ctx.tables["customers"], ctx.tables["segments"]
-    total = ctx.scalar(select(func.sum(orders.c.net_revenue)).where(in_period(orders.c.ordered_at, ctx.period)))
+    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, anonymous=True)
     rows = ctx.connection.execute(
-        select(segments.c.name, func.sum(orders.c.net_revenue))
-        .select_from(orders.join(customers, orders.c.customer_id == customers.c.customer_id).join(segments))
-        .where(in_period(orders.c.ordered_at, ctx.period))
-        .group_by(segments.c.name)
+        select(orders.c.segment_id, func.sum(orders.c.net_revenue)).group_by(orders.c.segment_id)
     ).all()
-    return [Result(percent(revenue, total), {"segment": name}) for name, revenue in rows]
+    total = sum(revenue or 0 for _, revenue in rows)
+    if not total:
+        return None
+    names = segment_names(ctx)
+    return [Result(percent(revenue, total), {"segment": _label(names, segment)}) for segment, revenue in rows]
+
+
+def target_segment_penetration(ctx):
+    segments = ctx.tables["segments"]
+    activity = customer_activity(ctx.tables, ctx.period)
+    rows = ctx.connection.execute(
+        select(segments.c.name, segments.c.market_size_customers, func.count(activity.c.customer_id))
+        .select_from(segments.outerjoin(activity, activity.c.segment_id == segments.c.segment_id))
+        .where(segments.c.is_target.is_(True), segments.c.market_size_customers > 0)
+        .group_by(segments.c.segment_id, segments.c.name, segments.c.market_size_customers)
+    ).all()
+    if not rows:
+        return None
+    total = percent(sum(active for _, _, active in rows), sum(size for _, size, _ in rows))
+    return [Result(total)] + [Result(percent(active, size), {"segment": name}) for name, size, active in rows]
+
+
+def revenue_concentration_top20(ctx):
+    activity = customer_activity(ctx.tables, ctx.period)
+    customers, total = ctx.connection.execute(select(func.count(), func.sum(activity.c.revenue))).one()
+    if not customers:
+        return None
+    top = math.ceil(0.2 * customers)
+    ranked = select(
+        activity.c.revenue,
+        func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
+    ).subquery("ranked")
+    top_revenue = ctx.scalar(select(func.sum(ranked.c.revenue)).where(ranked.c.position <= top))
+    return percent(top_revenue, total)
+
+
+def _rfm_counts(ctx):
+    """Per segment: (customers scored, champions R,F,M >= 4, at risk R <= 2 and F >= 4)."""
+    orders = customer_orders(ctx.tables, None, ctx.period.end)
+    per_customer = (
+        select(
+            orders.c.customer_id,
+            orders.c.segment_id,
+            func.max(orders.c.day).label("last_day"),
+            func.count(func.distinct(orders.c.day)).label("frequency"),
+            func.sum(orders.c.net_revenue).label("monetary"),
+        )
+        .group_by(orders.c.customer_id, orders.c.segment_id)
+        .subquery("rfm_inputs")
+    )
+    base = func.count().over()
+
+    def quintile(column):
+        return 1 + (5 * (func.rank().over(order_by=column) - 1)) // base
+
+    scored = select(
+        per_customer.c.segment_id,
+        quintile(per_customer.c.last_day).label("r"),
+        quintile(per_customer.c.frequency).label("f"),
+        quintile(per_customer.c.monetary).label("m"),
+    ).subquery("rfm_scores")
+    champion = and_(scored.c.r >= 4, scored.c.f >= 4, scored.c.m >= 4)
+    at_risk = and_(scored.c.r <= 2, scored.c.f >= 4)
+    return ctx.connection.execute(
+        select(
+            scored.c.segment_id,
+            func.count(),
+            func.sum(case((champion, 1), else_=0)),
+            func.sum(case((at_risk, 1), else_=0)),
+        ).group_by(scored.c.segment_id)
+    ).all()
+
+
+def _rfm_share(ctx, column: int):
+    rows = _rfm_counts(ctx)
+    if not rows:
+        return None
+    names = segment_names(ctx)
+    total = percent(sum(row[column] for row in rows), sum(row[1] for row in rows))
+    return [Result(total)] + [Result(percent(row[column], row[1]), {"segment": _label(names, row[0])}) for row in rows]
+
+
+def rfm_champion_share(ctx):
+    return _rfm_share(ctx, 2)
+
+
+def rfm_at_risk_share(ctx):
+    return _rfm_share(ctx, 3)
+
+
+def new_customer_revenue_share(ctx):
+    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, anonymous=True)
+    is_new = and_(orders.c.acquired_at >= ctx.period.start, orders.c.acquired_at < ctx.period.end)
+    total, new = ctx.connection.execute(
+        select(func.sum(orders.c.net_revenue), func.sum(case((is_new, orders.c.net_revenue), else_=0.0)))
+    ).one()
+    return percent(new, total)
 
 
 @hookimpl
@@ -32,13 +176,17 @@ def crmmetrics_metrics():
         MetricDefinition(
             key="sd_active_customers",
             name="Active customer base",
-            description="Identified customers with at least one order in the trailing 365 days.",
+            description=(
+                "Customers (master records) with at least one order in the period, by default the trailing "
+                "365 days; in total and by segment."
+            ),
             process=Process.STRATEGY_DEVELOPMENT,
             perspective=Perspective.CUSTOMER,
             value_lens=ValueLens.CUSTOMER_VALUE,
             unit="customers",
             direction="higher_is_better",
-            formula="count(distinct customer_id with >=1 order in the period)",
+            dimensions=("segment",),
+            formula="count(distinct master customer with >= 1 order in the period)",
             source="Fader, Hardie & Lee 2005, Marketing Science 24(2):275-284",
             period="trailing_365d",
             compute=active_customers,
@@ -46,15 +194,126 @@ def crmmetrics_metrics():
         MetricDefinition(
             key="sd_segment_revenue_share",
             name="Revenue share by segment",
-            description="Share of the period's net revenue that each customer segment brings.",
+            description=(
+                "Share of the period's net revenue that each customer segment brings; anonymous orders and "
+                "customers without a segment make up the segment 'unassigned'."
+            ),
             process=Process.STRATEGY_DEVELOPMENT,
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
             unit="percent",
             direction="higher_is_better",
             dimensions=("segment",),
-            formula="sum(net_revenue of orders by customers of segment s) / sum(net_revenue of all orders)",
-            source=PAYNE_FROW,
+            formula="100 * sum(net_revenue of orders of customers in segment s) / sum(net_revenue of all orders)",
+            source=f"{PAYNE_FROW} (customer strategy, segmentation); {FARRIS}",
             compute=segment_revenue_share,
         ),
+        MetricDefinition(
+            key="sd_target_segment_penetration",
+            name="Target-segment penetration",
+            description=(
+                "Active customers of each target segment (an order in the period, by default the trailing "
+                "365 days) as a share of the segment's market size; the total covers all target segments."
+            ),
+            process=Process.STRATEGY_DEVELOPMENT,
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula="100 * count(active customers of target segment s) / segments.market_size_customers",
+            source=f"{FARRIS} (penetration)",
+            period="trailing_365d",
+            compute=target_segment_penetration,
+        ),
+        MetricDefinition(
+            key="sd_revenue_concentration_top20",
+            name="Revenue concentration (top 20% customers)",
+            description=(
+                "Share of identified net revenue in the period (by default the trailing 365 days) that the "
+                "top 20% of customers by revenue bring. High values mean dependence on few customers."
+            ),
+            process=Process.STRATEGY_DEVELOPMENT,
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            formula="100 * net_revenue of the top ceil(0.2 * N) of N active customers ranked by net_revenue / identified net_revenue",
+            source="Schmittlein, Cooper & Morrison 1993, Marketing Science 12(2):167-183",
+            period="trailing_365d",
+            compute=revenue_concentration_top20,
+        ),
+        MetricDefinition(
+            key="sd_rfm_champion_share",
+            name="RFM champion share",
+            description=(
+                "Share of customers scoring 4 or 5 on recency, frequency and monetary value, each scored in "
+                "quintiles over all customers with a purchase before the end of the period (ties share the "
+                "lower score)."
+            ),
+            process=Process.STRATEGY_DEVELOPMENT,
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            dimensions=("segment",),
+            formula=(
+                "score = 1 + floor(5 * (RANK() - 1) / N) ascending by last purchase day (R), purchase days (F), "
+                "net revenue (M); 100 * count(R >= 4 and F >= 4 and M >= 4) / N"
+            ),
+            source=RFM_SOURCE,
+            compute=rfm_champion_share,
+        ),
+        MetricDefinition(
+            key="sd_rfm_at_risk_share",
+            name="RFM at-risk share",
+            description=(
+                "Share of customers who bought often but not recently (RFM frequency score 4-5, recency "
+                "score 1-2), same scoring as the champion share."
+            ),
+            process=Process.STRATEGY_DEVELOPMENT,
+            perspective=Perspective.CUSTOMER,
+            value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent",
+            direction="lower_is_better",
+            dimensions=("segment",),
+            formula="100 * count(R <= 2 and F >= 4) / N, same scores as sd_rfm_champion_share",
+            source=RFM_SOURCE,
+            compute=rfm_at_risk_share,
+        ),
+        MetricDefinition(
+            key="sd_new_customer_revenue_share",
+            name="New-customer revenue share",
+            description=(
+                "Share of the period's net revenue from customers acquired in the period: the balance between "
+                "acquisition and retention."
+            ),
+            process=Process.STRATEGY_DEVELOPMENT,
+            perspective=Perspective.FINANCIAL,
+            value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent",
+            direction="higher_is_better",
+            formula="100 * net_revenue of customers with acquired_at in the period / net_revenue of all orders",
+            source=f"{PAYNE_FROW} (acquisition vs retention balance)",
+            compute=new_customer_revenue_share,
+        ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    """Default standards of the scale-free KPIs.
+
+    The active customer base depends on the size of the business, and the revenue shares by
+    segment and of new customers are bands the customer strategy sets: they get no default.
+    """
+    strategy = "customer strategy"
+    return [
+        StandardDefault("sd_target_segment_penetration", target=20, red=5, green=15, owner=strategy),
+        StandardDefault(
+            "sd_revenue_concentration_top20", target=60, red=80, green=60, owner=strategy,
+            source="CDNOW: about 68% (Schmittlein, Cooper & Morrison 1993 data); '80/20' is folklore",
+        ),
+        StandardDefault("sd_rfm_champion_share", target=25, red=10, green=20, owner=strategy),
+        StandardDefault("sd_rfm_at_risk_share", target=5, red=10, green=5, owner=strategy),
     ]

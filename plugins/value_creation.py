@@ -1,23 +1,392 @@
-"""Value creation: the value the customer receives and the value the organisation receives."""
+"""Value creation: the value the customer receives and the value the organisation receives.
+
+Payne & Frow's value creation process has two sides. The value the customer receives is measured
+by surveys and complaints (NPS, CSAT, CES, complaint rate). The value the organisation receives
+is acquisition economics (new customers, CAC, CAC payback, LTV/CAC), retention economics
+(retention and churn, repeat purchases, frequency, order value, share of wallet, cross-sell, net
+revenue retention) and customer segment lifetime value analysis (simple CLV, BG/NBD +
+Gamma-Gamma CLV, expected alive customers, customer equity, CLV by segment).
+
+Every customer-level KPI counts master records only (a duplicate's orders and interactions belong
+to its master), counts purchase occasions as distinct purchase days, and leaves anonymous orders
+out; revenue totals (average order value) include them (see :mod:`crmmetrics.customer_value`).
+Customers without a segment are reported under the segment ``unassigned``.
+
+Retention comes in two kinds that are never mixed: *contractual* (``customers.contract_type`` and
+``churned_at``: a customer with a contract is retained until the contract ends) and
+*non-contractual* or activity-based (a customer is retained when they buy again in the next
+period). Each kind has its own retention and churn KPI, labelled in key, name and description.
+
+The CLV models (BG/NBD + Gamma-Gamma) are fitted once per period end and shared by five KPIs
+(:func:`crmmetrics.customer_value.customer_values`). When the data cannot support a fit (fewer
+than 10 customers with a repeat purchase) the run of the current period fails with that reason
+(stored with the run, visible in ``crmmetrics_run_up``); for the previous period the value is
+missing instead, so a young customer base still gets its current value.
+
+Changes from the catalogue
+--------------------------
+- Retention and churn: ``vc_retention_rate`` / ``vc_churn_rate`` become four KPIs,
+  ``vc_active_retention_rate`` / ``vc_active_churn_rate`` (non-contractual: bought in the
+  preceding period and again in this one) and ``vc_contract_retention_rate`` /
+  ``vc_contract_churn_rate`` (contractual). Contractual retention is defined on the customers
+  under contract at the start of the period (retained = still under contract at its end), so
+  that retention + churn = 100 %; the catalogue's ``(end - new) / start`` counts a customer
+  acquired and lost within the period against the starting base. Default period: quarter.
+  "Contract customer": ``contract_type`` set and not ``none``.
+- ``vc_nps``, ``vc_csat``, ``vc_ces``: by channel category of the response as well. NPS counts
+  0-10 answers only; CSAT is top-2-box of each answer's own scale (score >= scale_max - 1,
+  scale 1-5 when unset); CES is the CES 2.0 mean on 1-7 (higher is better): answers on another
+  scale (e.g. CES 1.0, 1-5, lower is better) are left out rather than mixed in.
+- ``vc_complaint_rate``: complaints (``interactions.kind = 'complaint'``, anonymous included) in
+  the period per 1,000 customers active in the ``active_window_days`` (default 365) before the
+  period end; the catalogue's "active in P" would make a monthly rate depend on how many
+  customers happened to buy that month. By segment as well (identified complaints only).
+- ``vc_new_customers`` and ``vc_cac``: by acquisition channel category as well. CAC counts all
+  cost entries with ``purpose = 'acquisition'`` (any cost type), pro rata to their overlap with
+  the period.
+- ``vc_cac_payback_months``: the catalogue's "margin per customer acquired in P over their first
+  12 months" cannot be observed for a cohort younger than a year; the denominator is the
+  average monthly gross margin per active customer over the 365 days before the period end
+  (Skok's MRR x gross margin of the average customer).
+- ``vc_ltv_cac_ratio``: the CLV is the BG/NBD + Gamma-Gamma CLV at the period end of the customers
+  acquired in the period (a new customer without a purchase yet gets the CLV of a customer with
+  no history).
+- ``vc_aov``: per order, anonymous orders included (the catalogue allowed orders or occasions).
+- ``vc_share_of_wallet``: spend-based on the active customers of the period whose category
+  wallet is known (``customers.category_wallet``, else ``segments.wallet_per_customer``); the
+  spend is annualised (x 365 / period days) because wallets are yearly. The survey-based and
+  rank-based (Wallet Allocation Rule) variants are not computed.
+- ``vc_cross_sell_rate``: among active customers with order lines in the period.
+- ``vc_net_revenue_retention``: "active in P-1" = an order in the preceding window of the same
+  length (calendar periods: the preceding calendar period). Default period: trailing 365 days.
+- ``vc_clv_simple``: m = gross margin per active customer in the period, r = non-contractual
+  retention from the preceding period, d = ``annual_discount_rate`` converted to the period's
+  length; convention: first margin at the end of the first period, earned by survivors only:
+  ``CLV = m r / (1 + d - r)``. Default period: trailing 365 days (yearly m and r).
+- ``vc_clv_bgnbd_gg``: mean CLV over all customers with a purchase before the period end, margin
+  over ``horizon_months`` (default 36) months, discounted monthly at ``annual_discount_rate``; the
+  margin share applied to E[M] is the observed margin / net revenue of the customers' orders
+  (``margin_share`` for orders without cogs). Per-customer outputs are kept in the store.
+- ``vc_expected_alive_customers``: note that BG/NBD gives P(alive) = 1 to a customer without a
+  repeat purchase, however long ago they bought.
+- ``vc_customer_equity``: current customers only (no forecast of future cohorts).
+- ``vc_segment_clv``: mean CLV per segment; totals per segment are ``vc_customer_equity`` by
+  segment.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from datetime import timedelta
 
-from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
-from crmmetrics.sql import in_period, ratio
+import numpy as np
+from sqlalchemy import and_, case, func, or_, select
+
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.clv import simple_clv
+from crmmetrics.customer_value import (
+    UNASSIGNED,
+    customer_activity,
+    customer_orders,
+    customer_values,
+    margin,
+    period_discount_rate,
+    preceding,
+    segment_names,
+)
+from crmmetrics.errors import MetricError
+from crmmetrics.periods import Period
+from crmmetrics.sql import customer_masters, in_period, percent, prorated_cost, ratio
+
+PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
+FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
+SKOK = "Skok, SaaS Metrics 2.0 (forEntrepreneurs.com)"
+FHL_2005 = "Fader, Hardie & Lee 2005, Marketing Science 24(2):275-284"
+RETENTION_SOURCE = "Reichheld & Sasser 1990, HBR 68(5):105-111; Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90"
+
+MARGIN_SHARE = Parameter(
+    "margin_share", float, 0.3, "gross margin as a share of net revenue, for orders without cogs", minimum=0.0, maximum=1.0
+)
+ANNUAL_DISCOUNT_RATE = Parameter(
+    "annual_discount_rate", float, 0.10, "yearly discount rate applied to future margins", minimum=0.0, maximum=1.0
+)
+HORIZON_MONTHS = Parameter("horizon_months", int, 36, "months of future margin counted in the CLV", minimum=1, maximum=600)
+MODEL_PARAMETERS = (MARGIN_SHARE, ANNUAL_DISCOUNT_RATE, HORIZON_MONTHS)
+
+
+def _label(names, segment_id) -> str:
+    return names.get(segment_id, f"segment {segment_id}")
+
+
+def _by_segment(ctx, rows, value):
+    """Results per segment from rows ``(segment_id, *aggregates)`` plus the total over all rows.
+
+    ``value(*columns)`` turns aggregates (or their sums, for the total) into the KPI value.
+    """
+    if not rows:
+        return None
+    names = segment_names(ctx)
+    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(rows[0]))]
+    return [Result(value(*totals))] + [Result(value(*row[1:]), {"segment": _label(names, row[0])}) for row in rows]
+
+
+# --------------------------------------------------------------------------------------------
+# The value the customer receives: surveys and complaints
+# --------------------------------------------------------------------------------------------
+
+
+def _survey(ctx, instrument: str, value_columns, value, on_scale=None):
+    """A survey KPI in total and by channel category of the period's responses of ``instrument``
+    (those for which ``on_scale(responses)`` holds, if given)."""
+    responses, channels = ctx.tables["survey_responses"], ctx.tables["channels"]
+    conditions = [responses.c.instrument == instrument, in_period(responses.c.responded_at, ctx.period)]
+    if on_scale is not None:
+        conditions.append(on_scale(responses))
+    rows = ctx.connection.execute(
+        select(channels.c.category, *value_columns(responses))
+        .select_from(responses.outerjoin(channels, channels.c.channel_id == responses.c.channel_id))
+        .where(*conditions)
+        .group_by(channels.c.category)
+    ).all()
+    if not rows:
+        return None
+    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(rows[0]))]
+    return [Result(value(*totals))] + [
+        Result(value(*row[1:]), {"channel_category": row[0]}) for row in rows if row[0] is not None
+    ]
 
 
 def nps(ctx):
-    responses = ctx.tables["survey_responses"]
-    promoters = func.sum(case((responses.c.score >= 9, 1), else_=0))
-    detractors = func.sum(case((responses.c.score <= 6, 1), else_=0))
-    row = ctx.connection.execute(
-        select(promoters, detractors, func.count()).where(
-            responses.c.instrument == "nps", in_period(responses.c.responded_at, ctx.period)
+    def columns(r):
+        return (
+            func.sum(case((r.c.score >= 9, 1), else_=0)),
+            func.sum(case((r.c.score <= 6, 1), else_=0)),
+            func.count(),
         )
+
+    def zero_to_ten(r):
+        return and_(func.coalesce(r.c.scale_min, 0) == 0, func.coalesce(r.c.scale_max, 10) == 10)
+
+    return _survey(ctx, "nps", columns, lambda promoters, detractors, n: ratio(promoters - detractors, n, 100.0), zero_to_ten)
+
+
+def csat(ctx):
+    def columns(r):
+        return func.sum(case((r.c.score >= func.coalesce(r.c.scale_max, 5) - 1, 1), else_=0)), func.count()
+
+    return _survey(ctx, "csat", columns, percent)
+
+
+def ces(ctx):
+    def seven_point(r):
+        return and_(func.coalesce(r.c.scale_min, 1) == 1, func.coalesce(r.c.scale_max, 7) == 7)
+
+    return _survey(ctx, "ces", lambda r: (func.sum(r.c.score), func.count()), ratio, seven_point)
+
+
+def complaint_rate(ctx):
+    interactions, customers = ctx.tables["interactions"], ctx.tables["customers"]
+    masters = customer_masters(ctx.tables)
+    master = customers.alias("master")
+    complaints = ctx.connection.execute(
+        select(masters.c.master_id.is_not(None), master.c.segment_id, func.count())
+        .select_from(
+            interactions.outerjoin(masters, masters.c.customer_id == interactions.c.customer_id).outerjoin(
+                master, master.c.customer_id == masters.c.master_id
+            )
+        )
+        .where(interactions.c.kind == "complaint", in_period(interactions.c.started_at, ctx.period))
+        .group_by(masters.c.master_id.is_not(None), master.c.segment_id)
+    ).all()
+    window = Period(ctx.period.label, ctx.period.end - timedelta(days=ctx.params["active_window_days"]), ctx.period.end)
+    activity = customer_activity(ctx.tables, window)
+    active = dict(ctx.connection.execute(select(activity.c.segment_id, func.count()).group_by(activity.c.segment_id)).all())
+    per_segment: dict = {}
+    for identified, segment, count in complaints:
+        if identified:
+            per_segment[segment] = per_segment.get(segment, 0) + count
+    names = segment_names(ctx)
+    total = ratio(sum(count for _, _, count in complaints), sum(active.values()), 1000.0)
+    return [Result(total)] + [
+        Result(ratio(per_segment.get(segment, 0), customers_active, 1000.0), {"segment": _label(names, segment)})
+        for segment, customers_active in active.items()
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Acquisition economics
+# --------------------------------------------------------------------------------------------
+
+
+def _new_customers_by_category(ctx, period: Period) -> dict:
+    customers, channels = ctx.tables["customers"], ctx.tables["channels"]
+    return dict(
+        ctx.connection.execute(
+            select(channels.c.category, func.count())
+            .select_from(customers.outerjoin(channels, channels.c.channel_id == customers.c.acquisition_channel_id))
+            .where(customers.c.master_customer_id.is_(None), in_period(customers.c.acquired_at, period))
+            .group_by(channels.c.category)
+        ).all()
+    )
+
+
+def _acquisition_cost_by_category(ctx, period: Period) -> dict:
+    costs, channels = ctx.tables["cost_entries"], ctx.tables["channels"]
+    amount, overlaps = prorated_cost(costs, period)
+    return dict(
+        ctx.connection.execute(
+            select(channels.c.category, func.sum(amount))
+            .select_from(costs.outerjoin(channels, channels.c.channel_id == costs.c.channel_id))
+            .where(costs.c.purpose == "acquisition", overlaps)
+            .group_by(channels.c.category)
+        ).all()
+    )
+
+
+def _cac(ctx, period: Period) -> float | None:
+    cost = sum(value or 0 for value in _acquisition_cost_by_category(ctx, period).values())
+    return ratio(cost, sum(_new_customers_by_category(ctx, period).values()))
+
+
+def new_customers(ctx):
+    counts = _new_customers_by_category(ctx, ctx.period)
+    return [Result(sum(counts.values()))] + [
+        Result(count, {"channel_category": category}) for category, count in counts.items() if category is not None
+    ]
+
+
+def cac(ctx):
+    costs = _acquisition_cost_by_category(ctx, ctx.period)
+    counts = _new_customers_by_category(ctx, ctx.period)
+    total = ratio(sum(value or 0 for value in costs.values()), sum(counts.values()))
+    categories = sorted(category for category in set(costs) | set(counts) if category is not None)
+    return [Result(total)] + [
+        Result(ratio(costs.get(category) or 0, counts.get(category, 0)), {"channel_category": category})
+        for category in categories
+    ]
+
+
+def cac_payback_months(ctx):
+    acquisition_cost = _cac(ctx, ctx.period)
+    year = Period(ctx.period.label, ctx.period.end - timedelta(days=365), ctx.period.end)
+    orders = customer_orders(ctx.tables, year.start, year.end)
+    gross_margin, customers = ctx.connection.execute(
+        select(func.sum(margin(orders.c, ctx.params["margin_share"])), func.count(func.distinct(orders.c.customer_id)))
     ).one()
-    return ratio((row[0] or 0) - (row[1] or 0), row[2], 100.0)
+    monthly_margin = ratio(gross_margin, customers, 1.0 / 12.0)
+    if monthly_margin is None or monthly_margin <= 0:
+        return None
+    return ratio(acquisition_cost, monthly_margin)
+
+
+def _model(ctx):
+    """The shared fit, or None for a previous period whose data cannot support one."""
+    try:
+        return customer_values(ctx)
+    except MetricError:
+        if ctx.period.label == "previous":
+            return None
+        raise
+
+
+def ltv_cac_ratio(ctx):
+    acquisition_cost = _cac(ctx, ctx.period)
+    if not acquisition_cost:
+        return None
+    customers = ctx.tables["customers"]
+    cohort = np.array(
+        ctx.connection.execute(
+            select(customers.c.customer_id).where(
+                customers.c.master_customer_id.is_(None), in_period(customers.c.acquired_at, ctx.period)
+            )
+        )
+        .scalars()
+        .all(),
+        dtype=np.int64,
+    )
+    model = _model(ctx)
+    if model is None or cohort.size == 0:
+        return None
+    position = np.searchsorted(model.ids, cohort)
+    known = (position < model.ids.size) & (model.ids[np.minimum(position, model.ids.size - 1)] == cohort)
+    newcomer = model.clv_of(*np.zeros((4, 1)))[0]
+    values = np.where(known, model.clv[np.minimum(position, model.ids.size - 1)], newcomer)
+    return float(values.mean()) / acquisition_cost
+
+
+# --------------------------------------------------------------------------------------------
+# Retention economics
+# --------------------------------------------------------------------------------------------
+
+
+def _contract_counts(ctx):
+    """Per segment: (contract customers at the start of the period, of whom churned in it)."""
+    customers = ctx.tables["customers"]
+    start, end = ctx.period.start, ctx.period.end
+    under_contract = and_(
+        customers.c.master_customer_id.is_(None),
+        customers.c.contract_type.is_not(None),
+        func.lower(customers.c.contract_type).not_in(["none", ""]),
+        customers.c.acquired_at < start,
+        or_(customers.c.churned_at.is_(None), customers.c.churned_at >= start),
+    )
+    churned = and_(customers.c.churned_at.is_not(None), customers.c.churned_at < end)
+    return ctx.connection.execute(
+        select(customers.c.segment_id, func.count(), func.sum(case((churned, 1), else_=0)))
+        .where(under_contract)
+        .group_by(customers.c.segment_id)
+    ).all()
+
+
+def contract_retention_rate(ctx):
+    return _by_segment(ctx, _contract_counts(ctx), lambda base, churned: percent(base - churned, base))
+
+
+def contract_churn_rate(ctx):
+    return _by_segment(ctx, _contract_counts(ctx), lambda base, churned: percent(churned, base))
+
+
+def _returning(ctx, period: Period):
+    """Per segment: (customers active in the preceding window, of whom active in ``period``,
+    their revenue in the preceding window, their revenue in ``period``)."""
+    before = customer_activity(ctx.tables, preceding(period), "before")
+    now = customer_activity(ctx.tables, period, "now")
+    return ctx.connection.execute(
+        select(before.c.segment_id, func.count(), func.count(now.c.customer_id), func.sum(before.c.revenue), func.sum(now.c.revenue))
+        .select_from(before.outerjoin(now, now.c.customer_id == before.c.customer_id))
+        .group_by(before.c.segment_id)
+    ).all()
+
+
+def active_retention_rate(ctx):
+    rows = [row[:3] for row in _returning(ctx, ctx.period)]
+    return _by_segment(ctx, rows, lambda before, retained: percent(retained, before))
+
+
+def active_churn_rate(ctx):
+    rows = [row[:3] for row in _returning(ctx, ctx.period)]
+    return _by_segment(ctx, rows, lambda before, retained: percent(before - retained, before))
+
+
+def net_revenue_retention(ctx):
+    rows = [(row[0], row[3], row[4]) for row in _returning(ctx, ctx.period)]
+    return _by_segment(ctx, rows, lambda before, now: percent(now or 0, before))
+
+
+def _activity_rows(ctx, columns):
+    activity = customer_activity(ctx.tables, ctx.period)
+    return ctx.connection.execute(
+        select(activity.c.segment_id, *columns(activity)).group_by(activity.c.segment_id)
+    ).all()
+
+
+def repeat_purchase_rate(ctx):
+    rows = _activity_rows(ctx, lambda a: (func.count(), func.sum(case((a.c.occasions >= 2, 1), else_=0))))
+    return _by_segment(ctx, rows, lambda customers, repeaters: percent(repeaters, customers))
+
+
+def purchase_frequency(ctx):
+    rows = _activity_rows(ctx, lambda a: (func.sum(a.c.occasions), func.count()))
+    return _by_segment(ctx, rows, ratio)
 
 
 def average_order_value(ctx):
@@ -28,33 +397,388 @@ def average_order_value(ctx):
     return ratio(row[0], row[1])
 
 
+def share_of_wallet(ctx):
+    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
+    activity = customer_activity(ctx.tables, ctx.period)
+    wallet = func.coalesce(customers.c.category_wallet, segments.c.wallet_per_customer)
+    rows = ctx.connection.execute(
+        select(activity.c.segment_id, func.sum(activity.c.revenue), func.sum(wallet))
+        .select_from(
+            activity.join(customers, customers.c.customer_id == activity.c.customer_id).outerjoin(
+                segments, segments.c.segment_id == activity.c.segment_id
+            )
+        )
+        .where(wallet > 0)
+        .group_by(activity.c.segment_id)
+    ).all()
+    yearly = 365.0 / ctx.period.days
+    return _by_segment(ctx, rows, lambda spend, wallets: ratio(spend, wallets, 100.0 * yearly))
+
+
+def cross_sell_rate(ctx):
+    lines = ctx.tables["order_lines"]
+    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
+    per_customer = (
+        select(orders.c.customer_id, orders.c.segment_id, func.count(func.distinct(lines.c.product_category)).label("categories"))
+        .select_from(orders.join(lines, lines.c.order_id == orders.c.order_id))
+        .group_by(orders.c.customer_id, orders.c.segment_id)
+        .subquery("categories_bought")
+    )
+    rows = ctx.connection.execute(
+        select(per_customer.c.segment_id, func.count(), func.sum(case((per_customer.c.categories >= 2, 1), else_=0))).group_by(
+            per_customer.c.segment_id
+        )
+    ).all()
+    return _by_segment(ctx, rows, lambda customers, cross_buyers: percent(cross_buyers, customers))
+
+
+# --------------------------------------------------------------------------------------------
+# Customer segment lifetime value
+# --------------------------------------------------------------------------------------------
+
+
+def clv_simple(ctx):
+    margin_share = ctx.params["margin_share"]
+    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
+    margins = {
+        segment: (gross_margin, active)
+        for segment, gross_margin, active in ctx.connection.execute(
+            select(orders.c.segment_id, func.sum(margin(orders.c, margin_share)), func.count(func.distinct(orders.c.customer_id)))
+            .group_by(orders.c.segment_id)
+        ).all()
+    }
+    returning = {row[0]: row[1:3] for row in _returning(ctx, ctx.period)}
+    discount = period_discount_rate(ctx.params["annual_discount_rate"], ctx.period.days)
+
+    def value(gross_margin, active, before, retained):
+        m, r = ratio(gross_margin, active), ratio(retained, before)
+        # Without discounting, full retention has no finite lifetime value.
+        if m is None or r is None or r >= 1 + discount:
+            return None
+        return float(simple_clv(m, r, discount))
+
+    rows = [(segment, *margins.get(segment, (0, 0)), *returning.get(segment, (0, 0))) for segment in set(margins) | set(returning)]
+    return _by_segment(ctx, rows, value)
+
+
+def _segments_of(ctx, ids: np.ndarray) -> np.ndarray:
+    """The segment name of each customer id in ``ids`` (sorted master ids), as an object array."""
+    customers = ctx.tables["customers"]
+    names = segment_names(ctx)
+    pairs = ctx.connection.execute(
+        select(customers.c.customer_id, customers.c.segment_id).where(customers.c.master_customer_id.is_(None))
+    ).all()
+    lookup = {customer: _label(names, segment) for customer, segment in pairs}
+    return np.array([lookup.get(customer, UNASSIGNED) for customer in ids.tolist()], dtype=object)
+
+
+def _per_segment(ctx, values: np.ndarray, model, reduce) -> list[Result]:
+    segments = _segments_of(ctx, model.ids)
+    return [Result(float(reduce(values)))] + [
+        Result(float(reduce(values[segments == name])), {"segment": name}) for name in sorted(set(segments.tolist()))
+    ]
+
+
+def clv_bgnbd_gg(ctx):
+    model = _model(ctx)
+    if model is None:
+        return None
+    if ctx.period.label == "current":
+        ctx.record_customer_values(model.rows())
+    return float(model.clv.mean())
+
+
+def expected_alive_customers(ctx):
+    model = _model(ctx)
+    return None if model is None else _per_segment(ctx, model.p_alive, model, np.sum)
+
+
+def customer_equity(ctx):
+    model = _model(ctx)
+    return None if model is None else _per_segment(ctx, model.clv, model, np.sum)
+
+
+def segment_clv(ctx):
+    model = _model(ctx)
+    return None if model is None else _per_segment(ctx, model.clv, model, np.mean)[1:]
+
+
+# --------------------------------------------------------------------------------------------
+# Definitions
+# --------------------------------------------------------------------------------------------
+
+
+def _define(key, name, description, perspective, value_lens, unit, direction, formula, source, compute, **options):
+    return MetricDefinition(
+        key=key,
+        name=name,
+        description=description,
+        process=Process.VALUE_CREATION,
+        perspective=perspective,
+        value_lens=value_lens,
+        unit=unit,
+        direction=direction,
+        formula=formula,
+        source=source,
+        compute=compute,
+        **options,
+    )
+
+
+CUSTOMER, FINANCIAL = Perspective.CUSTOMER, Perspective.FINANCIAL
+CUSTOMER_VALUE, SHAREHOLDER_VALUE = ValueLens.CUSTOMER_VALUE, ValueLens.SHAREHOLDER_VALUE
+HIGHER, LOWER = "higher_is_better", "lower_is_better"
+BY_SEGMENT = {"dimensions": ("segment",)}
+BY_CHANNEL_CATEGORY = {"dimensions": ("channel_category",)}
+CLV_SOURCE = f"{FHL_2005}; Fader & Hardie 2013, note 025 'The Gamma-Gamma Model of Monetary Value'; Fader, Hardie & Lee 2005, J. Marketing Research 42(4)"
+
+
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
-            key="vc_nps",
-            name="Net Promoter Score",
-            description="Promoters (9-10) minus detractors (0-6), in points, of the period's NPS answers.",
-            process=Process.VALUE_CREATION,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="points",
-            direction="higher_is_better",
-            formula="100 * (count(score 9-10) - count(score 0-6)) / count(NPS responses)",
-            source="Reichheld 2003, Harvard Business Review 81(12):46-54",
-            compute=nps,
+        _define(
+            "vc_nps",
+            "Net Promoter Score",
+            "Promoters (9-10) minus detractors (0-6), in points, of the period's NPS answers on the 0-10 scale; in total and by channel category of the answer.",
+            CUSTOMER, CUSTOMER_VALUE, "points", HIGHER,
+            "100 * (count(score 9-10) - count(score 0-6)) / count(NPS responses)",
+            "Reichheld 2003, Harvard Business Review 81(12):46-54",
+            nps, **BY_CHANNEL_CATEGORY,
         ),
-        MetricDefinition(
-            key="vc_aov",
-            name="Average order value",
-            description="Net revenue per order in the period, anonymous orders included.",
-            process=Process.VALUE_CREATION,
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="currency",
-            direction="higher_is_better",
-            formula="sum(net_revenue) / count(orders)",
-            source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
-            compute=average_order_value,
+        _define(
+            "vc_csat",
+            "Customer satisfaction (top-2-box)",
+            "Share of the period's CSAT answers in the top two boxes of their scale (4-5 on 1-5); in total and by channel category.",
+            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
+            "100 * count(score >= scale_max - 1) / count(CSAT responses)",
+            "ACSI (theacsi.org); SQM Group (world-class contact-centre CSAT >= 85% top box)",
+            csat, **BY_CHANNEL_CATEGORY,
         ),
+        _define(
+            "vc_ces",
+            "Customer Effort Score (CES 2.0)",
+            "Mean agreement (1-7, higher is better) with 'The company made it easy for me to handle my issue' in the period; answers on other scales (CES 1.0) are left out.",
+            CUSTOMER, CUSTOMER_VALUE, "score", HIGHER,
+            "mean(score) of CES responses on the 1-7 scale",
+            "Dixon, Freeman & Toman 2010, Harvard Business Review 88(7/8):116-122; Dixon, Toman & DeLisi 2013, The Effortless Experience",
+            ces, **BY_CHANNEL_CATEGORY,
+        ),
+        _define(
+            "vc_complaint_rate",
+            "Complaint rate",
+            "Complaints received in the period per 1,000 customers active in the year before its end (active_window_days); by segment for identified complaints.",
+            CUSTOMER, CUSTOMER_VALUE, "per_1000_customers", LOWER,
+            "1000 * count(interactions with kind 'complaint' in the period) / count(customers with an order in the active window)",
+            "Fornell & Wernerfelt 1987, J. Marketing Research 24(4):337-346 (complaint management)",
+            complaint_rate,
+            parameters=(Parameter("active_window_days", int, 365, "days before the period end in which a customer counts as active", minimum=1, maximum=3650),),
+            **BY_SEGMENT,
+        ),
+        _define(
+            "vc_new_customers",
+            "New customers acquired",
+            "Customers (master records, duplicates excluded) acquired in the period; in total and by acquisition channel category.",
+            CUSTOMER, CUSTOMER_VALUE, "customers", HIGHER,
+            "count(customers with acquired_at in the period and master_customer_id IS NULL)",
+            f"{PAYNE_FROW} (acquisition economics)",
+            new_customers, **BY_CHANNEL_CATEGORY,
+        ),
+        _define(
+            "vc_cac",
+            "Customer acquisition cost (CAC)",
+            "Acquisition cost of the period (cost entries with purpose 'acquisition', pro rata to their overlap with the period) per new customer; by channel category of cost and acquisition channel.",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", LOWER,
+            "sum(cost_entries.amount where purpose = 'acquisition', pro rata) / vc_new_customers",
+            f"{FARRIS}; {SKOK}",
+            cac, **BY_CHANNEL_CATEGORY,
+        ),
+        _define(
+            "vc_cac_payback_months",
+            "CAC payback period",
+            "Months of average gross margin per active customer (over the 365 days before the period end) needed to earn back the period's CAC.",
+            FINANCIAL, SHAREHOLDER_VALUE, "months", LOWER,
+            "CAC / (gross margin of identified orders in the 365 days before the period end / customers active in them / 12)",
+            SKOK,
+            cac_payback_months, parameters=(MARGIN_SHARE,),
+        ),
+        _define(
+            "vc_ltv_cac_ratio",
+            "CLV to CAC ratio",
+            "Mean BG/NBD + Gamma-Gamma CLV (at the period end) of the customers acquired in the period, divided by the period's CAC.",
+            FINANCIAL, SHAREHOLDER_VALUE, "ratio", HIGHER,
+            "mean(CLV_i of customers acquired in the period) / CAC",
+            f"{SKOK}; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
+            ltv_cac_ratio, parameters=MODEL_PARAMETERS,
+        ),
+        _define(
+            "vc_active_retention_rate",
+            "Customer retention rate (non-contractual, activity-based)",
+            "Share of the customers who bought in the preceding period who bought again in this one (customers without contracts: retention observed through activity).",
+            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
+            "100 * |active(P-1) & active(P)| / |active(P-1)|, active = >= 1 order in the period",
+            RETENTION_SOURCE,
+            active_retention_rate, period="quarter", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_active_churn_rate",
+            "Churn rate (non-contractual, activity-based)",
+            "Share of the customers who bought in the preceding period who did not buy in this one; 100 minus the non-contractual retention rate.",
+            CUSTOMER, CUSTOMER_VALUE, "percent", LOWER,
+            "100 * |active(P-1) - active(P)| / |active(P-1)|",
+            RETENTION_SOURCE,
+            active_churn_rate, period="quarter", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_contract_retention_rate",
+            "Customer retention rate (contractual)",
+            "Share of the customers under contract at the start of the period whose contract has not ended by its end (contract_type set, churned_at).",
+            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
+            "100 * count(contract customers at the start still under contract at the end) / count(contract customers at the start)",
+            RETENTION_SOURCE,
+            contract_retention_rate, period="quarter", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_contract_churn_rate",
+            "Churn rate (contractual)",
+            "Share of the customers under contract at the start of the period whose contract ended (churned_at) in the period.",
+            CUSTOMER, CUSTOMER_VALUE, "percent", LOWER,
+            "100 * count(contract customers at the start with churned_at in the period) / count(contract customers at the start)",
+            "Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90",
+            contract_churn_rate, period="quarter", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_repeat_purchase_rate",
+            "Repeat purchase rate",
+            "Share of the period's active customers with purchases on at least two different days (by default in the trailing 365 days).",
+            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
+            "100 * count(customers with >= 2 purchase days in the period) / count(customers with >= 1)",
+            f"{FHL_2005} (CDNOW data)",
+            repeat_purchase_rate, period="trailing_365d", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_purchase_frequency",
+            "Purchase frequency",
+            "Purchase occasions (distinct purchase days) per active customer in the period (by default the trailing 365 days).",
+            CUSTOMER, CUSTOMER_VALUE, "occasions", HIGHER,
+            "count(distinct (customer, purchase day) in the period) / count(active customers)",
+            FARRIS,
+            purchase_frequency, period="trailing_365d", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_aov",
+            "Average order value",
+            "Net revenue per order in the period, anonymous orders included.",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
+            "sum(net_revenue) / count(orders)",
+            FARRIS,
+            average_order_value,
+        ),
+        _define(
+            "vc_share_of_wallet",
+            "Share of wallet",
+            "Active customers' spend with the firm (annualised) as a share of their yearly category spend (customers.category_wallet, else the segment's wallet_per_customer).",
+            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
+            "100 * sum(net_revenue in the period * 365 / period days) / sum(category wallet) over active customers with a known wallet",
+            f"{FARRIS}; Keiningham et al. 2015, The Wallet Allocation Rule (Wiley)",
+            share_of_wallet, period="trailing_365d", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_cross_sell_rate",
+            "Cross-sell rate",
+            "Share of the customers who bought in the period (by default the trailing 365 days) who bought from at least two product categories.",
+            FINANCIAL, SHAREHOLDER_VALUE, "percent", HIGHER,
+            "100 * count(customers with >= 2 distinct order_lines.product_category in the period) / count(customers with order lines)",
+            f"{PAYNE_FROW} (value the organisation receives)",
+            cross_sell_rate, period="trailing_365d", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_net_revenue_retention",
+            "Net revenue retention",
+            "Net revenue in the period from the customers who bought in the preceding period, as a share of what they spent then; above 100% expansion outweighs churn.",
+            FINANCIAL, SHAREHOLDER_VALUE, "percent", HIGHER,
+            "100 * net_revenue in P of customers active in P-1 / their net_revenue in P-1",
+            SKOK,
+            net_revenue_retention, period="trailing_365d", **BY_SEGMENT,
+        ),
+        _define(
+            "vc_clv_simple",
+            "CLV, simple retention model",
+            "Lifetime margin of an active customer from the period's margin per customer m, non-contractual retention r and discount rate d, first margin at the end of the first period: m r / (1 + d - r).",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
+            "CLV = m * r / (1 + d - r); m = gross margin per active customer in P, r = active retention from P-1 to P, d = annual_discount_rate over P's length",
+            "Gupta & Lehmann 2003, J. Interactive Marketing 17(1):9-24; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
+            clv_simple, period="trailing_365d", parameters=(MARGIN_SHARE, ANNUAL_DISCOUNT_RATE), **BY_SEGMENT,
+        ),
+        _define(
+            "vc_clv_bgnbd_gg",
+            "CLV, BG/NBD + Gamma-Gamma",
+            "Mean predicted lifetime margin over the horizon of all customers with a purchase before the period end, from BG/NBD purchases and Gamma-Gamma spend; per-customer values are kept.",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
+            "CLV_i = margin% * E[M_i] * sum_{k=1..H} (E[Y_i(k L)] - E[Y_i((k-1) L)]) / (1 + d)^k, L = 1 month; mean over customers",
+            CLV_SOURCE,
+            clv_bgnbd_gg, parameters=MODEL_PARAMETERS,
+        ),
+        _define(
+            "vc_expected_alive_customers",
+            "Expected alive customers (sum of P(alive))",
+            "Expected number of customers still active at the period end under BG/NBD: the sum of P(alive) over all customers with a purchase before it.",
+            CUSTOMER, CUSTOMER_VALUE, "customers", HIGHER,
+            "sum_i P(alive | x_i, t_x_i, T_i) = sum_i 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))",
+            f"{FHL_2005}; Fader, Hardie & Lee 2008, note 'Computing P(alive) using the BG/NBD model'",
+            expected_alive_customers, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+        ),
+        _define(
+            "vc_customer_equity",
+            "Customer equity",
+            "Sum of the BG/NBD + Gamma-Gamma CLV of all current customers at the period end; in total and by segment.",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
+            "sum_i CLV_i over customers with a purchase before the period end",
+            "Blattberg & Deighton 1996, HBR 74(4):136-144; Rust, Lemon & Zeithaml 2004, J. Marketing 68(1):109-127; Gupta, Lehmann & Stuart 2004",
+            customer_equity, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+        ),
+        _define(
+            "vc_segment_clv",
+            "Segment lifetime value",
+            "Mean BG/NBD + Gamma-Gamma CLV of the customers of each segment at the period end (customer segment lifetime value analysis).",
+            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
+            "mean(CLV_i) over the customers of segment s",
+            f"{PAYNE_FROW} (customer segment lifetime value analysis)",
+            segment_clv, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+        ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    """Default standards of the scale-free KPIs; the catalogue's benchmark where it gives one.
+
+    KPIs in currency or counts (CLV, customer equity, CAC, AOV, new and alive customers) depend
+    on the size and prices of the business and get no default: an admin sets theirs.
+    """
+    marketing, service, finance = "marketing", "customer service", "finance"
+    return [
+        StandardDefault("vc_nps", target=30, red=0, green=30, owner=marketing),
+        StandardDefault(
+            "vc_csat", target=None, red=70, green=85, owner=service, target_rule="benchmark", benchmark=85,
+            source="SQM Group: world-class contact-centre CSAT >= 85% top box",
+        ),
+        StandardDefault("vc_ces", target=5.5, red=4.0, green=5.5, owner=service),
+        StandardDefault("vc_complaint_rate", target=10, red=50, green=10, owner=service),
+        StandardDefault(
+            "vc_cac_payback_months", target=None, red=24, green=12, owner=finance, target_rule="benchmark", benchmark=12,
+            source=f"{SKOK}: CAC payback under 12 months",
+        ),
+        StandardDefault(
+            "vc_ltv_cac_ratio", target=None, red=1, green=3, weight=2.0, owner=finance, target_rule="benchmark", benchmark=3,
+            source=f"{SKOK}: LTV/CAC of 3 or more",
+        ),
+        StandardDefault("vc_active_retention_rate", target=50, red=30, green=50, weight=2.0, owner=marketing),
+        StandardDefault("vc_active_churn_rate", target=50, red=70, green=50, owner=marketing),
+        StandardDefault("vc_contract_retention_rate", target=97, red=90, green=97, weight=2.0, owner=marketing),
+        StandardDefault("vc_contract_churn_rate", target=3, red=10, green=3, owner=marketing),
+        StandardDefault("vc_repeat_purchase_rate", target=40, red=25, green=40, owner=marketing),
+        StandardDefault("vc_purchase_frequency", target=2.5, red=1.5, green=2.5, owner=marketing),
+        StandardDefault("vc_share_of_wallet", target=30, red=10, green=30, owner=marketing),
+        StandardDefault("vc_cross_sell_rate", target=40, red=20, green=40, owner=marketing),
+        StandardDefault("vc_net_revenue_retention", target=100, red=80, green=100, weight=2.0, owner=finance),
     ]

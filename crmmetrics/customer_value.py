@@ -1,0 +1,404 @@
+"""The customer-level building blocks of the value KPIs, pushed down into the source as SQL, and
+the BG/NBD + Gamma-Gamma fit that several KPIs share.
+
+Conventions every customer-level KPI of the built-in plugins follows:
+
+- **One customer, one record.** A duplicate record (``master_customer_id`` set) belongs to its
+  master: its orders count as the master's, and segment, acquisition date and wallet are read
+  from the master record (:func:`crmmetrics.sql.customer_masters`). A duplicate is expected to
+  point at a master record, not at another duplicate.
+- **Anonymous orders** (``customer_id`` NULL) count in revenue totals only, never in
+  customer-level KPIs.
+- **A purchase occasion is a distinct purchase day** of a customer (several orders on one UTC
+  day are one occasion): repeat purchases, frequency, RFM and the CLV models count occasions.
+- **Margin** of an order is ``net_revenue - cogs``; where ``cogs`` is NULL the configured
+  ``margin_share`` of the net revenue applies.
+
+The model fit: every customer (master record) with a purchase before the end of a reporting
+period is summarised in SQL into one row ``(x, t_x, T, mbar)``: x = purchase days after the first,
+t_x = first to last purchase day, T = first purchase day to the last day of the period (both in
+weeks), mbar = mean day total of the x repeat days (0 when x = 0), as in
+:func:`crmmetrics.clv.rfm_summary`. BG/NBD and Gamma-Gamma are fitted on these rows and the
+per-customer outputs (P(alive), expected purchases and spend, CLV) are kept in a small bounded
+cache, keyed by the source database, the period end, the parameters and a fingerprint of the
+orders, so that the KPIs computed from one fit (expected alive customers, BG/NBD + Gamma-Gamma
+CLV, customer equity, segment CLV, LTV/CAC) fit it once and never serve a stale fit after the
+data changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, case, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from .clv import (
+    BgNbd,
+    GammaGamma,
+    clv_bgnbd_gg,
+    conditional_expected_purchases,
+    conditional_expected_spend,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    p_alive,
+)
+from .errors import MetricError
+from .periods import Period
+from .sql import customer_masters
+
+#: Label of the customers (and anonymous revenue) that belong to no segment.
+UNASSIGNED = "unassigned"
+
+#: The fits need customers who came back: with fewer repeat customers than this the models are
+#: not identified and a KPI built on them fails with the reason instead of a meaningless number.
+MIN_REPEAT_CUSTOMERS = 10
+
+#: BG/NBD time unit (days): weeks, as in Fader, Hardie & Lee 2005.
+UNIT_DAYS = 7.0
+_MONTH_DAYS = 365.25 / 12
+
+
+class epoch_day(FunctionElement):
+    """Whole UTC days since 1970-01-01 of a naive UTC timestamp (the day a purchase falls on)."""
+
+    type = Integer()
+    name = "epoch_day"
+    inherit_cache = True
+
+
+@compiles(epoch_day)
+def _epoch_day(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS DATE) - DATE '1970-01-01')"
+
+
+@compiles(epoch_day, "sqlite")
+def _epoch_day_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # julianday of a date is an exact x.5 double, so the difference is an exact integer.
+    return f"CAST(julianday(date({compiler.process(element.clauses, **kw)})) - 2440587.5 AS INTEGER)"
+
+
+def day_number(moment: datetime) -> int:
+    """The :class:`epoch_day` of a Python datetime."""
+    return (moment.date() - datetime(1970, 1, 1).date()).days
+
+
+def last_day(period_end: datetime) -> int:
+    """The day number of the last instant before a (half-open) period end."""
+    return day_number(period_end - timedelta(microseconds=1))
+
+
+def margin(columns: Any, margin_share: float) -> Any:
+    """Gross margin of an order row: net revenue minus cogs, or ``margin_share`` of it without cogs."""
+    return columns.net_revenue - func.coalesce(columns.cogs, columns.net_revenue * (1.0 - margin_share))
+
+
+def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False) -> Any:
+    """Orders in ``[start, end)`` with the customer they belong to, as a subquery.
+
+    Columns: ``customer_id`` (the master record; NULL for anonymous orders, which are only
+    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record,
+    ``order_id``, ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``,
+    ``cogs``. ``start=None`` means from the beginning.
+    """
+    orders, customers = tables["orders"], tables["customers"]
+    masters = customer_masters(tables)
+    master = customers.alias("master")
+    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id).outerjoin(
+        master, master.c.customer_id == masters.c.master_id
+    )
+    conditions = [orders.c.ordered_at < end]
+    if start is not None:
+        conditions.append(orders.c.ordered_at >= start)
+    if not anonymous:
+        conditions.append(masters.c.master_id.is_not(None))
+    return (
+        select(
+            masters.c.master_id.label("customer_id"),
+            master.c.segment_id,
+            master.c.acquired_at,
+            orders.c.order_id,
+            orders.c.ordered_at,
+            epoch_day(orders.c.ordered_at).label("day"),
+            orders.c.channel_id,
+            orders.c.net_revenue,
+            orders.c.cogs,
+        )
+        .select_from(joined)
+        .where(*conditions)
+        .subquery("customer_orders")
+    )
+
+
+def customer_activity(tables: Any, period: Period, name: str = "activity") -> Any:
+    """A subquery ``name`` with one row per customer with an order in the period: ``customer_id``,
+    ``segment_id``, ``occasions`` (distinct purchase days), ``orders``, ``revenue``."""
+    rows = customer_orders(tables, period.start, period.end)
+    return (
+        select(
+            rows.c.customer_id,
+            rows.c.segment_id,
+            func.count(func.distinct(rows.c.day)).label("occasions"),
+            func.count().label("orders"),
+            func.sum(rows.c.net_revenue).label("revenue"),
+        )
+        .group_by(rows.c.customer_id, rows.c.segment_id)
+        .subquery(name)
+    )
+
+
+def preceding(period: Period) -> Period:
+    """The window just before ``period``, for period-on-period comparisons of the same customers.
+
+    Calendar periods (starting and ending on the first of a month at midnight) step back by the
+    same number of calendar months; any other window steps back by its own length.
+    """
+    start, end = period.start, period.end
+    if all(t.day == 1 and t.time() == datetime.min.time() for t in (start, end)):
+        months = (end.year * 12 + end.month) - (start.year * 12 + start.month)
+        index = start.year * 12 + (start.month - 1) - months
+        return Period(period.label, start.replace(year=index // 12, month=index % 12 + 1), start)
+    return Period(period.label, start - (end - start), start)
+
+
+def segment_names(ctx: Any) -> dict[Any, str]:
+    """``segment_id -> name`` of the (small) segments table, with NULL mapped to ``unassigned``."""
+    segments = ctx.tables["segments"]
+    names: dict[Any, str] = {None: UNASSIGNED}
+    names.update(ctx.connection.execute(select(segments.c.segment_id, segments.c.name)).all())
+    return names
+
+
+def period_discount_rate(annual_rate: float, days: float) -> float:
+    """The discount rate of a period of ``days`` days equivalent to ``annual_rate`` a year."""
+    return (1.0 + annual_rate) ** (days / 365.25) - 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# The shared model fit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerValues:
+    """The fitted models at one period end and their per-customer outputs (arrays by customer).
+
+    ``ids`` are master customer ids (sorted); ``x``, ``t_x``, ``T`` (weeks) and ``mbar`` the
+    summary the models were fitted on; ``expected_purchases`` the purchase days expected over the
+    horizon, ``expected_spend`` E[M | x, mbar], ``clv`` the discounted margin over the horizon.
+    """
+
+    end: datetime
+    ids: np.ndarray
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    mbar: np.ndarray
+    bgnbd: BgNbd
+    gamma_gamma: GammaGamma
+    margin_share: float  # observed margin / net revenue of the customers' orders
+    horizon_months: int
+    monthly_discount_rate: float
+    p_alive: np.ndarray
+    expected_purchases: np.ndarray
+    expected_spend: np.ndarray
+    clv: np.ndarray
+
+    def clv_of(self, x: Any, t_x: Any, T: Any, mbar: Any) -> np.ndarray:
+        """CLV under the fitted models of customers with the given history (a new customer: all 0)."""
+        return _clv(self.bgnbd, self.gamma_gamma, self.margin_share, self.horizon_months, self.monthly_discount_rate, x, t_x, T, mbar)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per-customer outputs for ``ComputeContext.record_customer_values``."""
+        return [
+            {
+                "customer_id": int(customer),
+                "p_alive": float(alive),
+                "expected_purchases": float(purchases),
+                "expected_spend": float(spend),
+                "clv": float(value),
+            }
+            for customer, alive, purchases, spend, value in zip(
+                self.ids.tolist(),
+                self.p_alive,
+                self.expected_purchases,
+                self.expected_spend,
+                self.clv,
+            )
+        ]
+
+
+def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
+    """``(ids, x, t_x, T, mbar)`` of every customer with a purchase before ``end``, from SQL.
+
+    The source returns one row per customer; purchase days are formed in the database.
+    """
+    rows = customer_orders(ctx.tables, None, end)
+    days = (
+        select(rows.c.customer_id, rows.c.day, func.sum(rows.c.net_revenue).label("revenue"))
+        .group_by(rows.c.customer_id, rows.c.day)
+        .subquery("purchase_days")
+    )
+    ranked = select(
+        days.c.customer_id,
+        days.c.day,
+        days.c.revenue,
+        func.min(days.c.day).over(partition_by=days.c.customer_id).label("first_day"),
+    ).subquery("ranked_days")
+    result = ctx.connection.execute(
+        select(
+            ranked.c.customer_id,
+            func.count(),
+            func.min(ranked.c.day),
+            func.max(ranked.c.day),
+            func.sum(ranked.c.revenue),
+            func.sum(case((ranked.c.day == ranked.c.first_day, ranked.c.revenue), else_=0.0)),
+        )
+        .group_by(ranked.c.customer_id)
+        .order_by(ranked.c.customer_id)
+    ).all()
+    if not result:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), empty, empty, empty, empty
+    table = np.array(result, dtype=float)
+    ids = table[:, 0].astype(np.int64)
+    occasions, first, last, total, first_revenue = table[:, 1:].T
+    x = occasions - 1
+    mbar = np.divide(total - first_revenue, x, out=np.zeros_like(x), where=x > 0)
+    t_x = (last - first) / UNIT_DAYS
+    T = (last_day(end) - first) / UNIT_DAYS
+    return ids, x, t_x, T, mbar
+
+
+def _observed_margin_share(ctx: Any, end: datetime, margin_share: float) -> float:
+    rows = customer_orders(ctx.tables, None, end)
+    revenue, gross_margin = ctx.connection.execute(
+        select(func.sum(rows.c.net_revenue), func.sum(margin(rows.c, margin_share)))
+    ).one()
+    return float(gross_margin) / float(revenue) if revenue else margin_share
+
+
+def _fingerprint(ctx: Any, end: datetime) -> tuple[Any, ...]:
+    """A cheap aggregate that changes when the orders or the duplicate links before ``end`` do."""
+    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+    order_facts = ctx.connection.execute(
+        select(func.count(), func.max(orders.c.order_id), func.sum(orders.c.net_revenue), func.sum(orders.c.cogs)).where(
+            orders.c.ordered_at < end
+        )
+    ).one()
+    duplicates = ctx.connection.execute(
+        select(func.count(customers.c.master_customer_id), func.sum(customers.c.master_customer_id))
+    ).one()
+    return tuple(order_facts) + tuple(duplicates)
+
+
+def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annual_discount_rate: float) -> CustomerValues:
+    ids, x, t_x, T, mbar = customer_summary(ctx, end)
+    repeaters = int(np.count_nonzero((x > 0) & (mbar > 0)))
+    if repeaters < MIN_REPEAT_CUSTOMERS:
+        raise MetricError(
+            f"BG/NBD + Gamma-Gamma need at least {MIN_REPEAT_CUSTOMERS} customers with a repeat purchase "
+            f"(and positive spend) before {end:%Y-%m-%d %H:%M}; found {repeaters} among {ids.size} customers"
+        )
+    try:
+        bgnbd = fit_bgnbd(x, t_x, T)
+        # Gamma-Gamma needs a positive mean spend: customers whose repeat days total 0 (free
+        # orders) are left out of its fit.
+        spending = mbar > 0
+        gamma_gamma = fit_gamma_gamma(x[spending], mbar[spending])
+    except (RuntimeError, ValueError) as exc:
+        raise MetricError(f"BG/NBD + Gamma-Gamma fit failed at {end:%Y-%m-%d %H:%M}: {exc}") from None
+    if gamma_gamma.q <= 1:
+        raise MetricError(f"Gamma-Gamma fit at {end:%Y-%m-%d %H:%M} has q = {gamma_gamma.q:.3g} <= 1: no finite mean spend")
+    spend_mbar = np.maximum(mbar, 0.0)
+    monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
+    observed_margin = _observed_margin_share(ctx, end, margin_share)
+    return CustomerValues(
+        end=end,
+        ids=ids,
+        x=x,
+        t_x=t_x,
+        T=T,
+        mbar=mbar,
+        bgnbd=bgnbd,
+        gamma_gamma=gamma_gamma,
+        margin_share=observed_margin,
+        horizon_months=horizon_months,
+        monthly_discount_rate=monthly_rate,
+        p_alive=p_alive(bgnbd, x, t_x, T),
+        expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
+        expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
+        clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
+    )
+
+
+def _clv(bgnbd: BgNbd, gamma_gamma: GammaGamma, margin_share: float, horizon_months: int, monthly_rate: float, x, t_x, T, mbar) -> np.ndarray:
+    """Discounted margin over ``horizon_months`` months, cash at the end of each month."""
+    return clv_bgnbd_gg(
+        bgnbd,
+        gamma_gamma,
+        x,
+        t_x,
+        T,
+        mbar,
+        horizon_periods=horizon_months,
+        period_length=_MONTH_DAYS / UNIT_DAYS,
+        discount_rate=monthly_rate,
+        margin_share=margin_share,
+    )
+
+
+class _FitCache:
+    """A small LRU of fits; one lock per key so that concurrent KPIs wait for one fit."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, CustomerValues] = OrderedDict()
+        self.lock = threading.Lock()
+        self.key_locks: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, build: Any) -> CustomerValues:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                if key in self.entries:
+                    return self.entries[key]
+            value = build()
+            with self.lock:
+                self.entries[key] = value
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+                self.key_locks.pop(key, None)
+            return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+#: Fits of the current and previous period of one or two parameter sets fit in here.
+_cache = _FitCache(size=4)
+
+
+def customer_values(ctx: Any, end: datetime | None = None) -> CustomerValues:
+    """The BG/NBD + Gamma-Gamma fit and per-customer outputs at ``end`` (default: the period end).
+
+    Parameters come from ``ctx.params``: ``margin_share``, ``horizon_months``,
+    ``annual_discount_rate``. Raises :class:`MetricError` when the data cannot support a fit.
+    """
+    end = end or ctx.period.end
+    params = (float(ctx.params["margin_share"]), int(ctx.params["horizon_months"]), float(ctx.params["annual_discount_rate"]))
+    source = ctx.connection.engine.url.render_as_string(hide_password=False)
+    key = (source, end, params, _fingerprint(ctx, end))
+    return _cache.get(key, lambda: _fit(ctx, end, *params))
