@@ -212,24 +212,21 @@ class Store:
             .group_by(Run.metric_key)
             .subquery()
         )
+        columns = Observation.__table__.c
         statement = (
-            select(Observation)
-            .join(latest, Observation.run_id == latest.c.run_id)
-            .order_by(Observation.metric_key, Observation.period_label, Observation.dimensions)
-        )
-        with self.session() as session:
-            rows = session.exec(statement).all()
-        return [
-            LatestObservation(
-                metric_key=row.metric_key,
-                dimensions=json.loads(row.dimensions),
-                period_label=row.period_label,
-                period_start=row.period_start,
-                period_end=row.period_end,
-                value=row.value,
-                computed_at=row.computed_at,
+            select(
+                columns.metric_key, columns.dimensions, columns.period_label, columns.period_start,
+                columns.period_end, columns.value, columns.computed_at,
             )
-            for row in rows
+            .join(latest, columns.run_id == latest.c.run_id)
+            .order_by(columns.metric_key, columns.period_label, columns.dimensions)
+        )
+        # Plain rows, not ORM objects: this runs on every render of the exposition.
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at)
+            for key, dimensions, label, start, end, value, computed_at in rows
         ]
 
     def health(self) -> list[MetricHealth]:
