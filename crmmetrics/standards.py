@@ -413,7 +413,9 @@ def resolve(changes: Iterable[StandardChange], at: datetime) -> list[Standard]:
                 admin[key] = change
     chosen = {key: change for key, change in default.items() if not change.retired}
     chosen.update(admin)
-    return [Standard.from_change(change) for _key, change in sorted(chosen.items())]
+    # The whole-metric standard first, then its dimension values.
+    order = sorted(chosen, key=lambda key: (key[0], key[1] != "{}", key[1]))
+    return [Standard.from_change(chosen[key]) for key in order]
 
 
 def standards_in_force(store: Store, at: datetime | None = None) -> list[Standard]:
