@@ -20,8 +20,9 @@ Conventions
 
 Cost to serve (activity-based, Kaplan & Narayanan 2001)
 ------------------------------------------------------
-Serving costs are the cost entries of the ``cost_types`` parameter (service, fulfilment, sales
-by default) except those for acquisition (``purpose = 'acquisition'``: that is CAC). Each is
+Serving costs are the cost entries of the ``cost_types`` parameter (service and fulfilment by
+default, as in the catalogue) except those for acquisition (``purpose = 'acquisition'``: that
+is CAC). Each is
 assigned to the customers served in the period (an order or an interaction) by its most precise
 tag: an entry with a ``customer_id`` goes to that customer; one with a ``channel_id`` is shared
 by the customers' share of the channel's activities (orders and interactions, anonymous ones
@@ -132,13 +133,15 @@ def employee_turnover(ctx):
     headcount_start = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.start)))
     headcount_end = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.end)))
     rows = ctx.connection.execute(
-        select(func.coalesce(employees.c.leave_type, "unknown"), func.count())
+        select(employees.c.leave_type, func.count())
         .where(in_period(employees.c.left_at, ctx.period))
-        .group_by(func.coalesce(employees.c.leave_type, "unknown"))
+        .group_by(employees.c.leave_type)
     ).all()
     scale = 100.0 * 365 / ctx.period.days
     mean_headcount = (headcount_start + headcount_end) / 2
-    results = [Result(ratio(leavers, mean_headcount, scale), {"leave_type": kind}) for kind, leavers in rows]
+    results = [
+        Result(ratio(leavers, mean_headcount, scale), {"leave_type": kind or "unknown"}) for kind, leavers in rows
+    ]
     results.append(Result(ratio(sum(leavers for _, leavers in rows), mean_headcount, scale)))
     return results
 
@@ -453,7 +456,7 @@ def crmmetrics_metrics():
         _metric(
             key="pa_cost_to_serve",
             name="Cost to serve",
-            description="Serving costs of the period (service, fulfilment and sales, not acquisition) per customer served, assigned activity-based; per segment and overall.",
+            description="Serving costs of the period (service and fulfilment, not acquisition) per customer served, assigned activity-based; per segment and overall.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.COST_REDUCTION,
             unit="currency",
@@ -461,7 +464,7 @@ def crmmetrics_metrics():
             dimensions=("segment",),
             formula="sum(serving costs assigned to customers: direct + channel cost x activity share + segment cost x activity share + general cost x activity share) / customers served (order or interaction)",
             source=KAPLAN_NARAYANAN,
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
             compute=cost_to_serve,
         ),
         _metric(
@@ -475,7 +478,7 @@ def crmmetrics_metrics():
             dimensions=("segment",),
             formula="customers served with gross margin - cost to serve < 0 / customers served",
             source=f"{COOPER_KAPLAN}; {KAPLAN_NARAYANAN}",
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
             compute=unprofitable_customer_share,
         ),
         _metric(
@@ -488,7 +491,7 @@ def crmmetrics_metrics():
             direction="lower_is_better",
             formula="max(cumulative profit, customers sorted by profit descending) / total profit (none when total profit <= 0)",
             source=f"{COOPER_KAPLAN} (the most profitable 20% can earn about 225% of profits)",
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment,sales")),
+            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
             compute=whale_curve_peak,
         ),
         _metric(
