@@ -23,6 +23,7 @@ The built-in plugins' own tests use these same fixtures.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -53,9 +54,11 @@ class CrmDatabase:
 
     def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
         rows = [dict(row) for row in rows]
-        if rows:
-            with self.engine.begin() as connection:
-                connection.execute(schema.TABLES[table].insert(), rows)
+        with self.engine.begin() as connection:
+            # One statement per run of rows with the same keys: a many-row insert takes its
+            # columns from the first row and would silently drop keys only later rows have.
+            for _keys, group in itertools.groupby(rows, key=lambda row: sorted(row)):
+                connection.execute(schema.TABLES[table].insert(), list(group))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -223,8 +226,6 @@ def metrics_exposition(tmp_path: Path):
     for ``compute``: params, period, plugins_dir), then renders and parses ``/metrics``. A failed
     run is exported too (``crmmetrics_run_up`` 0), so check it rather than assume success.
     """
-    import itertools
-
     counter = itertools.count()
 
     def run(source_url: str, keys: Iterable[str], as_of: datetime | date = DEMO_AS_OF, **options: Any) -> ParsedExposition:

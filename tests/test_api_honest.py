@@ -1,0 +1,55 @@
+"""The hooks are a public contract: each has a test of its own and is documented by its exact signature.
+
+Adding a hook to crmmetrics/hookspecs.py without a test_hook_<name> in tests/test_hooks.py, or
+without a section headed by its signature in docs/plugins.md, fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from crmmetrics import hookspecs
+from crmmetrics.plugins import get_plugin_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOKS = sorted(
+    (name, function)
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+    if hasattr(function, "crmmetrics_spec")  # set by the @hookspec marker
+)
+HOOK_NAMES = [name for name, _ in HOOKS]
+
+
+def test_the_hooks_are_the_plugin_managers():
+    pm = get_plugin_manager()
+    assert HOOK_NAMES == sorted(name for name, caller in vars(pm.hook).items() if caller.has_spec())
+    assert "crmmetrics_metrics" in HOOK_NAMES
+
+
+def _test_names() -> set[str]:
+    tree = ast.parse((ROOT / "tests" / "test_hooks.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("hook", HOOK_NAMES)
+def test_plugin_hook_has_a_test(hook):
+    assert f"test_hook_{hook}" in _test_names(), f"tests/test_hooks.py has no test_hook_{hook}"
+
+
+def _doc_headings() -> set[str]:
+    lines = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8").splitlines()
+    return {line.lstrip("#").strip().strip("`") for line in lines if line.startswith("#")}
+
+
+@pytest.mark.parametrize("hook, function", HOOKS, ids=HOOK_NAMES)
+def test_plugin_hook_is_documented_with_its_exact_signature(hook, function):
+    signature = f"{hook}{inspect.signature(function)}"
+    assert signature in _doc_headings(), f"docs/plugins.md has no section headed `{signature}`"
+
+
+def test_docs_say_hook_signatures_only_grow():
+    assert "Hook signatures only grow" in (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
