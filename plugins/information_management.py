@@ -41,7 +41,7 @@ from datetime import timedelta
 
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.errors import ConfigError
 from crmmetrics.schema import customers as customers_table
 from crmmetrics.sql import in_period, master_customers, percent
@@ -281,4 +281,23 @@ def crmmetrics_metrics():
             source=f"{PAYNE_FROW} (IT systems, front-office applications)",
             compute=crm_adoption_rate,
         ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    """Default standards. The catalogue gives no universal benchmark for data quality: these are
+    common data-governance aims (one day's data loads, a few percent of defects at most)."""
+    data, sales = "data management", "sales and service management"
+    return [
+        StandardDefault("im_data_completeness", target=95, red=80, green=95, owner=data),
+        StandardDefault("im_duplicate_rate", target=1, red=5, green=1, owner=data),
+        StandardDefault(
+            "im_data_freshness", target=85, red=60, green=80, owner=data,
+            source="vendor-cited contact data decay of about 22.5% a year (low confidence)",
+        ),
+        StandardDefault("im_source_data_age", target=24, red=48, green=24, owner=data),
+        StandardDefault("im_validity_rate", target=99, red=95, green=99, owner=data),
+        StandardDefault("im_identified_revenue_share", target=90, red=70, green=90, weight=2.0, owner=data),
+        StandardDefault("im_crm_adoption_rate", target=95, red=70, green=90, owner=sales),
     ]

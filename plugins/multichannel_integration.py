@@ -64,7 +64,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.sql import (
     MARGIN_SHARE,
     customer_masters,
@@ -607,4 +607,38 @@ def crmmetrics_metrics():
             parameters=(MARGIN_SHARE,),
             compute=romi,
         ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    """Default standards; the catalogue's benchmark where it gives one.
+
+    The channel mixes are bands the channel strategy sets, cost per interaction is in the
+    organisation's currency and handle time is industry-specific: they get no default.
+    """
+    channels, service, marketing = "channel management", "customer service", "marketing"
+    return [
+        StandardDefault("mci_channel_contribution_margin", target=20, red=0, green=15, owner=channels),
+        StandardDefault(
+            "mci_cross_channel_customer_share", target=35, red=15, green=30, owner=channels,
+            source="Sopadjieva, Dholakia & Benjamin 2017: 73% of one retailer's shoppers over 14 months (a longer window)",
+        ),
+        StandardDefault(
+            "mci_multichannel_spend_uplift", target=None, red=0, green=10, owner=channels,
+            target_rule="benchmark", benchmark=10,
+            source="Sopadjieva, Dholakia & Benjamin 2017: omnichannel shoppers spent 4% more in store, 10% more online",
+        ),
+        StandardDefault("mci_self_service_containment", target=75, red=50, green=70, owner=service),
+        StandardDefault(
+            "mci_fcr", target=None, red=70, green=80, weight=2.0, owner=service, target_rule="benchmark", benchmark=80,
+            source="SQM Group: call-centre FCR about 70% on average, 70-79% good, 80% or more world class",
+        ),
+        StandardDefault("mci_channel_switch_rate", target=10, red=25, green=10, owner=service),
+        StandardDefault(
+            "mci_campaign_response_rate", target=None, red=1, green=3, owner=marketing,
+            target_rule="benchmark", benchmark=3.4,
+            source="DMA Response Rate Report 2012: letter mail to the house file 3.40%",
+        ),
+        StandardDefault("mci_romi", target=50, red=0, green=50, owner=marketing),
     ]

@@ -57,9 +57,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.sql import (
     MARGIN_SHARE,
     count_active_customers,
@@ -310,7 +310,6 @@ def customer_profit(ctx):
             .outerjoin(segment_activities, segment_activities.c.segment_id == served.c.segment_id)
             .outerjoin(margin, margin.c.master_id == served.c.master_id)
         )
-        .where(served.c.master_id.is_not(None))
         .subquery("customer_profit")
     )
 
@@ -506,5 +505,36 @@ def crmmetrics_metrics():
             source=f"{PAYNE_FROW} (cost reduction)",
             parameters=(cost_types_parameter("marketing,sales,service,it"),),
             compute=crm_cost_per_active_customer,
+        ),
+    ]
+
+
+@hookimpl
+def crmmetrics_standards():
+    """Default standards; the catalogue's benchmark where it gives one.
+
+    Revenue per employee, cost to serve and CRM cost per active customer are in the
+    organisation's currency, and gross margin is industry-specific: they get no default (an
+    admin may set the CRM cost's target to the previous period's value less 5%).
+    """
+    hr, finance = "human resources", "finance"
+    return [
+        StandardDefault("pa_employee_satisfaction", target=75, red=50, green=70, owner=hr),
+        StandardDefault(
+            "pa_enps", target=30, red=0, green=10, owner=hr,
+            source="HR vendor guidance: +10 to +30 good, +50 or more excellent (low confidence)",
+        ),
+        StandardDefault(
+            "pa_employee_engagement", target=50, red=20, green=40, owner=hr,
+            source="Gallup 2024: 31% of US employees engaged, about 70% in the best organisations",
+        ),
+        StandardDefault(
+            "pa_employee_turnover", target=15, red=40, green=20, owner=hr,
+            source="BLS JOLTS: total separations about 3.3% a month (about 40% a year) in 2024",
+        ),
+        StandardDefault("pa_unprofitable_customer_share", target=20, red=40, green=20, owner=finance),
+        StandardDefault(
+            "pa_whale_curve_peak", target=150, red=250, green=150, owner=finance,
+            source="Cooper & Kaplan 1991: the most profitable customers often earn about 225% of profits",
         ),
     ]

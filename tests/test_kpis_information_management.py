@@ -11,6 +11,9 @@ from datetime import datetime
 import pytest
 
 from crmmetrics.errors import ConfigError
+from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.registry import build_registry
+from crmmetrics.standards import collect_defaults
 
 AS_OF = datetime(2026, 4, 10)
 
@@ -192,6 +195,22 @@ def test_crm_adoption_rate(source, compute):
     assert result.current() == pytest.approx(50.0)
     # February: 1, 2, 4, 7 employed; 1, 4, 7 logged one -> 3 of 4.
     assert result.previous() == pytest.approx(75.0)
+
+
+def default_standards():
+    """The loaded plugins' default standards by metric (validated against the definitions)."""
+    pm = get_plugin_manager(None)
+    return {metric: spec for (metric, dims), (spec, _plugin) in collect_defaults(pm, build_registry(pm)).items() if dims == "{}"}
+
+
+def test_default_standards():
+    standards = default_standards()
+    assert {key for key in standards if key.startswith("im_")} == {
+        "im_data_completeness", "im_duplicate_rate", "im_data_freshness", "im_source_data_age",
+        "im_validity_rate", "im_identified_revenue_share", "im_crm_adoption_rate",
+    }
+    duplicates = standards["im_duplicate_rate"]  # lower is better: red above green
+    assert (duplicates.red, duplicates.green, duplicates.fixed_target) == (5, 1, 1)
 
 
 def test_every_kpi_has_a_value_on_the_demo(demo_db, compute):

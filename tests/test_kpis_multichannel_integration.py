@@ -12,6 +12,10 @@ from datetime import datetime
 
 import pytest
 
+from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.registry import build_registry
+from crmmetrics.standards import collect_defaults
+
 AS_OF = datetime(2026, 4, 10)
 
 
@@ -323,6 +327,23 @@ def test_romi(source, compute):
         {("acquisition",): 140.0, ("retention",): 100 * 10 / 170, (): 100 * 710 / 670}
     )
     assert values(result, "previous") == {(): None}  # no campaign spend in February
+
+
+def default_standards():
+    """The loaded plugins' default standards by metric (validated against the definitions)."""
+    pm = get_plugin_manager(None)
+    return {metric: spec for (metric, dims), (spec, _plugin) in collect_defaults(pm, build_registry(pm)).items() if dims == "{}"}
+
+
+def test_default_standards():
+    standards = default_standards()
+    fcr = standards["mci_fcr"]  # SQM: 80% or more world class, below 70% poor
+    assert (fcr.red, fcr.green, fcr.fixed_target, fcr.weight) == (70, 80, 80, 2.0)
+    assert (standards["mci_channel_switch_rate"].red, standards["mci_channel_switch_rate"].green) == (25, 10)
+    assert standards["mci_campaign_response_rate"].fixed_target == 3.4  # DMA 2012, house file
+    # Bands, currency and industry-specific metrics have no default: metrics, not KPIs, until set.
+    for key in ("mci_channel_revenue_mix", "mci_interaction_channel_mix", "mci_cost_per_interaction", "mci_avg_handle_time"):
+        assert key not in standards
 
 
 def test_every_kpi_has_a_value_on_the_demo(demo_db, compute):

@@ -10,6 +10,10 @@ from datetime import datetime
 
 import pytest
 
+from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.registry import build_registry
+from crmmetrics.standards import collect_defaults
+
 AS_OF = datetime(2026, 4, 10)
 
 
@@ -243,6 +247,22 @@ def test_crm_cost_per_active_customer(source, compute):
     # = 2,240 (fulfilment is not CRM cost); active customers (an order): 1, 2, 3 (with 5), 6 -> 4.
     assert result.current() == pytest.approx(2240 / 4)
     assert result.previous() == pytest.approx(90.0)  # 90 for customer 1
+
+
+def default_standards():
+    """The loaded plugins' default standards by metric (validated against the definitions)."""
+    pm = get_plugin_manager(None)
+    return {metric: spec for (metric, dims), (spec, _plugin) in collect_defaults(pm, build_registry(pm)).items() if dims == "{}"}
+
+
+def test_default_standards():
+    standards = default_standards()
+    turnover = standards["pa_employee_turnover"]  # lower is better: red above green
+    assert (turnover.red, turnover.green, turnover.fixed_target) == (40, 20, 15)
+    assert (standards["pa_enps"].red, standards["pa_enps"].green) == (0, 10)
+    # Currency and industry-specific KPIs have no default.
+    for key in ("pa_revenue_per_employee", "pa_cost_to_serve", "pa_crm_cost_per_active_customer", "pa_gross_margin_by_segment"):
+        assert key not in standards
 
 
 def test_every_kpi_has_a_value_on_the_demo(demo_db, compute):
