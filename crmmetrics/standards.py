@@ -75,6 +75,15 @@ def threshold_direction(red: float, green: float) -> Direction:
     return Direction.HIGHER_IS_BETTER if green > red else Direction.LOWER_IS_BETTER
 
 
+def direction_problem(red: float, green: float, direction: Direction | str) -> str | None:
+    """What is wrong with thresholds red and green for a metric of ``direction``, or None."""
+    direction = Direction(direction)
+    if red == green or threshold_direction(red, green) == direction:
+        return None
+    wanted = "below" if direction == Direction.HIGHER_IS_BETTER else "above"
+    return f"red {red:g} must be {wanted} green {green:g} for a metric that is {direction.value.replace('_', ' ')}"
+
+
 def better_or_equal(a: float, b: float, direction: Direction) -> bool:
     """Is ``a`` at least as good as ``b`` for this direction?"""
     return a >= b if direction == Direction.HIGHER_IS_BETTER else a <= b
@@ -138,12 +147,8 @@ class StandardDefault:
             return f"red and green thresholds are both {self.red:g}; they must differ"
         if self.weight < 0:
             return f"weight must be 0 or more, got {self.weight:g}"
-        if direction is not None and Direction(direction) != self.direction:
-            wanted = "below" if Direction(direction) == Direction.HIGHER_IS_BETTER else "above"
-            return (
-                f"red {self.red:g} must be {wanted} green {self.green:g} "
-                f"for a metric that is {Direction(direction).value.replace('_', ' ')}"
-            )
+        if direction is not None and (wrong := direction_problem(self.red, self.green, direction)):
+            return wrong
         if self.target_rule not in TARGET_RULES:
             return f"target_rule must be one of {', '.join(TARGET_RULES)}, got {self.target_rule!r}"
         if self.target_rule == "fixed" and self.target is None:
@@ -530,7 +535,7 @@ def apply_admin_standards(
     for item in wanted:
         problem = check_against(item.spec, registry)
         if problem:
-            prefix = f"{where}standards.{item.spec.label}" if where else item.spec.label
+            prefix = f"{where}standards.{item.spec.label}" if where else f"standard for {item.spec.label}"
             raise ConfigError(f"{prefix}: {problem}")
     now = utcnow().replace(microsecond=0)  # whole seconds: what an exported file can say
     in_force = {(s.metric, dimensions_key(s.dimensions)): s for s in standards_in_force(store, now)}
@@ -570,8 +575,12 @@ def to_naive_utc(value: date | datetime) -> datetime:
     return value
 
 
-def parse_standard(key: str, table: Mapping[str, Any], where: str) -> AdminStandard:
-    """One ``[standards.KEY]`` table -> AdminStandard; ConfigError naming ``where`` and the key."""
+def parse_standard(key: str, table: Mapping[str, Any], where: str, registry: Any = None) -> AdminStandard:
+    """One ``[standards.KEY]`` table -> AdminStandard; ConfigError naming ``where`` and the key.
+
+    With the ``registry``, thresholds on the wrong side for the metric's direction are named
+    as such (rather than as a target on the wrong side of them).
+    """
     prefix = f"{where}standards.{key}"
     try:
         metric, dimensions = parse_key(key)
@@ -604,6 +613,10 @@ def parse_standard(key: str, table: Mapping[str, Any], where: str) -> AdminStand
     valid_from = table.get("valid_from")
     if valid_from is not None and not isinstance(valid_from, (date, datetime)):
         raise ConfigError(f"{prefix}.valid_from: expected a TOML date or date-time (e.g. 2026-07-01), got {valid_from!r}")
+    if registry is not None and metric in registry:
+        wrong = direction_problem(values["red"], values["green"], registry.get(metric).direction)
+        if wrong:
+            raise ConfigError(f"{prefix}: {wrong}")
     try:
         spec = StandardDefault(**values)
     except ValueError as exc:
@@ -611,7 +624,7 @@ def parse_standard(key: str, table: Mapping[str, Any], where: str) -> AdminStand
     return AdminStandard(spec=spec, valid_from=to_naive_utc(valid_from) if valid_from is not None else None)
 
 
-def load_standards_file(path: str | Path) -> list[AdminStandard]:
+def load_standards_file(path: str | Path, registry: Any = None) -> list[AdminStandard]:
     """Read a standards file (``[standards.KEY]`` tables); ConfigError on the first problem."""
     path = Path(path)
     try:
@@ -626,7 +639,7 @@ def load_standards_file(path: str | Path) -> list[AdminStandard]:
     if unknown:
         raise ConfigError(f"{path}: {unknown[0]}: unknown key (a standards file has only [standards.KEY] tables)")
     tables = data.get("standards", {})
-    return [parse_standard(key, table, f"{path}: ") for key, table in tables.items()]
+    return [parse_standard(key, table, f"{path}: ", registry) for key, table in tables.items()]
 
 
 def dump_standards_file(standards: Iterable[Standard], titles: Mapping[str, str] | None = None) -> str:

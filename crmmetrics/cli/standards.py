@@ -24,6 +24,7 @@ from ..standards import (
     apply_admin_standards,
     current_user,
     describe_target,
+    direction_problem,
     dump_standards_file,
     format_key,
     load_standards_file,
@@ -155,8 +156,7 @@ def standards_set(
     app = _app(config_path)
     if metric not in app.registry:
         raise ConfigError(f"{key}: unknown metric {metric!r} (see 'crmmetrics metrics list')")
-    current = {(s.metric, format_key(s.metric, s.dimensions)): s for s in standards_in_force(app.store)}
-    base = current.get((metric, format_key(metric, dimensions)))
+    base = {s.key: s for s in standards_in_force(app.store)}.get(format_key(metric, dimensions))
     if base is None:
         missing = [f"--{name}" for name in ("target", "red", "green") if name not in values]
         if missing:
@@ -168,6 +168,9 @@ def standards_set(
         if "target_rule" in values and values["target_rule"] != "benchmark":
             fields["benchmark"] = None
     fields.update(values)
+    wrong = direction_problem(fields["red"], fields["green"], app.registry.get(metric).direction)
+    if wrong:
+        raise ConfigError(f"standard for {format_key(metric, dimensions)}: {wrong}")
     try:
         spec = StandardDefault(**fields)
     except ValueError as exc:
@@ -184,8 +187,8 @@ def standards_set(
 @config_option
 def standards_import(file: str, by: str | None, config_path: str | None) -> None:
     """Import the standards of FILE (e.g. config/standards.toml): all of them or none."""
-    wanted = load_standards_file(file)
     app = _app(config_path)
+    wanted = load_standards_file(file, app.registry)
     written = apply_admin_standards(
         app.store, app.registry, wanted, changed_by=current_user(by), via=f"standards import {Path(file).name}", where=f"{file}: "
     )
