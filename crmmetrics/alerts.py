@@ -142,7 +142,10 @@ def alert_rules(
         "labels": {"severity": "warning"},
         "annotations": {
             "summary": "Metric {{ $labels.metric }} fails to compute",
-            "description": "The last run of {{ $labels.metric }} (plugin {{ $labels.plugin }}) failed; see 'crmmetrics runs'.",
+            "description": (
+                "The last run of {{ $labels.metric }} (plugin {{ $labels.plugin }}) failed; "
+                "'crmmetrics run --metric {{ $labels.metric }}' shows why."
+            ),
         },
     }
     groups = [
