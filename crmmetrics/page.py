@@ -70,7 +70,8 @@ li.kpi-group li.kpi { margin:4px 0; padding:3px 8px; }
 .kpi-status { font-size:11px; text-transform:uppercase; letter-spacing:.05em; font-weight:600; white-space:nowrap; }
 .kpi-status.green { color:var(--green); } .kpi-status.amber { color:var(--amber); }
 .kpi-status.red { color:var(--red); } .kpi-status.none { color:var(--grey); }
-.meta { color:var(--muted); font-size:12px; display:flex; justify-content:space-between; gap:8px; }
+.meta { color:var(--muted); font-size:12px; display:flex; justify-content:space-between; gap:4px 8px; flex-wrap:wrap; }
+.kpi-change { white-space:nowrap; margin-left:auto; }
 .good { color:var(--green); } .bad { color:var(--red); }
 .empty-note { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin-bottom:16px; }
 footer { color:var(--muted); font-size:12px; padding:0 28px 28px; }

@@ -21,8 +21,9 @@ Rules (the issue, made precise):
   weighted means of the scores of their KPIs (no score when they have none, or only weight 0);
   the **index** is the mean of the four perspective scores (of those that have one).
 - **Target attainment**: the share of KPIs whose value is at or beyond the target in force
-  (direction-aware), counting each standard once (shares as above); KPIs without a value or
-  without a target (a target derived from a missing previous value) are left out.
+  (direction-aware); each KPI on the grid counts once (a dimension value judged by a standard
+  for the whole metric is a KPI of its own). KPIs without a value or without a target (a
+  target derived from a missing previous value) are left out.
 - **Change**: ``(current - previous) / |previous|``; none when the previous value is missing or 0.
 """
 
@@ -252,7 +253,7 @@ def evaluate(
     processes = {str(p): weighted_mean((k.score, k.weight) for k in kpis if k.process == p) for p in Process}
     perspectives = {str(q): weighted_mean((k.score, k.weight) for k in kpis if k.perspective == q) for q in Perspective}
     scored = [s for s in perspectives.values() if s is not None]
-    attainment = weighted_mean((1.0 if k.attained else 0.0, k.share) for k in kpis if k.attained is not None)
+    judged = [k.attained for k in kpis if k.attained is not None]
     times = [k.computed_at for k in kpis if k.computed_at is not None]
     return Scorecard(
         kpis=kpis,
@@ -260,7 +261,7 @@ def evaluate(
         processes=processes,
         perspectives=perspectives,
         index=sum(scored) / len(scored) if scored else None,
-        attainment=attainment,
+        attainment=sum(judged) / len(judged) if judged else None,
         computed_at=max(times) if times else None,
     )
 
@@ -286,7 +287,8 @@ def format_value(value: float | None, unit: str) -> str:
     """A value with its unit for people: ``42.1%``, ``1,234 customers``, ``0.85``; "no data" if None."""
     if value is None:
         return "no data"
-    number = format_number(value)
+    whole = unit in ("count", "customers") and float(value).is_integer()
+    number = f"{value:,.0f}" if whole else format_number(value)
     if unit == "percent":
         return f"{number}%"
     suffix = UNITS.get(unit, "")

@@ -64,6 +64,7 @@ def test_values_are_shown_with_their_units():
     assert format_value(1234.5, "customers") == "1,234 customers"
     assert format_value(0.853, "ratio") == "0.85"
     assert format_value(-17.8, "points") == "-17.8 points"
+    assert format_value(8.0, "count") == "8" and format_value(8.5, "count") == "8.50"
     assert format_value(None, "percent") == "no data"
 
 
@@ -203,14 +204,14 @@ def test_a_standard_for_a_metric_no_plugin_defines_is_not_on_the_scorecard():
 # sc_new_customers (sd, cust.)     8   -    10   30    40   1     0   red    no       -
 # sc_complaints (vc, cust., low)  16   20   20   12    10   3    50   amber  no       -0.2
 # sc_missing (vc, cust.)           -   -     1    4     5   2     -   -      -        -
-# sc_fcr e_commerce (mci, int.)   80   70   50   80    80  2/2  100   green  yes(1/2) +1/7
-# sc_fcr telephony                65   60   50   80    80  2/2   50   amber  no(1/2)  +1/12
+# sc_fcr e_commerce (mci, int.)   80   70   50   80    80  2/2  100   green  yes      +1/7
+# sc_fcr telephony                65   60   50   80    80  2/2   50   amber  no       +1/12
 # sc_fcr outlets (own standard)   70   75   40   60    60   1   100   green  yes      -1/15
 # sc_engagement (pa, l&g)         55   50   40   60  50*1.1 1    75   amber  yes      +0.1
 #
 # perspectives: financial 100; customer (50*3 + 0*1) / 4 = 37.5; internal (100+50+100)/3;
 # learning & growth 75; index = (100 + 37.5 + 83.333 + 75) / 4 = 73.958;
-# attainment = (1/2 + 1 + 1) / (1 + 1 + 1 + 1/2 + 1/2 + 1 + 1) = 2.5 / 6.
+# attainment = 3 of the 7 KPIs with a value (e_commerce, outlets, engagement).
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +229,7 @@ def test_scorecard_json_of_a_real_run(scenario):
     assert done.returncode == 0, done.stderr
     card = json.loads(done.stdout)
     assert card["index"] == pytest.approx((100 + 37.5 + 250 / 3 + 75) / 4)
-    assert card["target_attainment_ratio"] == pytest.approx(2.5 / 6)
+    assert card["target_attainment_ratio"] == pytest.approx(3 / 7)
     assert card["statuses"] == {"green": 3, "amber": 3, "red": 1, "no data": 1}
     assert card["perspectives"] == pytest.approx(
         {"financial": 100.0, "customer": 37.5, "internal_process": 250 / 3, "learning_growth": 75.0}
@@ -258,7 +259,7 @@ def test_scorecard_json_of_a_real_run(scenario):
 def test_scorecard_in_the_terminal(scenario):
     done = scenario.cli("scorecard")
     assert done.returncode == 0, done.stderr
-    assert "index 74/100" in done.stdout and "target attainment 42%" in done.stdout
+    assert "index 74/100" in done.stdout and "target attainment 43%" in done.stdout
     assert "3 green 3 amber 1 red 1 no data" in done.stdout
     for title in ("Strategy", "Value creation", "Multichannel", "Information", "Performance", "Financial 100", "Customer 38"):
         assert title in done.stdout
@@ -288,7 +289,7 @@ def test_scorecard_families_on_metrics(scenario):
     assert value("crmmetrics_scorecard_process_score", process="strategy_development") == 50.0
     assert value("crmmetrics_scorecard_perspective_score", perspective="customer") == 37.5
     assert value("crmmetrics_scorecard_index") == pytest.approx(73.958333, abs=1e-5)
-    assert value("crmmetrics_scorecard_target_attainment_ratio") == pytest.approx(2.5 / 6)
+    assert value("crmmetrics_scorecard_target_attainment_ratio") == pytest.approx(3 / 7)
     checked = subprocess.run(["promtool", "check", "metrics"], input=exposition.text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
