@@ -19,12 +19,11 @@ Conventions
 * Employed at a moment t: hired at or before t (or hire date unknown) and not yet left.
 
 Cost to serve (activity-based, Kaplan & Narayanan 2001)
-------------------------------------------------------
+-------------------------------------------------------
 Serving costs are the cost entries of the ``cost_types`` parameter (service and fulfilment by
 default, as in the catalogue) except those for acquisition (``purpose = 'acquisition'``: that
-is CAC). Each is
-assigned to the customers served in the period (an order or an interaction) by its most precise
-tag: an entry with a ``customer_id`` goes to that customer; one with a ``channel_id`` is shared
+is CAC). Each is assigned to the customers served in the period (an order or an interaction)
+by its most precise tag: an entry with a ``customer_id`` goes to that customer; one with a ``channel_id`` is shared
 by the customers' share of the channel's activities (orders and interactions, anonymous ones
 included in the whole, so anonymous buyers carry their part); one with only a ``segment_id`` by
 the customers' share of the segment's activities; an untagged one by the share of all
@@ -32,6 +31,8 @@ activities. A customer's profit is the gross margin of their orders less their c
 
 Changes from the catalogue
 --------------------------
+* The three employee-survey KPIs are quarterly by default: employee surveys are pulses a few
+  times a year, and a month would mostly have no answers.
 * ``pa_employee_satisfaction``: share of top-two-box answers (``score >= scale_max - 1``); the
   mean is not a second value of the KPI.
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
@@ -48,7 +49,9 @@ Changes from the catalogue
 * ``pa_cost_to_serve`` and ``pa_unprofitable_customer_share``: over the customers *served* in
   the period (an order or an interaction), not only those who bought: a customer who only
   calls the service line costs money and earns none, which is what the whale curve shows.
-  The whale-curve peak is its own KPI, ``pa_whale_curve_peak`` (one unit per KPI).
+  A channel-tagged cost that also names a segment is shared by channel activity (the more
+  precise tag). The whale-curve peak is its own KPI, ``pa_whale_curve_peak`` (one unit per
+  KPI), with no value when the customers' total profit is not positive.
 * ``pa_crm_cost_per_active_customer``: the value is the cost per active customer (currency);
   its change against the previous period is the scorecard's change ratio, not a second KPI.
 """
