@@ -10,12 +10,13 @@ tests and scrapers need not parse the text.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from .scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value, scorecard_families
-from .store import Store, utcnow
+from .store import LatestObservation, Store, utcnow
 from .vocabulary import Direction, Perspective, Process
 
 STATUS_TITLES = {"green": "green", "amber": "amber", "red": "red", None: "no data"}
@@ -74,6 +75,13 @@ li.kpi-group li.kpi { margin:4px 0; padding:3px 8px; }
 .kpi-change { white-space:nowrap; margin-left:auto; }
 .good { color:var(--green); } .bad { color:var(--red); }
 .empty-note { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin-bottom:16px; }
+.others { margin-top:28px; }
+.others h2 { font-size:16px; margin:0 0 2px; }
+.others p { color:var(--muted); margin:0 0 8px; font-size:12px; }
+#other-metrics { border-collapse:collapse; background:var(--card); border:1px solid var(--line); min-width:760px; }
+#other-metrics th, #other-metrics td { text-align:left; padding:5px 12px; border-bottom:1px solid var(--line); }
+#other-metrics th { font-size:12px; color:var(--muted); font-weight:600; }
+#other-metrics .num { text-align:right; white-space:nowrap; }
 footer { color:var(--muted); font-size:12px; padding:0 28px 28px; }
 code { background:#e9edf1; padding:1px 4px; border-radius:3px; }
 """
@@ -150,8 +158,59 @@ def _kpi_list(kpis: list[Kpi]) -> str:
     return "".join(items)
 
 
-def render_page(scorecard: Scorecard, now: datetime) -> str:
-    """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC)."""
+@dataclass(frozen=True)
+class OtherMetric:
+    """A metric without a standard: listed below the grid with its latest value."""
+
+    key: str
+    name: str
+    process: str
+    perspective: str
+    value: str
+
+
+def other_metrics(store: Store, scorecard: Scorecard) -> list[OtherMetric]:
+    """The metrics that are not KPIs (no standard), with their current total or value count."""
+    on_card = {kpi.metric for kpi in scorecard.kpis}
+    current: dict[str, list[LatestObservation]] = {}
+    for observation in store.latest_observations():
+        if observation.period_label == "current" and observation.value is not None:
+            current.setdefault(observation.metric_key, []).append(observation)
+    others = []
+    for key, record in sorted(store.metric_records().items(), key=lambda item: (item[1].process, item[1].name)):
+        if key in on_card:
+            continue
+        values = current.get(key, [])
+        total = [o for o in values if not o.dimensions]
+        if total:
+            text = format_value(total[0].value, record.unit)
+        elif values:
+            text = f"{len(values)} values by {', '.join(sorted(values[0].dimensions))}"
+        else:
+            text = "no data"
+        others.append(OtherMetric(key, record.name, record.process, record.perspective, text))
+    return others
+
+
+def _others_table(others: list[OtherMetric]) -> str:
+    if not others:
+        return ""
+    rows = "".join(
+        f"<tr data-metric='{escape(o.key)}'><td>{escape(o.name)} <code>{escape(o.key)}</code></td>"
+        f"<td>{escape(Process(o.process).title)}</td><td>{escape(Perspective(o.perspective).title)}</td>"
+        f"<td class='num'>{escape(o.value)}</td></tr>"
+        for o in others
+    )
+    return (
+        "<section class='others'><h2>Metrics without a standard</h2><p>Not on the scorecard until they have a standard "
+        "(<code>crmmetrics standards set KEY ...</code>).</p><table id='other-metrics'><thead><tr><th>Metric</th>"
+        f"<th>Process</th><th>Perspective</th><th class='num'>Current value</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] = ()) -> str:
+    """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC), with the metrics
+    that are not on it (``others``) listed below."""
     counts = scorecard.status_counts()
     index = "–" if scorecard.index is None else f"{scorecard.index:.0f}"
     attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
@@ -217,6 +276,7 @@ def render_page(scorecard: Scorecard, now: datetime) -> str:
 {columns}<thead><tr><th></th>{head_cells}</tr></thead>
 <tbody>{''.join(rows)}
 <tr class="rollups"><th scope="row">Perspective score</th>{perspective_row}</tr></tbody></table></div>
+{_others_table(list(others))}
 </main>
 <footer>Score = clamp(100 × (value − red) / (green − red), 0, 100); green at or beyond the green threshold, red at or
 beyond the red threshold, amber between. Cells, processes and perspectives are weighted means of their KPI scores; the
@@ -227,7 +287,8 @@ index is the mean of the perspective scores. Page rendered {_when(now)}.</footer
 
 def landing_page(store: Store) -> str:
     """The page served at ``/``."""
-    return render_page(build_scorecard(store), utcnow())
+    scorecard = build_scorecard(store)
+    return render_page(scorecard, utcnow(), other_metrics(store, scorecard))
 
 
 def install(extra_families: list[Callable[[Store], Iterable[Any]]], landing: list[Callable[[Store], str]]) -> None:

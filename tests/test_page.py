@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from crmmetrics.exporter import make_server
+from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.registry import build_registry
 from crmmetrics.store import Store
 from crmmetrics.testing import CrmDatabase
 from support.scorecard_scenario import build_scenario
@@ -192,6 +194,8 @@ def test_screenshot(page_url, tmp_path):
 
 def test_the_page_without_standards_says_how_to_set_one(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    registry = build_registry(get_plugin_manager())
+    store.record_definitions(registry, registry.plugin_of)
     server = make_server(store, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -205,3 +209,7 @@ def test_the_page_without_standards_says_how_to_set_one(tmp_path):
         store.engine.dispose()
     assert "No KPIs yet" in body and "crmmetrics standards set KEY --target X --red R --green G" in body
     assert body.count("class='cell empty'") == 20
+    # Metrics without a standard are listed below the grid.
+    assert "<h2>Metrics without a standard</h2>" in body
+    assert body.count("<tr data-metric=") == len(registry)
+    assert "<tr data-metric='vc_aov'><td>Average order value <code>vc_aov</code></td><td>Value creation</td>" in body
