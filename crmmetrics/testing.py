@@ -186,12 +186,16 @@ class ParsedExposition:
     families: list[Any]
 
     def samples(self, name: str, **labels: str) -> list[Any]:
-        """Samples named ``name`` (e.g. ``crmmetrics_runs_total``) whose labels include ``labels``."""
+        """Samples named ``name`` (e.g. ``crmmetrics_runs_total``) whose labels include ``labels``.
+
+        As in PromQL, a label a sample does not have matches ``""``: ``segment=""`` selects the
+        total of a metric broken down by segment.
+        """
         return [
             sample
             for family in self.families
             for sample in family.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+            if sample.name == name and all(sample.labels.get(k, "") == v for k, v in labels.items())
         ]
 
     def value(self, name: str, **labels: str) -> float:
