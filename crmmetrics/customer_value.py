@@ -382,10 +382,6 @@ class _FitCache:
                 self.key_locks.pop(key, None)
             return value
 
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-
 
 #: Fits of the current and previous period of one or two parameter sets fit in here.
 _cache = _FitCache(size=4)
