@@ -166,9 +166,11 @@ def test_standards_are_listed_whole_metric_first():
 # --- plugin defaults and admin changes in a real store ---------------------------------------
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """A fresh store on SQLite and, in a second run, on PostgreSQL."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("fresh_pg_db")
+    store = Store(url)
     yield store
     store.engine.dispose()
 
