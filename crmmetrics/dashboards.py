@@ -1,23 +1,32 @@
-"""Grafana dashboards generated from the metric registry, and the provisioning files that load them.
+"""Grafana dashboards generated from the metric registry and the standards, and the provisioning
+files that load them.
 
-Nothing here is hand-written JSON: every KPI panel comes from a ``MetricDefinition`` (its name,
-description, formula, unit, direction and dimensions), so a new plugin's KPIs appear on the
-dashboards as soon as ``crmmetrics dashboards build`` (or ``push``) runs with the plugin loaded.
+Nothing here is hand-written JSON: every metric panel comes from a ``MetricDefinition`` (its
+name, description, formula, unit, direction and dimensions), and the metrics with a standard
+are the KPIs, so a new plugin's KPIs appear on the dashboards as soon as
+``crmmetrics dashboards build`` (or ``push``) runs with the plugin loaded.
 
 The dashboards (``uid`` in brackets):
 
-- Balanced scorecard (``crmmetrics-scorecard``): the scorecard index and target attainment, the
-  process x perspective matrix, the process scores, then a row per perspective with its score and
-  a stat panel per KPI (value coloured by the KPI's status, and its change on the previous period).
-- One dashboard per CRM process (``crmmetrics-<process>``): the process score and its KPIs'
-  stat panels, then each KPI over time against its target, with its breakdown by dimension
-  (segment, channel, ...) where it has one.
+- Balanced scorecard (``crmmetrics-scorecard``): the scorecard index, target attainment, KPIs by
+  status, the process x perspective matrix and the process scores, then a row per perspective
+  with its score and a stat panel per KPI (its value coloured by its status, and its change on
+  the previous period).
+- One dashboard per CRM process (``crmmetrics-<process>``): the process score, a stat panel per
+  metric, the KPIs' status over time, then each metric over time (a KPI against its target) and
+  by dimension (segment, channel, ...) where it has one.
 - Service health (``crmmetrics-service-health``): runs, failures, run durations and the
   freshness of every metric, per metric and plugin.
 
 Every dashboard has a ``datasource`` variable (any Prometheus; the provisioned one by default),
 the tag ``crmmetrics`` and a drop-down of links to the others. Queries read only the families the
-exporter and the scorecard export (see crmmetrics.exporter and crmmetrics.scorecard).
+exporter and the scorecard export (see crmmetrics.exporter and crmmetrics.scorecard); statuses,
+scores and targets come from Prometheus, so a standard changed in the store shows at the next
+scrape. Only which metrics are KPIs is decided at build time.
+
+Everything validates against Grafana's JSON Schemas (tests/test_dashboards.py), which admit only
+object-valued override matchers and properties: hence ``byRegexpOrNames`` matchers and no
+per-field units (a panel shows one unit).
 
 Output is deterministic (sorted keys, panel ids in layout order) so that the committed files under
 ``dashboards/`` can be compared with a fresh build.
@@ -26,9 +35,9 @@ Output is deterministic (sorted keys, panel ids in layout order) so that the com
 from __future__ import annotations
 
 import json
-from functools import partial
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +163,8 @@ def _legend(definition: MetricDefinition, suffix: str = "") -> str:
     return " ".join(part for part in (names, suffix) if part)
 
 
-def kpi_description(definition: MetricDefinition) -> str:
-    """A panel description (markdown) from the KPI's definition."""
+def metric_description(definition: MetricDefinition) -> str:
+    """A panel description (markdown) from the metric's definition."""
     direction = "higher is better" if definition.direction == Direction.HIGHER_IS_BETTER else "lower is better"
     lines = [definition.description, "", f"**{direction}**; unit: {UNITS[definition.unit] or definition.unit}."]
     if definition.dimensions:
@@ -283,7 +292,7 @@ def _unit_defaults(definition: MetricDefinition) -> dict[str, Any]:
     return {"unit": unit, "decimals": decimals}
 
 
-def kpi_stat(definition: MetricDefinition, kpi: bool = True) -> dict[str, Any]:
+def metric_stat(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
     """A stat panel: a KPI's value coloured by its status (a plain metric's value in the text
     colour), and its change on the previous period, coloured by whether it went the better way."""
     better, worse = ("green", "red") if definition.direction == Direction.HIGHER_IS_BETTER else ("red", "green")
@@ -308,7 +317,7 @@ def kpi_stat(definition: MetricDefinition, kpi: bool = True) -> dict[str, Any]:
     return _panel(
         "stat",
         definition.name,
-        kpi_description(definition),
+        metric_description(definition),
         [value, _target(change_expr(definition, kpi), "B", _legend(definition, "change"), instant=True)],
         _stat_options(text_mode="value_and_name"),
         {**_unit_defaults(definition), "color": _colour(STATUS_COLOURS["none"]), "mappings": []},
@@ -537,7 +546,7 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
             6,
         )
         for definition in members:
-            layout.add(kpi_stat(definition), 4, 6)
+            layout.add(metric_stat(definition, kpi=True), 4, 6)
     return _dashboard(
         SCORECARD_UID,
         "CRM balanced scorecard",
@@ -629,14 +638,14 @@ def process_dashboard(process: Process, definitions: Iterable[MetricDefinition],
             6,
         )
     for definition in definitions:
-        layout.add(kpi_stat(definition, definition.key in kpis), 4, 6)
+        layout.add(metric_stat(definition, definition.key in kpis), 4, 6)
     if not definitions:
         content = "No loaded plugin defines a metric for this process."
         layout.add(_panel("text", "No metrics", "", [], {"mode": "markdown", "content": content}, {}), 24, 4)
     if own_kpis:
         layout.newline()
-        lanes = sum(1 + 2 * len(d.dimensions) for d in own_kpis)  # a rough count of judged values
-        layout.add(status_timeline(process, own_kpis), 24, min(24, 3 + lanes // 2))
+        # About a lane per KPI: a whole-metric standard judges the total when there is one.
+        layout.add(status_timeline(process, own_kpis), 24, min(24, 4 + len(own_kpis) // 2))
     for definition in definitions:
         layout.row(definition.name)
         layout.add(metric_over_time(definition, definition.key in kpis), 16 if definition.dimensions else 24, 8)
@@ -703,7 +712,7 @@ def metric_over_time(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
         targets.append(_target(_name_total(definition, target), "B", _legend(definition, "target")))
     return _timeseries(
         f"{definition.name} {'against target' if kpi else 'over time'}",
-        kpi_description(definition),
+        metric_description(definition),
         targets,
         _unit_defaults(definition),
         [
@@ -723,7 +732,7 @@ def metric_breakdown(definition: MetricDefinition) -> dict[str, Any]:
     values = _values(definition, matchers=[f'{definition.dimensions[0]}!=""'])
     return _bargauge(
         f"{definition.name} by {', '.join(definition.dimensions)}",
-        kpi_description(definition),
+        metric_description(definition),
         [_target(f"sort_desc({values})", "A", _legend(definition), instant=True)],
         {**_unit_defaults(definition), "color": {"mode": "palette-classic"}},
     )
@@ -735,6 +744,7 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
     ``metrics`` (how many there are) sizes the panels with a lane or bar per metric.
     """
     selector = 'plugin=~"$plugin"'
+    per_metric_height = max(8, 3 + metrics // 3)  # a bar or table row per metric
     layout = _Layout()
 
     def stat(title: str, description: str, expr: str, defaults: dict[str, Any]) -> None:
@@ -777,16 +787,6 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
         {"unit": "s", "decimals": 2, "color": _colour("text")},
     )
     layout.newline()
-    layout.add(
-        _state_timeline(
-            "Last run status",
-            "Whether each metric's last run succeeded, over time.",
-            _target(f"crmmetrics_run_up{{{selector}}}", "A", "{{metric}} ({{plugin}})"),
-            [(0, "failed", "red"), (1, "ok", "green")],
-        ),
-        24,
-        max(6, 3 + metrics // 2),
-    )
     layout.add(
         _timeseries(
             "Runs",
@@ -834,6 +834,16 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
         8,
     )
     layout.add(
+        _state_timeline(
+            "Last run status",
+            "Whether each metric's last run succeeded, over time.",
+            _target(f"crmmetrics_run_up{{{selector}}}", "A", "{{metric}} ({{plugin}})"),
+            [(0, "failed", "red"), (1, "ok", "green")],
+        ),
+        24,
+        max(6, 3 + metrics // 2),
+    )
+    layout.add(
         _bargauge(
             "Age of exported values",
             "Seconds since the value each metric exports was computed.",
@@ -841,7 +851,7 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
             {"unit": "s", "decimals": 0, "color": {"mode": "continuous-GrYlRd"}},
         ),
         12,
-        10,
+        per_metric_height,
     )
     layout.add(
         _panel(
@@ -867,7 +877,7 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
             ],
         ),
         12,
-        10,
+        per_metric_height,
     )
     return _dashboard(
         HEALTH_UID,
