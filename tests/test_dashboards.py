@@ -34,6 +34,8 @@ from crmmetrics.standards import collect_defaults
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schema"
 BUILT_IN = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"
+# The committed files: the built-in plugins and their default standards, no configuration.
+BUILD_ENV = {LOAD_ENV: BUILT_IN, "CRMMETRICS_CONFIG": ""}
 # Panel type -> schema file (the state timeline's file drops the dash).
 PANEL_SCHEMAS = {
     "stat": "stat",
@@ -92,7 +94,7 @@ def _panels(dashboard: dict):
 
 def test_committed_files_are_what_build_produces(crmmetrics_cli, tmp_path):
     out = tmp_path / "dashboards"  # the provider path names the directory, as in the checkout
-    done = crmmetrics_cli("dashboards", "build", "--out", str(out), env={LOAD_ENV: BUILT_IN})
+    done = crmmetrics_cli("dashboards", "build", "--out", str(out), env=BUILD_ENV)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("dashboards: 9 files for ")
     generated = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
@@ -113,8 +115,8 @@ def test_build_is_deterministic_whatever_the_registration_order(registry, kpis):
 
 def test_a_second_build_rewrites_nothing(crmmetrics_cli, tmp_path):
     out = tmp_path / "dashboards"
-    assert crmmetrics_cli("dashboards", "build", "--out", str(out), env={LOAD_ENV: BUILT_IN}).returncode == 0
-    again = crmmetrics_cli("dashboards", "build", "--out", str(out), env={LOAD_ENV: BUILT_IN})
+    assert crmmetrics_cli("dashboards", "build", "--out", str(out), env=BUILD_ENV).returncode == 0
+    again = crmmetrics_cli("dashboards", "build", "--out", str(out), env=BUILD_ENV)
     assert again.returncode == 0
     assert again.stdout.strip().endswith("(0 changed)")
 
@@ -362,3 +364,25 @@ def test_a_new_plugins_kpi_appears_on_the_scorecard_and_its_process_dashboard(mo
     titles = [p["title"] for p in _panels(dashboards["process-multichannel-integration.json"])]
     assert {"Callback rate", "Callback rate against target", "Callback rate by channel"} <= set(titles)
     assert _errors(_validator("dashboard", "Dashboard"), dashboards["scorecard.json"]) == []
+
+
+def test_with_a_config_the_standards_in_its_store_decide_the_kpis(crmmetrics_cli, tmp_path):
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text('[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///store.sqlite"\n')
+    env = {**BUILD_ENV, "CRMMETRICS_USER": "test"}
+    # vc_aov has no default standard: a metric, until an admin gives it one.
+    before = crmmetrics_cli("dashboards", "build", "--config", str(config), "--out", "before", env=env)
+    assert before.returncode == 0, before.stderr
+    done = crmmetrics_cli(
+        "standards", "set", "vc_aov", "--target", "60", "--red", "40", "--green", "55", "--config", str(config), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    after = crmmetrics_cli("dashboards", "build", "--config", str(config), "--out", "after", env=env)
+    assert after.returncode == 0, after.stderr
+    kpis = re.search(r"\((\d+) KPIs\)", before.stdout).group(1), re.search(r"\((\d+) KPIs\)", after.stdout).group(1)
+    assert int(kpis[1]) == int(kpis[0]) + 1
+
+    def scorecard_titles(directory: str) -> set[str]:
+        return {p["title"] for p in json.loads((tmp_path / directory / "scorecard.json").read_text())["panels"]}
+
+    assert "Average order value" in scorecard_titles("after") - scorecard_titles("before")

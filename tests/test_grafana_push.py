@@ -183,7 +183,7 @@ def push(crmmetrics_cli):
     """Run ``crmmetrics dashboards push`` with the built-in plugins and the token in GRAFANA_TOKEN."""
 
     def run(*args: str, token: str | None = TOKEN, **env: str):
-        variables = {LOAD_ENV: BUILT_IN, **env}
+        variables = {LOAD_ENV: BUILT_IN, "CRMMETRICS_CONFIG": "", **env}
         if token is not None:
             variables["GRAFANA_TOKEN"] = token
         return crmmetrics_cli("dashboards", "push", *args, env=variables)
