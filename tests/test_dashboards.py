@@ -386,3 +386,14 @@ def test_with_a_config_the_standards_in_its_store_decide_the_kpis(crmmetrics_cli
         return {p["title"] for p in json.loads((tmp_path / directory / "scorecard.json").read_text())["panels"]}
 
     assert "Average order value" in scorecard_titles("after") - scorecard_titles("before")
+
+
+def test_with_no_plugins_every_dashboard_is_still_valid():
+    dashboards = build_dashboards([], set())
+    process = dashboards["process-value-creation.json"]
+    assert [(p["type"], p["title"]) for p in process["panels"]] == [("text", "No metrics")]
+    assert [p["type"] for p in dashboards["scorecard.json"]["panels"]] == ["gauge", "stat", "stat", "table", "bargauge"]
+    text = _validator("text", "Options")
+    assert _errors(text, process["panels"][0]["options"]) == []
+    for dashboard in dashboards.values():
+        assert _errors(_validator("dashboard", "Dashboard"), dashboard) == []
