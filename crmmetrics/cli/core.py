@@ -243,6 +243,17 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
         click.echo(f"{row['key']:36} {row['process']:26} {row['perspective']:17} {row['unit']:10} {row['name']}{extra}")
 
 
+@metrics.command("docs")
+def metrics_docs() -> None:
+    """Print the KPI catalogue of the loaded plugins as Markdown (docs/kpis.md)."""
+    from ..catalogue import catalogue_markdown
+    from ..plugins import get_plugin_manager
+    from ..registry import build_registry
+
+    pm = get_plugin_manager()
+    click.echo(catalogue_markdown(pm, build_registry(pm)), nl=False)
+
+
 def _edit(config_path: str | None, key: str, changes: dict[str, Any]) -> None:
     app = _app(config_path)
     if key not in app.registry:

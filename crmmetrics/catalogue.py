@@ -1,0 +1,96 @@
+"""The KPI catalogue as Markdown, generated from the loaded plugins (docs/kpis.md).
+
+One source of truth: each metric's definition, and each plugin module's docstring (its
+conventions and its "Changes from the catalogue"), become the page; a test fails when the
+committed page differs from what this produces for the built-in plugins.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pluggy
+
+from .registry import Registry
+from .vocabulary import Process
+
+HEADER = """\
+# The KPI catalogue
+
+Every metric the built-in plugins compute, by CRM process, with its definition, formula and
+published source. This page is generated: `crmmetrics metrics docs > docs/kpis.md` (with only
+the built-in plugins loaded; see the test `tests/test_catalogue_docs.py`). Percentages are 0-100.
+The scorecard perspective, value lens, unit, direction (higher or lower is better), dimensions and
+reporting period are those of each definition; `crmmetrics metrics list` shows the same with the
+schedule in force.
+
+## Coverage of the design catalogue
+
+The design catalogue lists 58 KPIs. 52 are built in under their own key. Four were split or
+renamed where one key mixed two things or the name was unclear:
+
+| design catalogue | built in |
+|---|---|
+| `vc_retention_rate`, `vc_churn_rate` | `vc_active_retention_rate`, `vc_active_churn_rate` (non-contractual) and `vc_contract_retention_rate`, `vc_contract_churn_rate` (contractual), never mixed |
+| `mci_multichannel_spend_index` | `mci_multichannel_spend_uplift` |
+| `im_clv_forecast_accuracy` | `im_clv_forecast_correlation` and `im_clv_forecast_error` (one unit each) |
+
+Two more split off a second number: `im_source_data_age` (from `im_data_freshness`) and
+`pa_whale_curve_peak` (from `pa_unprofitable_customer_share`). The last two,
+`pa_kpi_target_attainment` and `pa_scorecard_index`, are computed by the scorecard from the
+standards rather than from CRM data: Prometheus `crmmetrics_scorecard_target_attainment_ratio`
+and `crmmetrics_scorecard_index` (see [scorecard.md](scorecard.md)).
+
+Column names follow the canonical data model ([data-model.md](data-model.md)) where the design
+catalogue used others: `ordered_at` (catalogue `order_ts`), `acquired_at` (`acquisition_date`),
+`churned_at` (`churn_date`), `hired_at`/`left_at`/`leave_type` (`hire_date`/`termination_date`/
+`termination_type`); an assisted channel is one that is not `is_self_service`.
+"""
+
+
+def _rst_to_markdown(text: str) -> str:
+    """The few reStructuredText habits of the plugin docstrings, in Markdown."""
+    text = re.sub(r"^(.+)\n-{3,}\n", r"#### \1\n\n", text, flags=re.M)
+    text = re.sub(r":(?:mod|func|class):`([^`]+)`", r"`\1`", text)
+    return text.replace("``", "`")
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def catalogue_markdown(pm: pluggy.PluginManager, registry: Registry) -> str:
+    lines = [HEADER]
+    by_plugin = {}
+    for definition in registry:
+        by_plugin.setdefault(registry.plugin_of[definition.key], []).append(definition)
+    for process in Process:
+        lines.append(f"\n## {process.title}\n")
+        for plugin_name in sorted(by_plugin):
+            definitions = sorted((d for d in by_plugin[plugin_name] if d.process == process), key=lambda d: d.key)
+            if not definitions:
+                continue
+            module = pm.get_plugin(plugin_name)
+            doc = inspect.getdoc(module) or ""
+            if doc and plugin_name == process.value:
+                lines.append(_rst_to_markdown(doc).strip() + "\n")
+            elif plugin_name != process.value:
+                lines.append(f"From the plugin `{plugin_name}`.\n")
+            lines.append("| key | name | perspective | lens | unit | better | dimensions | period |")
+            lines.append("|---|---|---|---|---|---|---|---|")
+            for d in definitions:
+                better = "higher" if d.direction == "higher_is_better" else "lower"
+                lines.append(
+                    f"| `{d.key}` | {_cell(d.name)} | {d.perspective} | {d.value_lens} | {d.unit} | {better} "
+                    f"| {', '.join(d.dimensions) or '-'} | {d.period} |"
+                )
+            lines.append("")
+            for d in definitions:
+                lines.append(f"**`{d.key}`: {_cell(d.name)}.** {_cell(d.description)}  ")
+                lines.append(f"Formula: {_cell(d.formula) or '-'}  ")
+                if d.parameters:
+                    params = "; ".join(f"`{p.name}` = {p.default!r} ({_cell(p.description)})" for p in d.parameters)
+                    lines.append(f"Parameters: {params}  ")
+                lines.append(f"Source: {_cell(d.source) or '-'}\n")
+    return "\n".join(lines).rstrip() + "\n"
