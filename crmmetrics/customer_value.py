@@ -36,9 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, case, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import case, func, select
 
 from .clv import (
     BgNbd,
@@ -52,7 +50,7 @@ from .clv import (
 )
 from .errors import MetricError
 from .periods import Period
-from .sql import customer_masters
+from .sql import customer_masters, epoch_day
 
 #: Label of the customers (and anonymous revenue) that belong to no segment.
 UNASSIGNED = "unassigned"
@@ -64,25 +62,6 @@ MIN_REPEAT_CUSTOMERS = 10
 #: BG/NBD time unit (days): weeks, as in Fader, Hardie & Lee 2005.
 UNIT_DAYS = 7.0
 _MONTH_DAYS = 365.25 / 12
-
-
-class epoch_day(FunctionElement):
-    """Whole UTC days since 1970-01-01 of a naive UTC timestamp (the day a purchase falls on)."""
-
-    type = Integer()
-    name = "epoch_day"
-    inherit_cache = True
-
-
-@compiles(epoch_day)
-def _epoch_day(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"(CAST({compiler.process(element.clauses, **kw)} AS DATE) - DATE '1970-01-01')"
-
-
-@compiles(epoch_day, "sqlite")
-def _epoch_day_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    # julianday of a date is an exact x.5 double, so the difference is an exact integer.
-    return f"CAST(julianday(date({compiler.process(element.clauses, **kw)})) - 2440587.5 AS INTEGER)"
 
 
 def day_number(moment: datetime) -> int:

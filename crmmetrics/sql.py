@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, literal, or_, select
+from sqlalchemy import Float, Integer, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -92,6 +92,25 @@ def _epoch_seconds(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(epoch_seconds, "sqlite")
 def _epoch_seconds_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+class epoch_day(FunctionElement):
+    """Whole UTC days since 1970-01-01 of a naive UTC timestamp (the day a purchase falls on)."""
+
+    type = Integer()
+    name = "epoch_day"
+    inherit_cache = True
+
+
+@compiles(epoch_day)
+def _epoch_day(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS DATE) - DATE '1970-01-01')"
+
+
+@compiles(epoch_day, "sqlite")
+def _epoch_day_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # julianday of a date is an exact x.5 double, so the difference is an exact integer.
+    return f"CAST(julianday(date({compiler.process(element.clauses, **kw)})) - 2440587.5 AS INTEGER)"
 
 
 def prorated_cost(cost_entries: Any, period: Period) -> tuple[Any, Any]:

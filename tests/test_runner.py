@@ -10,7 +10,6 @@ import pytest
 from crmmetrics import MetricDefinition, Result, hookimpl
 from crmmetrics.app import App
 from crmmetrics.config import parse_config
-from crmmetrics.definitions import Schedule
 from crmmetrics.errors import MetricError
 from crmmetrics.exporter import Exposition
 from crmmetrics.runner import normalise
