@@ -19,16 +19,16 @@ Families (all gauges unless said otherwise):
 - ``crmmetrics_run_failures_total{metric, plugin}`` (counter): failed runs kept in the store.
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
-Other modules add families through ``EXTRA_FAMILIES`` (e.g. the scorecard).
+The scorecard adds the standards' targets, thresholds, statuses and scores
+(``crmmetrics.scorecard.scorecard_families``), and ``/`` serves its page (``crmmetrics.page``).
 """
 
 from __future__ import annotations
 
 import calendar
-import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,14 +39,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.samples import Sample
 
+from .page import landing_page
+from .scorecard import scorecard_families
 from .store import Store
 
 log = logging.getLogger("crmmetrics.exporter")
-
-# Callables that take the Store and yield further metric families; registered by readers such as
-# the scorecard so that this module need not know them.
-EXTRA_FAMILIES: list[Callable[[Store], Iterable[Metric]]] = []
-
 
 def timestamp(moment: datetime) -> float:
     """Seconds since the epoch of a naive-UTC datetime."""
@@ -115,8 +112,7 @@ class StoreCollector:
             failures.add_metric(label_values, health.failures)
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)
-        for extra in EXTRA_FAMILIES:
-            yield from extra(self.store)
+        yield from scorecard_families(self.store)
 
 
 class Exposition:
@@ -141,28 +137,6 @@ class Exposition:
             return self._body
 
 
-def default_landing_page(store: Store) -> str:
-    """A minimal page listing the latest values (replaced by the scorecard page when present)."""
-    rows = "".join(
-        f"<tr><td>{o.metric_key}</td><td>{o.period_label}</td><td>{json.dumps(o.dimensions)}</td><td>{o.value}</td></tr>"
-        for o in store.latest_observations()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>crmmetrics</title></head><body>"
-        "<h1>crmmetrics</h1><p><a href='/metrics'>/metrics</a></p>"
-        f"<table><tr><th>metric</th><th>period</th><th>dimensions</th><th>value</th></tr>{rows}</table></body></html>"
-    )
-
-
-# The page served at "/"; the scorecard module replaces it with the balanced scorecard.
-LANDING_PAGE: list[Callable[[Store], str]] = [default_landing_page]
-
-# The balanced scorecard adds its families and replaces the landing page (crmmetrics.page).
-from .page import install as _install_scorecard  # noqa: E402 - needs the two lists above
-
-_install_scorecard(EXTRA_FAMILIES, LANDING_PAGE)
-
-
 def make_server(store: Store, host: str = "127.0.0.1", port: int = 9464) -> ThreadingHTTPServer:
     """An HTTP server for / and /metrics over ``store`` (call serve_forever() to run it)."""
     exposition = Exposition(store)
@@ -176,7 +150,7 @@ def make_server(store: Store, host: str = "127.0.0.1", port: int = 9464) -> Thre
                 if path == "/metrics":
                     self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, exposition.body())
                 elif path == "/":
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", LANDING_PAGE[-1](store).encode())
+                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", landing_page(store).encode())
                 elif path == "/healthz":
                     self._send(HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n")
                 else:

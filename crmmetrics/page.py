@@ -9,13 +9,11 @@ tests and scrapers need not parse the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
 
-from .scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value, scorecard_families
+from .scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
 from .store import LatestObservation, Store, utcnow
 from .vocabulary import Direction, Perspective, Process
 
@@ -289,9 +287,3 @@ def landing_page(store: Store) -> str:
     """The page served at ``/``."""
     scorecard = build_scorecard(store)
     return render_page(scorecard, utcnow(), other_metrics(store, scorecard))
-
-
-def install(extra_families: list[Callable[[Store], Iterable[Any]]], landing: list[Callable[[Store], str]]) -> None:
-    """Hook the scorecard into the exporter: its Prometheus families and the landing page."""
-    extra_families.append(scorecard_families)
-    landing.append(landing_page)
