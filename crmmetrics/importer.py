@@ -383,11 +383,11 @@ class _Rejects:
 def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number of the record's first line, fields) for each non-blank record."""
     try:
-        stream = open(path, newline="", encoding="utf-8-sig")
+        stream = open(path, "rb")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     with stream:
-        reader = csv.reader(stream)
+        reader = csv.reader(_decoded_lines(path, stream), strict=True)
         line = 1
         try:
             for fields in reader:
@@ -396,8 +396,15 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
                 line = reader.line_num + 1
         except csv.Error as exc:
             raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text (near line {line})") from None
+
+
+def _decoded_lines(path: Path, stream: Any) -> Iterator[str]:
+    """The file's lines as text, decoded one by one so that bad bytes are found at their line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}:{number}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
 
 
 class _Import:

@@ -175,6 +175,32 @@ def test_bad_headers_and_values(crm_db, tmp_path, table, text, options, expected
     assert messages(caught.value) == expected
 
 
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"ordered_at,net_revenue\n2026-01-01,5\n2026-01-02,caf\xe9\n", ":3: not UTF-8 text (byte 0xe9)"),
+        (b'ordered_at,net_revenue\n2026-01-01,5\n2026-01-02,"5"x\n', ":3: not valid CSV: ',' expected after '\"'"),
+        (b'ordered_at,net_revenue\n2026-01-01,"5\n', ":2: not valid CSV: unexpected end of data"),
+        (b"", ": empty file, expected a header line"),
+    ],
+    ids=["encoding", "quote", "unclosed-quote", "empty"],
+)
+def test_a_file_that_cannot_be_read_as_csv_is_one_error(crm_db, tmp_path, content, error):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        import_csv(crm_db.url, "orders", path)
+    assert str(caught.value) == f"{path}{error}"
+    assert rows(crm_db, "orders", "order_id") == []
+
+
+def test_a_byte_order_mark_crlf_and_quoted_line_breaks_are_read(crm_db, tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b'\xef\xbb\xbfcustomer_id,contract_type\r\n1,"a ""b""\r\nc"\r\n\r\n2,x\r\n')
+    import_csv(crm_db.url, "customers", path)
+    assert [(c["customer_id"], c["contract_type"]) for c in rows(crm_db, "customers", "customer_id")] == [(1, 'a "b"\r\nc'), (2, "x")]
+
+
 def test_the_error_lists_twenty_problems_then_counts_the_rest(crm_db, tmp_path):
     path = tmp_path / "orders.csv"
     path.write_text("ordered_at,net_revenue\n" + "".join(f"2026-01-01,x{n}\n" for n in range(25)))

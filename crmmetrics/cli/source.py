@@ -48,7 +48,7 @@ def _mapping(assignments: tuple[str, ...]) -> dict[str, str]:
 @config_option
 @click.option("--map", "assignments", multiple=True, metavar="THEIR=OUR", help="Read the file's column THEIR into column OUR (repeatable).")
 @click.option("--date-format", metavar="FORMAT", help="strptime format of the date-times, e.g. '%d/%m/%Y %H:%M' (default ISO 8601).")
-@click.option("--timezone", default="UTC", show_default=True, help="Zone of date-times without a UTC offset; stored as UTC.")
+@click.option("--timezone", default="UTC", metavar="ZONE", show_default=True, help="Zone of date-times without a UTC offset; stored as UTC.")
 @click.option("--ignore-extra", is_flag=True, help="Skip columns of the file that are not columns of TABLE.")
 @click.option("--reject-file", type=click.Path(dir_okay=False), help="Import the valid rows and write the bad ones here (CSV with line and error).")
 @click.option("--derive-customers", is_flag=True, help="orders: create the customers the orders name, acquired at their first order.")
@@ -72,8 +72,11 @@ def import_command(
     is imported (exit 2) unless --reject-file is given. A transaction log needs only customer,
     date and amount:
 
-      crmmetrics import orders tx.csv --map customer=customer_id --map date=ordered_at
-      --map amount=net_revenue --derive-customers
+    \b
+      crmmetrics import orders tx.csv --derive-customers \\
+        --map customer=customer_id --map date=ordered_at --map amount=net_revenue
+
+    Types, defaults, derived keys and checks: see the docstring of crmmetrics.importer.
     """
     url = source_url or load_config(config_path).source_url
     try:
