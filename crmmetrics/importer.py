@@ -49,12 +49,12 @@ import csv
 import os
 import re
 import tempfile
-from contextlib import closing
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
@@ -235,12 +235,11 @@ def import_csv(
     path = Path(path)
     engine = open_target(url)
     try:
-        with _Rejects(reject_file) as rejects:
-            with engine.begin() as connection:
-                job = _Import(connection, TABLES[table], path, rejects, url=url, derive_customers=derive_customers)
-                job.run(mapping or {}, date_format, zone, ignore_extra, chunk_size)
-                if rejects.count and rejects.target is None:
-                    raise CsvImportError(path, rejects.listed, rejects.count, rejects.rows)
+        with _Rejects(reject_file) as rejects, engine.begin() as connection:
+            job = _Import(connection, TABLES[table], path, rejects, url=url, derive_customers=derive_customers)
+            job.run(mapping or {}, date_format, zone, ignore_extra, chunk_size)
+            if rejects.count and rejects.target is None:
+                raise CsvImportError(path, rejects.listed, rejects.count, rejects.rows)
         return ImportResult(
             table=table,
             rows_read=job.rows_read,
@@ -346,7 +345,7 @@ class _Rejects:
         self._stream = None
         self._writer = None
 
-    def __enter__(self) -> _Rejects:
+    def __enter__(self) -> Self:
         if self.target is not None:
             try:
                 handle, name = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
@@ -382,20 +381,18 @@ class _Rejects:
 
 def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number of the record's first line, fields) for each non-blank record."""
+    line = 1
     try:
-        stream = open(path, "rb")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    with stream:
-        reader = csv.reader(_decoded_lines(path, stream), strict=True)
-        line = 1
-        try:
+        with open(path, "rb") as stream:
+            reader = csv.reader(_decoded_lines(path, stream), strict=True)
             for fields in reader:
                 if fields:
                     yield line, fields
                 line = reader.line_num + 1
-        except csv.Error as exc:
-            raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
 
 
 def _decoded_lines(path: Path, stream: Any) -> Iterator[str]:

@@ -342,6 +342,11 @@ def test_a_transaction_log_with_derived_customers_feeds_the_value_kpis(source_ba
     # trailing 365 days [2025-06-15, 2026-06-15): 101, 102, 103, 104; the year before: 101, 102
     active = compute("sd_active_customers", db.url, as_of=datetime(2026, 6, 15))
     assert (active.current(), active.previous()) == (4, 2)
+    # simple CLV over the trailing year: m = 30% default margin x 219.99 of identified revenue / 4
+    # active customers; r = 2 of the 2 customers active the year before; d = 10% a year over 365 days
+    clv = compute("vc_clv_simple", db.url, as_of=datetime(2026, 6, 15))
+    m, r, d = 0.3 * 219.99 / 4, 1.0, 1.1 ** (365 / 365.25) - 1
+    assert clv.current() == pytest.approx(m * r / (1 + d - r))  # 165.11
 
     # CLV inputs (x, t_x, T in weeks, mbar) to 2026-06-14, counted by hand:
     # 101 buys on 2024-09-10, 2025-07-01, 2026-05-03, 2026-06-02: x 3, t_x 630 d, T 642 d, mbar 160/3
