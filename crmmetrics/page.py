@@ -116,7 +116,7 @@ def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
     status = kpi.status or "none"
     dims = " · ".join(v for _k, v in sorted(kpi.dimensions.items()))
     if grouped:
-        name = f"<div class='name dims'>{escape(dims)}</div>"
+        name = f"<div class='name dims'>{escape(dims or 'total')}</div>"
     else:
         name = f"<div class='name'>{escape(kpi.name)}{f' <span class=dims>({escape(dims)})</span>' if dims else ''}</div>"
     good = change_is_good(kpi)

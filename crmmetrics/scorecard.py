@@ -301,7 +301,8 @@ def format_change(change: float | None) -> str:
     """``+3.2%`` / ``-0.5%`` of the previous period, or an empty string."""
     if change is None:
         return ""
-    return f"{change * 100:+.1f}%"
+    text = f"{change * 100:+.1f}%"
+    return "0.0%" if text in ("+0.0%", "-0.0%") else text  # a change too small to show has no sign
 
 
 def change_is_good(kpi: Kpi) -> bool | None:

@@ -529,7 +529,8 @@ def apply_admin_standards(
     """Validate every wanted standard, then record those that change something, in one transaction.
 
     A standard identical to the admin's one in force (same values, and the same ``valid_from``
-    if one is given) is skipped. Nothing is written if any standard is invalid (ConfigError).
+    if one is given) is skipped. A version dated before the admin's version in force is refused:
+    it could never apply. Nothing is written if any standard is invalid (ConfigError).
     Returns the changes written.
     """
     for item in wanted:
@@ -548,6 +549,20 @@ def apply_admin_standards(
             and current.spec == item.spec
             and (item.valid_from is None or item.valid_from == current.valid_from)
         )
+        if (
+            not unchanged
+            and current is not None
+            and current.origin == ADMIN
+            and item.valid_from is not None
+            and item.valid_from < current.valid_from
+        ):
+            # Effective dating: the latest valid_from that has passed wins, so this version could
+            # only ever apply to the past, which would rewrite how past scorecards are explained.
+            prefix = f"{where}standards.{item.spec.label}" if where else f"standard for {item.spec.label}"
+            raise ConfigError(
+                f"{prefix}: valid from {item.valid_from:%Y-%m-%d %H:%M:%S} is before the version in force "
+                f"(valid from {current.valid_from:%Y-%m-%d %H:%M:%S}), so it would never apply"
+            )
         if not unchanged:
             rows.append(
                 _change_row(

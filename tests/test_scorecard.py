@@ -307,3 +307,9 @@ def test_a_standards_change_re_renders_the_exposition(scenario):
     assert targets["sc_complaints"] == 11.0
     assert scenario.cli("standards", "set", "sc_complaints", "--target", "10").returncode == 0
     store.engine.dispose()
+
+
+def test_change_is_shown_with_a_sign_only_when_it_shows():
+    from crmmetrics.scorecard import format_change
+
+    assert [format_change(c) for c in (0.0321, -0.005, -0.0004, 0.0, None)] == ["+3.2%", "-0.5%", "0.0%", "0.0%", ""]

@@ -327,6 +327,23 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(admin, args, message):
     assert _state(admin) == before
 
 
+def test_a_version_dated_before_the_one_in_force_is_refused(admin):
+    assert admin("standards", "set", "sc_complaints", "--target", "10", "--red", "20", "--green", "12",
+                 "--valid-from", "2026-06-01").exit_code == 0
+    before = _state(admin)
+    done = admin("standards", "set", "sc_complaints", "--target", "8", "--valid-from", "2026-01-01")
+    assert done.exit_code == 2
+    assert done.stderr == (
+        "Error: standard for sc_complaints: valid from 2026-01-01 00:00:00 is before the version in force "
+        "(valid from 2026-06-01 00:00:00), so it would never apply\n"
+    )
+    assert _state(admin) == before
+    # Dated after it (or undated: from now) it applies.
+    assert admin("standards", "set", "sc_complaints", "--target", "8", "--valid-from", "2026-07-01").exit_code == 0
+    listed = {row["key"]: row for row in json.loads(_state(admin))}
+    assert listed["sc_complaints"]["target"] == 8
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -167,6 +167,8 @@ def standards_set(
         fields = {name: getattr(old, name) for name in StandardDefault.__dataclass_fields__}
         if "target_rule" in values and values["target_rule"] != "benchmark":
             fields["benchmark"] = None
+            if source is None and old.target_rule == "benchmark":
+                fields["source"] = ""  # the benchmark's citation no longer explains the target
     fields.update(values)
     wrong = direction_problem(fields["red"], fields["green"], app.registry.get(metric).direction)
     if wrong:
