@@ -83,7 +83,8 @@ class GrafanaPusher:
                 raise GrafanaAuthError(f"Grafana at {self.url} rejected the credentials (HTTP 401: {message})") from None
             if exc.status_code == 403:
                 raise GrafanaAuthError(
-                    f"Grafana at {self.url} denied {what} to these credentials (HTTP 403: {message})"
+                    # Not always the token: Grafana also answers 403 for a provisioned, read-only object.
+                    f"Grafana at {self.url} forbade {what} (HTTP 403: {message})"
                 ) from None
             raise GrafanaError(f"Grafana at {self.url} rejected {what}: HTTP {exc.status_code}: {message}") from None
         except GrafanaException as exc:  # a transport error grafana-client wrapped

@@ -340,7 +340,7 @@ def test_a_read_only_datasource_that_differs_is_reported(grafana, push):
     done = push("--url", grafana.url, "--prometheus-url", "http://other:9090")
     assert done.returncode == 2
     assert done.stderr == (
-        f"Error: Grafana at {grafana.url} denied datasource {DATASOURCE_UID} to these credentials "
+        f"Error: Grafana at {grafana.url} forbade datasource {DATASOURCE_UID} "
         "(HTTP 403: Cannot update read-only data source)\n"
     )
 
