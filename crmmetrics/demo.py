@@ -17,17 +17,24 @@ about three years of believable behaviour up to ``as_of``:
   multichannel customers, campaign attribution, NULL cogs (~10%), returns and order lines in
   several product categories;
 * campaigns (acquisition, retention, cross-sell, win-back, brand) whose responses agree with the
-  orders attributed to them;
+  orders attributed to them: a direct-response campaign of the monthly programme starts in every
+  month, ad-hoc campaigns at random;
 * service cases made of one or more interactions (self-service sometimes followed by an
   assisted contact, channel switching, first-contact resolution), outbound campaign calls and
   visits, employees handling the assisted contacts;
 * surveys (NPS 0-10, CSAT 1-5, CES 2.0 1-7, FCR 0/1, share of wallet 0-100) that depend on
-  what happened to the customer;
-* employees with hires, voluntary and involuntary leavers, half-yearly pulse surveys (eNPS,
-  satisfaction, engagement; some anonymous);
+  what happened to the customer; the NPS, CSAT, CES and FCR samples keep a minimum number of
+  answers a month, so that a small customer base still has a monthly score;
+* employees with hires, voluntary and involuntary leavers, monthly pulse surveys (eNPS,
+  satisfaction, engagement; some anonymous) asking a third of the staff each month by a fixed
+  rota, so that everyone is asked once a quarter;
 * a monthly cost ledger (acquisition and retention marketing and sales by channel and campaign,
   service and fulfilment by channel, IT, per segment and a few per customer);
 * weekly data-quality checks per source system computed from the generated data.
+
+Every month and quarter of the history thus has data for each built-in KPI (from a few hundred
+customers on): both periods a KPI compares, the current and the previous one, have a value
+whatever ``as_of``.
 
 Everything derives from one ``numpy.random.Generator(seed)``: the same ``customers``, ``seed``
 and ``as_of`` give identical data.  Timestamps are naive UTC and all lie before midnight UTC of
@@ -286,10 +293,13 @@ class _Demo:
             nxt = (m.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
             ps, pe = max(m, self.start), min(nxt, as_of)
             bounds.append(((ps - self.start).days * DAY, (pe - self.start).days * DAY,
-                           (nxt - m).days))
+                           (nxt - m).days, (m - self.start).days * DAY, m.month))
             m = nxt
         self.months = np.array([b[:2] for b in bounds], dtype=np.int64)
         self.month_days = np.array([b[2] for b in bounds], dtype=np.float64)
+        # calendar months: first day (seconds from start, negative for the first) and 1..12
+        self.month_first = np.array([b[3] for b in bounds], dtype=np.int64)
+        self.month_number = np.array([b[4] for b in bounds], dtype=np.int64)
         season = np.array([0.9, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 0.9, 1.0, 1.05, 1.25, 1.4])
         w = (1.0 + 0.6 * np.arange(self.D) / self.D) * season[self.day_month - 1]
         self.day_p = w / w.sum()
@@ -317,6 +327,17 @@ class _Demo:
 
     def month_of(self, sec: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.months[:, 0], sec, side="right") - 1
+
+    def sample_monthly(self, at: np.ndarray, p: float, floor: int) -> np.ndarray:
+        """Indices of the candidates (at times ``at``) who answer a survey: each with
+        probability ``p``, and at least ``floor`` a month where there are that many candidates
+        (the survey programme keeps a minimum sample per month)."""
+        u = self.rng.random(at.size)
+        month = self.month_of(at)
+        order = np.lexsort((u, month))
+        rank = np.empty(at.size, dtype=np.int64)
+        rank[order] = np.arange(at.size) - np.searchsorted(month[order], month[order])
+        return np.nonzero((u < p) | (rank < floor))[0]
 
     # ---- build everything ----------------------------------------------------------------
 
@@ -393,13 +414,24 @@ class _Demo:
 
     def campaigns_base(self) -> None:
         rng = self.rng
-        C = int(round(40 + 12 * math.sqrt(self.n / 1000)))
-        obj = rng.choice(5, C, p=_OBJ_P)
+        # the monthly programme: a direct-response campaign (not brand) starts in every month, at
+        # least a week before as_of, so every month has a response rate and a ROMI; ad-hoc
+        # campaigns of any objective start on random days
+        lo = self.months[:, 0] // DAY
+        hi = np.minimum(self.months[:, 1] // DAY, self.D - 7)
+        planned = np.nonzero(hi > lo)[0]
+        monthly = lo[planned] + (rng.random(planned.size) * (hi - lo)[planned]).astype(np.int64)
+        n_adhoc = int(round(40 + 12 * math.sqrt(self.n / 1000)))
+        start_day = np.concatenate([monthly, rng.integers(0, self.D - 7, n_adhoc)])
+        obj = np.concatenate([rng.choice(4, monthly.size, p=_OBJ_P[:4] / _OBJ_P[:4].sum()),
+                              rng.choice(5, n_adhoc, p=_OBJ_P)])
+        order = np.argsort(start_day, kind="stable")
+        start_day, obj = start_day[order], obj[order]
+        C = start_day.size
         ch = _CAMP_CH[self.choose_rows(_CAMP_CH_P[obj])]
         seg = np.where(rng.random(C) < 0.4, -1,
                        rng.choice(_NSEG, C, p=_SEG_SHARE * np.array([2, 2, 1, 1, 1, 0.5])
                                   / (_SEG_SHARE * np.array([2, 2, 1, 1, 1, 0.5])).sum()))
-        start_day = np.sort(rng.integers(0, self.D - 7, C))
         dur = rng.integers(14, 46, C)
         self.c_obj, self.c_ch, self.c_seg = obj, ch, seg
         self.c_start = start_day * DAY + 8 * 3600
@@ -570,7 +602,8 @@ class _Demo:
         lo = np.array([_RESP_RATE[c][0] for c in self.c_ch])
         hi = np.array([_RESP_RATE[c][1] for c in self.c_ch])
         rate = rng.uniform(lo, hi)
-        contacts = np.ceil(responses / rate).astype(np.int64)
+        # the audience is planned for at least a few responses: never a campaign without contacts
+        contacts = np.ceil(np.maximum(responses, 3) / rate).astype(np.int64)
         brand = self.c_obj == 4
         reach = np.round(self.n * rng.uniform(0.3, 1.5, C)).astype(np.int64)
         contacts = np.where(brand, reach, contacts)
@@ -938,12 +971,15 @@ class _Demo:
         rng, M = self.rng, self.M
         it = self.i
         parts: list[dict[str, np.ndarray]] = []
-        # NPS relationship survey, answered by e-mail, web or app
+        # NPS relationship survey: invitations about once a customer-year, a quarter answered (by
+        # e-mail, web or app)
         years = (np.minimum(self.life_end, self.END) - self.acq) / (365.0 * DAY)
-        k = rng.poisson(0.25 * years)
+        k = rng.poisson(years)
         cust = np.repeat(np.arange(M), k)
         at = (self.acq[cust] + rng.random(cust.size)
               * (np.minimum(self.life_end[cust], self.END) - self.acq[cust])).astype(np.int64)
+        pick = self.sample_monthly(at, 0.25, 10)
+        cust, at = cust[pick], at[pick]
         person = rng.normal(0.0, 1.3, M)
         latent = (7.9 + _SEG_NPS[self.seg[cust]] + person[cust] + 0.5 * at / self.END
                   - 0.8 * np.minimum(self.complaints[cust], 2)
@@ -954,23 +990,22 @@ class _Demo:
                           at=at, inst=np.zeros(cust.size, np.int64),
                           score=np.clip(np.round(latent), 0, 10), lo=0.0, hi=10.0))
         # CSAT after assisted inbound contacts, CES (2.0) after any inbound contact
-        idx = np.nonzero(it["inbound"] & ~it["ss"] & (rng.random(it["at"].size) < 0.12))[0]
+        idx, at = self._answers_after(np.nonzero(it["inbound"] & ~it["ss"])[0], 600, 8 * 3600,
+                                      0.12, 8)
         latent = (3.7 + 0.8 * it["resolved"][idx] - 0.7 * (it["kind"][idx] == 2)
                   - 0.25 * (it["step"][idx] > 0) - 0.002 * np.minimum(it["wait"][idx], 600)
                   + rng.normal(0.0, 0.7, idx.size))
-        parts.append(self._survey_after(idx, 1, np.clip(np.round(latent), 1, 5), 1.0, 5.0))
-        idx = np.nonzero(it["inbound"] & (rng.random(it["at"].size) < 0.08))[0]
+        parts.append(self._survey_after(idx, at, 1, np.clip(np.round(latent), 1, 5), 1.0, 5.0))
+        idx, at = self._answers_after(np.nonzero(it["inbound"])[0], 600, 8 * 3600, 0.08, 8)
         latent = (5.0 + 1.0 * it["resolved"][idx] - 0.8 * (it["step"][idx] > 0)
                   - 0.6 * (it["kind"][idx] == 2) + rng.normal(0.0, 1.0, idx.size))
-        parts.append(self._survey_after(idx, 2, np.clip(np.round(latent), 1, 7), 1.0, 7.0))
+        parts.append(self._survey_after(idx, at, 2, np.clip(np.round(latent), 1, 7), 1.0, 7.0))
         # FCR survey: asked after the first contact of a case, answered the next day
-        idx = np.nonzero(it["inbound"] & (it["step"] == 0) & ~it["ss"]
-                         & (rng.random(it["at"].size) < 0.10))[0]
+        idx, at = self._answers_after(np.nonzero(it["inbound"] & (it["step"] == 0) & ~it["ss"])[0],
+                                      DAY, DAY + 6 * 3600, 0.10, 5)
         truth = (self.case_contacts[it["case"][idx]] == 1) & it["resolved"][idx]
         flip = rng.random(idx.size) < 0.08
-        part = self._survey_after(idx, 3, (truth ^ flip).astype(float), 0.0, 1.0)
-        part["at"] = it["at"][idx] + DAY + rng.integers(0, 6 * 3600, idx.size)
-        parts.append(part)
+        parts.append(self._survey_after(idx, at, 3, (truth ^ flip).astype(float), 0.0, 1.0))
         # share of wallet (stated share, 0-100) in the last year
         cust = np.nonzero((rng.random(M) < 0.05) & (self.last_order >= self.END - 365 * DAY))[0]
         share = 100 * self.spend12[cust] / self.wallet[cust] + rng.normal(0, 8, cust.size)
@@ -1005,30 +1040,38 @@ class _Demo:
             "scale_max": _f(hi),
         }
 
-    def _survey_after(self, idx, inst, score, lo, hi) -> dict[str, Any]:
+    def _answers_after(self, cand, delay_min, delay_max, p, floor):
+        """The interactions (of ``cand``) whose post-contact survey is answered, and when: a
+        delay after the contact, sampled per month of the answer (:meth:`sample_monthly`)."""
+        at = self.i["at"][cand] + self.rng.integers(delay_min, delay_max, cand.size)
+        pick = self.sample_monthly(at, p, floor)
+        return cand[pick], at[pick]
+
+    def _survey_after(self, idx, at, inst, score, lo, hi) -> dict[str, Any]:
         it = self.i
-        return dict(cust=it["cust"][idx], inter=idx, chan=it["chan"][idx],
-                    at=it["at"][idx] + self.rng.integers(600, 8 * 3600, idx.size),
+        return dict(cust=it["cust"][idx], inter=idx, chan=it["chan"][idx], at=at,
                     inst=np.full(idx.size, inst), score=score.astype(float), lo=lo, hi=hi)
 
     def employee_surveys(self) -> None:
+        """Monthly pulses, opening on the 4th for ten days: each employee is invited in one month
+        of every quarter (a fixed rota of thirds), so every month and quarter has answers."""
         rng = self.rng
-        waves = []
-        for y in range(self.start.year, self.as_of.year + 1):
-            for m in (3, 9):
-                d = (_dt.date(y, m, 15) - self.start).days
-                if 0 <= d and (d + 14) * DAY < self.END:
-                    waves.append(d * DAY)
+        waves = self.month_first + 3 * DAY
+        keep = (waves >= 0) & (waves < self.END)
+        waves, wave_month = waves[keep], self.month_number[keep]
         E = self.e_dept.size
+        rota = rng.integers(0, 3, E)
         person = rng.normal(0.0, 1.0, E)
         dept_eff = rng.normal(0.0, 0.4, len(_DEPARTMENTS))
         emp_l, at_l, inst_l, score_l, anon_l = [], [], [], [], []
-        for w_i, w in enumerate(waves):
-            employed = np.nonzero((self.e_hired <= w) & (w < self.e_left))[0]
-            resp = employed[rng.random(employed.size) < 0.68]
-            at = w + 9 * 3600 + rng.integers(0, 14 * DAY, resp.size)
+        for w_i, (w, month) in enumerate(zip(waves.tolist(), wave_month.tolist())):
+            invited = np.nonzero((self.e_hired <= w) & (w < self.e_left) & (rota == month % 3))[0]
+            resp = invited[rng.random(invited.size) < 0.68]
+            at = w + 9 * 3600 + rng.integers(0, 10 * DAY, resp.size)
+            answered = (at < self.END) & (at < self.e_left[resp])
+            resp, at = resp[answered], at[answered]
             anon = rng.random(resp.size) < 0.35
-            mood = (person[resp] + dept_eff[self.e_dept[resp]] + rng.normal(0, 0.25)
+            mood = (person[resp] + dept_eff[self.e_dept[resp]] + rng.normal(0, 0.15)
                     + 0.1 * w_i / max(len(waves), 1))
             for inst, (lo, hi, mu, sd) in enumerate(((0, 10, 7.0, 1.8), (1, 5, 3.7, 0.8),
                                                      (1, 5, 3.6, 0.8))):

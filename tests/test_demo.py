@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import DateTime, create_engine, func, select, text
 
 from crmmetrics import demo, schema
+from crmmetrics.app import App
+from crmmetrics.config import parse_config
 from crmmetrics.demo import generate_demo
+from crmmetrics.plugins import LOAD_ENV
 
 N = 500
 AS_OF = dt.date(2025, 6, 1)
@@ -426,3 +429,87 @@ def test_data_quality_facts(db):
     checked = _scalar(db, "SELECT MAX(checked_at) FROM data_quality_facts")
     assert latest == _scalar(db, "SELECT COUNT(*) FROM customers WHERE email IS NULL "
                                  "AND created_at <= :t", t=checked)
+
+
+def test_every_month_has_campaigns_and_survey_answers(db):
+    """What the monthly KPIs read exists in every complete month of the history."""
+    # the history starts on 2022-06-01 (1096 days before AS_OF): June 2022 to May 2025
+    assert AS_OF - dt.timedelta(days=demo.HISTORY_DAYS) == dt.date(2022, 6, 1)
+    months = {(2022 + (5 + i) // 12, (5 + i) % 12 + 1) for i in range(36)}
+    assert min(months) == (2022, 6) and max(months) == (2025, 5)
+
+    def months_of(sql):
+        return {(int(m[:4]), int(m[5:7])) for (m,) in _rows(db, sql)}
+
+    # a direct-response campaign with contacts starts in each month (response rate and ROMI)
+    assert months <= months_of("SELECT DISTINCT substr(starts_at, 1, 7) FROM campaigns "
+                               "WHERE objective <> 'brand' AND contacts_sent > 0")
+    for instrument in ("nps", "csat", "ces", "fcr"):
+        assert months <= months_of(f"SELECT DISTINCT substr(responded_at, 1, 7) "
+                                   f"FROM survey_responses WHERE instrument = '{instrument}'")
+    for instrument in ("enps", "esat", "engagement"):
+        assert months <= months_of(f"SELECT DISTINCT substr(responded_at, 1, 7) "
+                                   f"FROM employee_survey_responses WHERE instrument = '{instrument}'")
+    # the pulse rota asks each employee at most once a quarter
+    assert _scalar(db, """SELECT COUNT(*) FROM (
+                          SELECT employee_id, strftime('%Y', responded_at) y,
+                                 (CAST(strftime('%m', responded_at) AS INTEGER) + 2) / 3 q
+                          FROM employee_survey_responses
+                          WHERE employee_id IS NOT NULL AND instrument = 'enps'
+                          GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)""") == 0
+
+
+# ---- every built-in KPI has a current and a previous value ------------------------------------
+
+BUILT_IN = ("strategy_development,value_creation,multichannel_integration,information_management,"
+            "performance_assessment")
+
+
+def _kpis_lacking_a_period(source_url: str, store_url: str, as_of: dt.date) -> dict[str, list]:
+    """Run every built-in metric once as of ``as_of``; the metrics without a dimension
+    combination that has both a current and a previous value, with what they do have."""
+    config = parse_config({"source": {"url": source_url}, "store": {"url": store_url},
+                           "service": {"as_of": dt.datetime(as_of.year, as_of.month, as_of.day)}},
+                          None)
+    app = App.from_config(config)
+    try:
+        runs = app.runner.run_all()
+        assert [(r.metric_key, r.error) for r in runs if r.status != "success"] == []
+        assert len(runs) == len(app.registry) > 50
+        periods: dict[str, dict[str, set]] = {d.key: {} for d in app.registry}
+        for o in app.store.latest_observations():
+            if o.value is not None:
+                dims = tuple(sorted(o.dimensions.items()))
+                periods[o.metric_key].setdefault(dims, set()).add(o.period_label)
+    finally:
+        app.source.dispose()
+        app.store.engine.dispose()
+    return {key: sorted((dims, sorted(labels)) for dims, labels in combos.items())
+            for key, combos in periods.items()
+            if not any(labels == {"current", "previous"} for labels in combos.values())}
+
+
+@pytest.fixture
+def built_in_only(monkeypatch):
+    monkeypatch.setenv(LOAD_ENV, BUILT_IN)
+
+
+def test_every_kpi_has_both_periods_on_the_demo_fixture(demo_db, built_in_only, tmp_path):
+    """The 400-customer demo every KPI test uses (seed 7, as of 2026-06-15)."""
+    lacking = _kpis_lacking_a_period(demo_db.url, _url(tmp_path / "store.db"), demo_db.as_of.date())
+    assert lacking == {}
+
+
+@pytest.mark.parametrize("customers, seed, as_of", [
+    # the demo of tests/test_dashboard_queries.py (generated as of the day the tests run) on the
+    # first day of a year, the last day of a quarter's first month and mid-quarter
+    (300, 3, dt.date(2026, 1, 1)),
+    (300, 3, dt.date(2026, 4, 30)),
+    (300, 3, dt.date(2026, 8, 17)),
+    # what `crmmetrics demo` generates by default
+    (5000, 42, dt.date(2026, 3, 9)),
+])
+def test_every_kpi_has_both_periods_on_other_demos(customers, seed, as_of, built_in_only, tmp_path):
+    source = _url(tmp_path / "crm.db")
+    generate_demo(source, customers=customers, seed=seed, as_of=as_of)
+    assert _kpis_lacking_a_period(source, _url(tmp_path / "store.db"), as_of) == {}
