@@ -94,6 +94,11 @@ class ComputedMetric:
     def dimension_values(self, period: str = "current") -> dict[tuple[tuple[str, str], ...], float | None]:
         return {dims: value for (p, dims), value in self.values.items() if p == period}
 
+    def by_dimension_values(self, period: str = "current") -> dict[tuple[str, ...], float | None]:
+        """``{("e_commerce",): 80.0, (): 75.0}``: values keyed by their dimension values (in the
+        order of the sorted dimension names), ``()`` for the undimensioned total."""
+        return {tuple(value for _, value in dims): number for dims, number in self.dimension_values(period).items()}
+
 
 def compute_metric(
     key: str,

@@ -12,9 +12,6 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.standards import collect_defaults
 
 AS_OF = datetime(2026, 4, 10)
 
@@ -163,17 +160,13 @@ def source(source_backend):
     return database
 
 
-def values(result, period="current"):
-    """{dimension values (tuple, in the order of the sorted dimension names) or (): value} of one period."""
-    return {tuple(v for _, v in dims): value for dims, value in result.dimension_values(period).items()}
-
 
 def test_channel_revenue_mix(source, compute):
     result = compute("mci_channel_revenue_mix", source.url, as_of=AS_OF)
     # March revenue with a channel: 5,000 (order 8 has no channel). Outlets 1,000 + 400
     # (anonymous) = 1,400 -> 28%; e-commerce 500 (duplicate record's order) + 2,000 -> 50%;
     # m-commerce 600 -> 12%; telephony 500 -> 10%; direct marketing and sales force 0.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("outlets",): 28.0, ("e_commerce",): 50.0, ("m_commerce",): 12.0, ("telephony",): 10.0,
          ("direct_marketing",): 0.0, ("sales_force",): 0.0}
     )
@@ -186,7 +179,7 @@ def test_interaction_channel_mix(source, compute):
     result = compute("mci_interaction_channel_mix", source.url, as_of=AS_OF)
     # 15 March interactions: telephony 1, 3, 5, 16, 17 (5); e-commerce 2, 6, 8, 11, 19 (5);
     # m-commerce 4, 9; outlets 7, 18; direct marketing 10 (outbound counts too).
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("telephony",): 100 * 5 / 15, ("e_commerce",): 100 * 5 / 15, ("m_commerce",): 100 * 2 / 15,
          ("outlets",): 100 * 2 / 15, ("direct_marketing",): 100 * 1 / 15, ("sales_force",): 0.0}
     )
@@ -199,13 +192,13 @@ def test_cost_per_interaction(source, compute):
     # web shop 31 days x 10 = 310 over 5 -> 62; stores 14 days x 10 = 140 over 2 -> 70; app and
     # mailing have interactions but no service cost -> no value. Overall: 105 + 310 + 140 + 150
     # (untagged) = 705 over 15 interactions -> 47.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("Contact centre", "telephony"): 21.0, ("Web shop", "e_commerce"): 62.0, ("Stores", "outlets"): 70.0,
          ("App", "m_commerce"): None, ("Mailing", "direct_marketing"): None, (): 47.0}
     )
     # February: web shop 28 x 10 = 280, stores 14 x 10 = 140 -> 420 over 3 interactions (13, 14,
     # 15, all contact centre, which has no February service cost).
-    assert values(result, "previous") == pytest.approx({("Contact centre", "telephony"): None, (): 140.0})
+    assert result.by_dimension_values("previous") == pytest.approx({("Contact centre", "telephony"): None, (): 140.0})
 
 
 def test_channel_contribution_margin(source, compute):
@@ -217,11 +210,11 @@ def test_channel_contribution_margin(source, compute):
     #   m-commerce: order 5 (0.3 x 600 = 180) / 600 = 30%
     #   telephony:  order 6 (100) - contact centre 105 = -5 / 500 = -1%
     #   overall:    1,730 - (140 + 310 + 105 + 500 mailing) = 675 / 5,000 = 13.5%
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("outlets",): 100 * 360 / 1400, ("e_commerce",): 25.6, ("m_commerce",): 30.0, ("telephony",): -1.0, (): 13.5}
     )
     # February: order 7 (300) - stores 140 = 160 / 800 = 20%; overall 300 - 140 - 280 (web) = -120 / 800.
-    assert values(result, "previous") == pytest.approx({("outlets",): 20.0, (): -15.0})
+    assert result.by_dimension_values("previous") == pytest.approx({("outlets",): 20.0, (): -15.0})
     # Another margin share changes only the orders without cogs: e-commerce 250 + 800 - 310 = 740.
     other = compute("mci_channel_contribution_margin", source.url, as_of=AS_OF, params={"margin_share": 0.5})
     assert other.current(channel_category="e_commerce") == pytest.approx(100 * 740 / 2500)
@@ -236,9 +229,9 @@ def test_cross_channel_customer_share(source, compute):
     #   107: outlets; 108: e-commerce -> single channel
     # 5 of 7 -> 71.43%. Gold (master segments): 101, 102, 104 multi, 108 single -> 75%;
     # Basic: 103 multi, 107 single -> 50%; 106 has no segment (total only).
-    assert values(result) == pytest.approx({("Gold",): 75.0, ("Basic",): 50.0, (): 100 * 5 / 7})
+    assert result.by_dimension_values() == pytest.approx({("Gold",): 75.0, ("Basic",): 50.0, (): 100 * 5 / 7})
     # Q4 2025: order 12 only (103, outlets) -> 0%.
-    assert values(result, "previous") == pytest.approx({("Basic",): 0.0, (): 0.0})
+    assert result.by_dimension_values("previous") == pytest.approx({("Basic",): 0.0, (): 0.0})
 
 
 def test_multichannel_spend_uplift(source, compute):
@@ -247,9 +240,9 @@ def test_multichannel_spend_uplift(source, compute):
     # 800), 104 (500), 106 (300; its order has no channel but its contacts used two) -> mean
     # 5,700 / 5 = 1,140; single-channel 107 (500), 108 (1,000) -> mean 750; 1,140 / 750 - 1 = 52%.
     # Gold: (1,500 + 2,000 + 500) / 3 vs 1,000 -> +33.33%; Basic: 1,400 vs 500 -> +180%.
-    assert values(result) == pytest.approx({("Gold",): 100 * (4000 / 3 / 1000 - 1), ("Basic",): 180.0, (): 52.0})
+    assert result.by_dimension_values() == pytest.approx({("Gold",): 100 * (4000 / 3 / 1000 - 1), ("Basic",): 180.0, (): 52.0})
     # Q4 2025: no multichannel buyer to compare.
-    assert values(result, "previous") == {("Basic",): None, (): None}
+    assert result.by_dimension_values("previous") == {("Basic",): None, (): None}
 
 
 def test_self_service_containment(source, compute):
@@ -259,7 +252,7 @@ def test_self_service_containment(source, compute):
     #   days later), 11 (case E: 12 three days later, in April) are not contained; 19 is -> 1 of 4
     #   app: 4 (case C: assisted contact 8 days later, outside 7 days), 9 (case D: only an
     #   outbound mailing followed) are contained -> 2 of 2
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("Web shop", "e_commerce"): 25.0, ("App", "m_commerce"): 100.0, (): 50.0}
     )
     # A 10-day window also catches contact 5 after 4.
@@ -276,35 +269,35 @@ def test_first_contact_resolution(source, compute):
     #   K e-commerce: 1, resolved -> yes             C m-commerce: 4 only, unresolved -> no
     #   D m-commerce: 9 (10 is outbound) -> yes      G was opened in February
     # 4 of 7; telephony 2/2, e-commerce 1/3, m-commerce 1/2.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("telephony",): 100.0, ("e_commerce",): 100 / 3, ("m_commerce",): 50.0, (): 400 / 7}
     )
     # February: F (13, 14) and G (15, 16 on 1 March, within 7 days): two contacts each -> 0%.
-    assert values(result, "previous") == pytest.approx({("telephony",): 0.0, (): 0.0})
+    assert result.by_dimension_values("previous") == pytest.approx({("telephony",): 0.0, (): 0.0})
 
 
 def test_first_contact_resolution_by_survey(source, compute):
     result = compute("mci_fcr", source.url, as_of=AS_OF, params={"method": "survey"})
     # March FCR answers: contact centre 1, 0 -> 50%; web shop 1 (no scale: 1 = resolved) -> 100%;
     # one without channel (0) counts overall: 2 of 4. The NPS answer is not an FCR answer.
-    assert values(result) == pytest.approx({("telephony",): 50.0, ("e_commerce",): 100.0, (): 50.0})
+    assert result.by_dimension_values() == pytest.approx({("telephony",): 50.0, ("e_commerce",): 100.0, (): 50.0})
 
 
 def test_channel_switch_rate(source, compute):
     result = compute("mci_channel_switch_rate", source.url, as_of=AS_OF)
     # Of the 7 March cases, B (web shop, contact centre) and E (web shop, contact centre on 2
     # April) used two categories within 7 days; H's store visit came after 9 days.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("telephony",): 0.0, ("e_commerce",): 200 / 3, ("m_commerce",): 0.0, (): 200 / 7}
     )
-    assert values(result, "previous") == pytest.approx({("telephony",): 0.0, (): 0.0})
+    assert result.by_dimension_values("previous") == pytest.approx({("telephony",): 0.0, (): 0.0})
 
 
 def test_average_handle_time(source, compute):
     result = compute("mci_avg_handle_time", source.url, as_of=AS_OF)
     # March interactions with a handle time: contact centre 300, 600, 400, 100, 200 -> 320;
     # stores 900, 500 -> 700; mailing 120; overall 3,120 / 8 = 390.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("Contact centre", "telephony"): 320.0, ("Stores", "outlets"): 700.0,
          ("Mailing", "direct_marketing"): 120.0, (): 390.0}
     )
@@ -314,8 +307,8 @@ def test_average_handle_time(source, compute):
 def test_campaign_response_rate(source, compute):
     result = compute("mci_campaign_response_rate", source.url, as_of=AS_OF)
     # Campaigns starting in March with both counts: 1 (30 of 1,000), 2 (10 of 500).
-    assert values(result) == pytest.approx({("acquisition",): 3.0, ("retention",): 2.0, (): 100 * 40 / 1500})
-    assert values(result, "previous") == pytest.approx({("acquisition",): 5.0, (): 5.0})  # campaign 3
+    assert result.by_dimension_values() == pytest.approx({("acquisition",): 3.0, ("retention",): 2.0, (): 100 * 40 / 1500})
+    assert result.by_dimension_values("previous") == pytest.approx({("acquisition",): 5.0, (): 5.0})  # campaign 3
 
 
 def test_romi(source, compute):
@@ -323,20 +316,15 @@ def test_romi(source, compute):
     # March, direct-response campaigns: acquisition (campaign 1) margin 400 (order 1) + 800
     # (order 3) = 1,200 against 500 -> +140%; retention (campaign 2) 0.3 x 600 = 180 against 17
     # of 31 days of 310 = 170 -> +5.88%; overall 1,380 vs 670. The brand campaign's 1,000 is out.
-    assert values(result) == pytest.approx(
+    assert result.by_dimension_values() == pytest.approx(
         {("acquisition",): 140.0, ("retention",): 100 * 10 / 170, (): 100 * 710 / 670}
     )
-    assert values(result, "previous") == {(): None}  # no campaign spend in February
+    assert result.by_dimension_values("previous") == {(): None}  # no campaign spend in February
 
 
-def default_standards():
-    """The loaded plugins' default standards by metric (validated against the definitions)."""
-    pm = get_plugin_manager(None)
-    return {metric: spec for (metric, dims), (spec, _plugin) in collect_defaults(pm, build_registry(pm)).items() if dims == "{}"}
 
-
-def test_default_standards():
-    standards = default_standards()
+def test_default_standards(loaded_plugins):
+    standards = {label: spec for label, (spec, _plugin) in loaded_plugins().standards.items() if "{" not in label}
     fcr = standards["mci_fcr"]  # SQM: 80% or more world class, below 70% poor
     assert (fcr.red, fcr.green, fcr.fixed_target, fcr.weight) == (70, 80, 80, 2.0)
     assert (standards["mci_channel_switch_rate"].red, standards["mci_channel_switch_rate"].green) == (25, 10)
@@ -345,16 +333,3 @@ def test_default_standards():
     for key in ("mci_channel_revenue_mix", "mci_interaction_channel_mix", "mci_cost_per_interaction", "mci_avg_handle_time"):
         assert key not in standards
 
-
-def test_every_kpi_has_a_value_on_the_demo(demo_db, compute):
-    keys = [
-        "mci_channel_revenue_mix", "mci_interaction_channel_mix", "mci_cost_per_interaction",
-        "mci_channel_contribution_margin", "mci_cross_channel_customer_share", "mci_multichannel_spend_uplift",
-        "mci_self_service_containment", "mci_fcr", "mci_channel_switch_rate", "mci_avg_handle_time",
-        "mci_campaign_response_rate", "mci_romi",
-    ]
-    for key in keys:
-        result = compute(key, demo_db.url, as_of=demo_db.as_of)
-        assert result.run.status == "success", (key, result.run.error)
-        current = [value for value in result.dimension_values("current").values() if value is not None]
-        assert current, f"{key} has no current value on the demo"
