@@ -40,7 +40,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.samples import Sample
 
 from .page import landing_page
-from .scorecard import scorecard_families
+from .scorecard import evaluate, scorecard_families
+from .standards import standards_in_force
 from .store import Store
 
 log = logging.getLogger("crmmetrics.exporter")
@@ -65,7 +66,8 @@ class StoreCollector:
             labels=["metric"],
         )
         computed_at: dict[str, datetime] = {}
-        for observation in self.store.latest_observations():
+        observations = self.store.latest_observations()
+        for observation in observations:
             record = records.get(observation.metric_key)
             if observation.value is None or record is None:
                 continue
@@ -112,7 +114,8 @@ class StoreCollector:
             failures.add_metric(label_values, health.failures)
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)
-        yield from scorecard_families(self.store)
+        # The scorecard judges the same snapshot: one read of the store per render.
+        yield from scorecard_families(evaluate(standards_in_force(self.store), records, observations))
 
 
 class Exposition:

@@ -319,9 +319,8 @@ def _family(name: str, documentation: str) -> Metric:
     return Metric(name, documentation, "gauge")
 
 
-def scorecard_families(store: Store) -> Iterator[Metric]:
+def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
     """The scorecard's Prometheus families (names agreed with the dashboards; see docs)."""
-    scorecard = build_scorecard(store)
     target = _family("crmmetrics_kpi_target", "Target in force for a KPI")
     threshold = _family("crmmetrics_kpi_threshold", "Red and green thresholds of a KPI")
     status = _family("crmmetrics_kpi_status", "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)")
