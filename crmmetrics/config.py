@@ -192,7 +192,7 @@ class Config:
             params[name] = definition.parameter(name).coerce(value)
         return MetricSettings(
             enabled=section.enabled,
-            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule,
+            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule_for(section.period or definition.period),
             period=section.period or definition.period,
             timeout_seconds=(
                 parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds
