@@ -120,7 +120,7 @@ def humanized_value(unit: str, currency: str | None = None) -> str:
     """A template for ``$value`` (the exported value, in its family's base unit) in the unit
     people read: 0.42 of a percent KPI as ``42%``, seconds as ``1h 2m``, amounts with the
     currency code."""
-    if unit == "percent":
+    if unit in ("percent", "percent_unbounded"):
         return "{{ $value | humanizePercentage }}"
     if unit in ("seconds", "hours", "months"):
         return "{{ $value | humanizeDuration }}"

@@ -62,6 +62,7 @@ SCHEMA_VERSION = 39
 # (``currency_unit``).
 GRAFANA_UNITS: dict[str, tuple[str, int]] = {
     "percent": ("percentunit", 1),  # exported as 0-1 ratios
+    "percent_unbounded": ("percentunit", 1),
     "ratio": ("none", 2),
     "count": ("short", 0),
     "customers": ("suffix: customers", 0),

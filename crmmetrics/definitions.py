@@ -23,7 +23,8 @@ _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w
 # Units a definition may use (values are stored and shown to people in these); the exporter
 # converts each to a Prometheus base unit (EXPORT_UNITS) and the dashboards know how to show each.
 UNITS = {
-    "percent": "%",
+    "percent": "%",  # a share of a whole, 0-100 (exported as a 0-1 ratio)
+    "percent_unbounded": "%",  # a percentage of a base that may be below 0 or above 100 (a margin, an uplift)
     "ratio": "ratio",
     "count": "",
     "customers": "customers",
@@ -43,10 +44,11 @@ class ExportUnit:
     """How a unit is exported: the unit suffix of its families, and the factor to that base unit."""
 
     suffix: str
-    factor: float = 1.0
+    multiply: float = 1.0
+    divide: float = 1.0  # division by 100 rounds 57 to 0.57 exactly; multiplying by 0.01 would not
 
     def to_base(self, value: float) -> float:
-        return value * self.factor
+        return value * self.multiply / self.divide
 
 
 # One unit per Prometheus family, in base units (https://prometheus.io/docs/practices/naming/):
@@ -56,17 +58,18 @@ class ExportUnit:
 # A generic count is ``items`` (``_count`` is reserved for histograms and summaries).
 SECONDS_PER_MONTH = 365.25 / 12 * 86400  # an average Gregorian month
 EXPORT_UNITS: dict[str, ExportUnit] = {
-    "percent": ExportUnit("ratio", 0.01),
+    "percent": ExportUnit("ratio", divide=100),
+    "percent_unbounded": ExportUnit("ratio", divide=100),
     "ratio": ExportUnit("ratio"),
     "count": ExportUnit("items"),
     "customers": ExportUnit("customers"),
     "currency": ExportUnit("currency"),
     "seconds": ExportUnit("seconds"),
-    "months": ExportUnit("seconds", SECONDS_PER_MONTH),
+    "months": ExportUnit("seconds", multiply=SECONDS_PER_MONTH),
     "points": ExportUnit("points"),
     "score": ExportUnit("score"),
-    "per_1000_customers": ExportUnit("per_customer", 0.001),
-    "hours": ExportUnit("seconds", 3600.0),
+    "per_1000_customers": ExportUnit("per_customer", divide=1000),
+    "hours": ExportUnit("seconds", multiply=3600.0),
     "occasions": ExportUnit("occasions"),
 }
 

@@ -290,7 +290,7 @@ def format_value(value: float | None, unit: str) -> str:
         return "no data"
     whole = unit in ("count", "customers") and float(value).is_integer()
     number = f"{value:,.0f}" if whole else format_number(value)
-    if unit == "percent":
+    if UNITS.get(unit) == "%":
         return f"{number}%"
     suffix = UNITS.get(unit, "")
     if unit in ("ratio", "currency", "count", "score") or not suffix:
