@@ -214,6 +214,7 @@ class ParsedExposition:
             for family in self.families
             for sample in family.samples
             if sample.name.startswith("crmmetrics_metric_")
+            and not sample.name.endswith("_timestamp_seconds")  # the period bounds
             and sample.labels.get("metric") == metric
             and sample.labels.get("period") == period
             and {k: v for k, v in sample.labels.items() if k not in own} == dimensions
