@@ -20,7 +20,10 @@ HEADER = """\
 
 Every metric the built-in plugins compute, by CRM process, with its definition, formula and
 published source. This page is generated: `crmmetrics metrics docs > docs/kpis.md` (with only
-the built-in plugins loaded; see the test `tests/test_catalogue_docs.py`). Percentages are 0-100.
+the built-in plugins loaded; see the test `tests/test_catalogue_docs.py`). Percentages are 0-100
+(`percent`: a share of a whole; `percent_unbounded`: a margin, uplift or return that may be below
+0 or above 100); Prometheus gets them as 0-1 ratios and every unit in its base unit
+([operations.md](operations.md#the-metric-model)).
 The scorecard perspective, value lens, unit, direction (higher or lower is better), dimensions and
 reporting period are those of each definition; `crmmetrics metrics list` shows the same with the
 schedule in force.

@@ -68,6 +68,16 @@ class ServiceSection(_Strict):
     plugins_dir: str | None = None
     as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
     misfire_grace: str = "10m"
+    # ISO 4217 code of the reporting currency that amounts are in (dashboards, alert texts);
+    # None: neutral amounts. Family names never include it (docs/operations.md).
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"invalid currency {value!r}: expected an ISO 4217 code of three capital letters, e.g. EUR")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -192,7 +202,7 @@ class Config:
             params[name] = definition.parameter(name).coerce(value)
         return MetricSettings(
             enabled=section.enabled,
-            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule,
+            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule_for(section.period or definition.period),
             period=section.period or definition.period,
             timeout_seconds=(
                 parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds

@@ -6,13 +6,20 @@ KPI values change only when a run completes, so the exposition is rendered once 
 served as bytes: each scrape asks the store for a cheap change marker (the newest run id, which
 also sees runs written by another process) and re-renders only when it moved.
 
-Families (all gauges unless said otherwise):
+Families (all gauges unless said otherwise; the model and its names: crmmetrics.families and
+docs/operations.md):
 
-- ``crmmetrics_metric_value{metric, process, perspective, period, <dimensions>}``: the value of a
-  metric for the ``current`` and ``previous`` reporting period; missing values are not exported.
+- ``crmmetrics_metric[_by_<dimensions>]_<unit>{metric, process, perspective, period[, <dimensions>]}``:
+  the value of a metric for the ``current`` and ``previous`` reporting period, in the base unit
+  of the metric's unit (``crmmetrics.definitions.EXPORT_UNITS``: percentages as 0-1 ratios,
+  hours and months as seconds); a metric's total and each of its breakdowns are separate
+  families. Missing values are not exported.
+- ``crmmetrics_metric_period_start_timestamp_seconds{metric, period}`` and
+  ``crmmetrics_metric_period_end_timestamp_seconds{metric, period}``: the half-open period
+  ``[start, end)`` the exported values are for.
 - ``crmmetrics_metric_computed_timestamp_seconds{metric}``: when the exported value was computed
   (a gauge of its own: explicit sample timestamps that old would vanish from instant queries).
-- ``crmmetrics_metric_info{metric, name, unit, process, perspective, value_lens, direction, plugin}``: 1.
+- ``crmmetrics_metric_info{metric, name, unit, base_unit, process, perspective, value_lens, direction, plugin}``: 1.
 - ``crmmetrics_run_duration_seconds{metric, plugin}``: duration of the last run.
 - ``crmmetrics_run_last_success_timestamp_seconds{metric, plugin}``: end of the last successful run.
 - ``crmmetrics_run_up{metric, plugin}``: 1 if the last run succeeded, else 0.
@@ -28,7 +35,7 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,12 +46,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.samples import Sample
 
+from .definitions import EXPORT_UNITS
+from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
 from .page import landing_page
 from .scorecard import evaluate, scorecard_families
 from .standards import standards_in_force
 from .store import Store
 
 log = logging.getLogger("crmmetrics.exporter")
+
+def _value_help(unit: str, dimensions: Iterable[str]) -> str:
+    """The HELP of a value family: it depends on the family only (several units share one)."""
+    by = f"by {', '.join(sorted(dimensions))}" if dimensions else "totals"
+    return (
+        f"Values of CRM metrics in {unit_suffix(unit)}, {by}, for the current and previous reporting period "
+        "(base unit; crmmetrics_metric_info has each metric's unit)"
+    )
+
 
 def timestamp(moment: datetime) -> float:
     """Seconds since the epoch of a naive-UTC datetime."""
@@ -59,18 +77,17 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
-        values = Metric("crmmetrics_metric_value", "Value of a CRM metric for its current and previous reporting period", "gauge")
-        computed = GaugeMetricFamily(
-            "crmmetrics_metric_computed_timestamp_seconds",
-            "Unix time at which the exported value of a metric was computed",
-            labels=["metric"],
-        )
+        values: dict[str, Metric] = {}
+        bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         computed_at: dict[str, datetime] = {}
         observations = self.store.latest_observations()
         for observation in observations:
             record = records.get(observation.metric_key)
             if observation.value is None or record is None:
                 continue
+            name = value_family(record.unit, observation.dimensions)
+            if name not in values:
+                values[name] = Metric(name, _value_help(record.unit, observation.dimensions), "gauge")
             labels = {
                 "metric": observation.metric_key,
                 "process": record.process,
@@ -78,21 +95,30 @@ class StoreCollector:
                 "period": observation.period_label,
                 **observation.dimensions,
             }
-            values.samples.append(Sample("crmmetrics_metric_value", labels, observation.value))
+            values[name].samples.append(Sample(name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
+            bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
             computed_at[observation.metric_key] = observation.computed_at
+        for name in sorted(values):
+            yield values[name]
+        start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
+        end = GaugeMetricFamily(PERIOD_END, "Unix time at which the period of a metric's exported values ends (exclusive)", labels=["metric", "period"])
+        for (key, period), (first, last) in sorted(bounds.items()):
+            start.add_metric([key, period], timestamp(first))
+            end.add_metric([key, period], timestamp(last))
+        computed = GaugeMetricFamily(COMPUTED, "Unix time at which the exported value of a metric was computed", labels=["metric"])
         for key, moment in sorted(computed_at.items()):
             computed.add_metric([key], timestamp(moment))
-        yield values
-        yield computed
+        yield from (start, end, computed)
 
         info = GaugeMetricFamily(
-            "crmmetrics_metric_info",
+            INFO,
             "Definition of a CRM metric (always 1)",
-            labels=["metric", "name", "unit", "process", "perspective", "value_lens", "direction", "plugin"],
+            labels=["metric", "name", "unit", "base_unit", "process", "perspective", "value_lens", "direction", "plugin"],
         )
         for record in records.values():
             info.add_metric(
-                [record.key, record.name, record.unit, record.process, record.perspective, record.value_lens, record.direction, record.plugin],
+                [record.key, record.name, record.unit, unit_suffix(record.unit), record.process, record.perspective,
+                 record.value_lens, record.direction, record.plugin],
                 1,
             )
         yield info

@@ -31,6 +31,12 @@ class Period:
         return (self.end - self.start).total_seconds() / 86400
 
 
+def trailing_days(spec: str) -> int | None:
+    """N of ``trailing_<N>d``, else None."""
+    match = _TRAILING.match(spec)
+    return int(match.group(1)) if match else None
+
+
 def is_valid_period(spec: str) -> bool:
     return spec in CALENDAR or spec in TO_DATE or bool(_TRAILING.match(spec))
 

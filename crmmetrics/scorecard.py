@@ -38,7 +38,8 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from .definitions import UNITS
+from .definitions import EXPORT_UNITS, UNITS
+from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
 from .standards import Standard, better_or_equal, format_key, standards_in_force
 from .store import LatestObservation, MetricRecord, Store, dimensions_key
 from .vocabulary import Direction, Perspective, Process
@@ -289,7 +290,7 @@ def format_value(value: float | None, unit: str) -> str:
         return "no data"
     whole = unit in ("count", "customers") and float(value).is_integer()
     number = f"{value:,.0f}" if whole else format_number(value)
-    if unit == "percent":
+    if UNITS.get(unit) == "%":
         return f"{number}%"
     suffix = UNITS.get(unit, "")
     if unit in ("ratio", "currency", "count", "score") or not suffix:
@@ -315,51 +316,101 @@ def change_is_good(kpi: Kpi) -> bool | None:
 # --- Prometheus families ------------------------------------------------------------------------
 
 
-def _family(name: str, documentation: str) -> Metric:
-    return Metric(name, documentation, "gauge")
+class _Families:
+    """Families created on first use, so that each dimension set and unit gets its own."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def add(self, name: str, documentation: str, labels: Mapping[str, str], value: float) -> None:
+        if name not in self.families:
+            self.families[name] = Metric(name, documentation, "gauge")
+        self.families[name].samples.append(Sample(name, dict(labels), value))
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self.families[name] for name in sorted(self.families))
+
+
+# Scorecard coverage (KPIs with data of all KPIs, per roll-up) is exported as KPI counts by
+# status; these ratio families are reserved for it (docs/operations.md).
+RESERVED_COVERAGE_FAMILIES = (
+    "crmmetrics_scorecard_coverage_ratio",
+    "crmmetrics_scorecard_cell_coverage_ratio",
+    "crmmetrics_scorecard_process_coverage_ratio",
+    "crmmetrics_scorecard_perspective_coverage_ratio",
+)
+STATUS_LABELS = ("green", "amber", "red", "no_data")
 
 
 def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
-    """The scorecard's Prometheus families (names agreed with the dashboards; see docs)."""
-    target = _family("crmmetrics_kpi_target", "Target in force for a KPI")
-    threshold = _family("crmmetrics_kpi_threshold", "Red and green thresholds of a KPI")
-    status = _family("crmmetrics_kpi_status", "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)")
-    score = _family("crmmetrics_kpi_score", "Score of a KPI, 0-100, from its red and green thresholds")
-    change = _family("crmmetrics_kpi_change_ratio", "Change of a KPI against the previous period: (current - previous) / |previous|")
-    weight = _family("crmmetrics_kpi_weight", "Weight of a KPI in the scorecard roll-ups")
-    for kpi in scorecard.kpis:
-        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
-        spec = kpi.standard.spec
-        if kpi.target is not None:
-            target.samples.append(Sample(target.name, labels, kpi.target))
-        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "red"}, spec.red))
-        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "green"}, spec.green))
-        if kpi.status is not None:
-            status.samples.append(Sample(status.name, labels, STATUS_VALUES[kpi.status]))
-            score.samples.append(Sample(score.name, labels, kpi.score))
-        if kpi.change is not None:
-            change.samples.append(Sample(change.name, labels, kpi.change))
-        weight.samples.append(Sample(weight.name, labels, kpi.weight))
-    yield from (target, threshold, status, score, change, weight)
+    """The scorecard's Prometheus families (the model: crmmetrics.families, docs/operations.md).
 
-    cell = _family("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100")
+    Per KPI, families by dimension set like the values: a target and thresholds in the base
+    unit of the KPI's metric, a status, a score, a change and a weight. Then the roll-ups and
+    the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
+    """
+    kpi_families = _Families()
+    for kpi in scorecard.kpis:
+        dims = list(kpi.dimensions)
+        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
+        base = EXPORT_UNITS[kpi.unit]
+        spec = kpi.standard.spec
+        suffix = base.suffix
+        if kpi.target is not None:
+            kpi_families.add(target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}", labels, base.to_base(kpi.target))
+        for threshold, value in (("red", spec.red), ("green", spec.green)):
+            kpi_families.add(
+                threshold_family(threshold, kpi.unit, dims), f"The {threshold} threshold of a KPI, in {suffix}", labels, base.to_base(value)
+            )
+        if kpi.status is not None:
+            kpi_families.add(status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)", labels,
+                             STATUS_VALUES[kpi.status])
+            kpi_families.add(score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds", labels, kpi.score)
+        if kpi.change is not None:
+            kpi_families.add(change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|",
+                             labels, kpi.change)
+        kpi_families.add(weight_family(dims), "Weight of a KPI in the scorecard roll-ups", labels, kpi.weight)
+    yield from kpi_families
+
+    cell = Metric("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100", "gauge")
     for (process, perspective), value in scorecard.cells.items():
         if value is not None:
             cell.samples.append(Sample(cell.name, {"process": process, "perspective": perspective}, value))
-    process_score = _family("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100")
+    process_score = Metric("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100", "gauge")
     for process, value in scorecard.processes.items():
         if value is not None:
             process_score.samples.append(Sample(process_score.name, {"process": process}, value))
-    perspective_score = _family(
-        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100"
+    perspective_score = Metric(
+        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100", "gauge"
     )
     for perspective, value in scorecard.perspectives.items():
         if value is not None:
             perspective_score.samples.append(Sample(perspective_score.name, {"perspective": perspective}, value))
-    index = _family("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100")
+    index = Metric("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100", "gauge")
     if scorecard.index is not None:
         index.samples.append(Sample(index.name, {}, scorecard.index))
-    attainment = _family("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target")
+    attainment = Metric("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target", "gauge")
     if scorecard.attainment is not None:
         attainment.samples.append(Sample(attainment.name, {}, scorecard.attainment))
     yield from (cell, process_score, perspective_score, index, attainment)
+    yield from _kpi_counts(scorecard)
+
+
+def _kpi_counts(scorecard: Scorecard) -> Iterator[Metric]:
+    """KPIs by status (``no_data`` included), for the whole scorecard and per roll-up: summing a
+    family over ``status`` gives the KPIs of the roll-up, so coverage is n (with data) of m."""
+    levels = (
+        ("crmmetrics_scorecard_kpis", "on the scorecard", ()),
+        ("crmmetrics_scorecard_cell_kpis", "of one process in one perspective", ("process", "perspective")),
+        ("crmmetrics_scorecard_process_kpis", "of one CRM process", ("process",)),
+        ("crmmetrics_scorecard_perspective_kpis", "of one scorecard perspective", ("perspective",)),
+    )
+    for name, what, keys in levels:
+        counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUS_LABELS, 0))
+        for kpi in scorecard.kpis:
+            counts[tuple(getattr(kpi, key) for key in keys)][kpi.status or "no_data"] += 1
+        family = Metric(name, f"KPIs {what} by status (no_data: no current value)", "gauge")
+        for group, by_status in sorted(counts.items()):
+            for status, count in by_status.items():
+                family.samples.append(Sample(name, {**dict(zip(keys, group)), "status": status}, count))
+        yield family

@@ -362,7 +362,7 @@ def crmmetrics_metrics():
             description="Absolute error of the BG/NBD model's forecast of the purchase occasions in the period, summed over the customers who bought before it, relative to the actual.",
             perspective=Perspective.LEARNING_GROWTH,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="lower_is_better",
             formula="|sum(E[Y(period) | x, t_x, T before the period]) - sum(actual purchase days in the period)| / sum(actual)",
             source=FADER_HARDIE_LEE,

@@ -486,7 +486,7 @@ def crmmetrics_metrics():
             description="Gross margin of the orders taken through a channel category, less the costs tagged with its channels, as a share of its net revenue.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("channel_category",),
             formula="(net_revenue - cogs - prorated cost_entries tagged with the category's channels) / net_revenue; cogs NULL -> (1 - margin_share) * net_revenue",
@@ -514,7 +514,7 @@ def crmmetrics_metrics():
             description="How much more a buying customer who used two or more channel categories spent in the period than one who used a single category.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("segment",),
             formula="mean(net_revenue per multichannel buyer) / mean(net_revenue per single-channel buyer) - 1",
@@ -599,7 +599,7 @@ def crmmetrics_metrics():
             description="Gross margin of the period's orders attributed to direct-response campaigns, less their spend in the period, per unit of that spend.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("objective",),
             formula="(gross margin of orders with campaign_id - prorated campaign cost_entries) / prorated campaign cost_entries; brand campaigns excluded",

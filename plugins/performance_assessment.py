@@ -447,7 +447,7 @@ def crmmetrics_metrics():
             description="Gross margin as a share of net revenue, per customer segment and over all orders.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("segment",),
             formula="(sum(net_revenue) - sum(cogs)) / sum(net_revenue); cogs NULL -> (1 - margin_share) * net_revenue",
@@ -489,7 +489,7 @@ def crmmetrics_metrics():
             description="Cumulative profit of the most profitable customers at its highest, as a share of total customer profit: how much profit the unprofitable customers destroy.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="lower_is_better",
             formula="max(cumulative profit, customers sorted by profit descending) / total profit (none when total profit <= 0)",
             source=f"{COOPER_KAPLAN} (the most profitable 20% can earn about 225% of profits)",

@@ -695,7 +695,7 @@ def crmmetrics_metrics():
             "vc_net_revenue_retention",
             "Net revenue retention",
             "Net revenue in the period from the customers who bought in the preceding period, as a share of what they spent then; above 100% expansion outweighs churn.",
-            FINANCIAL, SHAREHOLDER_VALUE, "percent", HIGHER,
+            FINANCIAL, SHAREHOLDER_VALUE, "percent_unbounded", HIGHER,  # above 100 when customers spend more
             "100 * net_revenue in P of customers active in P-1 / their net_revenue in P-1",
             SKOK,
             net_revenue_retention, period="trailing_365d", **BY_SEGMENT,

@@ -193,6 +193,7 @@ def _metric_json(definition: Any, plugin: str, settings: Any | None) -> dict[str
         "perspective": str(definition.perspective),
         "value_lens": str(definition.value_lens),
         "unit": definition.unit,
+        "base_unit": definition.export_unit.suffix,  # the unit of its Prometheus families
         "direction": str(definition.direction),
         "dimensions": list(definition.dimensions),
         "formula": definition.formula,

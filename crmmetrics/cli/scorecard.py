@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..alerts import alert_rules, dump_rules
+from ..alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
 from ..definitions import parse_duration
 from ..errors import ConfigError
 from ..scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
@@ -104,16 +104,27 @@ def alerts() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
 @click.option("--for-red", default="15m", show_default=True, metavar="DURATION", help="How long a KPI stays red before it alerts.")
 @click.option("--for-failing", default="15m", show_default=True, metavar="DURATION", help="How long a metric keeps failing before it alerts.")
+@click.option("--grafana-url", default=DEFAULT_GRAFANA_URL, show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
+@click.option("--runbook-url", default=DEFAULT_RUNBOOK_URL, show_default=True,
+              help="Where the operations guide is published; each alert links to its section.")
+@click.option("--job", default=DEFAULT_JOB, show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
 @config_option
-def alerts_export(output: str | None, for_red: str, for_failing: str, config_path: str | None) -> None:
-    """Write alerting rules: a KPI turning red, a KPI going stale, a metric failing to compute."""
+def alerts_export(output: str | None, for_red: str, for_failing: str, grafana_url: str, runbook_url: str, job: str,
+                  config_path: str | None) -> None:
+    """Write alerting rules: a KPI turning red (severity ticket, for its owner); crmmetrics down or
+    absent, a metric failing or stale (severity warning, for its operators)."""
     for name, value in (("--for-red", for_red), ("--for-failing", for_failing)):
         try:
             parse_duration(value)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     app = _app(config_path)
-    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing)
+    if not grafana_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--grafana-url: {grafana_url!r} is not an http:// or https:// URL")
+    if not job.strip() or '"' in job:
+        raise ConfigError(f"--job: {job!r} is not a Prometheus job name")
+    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing,
+                        links=Links(grafana_url, runbook_url), job=job)
     text = dump_rules(rules)
     if output:
         Path(output).write_text(text, encoding="utf-8")
