@@ -182,7 +182,7 @@ class ServiceProcess:
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"crmmetrics serve exited with {self.process.returncode}: {self.log_path.read_text()}")
-        return http_get(f"{self.url}/healthz") == b"ok\n"
+        return http_get(f"{self.url}/-/ready") == b"crmmetrics is ready\n"
 
     def metrics(self) -> str:
         return http_get(f"{self.url}/metrics").decode()
