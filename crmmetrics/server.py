@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip as gzip_module
 import ipaddress
 import logging
+import select
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -253,9 +254,29 @@ class ReloadingSSLAdapter(BuiltinSSLAdapter):
         return {"HTTPS": "on", "wsgi.url_scheme": "https"}
 
 
+def _readable(sock: Any) -> bool:
+    """Whether a socket has something to read now (poll: any descriptor number, TLS or not)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class _Server(wsgi.Server):
     # Idle keep-alive connections wait in a selector, not in a thread: keep plenty of them.
     keep_alive_conn_limit = 1000
+
+    def process_conn(self, conn: Any) -> None:
+        # cheroot hands every new connection straight to a worker thread, which then waits up to
+        # the timeout for a request: 16 connections that say nothing would stop everyone else
+        # being answered. A new connection with nothing to read yet waits in cheroot's selector
+        # instead (as keep-alive connections do) and reaches a worker once it sends something;
+        # the selector closes it after the timeout.
+        if not getattr(conn, "crmmetrics_seen", False):
+            conn.crmmetrics_seen = True
+            if not _readable(conn.socket):
+                self.put_conn(conn)
+                return
+        super().process_conn(conn)
 
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         # cheroot reports every dropped connection; those are routine for a scrape target.

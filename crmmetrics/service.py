@@ -115,7 +115,8 @@ class Service:
             if self.health.store_failed(exc):
                 log.warning("store cannot be read: %s", one_line(exc))
             return f"the store cannot be read ({one_line(exc)})"
-        self.health.store_answered()
+        if self.health.store_answered():
+            log.info("store answers again")
         return None
 
     def reload(self) -> str | None:
