@@ -153,9 +153,12 @@ def _serve_app(kind: str, store_url: str, port: int) -> None:
     if kind == "cheroot":
         HTTPService(app, "127.0.0.1", port, threads=16, backlog=1024, timeout=10).start()._thread.join()
     else:
+        import logging
+
         import waitress
 
-        waitress.serve(app, host="127.0.0.1", port=port, threads=16, backlog=1024, channel_timeout=10, connection_limit=2000,
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" per request
+        waitress.serve(app, host="127.0.0.1", port=port, threads=16, backlog=1024, channel_timeout=10, connection_limit=2000, asyncore_use_poll=True,
                        _quiet=True)
 
 

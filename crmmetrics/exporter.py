@@ -29,6 +29,7 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,26 +177,47 @@ class Exposition:
     Every encoding (text, OpenMetrics, and the gzip of each) is rendered from one collection, so
     a scrape in any encoding serves bytes. ``last`` keeps the last good rendering: the HTTP
     server serves it while the store cannot be read.
+
+    Under many concurrent scrapers (``crmmetrics serve``): ``recheck_after`` seconds pass between
+    two looks at the change marker, so a hundred scrapers make one store query, not a hundred;
+    and while one scrape re-renders, the others are served the previous rendering instead of
+    queueing behind it (it is at most one render old).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, recheck_after: float = 0.0) -> None:
         self.store = store
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(store))
+        self.recheck_after = recheck_after
         self._lock = threading.Lock()
         self._marker: Any = object()
+        self._checked_at = float("-inf")
         self.last: dict[str, Encoded] | None = None
+        self.error: BaseException | None = None  # why the last look at the store failed, if it did
         self.renders = 0
 
     def encodings(self) -> dict[str, Encoded]:
         """The current renderings (raises what the store raises if it cannot be read)."""
-        marker = self.store.change_marker()
-        with self._lock:
-            if marker != self._marker or self.last is None:
-                self.last = encode(_Snapshot(list(self.registry.collect())))
-                self._marker = marker
-                self.renders += 1
+        last = self.last
+        if last is not None and time.monotonic() - self._checked_at < self.recheck_after:
+            return last
+        if not self._lock.acquire(blocking=last is None):
+            return last  # another scrape is looking or rendering
+        try:
+            self._checked_at = time.monotonic()
+            try:
+                marker = self.store.change_marker()
+                if marker != self._marker or self.last is None:
+                    self.last = encode(_Snapshot(list(self.registry.collect())))
+                    self._marker = marker
+                    self.renders += 1
+            except Exception as exc:
+                self.error = exc
+                raise
+            self.error = None
             return self.last
+        finally:
+            self._lock.release()
 
     def body(self) -> bytes:
         """The text exposition of the store."""

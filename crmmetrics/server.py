@@ -99,10 +99,12 @@ class ExporterApp:
         reload: Callable[[], str | None] | None = None,
         web_config: WebConfigFile | None = None,
         allowed_hosts: Iterable[str] | None = None,
+        recheck_after: float = 1.0,
     ) -> None:
         self.store = store
         self.health = health or ServiceHealth()
-        self.exposition = Exposition(store)
+        # At most one look at the store's change marker per second, however many scrapers.
+        self.exposition = Exposition(store, recheck_after)
         self.self_metrics = self_metrics_registry(self.health)
         if landing is None:
             from .page import landing_page
@@ -174,11 +176,13 @@ class ExporterApp:
         encoding = OPENMETRICS if content_type.startswith("application/openmetrics-text") else TEXT
         try:
             rendered = self.exposition.encodings()
-        except Exception as exc:  # noqa: BLE001 - the store is down or broken: serve the last good bytes
+        except Exception:  # noqa: BLE001 - the store is down or broken: serve the last good bytes
             rendered = self.exposition.last
-            if self.health.store_failed(exc):
-                log.warning("store cannot be read (%s): /metrics serves the last good exposition", one_line(exc))
-                log.debug("store read failed", exc_info=True)
+        error = self.exposition.error  # the last look at the store, by this scrape or another
+        if error is not None:
+            if self.health.store_failed(error):
+                log.warning("store cannot be read (%s): /metrics serves the last good exposition", one_line(error))
+                log.debug("store read failed", exc_info=error)
             self.health.stale = True
         else:
             if self.health.store_answered():
