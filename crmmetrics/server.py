@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cheroot import errors as cheroot_errors
 from cheroot import wsgi
@@ -224,6 +225,11 @@ class ExporterApp:
     def reload_config(self, environ: dict[str, Any]) -> Response:
         if self.reload is None:
             return text("404 Not Found", "reload is available under crmmetrics serve")
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and host_name(urlsplit(origin).netloc) != host_name(environ.get("HTTP_HOST", "")):
+            # A browser sends Origin with a cross-site POST: a page on another site must not
+            # trigger reloads (curl, systemd and Prometheus-style tooling send none).
+            return text("403 Forbidden", f"reload from a page of {origin} is not allowed")
         error = self.reload()
         if error:
             return text("500 Internal Server Error", f"reload refused, the previous configuration stays in force: {error}")
