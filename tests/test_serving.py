@@ -381,10 +381,14 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_so
     status, body, _ = status_of(service.url + "/-/reload", method="POST", headers={"Origin": "https://attacker.example"})
     assert status == 403 and b"attacker.example" in body
 
-    # A good change: a metric enabled, a schedule, a standard.
-    write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1s", "sd_active_customers": "1h"}, service_section)
+    assert status_of(service.url + "/-/healthy", headers={"Host": "crm.internal"})[0] == 403
+
+    # A good change: a metric enabled, a schedule, a standard, a host name.
+    web_section = '\n[web]\nallowed_hosts = ["crm.internal"]'
+    write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1s", "sd_active_customers": "1h"}, service_section + web_section)
     standards.write_text(STANDARD.format(target=120.0))
     assert status_of(service.url + "/-/reload", method="POST")[:2] == (200, b"configuration reloaded\n")
+    assert status_of(service.url + "/-/healthy", headers={"Host": "crm.internal:9632"})[0] == 200
     runs_then = sample(service.metrics(), "crmmetrics_runs_total", metric="vc_aov")
     applied = poll_metrics(
         service,
