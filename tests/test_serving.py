@@ -42,12 +42,19 @@ def demo_source(tmp_path_factory) -> Path:
     return path
 
 
-def write_config(directory: Path, source: Path, store_url: str, enabled: dict[str, str], extra: str = "") -> Path:
-    """A config running only the metrics of ``enabled`` (key -> every), the others disabled."""
+def write_config(
+    directory: Path, source: Path, store_url: str, enabled: dict[str, str], extra: str = "", params: dict[str, str] | None = None
+) -> Path:
+    """A config running only the metrics of ``enabled`` (key -> every), the others disabled.
+
+    ``params``: key -> the inline table of its parameters, e.g. ``{ max_age_days = 30 }``.
+    """
     lines = [f'[source]\nurl = "sqlite:///{source}"', f'[store]\nurl = "{store_url}"', extra]
     for key in KEYS:
         if key in enabled:
             lines.append(f'[metrics.{key}]\nschedule = {{ every = "{enabled[key]}" }}')
+            if params and key in params:
+                lines.append(f"params = {params[key]}")
         else:
             lines.append(f"[metrics.{key}]\nenabled = false")
     path = directory / "crmmetrics.toml"
@@ -367,13 +374,21 @@ def kpi_target(exposition: str) -> float | None:
     return sample(exposition, "crmmetrics_kpi_target", metric="vc_aov")
 
 
+def freshness(exposition: str) -> float | None:
+    """The share of records updated within ``max_age_days`` (a parameter, 365 by default)."""
+    return sample(exposition, "crmmetrics_metric_value", metric="im_data_freshness", period="current")
+
+
 def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_source, tmp_path, crmmetrics_service):
     standards = tmp_path / "standards.toml"
     standards.write_text(STANDARD.format(target=100.0))
     service_section = '[service]\nstandards_file = "standards.toml"'
-    config = write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1h"}, service_section)
+    config = write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1h", "im_data_freshness": "1s"}, service_section)
     service = crmmetrics_service(config)
-    first = poll_metrics(service, lambda m: kpi_target(m) is not None, 60, "the standard")
+    first = poll_metrics(
+        service, lambda m: kpi_target(m) is not None and freshness(m) is not None, 60, "the standard and a freshness value"
+    )
+    fresh_within_365_days = freshness(first)
     assert kpi_target(first) == 100.0 and sample(first, "crmmetrics_runs_total", metric="sd_active_customers") is None
     assert sample(first, "crmmetrics_config_last_reload_successful") == 1.0
 
@@ -385,7 +400,14 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_so
 
     # A good change: a metric enabled, a schedule, a standard, a host name.
     web_section = '\n[web]\nallowed_hosts = ["crm.internal"]'
-    write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1s", "sd_active_customers": "1h"}, service_section + web_section)
+    write_config(
+        tmp_path,
+        demo_source,
+        "sqlite:///store.sqlite",
+        {"vc_aov": "1s", "sd_active_customers": "1h", "im_data_freshness": "1s"},
+        service_section + web_section,
+        params={"im_data_freshness": "{ max_age_days = 30 }"},
+    )
     standards.write_text(STANDARD.format(target=120.0))
     assert status_of(service.url + "/-/reload", method="POST")[:2] == (200, b"configuration reloaded\n")
     assert status_of(service.url + "/-/healthy", headers={"Host": "crm.internal:9632"})[0] == 200
@@ -393,9 +415,10 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_so
     applied = poll_metrics(
         service,
         lambda m: sample(m, "crmmetrics_runs_total", metric="sd_active_customers")
-        and sample(m, "crmmetrics_runs_total", metric="vc_aov") >= runs_then + 3,
+        and sample(m, "crmmetrics_runs_total", metric="vc_aov") >= runs_then + 3
+        and freshness(m) < fresh_within_365_days,
         30,
-        "the new schedule and the enabled metric",
+        "the new schedule, the enabled metric and the new parameter",
     )
     assert kpi_target(applied) == 120.0 and sample(applied, "crmmetrics_config_last_reload_successful") == 1.0
 
