@@ -159,6 +159,7 @@ class Encoded:
 
 TEXT = "text"
 OPENMETRICS = "openmetrics"
+CONTENT_TYPES = {TEXT: CONTENT_TYPE_PLAIN_0_0_4, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
 _EOF = b"# EOF\n"
 
 
@@ -166,8 +167,8 @@ def encode(source: Any) -> dict[str, Encoded]:
     """The text and OpenMetrics encodings of what ``source.collect()`` yields (no ``# EOF``)."""
     openmetrics = openmetrics_latest(source)
     return {
-        TEXT: Encoded.of(CONTENT_TYPE_PLAIN_0_0_4, generate_latest(source)),
-        OPENMETRICS: Encoded.of(OPENMETRICS_CONTENT_TYPE, openmetrics.removesuffix(_EOF)),
+        TEXT: Encoded.of(CONTENT_TYPES[TEXT], generate_latest(source)),
+        OPENMETRICS: Encoded.of(CONTENT_TYPES[OPENMETRICS], openmetrics.removesuffix(_EOF)),
     }
 
 

@@ -47,7 +47,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from .errors import ConfigError
-from .exporter import _EOF, OPENMETRICS, TEXT, Exposition
+from .exporter import CONTENT_TYPES, OPENMETRICS, TEXT, Exposition
 from .health import ServiceHealth, one_line, self_metrics_registry
 from .store import Store
 from .webconfig import WebConfigFile
@@ -182,20 +182,18 @@ class ExporterApp:
         error = self.exposition.error  # the last look at the store, by this scrape or another
         if error is not None:
             if self.health.store_failed(error):
-                log.warning("store cannot be read (%s): /metrics serves the last good exposition", one_line(error))
+                log.warning("cannot read the store (%s): /metrics serves the last good exposition", one_line(error))
                 log.debug("store read failed", exc_info=error)
             self.health.stale = True
         else:
             if self.health.store_answered():
                 log.info("store answers again: /metrics serves a fresh exposition")
             self.health.stale = False
-        if encoding == OPENMETRICS:
-            live = openmetrics_latest(self.self_metrics).removesuffix(_EOF) + _EOF
-        else:
-            live = generate_latest(self.self_metrics)
-        part = rendered[encoding] if rendered else None
+        # The live part ends the body: in OpenMetrics its own "# EOF" is the body's only one.
+        live = openmetrics_latest(self.self_metrics) if encoding == OPENMETRICS else generate_latest(self.self_metrics)
+        part = rendered[encoding] if rendered else None  # None: the store was never readable
         headers: tuple[tuple[str, str], ...] = (("Vary", "Accept, Accept-Encoding"),)
-        content = part.content_type if part else ("application/openmetrics-text; version=1.0.0; charset=utf-8" if encoding == OPENMETRICS else "text/plain; version=0.0.4; charset=utf-8")
+        content = CONTENT_TYPES[encoding]
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = part.gzip(live) if part else gzip_module.compress(live)
             headers += (("Content-Encoding", "gzip"),)
