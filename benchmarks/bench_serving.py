@@ -14,6 +14,9 @@ scraper alone on the same server, measured in the same run.
 
     python benchmarks/bench_serving.py [--customers 5000] [--scrapers 100] [--seconds 30]
     python benchmarks/bench_serving.py --compare [--idle 1100] [--scrapers 100] [--seconds 10]
+
+``--compare`` needs waitress installed (``pip install 'waitress>=3,<4'``); it is not a
+dependency of crmmetrics.
 """
 
 from __future__ import annotations
