@@ -27,7 +27,8 @@ docs/operations.md):
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
 The scorecard adds the standards' targets, thresholds, statuses and scores
-(``crmmetrics.scorecard.scorecard_families``), and ``/`` serves its page (``crmmetrics.page``).
+(``crmmetrics.scorecard.scorecard_families``). The HTTP server (``crmmetrics.server``) serves
+these bytes at ``/metrics`` with the service's own live metrics (``crmmetrics.health``) appended.
 """
 
 from __future__ import annotations
@@ -35,20 +36,22 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
+import time
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.samples import Sample
 
 from .definitions import EXPORT_UNITS
 from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
-from .page import landing_page
 from .scorecard import evaluate, scorecard_families
 from .standards import standards_in_force
 from .store import Store
@@ -144,61 +147,105 @@ class StoreCollector:
         yield from scorecard_families(evaluate(standards_in_force(self.store), records, observations))
 
 
-class Exposition:
-    """The rendered /metrics bytes, re-rendered only when the store's change marker moves."""
+class _Snapshot:
+    """Metric families collected once, so that every encoding renders the same read of the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One encoding of the store's families, rendered once per change.
+
+    ``body`` is the rendered text without a final ``# EOF`` (so that live self-metrics can be
+    appended). ``gzip_prefix`` is that text gzip-compressed up to a sync flush, and
+    ``gzip_state`` the compressor at that point: a response appends the live part by compressing
+    it with a copy of the compressor, so a gzip scrape never re-compresses the big part.
+    """
+
+    content_type: str
+    body: bytes
+    gzip_prefix: bytes
+    gzip_state: Any
+
+    @classmethod
+    def of(cls, content_type: str, body: bytes) -> Encoded:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+        prefix = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(content_type, body, prefix, compressor)
+
+    def gzip(self, tail: bytes) -> bytes:
+        compressor = self.gzip_state.copy()
+        return self.gzip_prefix + compressor.compress(tail) + compressor.flush()
+
+
+TEXT = "text"
+OPENMETRICS = "openmetrics"
+CONTENT_TYPES = {TEXT: CONTENT_TYPE_PLAIN_0_0_4, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
+_EOF = b"# EOF\n"
+
+
+def encode(source: Any) -> dict[str, Encoded]:
+    """The text and OpenMetrics encodings of what ``source.collect()`` yields (no ``# EOF``)."""
+    openmetrics = openmetrics_latest(source)
+    return {
+        TEXT: Encoded.of(CONTENT_TYPES[TEXT], generate_latest(source)),
+        OPENMETRICS: Encoded.of(CONTENT_TYPES[OPENMETRICS], openmetrics.removesuffix(_EOF)),
+    }
+
+
+class Exposition:
+    """The rendered /metrics bytes, re-rendered only when the store's change marker moves.
+
+    Every encoding (text, OpenMetrics, and the gzip of each) is rendered from one collection, so
+    a scrape in any encoding serves bytes. ``last`` keeps the last good rendering: the HTTP
+    server serves it while the store cannot be read.
+
+    Under many concurrent scrapers (``crmmetrics serve``): ``recheck_after`` seconds pass between
+    two looks at the change marker, so a hundred scrapers make one store query, not a hundred;
+    and while one scrape re-renders, the others are served the previous rendering instead of
+    queueing behind it (it is at most one render old).
+    """
+
+    def __init__(self, store: Store, recheck_after: float = 0.0) -> None:
         self.store = store
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(store))
+        self.recheck_after = recheck_after
         self._lock = threading.Lock()
         self._marker: Any = object()
-        self._body = b""
+        self._checked_at = float("-inf")
+        self.last: dict[str, Encoded] | None = None
+        self.error: BaseException | None = None  # why the last look at the store failed, if it did
         self.renders = 0
 
-    def body(self) -> bytes:
-        marker = self.store.change_marker()
-        with self._lock:
-            if marker != self._marker:
-                self._body = generate_latest(self.registry)
-                self._marker = marker
-                self.renders += 1
-            return self._body
-
-
-def make_server(store: Store, host: str = "127.0.0.1", port: int = 9464) -> ThreadingHTTPServer:
-    """An HTTP server for / and /metrics over ``store`` (call serve_forever() to run it)."""
-    exposition = Exposition(store)
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "crmmetrics"
-
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            path = self.path.split("?", 1)[0]
+    def encodings(self) -> dict[str, Encoded]:
+        """The current renderings (raises what the store raises if it cannot be read)."""
+        last = self.last
+        if last is not None and time.monotonic() - self._checked_at < self.recheck_after:
+            return last
+        if not self._lock.acquire(blocking=last is None):
+            return last  # another scrape is looking or rendering
+        try:
+            self._checked_at = time.monotonic()
             try:
-                if path == "/metrics":
-                    self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, exposition.body())
-                elif path == "/":
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", landing_page(store).encode())
-                elif path == "/healthz":
-                    self._send(HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n")
-                else:
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
-            except Exception:
-                log.exception("error serving %s", path)
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", b"internal error\n")
+                marker = self.store.change_marker()
+                if marker != self._marker or self.last is None:
+                    self.last = encode(_Snapshot(list(self.registry.collect())))
+                    self._marker = marker
+                    self.renders += 1
+            except Exception as exc:
+                self.error = exc
+                raise
+            self.error = None
+            return self.last
+        finally:
+            self._lock.release()
 
-        def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server API
-            log.debug("%s %s", self.address_string(), format % args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    server.exposition = exposition  # type: ignore[attr-defined]  # for tests and benchmarks
-    return server
+    def body(self) -> bytes:
+        """The text exposition of the store."""
+        return self.encodings()[TEXT].body

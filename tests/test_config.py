@@ -38,7 +38,7 @@ def write(tmp_path, text):
 def test_relative_sqlite_paths_are_relative_to_the_file(tmp_path):
     config = load_config(write(tmp_path, GOOD))
     assert config.source_url == f"sqlite:///{tmp_path / 'crm.sqlite'}"
-    assert config.service.port == 9464 and config.service.host == "127.0.0.1"
+    assert config.service.port == 9632 and config.service.host == "127.0.0.1"
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,13 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import threading
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from crmmetrics.exporter import make_server
+from crmmetrics.server import make_server
 from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.store import Store
@@ -108,12 +107,9 @@ def page_url(tmp_path_factory):
     source.dispose()
     scenario = build_scenario(directory, source.url)
     store = Store(scenario.store_url)
-    server = make_server(store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    server = make_server(store, "127.0.0.1", 0).start()
+    yield f"{server.url}/"
+    server.stop()
     store.engine.dispose()
 
 
@@ -196,16 +192,13 @@ def test_the_page_without_standards_says_how_to_set_one(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     registry = build_registry(get_plugin_manager())
     store.record_definitions(registry, registry.plugin_of)
-    server = make_server(store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server(store, "127.0.0.1", 0).start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/", timeout=10) as response:
+        with urllib.request.urlopen(f"{server.url}/", timeout=10) as response:
             assert response.headers["Content-Type"] == "text/html; charset=utf-8"
             body = response.read().decode()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
         store.engine.dispose()
     assert "No KPIs yet" in body and "crmmetrics standards set KEY --target X --red R --green G" in body
     assert body.count("class='cell empty'") == 20

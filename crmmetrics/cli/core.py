@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,28 +54,21 @@ def run_metrics(app: App, keys: list[str] | None = None) -> list[Run]:
             bar[0].stop()
 
 
-def serve_app(app: App, host: str | None = None, port: int | None = None) -> None:
-    """Serve /metrics and / and run the schedule until SIGTERM or SIGINT."""
-    from ..exporter import make_server
-    from ..scheduler import build_scheduler, run_until_signalled
+def serve_app(app: App, host: str | None = None, port: int | None = None, web_config_file: str | None = None) -> None:
+    """Serve /metrics and / and run the schedule until SIGTERM or SIGINT (SIGHUP reloads)."""
+    from ..service import Service
 
-    service = app.config.service
-    host, port = host or service.host, port if port is not None else service.port
-    try:
-        server = make_server(app.store, host, port)
-    except OSError as exc:
-        raise ConfigError(f"service: cannot listen on {host}:{port}: {exc.strerror}") from None
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
-    logging.getLogger("crmmetrics").info("serving http://%s:%d/ and /metrics", host, server.server_address[1])
-    click.echo(f"crmmetrics: serving http://{host}:{server.server_address[1]}/ and /metrics (Ctrl-C to stop)", err=True)
-    scheduler = build_scheduler(app.runner)
+    service = Service(app, host, port, web_config_file)
+    service.run(announce=lambda url: click.echo(f"crmmetrics: serving {url}/ and /metrics (Ctrl-C to stop)", err=True))
 
-    def stop_server() -> None:
-        server.shutdown()
-        server.server_close()
 
-    run_until_signalled(scheduler, on_stop=[stop_server])
+web_config_option = click.option(
+    "--web.config.file",
+    "web_config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Prometheus exporter-toolkit web config (TLS, basic auth); overrides web.config_file.",
+)
 
 
 @cli.command()
@@ -85,9 +76,10 @@ def serve_app(app: App, host: str | None = None, port: int | None = None) -> Non
 @click.option("--customers", type=click.IntRange(min=10), default=5000, show_default=True, help="How many customers to generate.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed: the same seed gives the same data.")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9464).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9632).")
+@web_config_option
 @click.option("--once", is_flag=True, help="Stop after computing every metric once.")
-def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, once: bool) -> None:
+def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool) -> None:
     """Generate a synthetic CRM database, compute every metric once, and serve them.
 
     Writes crm.sqlite (the demo CRM data), store.sqlite (the results) and crmmetrics.toml into
@@ -134,16 +126,20 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     for run in failed:
         click.echo(f"  {run.metric_key}: {run.error}", err=True)
     if not once:
-        serve_app(app, host, port)
+        serve_app(app, host, port, web_config_file)
 
 
 @cli.command()
 @config_option
 @click.option("--host", default=None, help="Override service.host.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override service.port.")
-def serve(config_path: str | None, host: str | None, port: int | None) -> None:
-    """Run every enabled metric on its schedule and serve / and /metrics."""
-    serve_app(_app(config_path), host, port)
+@web_config_option
+def serve(config_path: str | None, host: str | None, port: int | None, web_config_file: str | None) -> None:
+    """Run every enabled metric on its schedule and serve / and /metrics.
+
+    Also serves /-/healthy, /-/ready and POST /-/reload; SIGHUP reloads the configuration.
+    """
+    serve_app(_app(config_path), host, port, web_config_file)
 
 
 @cli.command()
