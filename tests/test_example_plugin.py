@@ -58,8 +58,9 @@ def test_example_plugin_end_to_end(demo_db, tmp_path):
     total = exposition.value("crmmetrics_metric_occasions", metric=FREQUENCY, period="current")
     assert abs(total - may_2026_orders_per_customer(demo_db.url)) < 1e-9
     segments = {s.labels["segment"] for s in exposition.samples("crmmetrics_metric_by_segment_occasions", metric=FREQUENCY, period="current")}
-    # The demo's six segments, in a family of their own (the total is not beside them).
-    assert segments == {"Premium households", "Young professionals", "Families", "Value seekers", "Small businesses", "Occasional buyers"}
+    # The demo's six segments and the plugin's "unassigned" (demo customers without a segment), in
+    # a family of their own (the total is not beside them).
+    assert segments == {"Premium households", "Young professionals", "Families", "Value seekers", "Small businesses", "Occasional buyers", "unassigned"}
     assert exposition.value("crmmetrics_metric_currency", metric=COST, period="current") > 0  # the demo books loyalty programme costs
     assert exposition.value("crmmetrics_kpi_target_occasions", metric=FREQUENCY) == 1.5
 
