@@ -115,7 +115,7 @@ def test_text_is_the_default_and_carries_the_store_and_the_live_self_metrics(ser
     status, body, headers = status_of(served.url + "/metrics")
     assert status == 200 and headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = body.decode()
-    assert sample(text, "crmmetrics_metric_value", metric="vc_aov", period="current") > 0
+    assert sample(text, "crmmetrics_metric_currency", metric="vc_aov", period="current") > 0
     assert sample(text, "crmmetrics_build_info")  == 1.0
     assert sample(text, "process_resident_memory_bytes") > 10_000_000
     assert sample(text, "python_gc_collections_total", generation="0") >= 0
@@ -132,7 +132,7 @@ def test_openmetrics_when_asked_ends_in_one_eof_and_parses(served):
     assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
     families = {family.name: family for family in parse_openmetrics(text)}  # strict: fails on a misplaced EOF
     assert families["crmmetrics_runs"].type == "counter" and families["process_cpu_seconds"].type == "counter"
-    assert any(s.labels.get("metric") == "vc_aov" for s in families["crmmetrics_metric_value"].samples)
+    assert any(s.labels.get("metric") == "vc_aov" for s in families["crmmetrics_metric_currency"].samples)
 
 
 def test_gzip_when_accepted_is_the_same_exposition_in_a_tenth_of_the_bytes(served):
@@ -175,7 +175,7 @@ def test_on_loopback_only_allowed_host_names_are_answered(served):
         assert status_of(served.url + "/-/healthy", headers={"Host": host})[0] == 200, host
     # A page on attacker.example whose name was rebound to 127.0.0.1 sends its own name.
     status, body, _ = status_of(served.url + "/metrics", headers={"Host": f"attacker.example:{port}"})
-    assert status == 403 and b"attacker.example" in body and b"crmmetrics_metric_value" not in body
+    assert status == 403 and b"attacker.example" in body and b"crmmetrics_metric_currency" not in body
     assert status_of(served.url + "/", headers={"Host": "127.0.0.1.attacker.example"})[0] == 403
 
 
@@ -299,7 +299,7 @@ def test_tls_and_basic_auth_with_a_real_prometheus(demo_source, tmp_path, crmmet
     prometheus.wait_for('up{job="crmmetrics"} == 1')
     build = prometheus.wait_for('crmmetrics_build_info{job="crmmetrics"}')
     assert build[0]["metric"]["version"]
-    assert prometheus.wait_for('crmmetrics_metric_value{metric="vc_aov", period="current"}')
+    assert prometheus.wait_for('crmmetrics_metric_currency{metric="vc_aov", period="current"}')
 
 
 def test_an_invalid_web_config_stops_serve_with_one_line(demo_source, tmp_path):
@@ -330,7 +330,7 @@ def test_a_store_outage_serves_the_last_exposition_counts_runs_and_recovers(demo
         config = write_config(tmp_path, demo_source, pg.url(), {"vc_aov": "2s", "sd_active_customers": "2s"})
         service = crmmetrics_service(config)
         before = poll_metrics(service, lambda m: (sample(m, "crmmetrics_runs_total", metric="vc_aov") or 0) >= 2, 60, "runs")
-        value = sample(before, "crmmetrics_metric_value", metric="vc_aov", period="current")
+        value = sample(before, "crmmetrics_metric_currency", metric="vc_aov", period="current")
         log_start = service.log_path.stat().st_size
 
         pg.pause()
@@ -338,7 +338,7 @@ def test_a_store_outage_serves_the_last_exposition_counts_runs_and_recovers(demo
         scrapes = 0
         while time.monotonic() < outage_end:
             exposition = service.metrics()  # raises unless 200
-            assert sample(exposition, "crmmetrics_metric_value", metric="vc_aov", period="current") == value
+            assert sample(exposition, "crmmetrics_metric_currency", metric="vc_aov", period="current") == value
             scrapes += 1
             time.sleep(0.5)
         assert sample(exposition, "crmmetrics_store_up") == 0.0 and sample(exposition, "crmmetrics_exposition_stale") == 1.0
@@ -371,12 +371,12 @@ STANDARD = "[standards.vc_aov]\ntarget = {target}\nred = 10.0\ngreen = 50.0\nown
 
 
 def kpi_target(exposition: str) -> float | None:
-    return sample(exposition, "crmmetrics_kpi_target", metric="vc_aov")
+    return sample(exposition, "crmmetrics_kpi_target_currency", metric="vc_aov")
 
 
 def freshness(exposition: str) -> float | None:
-    """The share of records updated within ``max_age_days`` (a parameter, 365 by default)."""
-    return sample(exposition, "crmmetrics_metric_value", metric="im_data_freshness", period="current")
+    """The share of records updated within ``max_age_days`` (a parameter, 365 by default), 0-1."""
+    return sample(exposition, "crmmetrics_metric_ratio", metric="im_data_freshness", period="current")
 
 
 def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_source, tmp_path, crmmetrics_service):
