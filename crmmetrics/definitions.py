@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .inputs import Need
 from .periods import Period, is_valid_period
 from .vocabulary import Direction, Perspective, Process, ValueLens
 
@@ -160,6 +161,11 @@ class MetricDefinition:
     period: str = "month"
     parameters: tuple[Parameter, ...] = ()
     timeout_seconds: float = 120.0
+    #: Source inputs without which the metric has no value: canonical tables (``"interactions"``)
+    #: or columns (``"interactions.handle_seconds"``). The runner checks them for each period and
+    #: stores a missing value with the reason instead of calling ``compute`` (crmmetrics.inputs).
+    #: A function of the parameters when the inputs depend on them (a method read from surveys).
+    needs: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if not KEY_PATTERN.match(self.key):
@@ -174,6 +180,17 @@ class MetricDefinition:
         for dimension in self.dimensions:
             if not KEY_PATTERN.match(dimension):
                 raise ValueError(f"metric {self.key}: dimension {dimension!r} must be lower_snake_case")
+        if isinstance(self.needs, str):
+            object.__setattr__(self, "needs", (self.needs,))
+        self.inputs(self.default_params())  # a misspelt table or column fails at load time
+
+    def inputs(self, params: Mapping[str, Any] | None = None) -> tuple[Need, ...]:
+        """``needs`` parsed (for these parameters): the tables and columns checked before computing."""
+        needs = self.needs(params if params is not None else self.default_params()) if callable(self.needs) else self.needs
+        try:
+            return tuple(Need.parse(need) for need in needs)
+        except ValueError as exc:
+            raise ValueError(f"metric {self.key}: {exc}") from None
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:

@@ -251,6 +251,7 @@ def crmmetrics_metrics():
     return [
         _metric(
             key="im_data_completeness",
+            needs=('customers',),
             name="Customer data completeness",
             description="Share of the required fields that are filled in, over the master customer records that existed at the end of the period.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -266,6 +267,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_duplicate_rate",
+            needs=('customers',),
             name="Duplicate customer record rate",
             description="Share of the customer records that existed at the end of the period flagged as duplicates of another (master) record.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -278,6 +280,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_data_freshness",
+            needs=('customers',),
             name="Customer data freshness",
             description="Share of the master customer records updated (or created) within max_age_days of the end of the period.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -293,6 +296,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_source_data_age",
+            needs=('data_quality_facts',),
             name="Source data age",
             description="Hours since the newest loaded record, the worst of the period's timeliness checks, per source system and overall.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -306,6 +310,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_validity_rate",
+            needs=('data_quality_facts',),
             name="Data validity rate",
             description="Share of the values checked in the period that passed their format and domain rules (e-mail syntax, phone, postcode, no future dates), per source system and overall.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -319,6 +324,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_identified_revenue_share",
+            needs=('orders',),
             name="Identified-revenue share",
             description="Share of net revenue from orders with a known customer: how far the single customer view reaches, overall and per channel category.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -332,6 +338,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_crm_adoption_rate",
+            needs=('interactions', 'employees'),
             name="CRM adoption rate",
             description="Share of the customer-facing employees employed in the period who logged at least one interaction in it.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -344,6 +351,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_clv_forecast_correlation",
+            needs=('orders',),
             name="CLV model holdout correlation",
             description="How well the BG/NBD model fitted on the purchases before the period predicts each customer's purchase occasions in it: the correlation of expected and actual.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -358,6 +366,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_clv_forecast_error",
+            needs=('orders',),
             name="CLV model holdout error",
             description="Absolute error of the BG/NBD model's forecast of the purchase occasions in the period, summed over the customers who bought before it, relative to the actual.",
             perspective=Perspective.LEARNING_GROWTH,

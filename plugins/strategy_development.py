@@ -175,6 +175,7 @@ def crmmetrics_metrics():
     return [
         MetricDefinition(
             key="sd_active_customers",
+            needs=('orders',),
             name="Active customer base",
             description=(
                 "Customers (master records) with at least one order in the period, by default the trailing "
@@ -193,6 +194,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_segment_revenue_share",
+            needs=('orders',),
             name="Revenue share by segment",
             description=(
                 "Share of the period's net revenue that each customer segment brings; anonymous orders and "
@@ -210,6 +212,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_target_segment_penetration",
+            needs=('orders',),
             name="Target-segment penetration",
             description=(
                 "Active customers of each target segment (an order in the period, by default the trailing "
@@ -228,6 +231,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_revenue_concentration_top20",
+            needs=('orders',),
             name="Revenue concentration (top 20% customers)",
             description=(
                 "Share of identified net revenue in the period (by default the trailing 365 days) that the "
@@ -245,6 +249,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_rfm_champion_share",
+            needs=('orders',),
             name="RFM champion share",
             description=(
                 "Share of customers scoring 4 or 5 on recency, frequency and monetary value, each scored in "
@@ -266,6 +271,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_rfm_at_risk_share",
+            needs=('orders',),
             name="RFM at-risk share",
             description=(
                 "Share of customers who bought often but not recently (RFM frequency score 4-5, recency "
@@ -283,6 +289,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_new_customer_revenue_share",
+            needs=('orders',),
             name="New-customer revenue share",
             description=(
                 "Share of the period's net revenue from customers acquired in the period: the balance between "
