@@ -47,6 +47,9 @@ class Period:
                     return text
         if midnight:
             return f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
+        length = end - start
+        if length % timedelta(days=1) == timedelta(0):  # a trailing window ending at the as-of time
+            return f"{length.days} days to {end:%Y-%m-%d %H:%M} UTC"
         return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
     def to_json(self) -> dict[str, str]:

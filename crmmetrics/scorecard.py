@@ -199,17 +199,28 @@ class Scorecard:
     # Metrics with values but no standard (not on the grid): crmmetrics.values.MetricValue rows.
     unjudged: list[Any] = field(default_factory=list)
 
+    def period_of(self, kpi: Kpi) -> Period | None:
+        if kpi.period_start is None or kpi.period_end is None:
+            return None
+        return Period("current", kpi.period_start, kpi.period_end)
+
     @property
-    def periods(self) -> list[Period]:
-        """The distinct current periods the KPIs' values cover, oldest end first."""
-        spans = {(k.period_start, k.period_end) for k in self.kpis if k.period_start and k.period_end}
-        return [Period("current", start, end) for start, end in sorted(spans, key=lambda s: (s[1], s[0]))]
+    def periods(self) -> list[tuple[Period, int]]:
+        """The distinct current periods the KPIs' values cover (as people read them: trailing
+        windows of runs a few seconds apart are one period), with their number of KPIs."""
+        groups: dict[str, list[Period]] = defaultdict(list)
+        for kpi in self.kpis:
+            period = self.period_of(kpi)
+            if period is not None:
+                groups[period.describe()].append(period)
+        found = [(max(periods, key=lambda p: p.end), len(periods)) for periods in groups.values()]
+        return sorted(found, key=lambda item: (item[0].end, item[0].start))
 
     @property
     def reporting_date(self) -> datetime | None:
         """The end (exclusive) of the latest period a KPI value covers: "data up to"."""
         periods = self.periods
-        return max(p.end for p in periods) if periods else None
+        return max(p.end for p, _count in periods) if periods else None
 
     def cell(self, process: str, perspective: str) -> list[Kpi]:
         return [k for k in self.kpis if k.process == process and k.perspective == perspective]
@@ -228,7 +239,7 @@ class Scorecard:
             "target_attainment_ratio": self.attainment,
             "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
             "reporting_date": reporting_date.isoformat() + "Z" if reporting_date else None,
-            "periods": [{**p.to_json(), "kpis": sum(1 for k in self.kpis if (k.period_start, k.period_end) == (p.start, p.end))} for p in self.periods],
+            "periods": [{**period.to_json(), "kpis": count} for period, count in self.periods],
             "statuses": self.status_counts(),
             "perspectives": {str(p): self.perspectives.get(str(p)) for p in Perspective},
             "processes": {str(p): self.processes.get(str(p)) for p in Process},
