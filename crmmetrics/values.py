@@ -53,6 +53,7 @@ class MetricValue:
             "missing_reason": self.missing_reason,
             "status": self.status if self.status else ("no data" if self.value is None else None),
             "standard": self.standard,
+            "judged": self.standard is not None,
             "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
         }
 
