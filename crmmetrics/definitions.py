@@ -125,6 +125,7 @@ class ComputeContext:
     as_of: datetime
     metric: MetricDefinition
     customer_values: list[dict[str, Any]] = field(default_factory=list)
+    model_fits: list[dict[str, Any]] = field(default_factory=list)
 
     def scalar(self, statement: Any) -> Any:
         """Run a statement and return its first column of the first row (or None)."""
@@ -136,6 +137,33 @@ class ComputeContext:
         Each row: ``customer_id`` plus numeric fields. Only the current period's rows are kept.
         """
         self.customer_values.extend(dict(row) for row in rows)
+
+    def record_model_fit(
+        self,
+        model: str,
+        parameters: Mapping[str, float],
+        *,
+        log_likelihood: float | None,
+        customers: int,
+        converged: bool,
+        message: str = "",
+        calibration_end: datetime | None = None,
+    ) -> None:
+        """Hand a fitted model (its parameters, log-likelihood, the customers it was fitted on
+        and whether the search converged) to the runner to keep in the store, failed run or not;
+        ``crmmetrics models show`` lists them."""
+        self.model_fits.append(
+            {
+                "model": model,
+                "period_label": self.period.label,
+                "calibration_end": calibration_end or self.period.end,
+                "parameters": {name: float(value) for name, value in parameters.items()},
+                "log_likelihood": None if log_likelihood is None else float(log_likelihood),
+                "customers": int(customers),
+                "converged": bool(converged),
+                "message": message,
+            }
+        )
 
 
 ComputeFunction = Callable[[ComputeContext], "float | int | None | Iterable[Result]"]

@@ -42,6 +42,7 @@ class _Outcome:
     results: list[tuple[Any, list[Result]]] | None = None
     customer_values: list[dict[str, Any]] | None = None
     missing: dict[str, str] | None = None  # period label -> reason its value is missing
+    model_fits: list[dict[str, Any]] | None = None  # kept even when the run fails
     error: BaseException | None = None
 
 
@@ -110,6 +111,7 @@ class Runner:
                 results = []
                 customer_values: list[dict[str, Any]] = []
                 missing: dict[str, str] = {}
+                outcome.model_fits = fits = []
                 inputs = definition.inputs(settings.params)
                 for period in periods:
                     # No data is no data: an input without rows for the period makes the value
@@ -126,6 +128,7 @@ class Runner:
                         period=period,
                         as_of=as_of,
                         metric=definition,
+                        model_fits=fits,
                     )
                     results.append((period, normalise(definition, definition.compute(ctx))))
                     if period.label == "current":
@@ -181,7 +184,7 @@ class Runner:
             run.rows = len(observations)
         ok = run.status == "success"
         missing = outcome.missing if ok else None
-        self.store.write_run(run, observations, outcome.customer_values if ok else (), missing)
+        self.store.write_run(run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [])
         level = logging.INFO if run.status == "success" else logging.WARNING
         log.log(
             level,

@@ -98,6 +98,24 @@ class MissingValue(SQLModel, table=True):
     reason: str
 
 
+class ModelFit(SQLModel, table=True):
+    """A model a run fitted (e.g. BG/NBD, Gamma-Gamma): parameters, fit quality and convergence."""
+
+    __tablename__ = "model_fits"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    period_label: str  # "current" or "previous"
+    model: str  # "bgnbd", "gamma_gamma", ...
+    calibration_end: NaiveDatetime  # the data it was fitted on ends here (exclusive)
+    parameters: str  # JSON object name -> value
+    log_likelihood: float | None = None
+    customers: int = 0
+    converged: bool = True
+    message: str = ""
+    fitted_at: NaiveDatetime
+
+
 class CustomerValue(SQLModel, table=True):
     """Per-customer outputs of a model (P(alive), expected purchases, CLV...) from the latest run."""
 
@@ -184,12 +202,12 @@ class Store:
         observations: Sequence[Observation] = (),
         customer_values: Sequence[Mapping[str, Any]] = (),
         missing: Mapping[str, str] | None = None,
-        writes: Sequence[Callable[[Session, Run], None]] = (),
+        model_fits: Sequence[Mapping[str, Any]] = (),
     ) -> Run:
         """Write a run with its observations (and model outputs) in one transaction.
 
-        ``missing`` maps a period label to the reason its value is missing; ``writes`` are
-        further writers (e.g. a model fit) called with the session and the flushed run.
+        ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
+        the models the run fitted (``ComputeContext.record_model_fit``).
         """
         with self.session() as session:
             session.add(run)
@@ -199,8 +217,15 @@ class Store:
                 session.add(observation)
             for label, reason in (missing or {}).items():
                 session.add(MissingValue(run_id=run.id, metric_key=run.metric_key, period_label=label, reason=reason))
-            for write in writes:
-                write(session, run)
+            for fit in model_fits:
+                session.add(
+                    ModelFit(
+                        run_id=run.id,
+                        metric_key=run.metric_key,
+                        fitted_at=run.finished_at,
+                        **{**fit, "parameters": json.dumps(fit["parameters"])},
+                    )
+                )
             if customer_values:
                 # Model outputs are a snapshot: the latest run replaces the previous one.
                 session.execute(
@@ -278,6 +303,13 @@ class Store:
                 .group_by(columns.period_label)
             ).all()
         return {label: RunPeriod(label, start, end, reasons.get(label)) for label, start, end in rows}
+
+    def latest_model_fits(self) -> list[ModelFit]:
+        """The fits recorded by each metric's latest run (successful or not)."""
+        with self.session() as session:
+            last_ids = select(func.max(Run.id)).group_by(Run.metric_key)
+            statement = select(ModelFit).where(ModelFit.run_id.in_(last_ids)).order_by(ModelFit.metric_key, ModelFit.id)
+            return list(session.exec(statement).all())
 
     def missing_reasons(self, run_id: int) -> dict[str, str]:
         """Period label -> why the run's value for that period is missing."""

@@ -198,6 +198,16 @@ def holdout_forecast(ctx):
         model = fit_bgnbd(x, t_x, T)
     except (RuntimeError, ValueError) as exc:
         raise MetricError(f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} failed: {exc}") from None
+    ctx.record_model_fit(
+        "bgnbd", {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b}, log_likelihood=model.log_likelihood,
+        customers=int(ids.size), converged=model.convergence.converged, message=model.convergence.message,
+        calibration_end=ctx.period.start,
+    )
+    if not model.convergence.converged:
+        raise MetricError(
+            f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} did not converge after "
+            f"{model.convergence.iterations} iterations: {model.convergence.message}"
+        )
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
     expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
