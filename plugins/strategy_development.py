@@ -44,7 +44,7 @@ import math
 
 from sqlalchemy import and_, case, func, select
 
-from crmmetrics import MetricDefinition, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.customer_value import customer_activity, customer_orders, segment_names
 from crmmetrics.sql import percent
 
@@ -98,7 +98,9 @@ def revenue_concentration_top20(ctx):
     customers, total = ctx.connection.execute(select(func.count(), func.sum(activity.c.revenue))).one()
     if not customers:
         return None
-    top = math.ceil(0.2 * customers)
+    # The top share's customers, rounded up (at least one); a float product such as 0.3 * 10
+    # is rounded first so that it does not become 4.
+    top = max(1, math.ceil(round(ctx.params["top_share"] * customers, 9)))
     ranked = select(
         activity.c.revenue,
         func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
@@ -232,17 +234,20 @@ def crmmetrics_metrics():
         MetricDefinition(
             key="sd_revenue_concentration_top20",
             needs=('orders',),
-            name="Revenue concentration (top 20% customers)",
+            name="Revenue concentration (top customers)",
             description=(
                 "Share of identified net revenue in the period (by default the trailing 365 days) that the "
-                "top 20% of customers by revenue bring. High values mean dependence on few customers."
+                "top customers by revenue bring (the top 20% by default: top_share). High values mean dependence on few customers."
             ),
             process=Process.STRATEGY_DEVELOPMENT,
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
             unit="percent",
             direction="lower_is_better",
-            formula="100 * net_revenue of the top ceil(0.2 * N) of N active customers ranked by net_revenue / identified net_revenue",
+            formula="100 * net_revenue of the top ceil(top_share * N) of N active customers ranked by net_revenue / identified net_revenue",
+            parameters=(
+                Parameter("top_share", float, 0.2, "share of the customers (ranked by revenue) whose revenue share is measured", minimum=0.01, maximum=1),
+            ),
             source="Schmittlein, Cooper & Morrison 1993, Marketing Science 12(2):167-183",
             period="trailing_365d",
             compute=revenue_concentration_top20,

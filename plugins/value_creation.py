@@ -95,7 +95,7 @@ from crmmetrics.customer_value import (
 )
 from crmmetrics.errors import MetricError
 from crmmetrics.periods import Period
-from crmmetrics.sql import customer_masters, in_period, percent, prorated_cost, ratio
+from crmmetrics.sql import customer_masters, epoch_day, in_period, percent, prorated_cost, ratio
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
@@ -390,11 +390,22 @@ def purchase_frequency(ctx):
 
 
 def average_order_value(ctx):
+    """Net revenue per order (``basis = order``) or per purchase occasion (``basis = occasion``:
+    a customer's orders on one UTC day are one occasion; an anonymous order is one of its own)."""
     orders = ctx.tables["orders"]
-    row = ctx.connection.execute(
-        select(func.sum(orders.c.net_revenue), func.count()).where(in_period(orders.c.ordered_at, ctx.period))
-    ).one()
-    return ratio(row[0], row[1])
+    in_p = in_period(orders.c.ordered_at, ctx.period)
+    revenue, count = ctx.connection.execute(select(func.sum(orders.c.net_revenue), func.count()).where(in_p)).one()
+    if ctx.params["basis"] == "order":
+        return ratio(revenue, count)
+    masters = customer_masters(ctx.tables)
+    occasions = (
+        select(masters.c.master_id, epoch_day(orders.c.ordered_at), case((masters.c.master_id.is_(None), orders.c.order_id)))
+        .select_from(orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_p)
+        .distinct()
+        .subquery("occasions")
+    )
+    return ratio(revenue, ctx.scalar(select(func.count()).select_from(occasions)))
 
 
 def share_of_wallet(ctx):
@@ -681,11 +692,17 @@ def crmmetrics_metrics():
         _define(
             "vc_aov",
             "Average order value",
-            "Net revenue per order in the period, anonymous orders included.",
+            "Net revenue per order in the period, anonymous orders included; or, with basis = occasion, per purchase occasion (a customer's orders on one day).",
             FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "sum(net_revenue) / count(orders)",
+            "sum(net_revenue) / count(orders); basis = occasion: sum(net_revenue) / count(distinct customer-days, an anonymous order counting alone)",
             FARRIS,
             average_order_value,
+            parameters=(
+                Parameter(
+                    "basis", str, "order", "what a purchase is: each order, or each purchase occasion (customer-day)",
+                    choices=("order", "occasion"),
+                ),
+            ),
             needs=('orders',),
         ),
         _define(

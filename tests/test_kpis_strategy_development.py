@@ -66,6 +66,11 @@ def test_revenue_concentration(shop, compute):
     month = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, period="month")
     assert month.current() == pytest.approx(50.0)
     assert month.previous() == pytest.approx(43.75)
+    # Another share: the top 40% are ceil(0.4 * 5) = 2 customers, 1 and 3: (380 + 135) / 775.
+    wider = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, params={"top_share": 0.4})
+    assert wider.current() == pytest.approx(100 * 515 / 775)
+    everyone = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, params={"top_share": 1})
+    assert everyone.current() == pytest.approx(100.0)
 
 
 def test_rfm_shares(shop, compute):
