@@ -196,8 +196,18 @@ class Scorecard:
     process_coverage: dict[str, Coverage] = field(default_factory=dict)
     perspective_coverage: dict[str, Coverage] = field(default_factory=dict)
     coverage: Coverage = Coverage(0, 0)
-    # Metrics with values but no standard (not on the grid): crmmetrics.values.MetricValue rows.
-    unjudged: list[Any] = field(default_factory=list)
+    # What the values of metrics without a standard are read from (records, observations):
+    # kept, not evaluated, so that the exposition, which never shows them, pays nothing.
+    value_source: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def unjudged(self) -> list[Any]:
+        """Every latest value of the metrics with values but no standard (crmmetrics.values.MetricValue)."""
+        if self.value_source is None:
+            return []
+        records, observations = self.value_source
+        judged = {k.metric for k in self.kpis}
+        return [v for v in metric_values(records, observations) if v.metric not in judged]
 
     def period_of(self, kpi: Kpi) -> Period | None:
         if kpi.period_start is None or kpi.period_end is None:
@@ -350,7 +360,6 @@ def evaluate(
     scored = [s for s in perspectives.values() if s is not None]
     judged = [k.attained for k in kpis if k.attained is not None]
     times = [k.computed_at for k in kpis if k.computed_at is not None]
-    judged_metrics = {k.metric for k in kpis}
     return Scorecard(
         kpis=kpis,
         cells=cells,
@@ -367,7 +376,7 @@ def evaluate(
         process_coverage={str(p): Coverage.of(k for k in kpis if k.process == p) for p in Process},
         perspective_coverage={str(q): Coverage.of(k for k in kpis if k.perspective == q) for q in Perspective},
         coverage=Coverage.of(kpis),
-        unjudged=[v for v in metric_values(records, observations) if v.metric not in judged_metrics],
+        value_source=(records, observations),
     )
 
 
