@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .inputs import Need
 from .periods import CALENDAR, TO_DATE, Period, is_valid_period, trailing_days
 from .vocabulary import Direction, Perspective, Process, ValueLens
 
@@ -198,6 +199,7 @@ class ComputeContext:
     as_of: datetime
     metric: MetricDefinition
     customer_values: list[dict[str, Any]] = field(default_factory=list)
+    model_fits: list[dict[str, Any]] = field(default_factory=list)
 
     def scalar(self, statement: Any) -> Any:
         """Run a statement and return its first column of the first row (or None)."""
@@ -209,6 +211,33 @@ class ComputeContext:
         Each row: ``customer_id`` plus numeric fields. Only the current period's rows are kept.
         """
         self.customer_values.extend(dict(row) for row in rows)
+
+    def record_model_fit(
+        self,
+        model: str,
+        parameters: Mapping[str, float],
+        *,
+        log_likelihood: float | None,
+        customers: int,
+        converged: bool,
+        message: str = "",
+        calibration_end: datetime | None = None,
+    ) -> None:
+        """Hand a fitted model (its parameters, log-likelihood, the customers it was fitted on
+        and whether the search converged) to the runner to keep in the store, failed run or not;
+        ``crmmetrics models show`` lists them."""
+        self.model_fits.append(
+            {
+                "model": model,
+                "period_label": self.period.label,
+                "calibration_end": calibration_end or self.period.end,
+                "parameters": {name: float(value) for name, value in parameters.items()},
+                "log_likelihood": None if log_likelihood is None else float(log_likelihood),
+                "customers": int(customers),
+                "converged": bool(converged),
+                "message": message,
+            }
+        )
 
 
 ComputeFunction = Callable[[ComputeContext], "float | int | None | Iterable[Result]"]
@@ -235,6 +264,11 @@ class MetricDefinition:
     parameters: tuple[Parameter, ...] = ()
     timeout_seconds: float = 120.0
     schedule_from_period: bool = field(init=False, default=False, repr=False, compare=False)
+    #: Source inputs without which the metric has no value: canonical tables (``"interactions"``)
+    #: or columns (``"interactions.handle_seconds"``). The runner checks them for each period and
+    #: stores a missing value with the reason instead of calling ``compute`` (crmmetrics.inputs).
+    #: A function of the parameters when the inputs depend on them (a method read from surveys).
+    needs: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if not KEY_PATTERN.match(self.key):
@@ -252,6 +286,9 @@ class MetricDefinition:
         if self.schedule is None:
             object.__setattr__(self, "schedule", default_schedule(self.period))
             object.__setattr__(self, "schedule_from_period", True)
+        if isinstance(self.needs, str):
+            object.__setattr__(self, "needs", (self.needs,))
+        self.inputs(self.default_params())  # a misspelt table or column fails at load time
 
     def schedule_for(self, period: str) -> Schedule:
         """The schedule when the metric runs over ``period`` (the config may change the period):
@@ -261,6 +298,14 @@ class MetricDefinition:
     @property
     def export_unit(self) -> ExportUnit:
         return EXPORT_UNITS[self.unit]
+
+    def inputs(self, params: Mapping[str, Any] | None = None) -> tuple[Need, ...]:
+        """``needs`` parsed (for these parameters): the tables and columns checked before computing."""
+        needs = self.needs(params if params is not None else self.default_params()) if callable(self.needs) else self.needs
+        try:
+            return tuple(Need.parse(need) for need in needs)
+        except ValueError as exc:
+            raise ValueError(f"metric {self.key}: {exc}") from None
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:

@@ -76,6 +76,8 @@ class ComputedMetric:
     run: Run
     values: dict[tuple[str, tuple[tuple[str, str], ...]], float | None] = field(default_factory=dict)
     customer_values: list[dict[str, Any]] = field(default_factory=list)
+    #: Period label -> why its value is missing, when an input in ``needs`` had no rows.
+    missing: dict[str, str] = field(default_factory=dict)
 
     def current(self, **dimensions: str) -> float | None:
         return self._get("current", dimensions)
@@ -142,8 +144,9 @@ def compute_metric(
 
     values = {(row[0].period_label, _dims(json.loads(row[0].dimensions))): row[0].value for row in rows}
     customer_values = app.store.customer_values(key) if run.status == "success" else []
+    missing = app.store.missing_reasons(run.id)
     app.store.engine.dispose()
-    return ComputedMetric(run=run, values=values, customer_values=customer_values)
+    return ComputedMetric(run=run, values=values, customer_values=customer_values, missing=missing)
 
 
 @pytest.fixture

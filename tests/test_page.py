@@ -172,6 +172,33 @@ def test_a_metric_judged_per_dimension_value_is_grouped_under_its_name(dom):
     }
 
 
+def test_the_page_shows_the_reporting_period_and_coverage(dom):
+    # The header names the period the values cover and the reporting date.
+    header = dom.find(id="reporting-period")
+    period = header.find(cls="kpi-period")
+    assert period.text == "2026-05"
+    assert (period.attrs["data-period-start"], period.attrs["data-period-end"]) == ("2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z")
+    assert "(8 KPIs)" in header.text
+    assert dom.find("time", id="reporting-date").attrs["datetime"] == "2026-06-01T00:00:00Z"
+    # Every KPI card carries its period.
+    cards = dom.find_all("li", cls="kpi")
+    assert len(cards) == 8 and all(card.find(cls="kpi-period").text == "2026-05" for card in cards)
+    # The index and every roll-up state their coverage; a missing KPI states why.
+    coverage = dom.find(id="index-coverage").find(cls="coverage")
+    assert coverage.text == "7 of 8 KPIs with data"
+    assert (coverage.attrs["data-kpis-with-data"], coverage.attrs["data-kpis"]) == ("7", "8")
+    customer = dom.find("div", data_perspective="customer")
+    assert customer.find(cls="coverage").text == "2 of 3 KPIs with data"
+    cell = dom.find("td", data_process="value_creation", data_perspective="customer")
+    assert cell.find(cls="coverage").text == "1 of 2 KPIs with data"
+    missing = cell.find("li", cls="kpi", data_key="sc_missing")
+    assert missing.find(cls="kpi-missing").text == "no rows in orders for 2026-05"
+    # A process without KPIs has no score: "no data", not 0 or 100.
+    information = dom.find("tr", data_process="information_management")
+    assert information.find("th").find(cls="score").attrs["data-score"] == "none"
+    assert information.find("th").find(cls="score").find("b").text == "no data"
+
+
 def png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"

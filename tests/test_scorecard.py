@@ -236,6 +236,14 @@ def test_scorecard_json_of_a_real_run(scenario):
     )
     assert card["processes"]["strategy_development"] == 50.0  # (100 + 0) / 2
     assert card["processes"]["information_management"] is None
+    # Coverage: every roll-up says how many of its KPIs it rests on.
+    assert card["coverage"] == {"kpis_with_data": 7, "kpis": 8, "ratio": 7 / 8}
+    assert card["perspective_rollups"]["customer"]["coverage"] == {"kpis_with_data": 2, "kpis": 3, "ratio": 2 / 3}
+    assert card["process_rollups"]["information_management"] == {
+        "score": None, "status": "no data", "coverage": {"kpis_with_data": 0, "kpis": 0, "ratio": None},
+    }
+    coverage = {(c["process"], c["perspective"]): c["coverage"]["kpis_with_data"] for c in card["cells"]}
+    assert coverage[("value_creation", "customer")] == 1  # sc_complaints; sc_missing has no data
     cells = {(c["process"], c["perspective"]): c["score"] for c in card["cells"]}
     assert len(cells) == 20 and cells[("strategy_development", "customer")] == 0.0
     kpis = {k["key"]: k for k in card["kpis"]}
