@@ -43,8 +43,12 @@ def _wanted(name: str, load: set[str] | None, block: set[str]) -> bool:
     return name not in block and (load is None or name in load)
 
 
-def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginManager:
-    """A plugin manager with every wanted plugin registered and all implementations checked."""
+def get_plugin_manager(plugins_dir: str | Path | None = None, builtin: bool = True) -> pluggy.PluginManager:
+    """A plugin manager with every wanted plugin registered and all implementations checked.
+
+    ``builtin=False`` leaves out the process plugins shipped with crmmetrics itself (the CLI asks
+    only the other distributions for commands, so that start-up does not import the KPIs).
+    """
     pm = pluggy.PluginManager("crmmetrics")
     pm.add_hookspecs(hookspecs)
     load, block = _names(LOAD_ENV), _names(BLOCK_ENV) or set()
@@ -52,6 +56,8 @@ def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginMa
         pm.set_blocked(name)
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if not _wanted(entry_point.name, load, block) or pm.has_plugin(entry_point.name):
+            continue
+        if not builtin and _is_builtin(entry_point):
             continue
         try:
             plugin = entry_point.load()
@@ -75,6 +81,11 @@ def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginMa
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _is_builtin(entry_point: importlib.metadata.EntryPoint) -> bool:
+    dist = getattr(entry_point, "dist", None)
+    return dist is not None and dist.name == "crmmetrics"
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
