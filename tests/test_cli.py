@@ -106,3 +106,11 @@ def test_plugins_json_lists_the_five_builtin_plugins():
     assert builtin <= set(plugins)
     assert "crmmetrics_metrics" in plugins["value_creation"]["hooks"]
     assert "vc_nps" in plugins["value_creation"]["metrics"]
+
+
+@pytest.mark.parametrize("customers", ["10", "19"])
+def test_demo_refuses_fewer_customers_than_it_generates(tmp_path, customers):
+    done = crmmetrics("demo", "--dir", str(tmp_path / "d"), "--customers", customers, "--once")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == f"Error: Invalid value for '--customers': {customers} is not in the range x>=20."
+    assert not (tmp_path / "d").exists()  # nothing written

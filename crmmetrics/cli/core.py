@@ -74,7 +74,8 @@ web_config_option = click.option(
 
 @cli.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="crmmetrics-demo", show_default=True, help="Where to write the demo database, store and config.")
-@click.option("--customers", type=click.IntRange(min=10), default=5000, show_default=True, help="How many customers to generate.")
+# 20: the smallest demo that generate_demo makes (it refuses fewer)
+@click.option("--customers", type=click.IntRange(min=20), default=5000, show_default=True, help="How many customers to generate.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed: the same seed gives the same data.")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9632).")
