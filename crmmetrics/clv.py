@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 __all__ = [
     "BgNbd",
@@ -53,6 +53,8 @@ MAX_ITERATIONS = 1000
 #: floating-point precision loss still counts as converged: a 1% change of any parameter then
 #: moves the log-likelihood by at most 0.001, far below anything a model comparison could see.
 GRADIENT_TOLERANCE = 0.1
+#: Range of a fitted parameter relative to its start point (the search box of the analytic fits).
+PARAMETER_RANGE = (1e-8, 1e4)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,12 @@ class Convergence:
     iterations: int
 
 
-def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarray, float, Convergence]:
+def _fit_positive(neg_log_likelihood, start: Sequence[float], gradient=None) -> tuple[np.ndarray, float, Convergence]:
     """Minimise ``neg_log_likelihood(params)`` over strictly positive parameters.
+
+    ``gradient(params)``, if given, is the analytic gradient of ``neg_log_likelihood`` in the
+    parameters (not their logs); without it the search differences numerically, which costs one
+    likelihood evaluation per parameter and iteration.
 
     Returns the parameters, the maximised log-likelihood and how the search ended.
     """
@@ -78,15 +84,34 @@ def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarra
         # Far-off trial points can overflow; a large finite value steers the search back.
         return value if np.isfinite(value) else 1e300
 
-    result = minimize(objective, np.log(np.asarray(start, dtype=float)), method="BFGS",
-                      options={"gtol": 1e-7, "maxiter": MAX_ITERATIONS})
+    def jacobian(log_params: np.ndarray) -> np.ndarray:
+        params = np.exp(log_params)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            grad = gradient(params) * params  # chain rule: d/d(log p) = p d/dp
+        return np.where(np.isfinite(grad), grad, 0.0)
+
+    log_start = np.log(np.asarray(start, dtype=float))
+    # A search box around the start: on a few customers the likelihood can rise without end
+    # along a ridge (r and alpha growing together towards the Poisson limit of BG/NBD), and
+    # the hypergeometric function of the forecasts has no finite value that far out. At the
+    # edge of the box the forecasts equal the limit's to many digits.
+    bounds = [(value + np.log(PARAMETER_RANGE[0]), value + np.log(PARAMETER_RANGE[1])) for value in log_start]
+    if gradient is not None:
+        result = minimize(objective, log_start, method="L-BFGS-B", jac=jacobian, bounds=bounds,
+                          options={"gtol": 1e-7, "ftol": 1e-15, "maxiter": MAX_ITERATIONS})
+    else:
+        result = minimize(objective, log_start, method="BFGS", options={"gtol": 1e-7, "maxiter": MAX_ITERATIONS})
     if not np.isfinite(result.fun) or result.fun >= 1e300:
         raise RuntimeError(f"maximum-likelihood fit failed: {result.message}")
     # BFGS may report "precision loss" at an optimum it cannot improve in floating point: that
     # is converged when the gradient there is flat. Running out of iterations is not.
-    gradient = float(np.max(np.abs(result.jac))) if result.jac is not None else float("inf")
-    converged = bool(result.success) or (result.status == 2 and gradient < GRADIENT_TOLERANCE)
-    message = str(result.message) + ("" if result.success else f" (largest gradient {gradient:.2g})")
+    jac = np.array(result.jac, dtype=float) if result.jac is not None else np.full(len(start), np.inf)
+    if gradient is not None:  # at the edge of the box, only the gradient along the box counts
+        low, high = np.array(bounds).T
+        jac[((result.x <= low) & (jac > 0)) | ((result.x >= high) & (jac < 0))] = 0.0
+    largest = float(np.max(np.abs(jac)))
+    converged = bool(result.success) or (result.status == 2 and largest < GRADIENT_TOLERANCE)
+    message = str(result.message) + ("" if result.success else f" (largest gradient {largest:.2g})")
     return np.exp(result.x), -float(result.fun), Convergence(converged, message, int(result.nit))
 
 
@@ -173,6 +198,21 @@ def _bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
             + np.logaddexp(log_a1, log_a2))
 
 
+def _bgnbd_gradient(r, alpha, a, b, x, t_x, T, weights) -> np.ndarray:
+    """Gradient of the weighted BG/NBD log-likelihood in (r, alpha, a, b)."""
+    log_a1 = -(r + x) * np.log(alpha + T)
+    repeat = x > 0
+    log_a2 = np.where(repeat, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    total = np.logaddexp(log_a1, log_a2)
+    w1, w2 = np.exp(log_a1 - total), np.exp(log_a2 - total)  # shares of the two terms, sum 1
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + t_x)
+    d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
+    d_a = digamma(a + b) - digamma(a + b + x) + w2 / a
+    d_b = (digamma(b + x) - digamma(a + b + x) - digamma(b) + digamma(a + b)
+           - w2 / (b + np.maximum(x, 1) - 1))
+    return np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
+
+
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     """Fit BG/NBD by maximum likelihood.
 
@@ -191,9 +231,12 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     def nll(p: np.ndarray) -> float:
         return -float(np.dot(counts, _bgnbd_log_likelihood(*p, ux, ut_x, uT)))
 
+    def nll_gradient(p: np.ndarray) -> np.ndarray:
+        return -_bgnbd_gradient(*p, ux, ut_x, uT, counts)
+
     # alpha is a time scale: start it at the mean age so the start point is sensible whatever
     # the time unit.
-    (r, alpha, a, b), ll, convergence = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
+    (r, alpha, a, b), ll, convergence = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0], nll_gradient)
     return BgNbd(float(r), float(alpha), float(a), float(b), ll, convergence)
 
 
@@ -277,15 +320,27 @@ def fit_gamma_gamma(x: ArrayLike, mbar: ArrayLike) -> GammaGamma:
     if np.any(mbar <= 0):
         raise ValueError("mbar must be > 0 for customers with x > 0")
 
+    log_mbar, log_x, spend = np.log(mbar), np.log(x), x * mbar
+
     def nll(params: np.ndarray) -> float:
         p, q, gamma = params
         px = p * x
         ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
-              + (px - 1) * np.log(mbar) + px * np.log(x) - (px + q) * np.log(gamma + x * mbar))
+              + (px - 1) * log_mbar + px * log_x - (px + q) * np.log(gamma + spend))
         return -float(np.sum(ll))
 
+    def nll_gradient(params: np.ndarray) -> np.ndarray:
+        p, q, gamma = params
+        px = p * x
+        log_total = np.log(gamma + spend)
+        psi_pxq = digamma(px + q)
+        d_p = np.dot(x, psi_pxq - digamma(px) + log_mbar + log_x - log_total)
+        d_q = np.sum(psi_pxq - log_total) + x.size * (np.log(gamma) - digamma(q))
+        d_gamma = x.size * q / gamma - np.sum((px + q) / (gamma + spend))
+        return -np.array([d_p, d_q, d_gamma])
+
     # gamma is on the money scale: start it at the mean spend.
-    (p, q, gamma), ll, convergence = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))])
+    (p, q, gamma), ll, convergence = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))], nll_gradient)
     return GammaGamma(float(p), float(q), float(gamma), ll, convergence)
 
 
@@ -315,13 +370,17 @@ def clv_bgnbd_gg(bg: BgNbd, gg: GammaGamma, x: ArrayLike, t_x: ArrayLike, T: Arr
     """
     if horizon_periods < 1:
         raise ValueError("horizon_periods must be >= 1")
-    x, t_x, T, mbar = _as_float(x, t_x, T, mbar)
+    x, t_x, T, mbar = np.broadcast_arrays(*_as_float(x, t_x, T, mbar))
+    shape = x.shape
+    # The purchases depend on (x, t_x, T) only, and customers share these far more often than
+    # they share a spend: evaluate the H horizons once per distinct history.
+    histories, inverse = np.unique(np.column_stack([x.ravel(), t_x.ravel(), T.ravel()]), axis=0, return_inverse=True)
     k = np.arange(horizon_periods + 1, dtype=float)
-    # Row k holds E[Y(kL)] for every customer; row 0 is 0.
-    cumulative = conditional_expected_purchases(bg, (k * period_length)[:, None], x, t_x, T)
+    # Row k holds E[Y(kL)] for every distinct history; row 0 is 0.
+    cumulative = conditional_expected_purchases(bg, (k * period_length)[:, None], *histories.T)
     per_period = np.diff(cumulative, axis=0)
     discount = (1.0 + discount_rate) ** -k[1:]
-    purchases = discount @ per_period
+    purchases = (discount @ per_period)[inverse.reshape(-1)].reshape(shape)
     return margin_share * conditional_expected_spend(gg, x, mbar) * purchases
 
 
