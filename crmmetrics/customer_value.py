@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 
 from .clv import (
     BgNbd,
@@ -219,9 +219,20 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
 
     The source returns one row per customer; purchase days are formed in the database.
     """
+    return _summary(ctx, end, margin_share=0.0)[:5]
+
+
+def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
+    """:func:`customer_summary` and, from the same pass over the orders, the customers' total
+    net revenue and gross margin (``margin_share`` where cogs are missing)."""
     rows = customer_orders(ctx.tables, None, end)
     days = (
-        select(rows.c.customer_id, rows.c.day, func.sum(rows.c.net_revenue).label("revenue"))
+        select(
+            rows.c.customer_id,
+            rows.c.day,
+            func.sum(rows.c.net_revenue).label("revenue"),
+            func.sum(margin(rows.c, margin_share)).label("margin"),
+        )
         .group_by(rows.c.customer_id, rows.c.day)
         .subquery("purchase_days")
     )
@@ -229,9 +240,10 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
         days.c.customer_id,
         days.c.day,
         days.c.revenue,
+        days.c.margin,
         func.min(days.c.day).over(partition_by=days.c.customer_id).label("first_day"),
     ).subquery("ranked_days")
-    result = ctx.connection.execute(
+    statement = (
         select(
             ranked.c.customer_id,
             func.count(),
@@ -239,47 +251,63 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
             func.max(ranked.c.day),
             func.sum(ranked.c.revenue),
             func.sum(case((ranked.c.day == ranked.c.first_day, ranked.c.revenue), else_=0.0)),
+            func.sum(ranked.c.margin),
         )
         .group_by(ranked.c.customer_id)
         .order_by(ranked.c.customer_id)
-    ).all()
-    if not result:
-        empty = np.zeros(0)
-        return np.zeros(0, dtype=np.int64), empty, empty, empty, empty
-    table = np.array(result, dtype=float)
+    )
+    table = _fetch_array(ctx.connection, statement, columns=7)
     ids = table[:, 0].astype(np.int64)
-    occasions, first, last, total, first_revenue = table[:, 1:].T
+    occasions, first, last, total, first_revenue, gross_margin = table[:, 1:].T
     x = occasions - 1
     mbar = np.divide(total - first_revenue, x, out=np.zeros_like(x), where=x > 0)
     t_x = (last - first) / UNIT_DAYS
     T = (last_day(end) - first) / UNIT_DAYS
-    return ids, x, t_x, T, mbar
+    return ids, x, t_x, T, mbar, float(total.sum()), float(gross_margin.sum())
 
 
-def _observed_margin_share(ctx: Any, end: datetime, margin_share: float) -> float:
-    rows = customer_orders(ctx.tables, None, end)
-    revenue, gross_margin = ctx.connection.execute(
-        select(func.sum(rows.c.net_revenue), func.sum(margin(rows.c, margin_share)))
-    ).one()
-    return float(gross_margin) / float(revenue) if revenue else margin_share
+def _fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
+    """The rows of ``statement`` as one float array, read from the DBAPI cursor as plain tuples:
+    SQLAlchemy's Row objects cost about 40x more to build and convert at a million customers."""
+    result = connection.execute(statement)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not rows:
+        return np.zeros((0, columns))
+    return np.array(rows, dtype=float)
 
 
 def _fingerprint(ctx: Any, end: datetime) -> tuple[Any, ...]:
-    """A cheap aggregate that changes when the orders or the duplicate links before ``end`` do."""
+    """A cheap aggregate that changes when the orders or the duplicate links before ``end`` do.
+
+    Only integers: amounts are summed in whole cents, so the result is the same however the
+    engine orders the sum (a float sum changes in its last digits under parallel aggregation,
+    and the cache would never hit).
+    """
     orders, customers = ctx.tables["orders"], ctx.tables["customers"]
+
+    def cents(column: Any) -> Any:
+        return func.sum(cast(func.round(column * 100), BigInteger))
+
     order_facts = ctx.connection.execute(
-        select(func.count(), func.max(orders.c.order_id), func.sum(orders.c.net_revenue), func.sum(orders.c.cogs)).where(
+        select(func.count(), func.max(orders.c.order_id), cents(orders.c.net_revenue), cents(orders.c.cogs)).where(
             orders.c.ordered_at < end
         )
     ).one()
     duplicates = ctx.connection.execute(
         select(func.count(customers.c.master_customer_id), func.sum(customers.c.master_customer_id))
     ).one()
-    return tuple(order_facts) + tuple(duplicates)
+    return tuple(_integer(v) for v in (*order_facts, *duplicates))
+
+
+def _integer(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annual_discount_rate: float) -> CustomerValues:
-    ids, x, t_x, T, mbar = customer_summary(ctx, end)
+    ids, x, t_x, T, mbar, revenue, gross_margin = _summary(ctx, end, margin_share)
     repeaters = int(np.count_nonzero((x > 0) & (mbar > 0)))
     if repeaters < MIN_REPEAT_CUSTOMERS:
         raise MetricError(
@@ -298,7 +326,7 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
     # by customer_values(); the outputs below are then never read.
     spend_mbar = np.maximum(mbar, 0.0)
     monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
-    observed_margin = _observed_margin_share(ctx, end, margin_share)
+    observed_margin = gross_margin / revenue if revenue else margin_share  # of the customers' orders
     with np.errstate(all="ignore"):  # the outputs of a refused fit (q <= 1) are never read
         return CustomerValues(
             end=end,

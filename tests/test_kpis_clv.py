@@ -230,3 +230,34 @@ def test_the_fit_is_shared_and_follows_the_data(base):
     engine.dispose()
     assert refitted is not first
     assert refitted.x[refitted.ids == 4][0] == 1
+
+
+PARALLEL = ("SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0",
+            "SET max_parallel_workers_per_gather = 2", "SET parallel_leader_participation = off")
+
+
+def test_the_fit_cache_hits_on_postgresql_with_parallel_aggregation(fresh_pg_db):
+    """The cache key is made of integers: two computations on fresh connections, with every sum
+    aggregated in parallel workers, find the same key and share one fit."""
+    from sqlalchemy import text
+
+    from crmmetrics.customer_value import _fingerprint
+    from crmmetrics.demo import generate_demo
+
+    generate_demo(fresh_pg_db, customers=3000, seed=5, as_of=date(2026, 3, 10))
+    engine = create_engine(fresh_pg_db)
+    end = datetime(2026, 3, 1)
+    fits, keys = [], []
+    for _ in range(2):
+        with engine.connect() as connection:
+            for setting in PARALLEL:
+                connection.execute(text(setting))
+            plan = "\n".join(connection.execute(text(
+                "EXPLAIN SELECT count(*), sum(net_revenue) FROM orders WHERE ordered_at < '2026-03-01'")).scalars())
+            assert "Parallel Seq Scan" in plan and "Partial Aggregate" in plan  # parallelism is really on
+            keys.append(_fingerprint(context(connection, end), end))
+            fits.append(customer_values(context(connection, end)))
+    engine.dispose()
+    assert keys[0] == keys[1] and all(isinstance(v, int) for v in keys[0] if v is not None)
+    assert fits[1] is fits[0]  # the second computation hit the cache
+    assert fits[0].ids.size > 1000 and np.isfinite(fits[0].clv).all()
