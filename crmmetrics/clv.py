@@ -66,12 +66,12 @@ class Convergence:
     iterations: int
 
 
-def _fit_positive(neg_log_likelihood, start: Sequence[float], gradient=None) -> tuple[np.ndarray, float, Convergence]:
+def _fit_positive(neg_log_likelihood, start: Sequence[float], with_gradient: bool = False) -> tuple[np.ndarray, float, Convergence]:
     """Minimise ``neg_log_likelihood(params)`` over strictly positive parameters.
 
-    ``gradient(params)``, if given, is the analytic gradient of ``neg_log_likelihood`` in the
-    parameters (not their logs); without it the search differences numerically, which costs one
-    likelihood evaluation per parameter and iteration.
+    With ``with_gradient``, ``neg_log_likelihood`` returns ``(value, gradient)``: the analytic
+    gradient in the parameters (not their logs), computed with the value from the same terms.
+    Without it the search differences numerically, one more evaluation per parameter and step.
 
     Returns the parameters, the maximised log-likelihood and how the search ended.
     """
@@ -84,11 +84,14 @@ def _fit_positive(neg_log_likelihood, start: Sequence[float], gradient=None) -> 
         # Far-off trial points can overflow; a large finite value steers the search back.
         return value if np.isfinite(value) else 1e300
 
-    def jacobian(log_params: np.ndarray) -> np.ndarray:
+    def objective_and_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            grad = gradient(params) * params  # chain rule: d/d(log p) = p d/dp
-        return np.where(np.isfinite(grad), grad, 0.0)
+            value, grad = neg_log_likelihood(params)
+            grad = grad * params  # chain rule: d/d(log p) = p d/dp
+        if not np.isfinite(value):
+            return 1e300, np.zeros_like(params)
+        return value, np.where(np.isfinite(grad), grad, 0.0)
 
     log_start = np.log(np.asarray(start, dtype=float))
     # A search box around the start: on a few customers the likelihood can rise without end
@@ -96,9 +99,9 @@ def _fit_positive(neg_log_likelihood, start: Sequence[float], gradient=None) -> 
     # the hypergeometric function of the forecasts has no finite value that far out. At the
     # edge of the box the forecasts equal the limit's to many digits.
     bounds = [(value + np.log(PARAMETER_RANGE[0]), value + np.log(PARAMETER_RANGE[1])) for value in log_start]
-    if gradient is not None:
-        result = minimize(objective, log_start, method="L-BFGS-B", jac=jacobian, bounds=bounds,
-                          options={"gtol": 1e-7, "ftol": 1e-15, "maxiter": MAX_ITERATIONS})
+    if with_gradient:
+        result = minimize(objective_and_gradient, log_start, method="L-BFGS-B", jac=True, bounds=bounds,
+                          options={"gtol": 1e-7, "ftol": 1e-12, "maxiter": MAX_ITERATIONS})
     else:
         result = minimize(objective, log_start, method="BFGS", options={"gtol": 1e-7, "maxiter": MAX_ITERATIONS})
     if not np.isfinite(result.fun) or result.fun >= 1e300:
@@ -106,7 +109,7 @@ def _fit_positive(neg_log_likelihood, start: Sequence[float], gradient=None) -> 
     # BFGS may report "precision loss" at an optimum it cannot improve in floating point: that
     # is converged when the gradient there is flat. Running out of iterations is not.
     jac = np.array(result.jac, dtype=float) if result.jac is not None else np.full(len(start), np.inf)
-    if gradient is not None:  # at the edge of the box, only the gradient along the box counts
+    if with_gradient:  # at the edge of the box, only the gradient along the box counts
         low, high = np.array(bounds).T
         jac[((result.x <= low) & (jac > 0)) | ((result.x >= high) & (jac < 0))] = 0.0
     largest = float(np.max(np.abs(jac)))
@@ -198,19 +201,32 @@ def _bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
             + np.logaddexp(log_a1, log_a2))
 
 
-def _bgnbd_gradient(r, alpha, a, b, x, t_x, T, weights) -> np.ndarray:
-    """Gradient of the weighted BG/NBD log-likelihood in (r, alpha, a, b)."""
-    log_a1 = -(r + x) * np.log(alpha + T)
+def _bgnbd_value_and_gradient(r, alpha, a, b, x, t_x, T, weights, x_values, x_index) -> tuple[float, np.ndarray]:
+    """The weighted BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
+
+    ``x_values`` are the distinct values of ``x`` and ``x_index`` maps each row to its value:
+    the gamma-type functions, which cost most, are evaluated once per distinct x.
+    """
+    xv = x_values
+    ln_gamma_r = gammaln(r + xv)[x_index] - gammaln(r)
+    ln_beta = (betaln(a, b + xv) - betaln(a, b))[x_index]
+    d_r_x = (digamma(r + xv) - digamma(r))[x_index]
+    psi_abx = digamma(a + b + xv)
+    d_a_x = (digamma(a + b) - psi_abx)[x_index]
+    d_b_x = (digamma(b + xv) - psi_abx - digamma(b) + digamma(a + b))[x_index]
+    log_alpha_T, log_alpha_t_x = np.log(alpha + T), np.log(alpha + t_x)
+    log_a1 = -(r + x) * log_alpha_T
     repeat = x > 0
-    log_a2 = np.where(repeat, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    b_x_1 = b + np.maximum(x, 1) - 1
+    log_a2 = np.where(repeat, np.log(a) - np.log(b_x_1) - (r + x) * log_alpha_t_x, -np.inf)
     total = np.logaddexp(log_a1, log_a2)
+    value = np.dot(weights, ln_gamma_r + r * np.log(alpha) + ln_beta + total)
     w1, w2 = np.exp(log_a1 - total), np.exp(log_a2 - total)  # shares of the two terms, sum 1
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + t_x)
+    d_r = d_r_x + np.log(alpha) - w1 * log_alpha_T - w2 * log_alpha_t_x
     d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
-    d_a = digamma(a + b) - digamma(a + b + x) + w2 / a
-    d_b = (digamma(b + x) - digamma(a + b + x) - digamma(b) + digamma(a + b)
-           - w2 / (b + np.maximum(x, 1) - 1))
-    return np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
+    d_a = d_a_x + w2 / a
+    d_b = d_b_x - w2 / b_x_1
+    return float(value), np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
 
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
@@ -228,15 +244,16 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     rows, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
     ux, ut_x, uT = rows.T
 
-    def nll(p: np.ndarray) -> float:
-        return -float(np.dot(counts, _bgnbd_log_likelihood(*p, ux, ut_x, uT)))
+    x_values, x_index = np.unique(ux, return_inverse=True)
+    counts = counts.astype(float)
 
-    def nll_gradient(p: np.ndarray) -> np.ndarray:
-        return -_bgnbd_gradient(*p, ux, ut_x, uT, counts)
+    def nll(p: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = _bgnbd_value_and_gradient(*p, ux, ut_x, uT, counts, x_values, x_index.reshape(-1))
+        return -value, -gradient
 
     # alpha is a time scale: start it at the mean age so the start point is sensible whatever
     # the time unit.
-    (r, alpha, a, b), ll, convergence = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0], nll_gradient)
+    (r, alpha, a, b), ll, convergence = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0], with_gradient=True)
     return BgNbd(float(r), float(alpha), float(a), float(b), ll, convergence)
 
 
@@ -320,27 +337,31 @@ def fit_gamma_gamma(x: ArrayLike, mbar: ArrayLike) -> GammaGamma:
     if np.any(mbar <= 0):
         raise ValueError("mbar must be > 0 for customers with x > 0")
 
-    log_mbar, log_x, spend = np.log(mbar), np.log(x), x * mbar
+    log_mbar, spend = np.log(mbar), x * mbar
+    # x takes few distinct values: the gamma-type functions are evaluated once per value.
+    x_values, x_index = np.unique(x, return_inverse=True)
+    x_index = x_index.reshape(-1)
+    x_counts = np.bincount(x_index).astype(float)
+    n = float(x.size)
+    fixed = float(np.dot(x_counts, x_values * np.log(x_values)))  # sum of x ln x, times p below
+    sum_x_log_mbar = float(np.dot(x, log_mbar))
 
-    def nll(params: np.ndarray) -> float:
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
         p, q, gamma = params
-        px = p * x
-        ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
-              + (px - 1) * log_mbar + px * log_x - (px + q) * np.log(gamma + spend))
-        return -float(np.sum(ll))
-
-    def nll_gradient(params: np.ndarray) -> np.ndarray:
-        p, q, gamma = params
-        px = p * x
+        pxv = p * x_values
         log_total = np.log(gamma + spend)
-        psi_pxq = digamma(px + q)
-        d_p = np.dot(x, psi_pxq - digamma(px) + log_mbar + log_x - log_total)
-        d_q = np.sum(psi_pxq - log_total) + x.size * (np.log(gamma) - digamma(q))
-        d_gamma = x.size * q / gamma - np.sum((px + q) / (gamma + spend))
-        return -np.array([d_p, d_q, d_gamma])
+        px = p * x
+        value = (np.dot(x_counts, gammaln(pxv + q) - gammaln(pxv)) - n * gammaln(q) + n * q * np.log(gamma)
+                 + p * sum_x_log_mbar - np.sum(log_mbar) + p * fixed - np.dot(px + q, log_total))
+        psi_pxq = digamma(pxv + q)
+        d_p = (np.dot(x_counts * x_values, psi_pxq - digamma(pxv)) + sum_x_log_mbar + fixed
+               - np.dot(x, log_total))
+        d_q = np.dot(x_counts, psi_pxq) - n * digamma(q) + n * np.log(gamma) - np.sum(log_total)
+        d_gamma = n * q / gamma - np.sum((px + q) / (gamma + spend))
+        return -float(value), -np.array([d_p, d_q, d_gamma])
 
     # gamma is on the money scale: start it at the mean spend.
-    (p, q, gamma), ll, convergence = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))], nll_gradient)
+    (p, q, gamma), ll, convergence = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))], with_gradient=True)
     return GammaGamma(float(p), float(q), float(gamma), ll, convergence)
 
 
