@@ -8,7 +8,8 @@ a number, ``None`` (explicitly missing), or an iterable of ``Result`` (one per d
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,6 +189,32 @@ class Result:
     dimensions: Mapping[str, str] = field(default_factory=dict)
 
 
+class RunCache:
+    """Values computed once per run and shared by the metrics of that run (one RFM table for
+    the two RFM shares, one holdout fit for the two forecast KPIs). A failed build is not kept:
+    the next metric that asks builds again and gets its own error. One lock per key, so that a
+    second metric asking while the first builds waits for that value instead of building it."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = build()
+            with self._lock:
+                self._values[key] = value
+            return value
+
+
 @dataclass
 class ComputeContext:
     """Everything a compute function may use. Plugins read the source; they never write."""
@@ -200,10 +227,19 @@ class ComputeContext:
     metric: MetricDefinition
     customer_values: list[dict[str, Any]] = field(default_factory=list)
     model_fits: list[dict[str, Any]] = field(default_factory=list)
+    run_cache: RunCache = field(default_factory=RunCache)
 
     def scalar(self, statement: Any) -> Any:
         """Run a statement and return its first column of the first row (or None)."""
         return self.connection.execute(statement).scalar()
+
+    def shared(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per run for ``key`` and shared with every metric of the run
+        that asks for the same key. The key names everything the value depends on (what it is,
+        the period bounds, the parameters it reads); the value must not be changed by its users.
+        A run is one ``crmmetrics run`` (or ``demo``) over all its metrics, or one scheduled
+        computation of one metric (its current and previous period)."""
+        return self.run_cache.get(key, build)
 
     def record_customer_values(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Hand per-customer model outputs (e.g. P(alive), CLV) to the runner to keep in the store.

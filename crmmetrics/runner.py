@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from . import schema
 from .config import Config
-from .definitions import ComputeContext, MetricDefinition, Result
+from .definitions import ComputeContext, MetricDefinition, Result, RunCache
 from .errors import MetricError
 from .inputs import missing_reason
 from .periods import reporting_periods, to_naive_utc
@@ -102,7 +102,7 @@ class Runner:
         fixed = self.config.service.as_of
         return to_naive_utc(fixed) if fixed else to_naive_utc(self.now())
 
-    def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome) -> None:
+    def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache) -> None:
         try:
             periods = reporting_periods(settings.period, as_of)
             with self.source.connect() as connection:
@@ -129,6 +129,7 @@ class Runner:
                         as_of=as_of,
                         metric=definition,
                         model_fits=fits,
+                        run_cache=run_cache,
                     )
                     results.append((period, normalise(definition, definition.compute(ctx))))
                     if period.label == "current":
@@ -137,8 +138,11 @@ class Runner:
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
             outcome.error = exc
 
-    def run_metric(self, key: str) -> Run:
-        """Compute one metric for its current and previous period and store the run."""
+    def run_metric(self, key: str, run_cache: RunCache | None = None) -> Run:
+        """Compute one metric for its current and previous period and store the run.
+
+        ``run_cache`` is shared by the metrics of one run (:meth:`run_all`); without it the two
+        periods of this metric share a new one."""
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
         settings = self.config.metric_settings(definition)
@@ -147,7 +151,7 @@ class Runner:
         clock = time.perf_counter()
         outcome = _Outcome()
         worker = threading.Thread(
-            target=self._compute, args=(definition, settings, as_of, outcome), name=f"compute-{key}", daemon=True
+            target=self._compute, args=(definition, settings, as_of, outcome, run_cache or RunCache()), name=f"compute-{key}", daemon=True
         )
         worker.start()
         worker.join(settings.timeout_seconds)
@@ -218,8 +222,9 @@ class Runner:
 
     def run_all(self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None) -> list[Run]:
         runs = []
+        run_cache = RunCache()  # what one metric computes for the others of this run
         for key in keys if keys is not None else self.enabled_keys():
-            run = self.run_metric(key)
+            run = self.run_metric(key, run_cache)
             runs.append(run)
             if progress:
                 progress(run)

@@ -190,14 +190,14 @@ def holdout_forecast(ctx):
     """``(expected, actual)`` repeat occasions in the period of each customer who bought before it,
     the expectation from BG/NBD fitted on the purchases before the period; None when too few
     customers came back before the period to fit the model (typically the previous period of a
-    young history, which must not cost the current period its value)."""
-    ids, x, t_x, T, _ = customer_summary(ctx, ctx.period.start)
-    if np.count_nonzero(x > 0) < MIN_REPEAT_CUSTOMERS:
+    young history, which must not cost the current period its value).
+
+    Both forecast KPIs use it: the fit and the forecast are made once per run and period, and
+    each KPI keeps the fit with its own run."""
+    holdout = ctx.shared(("clv_holdout", ctx.period.start, ctx.period.end), lambda: _holdout(ctx))
+    if holdout is None:
         return None
-    try:
-        model = fit_bgnbd(x, t_x, T)
-    except (RuntimeError, ValueError) as exc:
-        raise MetricError(f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} failed: {exc}") from None
+    ids, model, expected, actual = holdout
     ctx.record_model_fit(
         "bgnbd", {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b}, log_likelihood=model.log_likelihood,
         customers=int(ids.size), converged=model.convergence.converged, message=model.convergence.message,
@@ -208,8 +208,21 @@ def holdout_forecast(ctx):
             f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} did not converge after "
             f"{model.convergence.iterations} iterations: {model.convergence.message}"
         )
+    return expected, actual
+
+
+def _holdout(ctx):
+    """``(ids, model, expected, actual)`` of :func:`holdout_forecast`, or None."""
+    ids, x, t_x, T, _ = customer_summary(ctx, ctx.period.start)
+    if np.count_nonzero(x > 0) < MIN_REPEAT_CUSTOMERS:
+        return None
+    try:
+        model = fit_bgnbd(x, t_x, T)
+    except (RuntimeError, ValueError) as exc:
+        raise MetricError(f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} failed: {exc}") from None
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
-    expected = conditional_expected_purchases(model, weeks, x, t_x, T)
+    with np.errstate(all="ignore"):  # the forecast of a fit that did not converge is never read
+        expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
     occasions = dict(
         ctx.connection.execute(
@@ -217,7 +230,7 @@ def holdout_forecast(ctx):
         ).all()
     )
     actual = np.array([occasions.get(int(i), 0) for i in ids], dtype=float)
-    return expected, actual
+    return ids, model, expected, actual
 
 
 def clv_forecast_correlation(ctx):

@@ -147,7 +147,8 @@ def _rfm_counts(ctx):
 
 
 def _rfm_share(ctx, column: int):
-    rows = _rfm_counts(ctx)
+    # Both shares read the same scores: one query per run and period end.
+    rows = ctx.shared(("rfm_counts", ctx.period.end), lambda: _rfm_counts(ctx))
     if not rows:
         return None
     names = segment_names(ctx)
