@@ -184,23 +184,6 @@ def _as_float(*arrays: ArrayLike) -> list[np.ndarray]:
     return [np.asarray(v, dtype=float) for v in arrays]
 
 
-def _bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """Per-customer BG/NBD log-likelihood, stable for x = 0."""
-    # ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)] via logaddexp so neither
-    # power under- or overflows; for x = 0 the second term is absent (b + x - 1 may be <= 0,
-    # so it is never evaluated there).
-    log_a1 = -(r + x) * np.log(alpha + T)
-    repeat = x > 0
-    log_a2 = np.where(
-        repeat,
-        np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x),
-        -np.inf,
-    )
-    return (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-            + betaln(a, b + x) - betaln(a, b)
-            + np.logaddexp(log_a1, log_a2))
-
-
 def _bgnbd_value_and_gradient(r, alpha, a, b, x, t_x, T, weights, x_values, x_index) -> tuple[float, np.ndarray]:
     """The weighted BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
 
@@ -214,6 +197,9 @@ def _bgnbd_value_and_gradient(r, alpha, a, b, x, t_x, T, weights, x_values, x_in
     psi_abx = digamma(a + b + xv)
     d_a_x = (digamma(a + b) - psi_abx)[x_index]
     d_b_x = (digamma(b + xv) - psi_abx - digamma(b) + digamma(a + b))[x_index]
+    # ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)] via logaddexp so neither
+    # power under- or overflows; for x = 0 the second term is absent (b + x - 1 may be <= 0,
+    # so it is never evaluated there).
     log_alpha_T, log_alpha_t_x = np.log(alpha + T), np.log(alpha + t_x)
     log_a1 = -(r + x) * log_alpha_T
     repeat = x > 0
