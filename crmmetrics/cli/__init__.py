@@ -76,6 +76,8 @@ class CrmmetricsGroup(click.Group):
                 importlib.import_module(f"{__name__}.{module}")
         elif cmd_name not in self.commands:
             add_plugin_commands()
+            if cmd_name not in self.commands:  # a command module missing from COMMANDS still works
+                import_command_modules()
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
