@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -201,24 +202,47 @@ class Config:
         )
 
     def validate_against(self, registry: Any) -> None:
-        """Check the [metrics.*] tables against the loaded metric definitions."""
+        """Check the [metrics.*] tables against the loaded metric definitions (every problem at once)."""
+        raise_all(self.problems_against(registry))
+
+    def problems_against(self, registry: Any) -> list[str]:
         where = self.path or "<config>"
+        problems = []
         for key, section in self.model.metrics.items():
             if key not in registry:
-                raise ConfigError(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+                problems.append(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+                continue
             definition = registry.get(key)
             for name, value in section.params.items():
                 try:
                     definition.parameter(name).coerce(value)
                 except KeyError as exc:
-                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}") from None
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}")
                 except ValueError as exc:
-                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc}") from None
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc}")
+        return problems
+
+
+def raise_all(problems: list[str]) -> None:
+    """One ConfigError carrying every problem, one per line (the first line stands alone)."""
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@?]*:).*@(?=[^@]*$)", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*(@)", r"\1***\2", url)
+    """A database URL with every password in it replaced by ***.
+
+    Covers ``user:pw@``, a user-less ``:pw@`` and query parameters such as ``password=``,
+    ``sslpassword=`` (anything named like a password, secret or token). Works on text that is
+    not a valid URL too, since it is used on what the user typed. The part between ``:`` and
+    the last ``@`` is taken as the password: a raw ``@`` inside it is hidden with it.
+    """
+    url = _URL_PASSWORD.sub(r"\1***@", url)
+    return _QUERY_SECRET.sub(r"\1***", url)
 
 
 def _interpolate(value: Any, where: str, key: str) -> Any:
@@ -262,7 +286,7 @@ def parse_config(data: dict[str, Any], path: Path | None) -> Config:
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_error_line(where, exc.errors()[0])) from None
+        raise_all([_error_line(where, error) for error in exc.errors()])
     if path is not None:
         base = path.parent
         model.source.url = _resolve_sqlite(model.source.url, base)
@@ -280,9 +304,14 @@ def load_config(option: str | Path | None = None) -> Config:
     path = find_config_path(option)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
     except FileNotFoundError:
         hint = "" if option or os.environ.get(CONFIG_ENV) else f" (pass --config or set {CONFIG_ENV})"
         raise ConfigError(f"{path}: config file not found{hint}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     try:
@@ -311,11 +340,14 @@ def effective_config(config: Config, registry: Any) -> dict[str, Any]:
     return data
 
 
-def edit_metric(path: Path, key: str, changes: dict[str, Any], registry: Any) -> None:
+def edit_metric(
+    path: Path, key: str, changes: dict[str, Any], registry: Any, validate: Callable[[Config], Any] | None = None
+) -> None:
     """Apply ``changes`` to ``[metrics.KEY]`` keeping the file's comments and layout.
 
     ``changes`` maps a dotted name under the metric (``enabled``, ``schedule``, ``params.NAME``)
-    to its new value. The edited text is validated in full before it replaces the file, and the
+    to its new value. The edited text is validated in full before it replaces the file (with
+    ``validate``, e.g. crmmetrics.app.check_config: exactly as ``config check``), and the
     replacement is atomic, so a bad change leaves the file as it was.
     """
     text = path.read_text(encoding="utf-8")
@@ -341,6 +373,8 @@ def edit_metric(path: Path, key: str, changes: dict[str, Any], registry: Any) ->
     config.validate_against(registry)
     if key in config.model.metrics:
         config.metric_settings(registry.get(key))
+    if validate is not None:
+        validate(config)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(new_text, encoding="utf-8")
     os.replace(temporary, path)

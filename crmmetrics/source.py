@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
+from .engines import open_engine, parse_url
 from .errors import ConfigError
 
 
 def open_source(url: str) -> Engine:
     """An engine on the source database that refuses writes (SQLite, PostgreSQL)."""
-    parsed = make_url(url)
+    parsed = parse_url(url, "source")
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -25,8 +26,8 @@ def open_source(url: str) -> Engine:
         if not Path(database).exists():
             raise ConfigError(f"source.url: SQLite file not found: {database}")
         uri = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
-        return create_engine(uri)
-    engine = create_engine(parsed, pool_pre_ping=True)  # pre-ping: recover after a database outage
+        return open_engine(uri, "source")
+    engine = open_engine(parsed, "source", pool_pre_ping=True)  # pre-ping: recover after a database outage
     if backend == "postgresql":
 
         @event.listens_for(engine, "connect")

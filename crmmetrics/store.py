@@ -11,20 +11,59 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic import NaiveDatetime
-from sqlalchemy import Index, case, func
+from sqlalchemy import Index, case, event, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from .config import redact_url
 from .definitions import MetricDefinition
+from .engines import connection_problem
+from .errors import StoreError, StoreMissing
 
 
 # Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
 # module's tables that readers show (e.g. the standards) register theirs here.
 CHANGE_MARKERS: list[Callable[[], Any]] = []
+
+
+def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
+    """Readers' sessions refuse writes (a reader that tried would be a bug, not a change)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.autocommit = autocommit
+
+
+def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine on the store; read-only ones cannot write (SQLite mode=ro, PostgreSQL read-only
+    sessions) and never create a SQLite file."""
+    from .engines import open_engine, parse_url
+
+    parsed = parse_url(url, "store")
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"timeout": 30} if sqlite else {}
+    target: Any = url
+    database = parsed.database or ""
+    if sqlite and database not in ("", ":memory:"):
+        folder = Path(database).resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"store {redact_url(url)}: the directory {folder} does not exist")
+    if read_only and sqlite:
+        if database in ("", ":memory:") or not Path(database).exists():
+            raise StoreMissing(f"store {redact_url(url)}: no such store file (nothing has been run yet: run 'crmmetrics run' first)")
+        # mode=ro: SQLite itself refuses every write, and never creates the file.
+        target = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+    engine = open_engine(target, "store", connect_args=connect_args)
+    if read_only and engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgres_read_only)
+    return engine
 
 
 def utcnow() -> datetime:
@@ -55,20 +94,32 @@ class MetricRecord(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
-    """One computation of one metric: when, how long, and whether it worked."""
+    """One computation of one metric: when, how long, and whether it worked.
+
+    Written when it starts (``running``, no finish yet) and completed when it ends
+    (``success`` or ``failed``). A run still ``running`` when its process died is marked
+    ``interrupted`` by the next process that starts on the store.
+    """
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_metric_id", "metric_key", "id"),)
+    __table_args__ = (
+        Index("ix_runs_metric_id", "metric_key", "id"),
+        Index("ix_runs_metric_status_id", "metric_key", "status", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     metric_key: str = Field(index=True)
     plugin: str
     started_at: NaiveDatetime
-    finished_at: NaiveDatetime
-    duration_seconds: float
-    status: str  # "success" or "failed"
+    finished_at: NaiveDatetime | None = None
+    duration_seconds: float | None = None
+    status: str  # RUNNING, then SUCCESS or FAILED; INTERRUPTED if its process died
     error: str | None = None
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
+    owner: str = Field(default="", sa_column_kwargs={"server_default": ""})  # host:pid:token of the process
+
+
+RUNNING, SUCCESS, FAILED, INTERRUPTED = "running", "success", "failed", "interrupted"
 
 
 class Observation(SQLModel, table=True):
@@ -123,13 +174,39 @@ class MetricHealth:
 
 
 class Store:
-    """Reads and writes the store database."""
+    """Reads and writes the store database.
 
-    def __init__(self, url: str) -> None:
+    ``Store(url)`` is for commands that write (serve, run, standards edits): a new store is
+    created at the newest schema revision, one made by crmmetrics 0.1.0 is stamped, and a store
+    at any other revision is refused (StoreError naming 'crmmetrics store upgrade').
+    ``Store(url, read_only=True)`` is for readers (scorecard, standards list, the page in a
+    reader): it never creates, stamps or writes anything, and refuses a missing store.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        from . import migrations
+
         self.url = url
-        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
-        SQLModel.metadata.create_all(self.engine)
+        self.read_only = read_only
+        self.where = redact_url(url)
+        self.engine: Engine = open_store_engine(url, read_only=read_only)
+        try:
+            if read_only:
+                with self.engine.connect() as connection:
+                    found = migrations.state(connection)
+                if found.kind == "empty":
+                    raise StoreMissing(f"store {self.where} has no crmmetrics tables (nothing has been run yet: run 'crmmetrics run' first)")
+                problem = migrations.refusal(found, self.where)
+                if problem:
+                    raise StoreError(problem)
+            else:
+                migrations.prepare(self.engine, self.where)
+        except sqlalchemy.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise StoreError(f"store {self.where}: cannot open: {connection_problem(exc)}") from None
+        except StoreError:
+            self.engine.dispose()
+            raise
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -155,16 +232,28 @@ class Store:
                 )
             session.commit()
 
-    def write_run(
+    def start_run(self, run: Run) -> Run:
+        """Record that a run has started (status ``running``), before anything is computed."""
+        run.status = RUNNING
+        with self.session() as session:
+            session.add(run)
+            session.commit()
+        return run
+
+    def finish_run(
         self,
         run: Run,
         observations: Sequence[Observation] = (),
         customer_values: Sequence[Mapping[str, Any]] = (),
     ) -> Run:
-        """Write a run with its observations (and model outputs) in one transaction."""
+        """Complete a started run with its observations (and model outputs) in one transaction:
+        a process killed before the commit leaves the run ``running`` and no observation."""
         with self.session() as session:
-            session.add(run)
-            session.flush()
+            if run.id is None:
+                session.add(run)
+                session.flush()
+            else:
+                run = session.merge(run)
             for observation in observations:
                 observation.run_id = run.id
                 session.add(observation)
@@ -189,6 +278,40 @@ class Store:
             session.commit()
         return run
 
+    def write_run(
+        self,
+        run: Run,
+        observations: Sequence[Observation] = (),
+        customer_values: Sequence[Mapping[str, Any]] = (),
+    ) -> Run:
+        """Write a finished run with its observations in one transaction (imports, tests)."""
+        return self.finish_run(run, observations, customer_values)
+
+    def unfinished_runs(self) -> list[Run]:
+        with self.session() as session:
+            return list(session.exec(select(Run).where(Run.status == RUNNING).order_by(Run.id)).all())
+
+    def mark_interrupted(self, runs: Iterable[Run], reason: str) -> list[Run]:
+        """Mark runs whose process died as ``interrupted`` (only those still ``running``)."""
+        marked = []
+        now = utcnow()
+        with self.session() as session:
+            for run in runs:
+                result = session.execute(
+                    Run.__table__.update()
+                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RUNNING)
+                    .values(
+                        status=INTERRUPTED,
+                        finished_at=now,
+                        duration_seconds=(now - run.started_at).total_seconds(),
+                        error=reason,
+                    )
+                )
+                if result.rowcount:
+                    marked.append(run)
+            session.commit()
+        return marked
+
     def change_marker(self) -> tuple[Any, ...]:
         """A cheap value that changes whenever anything a reader shows has changed.
 
@@ -208,7 +331,7 @@ class Store:
         """The observations of each metric's latest successful run."""
         latest = (
             select(func.max(Run.id).label("run_id"))
-            .where(Run.status == "success")
+            .where(Run.status == SUCCESS)
             .group_by(Run.metric_key)
             .subquery()
         )
@@ -232,11 +355,11 @@ class Store:
     def health(self) -> list[MetricHealth]:
         """Per metric: the last run, the last success and the count of failures."""
         with self.session() as session:
-            last_ids = session.exec(select(func.max(Run.id)).group_by(Run.metric_key)).all()
+            last_ids = session.exec(select(func.max(Run.id)).where(Run.status != RUNNING).group_by(Run.metric_key)).all()
             last_runs = session.exec(select(Run).where(Run.id.in_(last_ids))).all() if last_ids else []
             successes = dict(
                 session.exec(
-                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == "success").group_by(Run.metric_key)
+                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == SUCCESS).group_by(Run.metric_key)
                 ).all()
             )
             counts = {
@@ -245,8 +368,10 @@ class Store:
                     select(
                         Run.metric_key,
                         func.count(Run.id),
-                        func.sum(case((Run.status == "failed", 1), else_=0)),
-                    ).group_by(Run.metric_key)
+                        func.sum(case((Run.status.in_((FAILED, INTERRUPTED)), 1), else_=0)),
+                    )
+                    .where(Run.status != RUNNING)
+                    .group_by(Run.metric_key)
                 ).all()
             }
         return [

@@ -13,7 +13,7 @@ from ..dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datas
 from ..errors import ConfigError
 from ..plugins import get_plugin_manager
 from ..registry import Registry, build_registry
-from ..standards import collect_defaults, standards_in_force
+from ..standards import collect_defaults
 from . import cli
 from .core import config_option
 
@@ -33,7 +33,9 @@ def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     """
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
         app = App.from_config(load_config(config_path))
-        return app.registry, {standard.metric for standard in standards_in_force(app.store)}
+        from .standards import in_force_without_writing
+
+        return app.registry, {standard.spec.metric for standard in in_force_without_writing(app).values()}
     pm = get_plugin_manager()
     registry = build_registry(pm)
     return registry, {metric for metric, _ in collect_defaults(pm, registry)}

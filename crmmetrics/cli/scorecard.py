@@ -88,7 +88,7 @@ def render_terminal(scorecard: Scorecard) -> None:
 @config_option
 def scorecard(as_json: bool, config_path: str | None) -> None:
     """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
-    result = build_scorecard(_app(config_path).store)
+    result = build_scorecard(_app(config_path).reader_store)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -113,7 +113,7 @@ def alerts_export(output: str | None, for_red: str, for_failing: str, config_pat
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     app = _app(config_path)
-    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing)
+    rules = alert_rules(standards_in_force(app.reader_store), app.registry, app.config, for_red=for_red, for_failing=for_failing)
     text = dump_rules(rules)
     if output:
         Path(output).write_text(text, encoding="utf-8")
