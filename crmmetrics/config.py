@@ -245,6 +245,16 @@ def redact_url(url: str) -> str:
     return _QUERY_SECRET.sub(r"\1***", url)
 
 
+# In free text a URL ends at white space; a query value may be followed by ": message".
+_TEXT_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]*:)\S*@", re.IGNORECASE)
+_TEXT_QUERY_SECRET = re.compile(r"([?&][^=&\s]*(?:password|passwd|pwd|secret|token)[^=&\s]*=)[^&\s]*?(?=:?(?:\s|$|&))", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error, a log line) with the passwords of any URLs in it replaced by ***."""
+    return _TEXT_QUERY_SECRET.sub(r"\1***", _TEXT_URL_PASSWORD.sub(r"\1***@", text))
+
+
 def _interpolate(value: Any, where: str, key: str) -> Any:
     if isinstance(value, str):
 

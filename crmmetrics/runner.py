@@ -29,7 +29,7 @@ import pluggy
 from sqlalchemy.engine import Engine
 
 from . import schema
-from .config import Config
+from .config import Config, redact_text
 from .definitions import ComputeContext, MetricDefinition, Result
 from .errors import MetricError
 from .periods import reporting_periods
@@ -176,7 +176,8 @@ class Runner:
         if worker.is_alive():
             run.status, run.error = FAILED, f"timed out after {settings.timeout_seconds:g}s"
         elif outcome.error is not None:
-            run.status, run.error = FAILED, f"{type(outcome.error).__name__}: {outcome.error}"
+            # Stored and exported: a URL with its password in an exception must not leak there.
+            run.status, run.error = FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
         else:
             for period, results in outcome.results or []:
                 for result in results:
