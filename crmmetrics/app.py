@@ -16,7 +16,7 @@ from .config import Config
 from .plugins import get_plugin_manager
 from .registry import Registry, build_registry
 from .runner import Runner
-from .source import open_source
+from .source import open_source, warn_if_writable
 from .standards import record_plugin_defaults
 from .store import Store
 
@@ -52,7 +52,9 @@ class App:
 
     @cached_property
     def source(self) -> Engine:
-        return open_source(self.config.source_url)
+        engine = open_source(self.config.source_url)
+        warn_if_writable(engine)
+        return engine
 
     @cached_property
     def runner(self) -> Runner:
