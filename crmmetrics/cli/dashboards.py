@@ -98,7 +98,10 @@ def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_u
     Safe to repeat: what is already there unchanged is not written again. Exits 1 if Grafana is
     unreachable or rejects something, 2 if it refuses the credentials.
     """
-    from ..grafana import push as push_to_grafana
+    try:
+        from ..grafana import push as push_to_grafana
+    except ImportError as exc:
+        raise ConfigError(f"dashboards push needs the grafana extra ({exc.name} is not installed): pip install 'crmmetrics[grafana]'") from None
 
     token = os.environ.get(token_env) or None
     explicit = ctx.get_parameter_source("token_env") != click.core.ParameterSource.DEFAULT
