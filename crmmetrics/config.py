@@ -69,6 +69,9 @@ class ServiceSection(_Strict):
     plugins_dir: str | None = None
     as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
     misfire_grace: str = "10m"
+    # How often a standby instance tries to take over scheduling (PostgreSQL store), and the
+    # leader checks it still holds the lock: a dead leader is replaced within this time.
+    leader_poll: str = "15s"
 
     @field_validator("timezone")
     @classmethod
@@ -83,6 +86,13 @@ class ServiceSection(_Strict):
     @classmethod
     def _grace(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("leader_poll")
+    @classmethod
+    def _leader_poll(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() > 60:
+            raise ValueError(f"{value!r} is longer than 60s: a dead leader must be replaced within a minute")
         return value
 
 

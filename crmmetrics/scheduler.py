@@ -4,15 +4,25 @@ Every job has an explicit timezone, ``coalesce=True`` (a backlog runs once), ``m
 (a slow metric never overlaps itself) and a misfire grace time. Jobs live in memory and are
 derived from the config at start-up; missed runs are not lost on restart because the store knows
 when each metric last ran: a metric whose schedule fired since its last run (or that never ran)
-runs at once, then keeps its schedule. One scheduler per store: two would compute every metric
-twice.
+runs at once, then keeps its schedule.
+
+One scheduler per store (two would compute every metric twice), however many instances serve:
+the scheduling instance is the *leader*. On PostgreSQL, leadership is a session-level advisory
+lock held on a dedicated connection; every instance serves /metrics and the page, the others
+stand by and try to take the lock every LEADER_POLL_SECONDS, so when the leader dies (its
+session ends with it) another takes over within that time. A leader that loses its connection
+stops scheduling until it holds the lock again. On SQLite (one host, one file) a second
+scheduler is refused at start-up: the lock is an flock on ``STORE.scheduler.lock``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import signal
 import threading
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -22,8 +32,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+
 from .definitions import Schedule, parse_duration
+from .errors import StoreError
 from .runner import Runner
+from .store import Store
 
 log = logging.getLogger("crmmetrics.scheduler")
 
@@ -78,8 +93,134 @@ def build_scheduler(runner: Runner, workers: int = 2) -> BackgroundScheduler:
     return scheduler
 
 
-def run_until_signalled(scheduler: BackgroundScheduler, on_stop: list | None = None) -> None:
-    """Resume the scheduler and block until SIGTERM or SIGINT, then shut down cleanly."""
+LEADER_POLL_SECONDS = 15.0
+# pg_try_advisory_lock key of the scheduling instance of one store database ("crms" in ASCII).
+_LEADER_LOCK = 0x63726D73
+
+
+class Leadership:
+    """The right to schedule on one store. ``try_acquire`` never blocks."""
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def still_held(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+class PostgresLeadership(Leadership):
+    """A session-level advisory lock on a connection of its own (autocommit: never idle in a
+    transaction). The server frees it when the session ends, however the process died."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.connection: Connection | None = None
+
+    def _query(self, sql: str) -> object:
+        if self.connection is None:
+            self.connection = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.connection.execute(text(sql), {"key": _LEADER_LOCK}).scalar()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.invalidate()
+                self.connection.close()
+            except Exception:  # noqa: BLE001 - the connection is already gone
+                pass
+            self.connection = None
+
+    def try_acquire(self) -> bool:
+        try:
+            return bool(self._query("SELECT pg_try_advisory_lock(:key)"))
+        except Exception as exc:  # noqa: BLE001 - the store is down: stand by and retry
+            log.warning("cannot reach the store to take the scheduler lock: %s", str(exc).splitlines()[0])
+            self._drop()
+            return False
+
+    def still_held(self) -> bool:
+        try:
+            held = self._query(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                "AND granted AND ((classid::bigint << 32) | objid::bigint) = :key"
+            )
+            return bool(held)
+        except Exception:  # noqa: BLE001 - session lost: so is the lock
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        try:
+            if self.connection is not None:
+                self._query("SELECT pg_advisory_unlock(:key)")
+        except Exception:  # noqa: BLE001
+            pass
+        self._drop()
+
+
+class FileLeadership(Leadership):
+    """An exclusive flock beside a SQLite store; the kernel frees it when the process dies."""
+
+    def __init__(self, store: Store, path: Path) -> None:
+        self.store = store
+        self.path = path
+        self.handle = None
+
+    def try_acquire(self) -> bool:
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"store {self.store.where}: another crmmetrics ({holder}) is already scheduling metrics on it; "
+                "a SQLite store has one scheduler: stop the other one, or use a PostgreSQL store for several instances"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self.handle = handle
+        return True
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+def leadership_for(store: Store) -> Leadership:
+    backend = store.engine.dialect.name
+    if backend == "postgresql":
+        return PostgresLeadership(store)
+    if backend == "sqlite":
+        database = make_url(store.url).database or ""
+        return FileLeadership(store, Path(database).resolve().with_name(Path(database).name + ".scheduler.lock"))
+    log.warning("store %s: no scheduler lock on %s; run one 'serve' per store", store.where, backend)
+    return Leadership()
+
+
+def claim_leadership(runner: Runner) -> tuple[Leadership, bool]:
+    """At start-up: the store's leadership and whether this instance holds it. On SQLite a
+    second scheduler is refused here (StoreError), before anything is served."""
+    leadership = leadership_for(runner.store)
+    return leadership, leadership.try_acquire()
+
+
+def run_until_signalled(
+    runner: Runner,
+    leadership: Leadership,
+    leader: bool,
+    on_stop: list | None = None,
+    poll_seconds: float = LEADER_POLL_SECONDS,
+) -> None:
+    """Schedule while this instance leads, stand by while another does; until SIGTERM or SIGINT."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: object) -> None:
@@ -87,12 +228,27 @@ def run_until_signalled(scheduler: BackgroundScheduler, on_stop: list | None = N
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    scheduler: BackgroundScheduler | None = None
     try:
-        scheduler.resume()
-        stop.wait()
+        if not leader:
+            log.info("standby: another instance schedules the metrics on this store; serving only")
+        while not stop.is_set():
+            if scheduler is None and (leader or leadership.try_acquire()):
+                leader = False
+                log.info("leader: this instance schedules the metrics")
+                runner.recover_interrupted()  # a dead leader's unfinished runs
+                scheduler = build_scheduler(runner)
+                scheduler.resume()
+            elif scheduler is not None and not leadership.still_held():
+                log.warning("lost the scheduler lock on the store: standing by")
+                scheduler.shutdown(wait=False)
+                scheduler = None
+            stop.wait(poll_seconds)
     finally:
         for callback in on_stop or ():
             callback()
-        scheduler.shutdown(wait=True)  # running computations are bounded by their timeouts
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)  # running computations are bounded by their timeouts
+        leadership.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

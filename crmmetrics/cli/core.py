@@ -59,25 +59,27 @@ def run_metrics(app: App, keys: list[str] | None = None) -> list[Run]:
 def serve_app(app: App, host: str | None = None, port: int | None = None) -> None:
     """Serve /metrics and / and run the schedule until SIGTERM or SIGINT."""
     from ..exporter import make_server
-    from ..scheduler import build_scheduler, run_until_signalled
+    from ..scheduler import claim_leadership, run_until_signalled
 
     service = app.config.service
     host, port = host or service.host, port if port is not None else service.port
+    leadership, leader = claim_leadership(app.runner)  # refuses a second scheduler on SQLite
     try:
         server = make_server(app.store, host, port)
     except OSError as exc:
+        leadership.release()
         raise ConfigError(f"service: cannot listen on {host}:{port}: {exc.strerror}") from None
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     logging.getLogger("crmmetrics").info("serving http://%s:%d/ and /metrics", host, server.server_address[1])
     click.echo(f"crmmetrics: serving http://{host}:{server.server_address[1]}/ and /metrics (Ctrl-C to stop)", err=True)
-    scheduler = build_scheduler(app.runner)
 
     def stop_server() -> None:
         server.shutdown()
         server.server_close()
 
-    run_until_signalled(scheduler, on_stop=[stop_server])
+    poll = parse_duration(service.leader_poll).total_seconds()
+    run_until_signalled(app.runner, leadership, leader, on_stop=[stop_server], poll_seconds=poll)
 
 
 @cli.command()
