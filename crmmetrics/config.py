@@ -26,7 +26,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +59,30 @@ class DatabaseSection(_Strict):
             make_url(value)
         except Exception:
             raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}") from None
+        return value
+
+
+# Runs older than this are pruned (their observations with them). Every run stores the current
+# and the previous period, so 731 days of runs keep at least two years of every KPI's period
+# values; the standards history and each metric's latest run and latest value are never pruned.
+DEFAULT_RETENTION = "731d"
+MAX_RETENTION = timedelta(days=36600)
+
+
+def parse_retention(value: str) -> timedelta:
+    retention = parse_duration(value, maximum=MAX_RETENTION)
+    if retention < timedelta(days=1):
+        raise ValueError(f"retention {value!r} is shorter than a day")
+    return retention
+
+
+class StoreSection(DatabaseSection):
+    retention: str = DEFAULT_RETENTION
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        parse_retention(value)
         return value
 
 
@@ -148,7 +172,7 @@ class MetricSection(_Strict):
 
 class ConfigModel(_Strict):
     source: DatabaseSection
-    store: DatabaseSection
+    store: StoreSection
     service: ServiceSection = Field(default_factory=ServiceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     metrics: dict[str, MetricSection] = Field(default_factory=dict)
@@ -179,6 +203,10 @@ class Config:
     @property
     def store_url(self) -> str:
         return self.model.store.url
+
+    @property
+    def retention(self) -> timedelta:
+        return parse_retention(self.model.store.retention)
 
     @property
     def service(self) -> ServiceSection:

@@ -22,8 +22,8 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -90,6 +90,11 @@ def build_scheduler(runner: Runner, workers: int = 2) -> BackgroundScheduler:
         if is_due(settings.schedule, tz, last_runs.get(key), now):
             job.modify(next_run_time=now)
             log.info("metric %s missed its schedule (last run %s): running now", key, last_runs.get(key) or "never")
+    # Pruning runs in the leader only, daily, first a minute after start-up.
+    scheduler.add_job(
+        prune_store, IntervalTrigger(days=1, timezone=tz), args=[runner], id=PRUNE_JOB, name=PRUNE_JOB,
+        next_run_time=now + timedelta(minutes=1),
+    )
     return scheduler
 
 
@@ -211,6 +216,21 @@ def claim_leadership(runner: Runner) -> tuple[Leadership, bool]:
     second scheduler is refused here (StoreError), before anything is served."""
     leadership = leadership_for(runner.store)
     return leadership, leadership.try_acquire()
+
+
+PRUNE_JOB = "store-prune"
+
+
+def prune_store(runner: Runner) -> None:
+    """The leader's daily pruning of runs older than [store] retention."""
+    from .store import utcnow
+
+    try:
+        result = runner.store.prune(utcnow() - runner.config.retention)
+    except Exception:  # noqa: BLE001 - a failed prune is retried tomorrow, it never stops scheduling
+        log.exception("pruning the store failed")
+        return
+    log.info("pruned %d runs (%d observations) started before %s", result.runs, result.observations, f"{result.older_than:%Y-%m-%d %H:%M}")
 
 
 def run_until_signalled(

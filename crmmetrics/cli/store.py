@@ -1,4 +1,4 @@
-"""Commands on the store itself: its schema revision (upgrade, current, history)."""
+"""Commands on the store itself: its schema revision (upgrade, current, history) and pruning."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from .. import migrations
 from ..config import load_config, redact_url
 from ..engines import connection_problem
 from ..errors import StoreError
-from ..store import open_store_engine
+from ..errors import ConfigError
+from ..store import Store, open_store_engine, utcnow
 from . import cli
 from .core import config_option
 
@@ -77,3 +78,35 @@ def store_history() -> None:
     """List the schema revisions this crmmetrics knows, oldest first."""
     for revision, parent, message in migrations.history():
         click.echo(f"{revision:32} <- {parent or '(none)':32} {message}")
+
+
+@store.command("prune")
+@click.option("--older-than", metavar="DURATION", help="Delete runs started longer ago than this, e.g. 400d (default: [store] retention).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@config_option
+def store_prune(older_than: str | None, dry_run: bool, config_path: str | None) -> None:
+    """Delete old runs and their observations.
+
+    Never deleted: the standards history, runs still running, and each metric's last run and
+    last successful run (its latest value). 'serve' does the same daily with [store] retention.
+    """
+    from ..config import parse_retention
+
+    config = load_config(config_path)
+    if older_than is None:
+        retention = config.retention
+    else:
+        try:
+            retention = parse_retention(older_than)
+        except ValueError as exc:
+            raise ConfigError(f"--older-than: {exc}") from None
+    store = Store(config.store_url)
+    try:
+        result = store.prune(utcnow() - retention, dry_run=dry_run)
+    finally:
+        store.engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"store {redact_url(config.store_url)}: {verb} {result.runs} runs and {result.observations} observations "
+        f"started before {result.older_than:%Y-%m-%d %H:%M} UTC"
+    )
