@@ -381,8 +381,14 @@ class Store:
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran (any status); the scheduler uses it to catch up missed runs."""
         with self.session() as session:
-            rows = session.exec(select(Run.metric_key, func.max(Run.started_at)).group_by(Run.metric_key)).all()
-        return {key: started for key, started in rows}
+            rows = session.exec(
+                select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
+            ).all()
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING).group_by(Run.metric_key)).all()
+        times = dict(rows)
+        for key, started in running:
+            times[key] = max(started, times.get(key, started))
+        return times
 
     def latest_observations(self) -> list[LatestObservation]:
         """The observations of each metric's latest successful run."""
@@ -398,11 +404,11 @@ class Store:
                 columns.period_end, columns.value, columns.computed_at,
             )
             .join(latest, columns.run_id == latest.c.run_id)
-            .order_by(columns.metric_key, columns.period_label, columns.dimensions)
         )
-        # Plain rows, not ORM objects: this runs on every render of the exposition.
+        # Plain rows, not ORM objects: this runs on every render of the exposition. Sorted here,
+        # not by ORDER BY: that makes SQLite walk every observation in metric_key order.
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
+            rows = sorted(connection.execute(statement).all(), key=lambda row: (row[0], row[2], row[1]))
         return [
             LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at)
             for key, dimensions, label, start, end, value, computed_at in rows
