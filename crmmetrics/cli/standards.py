@@ -38,6 +38,7 @@ from ..standards import (
     to_naive_utc,
     validate_admin_standards,
 )
+from ..app import check_config
 from . import cli
 from .core import _app, config_option
 
@@ -182,6 +183,7 @@ def standards_set(
         raise ConfigError(str(exc)) from None
     wanted = [AdminStandard(spec, since)]
     validate_admin_standards(wanted, app.registry)  # before the store is opened for writing
+    check_config(app.config)  # an edit is refused on a configuration config check refuses
     written = apply_admin_standards(app.store, app.registry, wanted, changed_by=current_user(by), via="standards set")
     click.echo(f"{spec.label}: {_describe(spec)}{'' if written else ' (unchanged)'}")
 
@@ -208,6 +210,7 @@ def standards_import(file: str, by: str | None, config_path: str | None) -> None
     app = _app(config_path)
     wanted = load_standards_file(file, app.registry)
     validate_admin_standards(wanted, app.registry, where=f"{file}: ")  # before the store is opened for writing
+    check_config(app.config)
     written = apply_admin_standards(
         app.store, app.registry, wanted, changed_by=current_user(by), via=f"standards import {Path(file).name}", where=f"{file}: "
     )

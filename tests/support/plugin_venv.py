@@ -21,6 +21,15 @@ class PluginVenv:
         self.directory = directory
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(directory)], check=True)
         self.python = str(directory / "bin" / "python")
+        # When the tests themselves run in a virtual environment, --system-site-packages reaches
+        # the base interpreter's packages only: add this environment's (crmmetrics included,
+        # editable or not) as site directories, after the new environment's own.
+        if sys.prefix != sys.base_prefix:
+            import site
+
+            purelib = self.run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
+            lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
+            (Path(purelib) / "outer-environment.pth").write_text(lines)
 
     def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """Run this environment's Python with ``args``; the output is captured as text."""
