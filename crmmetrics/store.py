@@ -19,7 +19,7 @@ import sqlalchemy.exc
 from pydantic import NaiveDatetime
 from sqlalchemy import Index, case, event, func
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from .config import redact_url
 from .definitions import MetricDefinition
