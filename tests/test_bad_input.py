@@ -148,3 +148,27 @@ def test_logs_and_stored_run_errors_hide_passwords(setup, tmp_path, capsys):
     done = invoke("run", "--metric", "t_leaky", "--json", "--config", str(config))
     assert done.exit_code == 1
     assert json.loads(done.stdout)[0]["error"] == "RuntimeError: cannot reach postgresql://bob:***@db/crm"
+
+
+def test_an_edit_repairs_a_file_broken_by_hand(setup):
+    directory, config = setup
+    config.write_text(config.read_text() + '[metrics.im_data_completeness]\nparams = { required_fields = "email,no_such_column" }\n')
+    assert invoke("config", "check", str(config)).exit_code == 2
+    done = invoke("metrics", "set", "im_data_completeness", "required_fields=email,phone", "--config", str(config))
+    assert done.exit_code == 0, done.output
+    assert invoke("config", "check", str(config)).exit_code == 0
+
+
+def test_a_standards_edit_on_a_source_without_the_canonical_tables_writes_nothing(tmp_path):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE customers (customer_id INTEGER)")
+    engine.dispose()
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text('[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///store.sqlite"\n')
+    done = invoke("standards", "set", "vc_nps", "--target", "50", "--red", "10", "--green", "30", "--config", str(config))
+    assert_one_line_exit_2(done, "source.url: sqlite:///")
+    assert "has no table or view segments" in done.stderr
+    assert not (tmp_path / "store.sqlite").exists()
