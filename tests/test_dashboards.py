@@ -26,11 +26,11 @@ from crmmetrics.dashboards import (
     process_uid,
     status_coloured_expr,
 )
-from crmmetrics.testing import CrmDatabase
 from crmmetrics.definitions import UNITS
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.standards import collect_defaults
+from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schema"
