@@ -13,6 +13,11 @@ stand by and try to take the lock every LEADER_POLL_SECONDS, so when the leader 
 session ends with it) another takes over within that time. A leader that loses its connection
 stops scheduling until it holds the lock again. On SQLite (one host, one file) a second
 scheduler is refused at start-up: the lock is an flock on ``STORE.scheduler.lock``.
+
+Jobs call ``scheduled_run``, not the runner directly: a run whose result cannot be written to
+the store (the store is down) is counted in memory by reason (``ServiceHealth``) and logged as
+one line, instead of an APScheduler traceback per attempt, and the next run tries again.
+``sync_jobs`` applies a reloaded configuration to the running scheduler.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import logging
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,14 +38,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
+from .config import Config
 from .definitions import Schedule, parse_duration
 from .errors import StoreError
+from .health import ServiceHealth, one_line, store_failure_reason
 from .runner import Runner
-from .store import Store
+from .store import Run, Store
 
 log = logging.getLogger("crmmetrics.scheduler")
 
@@ -61,7 +69,84 @@ def is_due(schedule: Schedule, tz: ZoneInfo, last_run: datetime | None, now: dat
     return next_fire is not None and next_fire <= now
 
 
-def build_scheduler(runner: Runner, workers: int = 2) -> BackgroundScheduler:
+def source_answers(runner: Runner) -> bool:
+    try:
+        with runner.source.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means it did not answer
+        return False
+
+
+def scheduled_run(runner: Runner, key: str, health: ServiceHealth) -> Run | None:
+    """Run one metric for the scheduler; a run that cannot be stored is counted, not raised."""
+    try:
+        run = runner.run_metric(key)
+    except Exception as exc:  # noqa: BLE001 - the only write is the store's; compute errors are runs
+        reason = store_failure_reason(exc)
+        health.run_unstored(reason)
+        health.store_failed(exc)
+        log.warning("scheduled run of %s could not be stored (%s): %s", key, reason, one_line(exc))
+        return None
+    if health.store_answered():
+        log.info("store answers again: scheduled runs are stored")
+    health.source_answered(run.status == "success" or source_answers(runner))
+    return run
+
+
+def _add_job(scheduler: BackgroundScheduler, runner: Runner, health: ServiceHealth, key: str, tz: ZoneInfo) -> None:
+    settings = runner.config.metric_settings(runner.registry.get(key))
+    scheduler.add_job(
+        scheduled_run, make_trigger(settings.schedule, tz), args=[runner, key, health], id=key, name=key, replace_existing=True
+    )
+
+
+def _catch_up(scheduler: BackgroundScheduler, runner: Runner, keys: list[str], tz: ZoneInfo) -> None:
+    """Make due now every metric among ``keys`` whose schedule fired since its last run."""
+    now = datetime.now(timezone.utc)
+    last_runs = runner.store.last_run_times()
+    for key in keys:
+        settings = runner.config.metric_settings(runner.registry.get(key))
+        if is_due(settings.schedule, tz, last_runs.get(key), now):
+            scheduler.get_job(key).modify(next_run_time=now)
+            log.info("metric %s missed its schedule (last run %s): running now", key, last_runs.get(key) or "never")
+
+
+def sync_jobs(scheduler: BackgroundScheduler, runner: Runner, health: ServiceHealth, previous: Config) -> list[str]:
+    """Bring the jobs in line with ``runner.config`` (after a reload); returns what changed.
+
+    A disabled metric loses its job, a newly enabled one gets one (running now if due), and one
+    whose schedule or timezone changed is rescheduled; the others keep their next run time.
+    """
+    tz = ZoneInfo(runner.config.service.timezone)
+    retimed = runner.config.service.timezone != previous.service.timezone
+    wanted = runner.enabled_keys()
+    changes = []
+    for job in scheduler.get_jobs():
+        if job.id not in wanted and job.id != PRUNE_JOB:
+            job.remove()
+            changes.append(f"{job.id} unscheduled")
+    added = []
+    for key in wanted:
+        definition = runner.registry.get(key)
+        schedule = runner.config.metric_settings(definition).schedule
+        job = scheduler.get_job(key)
+        if job is None:
+            _add_job(scheduler, runner, health, key, tz)
+            added.append(key)
+            changes.append(f"{key} scheduled {schedule.describe()}")
+        elif retimed or schedule != previous.metric_settings(definition).schedule:
+            job.reschedule(make_trigger(schedule, tz))
+            changes.append(f"{key} rescheduled {schedule.describe()}")
+    if added:
+        try:
+            _catch_up(scheduler, runner, added, tz)
+        except Exception as exc:  # noqa: BLE001 - the store is down: they run on their schedule
+            log.warning("could not read the last runs of newly scheduled metrics: %s", one_line(exc))
+    return changes
+
+
+def build_scheduler(runner: Runner, workers: int = 2, health: ServiceHealth | None = None) -> BackgroundScheduler:
     """A started-paused scheduler with one job per enabled metric and missed runs made due now."""
     service = runner.config.service
     tz = ZoneInfo(service.timezone)
@@ -76,24 +161,15 @@ def build_scheduler(runner: Runner, workers: int = 2) -> BackgroundScheduler:
     )
     # Paused first, so that no job fires before every job and its catch-up run are in place.
     scheduler.start(paused=True)
-    now = datetime.now(timezone.utc)
-    last_runs = runner.store.last_run_times()
-    for key in runner.enabled_keys():
-        settings = runner.config.metric_settings(runner.registry.get(key))
-        job = scheduler.add_job(
-            runner.run_metric,
-            make_trigger(settings.schedule, tz),
-            args=[key],
-            id=key,
-            name=key,
-        )
-        if is_due(settings.schedule, tz, last_runs.get(key), now):
-            job.modify(next_run_time=now)
-            log.info("metric %s missed its schedule (last run %s): running now", key, last_runs.get(key) or "never")
+    health = health or ServiceHealth()
+    keys = runner.enabled_keys()
+    for key in keys:
+        _add_job(scheduler, runner, health, key, tz)
+    _catch_up(scheduler, runner, keys, tz)
     # Pruning runs in the leader only, daily, first a minute after start-up.
     scheduler.add_job(
         prune_store, IntervalTrigger(days=1, timezone=tz), args=[runner], id=PRUNE_JOB, name=PRUNE_JOB,
-        next_run_time=now + timedelta(minutes=1),
+        next_run_time=datetime.now(timezone.utc) + timedelta(minutes=1),
     )
     return scheduler
 
@@ -237,33 +313,55 @@ def run_until_signalled(
     runner: Runner,
     leadership: Leadership,
     leader: bool,
+    *,
+    health: ServiceHealth | None = None,
     on_stop: list | None = None,
+    on_reload: Callable[[], object] | None = None,
+    on_scheduler: Callable[[BackgroundScheduler | None], object] | None = None,
     poll_seconds: float = LEADER_POLL_SECONDS,
 ) -> None:
-    """Schedule while this instance leads, stand by while another does; until SIGTERM or SIGINT."""
+    """Schedule while this instance leads, stand by while another does; until SIGTERM or SIGINT.
+
+    ``on_scheduler`` is told of the scheduler when this instance starts or stops scheduling (for
+    readiness and reloads). SIGHUP calls ``on_reload`` (in this thread, not the signal handler).
+    """
     stop = threading.Event()
+    hup = threading.Event()
 
     def handle(signum: int, _frame: object) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if on_reload is not None:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda _signum, _frame: hup.set())
     scheduler: BackgroundScheduler | None = None
+    next_poll = 0.0
     try:
         if not leader:
             log.info("standby: another instance schedules the metrics on this store; serving only")
         while not stop.is_set():
-            if scheduler is None and (leader or leadership.try_acquire()):
-                leader = False
-                log.info("leader: this instance schedules the metrics")
-                runner.recover_interrupted()  # a dead leader's unfinished runs
-                scheduler = build_scheduler(runner)
-                scheduler.resume()
-            elif scheduler is not None and not leadership.still_held():
-                log.warning("lost the scheduler lock on the store: standing by")
-                scheduler.shutdown(wait=False)
-                scheduler = None
-            stop.wait(poll_seconds)
+            if time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + poll_seconds
+                if scheduler is None and (leader or leadership.try_acquire()):
+                    leader = False
+                    log.info("leader: this instance schedules the metrics")
+                    runner.recover_interrupted()  # a dead leader's unfinished runs
+                    scheduler = build_scheduler(runner, health=health)
+                    scheduler.resume()
+                    if on_scheduler is not None:
+                        on_scheduler(scheduler)
+                elif scheduler is not None and not leadership.still_held():
+                    log.warning("lost the scheduler lock on the store: standing by")
+                    scheduler.shutdown(wait=False)
+                    scheduler = None
+                    if on_scheduler is not None:
+                        on_scheduler(None)
+            if hup.is_set():
+                hup.clear()
+                log.info("received SIGHUP, reloading the configuration")
+                on_reload()
+            stop.wait(0.2)
     finally:
         for callback in on_stop or ():
             callback()

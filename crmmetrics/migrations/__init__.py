@@ -58,6 +58,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", str(_HERE))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(_HERE / "versions"))
+    # Revision ids already carry the slug (NNNN_slug): the file is named by the id alone.
+    config.set_main_option("file_template", "%%(rev)s")
     config.attributes["connection"] = connection
     return config
 

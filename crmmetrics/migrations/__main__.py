@@ -41,7 +41,8 @@ def differences() -> list:
 
 def new(message: str) -> Path:
     number = len(history()) + 1
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
+    # alembic_version.version_num is VARCHAR(32): NNNN_ plus at most 27 characters of slug.
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:27].strip("_")
     revision = f"{number:04d}_{slug}"
     with tempfile.TemporaryDirectory() as directory:
         engine = _scratch_store(directory)

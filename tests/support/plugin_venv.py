@@ -8,8 +8,10 @@ build backend), so installing a plugin needs no network: ``pip install --no-buil
 from __future__ import annotations
 
 import json
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,12 @@ class PluginVenv:
         self.directory = directory
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(directory)], check=True)
         self.python = str(directory / "bin" / "python")
-        # When the tests themselves run in a virtual environment, --system-site-packages reaches
-        # the base interpreter's packages only: add this environment's (crmmetrics included,
-        # editable or not) as site directories, after the new environment's own.
         if sys.prefix != sys.base_prefix:
-            import site
-
-            purelib = self.run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
+            # The tests run in a virtual environment: its packages (crmmetrics among them) are not
+            # the system's, so the new environment is pointed at them too, after its own.
+            own = Path(sysconfig.get_path("purelib", vars={"base": str(directory), "platbase": str(directory)}))
             lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
-            (Path(purelib) / "outer-environment.pth").write_text(lines)
+            (own / "crmmetrics-test-parent.pth").write_text(lines, encoding="utf-8")
 
     def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """Run this environment's Python with ``args``; the output is captured as text."""
