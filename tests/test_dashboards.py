@@ -32,6 +32,7 @@ from crmmetrics.families import target_family, value_family
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.standards import collect_defaults
+from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schema"
@@ -384,6 +385,7 @@ def test_a_new_plugins_kpi_appears_on_the_scorecard_and_its_process_dashboard(mo
 def test_with_a_config_the_standards_in_its_store_decide_the_kpis(crmmetrics_cli, tmp_path):
     config = tmp_path / "crmmetrics.toml"
     config.write_text('[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///store.sqlite"\n')
+    CrmDatabase(f"sqlite:///{tmp_path / 'crm.sqlite'}").dispose()  # standards edits check the source as config check does
     env = {**BUILD_ENV, "CRMMETRICS_USER": "test"}
     # vc_aov has no default standard: a metric, until an admin gives it one.
     before = crmmetrics_cli("dashboards", "build", "--config", str(config), "--out", "before", env=env)

@@ -45,8 +45,18 @@ COMMANDS: dict[str, Builtin] = {
     "serve": Builtin(("core",), "Run every enabled metric on its schedule and serve / and /metrics."),
     "source": Builtin(("source", "source_check"), "Prepare a source database for your own CRM data."),
     "standards": Builtin(("standards",), "Targets, thresholds and weights that make metrics KPIs on the scorecard."),
+    "store": Builtin(
+        ("store",), "The store's schema: upgrade it after installing a new crmmetrics, see where it stands."
+    ),
     "values": Builtin(("values",), "Print every latest value (standard or not) with its period, dimensions and status."),
 }
+
+
+def _redact(text: str) -> str:
+    """Passwords in URLs as ``***`` (the config module is imported only when there is an error)."""
+    from ..config import redact_text
+
+    return redact_text(text)
 
 
 class CrmmetricsGroup(click.Group):
@@ -57,12 +67,12 @@ class CrmmetricsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CrmmetricsError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {_redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:
             sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")  # imported only if a command used it
             if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.OperationalError):
-                click.echo(f"Error: database: {str(exc.orig).strip().splitlines()[0]}", err=True)
+                click.echo(f"Error: database: {_redact(str(exc.orig).strip().splitlines()[0])}", err=True)
                 ctx.exit(1)
             raise
 
