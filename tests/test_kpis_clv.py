@@ -255,9 +255,9 @@ def test_the_fit_cache_hits_on_postgresql_with_parallel_aggregation(fresh_pg_db)
             plan = "\n".join(connection.execute(text(
                 "EXPLAIN SELECT count(*), sum(net_revenue) FROM orders WHERE ordered_at < '2026-03-01'")).scalars())
             assert "Parallel Seq Scan" in plan and "Partial Aggregate" in plan  # parallelism is really on
-            # ... and a float sum differs from call to call in its last digits: a key made of it never hits
-            float_sums = {connection.execute(text("SELECT sum(net_revenue) FROM orders")).scalar() for _ in range(10)}
-            assert len(float_sums) > 1
+            # (with workers running, a float sum of the same column differs from call to call in its
+            # last digits, which made a key of float sums miss; whether the workers start depends on
+            # the server's load, so that is not asserted here)
             keys.append(_fingerprint(context(connection, end), end))
             fits.append(customer_values(context(connection, end)))
     engine.dispose()
