@@ -74,9 +74,9 @@ HISTORY_DAYS = 1096
 
 #: The planted service-profit chain: a department's team mood (sd in units of an employee's
 #: mood) moves the CSAT on its channels this many months later, by this many points per unit.
-TEAM_MOOD_SD = 0.8
+TEAM_MOOD_SD = 1.0
 CHAIN_LAG_MONTHS = 1
-CSAT_PER_MOOD = 0.8
+CSAT_PER_MOOD = 1.0
 
 DAY = 86_400
 _strings = getattr(np, "strings", np.char)  # numpy >= 2 has the faster np.strings
