@@ -72,12 +72,12 @@ _EMPLOYEE = ("pa_employee_satisfaction", "pa_enps", "pa_employee_engagement")
 _CUSTOMER = ("vc_csat", "vc_nps", "mci_fcr")
 _SHAREHOLDER = ("vc_active_retention_rate", "vc_share_of_wallet", "vc_net_revenue_retention")
 
-#: The chain pairs of the built-in KPIs. Employee KPIs by ``department`` pair with customer KPIs
-#: by ``channel_category`` (the channels a department serves); the customer-to-shareholder pairs
+#: The chain pairs of the built-in KPIs. Employee satisfaction by ``department`` pairs with
+#: customer KPIs by ``channel_category`` (the channels a department serves); the customer-to-shareholder pairs
 #: have no common unit (retention is by segment) and are looked at over periods only.
 CHAIN: tuple[ChainLink, ...] = tuple(
     [
-        ChainLink(e, c, "employee_to_customer", "department" if e != "pa_employee_engagement" else None, "channel_category")
+        ChainLink(e, c, "employee_to_customer", "department" if e == "pa_employee_satisfaction" else None, "channel_category")
         for e in _EMPLOYEE
         for c in _CUSTOMER
     ]

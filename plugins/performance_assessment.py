@@ -36,8 +36,8 @@ Changes from the catalogue
 * ``pa_employee_satisfaction``: share of top-two-box answers (``score >= scale_max - 1``); the
   mean is not a second value of the KPI.
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
-* ``pa_employee_satisfaction`` and ``pa_enps`` by ``department`` (of the answer), so that a
-  team's satisfaction can be set beside the customer KPIs of the channels it serves (the
+* ``pa_employee_satisfaction`` by ``department`` (of the answer), so that a team's
+  satisfaction can be set beside the customer KPIs of the channels it serves (the
   service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department count in
   the total only.
 * ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
@@ -122,9 +122,8 @@ def enps(ctx):
         or_(responses.c.scale_min.is_(None), responses.c.scale_min == 0),
         or_(responses.c.scale_max.is_(None), responses.c.scale_max == 10),
     )
-    return _by_department(
-        ctx, responses, (promoters, detractors, func.count()), (answered, on_scale), lambda p, d, n: ratio((p or 0) - (d or 0), n, 100.0)
-    )
+    row = ctx.connection.execute(select(promoters, detractors, func.count()).where(answered, on_scale)).one()
+    return ratio((row[0] or 0) - (row[1] or 0), row[2], 100.0)
 
 
 def employee_engagement(ctx):
@@ -410,7 +409,6 @@ def crmmetrics_metrics():
             formula="100 * (count(9-10) - count(0-6)) / count(eNPS answers on the 0-10 scale)",
             source="Reichheld 2003 (NPS method); HR vendor guidance (low confidence)",
             period="quarter",
-            dimensions=("department",),
             compute=enps,
         ),
         _metric(

@@ -145,26 +145,22 @@ def test_employee_satisfaction(source, compute):
     assert result.previous() == 0.0
 
 
-def test_employee_satisfaction_and_enps_by_department(crm_db, compute):
+def test_employee_satisfaction_by_department(crm_db, compute):
     answers = [
         # instrument, department, score, scale max
         ("esat", "service", 5, 5), ("esat", "service", 4, 5), ("esat", "retail", 3, 5), ("esat", "retail", 5, 5),
         ("esat", None, 2, 5),
-        ("enps", "service", 10, 10), ("enps", "service", 6, 10), ("enps", "retail", 9, 10), ("enps", "retail", 9, 10),
     ]
     crm_db.insert(
         "employee_survey_responses",
         [
-            {"instrument": i, "department": d, "responded_at": at(2, 10), "score": s, "scale_min": 0 if i == "enps" else 1, "scale_max": hi}
+            {"instrument": i, "department": d, "responded_at": at(2, 10), "score": s, "scale_min": 1, "scale_max": hi}
             for i, d, s, hi in answers
         ],
     )
     satisfaction = compute("pa_employee_satisfaction", crm_db.url, as_of=AS_OF)
     # service 2 of 2 top-two, retail 1 of 2; the answer without a department counts in the total only
     assert satisfaction.by_dimension_values() == {(): pytest.approx(60.0), ("service",): 100.0, ("retail",): 50.0}
-    enps = compute("pa_enps", crm_db.url, as_of=AS_OF)
-    # service: one promoter, one detractor -> 0; retail: two promoters -> 100; all: (3 - 1) / 4
-    assert enps.by_dimension_values() == {(): pytest.approx(50.0), ("service",): 0.0, ("retail",): 100.0}
 
 
 def test_enps(source, compute):
