@@ -22,9 +22,10 @@ Two questions, two inputs:
 * **End of the running period** (to-date and partial periods): from the value so far and the
   same point of earlier periods (the value at that point and the period's final value),
   :func:`forecast_period_end` carries the value so far to the end the way earlier periods went
-  from that point: ``additive`` (final = now + the earlier change from that point, for rates and
-  scores) or ``proportional`` (final = now × the earlier ratio, for sums that accumulate like
-  revenue or new customers), the one with the lower leave-one-out error.
+  from that point: ``unchanged`` (the period ends where it stands: a rate or a score whose
+  second half is like its first), ``additive`` (final = now + the earlier change from that
+  point) or ``proportional`` (final = now × the earlier ratio, for sums that accumulate like
+  revenue or new customers), the one with the lowest leave-one-out error.
 
 **Prediction interval**: from the back-tested errors, not from model assumptions: the errors
 the method made forecasting the KPI's own past (one step ahead from every origin, or leaving
@@ -360,11 +361,13 @@ def forecast_next(
 
 # --- the end of the running period ---------------------------------------------------------
 
-PATH_METHODS = ("additive", "proportional")
+PATH_METHODS = ("unchanged", "additive", "proportional")
 
 
 def _path(method: str, now: float, earlier: np.ndarray) -> float:
     at_point, final = earlier[:, 0], earlier[:, 1]
+    if method == "unchanged":
+        return float(now)
     if method == "additive":
         return float(now + np.mean(final - at_point))
     return float(now * np.mean(final / at_point))
@@ -380,9 +383,9 @@ def forecast_period_end(
     """Forecast the final value of the running period from its value so far, ``to_date``.
 
     ``earlier``: for earlier periods, ``(value at the same point of the period, final value)``.
-    ``method``: ``additive``, ``proportional`` (only when no earlier value at the point is 0 and
-    all have the sign of ``to_date``) or ``"auto"`` (the lower leave-one-out mean absolute
-    error). The interval comes from the leave-one-out errors: each earlier period's final value
+    ``method``: ``unchanged``, ``additive``, ``proportional`` (only when no earlier value at the
+    point is 0 and all have the sign of ``to_date``) or ``"auto"`` (the lowest leave-one-out mean
+    absolute error; ties go to the simpler method, in that order). The interval comes from the leave-one-out errors: each earlier period's final value
     forecast from the others. Needs at least ``MIN_ERRORS + 1`` earlier periods.
     """
     _check_level(level)
@@ -395,13 +398,13 @@ def forecast_period_end(
         )
     proportional_ok = bool(np.all(pairs[:, 0] != 0) and (np.all(pairs[:, 0] > 0) if to_date >= 0 else np.all(pairs[:, 0] < 0)))
     if method == "auto":
-        candidates = ["additive", "proportional"] if proportional_ok else ["additive"]
+        candidates = ["unchanged", "additive", "proportional"] if proportional_ok else ["unchanged", "additive"]
     elif method in PATH_METHODS:
         if method == "proportional" and not proportional_ok:
             raise ValueError("the proportional method needs earlier values at the point that are not 0 and share the sign of the value so far")
         candidates = [method]
     else:
-        raise ValueError(f"unknown period-end method {method!r}: expected additive, proportional or auto")
+        raise ValueError(f"unknown period-end method {method!r}: expected unchanged, additive, proportional or auto")
 
     def loo(m: str) -> np.ndarray:
         rest = lambda i: np.delete(pairs, i, axis=0)  # noqa: E731

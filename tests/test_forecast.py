@@ -136,6 +136,10 @@ def test_period_end_additive_and_proportional():
     assert forecast.method == "proportional"
     assert forecast.contains(100.0)
     assert forecast.errors == 8
+    # a rate whose second half is like its first: it ends where it stands
+    at_point = rng.uniform(40, 60, 8)
+    steady = forecast_period_end(45.0, list(zip(at_point, at_point + rng.normal(0, 1, 8))))
+    assert steady.method == "unchanged" and steady.value == 45.0 and steady.contains(45.0)
 
 
 def _forecast(value: float, sigma: float, errors: int = 11) -> Forecast:
