@@ -8,7 +8,9 @@ as it would have been when it arrived, and an anomaly cannot hide itself):
    the history so far (the typical year-on-year change: a trend).
 2. **Spread**: the median absolute deviation (MAD) of those changes, times 1.4826 (so it
    estimates a standard deviation for normal noise; Iglewicz & Hoaglin 1993). When more than
-   half the changes are equal (MAD 0) the mean absolute deviation times 1.2533 stands in.
+   half the changes are equal (MAD 0), the KPI moves in steps (a few leavers a month, a rate
+   that is usually 0): the mean absolute deviation times 1.2533 stands in, and a value is
+   flagged only when it also lies further from its baseline than any change seen before.
 3. **Score**: ``(value - baseline) / spread``, a robust z-score. ``|score| >= 5`` flags the
    value. Iglewicz & Hoaglin's cut-off for large samples is 3.5, but a KPI's history is short
    (8 to a few dozen changes) and the MAD of so few is itself uncertain: on clean simulated
@@ -87,12 +89,14 @@ class Scored:
         }
 
 
-def _spread(changes: np.ndarray) -> float:
+def _spread(changes: np.ndarray) -> tuple[float, float | None]:
+    """(robust spread, and for a KPI that moves in steps the largest change seen, else None)."""
     centre = np.median(changes)
-    mad = float(np.median(np.abs(changes - centre))) * _MAD_TO_SD
+    deviations = np.abs(changes - centre)
+    mad = float(np.median(deviations)) * _MAD_TO_SD
     if mad > 0:
-        return mad
-    return float(np.mean(np.abs(changes - centre))) * _MEAN_AD_TO_SD
+        return mad, None
+    return float(np.mean(deviations)) * _MEAN_AD_TO_SD, float(deviations.max())
 
 
 def score_history(
@@ -127,13 +131,13 @@ def score_history(
             changes = changes[np.isfinite(changes)]
             if k - lag >= 0 and math.isfinite(clean[k - lag]) and changes.size >= MIN_CHANGES:
                 expected = float(clean[k - lag] + np.median(changes))
-                spread = _spread(changes)
+                spread, largest = _spread(changes)
                 deviation = float(y[k] - expected)
                 if spread > 0:
                     score = deviation / spread
                 else:  # a history without any variation: any change is extreme
                     score = 0.0 if deviation == 0 else math.copysign(1e9, deviation)
-                flagged = abs(score) >= threshold
+                flagged = abs(score) >= threshold and (largest is None or abs(deviation) > largest)
                 moved = "up" if deviation > 0 else "down" if deviation < 0 else "flat"
                 surprise = None
                 if flagged:

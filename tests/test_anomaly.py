@@ -105,5 +105,12 @@ def test_constant_history():
     assert latest(history, direction="higher_is_better").score == 0.0
     moved = latest(history + [99.0], direction="higher_is_better")
     assert moved.anomalous and moved.surprise == "bad"
+    # a KPI that moves in steps (0 most months, once 30): a step of a size seen before is not
+    # unusual, although its robust score is beyond the threshold; a larger one is
+    steps = [0.0] * 3 + [30.0] + [0.0] * 11
+    seen = latest(steps + [30.0], direction="lower_is_better")
+    assert seen.score >= THRESHOLD and not seen.anomalous
+    jump = latest(steps + [31.0], direction="lower_is_better")
+    assert jump.anomalous and jump.surprise == "bad"
     with pytest.raises(ValueError, match="season must be at least 2"):
         score_history(history, direction="higher_is_better", season=1)
