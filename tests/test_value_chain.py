@@ -200,3 +200,13 @@ def test_assess_chain_on_the_demo(chain_histories):
     across = results[1]
     assert across.linked is True and across.lag == 1
     assert across.statement.startswith("When Employee satisfaction rises, CSAT rises 1 period later (across units")
+
+
+def test_metric_history_matches_single_runs(demo_db, compute, tmp_path):
+    months = [datetime(2026, m, 1) for m in range(1, 7)]
+    history = metric_history(demo_db.url, ["vc_csat"], months, store_url=f"sqlite:///{tmp_path}/h.sqlite", period="month")
+    assert len(history["vc_csat"]) == 6
+    for moment, values in zip(months[::5], history["vc_csat"][::5]):
+        single = compute("vc_csat", demo_db.url, as_of=moment, period="month")
+        assert values == single.dimension_values("current")
+        assert values[()] is not None
