@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from sqlalchemy import func, select
 
 __all__ = [
     "CHAIN",
@@ -77,7 +78,7 @@ _SHAREHOLDER = ("vc_active_retention_rate", "vc_share_of_wallet", "vc_net_revenu
 #: have no common unit (retention is by segment) and are looked at over periods only.
 CHAIN: tuple[ChainLink, ...] = tuple(
     [
-        ChainLink(e, c, "employee_to_customer", "department" if e == "pa_employee_satisfaction" else None, "channel_category")
+        ChainLink(e, c, "employee_to_customer", *(("department", "channel_category") if e == "pa_employee_satisfaction" else (None, None)))
         for e in _EMPLOYEE
         for c in _CUSTOMER
     ]
@@ -342,8 +343,6 @@ def unit_pairs_from_interactions(connection: Any, tables: Mapping[str, Any], *, 
     """(department, channel category) pairs from the canonical data: a channel category is
     served by the department of the employees who handle at least ``min_share`` of its assisted
     interactions (those with an employee)."""
-    from sqlalchemy import func, select
-
     interactions, employees, channels = tables["interactions"], tables["employees"], tables["channels"]
     rows = connection.execute(
         select(employees.c.department, channels.c.category, func.count())
