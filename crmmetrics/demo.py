@@ -30,14 +30,18 @@ about three years of believable behaviour up to ``as_of``:
   rota, so that everyone is asked once a quarter;
 * a planted **service-profit chain** (Heskett et al. 1994), on unless ``chain_effect=False``:
   every department has a team mood that varies from month to month (an AR(1) series, sd
-  :data:`TEAM_MOOD_SD` in units of an employee's mood, autocorrelation 0.5). It moves the pulse
-  answers of that department's staff in that month (so ``pa_employee_satisfaction`` by
+  :data:`TEAM_MOOD_SD` in units of an employee's mood, autocorrelation
+  :data:`TEAM_MOOD_AUTOCORRELATION`). It moves the pulse answers (eNPS, satisfaction,
+  engagement) of that department's staff in that month (so ``pa_employee_satisfaction`` by
   ``department`` follows it) and, :data:`CHAIN_LAG_MONTHS` month later, the CSAT of the assisted
   contacts on the channels the department serves (contact centre and live chat: customer
   service; retail stores: retail; field sales team: field sales), by :data:`CSAT_PER_MOOD`
   points of the 1-5 scale per unit of mood: a satisfied team this month, more satisfied
-  customers on its channels next month. The team moods come from a generator of their own, so
-  everything else (and, with ``chain_effect=False``, every row) is the same either way;
+  customers on its channels next month. No link to retention or revenue is planted. The team
+  moods come from a generator of their own, so everything else (and, with
+  ``chain_effect=False``, every row) is the same either way. A department has few answers a
+  month: :mod:`crmmetrics.value_chain` finds the link reliably from about 5,000 customers on
+  (the default size);
 * a monthly cost ledger (acquisition and retention marketing and sales by channel and campaign,
   service and fulfilment by channel, IT, per segment and a few per customer);
 * weekly data-quality checks per source system computed from the generated data.
@@ -67,7 +71,7 @@ from sqlalchemy.schema import CreateTable
 
 from crmmetrics.schema import TABLES, metadata
 
-__all__ = ["generate_demo", "HISTORY_DAYS", "CHAIN_LAG_MONTHS", "CSAT_PER_MOOD", "TEAM_MOOD_SD"]
+__all__ = ["generate_demo", "HISTORY_DAYS", "CHAIN_LAG_MONTHS", "CSAT_PER_MOOD", "TEAM_MOOD_SD", "TEAM_MOOD_AUTOCORRELATION"]
 
 #: Length of the generated history in days (three years and a day).
 HISTORY_DAYS = 1096
@@ -75,6 +79,7 @@ HISTORY_DAYS = 1096
 #: The planted service-profit chain: a department's team mood (sd in units of an employee's
 #: mood) moves the CSAT on its channels this many months later, by this many points per unit.
 TEAM_MOOD_SD = 1.0
+TEAM_MOOD_AUTOCORRELATION = 0.3
 CHAIN_LAG_MONTHS = 1
 CSAT_PER_MOOD = 1.0
 
@@ -329,7 +334,7 @@ class _Demo:
         """(department, month) team mood of the planted chain, from a generator of its own so that
         the rest of the data does not depend on whether the chain is planted."""
         rng = np.random.default_rng((seed, 1994))  # Heskett et al.
-        phi = 0.3
+        phi = TEAM_MOOD_AUTOCORRELATION
         shocks = rng.normal(0.0, TEAM_MOOD_SD * math.sqrt(1 - phi * phi), (len(_DEPARTMENTS), len(self.months)))
         mood = np.empty_like(shocks)
         mood[:, 0] = rng.normal(0.0, TEAM_MOOD_SD, len(_DEPARTMENTS))
