@@ -9,7 +9,7 @@ from .hookspecs import hookimpl
 from .standards import StandardDefault
 from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ChannelCategory",

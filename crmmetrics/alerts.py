@@ -1,31 +1,61 @@
-"""Prometheus alerting rules generated from the standards in force.
+"""Prometheus alerting rules generated from the standards in force and the metric registry.
 
-Three kinds of alert, all on families the exporter serves:
+Two audiences, told apart by ``severity`` (config/alertmanager.yml routes on it):
 
-- ``CrmmetricsKpiRed`` (one rule per standard): the KPI's status is red
-  (``crmmetrics_kpi_status == 0``) for ``for_red``. A standard for a whole metric excludes the
-  dimension values that have a standard of their own (``unless``), so each red KPI fires under
-  the rule of the standard that judges it, with that standard's owner as a label.
-- ``CrmmetricsKpiStale`` (one rule per KPI metric): the last successful computation is older
-  than twice the metric's schedule interval (the longest gap between two cron firings) plus the
-  misfire grace time.
-- ``CrmmetricsMetricFailing`` (one rule for every metric): the last run failed
-  (``crmmetrics_run_up == 0``) for ``for_failing``.
+- **KPI owners** (``severity="ticket"``): ``CrmmetricsKpiRed``, one rule per standard, fires
+  when the KPI's status is red (``crmmetrics_kpi..._status == 0``) for ``for_red``. The
+  expression returns the KPI's *value* (in the base unit of its family), so the annotations
+  show it humanised in its unit next to its thresholds, target and owner. A standard for a
+  whole metric excludes the dimension values that have a standard of their own (``unless``),
+  so each red KPI fires under the rule of the standard that judges it, with that standard's
+  owner. Amber and green never fire: they are the scorecard's business, not an alert's.
+- **crmmetrics' operators** (``severity="warning"``): ``CrmmetricsDown`` (the scrape fails),
+  ``CrmmetricsAbsent`` (Prometheus has no crmmetrics target at all), ``CrmmetricsMetricFailing``
+  (a metric's last run failed, ``crmmetrics_run_up == 0``) and ``CrmmetricsMetricStale`` (one
+  rule per enabled metric: its last successful computation is older than twice the metric's
+  schedule interval, the longest gap between two cron firings, plus the misfire grace time).
 
-The rules are written as YAML by ``dump_rules``; regenerate them after changing standards.
+Every rule has ``summary``, ``description``, ``runbook_url`` (the operations guide's section
+on the alert) and ``dashboard_url`` (the KPI's process dashboard, or the service health
+dashboard). The rules are written as YAML by ``dump_rules``; regenerate them after changing
+standards.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Config
-from .definitions import Schedule, parse_duration
-from .standards import Standard
+from .dashboards import HEALTH_UID, process_uid
+from .definitions import MetricDefinition, Schedule, parse_duration
+from .families import status_family, value_family
+from .scorecard import format_value
+from .standards import Standard, describe_target
 from .vocabulary import Direction
+
+DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
+DEFAULT_RUNBOOK_URL = "docs/operations.md"  # the operations guide; point it at where you host the docs
+DEFAULT_JOB = "crmmetrics"  # the scrape job of config/prometheus.yml
+KPI_SEVERITY = "ticket"
+HEALTH_SEVERITY = "warning"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the alert texts point: Grafana (dashboard links) and the operations guide (runbooks)."""
+
+    grafana_url: str = DEFAULT_GRAFANA_URL
+    runbook_url: str = DEFAULT_RUNBOOK_URL
+
+    def dashboard(self, uid: str) -> str:
+        return f"{self.grafana_url.rstrip('/')}/d/{uid}"
+
+    def runbook(self, alert: str) -> str:
+        return f"{self.runbook_url}#{alert.lower()}"
 
 
 def schedule_interval(schedule: Schedule, timezone: str = "UTC") -> timedelta:
@@ -47,9 +77,30 @@ def schedule_interval(schedule: Schedule, timezone: str = "UTC") -> timedelta:
     return longest
 
 
-def _matchers(metric: str, dimensions: Mapping[str, str]) -> str:
-    labels = {"metric": metric, **dict(sorted(dimensions.items()))}
+def _matchers(metric: str, dimensions: Mapping[str, str], extra: Mapping[str, str] | None = None) -> str:
+    labels = {"metric": metric, **(extra or {}), **dict(sorted(dimensions.items()))}
     return "{" + ",".join(f"{name}={json.dumps(value)}" for name, value in labels.items()) + "}"
+
+
+def _either(selectors: list[str]) -> str:
+    return selectors[0] if len(selectors) == 1 else "(" + " or ".join(selectors) + ")"
+
+
+def _judged_values(definition: MetricDefinition, standard: Standard) -> str:
+    """The current values a standard may judge: its dimension values, or the metric's total and
+    breakdown for a whole-metric standard (the status decides which of them it judges)."""
+    matchers = _matchers(definition.key, standard.dimensions, {"period": "current"})
+    names = [value_family(definition.unit, definition.dimensions)] if standard.dimensions else [value_family(definition.unit)]
+    if definition.dimensions and not standard.dimensions:
+        names.append(value_family(definition.unit, definition.dimensions))
+    return _either([name + matchers for name in names])
+
+
+def _statuses(definition: MetricDefinition, standard: Standard) -> str:
+    """The statuses of the KPIs a standard may judge (the KPI status families by dimension set)."""
+    matchers = _matchers(definition.key, standard.dimensions)
+    sets = [tuple(definition.dimensions)] if standard.dimensions else [()] + ([tuple(definition.dimensions)] if definition.dimensions else [])
+    return _either([status_family(dims) + matchers for dims in sets])
 
 
 def _outranks(other: Standard, standard: Standard) -> bool:
@@ -65,6 +116,77 @@ def _comparison(direction: Direction) -> str:
     return "at or above" if direction == Direction.LOWER_IS_BETTER else "at or below"
 
 
+def humanized_value(unit: str, currency: str | None = None) -> str:
+    """A template for ``$value`` (the exported value, in its family's base unit) in the unit
+    people read: 0.42 of a percent KPI as ``42%``, seconds as ``1h 2m``, amounts with the
+    currency code."""
+    if unit in ("percent", "percent_unbounded"):
+        return "{{ $value | humanizePercentage }}"
+    if unit in ("seconds", "hours", "months"):
+        return "{{ $value | humanizeDuration }}"
+    if unit == "ratio":
+        return '{{ $value | printf "%.2f" }}'
+    if unit == "per_1000_customers":
+        return '{{ $value | printf "%.4f" }} per customer'
+    if unit == "currency":
+        return "{{ $value | humanize }}" + (f" {currency}" if currency else "")
+    suffix = {"count": "", "score": ""}.get(unit, f" {unit}")
+    return "{{ $value | humanize }}" + suffix
+
+
+def _people(value: float, unit: str, currency: str | None) -> str:
+    """A threshold or target (in the metric's own unit) as people read it."""
+    text = format_value(value, unit)
+    return f"{text} {currency}" if unit == "currency" and currency else text
+
+
+def _target_text(standard: Standard, unit: str, currency: str | None) -> str:
+    spec = standard.spec
+    fixed = spec.fixed_target
+    if fixed is not None:
+        return _people(fixed, unit, currency)
+    rule = describe_target(spec)
+    return "the previous period's value" if rule == "previous" else f"the previous period's value {str(rule)[len('previous'):]}"
+
+
+def kpi_red_rule(standard: Standard, standards: list[Standard], definition: MetricDefinition, for_red: str,
+                 links: Links, currency: str | None) -> dict[str, Any]:
+    spec = standard.spec
+    expr = f"{_judged_values(definition, standard)} and ignoring(period) ({_statuses(definition, standard)} == 0)"
+    for other in standards:
+        if _outranks(other, standard):
+            expr += f" unless ignoring(period) {_statuses(definition, other)}"
+    # Dimension labels only where the series has them (a total has none).
+    where = "".join(f"{{{{ with $labels.{name} }}}} {name}={{{{ . }}}}{{{{ end }}}}" for name in definition.dimensions)
+    value = humanized_value(definition.unit, currency)
+    owner = spec.owner or "no owner set"
+    labels = {
+        "severity": KPI_SEVERITY,
+        "standard": standard.key,  # tells apart the rules of one metric's standards
+        "process": str(definition.process),
+        "perspective": str(definition.perspective),
+    }
+    if spec.owner:
+        labels["owner"] = spec.owner
+    return {
+        "alert": "CrmmetricsKpiRed",
+        "expr": expr,
+        "for": for_red,
+        "labels": labels,
+        "annotations": {
+            "summary": f"KPI {definition.name} is red: {value}",
+            "description": (
+                f"{definition.name} ({standard.metric}{where}) is {value} for the current period, "
+                f"{_comparison(definition.direction)} its red threshold {_people(spec.red, definition.unit, currency)} "
+                f"(green {_people(spec.green, definition.unit, currency)}, target {_target_text(standard, definition.unit, currency)}). "
+                f"Owner: {owner}; standard {standard.key}."
+            ),
+            "runbook_url": links.runbook("CrmmetricsKpiRed"),
+            "dashboard_url": links.dashboard(process_uid(definition.process)),
+        },
+    }
+
+
 def alert_rules(
     standards: Iterable[Standard],
     registry: Any,
@@ -72,86 +194,98 @@ def alert_rules(
     *,
     for_red: str = "15m",
     for_failing: str = "15m",
+    links: Links = Links(),
+    job: str = DEFAULT_JOB,
 ) -> dict[str, Any]:
     """The rule groups (as a dict ready for YAML) for the standards of loaded metrics."""
     standards = [s for s in standards if s.metric in registry]
-    red_rules = []
-    for standard in standards:
-        definition = registry.get(standard.metric)
-        spec = standard.spec
-        expr = f"crmmetrics_kpi_status{_matchers(standard.metric, standard.dimensions)} == 0"
-        for other in standards:
-            if _outranks(other, standard):
-                expr += f" unless crmmetrics_kpi_status{_matchers(other.metric, other.dimensions)}"
-        # Dimension labels only where the series has them (a total has none).
-        where = "".join(f"{{{{ with $labels.{name} }}}} {name}={{{{ . }}}}{{{{ end }}}}" for name in definition.dimensions)
-        target = f", target {spec.fixed_target:g}" if spec.fixed_target is not None else ""
-        labels = {
-            "severity": "warning",
-            "standard": standard.key,  # tells apart the rules of one metric's standards
-            "process": str(definition.process),
-            "perspective": str(definition.perspective),
-        }
-        if spec.owner:
-            labels["owner"] = spec.owner
-        red_rules.append(
-            {
-                "alert": "CrmmetricsKpiRed",
-                "expr": expr,
-                "for": for_red,
-                "labels": labels,
-                "annotations": {
-                    "summary": f"KPI {definition.name} is red",
-                    "description": (
-                        f"{definition.name} ({standard.metric}{where}) is {_comparison(definition.direction)} "
-                        f"its red threshold {spec.red:g} (green {spec.green:g}{target}); standard {standard.key}."
-                    ),
-                },
-            }
-        )
+    currency = config.service.currency
+    red_rules = [kpi_red_rule(s, standards, registry.get(s.metric), for_red, links, currency) for s in standards]
+    health_dashboard = links.dashboard(HEALTH_UID)
     stale_rules = []
     grace = parse_duration(config.service.misfire_grace)
-    for metric in sorted({s.metric for s in standards}):
-        definition = registry.get(metric)
+    for definition in sorted(registry, key=lambda d: d.key):
         settings = config.metric_settings(definition)
+        if not settings.enabled:
+            continue
         limit = 2 * schedule_interval(settings.schedule, config.service.timezone) + grace
         seconds = int(limit.total_seconds())
         stale_rules.append(
             {
-                "alert": "CrmmetricsKpiStale",
-                "expr": f"time() - crmmetrics_run_last_success_timestamp_seconds{_matchers(metric, {})} > {seconds}",
+                "alert": "CrmmetricsMetricStale",
+                "expr": f"time() - crmmetrics_run_last_success_timestamp_seconds{_matchers(definition.key, {})} > {seconds}",
                 "labels": {
-                    "severity": "warning",
-                    "metric": metric,
+                    "severity": HEALTH_SEVERITY,
+                    "metric": definition.key,
                     "process": str(definition.process),
                     "perspective": str(definition.perspective),
                 },
                 "annotations": {
-                    "summary": f"KPI {definition.name} is stale",
+                    "summary": f"{definition.name} ({definition.key}) is stale: last computed {{{{ $value | humanizeDuration }}}} ago",
                     "description": (
-                        f"{definition.name} ({metric}) has not been computed successfully for more than {seconds} s "
-                        f"(it runs {settings.schedule.describe()})."
+                        f"{definition.name} ({definition.key}, plugin {{{{ $labels.plugin }}}}) was last computed successfully "
+                        f"{{{{ $value | humanizeDuration }}}} ago; it runs {settings.schedule.describe()}, so it is expected "
+                        f"within {seconds} s (two runs and the misfire grace time). Owner: the crmmetrics operators; "
+                        f"'crmmetrics run --metric {definition.key}' computes it now."
                     ),
+                    "runbook_url": links.runbook("CrmmetricsMetricStale"),
+                    "dashboard_url": health_dashboard,
                 },
             }
         )
-    failing = {
-        "alert": "CrmmetricsMetricFailing",
-        "expr": "crmmetrics_run_up == 0",
-        "for": for_failing,
-        "labels": {"severity": "warning"},
-        "annotations": {
-            "summary": "Metric {{ $labels.metric }} fails to compute",
-            "description": (
-                "The last run of {{ $labels.metric }} (plugin {{ $labels.plugin }}) failed; "
-                "'crmmetrics run --metric {{ $labels.metric }}' shows why."
-            ),
+    up = f'up{{job="{job}"}}'
+    health = [
+        {
+            "alert": "CrmmetricsDown",
+            "expr": f"{up} == 0",
+            "for": "5m",
+            "labels": {"severity": HEALTH_SEVERITY},
+            "annotations": {
+                "summary": "crmmetrics on {{ $labels.instance }} is down",
+                "description": (
+                    "Prometheus cannot scrape crmmetrics on {{ $labels.instance }} (job {{ $labels.job }}, up = {{ $value }}, "
+                    "expected 1): KPI values, statuses and their alerts are not updated. Owner: the crmmetrics operators."
+                ),
+                "runbook_url": links.runbook("CrmmetricsDown"),
+                "dashboard_url": health_dashboard,
+            },
         },
-    }
+        {
+            "alert": "CrmmetricsAbsent",
+            "expr": f"absent({up})",
+            "for": "15m",
+            "labels": {"severity": HEALTH_SEVERITY},
+            "annotations": {
+                "summary": f"No crmmetrics target in Prometheus (job {job})",
+                "description": (
+                    f"Prometheus has no target of job {job!r} (absent = {{{{ $value }}}}, expected one target or more): "
+                    "crmmetrics is not scraped at all, so no KPI alert can fire. Owner: the crmmetrics operators."
+                ),
+                "runbook_url": links.runbook("CrmmetricsAbsent"),
+                "dashboard_url": health_dashboard,
+            },
+        },
+        {
+            "alert": "CrmmetricsMetricFailing",
+            "expr": "crmmetrics_run_up == 0",
+            "for": for_failing,
+            "labels": {"severity": HEALTH_SEVERITY},
+            "annotations": {
+                "summary": "Metric {{ $labels.metric }} fails to compute",
+                "description": (
+                    "The last run of {{ $labels.metric }} (plugin {{ $labels.plugin }}) failed (run_up = {{ $value }}, "
+                    "expected 1); its exported value is the last one computed. Owner: the crmmetrics operators; "
+                    "'crmmetrics run --metric {{ $labels.metric }}' shows why."
+                ),
+                "runbook_url": links.runbook("CrmmetricsMetricFailing"),
+                "dashboard_url": health_dashboard,
+            },
+        },
+    ]
     groups = [
         {"name": "crmmetrics-kpi-status", "rules": red_rules},
-        {"name": "crmmetrics-kpi-freshness", "rules": stale_rules},
-        {"name": "crmmetrics-metric-runs", "rules": [failing]},
+        {"name": "crmmetrics-health", "rules": health},
+        {"name": "crmmetrics-metric-freshness", "rules": stale_rules},
     ]
     return {"groups": [group for group in groups if group["rules"]]}
 

@@ -20,7 +20,10 @@ HEADER = """\
 
 Every metric the built-in plugins compute, by CRM process, with its definition, formula and
 published source. This page is generated: `crmmetrics metrics docs > docs/kpis.md` (with only
-the built-in plugins loaded; see the test `tests/test_catalogue_docs.py`). Percentages are 0-100.
+the built-in plugins loaded; see the test `tests/test_catalogue_docs.py`). Percentages are 0-100
+(`percent`: a share of a whole; `percent_unbounded`: a margin, uplift or return that may be below
+0 or above 100); Prometheus gets them as 0-1 ratios and every unit in its base unit
+([operations.md](operations.md#the-metric-model)).
 The scorecard perspective, value lens, unit, direction (higher or lower is better), dimensions and
 reporting period are those of each definition; `crmmetrics metrics list` shows the same with the
 schedule in force.
@@ -46,6 +49,32 @@ Column names follow the canonical data model ([data-model.md](data-model.md)) wh
 catalogue used others: `ordered_at` (catalogue `order_ts`), `acquired_at` (`acquisition_date`),
 `churned_at` (`churn_date`), `hired_at`/`left_at`/`leave_type` (`hire_date`/`termination_date`/
 `termination_type`); an assisted channel is one that is not `is_self_service`.
+
+## Inputs: no data is no data
+
+Each metric names the source tables (and columns) it needs ("Needs" below). When one has no
+rows for the period, the value is missing with that reason ("no rows in interactions for
+2026-11") and the scorecard shows "no data", never 0 or 100. `crmmetrics source check` says
+which metrics your source can feed before you run anything.
+
+## Variants
+
+Where a published definition has a common variant, it is a typed parameter with the catalogue's
+definition as default (`crmmetrics metrics set KEY PARAM=VALUE`):
+
+| metric | parameter | variants |
+|---|---|---|
+| `vc_aov` | `basis` | `order` (default: net revenue per order) or `occasion` (per purchase occasion: a customer's orders on one day) |
+| `sd_revenue_concentration_top20` | `top_share` | share of customers in the top group, 0.2 by default (the "top 20%"); e.g. 0.1 for the top decile |
+| `mci_fcr` | `method` | `operational` (cases resolved at the first contact) or `survey` (FCR survey answers) |
+| `vc_complaint_rate` | `active_window_days` | the customer base complaints are counted against (active in the last 365 days by default) |
+| `vc_clv_simple`, `vc_clv_bgnbd_gg` and the KPIs sharing its fit | `margin_share`, `annual_discount_rate`, `horizon_months` (BG/NBD) | margin, discounting and horizon of the CLV |
+| `pa_cost_to_serve`, `pa_crm_cost_per_active_customer` and the profitability KPIs | `cost_types` | which cost types count as serving (or CRM) costs |
+| `mci_fcr`, `mci_channel_switch_rate`, `mci_self_service_containment` | `window_days` | how long after a contact a follow-up counts as the same issue |
+| `pa_employee_engagement` | `engaged_threshold` | where on an answer's scale an employee counts as engaged |
+
+Periods are a setting of every metric (`crmmetrics metrics set KEY --period quarter`): calendar
+month, quarter or year, to-date, or a trailing window.
 """
 
 
@@ -92,5 +121,9 @@ def catalogue_markdown(pm: pluggy.PluginManager, registry: Registry) -> str:
                 if d.parameters:
                     params = "; ".join(f"`{p.name}` = {p.default!r} ({_cell(p.description)})" for p in d.parameters)
                     lines.append(f"Parameters: {params}  ")
+                if d.needs:
+                    needs = d.needs if not callable(d.needs) else d.needs(d.default_params())
+                    note = " (with the default parameters)" if callable(d.needs) else ""
+                    lines.append(f"Needs: {', '.join(f'`{n}`' for n in needs)}{note}  ")
                 lines.append(f"Source: {_cell(d.source) or '-'}\n")
     return "\n".join(lines).rstrip() + "\n"

@@ -47,10 +47,27 @@ __all__ = [
 ]
 
 
-def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarray, float]:
+#: Iteration limit of the maximum-likelihood search (BFGS); a fit that reaches it has not converged.
+MAX_ITERATIONS = 1000
+#: Largest gradient (of the log-likelihood in log-parameters) at which a search that stopped on
+#: floating-point precision loss still counts as converged: a 1% change of any parameter then
+#: moves the log-likelihood by at most 0.001, far below anything a model comparison could see.
+GRADIENT_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How a maximum-likelihood search ended: converged or not, why, after how many iterations."""
+
+    converged: bool
+    message: str
+    iterations: int
+
+
+def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarray, float, Convergence]:
     """Minimise ``neg_log_likelihood(params)`` over strictly positive parameters.
 
-    Returns the parameters and the maximised log-likelihood.
+    Returns the parameters, the maximised log-likelihood and how the search ended.
     """
 
     # Optimising on log-parameters keeps every parameter positive without bounds, and puts
@@ -62,12 +79,15 @@ def _fit_positive(neg_log_likelihood, start: Sequence[float]) -> tuple[np.ndarra
         return value if np.isfinite(value) else 1e300
 
     result = minimize(objective, np.log(np.asarray(start, dtype=float)), method="BFGS",
-                      options={"gtol": 1e-7})
-    # BFGS may report "precision loss" at an optimum it cannot improve in floating point;
-    # only a non-finite objective means there is nothing usable.
+                      options={"gtol": 1e-7, "maxiter": MAX_ITERATIONS})
     if not np.isfinite(result.fun) or result.fun >= 1e300:
         raise RuntimeError(f"maximum-likelihood fit failed: {result.message}")
-    return np.exp(result.x), -float(result.fun)
+    # BFGS may report "precision loss" at an optimum it cannot improve in floating point: that
+    # is converged when the gradient there is flat. Running out of iterations is not.
+    gradient = float(np.max(np.abs(result.jac))) if result.jac is not None else float("inf")
+    converged = bool(result.success) or (result.status == 2 and gradient < GRADIENT_TOLERANCE)
+    message = str(result.message) + ("" if result.success else f" (largest gradient {gradient:.2g})")
+    return np.exp(result.x), -float(result.fun), Convergence(converged, message, int(result.nit))
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +149,7 @@ class BgNbd:
     a: float
     b: float
     log_likelihood: float
+    convergence: Convergence = Convergence(True, "", 0)
 
 
 def _as_float(*arrays: ArrayLike) -> list[np.ndarray]:
@@ -172,8 +193,8 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
 
     # alpha is a time scale: start it at the mean age so the start point is sensible whatever
     # the time unit.
-    (r, alpha, a, b), ll = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
-    return BgNbd(float(r), float(alpha), float(a), float(b), ll)
+    (r, alpha, a, b), ll, convergence = _fit_positive(nll, [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
+    return BgNbd(float(r), float(alpha), float(a), float(b), ll, convergence)
 
 
 def expected_purchases(params: BgNbd, t: ArrayLike) -> np.ndarray:
@@ -231,6 +252,7 @@ class GammaGamma:
     q: float
     gamma: float
     log_likelihood: float
+    convergence: Convergence = Convergence(True, "", 0)
 
     @property
     def population_mean(self) -> float:
@@ -263,8 +285,8 @@ def fit_gamma_gamma(x: ArrayLike, mbar: ArrayLike) -> GammaGamma:
         return -float(np.sum(ll))
 
     # gamma is on the money scale: start it at the mean spend.
-    (p, q, gamma), ll = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))])
-    return GammaGamma(float(p), float(q), float(gamma), ll)
+    (p, q, gamma), ll, convergence = _fit_positive(nll, [1.0, 2.0, float(np.mean(mbar))])
+    return GammaGamma(float(p), float(q), float(gamma), ll, convergence)
 
 
 def conditional_expected_spend(params: GammaGamma, x: ArrayLike, mbar: ArrayLike) -> np.ndarray:
@@ -335,7 +357,7 @@ def fit_sbg(survivors: Sequence[int]) -> Sbg:
         log_survive = betaln(g, d + last) - betaln(g, d)           # S(N), right-censored
         return -float(np.dot(churned, log_p_churn) + n[-1] * log_survive)
 
-    (g, d), ll = _fit_positive(nll, [1.0, 1.0])
+    (g, d), ll, _convergence = _fit_positive(nll, [1.0, 1.0])
     return Sbg(float(g), float(d), ll)
 
 

@@ -8,8 +8,11 @@ The file is the one source of truth for what runs where and when::
     url = "sqlite:///store.sqlite"
     [service]
     host = "127.0.0.1"
-    port = 9464
+    port = 9632
     timezone = "UTC"
+    standards_file = "standards.toml"  # optional: imported at start and on every reload
+    [web]                              # the HTTP server (see docs/operations.md)
+    config_file = "web.yml"            # optional: exporter-toolkit TLS / basic auth file
     [metrics.vc_nps]
     schedule = { cron = "0 6 * * *" }
     period = "quarter"
@@ -63,11 +66,23 @@ class DatabaseSection(_Strict):
 
 class ServiceSection(_Strict):
     host: str = "127.0.0.1"
-    port: int = Field(9464, ge=0, le=65535)
+    port: int = Field(9632, ge=0, le=65535)
     timezone: str = "UTC"
     plugins_dir: str | None = None
     as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
     misfire_grace: str = "10m"
+    # ISO 4217 code of the reporting currency that amounts are in (dashboards, alert texts);
+    # None: neutral amounts. Family names never include it (docs/operations.md).
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"invalid currency {value!r}: expected an ISO 4217 code of three capital letters, e.g. EUR")
+        return value
+
+    standards_file: str | None = None  # imported by `serve` at start and on every reload
 
     @field_validator("timezone")
     @classmethod
@@ -81,6 +96,22 @@ class ServiceSection(_Strict):
     @field_validator("misfire_grace")
     @classmethod
     def _grace(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class WebSection(_Strict):
+    """The HTTP server of `crmmetrics serve` (crmmetrics.server)."""
+
+    config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth, headers
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered on loopback, besides localhost
+    threads: int = Field(16, ge=1, le=512)  # worker threads: requests served at once
+    backlog: int = Field(1024, ge=16, le=65535)  # connections the kernel queues before accept
+    timeout: str = "10s"  # a connection idle (or sending a request) this long is closed
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
         parse_duration(value)
         return value
 
@@ -140,6 +171,7 @@ class ConfigModel(_Strict):
     store: DatabaseSection
     service: ServiceSection = Field(default_factory=ServiceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    web: WebSection = Field(default_factory=WebSection)
     metrics: dict[str, MetricSection] = Field(default_factory=dict)
 
 
@@ -179,6 +211,14 @@ class Config:
             return None
         return self._relative(self.service.plugins_dir)
 
+    @property
+    def standards_file(self) -> Path | None:
+        return None if self.service.standards_file is None else self._relative(self.service.standards_file)
+
+    @property
+    def web_config_file(self) -> Path | None:
+        return None if self.model.web.config_file is None else self._relative(self.model.web.config_file)
+
     def _relative(self, value: str) -> Path:
         path = Path(value).expanduser()
         if not path.is_absolute() and self.path is not None:
@@ -192,7 +232,7 @@ class Config:
             params[name] = definition.parameter(name).coerce(value)
         return MetricSettings(
             enabled=section.enabled,
-            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule,
+            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule_for(section.period or definition.period),
             period=section.period or definition.period,
             timeout_seconds=(
                 parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds

@@ -294,28 +294,29 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
         gamma_gamma = fit_gamma_gamma(x[spending], mbar[spending])
     except (RuntimeError, ValueError) as exc:
         raise MetricError(f"BG/NBD + Gamma-Gamma fit failed at {end:%Y-%m-%d %H:%M}: {exc}") from None
-    if gamma_gamma.q <= 1:
-        raise MetricError(f"Gamma-Gamma fit at {end:%Y-%m-%d %H:%M} has q = {gamma_gamma.q:.3g} <= 1: no finite mean spend")
+    # A fit that did not converge, or has q <= 1, is kept (it is shown with the run) and refused
+    # by customer_values(); the outputs below are then never read.
     spend_mbar = np.maximum(mbar, 0.0)
     monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
     observed_margin = _observed_margin_share(ctx, end, margin_share)
-    return CustomerValues(
-        end=end,
-        ids=ids,
-        x=x,
-        t_x=t_x,
-        T=T,
-        mbar=mbar,
-        bgnbd=bgnbd,
-        gamma_gamma=gamma_gamma,
-        margin_share=observed_margin,
-        horizon_months=horizon_months,
-        monthly_discount_rate=monthly_rate,
-        p_alive=p_alive(bgnbd, x, t_x, T),
-        expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
-        expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
-        clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
-    )
+    with np.errstate(all="ignore"):  # the outputs of a refused fit (q <= 1) are never read
+        return CustomerValues(
+            end=end,
+            ids=ids,
+            x=x,
+            t_x=t_x,
+            T=T,
+            mbar=mbar,
+            bgnbd=bgnbd,
+            gamma_gamma=gamma_gamma,
+            margin_share=observed_margin,
+            horizon_months=horizon_months,
+            monthly_discount_rate=monthly_rate,
+            p_alive=p_alive(bgnbd, x, t_x, T),
+            expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
+            expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
+            clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
+        )
 
 
 def _clv(bgnbd: BgNbd, gamma_gamma: GammaGamma, margin_share: float, horizon_months: int, monthly_rate: float, x, t_x, T, mbar) -> np.ndarray:
@@ -376,4 +377,33 @@ def customer_values(ctx: Any, end: datetime | None = None) -> CustomerValues:
     params = (float(ctx.params["margin_share"]), int(ctx.params["horizon_months"]), float(ctx.params["annual_discount_rate"]))
     source = ctx.connection.engine.url.render_as_string(hide_password=False)
     key = (source, end, params, _fingerprint(ctx, end))
-    return _cache.get(key, lambda: _fit(ctx, end, *params))
+    values = _cache.get(key, lambda: _fit(ctx, end, *params))
+    _record_fits(ctx, values)
+    for name, fit in (("BG/NBD", values.bgnbd), ("Gamma-Gamma", values.gamma_gamma)):
+        if not fit.convergence.converged:  # no numbers from a fit that did not converge
+            raise MetricError(
+                f"{name} fit at {end:%Y-%m-%d %H:%M} did not converge after {fit.convergence.iterations} iterations: "
+                f"{fit.convergence.message}"
+            )
+    if values.gamma_gamma.q <= 1:
+        raise MetricError(f"Gamma-Gamma fit at {end:%Y-%m-%d %H:%M} has q = {values.gamma_gamma.q:.3g} <= 1: no finite mean spend")
+    return values
+
+
+def _record_fits(ctx: Any, values: CustomerValues) -> None:
+    """Keep the two fits with the run (once per period), so that they can be judged."""
+    record = getattr(ctx, "record_model_fit", None)
+    if record is None or any(f["calibration_end"] == values.end for f in getattr(ctx, "model_fits", ())):
+        return
+    bg, gg = values.bgnbd, values.gamma_gamma
+    spenders = int(np.count_nonzero((values.x > 0) & (values.mbar > 0)))
+    record(
+        "bgnbd", {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b}, log_likelihood=bg.log_likelihood,
+        customers=int(values.ids.size), converged=bg.convergence.converged, message=bg.convergence.message,
+        calibration_end=values.end,
+    )
+    record(
+        "gamma_gamma", {"p": gg.p, "q": gg.q, "gamma": gg.gamma}, log_likelihood=gg.log_likelihood,
+        customers=spenders, converged=gg.convergence.converged, message=gg.convergence.message,
+        calibration_end=values.end,
+    )

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .definitions import UNITS, MetricDefinition
+from .families import status_family, target_family, value_family
 from .scorecard import STATUS_VALUES
 from .vocabulary import Direction, Perspective, Process
 
@@ -55,22 +56,36 @@ HEALTH_UID = "crmmetrics-service-health"
 # Grafana 11 and later read this version and migrate it forwards.
 SCHEMA_VERSION = 39
 
-# crmmetrics unit -> (Grafana unit, decimals). Grafana has no neutral currency: the data model
-# carries no currency code, so amounts are shown as plain numbers (K, Mil abbreviated).
+# crmmetrics unit -> (Grafana unit, decimals) of its exported values, which are in base units
+# (crmmetrics.definitions.EXPORT_UNITS): percentages as 0-1 ratios, hours and months as seconds.
+# Amounts are neutral (plain numbers, K and Mil abbreviated) unless a currency code is given
+# (``currency_unit``).
 GRAFANA_UNITS: dict[str, tuple[str, int]] = {
-    "percent": ("percent", 1),  # crmmetrics percents are 0-100, as Grafana's "percent"
+    "percent": ("percentunit", 1),  # exported as 0-1 ratios
+    "percent_unbounded": ("percentunit", 1),
     "ratio": ("none", 2),
     "count": ("short", 0),
     "customers": ("suffix: customers", 0),
     "currency": ("short", 2),
     "seconds": ("s", 1),
-    "months": ("suffix: months", 1),
+    "months": ("s", 1),  # exported in seconds; Grafana shows "1.2 year"
     "points": ("suffix: points", 1),
     "score": ("none", 1),
-    "per_1000_customers": ("suffix: per 1,000 customers", 2),
-    "hours": ("h", 1),
+    "per_1000_customers": ("suffix: per customer", 4),  # exported per customer
+    "hours": ("s", 1),  # exported in seconds
     "occasions": ("suffix: occasions", 2),
 }
+# Currencies Grafana has a unit for (``currency<CODE>``); any other code is shown as a suffix.
+GRAFANA_CURRENCIES = frozenset(
+    "USD GBP EUR JPY RUB UAH BRL DKK ISK NOK SEK CZK CHF PLN INR KRW IDR PHP VND TRY MYR XPF BGN PYG UYU ILS ZAR HKD".split()
+)
+
+
+def currency_unit(currency: str | None) -> str:
+    """The Grafana unit of amounts: neutral without a currency code, else that currency."""
+    if not currency:
+        return GRAFANA_UNITS["currency"][0]
+    return f"currency{currency}" if currency in GRAFANA_CURRENCIES else f"suffix: {currency}"
 
 # KPI status as the scorecard exports it (crmmetrics_kpi_status), with Grafana's named colours.
 STATUS_COLOURS = {"red": "red", "amber": "orange", "green": "green", "none": "text"}
@@ -87,12 +102,34 @@ def process_uid(process: Process | str) -> str:
     return f"crmmetrics-{Process(process).value}"
 
 
+def _selector(name: str, definition: MetricDefinition, matchers: Iterable[str] = ()) -> str:
+    return name + "{" + ", ".join([f'metric="{definition.key}"', *matchers]) + "}"
+
+
+def _union(selectors: Iterable[str]) -> str:
+    """Several families as one vector (their label sets differ, so ``or`` keeps every series)."""
+    selectors = list(selectors)
+    return selectors[0] if len(selectors) == 1 else "(" + " or ".join(selectors) + ")"
+
+
 def _values(definition: MetricDefinition, period: str = "current", total: bool = False, matchers: Iterable[str] = ()) -> str:
-    """The metric's exported values for a period; with ``total``, only the one without dimensions."""
-    matchers = [f'metric="{definition.key}"', f'period="{period}"', *matchers]
-    if total:
-        matchers += [f'{dimension}=""' for dimension in definition.dimensions]
-    return "crmmetrics_metric_value{" + ", ".join(matchers) + "}"
+    """The metric's exported values for a period: its total and its breakdown (the total and the
+    breakdown are families of their own); with ``total``, only the total."""
+    matchers = [f'period="{period}"', *matchers]
+    names = [value_family(definition.unit)]
+    if definition.dimensions and not total:
+        names.append(value_family(definition.unit, definition.dimensions))
+    return _union(_selector(name, definition, matchers) for name in names)
+
+
+def _breakdown(definition: MetricDefinition, period: str = "current") -> str:
+    return _selector(value_family(definition.unit, definition.dimensions), definition, [f'period="{period}"'])
+
+
+def _per_kpi(definition: MetricDefinition, family: Callable[[tuple[str, ...]], str], matchers: Iterable[str] = ()) -> str:
+    """A scorecard family of the metric's KPIs: those judging its total, and its dimension values."""
+    dimension_sets = [()] + ([tuple(definition.dimensions)] if definition.dimensions else [])
+    return _union(_selector(family(dims), definition, matchers) for dims in dimension_sets)
 
 
 def _change(definition: MetricDefinition, total: bool = False) -> str:
@@ -101,7 +138,7 @@ def _change(definition: MetricDefinition, total: bool = False) -> str:
 
 
 def _status(definition: MetricDefinition) -> str:
-    return f'crmmetrics_kpi_status{{metric="{definition.key}"}}'
+    return _per_kpi(definition, status_family)
 
 
 def _total_or_each(definition: MetricDefinition, build: Callable[[bool], str]) -> str:
@@ -287,12 +324,14 @@ def _panel(kind: str, title: str, description: str, targets: list[dict[str, Any]
     }
 
 
-def _unit_defaults(definition: MetricDefinition) -> dict[str, Any]:
+def _unit_defaults(definition: MetricDefinition, currency: str | None = None) -> dict[str, Any]:
     unit, decimals = GRAFANA_UNITS[definition.unit]
+    if definition.unit == "currency":
+        unit = currency_unit(currency)
     return {"unit": unit, "decimals": decimals}
 
 
-def metric_stat(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
+def metric_stat(definition: MetricDefinition, kpi: bool, currency: str | None = None) -> dict[str, Any]:
     """A stat panel: a KPI's value coloured by its status (a plain metric's value in the text
     colour), and its change on the previous period, coloured by whether it went the better way."""
     better, worse = ("green", "red") if definition.direction == Direction.HIGHER_IS_BETTER else ("red", "green")
@@ -320,7 +359,7 @@ def metric_stat(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
         metric_description(definition),
         [value, _target(change_expr(definition, kpi), "B", _legend(definition, "change"), instant=True)],
         _stat_options(text_mode="value_and_name"),
-        {**_unit_defaults(definition), "color": _colour(STATUS_COLOURS["none"]), "mappings": []},
+        {**_unit_defaults(definition, currency), "color": _colour(STATUS_COLOURS["none"]), "mappings": []},
         overrides,
         links=[_link(f"{Process(definition.process).title} dashboard", process_uid(definition.process))],
     )
@@ -485,7 +524,7 @@ def _by_process(definitions: Iterable[MetricDefinition]) -> list[MetricDefinitio
     return sorted(definitions, key=lambda d: (order[Process(d.process)], d.key))
 
 
-def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collection[str]) -> dict[str, Any]:
+def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collection[str], currency: str | None = None) -> dict[str, Any]:
     """The balanced scorecard: index, attainment, process x perspective, a row per perspective.
 
     Only KPIs (metrics with a standard, keys in ``kpis``) are on the scorecard; a perspective
@@ -546,7 +585,7 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
             6,
         )
         for definition in members:
-            layout.add(metric_stat(definition, kpi=True), 4, 6)
+            layout.add(metric_stat(definition, kpi=True, currency=currency), 4, 6)
     return _dashboard(
         SCORECARD_UID,
         "CRM balanced scorecard",
@@ -559,20 +598,20 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
 def status_counts() -> dict[str, Any]:
     """How many KPIs are green, amber and red now."""
     targets = [
-        _target(f"count(crmmetrics_kpi_status == {STATUS_VALUES[status]}) or vector(0)", ref_id, status, instant=True)
-        for ref_id, status in zip("ABC", ("green", "amber", "red"))
+        _target(f'crmmetrics_scorecard_kpis{{status="{status}"}}', ref_id, status.replace("_", " "), instant=True)
+        for ref_id, status in zip("ABCD", ("green", "amber", "red", "no_data"))
     ]
     return _panel(
         "stat",
         "KPIs by status",
-        "KPIs at or beyond green, between the thresholds (amber), and at or beyond red. "
-        "A metric with a standard per dimension value counts once per value.",
+        "KPIs at or beyond green, between the thresholds (amber), at or beyond red, and without a "
+        "current value (no data). A metric with a standard per dimension value counts once per value.",
         targets,
         {**_stat_options(text_mode="value_and_name"), "orientation": "vertical"},
         {"unit": "short", "decimals": 0, "color": _colour("text")},
         [
-            {"matcher": _names_ending(status), "properties": [{"id": "color", "value": _colour(STATUS_COLOURS[status])}]}
-            for status in ("green", "amber", "red")
+            {"matcher": _names_ending(word), "properties": [{"id": "color", "value": _colour(STATUS_COLOURS[status])}]}
+            for word, status in (("green", "green"), ("amber", "amber"), ("red", "red"), ("data", "none"))
         ],
     )
 
@@ -619,7 +658,8 @@ def process_perspective_table() -> dict[str, Any]:
     )
 
 
-def process_dashboard(process: Process, definitions: Iterable[MetricDefinition], kpis: Collection[str]) -> dict[str, Any]:
+def process_dashboard(process: Process, definitions: Iterable[MetricDefinition], kpis: Collection[str],
+                      currency: str | None = None) -> dict[str, Any]:
     """One CRM process: its score, a stat per metric (KPIs first), the KPIs' status over time,
     then each metric over time (a KPI against its target) and by dimension where it has one."""
     definitions = [d for d in _by_process(definitions) if Process(d.process) == process]
@@ -638,7 +678,7 @@ def process_dashboard(process: Process, definitions: Iterable[MetricDefinition],
             6,
         )
     for definition in definitions:
-        layout.add(metric_stat(definition, definition.key in kpis), 4, 6)
+        layout.add(metric_stat(definition, definition.key in kpis, currency), 4, 6)
     if not definitions:
         content = "No loaded plugin defines a metric for this process."
         layout.add(_panel("text", "No metrics", "", [], {"mode": "markdown", "content": content}, {}), 24, 4)
@@ -648,9 +688,9 @@ def process_dashboard(process: Process, definitions: Iterable[MetricDefinition],
         layout.add(status_timeline(process, own_kpis), 24, min(24, 4 + len(own_kpis) // 2))
     for definition in definitions:
         layout.row(definition.name)
-        layout.add(metric_over_time(definition, definition.key in kpis), 16 if definition.dimensions else 24, 8)
+        layout.add(metric_over_time(definition, definition.key in kpis, currency), 16 if definition.dimensions else 24, 8)
         if definition.dimensions:
-            layout.add(metric_breakdown(definition), 8, 8)
+            layout.add(metric_breakdown(definition, currency), 8, 8)
     return _dashboard(
         process_uid(process),
         f"CRM process: {process.title}",
@@ -663,11 +703,10 @@ def process_dashboard(process: Process, definitions: Iterable[MetricDefinition],
 def status_timeline(process: Process, definitions: list[MetricDefinition]) -> dict[str, Any]:
     """The status of each of the process's KPIs over time (one lane per KPI and dimension value)."""
     dimensions = sorted({dimension for d in definitions for dimension in d.dimensions})
+    families = sorted({status_family(())} | {status_family(d.dimensions) for d in definitions if d.dimensions})
+    statuses = _union(f'{name}{{process="{process.value}"}}' for name in families)
     # The metric's name comes from crmmetrics_metric_info (its value is 1, so the status is kept).
-    expr = (
-        f'crmmetrics_kpi_status{{process="{process.value}"}} '
-        "* on(job, instance, metric) group_left(name) crmmetrics_metric_info"
-    )
+    expr = f"{statuses} * on(job, instance, metric) group_left(name) crmmetrics_metric_info"
     return _state_timeline(
         "KPI status over time",
         "Red, amber or green as the scorecard judged each KPI of this process at each moment; "
@@ -704,17 +743,17 @@ def _state_timeline(title: str, description: str, target: dict[str, Any], states
     )
 
 
-def metric_over_time(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
+def metric_over_time(definition: MetricDefinition, kpi: bool, currency: str | None = None) -> dict[str, Any]:
     """The metric's current-period values over time; a KPI's target in force as a dashed line."""
     targets = [_target(_name_total(definition, _values(definition)), "A", _legend(definition) or "value")]
     if kpi:
-        target = f'crmmetrics_kpi_target{{metric="{definition.key}"}}'
+        target = _per_kpi(definition, partial(target_family, definition.unit))
         targets.append(_target(_name_total(definition, target), "B", _legend(definition, "target")))
     return _timeseries(
         f"{definition.name} {'against target' if kpi else 'over time'}",
         metric_description(definition),
         targets,
-        _unit_defaults(definition),
+        _unit_defaults(definition, currency),
         [
             {
                 "matcher": _names_ending("target"),
@@ -727,14 +766,13 @@ def metric_over_time(definition: MetricDefinition, kpi: bool) -> dict[str, Any]:
     )
 
 
-def metric_breakdown(definition: MetricDefinition) -> dict[str, Any]:
+def metric_breakdown(definition: MetricDefinition, currency: str | None = None) -> dict[str, Any]:
     """The metric's current value per dimension value (segment, channel, ...), total left out."""
-    values = _values(definition, matchers=[f'{definition.dimensions[0]}!=""'])
     return _bargauge(
         f"{definition.name} by {', '.join(definition.dimensions)}",
         metric_description(definition),
-        [_target(f"sort_desc({values})", "A", _legend(definition), instant=True)],
-        {**_unit_defaults(definition), "color": {"mode": "palette-classic"}},
+        [_target(f"sort_desc({_breakdown(definition)})", "A", _legend(definition), instant=True)],
+        {**_unit_defaults(definition, currency), "color": {"mode": "palette-classic"}},
     )
 
 
@@ -891,7 +929,8 @@ def health_dashboard(metrics: int) -> dict[str, Any]:
     )
 
 
-def build_dashboards(definitions: Iterable[MetricDefinition], kpis: Collection[str]) -> dict[str, dict[str, Any]]:
+def build_dashboards(definitions: Iterable[MetricDefinition], kpis: Collection[str],
+                     currency: str | None = None) -> dict[str, dict[str, Any]]:
     """Every dashboard, by file name, from the loaded plugins' metric definitions.
 
     ``kpis``: keys of the metrics that have a standard (plugin default or set by an admin); they
@@ -899,11 +938,11 @@ def build_dashboards(definitions: Iterable[MetricDefinition], kpis: Collection[s
     """
     definitions = list(definitions)
     dashboards = {
-        "scorecard.json": scorecard_dashboard(definitions, kpis),
+        "scorecard.json": scorecard_dashboard(definitions, kpis, currency),
         "service-health.json": health_dashboard(len(definitions)),
     }
     for process in Process:
-        dashboards[f"process-{process.value.replace('_', '-')}.json"] = process_dashboard(process, definitions, kpis)
+        dashboards[f"process-{process.value.replace('_', '-')}.json"] = process_dashboard(process, definitions, kpis, currency)
     return dashboards
 
 
@@ -982,19 +1021,19 @@ class BuildResult:
 
 
 def build_files(definitions: Iterable[MetricDefinition], kpis: Collection[str], prometheus_url: str = DEFAULT_PROMETHEUS_URL,
-                directory_name: str = "dashboards") -> dict[str, str]:
+                directory_name: str = "dashboards", currency: str | None = None) -> dict[str, str]:
     """Every generated file (dashboards and provisioning) by relative path, as text."""
-    files = {name: render(dashboard) for name, dashboard in build_dashboards(definitions, kpis).items()}
+    files = {name: render(dashboard) for name, dashboard in build_dashboards(definitions, kpis, currency).items()}
     files.update(provisioning_files(prometheus_url, directory_name))
     return dict(sorted(files.items()))
 
 
 def write_dashboards(out_dir: str | Path, definitions: Iterable[MetricDefinition], kpis: Collection[str],
-                     prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> BuildResult:
+                     prometheus_url: str = DEFAULT_PROMETHEUS_URL, currency: str | None = None) -> BuildResult:
     """Write every generated file under ``out_dir``; files whose text is unchanged are left alone."""
     out = Path(out_dir)
     written, changed = [], []
-    for relative, text in build_files(definitions, kpis, prometheus_url, out.resolve().name).items():
+    for relative, text in build_files(definitions, kpis, prometheus_url, out.resolve().name, currency).items():
         path = out / relative
         written.append(relative)
         if path.exists() and path.read_text(encoding="utf-8") == text:

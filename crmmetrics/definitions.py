@@ -13,16 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .periods import Period, is_valid_period
+from .inputs import Need
+from .periods import CALENDAR, TO_DATE, Period, is_valid_period, trailing_days
 from .vocabulary import Direction, Perspective, Process, ValueLens
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-# Units a definition may use; the exporter and dashboards know how to show each.
+# Units a definition may use (values are stored and shown to people in these); the exporter
+# converts each to a Prometheus base unit (EXPORT_UNITS) and the dashboards know how to show each.
 UNITS = {
-    "percent": "%",
+    "percent": "%",  # a share of a whole, 0-100 (exported as a 0-1 ratio)
+    "percent_unbounded": "%",  # a percentage of a base that may be below 0 or above 100 (a margin, an uplift)
     "ratio": "ratio",
     "count": "",
     "customers": "customers",
@@ -35,6 +38,52 @@ UNITS = {
     "hours": "h",
     "occasions": "occasions",
 }
+
+
+@dataclass(frozen=True)
+class ExportUnit:
+    """How a unit is exported: the unit suffix of its families, and the factor to that base unit."""
+
+    suffix: str
+    multiply: float = 1.0
+    divide: float = 1.0  # division by 100 rounds 57 to 0.57 exactly; multiplying by 0.01 would not
+
+    def to_base(self, value: float) -> float:
+        return value * self.multiply / self.divide
+
+
+# One unit per Prometheus family, in base units (https://prometheus.io/docs/practices/naming/):
+# shares and percentages as 0-1 ratios, durations in seconds, events per 1,000 customers as
+# events per customer; amounts stay in the organisation's reporting currency (the family suffix
+# is ``currency`` whatever the configured code, so that a configuration change renames nothing).
+# A generic count is ``items`` (``_count`` is reserved for histograms and summaries).
+SECONDS_PER_MONTH = 365.25 / 12 * 86400  # an average Gregorian month
+EXPORT_UNITS: dict[str, ExportUnit] = {
+    "percent": ExportUnit("ratio", divide=100),
+    "percent_unbounded": ExportUnit("ratio", divide=100),
+    "ratio": ExportUnit("ratio"),
+    "count": ExportUnit("items"),
+    "customers": ExportUnit("customers"),
+    "currency": ExportUnit("currency"),
+    "seconds": ExportUnit("seconds"),
+    "months": ExportUnit("seconds", multiply=SECONDS_PER_MONTH),
+    "points": ExportUnit("points"),
+    "score": ExportUnit("score"),
+    "per_1000_customers": ExportUnit("per_customer", divide=1000),
+    "hours": ExportUnit("seconds", multiply=3600.0),
+    "occasions": ExportUnit("occasions"),
+}
+
+# Label names the exposition and the alert rules use themselves (or Prometheus does): a
+# dimension by one of these names would overwrite or collide with them, so a plugin declaring
+# one is refused at load (crmmetrics.registry).
+RESERVED_LABELS = frozenset(
+    {
+        "metric", "kpi", "period", "process", "perspective", "plugin", "name", "unit", "value_lens",
+        "direction", "standard", "status", "threshold", "owner", "severity", "alertname", "currency",
+        "job", "instance", "le", "quantile",
+    }
+)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -60,6 +109,32 @@ class Schedule:
 
     def describe(self) -> str:
         return f"every {self.every}" if self.every else f"cron {self.cron}"
+
+
+def default_schedule(period: str) -> Schedule:
+    """The schedule a metric gets from its period unless its plugin or the config sets one.
+
+    Cron times (in the service's timezone), so that runs line up with period ends instead of
+    the moment the service started:
+
+    - a calendar period (the last *complete* month, quarter or year) changes when a period
+      closes: daily at 00:15, so the closed period is computed 15 minutes after it closes and
+      late corrections to it are picked up the next night;
+    - a month to date every hour at :15; a quarter or year to date every 6 hours;
+    - a trailing window of up to 7 days every hour, up to 90 days every 6 hours, longer ones
+      daily at 00:15 (one more day moves a long window little).
+    """
+    daily, six_hourly, hourly = Schedule(cron="15 0 * * *"), Schedule(cron="15 */6 * * *"), Schedule(cron="15 * * * *")
+    if period in CALENDAR:
+        return daily
+    if period == "month_to_date":
+        return hourly
+    if period in TO_DATE:
+        return six_hourly
+    days = trailing_days(period)
+    if days is None:
+        raise ValueError(f"unknown period {period!r}")
+    return hourly if days <= 7 else six_hourly if days <= 90 else daily
 
 
 @dataclass(frozen=True)
@@ -124,6 +199,7 @@ class ComputeContext:
     as_of: datetime
     metric: MetricDefinition
     customer_values: list[dict[str, Any]] = field(default_factory=list)
+    model_fits: list[dict[str, Any]] = field(default_factory=list)
 
     def scalar(self, statement: Any) -> Any:
         """Run a statement and return its first column of the first row (or None)."""
@@ -135,6 +211,33 @@ class ComputeContext:
         Each row: ``customer_id`` plus numeric fields. Only the current period's rows are kept.
         """
         self.customer_values.extend(dict(row) for row in rows)
+
+    def record_model_fit(
+        self,
+        model: str,
+        parameters: Mapping[str, float],
+        *,
+        log_likelihood: float | None,
+        customers: int,
+        converged: bool,
+        message: str = "",
+        calibration_end: datetime | None = None,
+    ) -> None:
+        """Hand a fitted model (its parameters, log-likelihood, the customers it was fitted on
+        and whether the search converged) to the runner to keep in the store, failed run or not;
+        ``crmmetrics models show`` lists them."""
+        self.model_fits.append(
+            {
+                "model": model,
+                "period_label": self.period.label,
+                "calibration_end": calibration_end or self.period.end,
+                "parameters": {name: float(value) for name, value in parameters.items()},
+                "log_likelihood": None if log_likelihood is None else float(log_likelihood),
+                "customers": int(customers),
+                "converged": bool(converged),
+                "message": message,
+            }
+        )
 
 
 ComputeFunction = Callable[[ComputeContext], "float | int | None | Iterable[Result]"]
@@ -156,10 +259,16 @@ class MetricDefinition:
     formula: str = ""
     source: str = ""
     dimensions: tuple[str, ...] = ()
-    schedule: Schedule = Schedule(every="1h")
+    schedule: Schedule | None = None  # None: derived from the period (default_schedule)
     period: str = "month"
     parameters: tuple[Parameter, ...] = ()
     timeout_seconds: float = 120.0
+    schedule_from_period: bool = field(init=False, default=False, repr=False, compare=False)
+    #: Source inputs without which the metric has no value: canonical tables (``"interactions"``)
+    #: or columns (``"interactions.handle_seconds"``). The runner checks them for each period and
+    #: stores a missing value with the reason instead of calling ``compute`` (crmmetrics.inputs).
+    #: A function of the parameters when the inputs depend on them (a method read from surveys).
+    needs: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if not KEY_PATTERN.match(self.key):
@@ -174,6 +283,29 @@ class MetricDefinition:
         for dimension in self.dimensions:
             if not KEY_PATTERN.match(dimension):
                 raise ValueError(f"metric {self.key}: dimension {dimension!r} must be lower_snake_case")
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", default_schedule(self.period))
+            object.__setattr__(self, "schedule_from_period", True)
+        if isinstance(self.needs, str):
+            object.__setattr__(self, "needs", (self.needs,))
+        self.inputs(self.default_params())  # a misspelt table or column fails at load time
+
+    def schedule_for(self, period: str) -> Schedule:
+        """The schedule when the metric runs over ``period`` (the config may change the period):
+        the plugin's own schedule if it set one, else the one that fits the period."""
+        return default_schedule(period) if self.schedule_from_period else self.schedule  # type: ignore[return-value]
+
+    @property
+    def export_unit(self) -> ExportUnit:
+        return EXPORT_UNITS[self.unit]
+
+    def inputs(self, params: Mapping[str, Any] | None = None) -> tuple[Need, ...]:
+        """``needs`` parsed (for these parameters): the tables and columns checked before computing."""
+        needs = self.needs(params if params is not None else self.default_params()) if callable(self.needs) else self.needs
+        try:
+            return tuple(Need.parse(need) for need in needs)
+        except ValueError as exc:
+            raise ValueError(f"metric {self.key}: {exc}") from None
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:

@@ -6,13 +6,20 @@ KPI values change only when a run completes, so the exposition is rendered once 
 served as bytes: each scrape asks the store for a cheap change marker (the newest run id, which
 also sees runs written by another process) and re-renders only when it moved.
 
-Families (all gauges unless said otherwise):
+Families (all gauges unless said otherwise; the model and its names: crmmetrics.families and
+docs/operations.md):
 
-- ``crmmetrics_metric_value{metric, process, perspective, period, <dimensions>}``: the value of a
-  metric for the ``current`` and ``previous`` reporting period; missing values are not exported.
+- ``crmmetrics_metric[_by_<dimensions>]_<unit>{metric, process, perspective, period[, <dimensions>]}``:
+  the value of a metric for the ``current`` and ``previous`` reporting period, in the base unit
+  of the metric's unit (``crmmetrics.definitions.EXPORT_UNITS``: percentages as 0-1 ratios,
+  hours and months as seconds); a metric's total and each of its breakdowns are separate
+  families. Missing values are not exported.
+- ``crmmetrics_metric_period_start_timestamp_seconds{metric, period}`` and
+  ``crmmetrics_metric_period_end_timestamp_seconds{metric, period}``: the half-open period
+  ``[start, end)`` the exported values are for.
 - ``crmmetrics_metric_computed_timestamp_seconds{metric}``: when the exported value was computed
   (a gauge of its own: explicit sample timestamps that old would vanish from instant queries).
-- ``crmmetrics_metric_info{metric, name, unit, process, perspective, value_lens, direction, plugin}``: 1.
+- ``crmmetrics_metric_info{metric, name, unit, base_unit, process, perspective, value_lens, direction, plugin}``: 1.
 - ``crmmetrics_run_duration_seconds{metric, plugin}``: duration of the last run.
 - ``crmmetrics_run_last_success_timestamp_seconds{metric, plugin}``: end of the last successful run.
 - ``crmmetrics_run_up{metric, plugin}``: 1 if the last run succeeded, else 0.
@@ -20,7 +27,8 @@ Families (all gauges unless said otherwise):
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
 The scorecard adds the standards' targets, thresholds, statuses and scores
-(``crmmetrics.scorecard.scorecard_families``), and ``/`` serves its page (``crmmetrics.page``).
+(``crmmetrics.scorecard.scorecard_families``). The HTTP server (``crmmetrics.server``) serves
+these bytes at ``/metrics`` with the service's own live metrics (``crmmetrics.health``) appended.
 """
 
 from __future__ import annotations
@@ -28,23 +36,36 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
-from collections.abc import Iterator
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.samples import Sample
 
-from .page import landing_page
+from .definitions import EXPORT_UNITS
+from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
 from .scorecard import evaluate, scorecard_families
 from .standards import standards_in_force
 from .store import Store
 
 log = logging.getLogger("crmmetrics.exporter")
+
+def _value_help(unit: str, dimensions: Iterable[str]) -> str:
+    """The HELP of a value family: it depends on the family only (several units share one)."""
+    by = f"by {', '.join(sorted(dimensions))}" if dimensions else "totals"
+    return (
+        f"Values of CRM metrics in {unit_suffix(unit)}, {by}, for the current and previous reporting period "
+        "(base unit; crmmetrics_metric_info has each metric's unit)"
+    )
+
 
 def timestamp(moment: datetime) -> float:
     """Seconds since the epoch of a naive-UTC datetime."""
@@ -59,18 +80,17 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
-        values = Metric("crmmetrics_metric_value", "Value of a CRM metric for its current and previous reporting period", "gauge")
-        computed = GaugeMetricFamily(
-            "crmmetrics_metric_computed_timestamp_seconds",
-            "Unix time at which the exported value of a metric was computed",
-            labels=["metric"],
-        )
+        values: dict[str, Metric] = {}
+        bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         computed_at: dict[str, datetime] = {}
         observations = self.store.latest_observations()
         for observation in observations:
             record = records.get(observation.metric_key)
             if observation.value is None or record is None:
                 continue
+            name = value_family(record.unit, observation.dimensions)
+            if name not in values:
+                values[name] = Metric(name, _value_help(record.unit, observation.dimensions), "gauge")
             labels = {
                 "metric": observation.metric_key,
                 "process": record.process,
@@ -78,21 +98,30 @@ class StoreCollector:
                 "period": observation.period_label,
                 **observation.dimensions,
             }
-            values.samples.append(Sample("crmmetrics_metric_value", labels, observation.value))
+            values[name].samples.append(Sample(name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
+            bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
             computed_at[observation.metric_key] = observation.computed_at
+        for name in sorted(values):
+            yield values[name]
+        start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
+        end = GaugeMetricFamily(PERIOD_END, "Unix time at which the period of a metric's exported values ends (exclusive)", labels=["metric", "period"])
+        for (key, period), (first, last) in sorted(bounds.items()):
+            start.add_metric([key, period], timestamp(first))
+            end.add_metric([key, period], timestamp(last))
+        computed = GaugeMetricFamily(COMPUTED, "Unix time at which the exported value of a metric was computed", labels=["metric"])
         for key, moment in sorted(computed_at.items()):
             computed.add_metric([key], timestamp(moment))
-        yield values
-        yield computed
+        yield from (start, end, computed)
 
         info = GaugeMetricFamily(
-            "crmmetrics_metric_info",
+            INFO,
             "Definition of a CRM metric (always 1)",
-            labels=["metric", "name", "unit", "process", "perspective", "value_lens", "direction", "plugin"],
+            labels=["metric", "name", "unit", "base_unit", "process", "perspective", "value_lens", "direction", "plugin"],
         )
         for record in records.values():
             info.add_metric(
-                [record.key, record.name, record.unit, record.process, record.perspective, record.value_lens, record.direction, record.plugin],
+                [record.key, record.name, record.unit, unit_suffix(record.unit), record.process, record.perspective,
+                 record.value_lens, record.direction, record.plugin],
                 1,
             )
         yield info
@@ -118,61 +147,105 @@ class StoreCollector:
         yield from scorecard_families(evaluate(standards_in_force(self.store), records, observations))
 
 
-class Exposition:
-    """The rendered /metrics bytes, re-rendered only when the store's change marker moves."""
+class _Snapshot:
+    """Metric families collected once, so that every encoding renders the same read of the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One encoding of the store's families, rendered once per change.
+
+    ``body`` is the rendered text without a final ``# EOF`` (so that live self-metrics can be
+    appended). ``gzip_prefix`` is that text gzip-compressed up to a sync flush, and
+    ``gzip_state`` the compressor at that point: a response appends the live part by compressing
+    it with a copy of the compressor, so a gzip scrape never re-compresses the big part.
+    """
+
+    content_type: str
+    body: bytes
+    gzip_prefix: bytes
+    gzip_state: Any
+
+    @classmethod
+    def of(cls, content_type: str, body: bytes) -> Encoded:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+        prefix = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(content_type, body, prefix, compressor)
+
+    def gzip(self, tail: bytes) -> bytes:
+        compressor = self.gzip_state.copy()
+        return self.gzip_prefix + compressor.compress(tail) + compressor.flush()
+
+
+TEXT = "text"
+OPENMETRICS = "openmetrics"
+CONTENT_TYPES = {TEXT: CONTENT_TYPE_PLAIN_0_0_4, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
+_EOF = b"# EOF\n"
+
+
+def encode(source: Any) -> dict[str, Encoded]:
+    """The text and OpenMetrics encodings of what ``source.collect()`` yields (no ``# EOF``)."""
+    openmetrics = openmetrics_latest(source)
+    return {
+        TEXT: Encoded.of(CONTENT_TYPES[TEXT], generate_latest(source)),
+        OPENMETRICS: Encoded.of(CONTENT_TYPES[OPENMETRICS], openmetrics.removesuffix(_EOF)),
+    }
+
+
+class Exposition:
+    """The rendered /metrics bytes, re-rendered only when the store's change marker moves.
+
+    Every encoding (text, OpenMetrics, and the gzip of each) is rendered from one collection, so
+    a scrape in any encoding serves bytes. ``last`` keeps the last good rendering: the HTTP
+    server serves it while the store cannot be read.
+
+    Under many concurrent scrapers (``crmmetrics serve``): ``recheck_after`` seconds pass between
+    two looks at the change marker, so a hundred scrapers make one store query, not a hundred;
+    and while one scrape re-renders, the others are served the previous rendering instead of
+    queueing behind it (it is at most one render old).
+    """
+
+    def __init__(self, store: Store, recheck_after: float = 0.0) -> None:
         self.store = store
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(store))
+        self.recheck_after = recheck_after
         self._lock = threading.Lock()
         self._marker: Any = object()
-        self._body = b""
+        self._checked_at = float("-inf")
+        self.last: dict[str, Encoded] | None = None
+        self.error: BaseException | None = None  # why the last look at the store failed, if it did
         self.renders = 0
 
-    def body(self) -> bytes:
-        marker = self.store.change_marker()
-        with self._lock:
-            if marker != self._marker:
-                self._body = generate_latest(self.registry)
-                self._marker = marker
-                self.renders += 1
-            return self._body
-
-
-def make_server(store: Store, host: str = "127.0.0.1", port: int = 9464) -> ThreadingHTTPServer:
-    """An HTTP server for / and /metrics over ``store`` (call serve_forever() to run it)."""
-    exposition = Exposition(store)
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "crmmetrics"
-
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            path = self.path.split("?", 1)[0]
+    def encodings(self) -> dict[str, Encoded]:
+        """The current renderings (raises what the store raises if it cannot be read)."""
+        last = self.last
+        if last is not None and time.monotonic() - self._checked_at < self.recheck_after:
+            return last
+        if not self._lock.acquire(blocking=last is None):
+            return last  # another scrape is looking or rendering
+        try:
+            self._checked_at = time.monotonic()
             try:
-                if path == "/metrics":
-                    self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, exposition.body())
-                elif path == "/":
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", landing_page(store).encode())
-                elif path == "/healthz":
-                    self._send(HTTPStatus.OK, "text/plain; charset=utf-8", b"ok\n")
-                else:
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
-            except Exception:
-                log.exception("error serving %s", path)
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", b"internal error\n")
+                marker = self.store.change_marker()
+                if marker != self._marker or self.last is None:
+                    self.last = encode(_Snapshot(list(self.registry.collect())))
+                    self._marker = marker
+                    self.renders += 1
+            except Exception as exc:
+                self.error = exc
+                raise
+            self.error = None
+            return self.last
+        finally:
+            self._lock.release()
 
-        def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server API
-            log.debug("%s %s", self.address_string(), format % args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    server.exposition = exposition  # type: ignore[attr-defined]  # for tests and benchmarks
-    return server
+    def body(self) -> bytes:
+        """The text exposition of the store."""
+        return self.encodings()[TEXT].body

@@ -22,9 +22,24 @@ The rules, in one place
   ``channels.is_virtual`` false ...).  A column that is NOT NULL and has no default is
   *required*: it must be in the header and have a value on every line.
 * A table whose key is one integer column (every table but ``order_lines``) may leave the key
-  out: the import numbers the rows from the table's largest key + 1, in file order (transaction
-  logs rarely carry an order id).  The database's own sequence is not used, so keys given by an
-  earlier import or by the database never collide with derived ones.
+  out (transaction logs rarely carry an order id): the key is then derived from the row's
+  content, a hash of its values and of how many identical lines came before it in the file
+  (two identical purchases on one line each are two rows). The same file therefore always
+  gets the same keys, which is what makes a re-import detectable. A derived key that meets a
+  *different* row already in the table is an error of that line (give the key column). The
+  import remembers each key it wrote (tens of MB per million rows) to tell a line repeated
+  in the file from a row of an earlier import.
+* **Re-imports** (``mode``): a row whose key is already in the table is, by default
+  (``insert``), refused: the import stops at the first such line with one line of error and
+  nothing is imported.  ``append`` imports only the rows not yet in the table (an overlapping
+  incremental export); ``upsert`` inserts new rows and updates the existing ones with the
+  file's values; ``replace`` deletes every row of the table first (in the same transaction), so
+  the table holds exactly the file afterwards.
+* **Implausible rows** are refused with their line number, as no CRM would hold them: an event
+  time after the import time (:data:`NOT_IN_THE_FUTURE`), and a negative amount, count or
+  duration (:data:`NON_NEGATIVE`).  Returns and credits are allowed as negative amounts only
+  in ``order_lines`` (a returned line) and ``cost_entries`` (a credit note); an order records
+  its returns in ``returned_amount``, never as a negative order.
 * Primary keys and unique columns (``segments.name``, ``channels.name``) must not repeat within
   the file or collide with a row already in the table.  A repeat within the same chunk of
   rows names the earlier line; a repeat of a row from an earlier chunk reads "already in TABLE",
@@ -35,7 +50,7 @@ The rules, in one place
   instead, in the same transaction: ``customer_id``, ``acquired_at`` = the customer's first
   order, ``created_at`` = ``updated_at`` = the time of the import.
 * The whole import is one transaction.  The file is read as a stream and inserted in chunks of
-  ``chunk_size`` rows, so memory does not grow with the file.  Every bad row is reported with
+  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys).  Every bad row is reported with
   its line number and reason; if there is any and no ``reject_file`` is given, the transaction
   is rolled back and :class:`CsvImportError` lists the first :data:`MAX_LISTED` problems.  With
   a ``reject_file`` the valid rows are imported and the bad ones are written there (CSV:
@@ -46,6 +61,7 @@ The rules, in one place
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import tempfile
@@ -67,6 +83,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     create_engine,
     func,
     inspect,
@@ -75,7 +92,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from .config import redact_url
 from .errors import ConfigError
@@ -93,6 +110,34 @@ __all__ = [
     "init_source",
     "open_target",
 ]
+
+#: What happens to rows whose key is already in the table (see the module docstring).
+MODES = ("insert", "append", "upsert", "replace")
+
+#: Event times that cannot lie after the import time (planned ends, contract ends, hires and
+#: leaves, cost periods may).
+NOT_IN_THE_FUTURE = {
+    "campaigns": ("starts_at",),
+    "customers": ("acquired_at", "created_at", "updated_at"),
+    "orders": ("ordered_at",),
+    "interactions": ("started_at",),
+    "survey_responses": ("responded_at",),
+    "employee_survey_responses": ("responded_at",),
+    "data_quality_facts": ("checked_at",),
+}
+
+#: Columns that cannot be negative. Tables that allow returns or credits as negative amounts
+#: (order_lines, cost_entries) have no entry for them.
+NON_NEGATIVE = {
+    "segments": ("market_size_customers", "wallet_per_customer"),
+    "campaigns": ("contacts_sent", "responses"),
+    "customers": ("category_wallet",),
+    "orders": ("gross_revenue", "discount", "net_revenue", "cogs", "returned_amount"),
+    "employees": ("fte",),
+    "interactions": ("wait_seconds", "handle_seconds"),
+    "data_quality_facts": ("records_checked", "records_failed", "max_age_hours"),
+}
+RETURNS_ALLOWED = ("order_lines", "cost_entries")
 
 #: How many problems an error lists before "... and N more".
 MAX_LISTED = 20
@@ -119,6 +164,10 @@ class RowError:
     def describe(self, path: str | Path) -> str:
         """``FILE:LINE: column COL: reason``."""
         return f"{path}:{self.line}: {self.message()}"
+
+
+class ReimportError(ConfigError):
+    """The file holds a row that is already in the table and the mode is ``insert``; nothing was imported."""
 
 
 class CsvImportError(ConfigError):
@@ -156,6 +205,10 @@ class ImportResult:
     rows_rejected: int
     customers_derived: int
     reject_file: Path | None
+    rows_updated: int = 0  # upsert: existing rows given the file's values
+    rows_skipped: int = 0  # append: rows already in the table
+    rows_replaced: int = 0  # replace: rows deleted before the import
+    mode: str = "insert"
 
 
 @dataclass(frozen=True)
@@ -220,6 +273,7 @@ def import_csv(
     reject_file: str | Path | None = None,
     derive_customers: bool = False,
     chunk_size: int = CHUNK_ROWS,
+    mode: str = "insert",
 ) -> ImportResult:
     """Import the CSV file ``path`` into canonical ``table`` of the database at ``url``.
 
@@ -231,12 +285,14 @@ def import_csv(
         raise ConfigError(f"unknown table {table!r} (one of: {', '.join(TABLES)})")
     if derive_customers and table != "orders":
         raise ConfigError(f"--derive-customers: applies to orders only, not to {table}")
+    if mode not in MODES:
+        raise ConfigError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
     zone = _zone(timezone)
     path = Path(path)
     engine = open_target(url)
     try:
         with _Rejects(reject_file) as rejects, engine.begin() as connection:
-            job = _Import(connection, TABLES[table], path, rejects, url=url, derive_customers=derive_customers)
+            job = _Import(connection, TABLES[table], path, rejects, url=url, derive_customers=derive_customers, mode=mode)
             job.run(mapping or {}, date_format, zone, ignore_extra, chunk_size)
             if rejects.count and rejects.target is None:
                 raise CsvImportError(path, rejects.listed, rejects.count, rejects.rows)
@@ -247,7 +303,14 @@ def import_csv(
             rows_rejected=rejects.rows,
             customers_derived=job.customers_derived,
             reject_file=rejects.target,
+            rows_updated=job.rows_updated,
+            rows_skipped=job.rows_skipped,
+            rows_replaced=job.rows_replaced,
+            mode=mode,
         )
+    except IntegrityError as exc:
+        detail = str(exc.orig).strip().splitlines()[0]
+        raise ConfigError(f"{path}: the database refused the import ({detail}); nothing was imported") from None
     finally:
         engine.dispose()
 
@@ -407,8 +470,14 @@ def _decoded_lines(path: Path, stream: Any) -> Iterator[str]:
 class _Import:
     """One import: the header's plan, then chunk after chunk of rows checked and inserted."""
 
-    def __init__(self, connection: Connection, table: Table, path: Path, rejects: _Rejects, *, url: str, derive_customers: bool) -> None:
+    def __init__(
+        self, connection: Connection, table: Table, path: Path, rejects: _Rejects, *, url: str, derive_customers: bool, mode: str = "insert"
+    ) -> None:
         self.connection = connection
+        self.mode = mode
+        self.rows_updated = self.rows_skipped = self.rows_replaced = 0
+        self.occurrences: dict[bytes, int] = {}  # content digest -> lines with that content so far
+        self.inserted: set[tuple] = set()  # primary keys this import wrote: a repeat is a duplicate line
         self.table = table
         self.path = path
         self.rejects = rejects
@@ -418,7 +487,6 @@ class _Import:
         self.rows_read = 0
         self.rows_imported = 0
         self.customers_derived = 0
-        self.next_key: int | None = None
 
     # -- the header -------------------------------------------------------------------------
 
@@ -459,7 +527,10 @@ class _Import:
             raise CsvImportError(self.path, self.rejects.listed, self.rejects.count, 0)
         self.width = len(header)
         self.absent = {c.name: _default(c) for c in table.c if c.name not in source_of and _default(c) is not None}
-        in_file = set(source_of)
+        in_file = set(source_of) | ({self.derived_key.name} if self.derived_key is not None else set())
+        self.content_columns = [c for _i, c in self.positions] + [table.c[name] for name in sorted(self.absent)]
+        self.future = [table.c[name] for name in NOT_IN_THE_FUTURE.get(table.name, ()) if name in in_file]
+        self.non_negative = [table.c[name] for name in NON_NEGATIVE.get(table.name, ()) if name in in_file]
         keys = [tuple(table.primary_key.columns)] + [
             tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)
         ]
@@ -496,6 +567,8 @@ class _Import:
                 raise ConfigError(f"{self.path}: empty file, expected a header line")
             self.plan(header[1], mapping, ignore_extra)
             self.rejects.start(header[1])
+            if self.mode == "replace":
+                self.rows_replaced = self.connection.execute(self.table.delete()).rowcount
             self.parsers = [(index, column, _parser(column, date_format, zone)) for index, column in self.positions]
             chunk: list[_Row] = []
             for line, fields in records:
@@ -524,7 +597,37 @@ class _Import:
                 row.values[column.name] = parse(text)
             except ValueError as exc:
                 row.errors.append(RowError(line, column.name, str(exc)))
+        self._check_plausible(row)
         return row
+
+    def _check_plausible(self, row: _Row) -> None:
+        """Refuse what no CRM holds: events after the import time, negative amounts (module docs)."""
+        for column in self.future:
+            value = row.values.get(column.name)
+            if value is not None and value > self.stamp:
+                row.errors.append(
+                    RowError(row.line, column.name, f"{value.isoformat(sep=' ')} is after the import time ({self.stamp:%Y-%m-%d %H:%M} UTC)")
+                )
+        for column in self.non_negative:
+            value = row.values.get(column.name)
+            if value is not None and value < 0:
+                row.errors.append(
+                    RowError(
+                        row.line, column.name,
+                        f"negative ({value:g}): {self.table.name} does not hold returns or credits as negative values "
+                        f"(only {' and '.join(RETURNS_ALLOWED)} do)",
+                    )
+                )
+
+    def _derive_key(self, row: _Row) -> int:
+        """A key from the row's content and its occurrence in the file (see the module docs)."""
+        content = "\x1f".join(_canonical(row.values.get(c.name)) for c in self.content_columns)
+        digest = hashlib.sha256(f"{self.table.name}\x1e{content}".encode()).digest()
+        occurrence = self.occurrences.get(digest, 0)
+        self.occurrences[digest] = occurrence + 1
+        keyed = hashlib.sha256(digest + occurrence.to_bytes(8, "big")).digest()
+        bits = 63 if isinstance(self.derived_key.type, BigInteger) else 31
+        return int.from_bytes(keyed[:8], "big") % (2**bits - 1) + 1  # 1 .. 2**bits - 1
 
     def write(self, chunk: list[_Row]) -> None:
         """Check a chunk's keys against itself and the database, then insert its good rows.
@@ -532,24 +635,49 @@ class _Import:
         Inserting continues after a bad row even when the import will be rolled back, so that
         later chunks are checked against everything before them.
         """
-        self._check_unique([row for row in chunk if not row.errors])
-        missing_customers = self._check_references([row for row in chunk if not row.errors])
+        if self.derived_key is not None:
+            for row in chunk:
+                if not row.errors:
+                    row.values[self.derived_key.name] = self._derive_key(row)
+        same, changed = self._check_unique([row for row in chunk if not row.errors])
+        existing = same + changed
+        if same and self.mode == "insert":
+            first = min(same, key=lambda row: row.line)
+            key = tuple(first.values[c.name] for c in self.table.primary_key.columns)
+            raise ReimportError(
+                f"{self.path}:{first.line}: this row is already in {self.table.name} (key {_show(key)}): the file was "
+                "imported before? Nothing was imported; use --mode append (only new rows), upsert or replace"
+            )
+        if self.mode == "append":
+            self.rows_skipped += len(existing)
+        updates = [row for row in existing if not row.errors] if self.mode == "upsert" else []
+        present = {id(row) for row in existing}
+        chunk = [row for row in chunk if id(row) not in present or row.errors]
+        missing_customers = self._check_references([row for row in chunk + updates if not row.errors])
         for row in chunk:
             if row.errors:
                 self.rejects.add(row.errors, row.fields)
         good = [row for row in chunk if not row.errors]
+        updates = [row for row in updates if not row.errors]
+        if missing_customers:
+            self._derive_customers(good + updates, missing_customers)
+        if updates:
+            keys = list(self.table.primary_key.columns)
+            statement = (
+                update(self.table)
+                .where(*(column == bindparam(f"_key_{column.name}") for column in keys))
+                .values({name: bindparam(name) for name in updates[0].values if name not in {c.name for c in keys}})
+            )
+            self.connection.execute(
+                statement, [{**row.values, **{f"_key_{c.name}": row.values[c.name] for c in keys}} for row in updates]
+            )
+            self.rows_updated += len(updates)
         if not good:
             return
-        if missing_customers:
-            self._derive_customers(good, missing_customers)
-        if self.derived_key is not None:
-            if self.next_key is None:
-                self.next_key = (self.connection.scalar(select(func.max(self.derived_key))) or 0) + 1
-            for row in good:
-                row.values[self.derived_key.name] = self.next_key
-                self.next_key += 1
         self.connection.execute(self.table.insert(), [row.values for row in good])
         self.rows_imported += len(good)
+        names = [c.name for c in self.table.primary_key.columns]
+        self.inserted.update(tuple(row.values.get(n) for n in names) for row in good)
 
     def _existing(self, columns: tuple[Column, ...], keys: set[tuple]) -> set[tuple]:
         """Which of ``keys`` (values of ``columns``) are in the database already."""
@@ -558,7 +686,16 @@ class _Import:
         match = columns[0].in_([key[0] for key in keys]) if len(columns) == 1 else tuple_(*columns).in_(list(keys))
         return {tuple(found) for found in self.connection.execute(select(*columns).where(match))}
 
-    def _check_unique(self, rows: list[_Row]) -> None:
+    def _check_unique(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
+        """Flag keys that repeat in the file or meet another row.
+
+        Returns the rows whose primary key is already in the table, split into those with the
+        same content there (a re-import) and those with other content; what happens to them
+        depends on the mode.
+        """
+        same: list[_Row] = []
+        changed: list[_Row] = []
+        primary = tuple(self.table.primary_key.columns)
         for columns in self.unique_keys:
             names = [c.name for c in columns]
             label = names[0] if len(names) == 1 else f"({', '.join(names)})"
@@ -571,9 +708,49 @@ class _Import:
                     row.errors.append(RowError(row.line, label, f"duplicate key {_show(key)}: also on line {first[key].line}"))
                 else:
                     first[key] = row
-            for key in self._existing(columns, set(first)):
+            found = self._existing(columns, set(first))
+            if columns == primary:
+                for key in found & self.inserted:  # an earlier line of this file, in an earlier chunk
+                    first[key].errors.append(RowError(first[key].line, label, f"duplicate key {_show(key)}: already in {self.table.name}"))
+                equal, other = self._compare(found - self.inserted, first)
+                same.extend(equal)
+                if self.derived_key is not None or self.mode == "insert":
+                    for row in other:
+                        what = (
+                            f"derived key {_show(tuple(row.values[n] for n in names))} is taken by a different row of "
+                            f"{self.table.name}; give the {label} column"
+                            if self.derived_key is not None
+                            else f"duplicate key {_show(tuple(row.values[n] for n in names))}: already in {self.table.name}"
+                        )
+                        row.errors.append(RowError(row.line, label, what))
+                else:
+                    changed.extend(other)
+                continue
+            present = {id(row) for row in same + changed}
+            for key in found:
                 row = first[key]
+                if id(row) in present and self.mode in ("append", "upsert"):
+                    continue  # the same row again: its unique columns are its own
                 row.errors.append(RowError(row.line, label, f"duplicate key {_show(key)}: already in {self.table.name}"))
+        return same, changed
+
+    def _compare(self, found: set[tuple], rows: Mapping[tuple, _Row]) -> tuple[list[_Row], list[_Row]]:
+        """The lines whose key is in the table: (same content as the stored row, other content)."""
+        if not found:
+            return [], []
+        keys = tuple(self.table.primary_key.columns)
+        match = keys[0].in_([k[0] for k in found]) if len(keys) == 1 else tuple_(*keys).in_(list(found))
+        columns = [c for c in self.content_columns if c not in keys]
+        stored = {
+            tuple(row[: len(keys)]): tuple(_canonical(v) for v in row[len(keys):])
+            for row in self.connection.execute(select(*keys, *columns).where(match))
+        }
+        equal, other = [], []
+        for key in sorted(found, key=lambda k: rows[k].line):
+            line = rows[key]
+            mine = tuple(_canonical(line.values.get(c.name)) for c in columns)
+            (equal if stored.get(key) == mine else other).append(line)
+        return equal, other
 
     def _check_references(self, rows: list[_Row]) -> set[Any]:
         """Flag references to rows that do not exist; returns the customers to derive."""
@@ -627,6 +804,21 @@ class _Import:
             .where(customers.c.created_at == self.stamp, customers.c.updated_at == self.stamp, customers.c.acquired_at > first_order)
             .values(acquired_at=first_order)
         )
+
+
+def _canonical(value: Any) -> str:
+    """A value as text for content hashes and comparisons, the same from a file and from the database."""
+    if value is None:
+        return "\x00"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat()
+    return str(value)
 
 
 def _show(key: tuple) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from .scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from .periods import Period
+from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
 from .store import LatestObservation, Store, utcnow
 from .vocabulary import Direction, Perspective, Process
 
@@ -81,6 +82,10 @@ li.kpi-group li.kpi { margin:4px 0; padding:3px 8px; }
 #other-metrics th { font-size:12px; color:var(--muted); font-weight:600; }
 #other-metrics .num { text-align:right; white-space:nowrap; }
 footer { color:var(--muted); font-size:12px; padding:0 28px 28px; }
+.covers { color:var(--muted); font-size:11px; margin:-2px 0 6px; }
+.kpi-period { white-space:nowrap; } .kpi-missing { color:var(--grey); font-style:italic; }
+b.nodata, .big.nodata { color:var(--grey); font-weight:500; }
+header p#reporting-period { color:#fff; }
 code { background:#e9edf1; padding:1px 4px; border-radius:3px; }
 """
 
@@ -89,12 +94,34 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-def _score_bar(score: float | None, label: str = "score") -> str:
-    if score is None:
-        return f"<div class='score'><span>{label}</span><div class='bar'></div><b>–</b></div>"
+def _coverage(coverage: Coverage | None) -> str:
+    """``3 of 4 KPIs with data``, with the counts as data attributes."""
+    if coverage is None:
+        return ""
     return (
-        f"<div class='score' title='{label} {score:.1f} of 100'><span>{label}</span>"
-        f"<div class='bar'><i style='width:{score:.1f}%'></i></div><b>{score:.0f}</b></div>"
+        f"<span class='coverage' data-kpis-with-data='{coverage.with_data}' data-kpis='{coverage.total}'>"
+        f"{escape(coverage.describe())}</span>"
+    )
+
+
+def _score_bar(score: float | None, label: str = "score", coverage: Coverage | None = None) -> str:
+    covered = f"<div class='covers'>{_coverage(coverage)}</div>" if coverage is not None else ""
+    if score is None:
+        return f"<div class='score' data-score='none'><span>{label}</span><div class='bar'></div><b class='nodata'>no data</b></div>{covered}"
+    return (
+        f"<div class='score' data-score='{score:.1f}' title='{label} {score:.1f} of 100'><span>{label}</span>"
+        f"<div class='bar'><i style='width:{score:.1f}%'></i></div><b>{score:.0f}</b></div>{covered}"
+    )
+
+
+def _period_text(start: datetime | None, end: datetime | None) -> str:
+    """The period a value covers, as a ``<span class='kpi-period'>`` with ISO bounds."""
+    if start is None or end is None:
+        return ""
+    period = Period("current", start, end)
+    return (
+        f"<span class='kpi-period' data-period-start='{start.isoformat()}Z' data-period-end='{end.isoformat()}Z' "
+        f"title='from {start.isoformat()}Z (inclusive) to {end.isoformat()}Z (exclusive)'>{escape(period.describe())}</span>"
     )
 
 
@@ -138,7 +165,9 @@ def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
         f"<div class='line'><span class='kpi-value'>{escape(format_value(kpi.value, kpi.unit))}</span>"
         f"<span class='kpi-status {status}'><span class='dot {status}'></span>{escape(STATUS_TITLES[kpi.status])}</span></div>"
         f"<div class='meta'><span class='kpi-target'>{escape(_target_text(kpi))}</span>{change}</div>"
-        "</li>"
+        f"<div class='meta'>{_period_text(kpi.period_start, kpi.period_end)}"
+        + (f"<span class='kpi-missing'>{escape(kpi.missing_reason)}</span>" if kpi.value is None and kpi.missing_reason else "")
+        + "</div></li>"
     )
 
 
@@ -165,15 +194,19 @@ class OtherMetric:
     process: str
     perspective: str
     value: str
+    period: str = ""
 
 
 def other_metrics(store: Store, scorecard: Scorecard) -> list[OtherMetric]:
     """The metrics that are not KPIs (no standard), with their current total or value count."""
     on_card = {kpi.metric for kpi in scorecard.kpis}
     current: dict[str, list[LatestObservation]] = {}
+    periods: dict[str, str] = {}
     for observation in store.latest_observations():
-        if observation.period_label == "current" and observation.value is not None:
-            current.setdefault(observation.metric_key, []).append(observation)
+        if observation.period_label == "current":
+            periods[observation.metric_key] = _period_text(observation.period_start, observation.period_end)
+            if observation.value is not None:
+                current.setdefault(observation.metric_key, []).append(observation)
     others = []
     for key, record in sorted(store.metric_records().items(), key=lambda item: (item[1].process, item[1].name)):
         if key in on_card:
@@ -186,7 +219,7 @@ def other_metrics(store: Store, scorecard: Scorecard) -> list[OtherMetric]:
             text = f"{len(values)} values by {', '.join(sorted(values[0].dimensions))}"
         else:
             text = "no data"
-        others.append(OtherMetric(key, record.name, record.process, record.perspective, text))
+        others.append(OtherMetric(key, record.name, record.process, record.perspective, text, periods.get(key, "")))
     return others
 
 
@@ -196,13 +229,13 @@ def _others_table(others: list[OtherMetric]) -> str:
     rows = "".join(
         f"<tr data-metric='{escape(o.key)}'><td>{escape(o.name)} <code>{escape(o.key)}</code></td>"
         f"<td>{escape(Process(o.process).title)}</td><td>{escape(Perspective(o.perspective).title)}</td>"
-        f"<td class='num'>{escape(o.value)}</td></tr>"
+        f"<td class='num'>{escape(o.value)}</td><td>{o.period}</td></tr>"
         for o in others
     )
     return (
         "<section class='others'><h2>Metrics without a standard</h2><p>Not on the scorecard until they have a standard "
         "(<code>crmmetrics standards set KEY ...</code>).</p><table id='other-metrics'><thead><tr><th>Metric</th>"
-        f"<th>Process</th><th>Perspective</th><th class='num'>Current value</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        f"<th>Process</th><th>Perspective</th><th class='num'>Current value</th><th>Period</th></tr></thead><tbody>{rows}</tbody></table></section>"
     )
 
 
@@ -210,16 +243,30 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
     """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC), with the metrics
     that are not on it (``others``) listed below."""
     counts = scorecard.status_counts()
-    index = "–" if scorecard.index is None else f"{scorecard.index:.0f}"
+    index = "no data" if scorecard.index is None else f"{scorecard.index:.0f}"
     attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
     attained = sum(1 for k in scorecard.kpis if k.attained)
     judged = sum(1 for k in scorecard.kpis if k.attained is not None)
     perspective_tiles = "<div class='tile perspectives'>" + "".join(
         f"<div data-perspective='{p}'><div class='label'>{escape(p.title)}</div>"
-        f"<div class='big'>{'–' if scorecard.perspectives.get(str(p)) is None else f'{scorecard.perspectives[str(p)]:.0f}'}"
-        "<small> / 100</small></div></div>"
+        + (
+            "<div class='big nodata'>no data</div>"
+            if scorecard.perspectives.get(str(p)) is None
+            else f"<div class='big'>{scorecard.perspectives[str(p)]:.0f}<small> / 100</small></div>"
+        )
+        + f"<div class='covers'>{_coverage(scorecard.perspective_coverage.get(str(p)))}</div></div>"
         for p in Perspective
     ) + "</div>"
+    reporting_date = scorecard.reporting_date
+    period_list = "; ".join(
+        f"{_period_text(period.start, period.end)} ({count} KPI{'s' if count != 1 else ''})" for period, count in scorecard.periods
+    )
+    reporting = (
+        f"<p id='reporting-period'>Reporting period{'s' if len(scorecard.periods) != 1 else ''}: {period_list} · data up to "
+        f"<time id='reporting-date' datetime='{reporting_date.isoformat()}Z'>{_when(reporting_date)}</time> (exclusive)</p>"
+        if reporting_date
+        else "<p id='reporting-period'>Reporting period: none yet (no KPI has been computed)</p>"
+    )
     head_cells = "".join(f"<th data-perspective='{q}'>{escape(q.title)}</th>" for q in Perspective)
     columns = "<colgroup><col style='width:180px'>" + "<col>" * len(Perspective) + "</colgroup>"
     rows = []
@@ -232,17 +279,17 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
                 continue
             cells.append(
                 f"<td class='cell' data-process='{p}' data-perspective='{q}'>"
-                f"{_score_bar(scorecard.cells.get((str(p), str(q))))}"
+                f"{_score_bar(scorecard.cells.get((str(p), str(q))), coverage=scorecard.cell_coverage.get((str(p), str(q))))}"
                 f"<ul class='kpis'>{_kpi_list(kpis)}</ul></td>"
             )
         process_score = scorecard.processes.get(str(p))
         rows.append(
             f"<tr data-process='{p}'><th class='process' scope='row'>{escape(p.title)}"
             f"<span class='sub'>{len([k for k in scorecard.kpis if k.process == p])} KPIs</span>"
-            f"{_score_bar(process_score, 'process')}</th>{''.join(cells)}</tr>"
+            f"{_score_bar(process_score, 'process', scorecard.process_coverage.get(str(p)))}</th>{''.join(cells)}</tr>"
         )
     perspective_row = "".join(
-        f"<td class='rollup' data-perspective='{q}'>{_score_bar(scorecard.perspectives.get(str(q)), 'perspective')}</td>"
+        f"<td class='rollup' data-perspective='{q}'>{_score_bar(scorecard.perspectives.get(str(q)), 'perspective', scorecard.perspective_coverage.get(str(q)))}</td>"
         for q in Perspective
     )
     note = ""
@@ -258,11 +305,13 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
 <body>
 <header><div><h1>CRM balanced scorecard</h1>
 <p>Five CRM processes (Payne &amp; Frow) × four perspectives (Kaplan &amp; Norton) · values last computed
-<time id="computed-at" datetime="{scorecard.computed_at.isoformat() + 'Z' if scorecard.computed_at else ''}">{_when(scorecard.computed_at)}</time></p></div>
+<time id="computed-at" datetime="{scorecard.computed_at.isoformat() + 'Z' if scorecard.computed_at else ''}">{_when(scorecard.computed_at)}</time></p>
+{reporting}</div>
 <nav><a href="/metrics">/metrics</a></nav></header>
 <main>
 {note}<section class="summary">
-<div class="tile"><div class="label">Scorecard index</div><div class="big"><span id="index">{index}</span><small> / 100</small></div></div>
+<div class="tile"><div class="label">Scorecard index</div><div class="big"><span id="index">{index}</span>{'<small> / 100</small>' if scorecard.index is not None else ''}</div>
+<div class="covers" id="index-coverage">{_coverage(scorecard.coverage)}</div></div>
 <div class="tile"><div class="label">Target attainment</div><div class="big"><span id="attainment">{attainment}</span>
 <small> {attained} of {judged} KPIs</small></div></div>
 <div class="tile counts"><div class="label">KPI status</div><div class="big" style="font-size:16px;margin-top:8px">
@@ -278,7 +327,8 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
 </main>
 <footer>Score = clamp(100 × (value − red) / (green − red), 0, 100); green at or beyond the green threshold, red at or
 beyond the red threshold, amber between. Cells, processes and perspectives are weighted means of their KPI scores; the
-index is the mean of the perspective scores. Page rendered {_when(now)}.</footer>
+index is the mean of the perspective scores. Every score is over the KPIs with data only and says how many of its KPIs
+those are; a KPI whose source has no rows for its period is "no data", never 0 or 100. Page rendered {_when(now)}.</footer>
 </body></html>
 """
 

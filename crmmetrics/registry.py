@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from .definitions import MetricDefinition
+from .definitions import RESERVED_LABELS, MetricDefinition
 from .errors import PluginError
 from .plugins import call_each
 
@@ -37,6 +37,12 @@ class Registry:
     def add(self, definition: MetricDefinition, plugin: str) -> None:
         if not isinstance(definition, MetricDefinition):
             raise PluginError(f"plugin {plugin} returned {definition!r} from crmmetrics_metrics, not a MetricDefinition")
+        reserved = [d for d in definition.dimensions if d in RESERVED_LABELS or d.startswith("__")]
+        if reserved:
+            raise PluginError(
+                f"plugin {plugin}: metric {definition.key!r} declares dimension {reserved[0]!r}, a label name "
+                f"crmmetrics reserves ({', '.join(sorted(RESERVED_LABELS))}): rename the dimension"
+            )
         if definition.key in self.metrics:
             raise PluginError(
                 f"metric {definition.key!r} is defined by two plugins: {self.plugin_of[definition.key]} and {plugin}"

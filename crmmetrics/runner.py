@@ -29,7 +29,8 @@ from . import schema
 from .config import Config
 from .definitions import ComputeContext, MetricDefinition, Result
 from .errors import MetricError
-from .periods import reporting_periods
+from .inputs import missing_reason
+from .periods import reporting_periods, to_naive_utc
 from .registry import Registry
 from .store import Observation, Run, Store, dimensions_key, utcnow
 
@@ -40,6 +41,8 @@ log = logging.getLogger("crmmetrics.runner")
 class _Outcome:
     results: list[tuple[Any, list[Result]]] | None = None
     customer_values: list[dict[str, Any]] | None = None
+    missing: dict[str, str] | None = None  # period label -> reason its value is missing
+    model_fits: list[dict[str, Any]] | None = None  # kept even when the run fails
     error: BaseException | None = None
 
 
@@ -97,7 +100,7 @@ class Runner:
 
     def as_of(self) -> datetime:
         fixed = self.config.service.as_of
-        return fixed.replace(tzinfo=None) if fixed else self.now()
+        return to_naive_utc(fixed) if fixed else to_naive_utc(self.now())
 
     def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome) -> None:
         try:
@@ -107,7 +110,17 @@ class Runner:
                     connection.exec_driver_sql(f"SET statement_timeout = {int(settings.timeout_seconds * 1000)}")
                 results = []
                 customer_values: list[dict[str, Any]] = []
+                missing: dict[str, str] = {}
+                outcome.model_fits = fits = []
+                inputs = definition.inputs(settings.params)
                 for period in periods:
+                    # No data is no data: an input without rows for the period makes the value
+                    # missing with that reason; the compute function is not asked to make one up.
+                    reason = missing_reason(connection, inputs, period) if inputs else None
+                    if reason is not None:
+                        missing[period.label] = reason
+                        results.append((period, [Result(None)]))
+                        continue
                     ctx = ComputeContext(
                         connection=connection,
                         tables=schema.TABLES,
@@ -115,11 +128,12 @@ class Runner:
                         period=period,
                         as_of=as_of,
                         metric=definition,
+                        model_fits=fits,
                     )
                     results.append((period, normalise(definition, definition.compute(ctx))))
                     if period.label == "current":
                         customer_values = ctx.customer_values
-            outcome.results, outcome.customer_values = results, customer_values
+            outcome.results, outcome.customer_values, outcome.missing = results, customer_values, missing
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
             outcome.error = exc
 
@@ -168,16 +182,19 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
-        self.store.write_run(run, observations, outcome.customer_values if run.status == "success" else ())
+        ok = run.status == "success"
+        missing = outcome.missing if ok else None
+        self.store.write_run(run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [])
         level = logging.INFO if run.status == "success" else logging.WARNING
         log.log(
             level,
-            "run metric=%s status=%s duration=%.3fs rows=%d%s",
+            "run metric=%s status=%s duration=%.3fs rows=%d%s%s",
             key,
             run.status,
             duration,
             run.rows,
             f" error={run.error!r}" if run.error else "",
+            "".join(f" {label}=no data ({reason})" for label, reason in (missing or {}).items()),
             extra={
                 "metric": key,
                 "plugin": plugin,
@@ -186,6 +203,7 @@ class Runner:
                 "rows": run.rows,
                 "error": run.error,
                 "run_id": run.id,
+                "missing": missing or None,
             },
         )
         if self.pm is not None:

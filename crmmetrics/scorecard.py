@@ -8,7 +8,10 @@ Rules (the issue, made precise):
   (score 0), amber in between. A value exactly on the red threshold is red.
 - **Missing values**: a KPI without a current value (never computed, or computed as missing)
   has no status and no score, is left out of every roll-up and of target attainment, and is
-  shown as "no data".
+  shown as "no data" (with the reason when the runner stated one, e.g. an empty source table).
+- **Coverage**: every roll-up (cell, process, perspective, index) states how many of its KPIs
+  have a value ("n of m KPIs with data"); its score is computed over those only, and a roll-up
+  none of whose KPIs has data has no score ("no data"), never 0 or 100.
 - **Which observation a standard judges**: a standard narrowed to dimension values judges the
   observations with those values; a standard for the whole metric judges the metric's total
   (the observation without dimensions) when the metric reports one, and otherwise every
@@ -38,7 +41,10 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from .definitions import UNITS
+from .definitions import EXPORT_UNITS, UNITS
+from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
+from .periods import Period
+from .values import metric_values
 from .standards import Standard, better_or_equal, format_key, standards_in_force
 from .store import LatestObservation, MetricRecord, Store, dimensions_key
 from .vocabulary import Direction, Perspective, Process
@@ -99,6 +105,9 @@ class Kpi:
     change: float | None
     attained: bool | None
     computed_at: datetime | None
+    period_start: datetime | None = None  # the current period the value covers, [start, end)
+    period_end: datetime | None = None
+    missing_reason: str | None = None  # why there is no value, when the runner knows
 
     @property
     def key(self) -> str:
@@ -134,7 +143,42 @@ class Kpi:
             "standard": self.standard.key,
             "standard_origin": self.standard.origin,
             "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
+            "period": _period_json(self.period_start, self.period_end),
+            "missing_reason": self.missing_reason,
         }
+
+
+def _period_json(start: datetime | None, end: datetime | None) -> dict[str, str] | None:
+    if start is None or end is None:
+        return None
+    return Period("current", start, end).to_json()
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a roll-up's KPIs have a value: its score is over those ``with_data`` only."""
+
+    with_data: int
+    total: int
+
+    @classmethod
+    def of(cls, kpis: Iterable[Kpi]) -> Coverage:
+        kpis = list(kpis)
+        return cls(sum(1 for k in kpis if k.score is not None), len(kpis))
+
+    @property
+    def ratio(self) -> float | None:
+        return self.with_data / self.total if self.total else None
+
+    def describe(self) -> str:
+        return f"{self.with_data} of {self.total} KPIs with data"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kpis_with_data": self.with_data, "kpis": self.total, "ratio": self.ratio}
+
+
+def _rollup_json(score: float | None, coverage: Coverage) -> dict[str, Any]:
+    return {"score": score, "status": None if score is not None else "no data", "coverage": coverage.to_json()}
 
 
 @dataclass(frozen=True)
@@ -148,6 +192,46 @@ class Scorecard:
     index: float | None = None
     attainment: float | None = None
     computed_at: datetime | None = None
+    # Coverage of each roll-up and of the index (all KPIs); see the module docs.
+    cell_coverage: dict[tuple[str, str], Coverage] = field(default_factory=dict)
+    process_coverage: dict[str, Coverage] = field(default_factory=dict)
+    perspective_coverage: dict[str, Coverage] = field(default_factory=dict)
+    coverage: Coverage = Coverage(0, 0)
+    # What the values of metrics without a standard are read from (records, observations):
+    # kept, not evaluated, so that the exposition, which never shows them, pays nothing.
+    value_source: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def unjudged(self) -> list[Any]:
+        """Every latest value of the metrics with values but no standard (crmmetrics.values.MetricValue)."""
+        if self.value_source is None:
+            return []
+        records, observations = self.value_source
+        judged = {k.metric for k in self.kpis}
+        return [v for v in metric_values(records, observations) if v.metric not in judged]
+
+    def period_of(self, kpi: Kpi) -> Period | None:
+        if kpi.period_start is None or kpi.period_end is None:
+            return None
+        return Period("current", kpi.period_start, kpi.period_end)
+
+    @property
+    def periods(self) -> list[tuple[Period, int]]:
+        """The distinct current periods the KPIs' values cover (as people read them: trailing
+        windows of runs a few seconds apart are one period), with their number of KPIs."""
+        groups: dict[str, list[Period]] = defaultdict(list)
+        for kpi in self.kpis:
+            period = self.period_of(kpi)
+            if period is not None:
+                groups[period.describe()].append(period)
+        found = [(max(periods, key=lambda p: p.end), len(periods)) for periods in groups.values()]
+        return sorted(found, key=lambda item: (item[0].end, item[0].start))
+
+    @property
+    def reporting_date(self) -> datetime | None:
+        """The end (exclusive) of the latest period a KPI value covers: "data up to"."""
+        periods = self.periods
+        return max(p.end for p, _count in periods) if periods else None
 
     def cell(self, process: str, perspective: str) -> list[Kpi]:
         return [k for k in self.kpis if k.process == process and k.perspective == perspective]
@@ -159,19 +243,37 @@ class Scorecard:
         return counts
 
     def to_json(self) -> dict[str, Any]:
+        reporting_date = self.reporting_date
         return {
             "index": self.index,
+            "coverage": self.coverage.to_json(),
             "target_attainment_ratio": self.attainment,
             "computed_at": self.computed_at.isoformat() + "Z" if self.computed_at else None,
+            "reporting_date": reporting_date.isoformat() + "Z" if reporting_date else None,
+            "periods": [{**period.to_json(), "kpis": count} for period, count in self.periods],
             "statuses": self.status_counts(),
             "perspectives": {str(p): self.perspectives.get(str(p)) for p in Perspective},
             "processes": {str(p): self.processes.get(str(p)) for p in Process},
+            "perspective_rollups": {
+                str(p): _rollup_json(self.perspectives.get(str(p)), self.perspective_coverage.get(str(p), Coverage(0, 0)))
+                for p in Perspective
+            },
+            "process_rollups": {
+                str(p): _rollup_json(self.processes.get(str(p)), self.process_coverage.get(str(p), Coverage(0, 0)))
+                for p in Process
+            },
             "cells": [
-                {"process": str(p), "perspective": str(q), "score": self.cells.get((str(p), str(q)))}
+                {
+                    "process": str(p),
+                    "perspective": str(q),
+                    "score": self.cells.get((str(p), str(q))),
+                    "coverage": self.cell_coverage.get((str(p), str(q)), Coverage(0, 0)).to_json(),
+                }
                 for p in Process
                 for q in Perspective
             ],
             "kpis": [kpi.to_json() for kpi in self.kpis],
+            "unjudged_metrics": [value.to_json() for value in self.unjudged],
         }
 
 
@@ -197,6 +299,7 @@ def evaluate(
     observations: Iterable[LatestObservation],
 ) -> Scorecard:
     """The scorecard for these standards, metric definitions and latest observations."""
+    observations = list(observations)
     values: dict[str, dict[str, dict[str, LatestObservation]]] = defaultdict(lambda: defaultdict(dict))
     for observation in observations:
         values[observation.metric_key][dimensions_key(observation.dimensions)][observation.period_label] = observation
@@ -241,6 +344,9 @@ def evaluate(
                         change=change_ratio(value, before),
                         attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
                         computed_at=current.computed_at if current else None,
+                        period_start=current.period_start if current else None,
+                        period_end=current.period_end if current else None,
+                        missing_reason=current.reason if current else None,
                     )
                 )
     kpis.sort(key=lambda k: (list(Process).index(Process(k.process)), list(Perspective).index(Perspective(k.perspective)), k.name, k.key))
@@ -263,6 +369,15 @@ def evaluate(
         index=sum(scored) / len(scored) if scored else None,
         attainment=sum(judged) / len(judged) if judged else None,
         computed_at=max(times) if times else None,
+        cell_coverage={
+            (str(p), str(q)): Coverage.of(k for k in kpis if k.process == p and k.perspective == q)
+            for p in Process
+            for q in Perspective
+        },
+        process_coverage={str(p): Coverage.of(k for k in kpis if k.process == p) for p in Process},
+        perspective_coverage={str(q): Coverage.of(k for k in kpis if k.perspective == q) for q in Perspective},
+        coverage=Coverage.of(kpis),
+        value_source=(records, observations),
     )
 
 
@@ -289,7 +404,7 @@ def format_value(value: float | None, unit: str) -> str:
         return "no data"
     whole = unit in ("count", "customers") and float(value).is_integer()
     number = f"{value:,.0f}" if whole else format_number(value)
-    if unit == "percent":
+    if UNITS.get(unit) == "%":
         return f"{number}%"
     suffix = UNITS.get(unit, "")
     if unit in ("ratio", "currency", "count", "score") or not suffix:
@@ -315,51 +430,101 @@ def change_is_good(kpi: Kpi) -> bool | None:
 # --- Prometheus families ------------------------------------------------------------------------
 
 
-def _family(name: str, documentation: str) -> Metric:
-    return Metric(name, documentation, "gauge")
+class _Families:
+    """Families created on first use, so that each dimension set and unit gets its own."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def add(self, name: str, documentation: str, labels: Mapping[str, str], value: float) -> None:
+        if name not in self.families:
+            self.families[name] = Metric(name, documentation, "gauge")
+        self.families[name].samples.append(Sample(name, dict(labels), value))
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self.families[name] for name in sorted(self.families))
+
+
+# Scorecard coverage (KPIs with data of all KPIs, per roll-up) is exported as KPI counts by
+# status; these ratio families are reserved for it (docs/operations.md).
+RESERVED_COVERAGE_FAMILIES = (
+    "crmmetrics_scorecard_coverage_ratio",
+    "crmmetrics_scorecard_cell_coverage_ratio",
+    "crmmetrics_scorecard_process_coverage_ratio",
+    "crmmetrics_scorecard_perspective_coverage_ratio",
+)
+STATUS_LABELS = ("green", "amber", "red", "no_data")
 
 
 def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
-    """The scorecard's Prometheus families (names agreed with the dashboards; see docs)."""
-    target = _family("crmmetrics_kpi_target", "Target in force for a KPI")
-    threshold = _family("crmmetrics_kpi_threshold", "Red and green thresholds of a KPI")
-    status = _family("crmmetrics_kpi_status", "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)")
-    score = _family("crmmetrics_kpi_score", "Score of a KPI, 0-100, from its red and green thresholds")
-    change = _family("crmmetrics_kpi_change_ratio", "Change of a KPI against the previous period: (current - previous) / |previous|")
-    weight = _family("crmmetrics_kpi_weight", "Weight of a KPI in the scorecard roll-ups")
-    for kpi in scorecard.kpis:
-        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
-        spec = kpi.standard.spec
-        if kpi.target is not None:
-            target.samples.append(Sample(target.name, labels, kpi.target))
-        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "red"}, spec.red))
-        threshold.samples.append(Sample(threshold.name, {**labels, "threshold": "green"}, spec.green))
-        if kpi.status is not None:
-            status.samples.append(Sample(status.name, labels, STATUS_VALUES[kpi.status]))
-            score.samples.append(Sample(score.name, labels, kpi.score))
-        if kpi.change is not None:
-            change.samples.append(Sample(change.name, labels, kpi.change))
-        weight.samples.append(Sample(weight.name, labels, kpi.weight))
-    yield from (target, threshold, status, score, change, weight)
+    """The scorecard's Prometheus families (the model: crmmetrics.families, docs/operations.md).
 
-    cell = _family("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100")
+    Per KPI, families by dimension set like the values: a target and thresholds in the base
+    unit of the KPI's metric, a status, a score, a change and a weight. Then the roll-ups and
+    the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
+    """
+    kpi_families = _Families()
+    for kpi in scorecard.kpis:
+        dims = list(kpi.dimensions)
+        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
+        base = EXPORT_UNITS[kpi.unit]
+        spec = kpi.standard.spec
+        suffix = base.suffix
+        if kpi.target is not None:
+            kpi_families.add(target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}", labels, base.to_base(kpi.target))
+        for threshold, value in (("red", spec.red), ("green", spec.green)):
+            kpi_families.add(
+                threshold_family(threshold, kpi.unit, dims), f"The {threshold} threshold of a KPI, in {suffix}", labels, base.to_base(value)
+            )
+        if kpi.status is not None:
+            kpi_families.add(status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)", labels,
+                             STATUS_VALUES[kpi.status])
+            kpi_families.add(score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds", labels, kpi.score)
+        if kpi.change is not None:
+            kpi_families.add(change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|",
+                             labels, kpi.change)
+        kpi_families.add(weight_family(dims), "Weight of a KPI in the scorecard roll-ups", labels, kpi.weight)
+    yield from kpi_families
+
+    cell = Metric("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100", "gauge")
     for (process, perspective), value in scorecard.cells.items():
         if value is not None:
             cell.samples.append(Sample(cell.name, {"process": process, "perspective": perspective}, value))
-    process_score = _family("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100")
+    process_score = Metric("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100", "gauge")
     for process, value in scorecard.processes.items():
         if value is not None:
             process_score.samples.append(Sample(process_score.name, {"process": process}, value))
-    perspective_score = _family(
-        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100"
+    perspective_score = Metric(
+        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100", "gauge"
     )
     for perspective, value in scorecard.perspectives.items():
         if value is not None:
             perspective_score.samples.append(Sample(perspective_score.name, {"perspective": perspective}, value))
-    index = _family("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100")
+    index = Metric("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100", "gauge")
     if scorecard.index is not None:
         index.samples.append(Sample(index.name, {}, scorecard.index))
-    attainment = _family("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target")
+    attainment = Metric("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target", "gauge")
     if scorecard.attainment is not None:
         attainment.samples.append(Sample(attainment.name, {}, scorecard.attainment))
     yield from (cell, process_score, perspective_score, index, attainment)
+    yield from _kpi_counts(scorecard)
+
+
+def _kpi_counts(scorecard: Scorecard) -> Iterator[Metric]:
+    """KPIs by status (``no_data`` included), for the whole scorecard and per roll-up: summing a
+    family over ``status`` gives the KPIs of the roll-up, so coverage is n (with data) of m."""
+    levels = (
+        ("crmmetrics_scorecard_kpis", "on the scorecard", ()),
+        ("crmmetrics_scorecard_cell_kpis", "of one process in one perspective", ("process", "perspective")),
+        ("crmmetrics_scorecard_process_kpis", "of one CRM process", ("process",)),
+        ("crmmetrics_scorecard_perspective_kpis", "of one scorecard perspective", ("perspective",)),
+    )
+    for name, what, keys in levels:
+        counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUS_LABELS, 0))
+        for kpi in scorecard.kpis:
+            counts[tuple(getattr(kpi, key) for key in keys)][kpi.status or "no_data"] += 1
+        family = Metric(name, f"KPIs {what} by status (no_data: no current value)", "gauge")
+        for group, by_status in sorted(counts.items()):
+            for status, count in by_status.items():
+                family.samples.append(Sample(name, {**dict(zip(keys, group)), "status": status}, count))
+        yield family

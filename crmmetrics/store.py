@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .definitions import MetricDefinition
+from .periods import Period
 
 
 # Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
@@ -86,6 +87,35 @@ class Observation(SQLModel, table=True):
     computed_at: NaiveDatetime
 
 
+class MissingValue(SQLModel, table=True):
+    """Why a run stored a missing value for a period: the input the source lacked (crmmetrics.inputs)."""
+
+    __tablename__ = "missing_values"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str
+    period_label: str  # "current" or "previous"
+    reason: str
+
+
+class ModelFit(SQLModel, table=True):
+    """A model a run fitted (e.g. BG/NBD, Gamma-Gamma): parameters, fit quality and convergence."""
+
+    __tablename__ = "model_fits"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    period_label: str  # "current" or "previous"
+    model: str  # "bgnbd", "gamma_gamma", ...
+    calibration_end: NaiveDatetime  # the data it was fitted on ends here (exclusive)
+    parameters: str  # JSON object name -> value
+    log_likelihood: float | None = None
+    customers: int = 0
+    converged: bool = True
+    message: str = ""
+    fitted_at: NaiveDatetime
+
+
 class CustomerValue(SQLModel, table=True):
     """Per-customer outputs of a model (P(alive), expected purchases, CLV...) from the latest run."""
 
@@ -107,6 +137,17 @@ class LatestObservation:
     period_end: datetime
     value: float | None
     computed_at: datetime
+    reason: str | None = None  # why the value is missing, when the runner knows (an input had no rows)
+
+
+@dataclass(frozen=True)
+class RunPeriod(Period):
+    """A period one run computed, with the reason its value is missing (None: it has values)."""
+
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "missing_reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -160,14 +201,31 @@ class Store:
         run: Run,
         observations: Sequence[Observation] = (),
         customer_values: Sequence[Mapping[str, Any]] = (),
+        missing: Mapping[str, str] | None = None,
+        model_fits: Sequence[Mapping[str, Any]] = (),
     ) -> Run:
-        """Write a run with its observations (and model outputs) in one transaction."""
+        """Write a run with its observations (and model outputs) in one transaction.
+
+        ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
+        the models the run fitted (``ComputeContext.record_model_fit``).
+        """
         with self.session() as session:
             session.add(run)
             session.flush()
             for observation in observations:
                 observation.run_id = run.id
                 session.add(observation)
+            for label, reason in (missing or {}).items():
+                session.add(MissingValue(run_id=run.id, metric_key=run.metric_key, period_label=label, reason=reason))
+            for fit in model_fits:
+                session.add(
+                    ModelFit(
+                        run_id=run.id,
+                        metric_key=run.metric_key,
+                        fitted_at=run.finished_at,
+                        **{**fit, "parameters": json.dumps(fit["parameters"])},
+                    )
+                )
             if customer_values:
                 # Model outputs are a snapshot: the latest run replaces the previous one.
                 session.execute(
@@ -213,21 +271,51 @@ class Store:
             .subquery()
         )
         columns = Observation.__table__.c
+        missing = MissingValue.__table__.c
         statement = (
             select(
                 columns.metric_key, columns.dimensions, columns.period_label, columns.period_start,
-                columns.period_end, columns.value, columns.computed_at,
+                columns.period_end, columns.value, columns.computed_at, missing.reason,
             )
             .join(latest, columns.run_id == latest.c.run_id)
+            .outerjoin(
+                MissingValue.__table__,
+                (missing.run_id == columns.run_id) & (missing.period_label == columns.period_label) & columns.value.is_(None),
+            )
             .order_by(columns.metric_key, columns.period_label, columns.dimensions)
         )
         # Plain rows, not ORM objects: this runs on every render of the exposition.
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         return [
-            LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at)
-            for key, dimensions, label, start, end, value, computed_at in rows
+            LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at, reason)
+            for key, dimensions, label, start, end, value, computed_at, reason in rows
         ]
+
+    def run_periods(self, run_id: int) -> dict[str, RunPeriod]:
+        """Period label -> the period a run computed and, if its value is missing, why."""
+        columns = Observation.__table__.c
+        reasons = self.missing_reasons(run_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(columns.period_label, func.min(columns.period_start), func.max(columns.period_end))
+                .where(columns.run_id == run_id)
+                .group_by(columns.period_label)
+            ).all()
+        return {label: RunPeriod(label, start, end, reasons.get(label)) for label, start, end in rows}
+
+    def latest_model_fits(self) -> list[ModelFit]:
+        """The fits recorded by each metric's latest run (successful or not)."""
+        with self.session() as session:
+            last_ids = select(func.max(Run.id)).group_by(Run.metric_key)
+            statement = select(ModelFit).where(ModelFit.run_id.in_(last_ids)).order_by(ModelFit.metric_key, ModelFit.id)
+            return list(session.exec(statement).all())
+
+    def missing_reasons(self, run_id: int) -> dict[str, str]:
+        """Period label -> why the run's value for that period is missing."""
+        with self.session() as session:
+            rows = session.exec(select(MissingValue).where(MissingValue.run_id == run_id)).all()
+        return {row.period_label: row.reason for row in rows}
 
     def health(self) -> list[MetricHealth]:
         """Per metric: the last run, the last success and the count of failures."""

@@ -10,7 +10,8 @@ Fixtures:
 - ``demo_db``: a small seeded demo source (400 customers, as of 2026-06-15), built once per session.
 - ``metrics_exposition``: ``metrics_exposition(source_url, keys, as_of=..., **options)`` runs the
   metrics into a fresh store and returns the ``/metrics`` exposition rendered by the exporter
-  and parsed back with prometheus_client's parser (``.value(sample_name, **labels)``).
+  and parsed back with prometheus_client's parser (``.value(sample_name, **labels)``;
+  ``.metric_value(key, period, **dimensions)`` finds a metric's value in whichever family holds it).
 - ``metric_history(source_url, keys, as_of=[...], store_url=..., period=None)`` (a function, not
   a fixture): the metrics' current values as of each of several moments, for histories.
 - ``loaded_plugins``: ``loaded_plugins(plugins_dir=None)`` loads the plugins as the service does
@@ -77,6 +78,8 @@ class ComputedMetric:
     run: Run
     values: dict[tuple[str, tuple[tuple[str, str], ...]], float | None] = field(default_factory=dict)
     customer_values: list[dict[str, Any]] = field(default_factory=list)
+    #: Period label -> why its value is missing, when an input in ``needs`` had no rows.
+    missing: dict[str, str] = field(default_factory=dict)
 
     def current(self, **dimensions: str) -> float | None:
         return self._get("current", dimensions)
@@ -143,8 +146,9 @@ def compute_metric(
 
     values = {(row[0].period_label, _dims(json.loads(row[0].dimensions))): row[0].value for row in rows}
     customer_values = app.store.customer_values(key) if run.status == "success" else []
+    missing = app.store.missing_reasons(run.id)
     app.store.engine.dispose()
-    return ComputedMetric(run=run, values=values, customer_values=customer_values)
+    return ComputedMetric(run=run, values=values, customer_values=customer_values, missing=missing)
 
 
 def metric_history(
@@ -240,6 +244,24 @@ class ParsedExposition:
             for sample in family.samples
             if sample.name == name and all(sample.labels.get(k, "") == v for k, v in labels.items())
         ]
+
+    def metric_value(self, metric: str, period: str = "current", **dimensions: str) -> float | None:
+        """The exported value of ``metric`` for ``period`` and exactly these dimension values (none:
+        its total), whichever value family holds it (``crmmetrics_metric[_by_...]_<unit>``), in
+        that family's base unit (a percent as a 0-1 ratio); None when it is not exported."""
+        own = ("metric", "process", "perspective", "period")
+        matches = [
+            sample
+            for family in self.families
+            for sample in family.samples
+            if sample.name.startswith("crmmetrics_metric_")
+            and not sample.name.endswith("_timestamp_seconds")  # the period bounds
+            and sample.labels.get("metric") == metric
+            and sample.labels.get("period") == period
+            and {k: v for k, v in sample.labels.items() if k not in own} == dimensions
+        ]
+        assert len(matches) <= 1, f"{metric} {period} {dimensions} is exported {len(matches)} times"
+        return matches[0].value if matches else None
 
     def value(self, name: str, **labels: str) -> float:
         """The value of the one sample that matches; AssertionError naming the candidates otherwise."""

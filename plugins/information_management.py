@@ -198,6 +198,16 @@ def holdout_forecast(ctx):
         model = fit_bgnbd(x, t_x, T)
     except (RuntimeError, ValueError) as exc:
         raise MetricError(f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} failed: {exc}") from None
+    ctx.record_model_fit(
+        "bgnbd", {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b}, log_likelihood=model.log_likelihood,
+        customers=int(ids.size), converged=model.convergence.converged, message=model.convergence.message,
+        calibration_end=ctx.period.start,
+    )
+    if not model.convergence.converged:
+        raise MetricError(
+            f"BG/NBD fit on the purchases before {ctx.period.start:%Y-%m-%d} did not converge after "
+            f"{model.convergence.iterations} iterations: {model.convergence.message}"
+        )
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
     expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
@@ -251,6 +261,7 @@ def crmmetrics_metrics():
     return [
         _metric(
             key="im_data_completeness",
+            needs=('customers',),
             name="Customer data completeness",
             description="Share of the required fields that are filled in, over the master customer records that existed at the end of the period.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -266,6 +277,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_duplicate_rate",
+            needs=('customers',),
             name="Duplicate customer record rate",
             description="Share of the customer records that existed at the end of the period flagged as duplicates of another (master) record.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -278,6 +290,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_data_freshness",
+            needs=('customers',),
             name="Customer data freshness",
             description="Share of the master customer records updated (or created) within max_age_days of the end of the period.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -293,6 +306,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_source_data_age",
+            needs=('data_quality_facts',),
             name="Source data age",
             description="Hours since the newest loaded record, the worst of the period's timeliness checks, per source system and overall.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -306,6 +320,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_validity_rate",
+            needs=('data_quality_facts',),
             name="Data validity rate",
             description="Share of the values checked in the period that passed their format and domain rules (e-mail syntax, phone, postcode, no future dates), per source system and overall.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -319,6 +334,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_identified_revenue_share",
+            needs=('orders',),
             name="Identified-revenue share",
             description="Share of net revenue from orders with a known customer: how far the single customer view reaches, overall and per channel category.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -332,6 +348,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_crm_adoption_rate",
+            needs=('interactions', 'employees'),
             name="CRM adoption rate",
             description="Share of the customer-facing employees employed in the period who logged at least one interaction in it.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -344,6 +361,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_clv_forecast_correlation",
+            needs=('orders',),
             name="CLV model holdout correlation",
             description="How well the BG/NBD model fitted on the purchases before the period predicts each customer's purchase occasions in it: the correlation of expected and actual.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -358,11 +376,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="im_clv_forecast_error",
+            needs=('orders',),
             name="CLV model holdout error",
             description="Absolute error of the BG/NBD model's forecast of the purchase occasions in the period, summed over the customers who bought before it, relative to the actual.",
             perspective=Perspective.LEARNING_GROWTH,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="lower_is_better",
             formula="|sum(E[Y(period) | x, t_x, T before the period]) - sum(actual purchase days in the period)| / sum(actual)",
             source=FADER_HARDIE_LEE,

@@ -443,6 +443,7 @@ def crmmetrics_metrics():
     return [
         _metric(
             key="mci_channel_revenue_mix",
+            needs=('orders',),
             name="Channel mix (revenue)",
             description="Share of the period's net revenue (anonymous orders included) taken through each channel category.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -456,6 +457,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_interaction_channel_mix",
+            needs=('interactions',),
             name="Channel mix (interactions)",
             description="Share of the period's interactions (inbound and outbound) that took place in each channel category.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -469,6 +471,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_cost_per_interaction",
+            needs=('interactions', 'cost_entries'),
             name="Cost per interaction",
             description="Service cost of the period per interaction, per channel (service costs tagged with the channel) and overall (all service costs over all interactions).",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -482,11 +485,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_channel_contribution_margin",
+            needs=('orders', 'cost_entries'),
             name="Channel contribution margin",
             description="Gross margin of the orders taken through a channel category, less the costs tagged with its channels, as a share of its net revenue.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("channel_category",),
             formula="(net_revenue - cogs - prorated cost_entries tagged with the category's channels) / net_revenue; cogs NULL -> (1 - margin_share) * net_revenue",
@@ -496,6 +500,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_cross_channel_customer_share",
+            needs=('orders',),
             name="Cross-channel customer share",
             description="Share of the customers who ordered or contacted the organisation in the period that used two or more channel categories.",
             perspective=Perspective.CUSTOMER,
@@ -510,11 +515,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_multichannel_spend_uplift",
+            needs=('orders',),
             name="Multichannel spend uplift",
             description="How much more a buying customer who used two or more channel categories spent in the period than one who used a single category.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("segment",),
             formula="mean(net_revenue per multichannel buyer) / mean(net_revenue per single-channel buyer) - 1",
@@ -524,6 +530,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_self_service_containment",
+            needs=('interactions',),
             name="Self-service containment",
             description="Share of self-service interactions not followed by an inbound assisted contact about the same case (or from the same customer) within the window.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -552,9 +559,11 @@ def crmmetrics_metrics():
                 Parameter("method", str, "operational", "operational (cases) or survey (fcr answers)", choices=("operational", "survey")),
             ),
             compute=first_contact_resolution,
+            needs=lambda params: ("survey_responses",) if params["method"] == "survey" else ("interactions.case_id",),
         ),
         _metric(
             key="mci_channel_switch_rate",
+            needs=('interactions.case_id',),
             name="Channel-switching rate",
             description="Share of the cases opened in the period whose inbound contacts within the window used two or more channel categories.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -569,6 +578,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_avg_handle_time",
+            needs=('interactions.handle_seconds',),
             name="Average handle time",
             description="Mean handling time of assisted interactions (those with a handle time) in the period, per channel and overall; read it together with first-contact resolution.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -582,6 +592,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_campaign_response_rate",
+            needs=('campaigns.contacts_sent',),
             name="Campaign response rate",
             description="Responses per contact sent of the campaigns starting in the period, by objective and overall.",
             perspective=Perspective.INTERNAL_PROCESS,
@@ -595,11 +606,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="mci_romi",
+            needs=('campaigns', 'cost_entries', 'orders'),
             name="Return on marketing investment",
             description="Gross margin of the period's orders attributed to direct-response campaigns, less their spend in the period, per unit of that spend.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("objective",),
             formula="(gross margin of orders with campaign_id - prorated campaign cost_entries) / prorated campaign cost_entries; brand campaigns excluded",

@@ -386,6 +386,7 @@ def crmmetrics_metrics():
     return [
         _metric(
             key="pa_employee_satisfaction",
+            needs=('employee_survey_responses',),
             name="Employee satisfaction",
             description="Share of the period's employee-satisfaction answers in the top two boxes of their scale.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -400,6 +401,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_enps",
+            needs=('employee_survey_responses',),
             name="Employee Net Promoter Score",
             description="Promoters (9-10) minus detractors (0-6), in points, of employees asked how likely they are to recommend the company as a place to work.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -413,6 +415,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_employee_engagement",
+            needs=('employee_survey_responses',),
             name="Employee engagement",
             description="Share of the period's engagement answers at or above the engaged threshold of their scale.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -431,6 +434,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_employee_turnover",
+            needs=('employees',),
             name="Employee turnover",
             description="Leavers in the period over the mean headcount at its start and end, annualised; by leave type (voluntary, involuntary) and overall.",
             perspective=Perspective.LEARNING_GROWTH,
@@ -444,6 +448,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_revenue_per_employee",
+            needs=('orders', 'employees'),
             name="Revenue per employee",
             description="Net revenue of the period per full-time equivalent, the mean of the FTE employed at its start and end.",
             perspective=Perspective.FINANCIAL,
@@ -456,11 +461,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_gross_margin_by_segment",
+            needs=('orders',),
             name="Gross margin by segment",
             description="Gross margin as a share of net revenue, per customer segment and over all orders.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="higher_is_better",
             dimensions=("segment",),
             formula="(sum(net_revenue) - sum(cogs)) / sum(net_revenue); cogs NULL -> (1 - margin_share) * net_revenue",
@@ -470,6 +476,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_cost_to_serve",
+            needs=('orders', 'cost_entries'),
             name="Cost to serve",
             description="Serving costs of the period (service and fulfilment, not acquisition) per customer served, assigned activity-based; per segment and overall.",
             perspective=Perspective.FINANCIAL,
@@ -484,6 +491,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_unprofitable_customer_share",
+            needs=('orders', 'cost_entries'),
             name="Unprofitable customer share",
             description="Share of the customers served in the period whose gross margin did not cover their cost to serve.",
             perspective=Perspective.FINANCIAL,
@@ -498,11 +506,12 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_whale_curve_peak",
+            needs=('orders', 'cost_entries'),
             name="Whale-curve peak",
             description="Cumulative profit of the most profitable customers at its highest, as a share of total customer profit: how much profit the unprofitable customers destroy.",
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
+            unit="percent_unbounded",  # may be below 0 or above 100
             direction="lower_is_better",
             formula="max(cumulative profit, customers sorted by profit descending) / total profit (none when total profit <= 0)",
             source=f"{COOPER_KAPLAN} (the most profitable 20% can earn about 225% of profits)",
@@ -511,6 +520,7 @@ def crmmetrics_metrics():
         ),
         _metric(
             key="pa_crm_cost_per_active_customer",
+            needs=('orders', 'cost_entries'),
             name="CRM cost per active customer",
             description="Marketing, sales, service and IT costs of the period per active customer (an order in the period); its fall is the cost reduction.",
             perspective=Perspective.FINANCIAL,

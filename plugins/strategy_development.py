@@ -44,7 +44,7 @@ import math
 
 from sqlalchemy import and_, case, func, select
 
-from crmmetrics import MetricDefinition, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.customer_value import customer_activity, customer_orders, segment_names
 from crmmetrics.sql import percent
 
@@ -98,7 +98,9 @@ def revenue_concentration_top20(ctx):
     customers, total = ctx.connection.execute(select(func.count(), func.sum(activity.c.revenue))).one()
     if not customers:
         return None
-    top = math.ceil(0.2 * customers)
+    # The top share's customers, rounded up (at least one); a float product such as 0.3 * 10
+    # is rounded first so that it does not become 4.
+    top = max(1, math.ceil(round(ctx.params["top_share"] * customers, 9)))
     ranked = select(
         activity.c.revenue,
         func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
@@ -175,6 +177,7 @@ def crmmetrics_metrics():
     return [
         MetricDefinition(
             key="sd_active_customers",
+            needs=('orders',),
             name="Active customer base",
             description=(
                 "Customers (master records) with at least one order in the period, by default the trailing "
@@ -193,6 +196,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_segment_revenue_share",
+            needs=('orders',),
             name="Revenue share by segment",
             description=(
                 "Share of the period's net revenue that each customer segment brings; anonymous orders and "
@@ -210,6 +214,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_target_segment_penetration",
+            needs=('orders',),
             name="Target-segment penetration",
             description=(
                 "Active customers of each target segment (an order in the period, by default the trailing "
@@ -228,23 +233,28 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_revenue_concentration_top20",
-            name="Revenue concentration (top 20% customers)",
+            needs=('orders',),
+            name="Revenue concentration (top customers)",
             description=(
                 "Share of identified net revenue in the period (by default the trailing 365 days) that the "
-                "top 20% of customers by revenue bring. High values mean dependence on few customers."
+                "top customers by revenue bring (the top 20% by default: top_share). High values mean dependence on few customers."
             ),
             process=Process.STRATEGY_DEVELOPMENT,
             perspective=Perspective.FINANCIAL,
             value_lens=ValueLens.SHAREHOLDER_VALUE,
             unit="percent",
             direction="lower_is_better",
-            formula="100 * net_revenue of the top ceil(0.2 * N) of N active customers ranked by net_revenue / identified net_revenue",
+            formula="100 * net_revenue of the top ceil(top_share * N) of N active customers ranked by net_revenue / identified net_revenue",
+            parameters=(
+                Parameter("top_share", float, 0.2, "share of the customers (ranked by revenue) whose revenue share is measured", minimum=0.01, maximum=1),
+            ),
             source="Schmittlein, Cooper & Morrison 1993, Marketing Science 12(2):167-183",
             period="trailing_365d",
             compute=revenue_concentration_top20,
         ),
         MetricDefinition(
             key="sd_rfm_champion_share",
+            needs=('orders',),
             name="RFM champion share",
             description=(
                 "Share of customers scoring 4 or 5 on recency, frequency and monetary value, each scored in "
@@ -266,6 +276,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_rfm_at_risk_share",
+            needs=('orders',),
             name="RFM at-risk share",
             description=(
                 "Share of customers who bought often but not recently (RFM frequency score 4-5, recency "
@@ -283,6 +294,7 @@ def crmmetrics_metrics():
         ),
         MetricDefinition(
             key="sd_new_customer_revenue_share",
+            needs=('orders',),
             name="New-customer revenue share",
             description=(
                 "Share of the period's net revenue from customers acquired in the period: the balance between "

@@ -95,7 +95,7 @@ from crmmetrics.customer_value import (
 )
 from crmmetrics.errors import MetricError
 from crmmetrics.periods import Period
-from crmmetrics.sql import customer_masters, in_period, percent, prorated_cost, ratio
+from crmmetrics.sql import customer_masters, epoch_day, in_period, percent, prorated_cost, ratio
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
@@ -390,11 +390,22 @@ def purchase_frequency(ctx):
 
 
 def average_order_value(ctx):
+    """Net revenue per order (``basis = order``) or per purchase occasion (``basis = occasion``:
+    a customer's orders on one UTC day are one occasion; an anonymous order is one of its own)."""
     orders = ctx.tables["orders"]
-    row = ctx.connection.execute(
-        select(func.sum(orders.c.net_revenue), func.count()).where(in_period(orders.c.ordered_at, ctx.period))
-    ).one()
-    return ratio(row[0], row[1])
+    in_p = in_period(orders.c.ordered_at, ctx.period)
+    revenue, count = ctx.connection.execute(select(func.sum(orders.c.net_revenue), func.count()).where(in_p)).one()
+    if ctx.params["basis"] == "order":
+        return ratio(revenue, count)
+    masters = customer_masters(ctx.tables)
+    occasions = (
+        select(masters.c.master_id, epoch_day(orders.c.ordered_at), case((masters.c.master_id.is_(None), orders.c.order_id)))
+        .select_from(orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id))
+        .where(in_p)
+        .distinct()
+        .subquery("occasions")
+    )
+    return ratio(revenue, ctx.scalar(select(func.count()).select_from(occasions)))
 
 
 def share_of_wallet(ctx):
@@ -544,6 +555,7 @@ def crmmetrics_metrics():
             "100 * (count(score 9-10) - count(score 0-6)) / count(NPS responses)",
             "Reichheld 2003, Harvard Business Review 81(12):46-54",
             nps, **BY_CHANNEL_CATEGORY,
+            needs=('survey_responses',),
         ),
         _define(
             "vc_csat",
@@ -553,6 +565,7 @@ def crmmetrics_metrics():
             "100 * count(score >= scale_max - 1) / count(CSAT responses)",
             "ACSI (theacsi.org); SQM Group (world-class contact-centre CSAT >= 85% top box)",
             csat, **BY_CHANNEL_CATEGORY,
+            needs=('survey_responses',),
         ),
         _define(
             "vc_ces",
@@ -562,6 +575,7 @@ def crmmetrics_metrics():
             "mean(score) of CES responses on the 1-7 scale",
             "Dixon, Freeman & Toman 2010, Harvard Business Review 88(7/8):116-122; Dixon, Toman & DeLisi 2013, The Effortless Experience",
             ces, **BY_CHANNEL_CATEGORY,
+            needs=('survey_responses',),
         ),
         _define(
             "vc_complaint_rate",
@@ -573,6 +587,7 @@ def crmmetrics_metrics():
             complaint_rate,
             parameters=(Parameter("active_window_days", int, 365, "days before the period end in which a customer counts as active", minimum=1, maximum=3650),),
             **BY_SEGMENT,
+            needs=('interactions', 'orders'),
         ),
         _define(
             "vc_new_customers",
@@ -582,6 +597,7 @@ def crmmetrics_metrics():
             "count(customers with acquired_at in the period and master_customer_id IS NULL)",
             f"{PAYNE_FROW} (acquisition economics)",
             new_customers, **BY_CHANNEL_CATEGORY,
+            needs=('customers.acquired_at',),
         ),
         _define(
             "vc_cac",
@@ -591,6 +607,7 @@ def crmmetrics_metrics():
             "sum(cost_entries.amount where purpose = 'acquisition', pro rata) / vc_new_customers",
             f"{FARRIS}; {SKOK}",
             cac, **BY_CHANNEL_CATEGORY,
+            needs=('cost_entries', 'customers.acquired_at'),
         ),
         _define(
             "vc_cac_payback_months",
@@ -600,6 +617,7 @@ def crmmetrics_metrics():
             "CAC / (gross margin of identified orders in the 365 days before the period end / customers active in them / 12)",
             SKOK,
             cac_payback_months, parameters=(MARGIN_SHARE,),
+            needs=('cost_entries', 'orders', 'customers.acquired_at'),
         ),
         _define(
             "vc_ltv_cac_ratio",
@@ -609,6 +627,7 @@ def crmmetrics_metrics():
             "mean(CLV_i of customers acquired in the period) / CAC",
             f"{SKOK}; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
             ltv_cac_ratio, parameters=MODEL_PARAMETERS,
+            needs=('cost_entries', 'orders', 'customers.acquired_at'),
         ),
         _define(
             "vc_active_retention_rate",
@@ -618,6 +637,7 @@ def crmmetrics_metrics():
             "100 * |active(P-1) & active(P)| / |active(P-1)|, active = >= 1 order in the period",
             RETENTION_SOURCE,
             active_retention_rate, period="quarter", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_active_churn_rate",
@@ -627,6 +647,7 @@ def crmmetrics_metrics():
             "100 * |active(P-1) - active(P)| / |active(P-1)|",
             RETENTION_SOURCE,
             active_churn_rate, period="quarter", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_contract_retention_rate",
@@ -636,6 +657,7 @@ def crmmetrics_metrics():
             "100 * count(contract customers at the start still under contract at the end) / count(contract customers at the start)",
             RETENTION_SOURCE,
             contract_retention_rate, period="quarter", **BY_SEGMENT,
+            needs=('customers.contract_type',),
         ),
         _define(
             "vc_contract_churn_rate",
@@ -645,6 +667,7 @@ def crmmetrics_metrics():
             "100 * count(contract customers at the start with churned_at in the period) / count(contract customers at the start)",
             "Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90",
             contract_churn_rate, period="quarter", **BY_SEGMENT,
+            needs=('customers.contract_type',),
         ),
         _define(
             "vc_repeat_purchase_rate",
@@ -654,6 +677,7 @@ def crmmetrics_metrics():
             "100 * count(customers with >= 2 purchase days in the period) / count(customers with >= 1)",
             f"{FHL_2005} (CDNOW data)",
             repeat_purchase_rate, period="trailing_365d", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_purchase_frequency",
@@ -663,15 +687,23 @@ def crmmetrics_metrics():
             "count(distinct (customer, purchase day) in the period) / count(active customers)",
             FARRIS,
             purchase_frequency, period="trailing_365d", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_aov",
             "Average order value",
-            "Net revenue per order in the period, anonymous orders included.",
+            "Net revenue per order in the period, anonymous orders included; or, with basis = occasion, per purchase occasion (a customer's orders on one day).",
             FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "sum(net_revenue) / count(orders)",
+            "sum(net_revenue) / count(orders); basis = occasion: sum(net_revenue) / count(distinct customer-days, an anonymous order counting alone)",
             FARRIS,
             average_order_value,
+            parameters=(
+                Parameter(
+                    "basis", str, "order", "what a purchase is: each order, or each purchase occasion (customer-day)",
+                    choices=("order", "occasion"),
+                ),
+            ),
+            needs=('orders',),
         ),
         _define(
             "vc_share_of_wallet",
@@ -681,6 +713,7 @@ def crmmetrics_metrics():
             "100 * sum(net_revenue in the period * 365 / period days) / sum(category wallet) over active customers with a known wallet",
             f"{FARRIS}; Keiningham et al. 2015, The Wallet Allocation Rule (Wiley)",
             share_of_wallet, period="trailing_365d", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_cross_sell_rate",
@@ -690,15 +723,17 @@ def crmmetrics_metrics():
             "100 * count(customers with >= 2 distinct order_lines.product_category in the period) / count(customers with order lines)",
             f"{PAYNE_FROW} (value the organisation receives)",
             cross_sell_rate, period="trailing_365d", **BY_SEGMENT,
+            needs=('orders', 'order_lines'),
         ),
         _define(
             "vc_net_revenue_retention",
             "Net revenue retention",
             "Net revenue in the period from the customers who bought in the preceding period, as a share of what they spent then; above 100% expansion outweighs churn.",
-            FINANCIAL, SHAREHOLDER_VALUE, "percent", HIGHER,
+            FINANCIAL, SHAREHOLDER_VALUE, "percent_unbounded", HIGHER,  # above 100 when customers spend more
             "100 * net_revenue in P of customers active in P-1 / their net_revenue in P-1",
             SKOK,
             net_revenue_retention, period="trailing_365d", **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_clv_simple",
@@ -708,6 +743,7 @@ def crmmetrics_metrics():
             "CLV = m * r / (1 + d - r); m = gross margin per active customer in P, r = active retention from P-1 to P, d = annual_discount_rate over P's length",
             "Gupta & Lehmann 2003, J. Interactive Marketing 17(1):9-24; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
             clv_simple, period="trailing_365d", parameters=(MARGIN_SHARE, ANNUAL_DISCOUNT_RATE), **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_clv_bgnbd_gg",
@@ -717,6 +753,7 @@ def crmmetrics_metrics():
             "CLV_i = margin% * E[M_i] * sum_{k=1..H} (E[Y_i(k L)] - E[Y_i((k-1) L)]) / (1 + d)^k, L = 1 month; mean over customers",
             CLV_SOURCE,
             clv_bgnbd_gg, parameters=MODEL_PARAMETERS,
+            needs=('orders',),
         ),
         _define(
             "vc_expected_alive_customers",
@@ -726,6 +763,7 @@ def crmmetrics_metrics():
             "sum_i P(alive | x_i, t_x_i, T_i) = sum_i 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))",
             f"{FHL_2005}; Fader, Hardie & Lee 2008, note 'Computing P(alive) using the BG/NBD model'",
             expected_alive_customers, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_customer_equity",
@@ -735,6 +773,7 @@ def crmmetrics_metrics():
             "sum_i CLV_i over customers with a purchase before the period end",
             "Blattberg & Deighton 1996, HBR 74(4):136-144; Rust, Lemon & Zeithaml 2004, J. Marketing 68(1):109-127; Gupta, Lehmann & Stuart 2004",
             customer_equity, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+            needs=('orders',),
         ),
         _define(
             "vc_segment_clv",
@@ -744,6 +783,7 @@ def crmmetrics_metrics():
             "mean(CLV_i) over the customers of segment s",
             f"{PAYNE_FROW} (customer segment lifetime value analysis)",
             segment_clv, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
+            needs=('orders',),
         ),
     ]
 

@@ -7,10 +7,11 @@ import json
 import shutil
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from crmmetrics.alerts import schedule_interval, to_yaml
+from crmmetrics.alerts import alert_rules, dump_rules, schedule_interval, to_yaml
 from crmmetrics.definitions import Schedule
 from crmmetrics.testing import CrmDatabase
 from support.scorecard_scenario import build_scenario
@@ -43,9 +44,10 @@ def rules(tmp_path_factory):
     source = CrmDatabase(f"sqlite:///{directory / 'crm.sqlite'}")
     source.dispose()
     scenario = build_scenario(directory, source.url)
-    done = scenario.cli("alerts", "export", "--output", str(directory / "rules.yml"))
+    done = scenario.cli("alerts", "export", "--output", str(directory / "rules.yml"), "--grafana-url", "https://grafana.example")
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().endswith("rules.yml: 14 rules written")  # 7 standards red, 6 metrics stale, 1 failing
+    # 7 standards red; crmmetrics down, absent, a metric failing; 6 metrics stale
+    assert done.stderr.strip().endswith("rules.yml: 16 rules written")
     return directory / "rules.yml"
 
 
@@ -56,42 +58,85 @@ def promtool(*args, cwd=None):
 def test_promtool_checks_the_rules(rules):
     checked = promtool("check", "rules", str(rules))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 14 rules found" in checked.stdout
+    assert "SUCCESS: 16 rules found" in checked.stdout
     text = rules.read_text()
-    assert 'expr: "crmmetrics_kpi_status{metric=\\"sc_fcr_by_channel\\"} == 0 unless crmmetrics_kpi_status{metric=\\"sc_fcr_by_channel\\",channel_category=\\"outlets\\"}"' in text
-    # Hourly metrics are stale after two missed runs and the misfire grace time: 2 h + 10 min.
-    assert 'expr: "time() - crmmetrics_run_last_success_timestamp_seconds{metric=\\"sc_nps\\"} > 7800"' in text
+    # The value of the KPI (so that $value is it), where the status of the standard's KPIs is red,
+    # less the dimension value that has a standard of its own.
+    assert (
+        'expr: "(crmmetrics_metric_ratio{metric=\\"sc_fcr_by_channel\\",period=\\"current\\"} '
+        'or crmmetrics_metric_by_channel_category_ratio{metric=\\"sc_fcr_by_channel\\",period=\\"current\\"}) '
+        'and ignoring(period) ((crmmetrics_kpi_status{metric=\\"sc_fcr_by_channel\\"} '
+        'or crmmetrics_kpi_by_channel_category_status{metric=\\"sc_fcr_by_channel\\"}) == 0) '
+        'unless ignoring(period) crmmetrics_kpi_by_channel_category_status{metric=\\"sc_fcr_by_channel\\",channel_category=\\"outlets\\"}"'
+    ) in text
+    # Metrics run daily at 00:15 by default (a monthly period): stale after two missed runs and
+    # the misfire grace time, 48 h + 10 min.
+    assert 'expr: "time() - crmmetrics_run_last_success_timestamp_seconds{metric=\\"sc_nps\\"} > 173400"' in text
+    assert text.count('severity: "ticket"') == 7 and text.count('severity: "warning"') == 9
+
+
+def value(family, metric, process, perspective, values, **dimensions):
+    labels = {"metric": metric, "process": process, "perspective": perspective, **dimensions}
+    return {"series": family + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
 
 
 def status(metric, process, perspective, values, **dimensions):
-    labels = {"metric": metric, "process": process, "perspective": perspective, **dimensions}
-    return {"series": "crmmetrics_kpi_status{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+    family = "crmmetrics_kpi_by_channel_category_status" if dimensions else "crmmetrics_kpi_status"
+    return value(family, metric, process, perspective, values, **dimensions)
 
 
-def red_alert(metric, process, perspective, standard, description, owner=None, **dimensions):
-    labels = {"metric": metric, "process": process, "perspective": perspective, "severity": "warning", "standard": standard, **dimensions}
+def current(family, metric, process, perspective, values, **dimensions):
+    return value(family, metric, process, perspective, values, period="current", **dimensions)
+
+
+FCR = ("sc_fcr_by_channel", "multichannel_integration", "internal_process")
+KPI_SERIES = [
+    status("sc_new_customers", "strategy_development", "customer", "0x40"),  # red
+    current("crmmetrics_metric_items", "sc_new_customers", "strategy_development", "customer", "8x40"),
+    status("sc_complaints", "value_creation", "customer", "0x40"),  # red, has an owner
+    current("crmmetrics_metric_ratio", "sc_complaints", "value_creation", "customer", "0.16x40"),
+    status("sc_nps", "strategy_development", "financial", "2x40"),  # green
+    current("crmmetrics_metric_points", "sc_nps", "strategy_development", "financial", "30x40"),
+    status("sc_engagement", "performance_assessment", "learning_growth", "1x40"),  # amber
+    current("crmmetrics_metric_ratio", "sc_engagement", "performance_assessment", "learning_growth", "0.55x40"),
+    status(*FCR, "0x40", channel_category="outlets"),  # red: its own standard
+    current("crmmetrics_metric_by_channel_category_ratio", *FCR, "0.35x40", channel_category="outlets"),
+    status(*FCR, "0x40", channel_category="telephony"),  # red: the whole-metric standard
+    current("crmmetrics_metric_by_channel_category_ratio", *FCR, "0.45x40", channel_category="telephony"),
+    status(*FCR, "2x40", channel_category="e_commerce"),  # green
+    current("crmmetrics_metric_by_channel_category_ratio", *FCR, "0.8x40", channel_category="e_commerce"),
+]
+
+
+def red_alert(metric, process, perspective, standard, summary, description, owner=None, **dimensions):
+    labels = {
+        "metric": metric, "process": process, "perspective": perspective, "period": "current",
+        "severity": "ticket", "standard": standard, **dimensions,
+    }
     if owner:
         labels["owner"] = owner
-    return {"exp_labels": labels, "exp_annotations": {"summary": description.split(" (")[0].join(["KPI ", " is red"]), "description": description}}
+    return {
+        "exp_labels": labels,
+        "exp_annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": "docs/operations.md#crmmetricskpired",
+            "dashboard_url": f"https://grafana.example/d/crmmetrics-{process}",
+        },
+    }
 
 
-def test_promtool_fires_for_red_kpis_only(rules):
-    fcr = ("sc_fcr_by_channel", "multichannel_integration", "internal_process")
+HEALTH_LINKS = {"dashboard_url": "https://grafana.example/d/crmmetrics-service-health"}
+
+
+def test_promtool_fires_for_red_kpis_and_crmmetrics_health(rules):
     tests = {
         "rule_files": [rules.name],
         "evaluation_interval": "1m",
         "tests": [
             {
                 "interval": "1m",
-                "input_series": [
-                    status("sc_new_customers", "strategy_development", "customer", "0x40"),  # red
-                    status("sc_complaints", "value_creation", "customer", "0x40"),  # red, has an owner
-                    status("sc_nps", "strategy_development", "financial", "2x40"),  # green
-                    status("sc_engagement", "performance_assessment", "learning_growth", "1x40"),  # amber
-                    status(*fcr, "0x40", channel_category="outlets"),  # red: its own standard
-                    status(*fcr, "0x40", channel_category="telephony"),  # red: the whole-metric standard
-                    status(*fcr, "2x40", channel_category="e_commerce"),  # green
-                ],
+                "input_series": KPI_SERIES,
                 "alert_rule_test": [
                     {"eval_time": "10m", "alertname": "CrmmetricsKpiRed", "exp_alerts": []},  # pending: for 15m
                     {
@@ -100,25 +145,31 @@ def test_promtool_fires_for_red_kpis_only(rules):
                         "exp_alerts": [
                             red_alert(
                                 "sc_new_customers", "strategy_development", "customer", "sc_new_customers",
-                                "New customers (sc_new_customers) is at or below its red threshold 10 (green 30, target 40); "
-                                "standard sc_new_customers.",
+                                "KPI New customers is red: 8",
+                                "New customers (sc_new_customers) is 8 for the current period, at or below its red threshold "
+                                "10 (green 30, target 40). Owner: no owner set; standard sc_new_customers.",
                             ),
                             red_alert(
                                 "sc_complaints", "value_creation", "customer", "sc_complaints",
-                                "Complaint rate (sc_complaints) is at or above its red threshold 20 (green 12, target 10); "
-                                "standard sc_complaints.",
+                                "KPI Complaint rate is red: 16%",
+                                "Complaint rate (sc_complaints) is 16% for the current period, at or above its red threshold "
+                                "20.0% (green 12.0%, target 10.0%). Owner: Service; standard sc_complaints.",
                                 owner="Service",
                             ),
                             red_alert(
-                                *fcr, "sc_fcr_by_channel{channel_category=outlets}",
-                                "First-contact resolution (sc_fcr_by_channel channel_category=outlets) is at or below its red "
-                                "threshold 40 (green 60, target 60); standard sc_fcr_by_channel{channel_category=outlets}.",
+                                *FCR, "sc_fcr_by_channel{channel_category=outlets}",
+                                "KPI First-contact resolution is red: 35%",
+                                "First-contact resolution (sc_fcr_by_channel channel_category=outlets) is 35% for the current "
+                                "period, at or below its red threshold 40.0% (green 60.0%, target 60.0%). Owner: no owner set; "
+                                "standard sc_fcr_by_channel{channel_category=outlets}.",
                                 channel_category="outlets",
                             ),
                             red_alert(
-                                *fcr, "sc_fcr_by_channel",
-                                "First-contact resolution (sc_fcr_by_channel channel_category=telephony) is at or below its red "
-                                "threshold 50 (green 80, target 80); standard sc_fcr_by_channel.",
+                                *FCR, "sc_fcr_by_channel",
+                                "KPI First-contact resolution is red: 45%",
+                                "First-contact resolution (sc_fcr_by_channel channel_category=telephony) is 45% for the current "
+                                "period, at or below its red threshold 50.0% (green 80.0%, target 80.0%). Owner: no owner set; "
+                                "standard sc_fcr_by_channel.",
                                 channel_category="telephony",
                             ),
                         ],
@@ -129,16 +180,17 @@ def test_promtool_fires_for_red_kpis_only(rules):
                 "interval": "1m",
                 "input_series": [
                     # sc_nps last succeeded at time 0; sc_complaints keeps succeeding (its value is "now").
-                    {"series": 'crmmetrics_run_last_success_timestamp_seconds{metric="sc_nps",plugin="file:kpis"}', "values": "0x200"},
-                    {"series": 'crmmetrics_run_last_success_timestamp_seconds{metric="sc_complaints",plugin="file:kpis"}', "values": "0+60x200"},
-                    {"series": 'crmmetrics_run_up{metric="sc_engagement",plugin="file:kpis"}', "values": "0x200"},
-                    {"series": 'crmmetrics_run_up{metric="sc_nps",plugin="file:kpis"}', "values": "1x200"},
+                    {"series": 'crmmetrics_run_last_success_timestamp_seconds{metric="sc_nps",plugin="file:kpis"}', "values": "0x3000"},
+                    {"series": 'crmmetrics_run_last_success_timestamp_seconds{metric="sc_complaints",plugin="file:kpis"}', "values": "0+60x3000"},
+                    {"series": 'crmmetrics_run_up{metric="sc_engagement",plugin="file:kpis"}', "values": "0x3000"},
+                    {"series": 'crmmetrics_run_up{metric="sc_nps",plugin="file:kpis"}', "values": "1x3000"},
+                    {"series": 'up{job="crmmetrics",instance="127.0.0.1:9464"}', "values": "1x10 0x3000"},
                 ],
                 "alert_rule_test": [
-                    {"eval_time": "2h", "alertname": "CrmmetricsKpiStale", "exp_alerts": []},  # 7200 s is not yet > 7800 s
+                    {"eval_time": "48h", "alertname": "CrmmetricsMetricStale", "exp_alerts": []},  # 172800 s is not > 173400 s
                     {
-                        "eval_time": "3h",
-                        "alertname": "CrmmetricsKpiStale",
+                        "eval_time": "49h",
+                        "alertname": "CrmmetricsMetricStale",
                         "exp_alerts": [
                             {
                                 "exp_labels": {
@@ -146,9 +198,13 @@ def test_promtool_fires_for_red_kpis_only(rules):
                                     "process": "strategy_development", "perspective": "financial",
                                 },
                                 "exp_annotations": {
-                                    "summary": "KPI Net Promoter Score is stale",
-                                    "description": "Net Promoter Score (sc_nps) has not been computed successfully for more than "
-                                    "7800 s (it runs every 1h).",
+                                    "summary": "Net Promoter Score (sc_nps) is stale: last computed 2d 1h 0m 0s ago",
+                                    "description": "Net Promoter Score (sc_nps, plugin file:kpis) was last computed successfully "
+                                    "2d 1h 0m 0s ago; it runs cron 15 0 * * *, so it is expected within 173400 s (two runs and "
+                                    "the misfire grace time). Owner: the crmmetrics operators; 'crmmetrics run --metric sc_nps' "
+                                    "computes it now.",
+                                    "runbook_url": "docs/operations.md#crmmetricsmetricstale",
+                                    **HEALTH_LINKS,
                                 },
                             }
                         ],
@@ -161,12 +217,58 @@ def test_promtool_fires_for_red_kpis_only(rules):
                                 "exp_labels": {"metric": "sc_engagement", "plugin": "file:kpis", "severity": "warning"},
                                 "exp_annotations": {
                                     "summary": "Metric sc_engagement fails to compute",
-                                    "description": "The last run of sc_engagement (plugin file:kpis) failed; "
+                                    "description": "The last run of sc_engagement (plugin file:kpis) failed (run_up = 0, expected 1); "
+                                    "its exported value is the last one computed. Owner: the crmmetrics operators; "
                                     "'crmmetrics run --metric sc_engagement' shows why.",
+                                    "runbook_url": "docs/operations.md#crmmetricsmetricfailing",
+                                    **HEALTH_LINKS,
                                 },
                             }
                         ],
                     },
+                    {"eval_time": "14m", "alertname": "CrmmetricsDown", "exp_alerts": []},  # down since 11m: pending for 5m
+                    {
+                        "eval_time": "20m",
+                        "alertname": "CrmmetricsDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"job": "crmmetrics", "instance": "127.0.0.1:9464", "severity": "warning"},
+                                "exp_annotations": {
+                                    "summary": "crmmetrics on 127.0.0.1:9464 is down",
+                                    "description": "Prometheus cannot scrape crmmetrics on 127.0.0.1:9464 (job crmmetrics, up = 0, "
+                                    "expected 1): KPI values, statuses and their alerts are not updated. Owner: the crmmetrics "
+                                    "operators.",
+                                    "runbook_url": "docs/operations.md#crmmetricsdown",
+                                    **HEALTH_LINKS,
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "CrmmetricsAbsent", "exp_alerts": []},  # the target is there
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [{"series": 'up{job="other"}', "values": "1x40"}],  # no crmmetrics target at all
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "CrmmetricsAbsent",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"job": "crmmetrics", "severity": "warning"},
+                                "exp_annotations": {
+                                    "summary": "No crmmetrics target in Prometheus (job crmmetrics)",
+                                    "description": "Prometheus has no target of job 'crmmetrics' (absent = 1, expected one target "
+                                    "or more): crmmetrics is not scraped at all, so no KPI alert can fire. Owner: the crmmetrics "
+                                    "operators.",
+                                    "runbook_url": "docs/operations.md#crmmetricsabsent",
+                                    **HEALTH_LINKS,
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "CrmmetricsKpiRed", "exp_alerts": []},
                 ],
             },
         ],
@@ -178,28 +280,96 @@ def test_promtool_fires_for_red_kpis_only(rules):
     assert "SUCCESS" in tested.stdout
 
 
-def test_promtool_test_fails_when_a_green_kpi_is_expected_to_fire(rules):
-    """The check above has teeth: expecting an alert for a green KPI fails the rule test."""
+@pytest.mark.parametrize(
+    ("metric", "status_value", "process", "perspective", "family", "owner"),
+    [
+        ("sc_nps", "2x40", "strategy_development", "financial", "crmmetrics_metric_points", "Marketing"),  # green
+        ("sc_engagement", "1x40", "performance_assessment", "learning_growth", "crmmetrics_metric_ratio", None),  # amber
+    ],
+)
+def test_promtool_test_fails_when_a_green_or_amber_kpi_is_expected_to_fire(rules, metric, status_value, process, perspective,
+                                                                          family, owner):
+    """The check above has teeth: expecting an alert for a green or amber KPI fails the rule test."""
+    labels = {"metric": metric, "process": process, "perspective": perspective, "period": "current", "severity": "ticket",
+              "standard": metric}
+    if owner:
+        labels["owner"] = owner
     tests = {
         "rule_files": [rules.name],
         "evaluation_interval": "1m",
         "tests": [
             {
                 "interval": "1m",
-                "input_series": [status("sc_nps", "strategy_development", "financial", "2x40")],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "20m",
-                        "alertname": "CrmmetricsKpiRed",
-                        "exp_alerts": [{"exp_labels": {"metric": "sc_nps", "process": "strategy_development", "perspective": "financial",
-                                                       "severity": "warning", "standard": "sc_nps", "owner": "Marketing"}}],
-                    }
-                ],
+                "input_series": [status(metric, process, perspective, status_value), current(family, metric, process, perspective, "0.5x40")],
+                "alert_rule_test": [{"eval_time": "20m", "alertname": "CrmmetricsKpiRed", "exp_alerts": [{"exp_labels": labels}]}],
             }
         ],
     }
-    test_file = rules.parent / "rules_green_test.yml"
+    test_file = rules.parent / f"rules_{metric}_test.yml"
     test_file.write_text(json.dumps(tests))
     tested = promtool("test", "rules", test_file.name, cwd=rules.parent)
     report = tested.stdout + tested.stderr
     assert tested.returncode == 1 and "got:[]" in report.replace(" ", ""), report
+
+
+AMTOOL = shutil.which("amtool")
+ALERTMANAGER_CONFIG = Path(__file__).resolve().parent.parent / "config" / "alertmanager.yml"
+
+
+def amtool(*args):
+    assert AMTOOL, "amtool is not installed: run scripts/install-test-deps.sh (Debian package prometheus-alertmanager)"
+    return subprocess.run([AMTOOL, *args], capture_output=True, text=True)
+
+
+def test_amtool_checks_the_alertmanager_example():
+    checked = amtool("check-config", str(ALERTMANAGER_CONFIG))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout and "2 receivers" in checked.stdout
+
+
+@pytest.fixture(scope="module")
+def generated(rules, tmp_path_factory):
+    """The rule groups as ``alert_rules`` returns them for the scenario (what rules.yml holds)."""
+    from crmmetrics.alerts import Links
+    from crmmetrics.app import App
+    from crmmetrics.config import load_config
+    from crmmetrics.standards import standards_in_force
+    from support.scorecard_scenario import ENV
+
+    patch = pytest.MonkeyPatch()
+    for name, value in ENV.items():
+        patch.setenv(name, value)
+    try:
+        app = App.from_config(load_config(rules.parent / "crmmetrics.toml"))
+        groups = alert_rules(standards_in_force(app.store), app.registry, app.config, links=Links("https://grafana.example"))
+    finally:
+        patch.undo()
+    assert dump_rules(groups).splitlines()[2:] == rules.read_text().splitlines()[2:]  # the same rules as exported
+    return groups
+
+
+def rule_labels(groups, alert, standard=None):
+    """The labels of a generated rule, with its alert name, as Alertmanager gets them."""
+    rule = next(
+        r for group in groups["groups"] for r in group["rules"]
+        if r["alert"] == alert and (standard is None or r["labels"].get("standard") == standard)
+    )
+    return {"alertname": alert, **rule["labels"]}
+
+
+def route(labels, expected):
+    pairs = [f"{name}={value}" for name, value in labels.items()]
+    return amtool("config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", f"--verify.receivers={expected}", *pairs)
+
+
+def test_a_red_kpi_and_crmmetrics_down_go_to_different_receivers(generated):
+    kpi = {**rule_labels(generated, "CrmmetricsKpiRed", "sc_complaints"), "metric": "sc_complaints", "period": "current"}
+    assert kpi["severity"] == "ticket" and kpi["owner"] == "Service"
+    down = {**rule_labels(generated, "CrmmetricsDown"), "job": "crmmetrics", "instance": "127.0.0.1:9464"}
+    assert route(kpi, "kpi-owners").returncode == 0
+    assert route(down, "crmmetrics-operators").returncode == 0
+    # And the test has teeth: a KPI alert is not the operators', nor crmmetrics down the owners'.
+    assert route(kpi, "crmmetrics-operators").returncode == 1
+    assert route(down, "kpi-owners").returncode == 1
+    for alert in ("CrmmetricsMetricFailing", "CrmmetricsMetricStale", "CrmmetricsAbsent"):
+        assert route(rule_labels(generated, alert), "crmmetrics-operators").returncode == 0, alert

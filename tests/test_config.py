@@ -38,7 +38,7 @@ def write(tmp_path, text):
 def test_relative_sqlite_paths_are_relative_to_the_file(tmp_path):
     config = load_config(write(tmp_path, GOOD))
     assert config.source_url == f"sqlite:///{tmp_path / 'crm.sqlite'}"
-    assert config.service.port == 9464 and config.service.host == "127.0.0.1"
+    assert config.service.port == 9632 and config.service.host == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +48,7 @@ def test_relative_sqlite_paths_are_relative_to_the_file(tmp_path):
         (GOOD + "[service]\nport = 99999\n", "service.port: Input should be less than or equal to 65535"),
         (GOOD + "[service]\ntimezone = 'Mars/Olympus'\n", "service.timezone: unknown timezone 'Mars/Olympus'"),
         (GOOD + "[service]\ncolour = 'red'\n", "service.colour: unknown key"),
+        (GOOD + "[service]\ncurrency = 'euro'\n", "service.currency: invalid currency 'euro': expected an ISO 4217 code of three capital letters, e.g. EUR"),
         (GOOD + "[metrics.vc_aov]\nschedule = { every = '5x' }\n", "metrics.vc_aov.schedule: invalid duration '5x'"),
         (GOOD + "[metrics.vc_aov]\nschedule = { cron = '61 * * * *' }\n", "metrics.vc_aov.schedule: invalid cron expression"),
         (GOOD + "[metrics.vc_aov]\nperiod = 'fortnight'\n", "metrics.vc_aov.period: unknown period 'fortnight'"),
@@ -73,8 +74,15 @@ def test_metric_sections_are_checked_against_the_registry(tmp_path, registry):
 def test_metric_settings_merge_definition_defaults_and_config(tmp_path, registry):
     config = load_config(write(tmp_path, GOOD))
     nps = config.metric_settings(registry.get("vc_nps"))
-    assert (nps.period, nps.schedule.every, nps.enabled) == ("quarter", "1h", True)
+    # A period set in the config brings its schedule (the plugin sets none): daily at 00:15.
+    assert (nps.period, nps.schedule.cron, nps.enabled) == ("quarter", "15 0 * * *", True)
     assert config.metric_settings(registry.get("sd_active_customers")).period == "trailing_365d"
+    with_mtd = load_config(write(tmp_path, GOOD.replace('period = "quarter"', 'period = "month_to_date"')))
+    assert with_mtd.metric_settings(registry.get("vc_nps")).schedule.cron == "15 * * * *"
+    # A plugin's own schedule stays, whatever the period.
+    forecast = registry.get("im_clv_forecast_error")
+    assert forecast.schedule.every == "1d" and config.metric_settings(forecast).schedule.every == "1d"
+    assert load_config(write(tmp_path, GOOD + "[service]\ncurrency = 'EUR'\n")).service.currency == "EUR"
 
 
 def test_environment_variables_fill_secrets(tmp_path, monkeypatch):

@@ -89,3 +89,34 @@ def test_every_dashboard_query_returns_data(demo_dir, prometheus, crmmetrics_ser
             empty.append(f"{where}: {expr}")
     assert empty == [], f"{len(empty)} of {len(queries)} queries returned no data:\n" + "\n".join(empty)
     print(f"{len(queries)} queries, all returned data")
+
+
+def test_every_kpi_alert_selects_its_kpis_values(demo_dir, prometheus, crmmetrics_service):
+    """Each red-KPI rule, with "is red" widened to "has a status", returns the values of the KPIs
+    its standard judges, from the same real Prometheus: the rules read families that exist."""
+    from crmmetrics.alerts import alert_rules
+    from crmmetrics.app import App
+    from crmmetrics.config import load_config
+    from crmmetrics.standards import standards_in_force
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv(LOAD_ENV, BUILT_IN)
+    try:
+        app = App.from_config(load_config(demo_dir / "crmmetrics.toml"))
+        groups = alert_rules(standards_in_force(app.store), app.registry, app.config)
+    finally:
+        patch.undo()
+    red = [rule for group in groups["groups"] for rule in group["rules"] if rule["alert"] == "CrmmetricsKpiRed"]
+    assert len(red) > 30
+    service = crmmetrics_service(demo_dir / "crmmetrics.toml", env={LOAD_ENV: BUILT_IN})
+    prometheus.start(targets=[f"127.0.0.1:{service.port}"])
+    prometheus.wait_for('up{job="crmmetrics"} == 1')
+    prometheus.wait_for("crmmetrics_scorecard_index")
+    empty = []
+    for rule in red:
+        widened = rule["expr"].replace(" == 0)", " >= 0)")
+        assert widened.count(" >= 0)") == 1, rule["expr"]
+        series = prometheus.query(widened)
+        if not series or any(s["metric"].get("period") != "current" for s in series):
+            empty.append(f"{rule['labels']['standard']}: {widened}")
+    assert empty == [], "\n".join(empty)

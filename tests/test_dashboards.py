@@ -23,10 +23,12 @@ from crmmetrics.dashboards import (
     SCORECARD_UID,
     build_dashboards,
     build_files,
+    metric_over_time,
     process_uid,
     status_coloured_expr,
 )
 from crmmetrics.definitions import UNITS
+from crmmetrics.families import target_family, value_family
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.standards import collect_defaults
@@ -159,8 +161,19 @@ def test_dashboard_validates_against_grafana_schema(built, name):
 
 def test_every_crmmetrics_unit_has_a_grafana_unit():
     assert set(GRAFANA_UNITS) == set(UNITS)
-    assert GRAFANA_UNITS["percent"] == ("percent", 1)  # crmmetrics percents are 0-100
-    assert GRAFANA_UNITS["seconds"][0] == "s"
+    assert GRAFANA_UNITS["percent"] == ("percentunit", 1)  # exported as 0-1 ratios
+    assert GRAFANA_UNITS["seconds"][0] == GRAFANA_UNITS["hours"][0] == GRAFANA_UNITS["months"][0] == "s"  # exported in seconds
+
+
+def test_currency_is_neutral_unless_configured(registry, kpis):
+    clv = registry.get("vc_clv_simple")
+    assert clv.unit == "currency"
+    assert metric_over_time(clv, True)["fieldConfig"]["defaults"]["unit"] == "short"
+    assert metric_over_time(clv, True, "EUR")["fieldConfig"]["defaults"]["unit"] == "currencyEUR"
+    assert metric_over_time(clv, True, "CAD")["fieldConfig"]["defaults"]["unit"] == "suffix: CAD"  # no Grafana unit for it
+    euro = build_dashboards(registry, kpis, "EUR")["process-value-creation.json"]
+    units = {p["fieldConfig"]["defaults"].get("unit") for p in _panels(euro) if p["type"] != "row" and p["title"].startswith(clv.name)}
+    assert units == {"currencyEUR"}
 
 
 def test_scorecard_has_a_row_per_perspective_with_a_stat_per_kpi(built, registry, kpis):
@@ -195,8 +208,8 @@ def test_kpi_stat_shows_value_by_status_unit_description_and_change(built, regis
     value, change = panel["targets"]
     assert value["expr"] == status_coloured_expr(enps)
     assert value["legendFormat"] == "{{status}}"
-    current = 'crmmetrics_metric_value{metric="pa_enps", period="current"}'
-    previous = 'crmmetrics_metric_value{metric="pa_enps", period="previous"}'
+    current = 'crmmetrics_metric_points{metric="pa_enps", period="current"}'
+    previous = 'crmmetrics_metric_points{metric="pa_enps", period="previous"}'
     status = 'crmmetrics_kpi_status{metric="pa_enps"}'
     # The judged value's change; without a status yet, the value's change all the same.
     assert change["expr"] == (
@@ -222,9 +235,11 @@ def test_status_expression_labels_judged_values_and_else_shows_the_total_or_each
         value_lens=ValueLens.CUSTOMER_VALUE, unit="percent", direction="higher_is_better", compute=lambda ctx: None,
         dimensions=("segment",),
     )
-    value = 'crmmetrics_metric_value{metric="x_share", period="current"}'
-    total = 'crmmetrics_metric_value{metric="x_share", period="current", segment=""}'
-    status = 'crmmetrics_kpi_status{metric="x_share"}'
+    # The total and the breakdown are families of their own, and so are the statuses of KPIs
+    # judging the total and those judging a segment.
+    total = 'crmmetrics_metric_ratio{metric="x_share", period="current"}'
+    value = f'({total} or crmmetrics_metric_by_segment_ratio{{metric="x_share", period="current"}})'
+    status = '(crmmetrics_kpi_status{metric="x_share"} or crmmetrics_kpi_by_segment_status{metric="x_share"})'
     expr = status_coloured_expr(defn)
     head, tail = 'label_replace(', ', "segment", "total", "segment", "")'
     assert expr.startswith(head) and expr.endswith(tail)
@@ -246,10 +261,10 @@ def test_process_dashboards_show_each_kpi_against_target_and_by_dimension(built,
             over_time = next(p for p in panels if p["title"] == f"{definition.name} {'against target' if kpi else 'over time'}")
             assert over_time["type"] == "timeseries"
             exprs = [t["expr"] for t in over_time["targets"]]
-            assert f'crmmetrics_metric_value{{metric="{definition.key}", period="current"}}' in exprs[0]
+            assert f'{value_family(definition.unit)}{{metric="{definition.key}", period="current"}}' in exprs[0]
             assert len(exprs) == 2 if kpi else len(exprs) == 1
             if kpi:
-                assert f'crmmetrics_kpi_target{{metric="{definition.key}"}}' in exprs[1]
+                assert f'{target_family(definition.unit)}{{metric="{definition.key}"}}' in exprs[1]
             assert over_time["fieldConfig"]["defaults"]["unit"] == GRAFANA_UNITS[definition.unit][0]
             breakdowns = [p for p in panels if p["title"].startswith(f"{definition.name} by ")]
             assert len(breakdowns) == (1 if definition.dimensions else 0)
@@ -257,15 +272,15 @@ def test_process_dashboards_show_each_kpi_against_target_and_by_dimension(built,
                 assert breakdowns[0]["targets"][0]["legendFormat"] == " ".join(f"{{{{{d}}}}}" for d in definition.dimensions)
     panels = list(_panels(built["process-value-creation.json"]))
     nps = next(p for p in panels if p["title"] == "Net Promoter Score by channel_category")
-    assert nps["targets"][0]["expr"] == (
-        'sort_desc(crmmetrics_metric_value{metric="vc_nps", period="current", channel_category!=""})'
-    )
+    assert nps["targets"][0]["expr"] == 'sort_desc(crmmetrics_metric_by_channel_category_points{metric="vc_nps", period="current"})'
     over_time = next(p for p in panels if p["title"] == "Net Promoter Score against target")
     # The total (no channel_category) is named "total" in the legend.
     assert [(t["expr"], t["legendFormat"]) for t in over_time["targets"]] == [
-        ('label_replace(crmmetrics_metric_value{metric="vc_nps", period="current"}, '
+        ('label_replace((crmmetrics_metric_points{metric="vc_nps", period="current"} '
+         'or crmmetrics_metric_by_channel_category_points{metric="vc_nps", period="current"}), '
          '"channel_category", "total", "channel_category", "")', "{{channel_category}}"),
-        ('label_replace(crmmetrics_kpi_target{metric="vc_nps"}, "channel_category", "total", "channel_category", "")',
+        ('label_replace((crmmetrics_kpi_target_points{metric="vc_nps"} or crmmetrics_kpi_by_channel_category_target_points{metric="vc_nps"}), '
+         '"channel_category", "total", "channel_category", "")',
          "{{channel_category}} target"),
     ]
 
@@ -356,7 +371,7 @@ def test_a_new_plugins_kpi_appears_on_the_scorecard_and_its_process_dashboard(mo
     # With one (a plugin default, or an admin's) it is a KPI on the scorecard.
     dashboards = build_dashboards(registry, {*kpis, "zz_callback_rate"})
     stat = next(p for p in dashboards["scorecard.json"]["panels"] if p["title"] == "Callback rate")
-    assert stat["fieldConfig"]["defaults"]["unit"] == "percent"
+    assert stat["fieldConfig"]["defaults"]["unit"] == "percentunit"
     assert stat["targets"][0]["legendFormat"] == "{{channel}} {{status}}"
     # Lower is better: a rise is red.
     change = stat["fieldConfig"]["overrides"][-1]

@@ -43,15 +43,29 @@ def test_prometheus_scrapes_the_stored_values(demo_dir, prometheus, crmmetrics_s
     prometheus.start(targets=[f"127.0.0.1:{service.port}"])
     prometheus.wait_for('up{job="crmmetrics"} == 1')
 
-    result = prometheus.wait_for('crmmetrics_metric_value{metric="vc_aov", period="current"}')
+    result = prometheus.wait_for('crmmetrics_metric_currency{metric="vc_aov", period="current"}')
     assert float(result[0]["value"][1]) == pytest.approx(stored_value(demo_dir, "vc_aov"), rel=1e-12)
 
-    share = prometheus.wait_for('crmmetrics_metric_value{metric="mci_channel_revenue_mix", period="current", channel_category="e_commerce"}')
-    assert float(share[0]["value"][1]) == pytest.approx(
-        stored_value(demo_dir, "mci_channel_revenue_mix", channel_category="e_commerce"), rel=1e-12
+    # A percentage arrives as a ratio, in the breakdown family of its dimension.
+    share = prometheus.wait_for(
+        'crmmetrics_metric_by_channel_category_ratio{metric="mci_channel_revenue_mix", period="current", channel_category="e_commerce"}'
     )
+    assert float(share[0]["value"][1]) == pytest.approx(
+        stored_value(demo_dir, "mci_channel_revenue_mix", channel_category="e_commerce") / 100, rel=1e-12
+    )
+    # The migration examples of CHANGELOG.md run: the CSAT percentage, hours from seconds.
+    csat = prometheus.query('crmmetrics_metric_ratio{metric="vc_csat", period="current"} * 100')
+    assert float(csat[0]["value"][1]) == pytest.approx(stored_value(demo_dir, "vc_csat"), rel=1e-12)
+    ages = prometheus.query('crmmetrics_metric_by_source_system_seconds{metric="im_source_data_age", period="current"} / 3600')
+    age = next(float(s["value"][1]) for s in ages if s["metric"]["source_system"] == "crm")
+    assert age == pytest.approx(stored_value(demo_dir, "im_source_data_age", source_system="crm"), rel=1e-12)
+    # sum() over a breakdown counts each customer once: it equals the total.
+    total = prometheus.query('crmmetrics_metric_customers{metric="vc_new_customers", period="current"}')
+    summed = prometheus.query('sum(crmmetrics_metric_by_channel_category_customers{metric="vc_new_customers", period="current"})')
+    assert float(summed[0]["value"][1]) == pytest.approx(float(total[0]["value"][1]))
     # Every process is on the scrape, and the service reports its own health.
-    processes = {series["metric"]["process"] for series in prometheus.query('crmmetrics_metric_value{period="current"}')}
+    values = prometheus.query('{__name__=~"crmmetrics_metric_.+", period="current"}')
+    processes = {series["metric"]["process"] for series in values if "process" in series["metric"]}
     assert processes == {
         "strategy_development", "value_creation", "multichannel_integration", "information_management", "performance_assessment",
     }
@@ -63,7 +77,7 @@ def test_prometheus_scrapes_the_stored_values(demo_dir, prometheus, crmmetrics_s
 def test_promtool_finds_no_problems_in_the_exposition(demo_dir, crmmetrics_service):
     service = crmmetrics_service(demo_dir / "crmmetrics.toml")
     exposition = service.metrics()
-    assert "crmmetrics_metric_value{" in exposition
+    assert "crmmetrics_metric_ratio{" in exposition and "crmmetrics_metric_by_segment_ratio{" in exposition
     promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed: run scripts/install-test-deps.sh"
     checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True)

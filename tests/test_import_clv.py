@@ -9,6 +9,7 @@ BG/NBD + Gamma-Gamma KPIs computed on it with the calibration of Fader, Hardie &
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from datetime import datetime
@@ -74,3 +75,37 @@ def test_clv_kpis_from_an_imported_transaction_log(imported_log, compute):
     assert aov.current() == pytest.approx(raw[in_calibration, 4].astype(float).sum() / in_calibration.sum())
     repeat = compute("vc_repeat_purchase_rate", imported_log, as_of=AS_OF, period=PERIOD)
     assert repeat.current() == pytest.approx(100 * 946 / 2357, abs=0.01)  # 40.1 % (catalogue, CDNOW)
+
+
+def test_models_show_gives_the_published_cdnow_fit(imported_log, tmp_path):
+    """Fader, Hardie & Lee 2005 (BG/NBD) and Fader & Hardie 2013 (Gamma-Gamma) on the CDNOW
+    calibration period, read back through `crmmetrics models show --json` after a real run."""
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text(
+        f'[source]\nurl = "{imported_log}"\n[store]\nurl = "sqlite:///{tmp_path / "store.sqlite"}"\n'
+        f'[service]\nas_of = {AS_OF.isoformat()}\n[metrics.vc_clv_bgnbd_gg]\nperiod = "{PERIOD}"\n'
+    )
+    run = crmmetrics("run", "--config", str(config), "--metric", "vc_clv_bgnbd_gg")
+    assert run.returncode == 0, run.stderr
+    shown = crmmetrics("models", "show", "--config", str(config), "--json")
+    assert shown.returncode == 0, shown.stderr
+    fits = {(f["model"], f["period"]): f for f in json.loads(shown.stdout)}
+    bg, gg = fits[("bgnbd", "current")], fits[("gamma_gamma", "current")]
+    assert bg["calibration_end"] == "1997-10-01T00:00:00Z" and bg["metric"] == "vc_clv_bgnbd_gg"
+    assert {k: round(v, 3) for k, v in bg["parameters"].items()} == {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    assert bg["log_likelihood"] == pytest.approx(-9582.4, abs=0.1)
+    assert (bg["customers"], bg["converged"]) == (2357, True)
+    assert {k: round(v, 2) for k, v in gg["parameters"].items()} == {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    assert gg["log_likelihood"] == pytest.approx(-4055.9, abs=0.05)
+    assert (gg["customers"], gg["converged"]) == (946, True)
+
+
+def test_a_fit_that_did_not_converge_fails_its_kpis_with_the_reason(imported_log, compute, monkeypatch):
+    import crmmetrics.clv
+
+    monkeypatch.setattr(crmmetrics.clv, "MAX_ITERATIONS", 3)  # BFGS stops long before the optimum
+    clv = compute("vc_clv_bgnbd_gg", imported_log, as_of=AS_OF, period=PERIOD, params={"horizon_months": 11})
+    assert clv.run.status == "failed"
+    assert clv.run.error.startswith("MetricError: BG/NBD fit at 1997-10-01 00:00 did not converge after 3 iterations: ")
+    assert "Maximum number of iterations has been exceeded" in clv.run.error
+    assert clv.values == {}  # no numbers from it

@@ -29,7 +29,9 @@ def test_active_customers(shop, compute):
     result = compute("sd_active_customers", shop.url, as_of=AS_OF)
     assert result.current() == 5
     assert segments(result) == {"Gold": 2, "Silver": 2, "unassigned": 1}
-    assert result.previous() == 0
+    # No orders at all is no data, not "nobody was active".
+    assert result.previous() is None
+    assert result.missing == {"previous": "no rows in orders for 2024-03-10 to 2025-03-09"}
     # February: 1, 2, 3, 4; January: 1, 3, 5.
     month = compute("sd_active_customers", shop.url, as_of=AS_OF, period="month")
     assert (month.current(), month.previous()) == (4, 3)
@@ -50,7 +52,8 @@ def test_target_segment_penetration(shop, compute):
     result = compute("sd_target_segment_penetration", shop.url, as_of=AS_OF)
     assert result.current() == pytest.approx(4.0)
     assert segments(result) == pytest.approx({"Gold": 20.0, "Bronze": 0.0})
-    assert result.previous() == pytest.approx(0.0)
+    assert result.previous() is None
+    assert result.missing["previous"].startswith("no rows in orders for ")
 
 
 def test_revenue_concentration(shop, compute):
@@ -63,6 +66,11 @@ def test_revenue_concentration(shop, compute):
     month = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, period="month")
     assert month.current() == pytest.approx(50.0)
     assert month.previous() == pytest.approx(43.75)
+    # Another share: the top 40% are ceil(0.4 * 5) = 2 customers, 1 and 3: (380 + 135) / 775.
+    wider = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, params={"top_share": 0.4})
+    assert wider.current() == pytest.approx(100 * 515 / 775)
+    everyone = compute("sd_revenue_concentration_top20", shop.url, as_of=AS_OF, params={"top_share": 1})
+    assert everyone.current() == pytest.approx(100.0)
 
 
 def test_rfm_shares(shop, compute):

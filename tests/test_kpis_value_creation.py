@@ -165,6 +165,11 @@ def test_average_order_value(shop, compute):
     result = compute("vc_aov", shop.url, as_of=AS_OF)
     assert result.current() == pytest.approx(380 / 7)
     assert result.previous() == pytest.approx(160 / 3)
+    # Per purchase occasion: customer 1's orders 1 and 2 on 2 February are one occasion, their
+    # duplicate record 6 on 12 February another; the anonymous order 6 counts alone -> 6.
+    occasions = compute("vc_aov", shop.url, as_of=AS_OF, params={"basis": "occasion"})
+    assert occasions.current() == pytest.approx(380 / 6)
+    assert occasions.previous() == pytest.approx(160 / 3)
 
 
 def test_share_of_wallet(shop, compute):

@@ -6,14 +6,13 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import threading
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from crmmetrics.exporter import make_server
+from crmmetrics.server import make_server
 from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.store import Store
@@ -108,12 +107,9 @@ def page_url(tmp_path_factory):
     source.dispose()
     scenario = build_scenario(directory, source.url)
     store = Store(scenario.store_url)
-    server = make_server(store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    server = make_server(store, "127.0.0.1", 0).start()
+    yield f"{server.url}/"
+    server.stop()
     store.engine.dispose()
 
 
@@ -176,6 +172,33 @@ def test_a_metric_judged_per_dimension_value_is_grouped_under_its_name(dom):
     }
 
 
+def test_the_page_shows_the_reporting_period_and_coverage(dom):
+    # The header names the period the values cover and the reporting date.
+    header = dom.find(id="reporting-period")
+    period = header.find(cls="kpi-period")
+    assert period.text == "2026-05"
+    assert (period.attrs["data-period-start"], period.attrs["data-period-end"]) == ("2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z")
+    assert "(8 KPIs)" in header.text
+    assert dom.find("time", id="reporting-date").attrs["datetime"] == "2026-06-01T00:00:00Z"
+    # Every KPI card carries its period.
+    cards = dom.find_all("li", cls="kpi")
+    assert len(cards) == 8 and all(card.find(cls="kpi-period").text == "2026-05" for card in cards)
+    # The index and every roll-up state their coverage; a missing KPI states why.
+    coverage = dom.find(id="index-coverage").find(cls="coverage")
+    assert coverage.text == "7 of 8 KPIs with data"
+    assert (coverage.attrs["data-kpis-with-data"], coverage.attrs["data-kpis"]) == ("7", "8")
+    customer = dom.find("div", data_perspective="customer")
+    assert customer.find(cls="coverage").text == "2 of 3 KPIs with data"
+    cell = dom.find("td", data_process="value_creation", data_perspective="customer")
+    assert cell.find(cls="coverage").text == "1 of 2 KPIs with data"
+    missing = cell.find("li", cls="kpi", data_key="sc_missing")
+    assert missing.find(cls="kpi-missing").text == "no rows in orders for 2026-05"
+    # A process without KPIs has no score: "no data", not 0 or 100.
+    information = dom.find("tr", data_process="information_management")
+    assert information.find("th").find(cls="score").attrs["data-score"] == "none"
+    assert information.find("th").find(cls="score").find("b").text == "no data"
+
+
 def png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
@@ -196,16 +219,13 @@ def test_the_page_without_standards_says_how_to_set_one(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     registry = build_registry(get_plugin_manager())
     store.record_definitions(registry, registry.plugin_of)
-    server = make_server(store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server(store, "127.0.0.1", 0).start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/", timeout=10) as response:
+        with urllib.request.urlopen(f"{server.url}/", timeout=10) as response:
             assert response.headers["Content-Type"] == "text/html; charset=utf-8"
             body = response.read().decode()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
         store.engine.dispose()
     assert "No KPIs yet" in body and "crmmetrics standards set KEY --target X --red R --green G" in body
     assert body.count("class='cell empty'") == 20

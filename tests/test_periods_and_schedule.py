@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmmetrics.definitions import Parameter, Schedule, parse_duration
+from crmmetrics.definitions import Parameter, Schedule, default_schedule, parse_duration
 from crmmetrics.periods import reporting_periods
 from crmmetrics.scheduler import build_scheduler, is_due
 
@@ -48,6 +48,29 @@ def test_durations_and_parameters():
         share.coerce("1.5")
     with pytest.raises(ValueError, match="expected a number, got 'lots'"):
         share.coerce("lots")
+
+
+@pytest.mark.parametrize(
+    ("period", "cron"),
+    [
+        ("month", "15 0 * * *"), ("quarter", "15 0 * * *"), ("year", "15 0 * * *"),
+        ("month_to_date", "15 * * * *"), ("quarter_to_date", "15 */6 * * *"), ("year_to_date", "15 */6 * * *"),
+        ("trailing_7d", "15 * * * *"), ("trailing_30d", "15 */6 * * *"), ("trailing_90d", "15 */6 * * *"),
+        ("trailing_365d", "15 0 * * *"),
+    ],
+)
+def test_default_schedule_fits_the_period(period, cron):
+    assert default_schedule(period) == Schedule(cron=cron)
+
+
+def test_a_monthly_metric_runs_promptly_after_the_month_closes_then_daily():
+    """Not hourly from start-up: the first run after 1 December 00:00 is at 00:15, the next a day later."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(default_schedule("month").cron, timezone=UTC)
+    first = trigger.get_next_fire_time(None, datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
+    assert first == datetime(2026, 12, 1, 0, 15, tzinfo=UTC)
+    assert trigger.get_next_fire_time(first, first + timedelta(seconds=1)) == datetime(2026, 12, 2, 0, 15, tzinfo=UTC)
 
 
 def test_missed_runs_are_due_after_a_restart():

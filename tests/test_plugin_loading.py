@@ -136,6 +136,21 @@ def test_two_plugins_defining_one_key_is_an_error_naming_both(loaded_plugins, cr
     assert result.stderr == "Error: metric 'vc_nps' is defined by two plugins: file:second and value_creation\n"
 
 
+@pytest.mark.parametrize("dimension", ["period", "metric", "kpi", "process", "perspective", "job"])
+def test_a_reserved_label_name_as_dimension_is_refused_at_load(loaded_plugins, crmmetrics_cli, tmp_path, dimension):
+    plugins_dir = tmp_path / "plugins"
+    write_plugin_file(plugins_dir, "clash", ORDERS_METRIC.replace("compute=orders_in_period,", f"compute=orders_in_period, dimensions=({dimension!r},),"))
+    with pytest.raises(PluginError) as error:
+        loaded_plugins(plugins_dir)
+    message = str(error.value)
+    assert message.startswith(f"plugin file:clash: metric 't_orders' declares dimension '{dimension}', a label name crmmetrics reserves (")
+    assert message.endswith("): rename the dimension") and "\n" not in message
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text(f'[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///store.sqlite"\n[service]\nplugins_dir = "{plugins_dir}"\n')
+    result = crmmetrics_cli("metrics", "list", "--config", str(config))
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+
+
 def test_a_plugin_file_that_fails_to_import_is_named(loaded_plugins, tmp_path):
     plugins_dir = tmp_path / "plugins"
     path = write_plugin_file(plugins_dir, "broken", "import crmmetrics_no_such_module\n")

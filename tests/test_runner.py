@@ -110,7 +110,7 @@ def test_failing_plugins_fail_only_their_own_run(tmp_path, crm_db):
     assert runs["vc_aov"].status == "success"
     # The scrape still succeeds and carries the good values and the failures.
     body = Exposition(app.store).body().decode()
-    assert 'crmmetrics_metric_value{metric="t_ok",period="current",perspective="customer",process="value_creation",segment="Gold"} 2.0' in body
+    assert 'crmmetrics_metric_by_segment_items{metric="t_ok",period="current",perspective="customer",process="value_creation",segment="Gold"} 2.0' in body
     assert 'crmmetrics_run_up{metric="t_raises",plugin="misbehaving"} 0.0' in body
     assert 'crmmetrics_run_failures_total{metric="t_hangs",plugin="misbehaving"} 1.0' in body
     assert 'metric="vc_aov",period="current"' in body
@@ -141,5 +141,5 @@ def test_exposition_renders_once_per_change(tmp_path, crm_db):
     app.runner.run_metric("t_ok")
     second = exposition.body()
     assert exposition.renders == 2 and second != first
-    value_line = b'crmmetrics_metric_value{metric="t_ok"'
+    value_line = b'crmmetrics_metric_by_segment_items{metric="t_ok"'
     assert value_line in second and value_line not in first

@@ -93,11 +93,11 @@ def test_scaffold_end_to_end(crm_db, tmp_path):
     config = write_config(service, crm_db.url, "2026-06-15T00:00:00")
     venv.crmmetrics("run", "--config", str(config), "--metric", KEY, cwd=tmp_path)
     exposition = render_exposition(f"sqlite:///{service / 'store.sqlite'}")
-    assert exposition.value("crmmetrics_metric_value", metric=KEY, period="current") == 50.0
-    assert exposition.samples("crmmetrics_metric_value", metric=KEY, period="previous") == []  # April: nobody ordered
+    assert exposition.value("crmmetrics_metric_ratio", metric=KEY, period="current") == 0.5  # 50 percent, as a ratio
+    assert exposition.metric_value(KEY, "previous") is None  # April: nobody ordered
     assert exposition.value("crmmetrics_run_up", metric=KEY, plugin="e2e_shop") == 1.0
     # The default standard arrived with the plugin: a KPI with target 30 and a status (red < 15 <= amber < 25 <= green).
-    assert exposition.value("crmmetrics_kpi_target", metric=KEY) == 30.0
+    assert exposition.value("crmmetrics_kpi_target_ratio", metric=KEY) == 0.3
     assert exposition.value("crmmetrics_kpi_status", metric=KEY) == 2.0
 
     venv.crmmetrics("dashboards", "build", "--out", str(tmp_path / "dashboards"), cwd=tmp_path)

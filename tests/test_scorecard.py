@@ -236,6 +236,14 @@ def test_scorecard_json_of_a_real_run(scenario):
     )
     assert card["processes"]["strategy_development"] == 50.0  # (100 + 0) / 2
     assert card["processes"]["information_management"] is None
+    # Coverage: every roll-up says how many of its KPIs it rests on.
+    assert card["coverage"] == {"kpis_with_data": 7, "kpis": 8, "ratio": 7 / 8}
+    assert card["perspective_rollups"]["customer"]["coverage"] == {"kpis_with_data": 2, "kpis": 3, "ratio": 2 / 3}
+    assert card["process_rollups"]["information_management"] == {
+        "score": None, "status": "no data", "coverage": {"kpis_with_data": 0, "kpis": 0, "ratio": None},
+    }
+    coverage = {(c["process"], c["perspective"]): c["coverage"]["kpis_with_data"] for c in card["cells"]}
+    assert coverage[("value_creation", "customer")] == 1  # sc_complaints; sc_missing has no data
     cells = {(c["process"], c["perspective"]): c["score"] for c in card["cells"]}
     assert len(cells) == 20 and cells[("strategy_development", "customer")] == 0.0
     kpis = {k["key"]: k for k in card["kpis"]}
@@ -272,14 +280,18 @@ def test_scorecard_families_on_metrics(scenario):
     labels = {"metric": "sc_complaints", "process": "value_creation", "perspective": "customer"}
     assert value("crmmetrics_kpi_status", **labels) == 1  # amber
     assert value("crmmetrics_kpi_score", **labels) == 50.0
-    assert value("crmmetrics_kpi_target", **labels) == 10.0
-    assert value("crmmetrics_kpi_threshold", **labels, threshold="red") == 20.0
-    assert value("crmmetrics_kpi_threshold", **labels, threshold="green") == 12.0
+    # Targets and thresholds in the unit of the KPI's family: 10% as the ratio 0.1.
+    assert value("crmmetrics_kpi_target_ratio", **labels) == pytest.approx(0.10)
+    assert value("crmmetrics_kpi_red_threshold_ratio", **labels) == pytest.approx(0.20)
+    assert value("crmmetrics_kpi_green_threshold_ratio", **labels) == pytest.approx(0.12)
+    assert value("crmmetrics_kpi_target_items", metric="sc_new_customers") == 40.0  # a count stays a count
     assert value("crmmetrics_kpi_weight", **labels) == 3.0
     assert value("crmmetrics_kpi_change_ratio", **labels) == pytest.approx(-0.2)
     assert value("crmmetrics_kpi_status", metric="sc_new_customers") == 0  # red
-    assert value("crmmetrics_kpi_status", metric="sc_fcr_by_channel", channel_category="e_commerce") == 2  # green
-    assert value("crmmetrics_kpi_weight", metric="sc_fcr_by_channel", channel_category="telephony") == 1.0
+    # KPIs judging a dimension value are in the families by that dimension.
+    assert value("crmmetrics_kpi_by_channel_category_status", metric="sc_fcr_by_channel", channel_category="e_commerce") == 2  # green
+    assert value("crmmetrics_kpi_by_channel_category_weight", metric="sc_fcr_by_channel", channel_category="telephony") == 1.0
+    assert exposition.samples("crmmetrics_kpi_status", metric="sc_fcr_by_channel") == []
     # A KPI without a value has thresholds and weight but no status, score or change.
     assert exposition.samples("crmmetrics_kpi_status", metric="sc_missing") == []
     assert exposition.samples("crmmetrics_kpi_score", metric="sc_missing") == []
@@ -290,6 +302,12 @@ def test_scorecard_families_on_metrics(scenario):
     assert value("crmmetrics_scorecard_perspective_score", perspective="customer") == 37.5
     assert value("crmmetrics_scorecard_index") == pytest.approx(73.958333, abs=1e-5)
     assert value("crmmetrics_scorecard_target_attainment_ratio") == pytest.approx(3 / 7)
+    # KPIs by status: 3 green, 3 amber, 1 red, 1 without data (n of m with data: 7 of 8).
+    counts = {status: value("crmmetrics_scorecard_kpis", status=status) for status in ("green", "amber", "red", "no_data")}
+    assert counts == {"green": 3, "amber": 3, "red": 1, "no_data": 1}
+    assert value("crmmetrics_scorecard_process_kpis", process="value_creation", status="no_data") == 1  # sc_missing
+    assert value("crmmetrics_scorecard_cell_kpis", process="value_creation", perspective="customer", status="amber") == 1
+    assert sum(s.value for s in exposition.samples("crmmetrics_scorecard_perspective_kpis")) == 8
     checked = subprocess.run(["promtool", "check", "metrics"], input=exposition.text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -303,8 +321,8 @@ def test_a_standards_change_re_renders_the_exposition(scenario):
     assert done.returncode == 0, done.stderr
     families = {f.name: f for f in text_string_to_metric_families(exposition.body().decode())}
     assert exposition.renders == 2
-    targets = {s.labels["metric"]: s.value for s in families["crmmetrics_kpi_target"].samples}
-    assert targets["sc_complaints"] == 11.0
+    targets = {s.labels["metric"]: s.value for s in families["crmmetrics_kpi_target_ratio"].samples}
+    assert targets["sc_complaints"] == pytest.approx(0.11)
     assert scenario.cli("standards", "set", "sc_complaints", "--target", "10").returncode == 0
     store.engine.dispose()
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from ..config import edit_metric, effective_config, load_config
 from ..definitions import parse_duration
 from ..errors import ConfigError
 from ..logs import configure_logging
+from ..periods import PERIOD_HELP, is_valid_period
 from ..store import Run
 from . import cli
 
@@ -56,28 +55,21 @@ def run_metrics(app: App, keys: list[str] | None = None) -> list[Run]:
             bar[0].stop()
 
 
-def serve_app(app: App, host: str | None = None, port: int | None = None) -> None:
-    """Serve /metrics and / and run the schedule until SIGTERM or SIGINT."""
-    from ..exporter import make_server
-    from ..scheduler import build_scheduler, run_until_signalled
+def serve_app(app: App, host: str | None = None, port: int | None = None, web_config_file: str | None = None) -> None:
+    """Serve /metrics and / and run the schedule until SIGTERM or SIGINT (SIGHUP reloads)."""
+    from ..service import Service
 
-    service = app.config.service
-    host, port = host or service.host, port if port is not None else service.port
-    try:
-        server = make_server(app.store, host, port)
-    except OSError as exc:
-        raise ConfigError(f"service: cannot listen on {host}:{port}: {exc.strerror}") from None
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
-    logging.getLogger("crmmetrics").info("serving http://%s:%d/ and /metrics", host, server.server_address[1])
-    click.echo(f"crmmetrics: serving http://{host}:{server.server_address[1]}/ and /metrics (Ctrl-C to stop)", err=True)
-    scheduler = build_scheduler(app.runner)
+    service = Service(app, host, port, web_config_file)
+    service.run(announce=lambda url: click.echo(f"crmmetrics: serving {url}/ and /metrics (Ctrl-C to stop)", err=True))
 
-    def stop_server() -> None:
-        server.shutdown()
-        server.server_close()
 
-    run_until_signalled(scheduler, on_stop=[stop_server])
+web_config_option = click.option(
+    "--web.config.file",
+    "web_config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Prometheus exporter-toolkit web config (TLS, basic auth); overrides web.config_file.",
+)
 
 
 @cli.command()
@@ -85,9 +77,10 @@ def serve_app(app: App, host: str | None = None, port: int | None = None) -> Non
 @click.option("--customers", type=click.IntRange(min=10), default=5000, show_default=True, help="How many customers to generate.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed: the same seed gives the same data.")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9464).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9632).")
+@web_config_option
 @click.option("--once", is_flag=True, help="Stop after computing every metric once.")
-def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, once: bool) -> None:
+def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool) -> None:
     """Generate a synthetic CRM database, compute every metric once, and serve them.
 
     Writes crm.sqlite (the demo CRM data), store.sqlite (the results) and crmmetrics.toml into
@@ -134,43 +127,67 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     for run in failed:
         click.echo(f"  {run.metric_key}: {run.error}", err=True)
     if not once:
-        serve_app(app, host, port)
+        serve_app(app, host, port, web_config_file)
 
 
 @cli.command()
 @config_option
 @click.option("--host", default=None, help="Override service.host.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Override service.port.")
-def serve(config_path: str | None, host: str | None, port: int | None) -> None:
-    """Run every enabled metric on its schedule and serve / and /metrics."""
-    serve_app(_app(config_path), host, port)
+@web_config_option
+def serve(config_path: str | None, host: str | None, port: int | None, web_config_file: str | None) -> None:
+    """Run every enabled metric on its schedule and serve / and /metrics.
+
+    Also serves /-/healthy, /-/ready and POST /-/reload; SIGHUP reloads the configuration.
+    """
+    serve_app(_app(config_path), host, port, web_config_file)
 
 
 @cli.command()
 @config_option
 @click.option("--metric", "metrics", multiple=True, metavar="KEY", help="Run only this metric (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool) -> None:
+@click.option("--as-of", "as_of", metavar="DATE", help="Compute as seen at DATE (ISO 8601, e.g. 2026-11-30 or 2026-11-30T18:00+01:00) instead of now.")
+def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of: str | None) -> None:
     """Compute metrics once now (all enabled ones, or those named) and store the results.
 
+    Each run reports the periods it computed and, for a value that is missing, why.
     Exits 1 if any metric failed.
     """
     app = _app(config_path)
+    if as_of is not None:
+        app.config.service.as_of = parse_as_of(as_of)
     for key in metrics:
         if key not in app.registry:
             raise ConfigError(f"--metric: unknown metric {key!r} (see 'crmmetrics metrics list')")
     runs = run_metrics(app, list(metrics) or None)
+    details = {run.id: app.store.run_periods(run.id) for run in runs}
     if as_json:
-        click.echo(json.dumps([_run_json(run) for run in runs], indent=2))
+        click.echo(json.dumps([_run_json(run, details[run.id]) for run in runs], indent=2))
     else:
         for run in runs:
             status = run.status if run.status == "success" else f"FAILED: {run.error}"
-            click.echo(f"{run.metric_key:40} {run.duration_seconds:8.3f}s {run.rows:5d} rows  {status}")
+            current = details[run.id].get("current")
+            period = current.describe() if current else ""
+            missing = "".join(f"  {label}: no data ({p.reason})" for label, p in details[run.id].items() if p.reason)
+            click.echo(f"{run.metric_key:40} {run.duration_seconds:8.3f}s {run.rows:5d} rows  {period:17} {status}{missing}")
     if any(run.status != "success" for run in runs):
         sys.exit(1)
 
 
-def _run_json(run: Run) -> dict[str, Any]:
+def parse_as_of(text: str) -> Any:
+    """``--as-of``: an ISO 8601 date or date-time; an aware one is converted to naive UTC."""
+    from datetime import datetime
+
+    from ..periods import to_naive_utc
+
+    try:
+        return to_naive_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ConfigError(f"--as-of: {text!r} is not an ISO 8601 date or date-time, e.g. 2026-11-30T18:00") from None
+
+
+def _run_json(run: Run, periods: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": run.id,
         "metric": run.metric_key,
@@ -180,6 +197,8 @@ def _run_json(run: Run) -> dict[str, Any]:
         "duration_seconds": run.duration_seconds,
         "rows": run.rows,
         "started_at": run.started_at.isoformat() + "Z",
+        "period": run.period,
+        "periods": {label: p.to_json() for label, p in (periods or {}).items()},
     }
 
 
@@ -193,6 +212,7 @@ def _metric_json(definition: Any, plugin: str, settings: Any | None) -> dict[str
         "perspective": str(definition.perspective),
         "value_lens": str(definition.value_lens),
         "unit": definition.unit,
+        "base_unit": definition.export_unit.suffix,  # the unit of its Prometheus families
         "direction": str(definition.direction),
         "dimensions": list(definition.dimensions),
         "formula": definition.formula,
@@ -299,15 +319,23 @@ def metrics_schedule(key: str, every: str | None, cron: str | None, config_path:
 
 @metrics.command("set")
 @click.argument("key")
-@click.argument("assignments", nargs=-1, required=True, metavar="PARAM=VALUE...")
+@click.argument("assignments", nargs=-1, metavar="PARAM=VALUE...")
+@click.option("--period", metavar="PERIOD", help=f"Reporting period: {PERIOD_HELP}.")
 @config_option
-def metrics_set(key: str, assignments: tuple[str, ...], config_path: str | None) -> None:
-    """Set parameters of metric KEY, e.g. `crmmetrics metrics set vc_clv_simple discount_rate=0.1`."""
+def metrics_set(key: str, assignments: tuple[str, ...], period: str | None, config_path: str | None) -> None:
+    """Set parameters or the period of metric KEY, e.g. `crmmetrics metrics set vc_clv_simple discount_rate=0.1`
+    or `crmmetrics metrics set vc_aov --period quarter`. Comments in the file are kept."""
     app = _app(config_path)
     if key not in app.registry:
         raise ConfigError(f"{app.config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    if not assignments and period is None:
+        raise ConfigError("metrics set: give PARAM=VALUE assignments, --period, or both")
     definition = app.registry.get(key)
-    changes = {}
+    changes: dict[str, Any] = {}
+    if period is not None:
+        if not is_valid_period(period):
+            raise ConfigError(f"--period: unknown period {period!r}: expected {PERIOD_HELP}")
+        changes["period"] = period
     for assignment in assignments:
         name, sep, text = assignment.partition("=")
         if not sep or not name:

@@ -25,6 +25,23 @@ prometheus_url_option = click.option(
 )
 
 
+currency_option = click.option(
+    "--currency",
+    default=None,
+    help="ISO 4217 code of the reporting currency to show amounts in (default: the config's service.currency, else neutral).",
+)
+
+
+def _currency(option: str | None, config_path: str | None) -> str | None:
+    if option is not None:
+        if len(option) != 3 or not option.isalpha() or not option.isupper():
+            raise ConfigError(f"--currency: {option!r} is not an ISO 4217 code of three capital letters, e.g. EUR")
+        return option
+    if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
+        return load_config(config_path).service.currency
+    return None
+
+
 def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     """The loaded plugins' metrics, and the keys of those with a standard (the KPIs).
 
@@ -54,8 +71,9 @@ def dashboards() -> None:
     help="Directory to write the dashboards and provisioning/ into.",
 )
 @prometheus_url_option
+@currency_option
 @config_option
-def build(out_dir: Path, prometheus_url: str, config_path: str | None) -> None:
+def build(out_dir: Path, prometheus_url: str, currency: str | None, config_path: str | None) -> None:
     """Regenerate the dashboard JSON and Grafana provisioning files.
 
     A Grafana started with GF_PATHS_PROVISIONING=DIR/provisioning loads them all.
@@ -64,7 +82,7 @@ def build(out_dir: Path, prometheus_url: str, config_path: str | None) -> None:
         raise ConfigError(f"--out: {out_dir} is a file, not a directory")
     registry, kpis = _metrics_and_kpis(config_path)
     try:
-        result = write_dashboards(out_dir, registry, kpis, prometheus_url)
+        result = write_dashboards(out_dir, registry, kpis, prometheus_url, _currency(currency, config_path))
     except OSError as exc:
         raise ConfigError(f"--out: cannot write {exc.filename or out_dir}: {exc.strerror}") from None
     click.echo(
@@ -87,10 +105,11 @@ def build(out_dir: Path, prometheus_url: str, config_path: str | None) -> None:
 @click.option("--folder", default=FOLDER, show_default=True, help="Grafana folder to put the dashboards in.")
 @prometheus_url_option
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for each request.")
+@currency_option
 @config_option
 @click.pass_context
 def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_url: str, timeout: float,
-         config_path: str | None) -> None:
+         currency: str | None, config_path: str | None) -> None:
     """Upsert a folder, the Prometheus datasource and every dashboard through Grafana's HTTP API.
 
     Safe to repeat: what is already there unchanged is not written again. Exits 1 if Grafana is
@@ -108,7 +127,7 @@ def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_u
         raise ConfigError("--folder: the folder name is empty")
     registry, kpis = _metrics_and_kpis(config_path)
     report = push_to_grafana(
-        url, build_dashboards(registry, kpis), datasource(prometheus_url), folder=folder, token=token, timeout=timeout
+        url, build_dashboards(registry, kpis, _currency(currency, config_path)), datasource(prometheus_url), folder=folder, token=token, timeout=timeout
     )
     click.echo(f"folder {report.folder[0]}: {report.folder[1]}")
     click.echo(f"datasource {report.datasource[0]}: {report.datasource[1]}")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from ..alerts import alert_rules, dump_rules
+from ..alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
 from ..definitions import parse_duration
 from ..errors import ConfigError
-from ..scorecard import Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from ..periods import Period
+from ..scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
 from ..standards import standards_in_force
 from ..vocabulary import Perspective, Process
 from . import cli
@@ -22,7 +23,14 @@ STATUS_MARKS = {"green": "●", "amber": "◐", "red": "○", None: "·"}
 
 
 def _score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
+    return "no data" if value is None else f"{value:.0f}"
+
+
+def _rollup(value: float | None, coverage: Coverage | None) -> str:
+    """``71 (3 of 4 KPIs)`` or ``no data (0 of 2 KPIs)``: a score always says what it rests on."""
+    if coverage is None or coverage.total == 0:
+        return _score(value)
+    return f"{_score(value)} ({coverage.with_data} of {coverage.total} KPIs)"
 
 
 def _kpi_line(kpi: Kpi):
@@ -34,6 +42,10 @@ def _kpi_line(kpi: Kpi):
     dims = ", ".join(f"{v}" for _k, v in sorted(kpi.dimensions.items()))
     line.append(kpi.name + (f" ({dims})" if dims else ""))
     line.append(f"  {format_value(kpi.value, kpi.unit)}", style=f"bold {style}")
+    if kpi.value is None and kpi.missing_reason:
+        line.append(f" ({kpi.missing_reason})", style="dim")
+    if kpi.period_start is not None and kpi.period_end is not None:
+        line.append(f"  [{Period('current', kpi.period_start, kpi.period_end).describe()}]", style="dim")
     if kpi.target is not None:
         line.append(f"  target {format_value(kpi.target, kpi.unit)}", style="dim")
     change = format_change(kpi.change)
@@ -55,7 +67,8 @@ def render_terminal(scorecard: Scorecard) -> None:
     computed = scorecard.computed_at.strftime("%Y-%m-%d %H:%M UTC") if scorecard.computed_at else "never"
     heading = Text()
     heading.append("CRM balanced scorecard   ", style="bold")
-    heading.append(f"index {_score(scorecard.index)}/100", style="bold")
+    heading.append(f"index {_score(scorecard.index)}{'/100' if scorecard.index is not None else ''}", style="bold")
+    heading.append(f" ({scorecard.coverage.describe()})")
     heading.append(f"   target attainment {attainment}   ")
     heading.append(f"{counts['green']} green ", style="green")
     heading.append(f"{counts['amber']} amber ", style="yellow")
@@ -63,13 +76,18 @@ def render_terminal(scorecard: Scorecard) -> None:
     heading.append(f"{counts['no data']} no data", style="dim")
     heading.append(f"   computed {computed}", style="dim")
     console.print(heading)
+    if scorecard.periods:
+        console.print(
+            Text("periods: " + "; ".join(f"{p.describe()} ({n} KPIs)" for p, n in scorecard.periods), style="dim")
+        )
     if not scorecard.kpis:
         console.print("No KPIs yet: set a standard with 'crmmetrics standards set KEY --target X --red R --green G'.")
         return
     table = Table(show_lines=True, expand=True)
     table.add_column("Process", style="bold", ratio=1)
     for perspective in Perspective:
-        table.add_column(f"{perspective.title} {_score(scorecard.perspectives.get(str(perspective)))}", ratio=2)
+        score = _rollup(scorecard.perspectives.get(str(perspective)), scorecard.perspective_coverage.get(str(perspective)))
+        table.add_column(f"{perspective.title} {score}", ratio=2)
     for process in Process:
         cells = []
         for perspective in Perspective:
@@ -77,9 +95,11 @@ def render_terminal(scorecard: Scorecard) -> None:
             if not kpis:
                 cells.append(Text("–", style="dim"))
                 continue
-            score = Text(f"score {_score(scorecard.cells.get((str(process), str(perspective))))}", style="dim")
+            cell = (str(process), str(perspective))
+            score = Text(f"score {_rollup(scorecard.cells.get(cell), scorecard.cell_coverage.get(cell))}", style="dim")
             cells.append(Group(score, *(_kpi_line(kpi) for kpi in kpis)))
-        table.add_row(f"{process.title}\nscore {_score(scorecard.processes.get(str(process)))}", *cells)
+        score = _rollup(scorecard.processes.get(str(process)), scorecard.process_coverage.get(str(process)))
+        table.add_row(f"{process.title}\nscore {score}", *cells)
     console.print(table)
 
 
@@ -104,16 +124,27 @@ def alerts() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
 @click.option("--for-red", default="15m", show_default=True, metavar="DURATION", help="How long a KPI stays red before it alerts.")
 @click.option("--for-failing", default="15m", show_default=True, metavar="DURATION", help="How long a metric keeps failing before it alerts.")
+@click.option("--grafana-url", default=DEFAULT_GRAFANA_URL, show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
+@click.option("--runbook-url", default=DEFAULT_RUNBOOK_URL, show_default=True,
+              help="Where the operations guide is published; each alert links to its section.")
+@click.option("--job", default=DEFAULT_JOB, show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
 @config_option
-def alerts_export(output: str | None, for_red: str, for_failing: str, config_path: str | None) -> None:
-    """Write alerting rules: a KPI turning red, a KPI going stale, a metric failing to compute."""
+def alerts_export(output: str | None, for_red: str, for_failing: str, grafana_url: str, runbook_url: str, job: str,
+                  config_path: str | None) -> None:
+    """Write alerting rules: a KPI turning red (severity ticket, for its owner); crmmetrics down or
+    absent, a metric failing or stale (severity warning, for its operators)."""
     for name, value in (("--for-red", for_red), ("--for-failing", for_failing)):
         try:
             parse_duration(value)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     app = _app(config_path)
-    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing)
+    if not grafana_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--grafana-url: {grafana_url!r} is not an http:// or https:// URL")
+    if not job.strip() or '"' in job:
+        raise ConfigError(f"--job: {job!r} is not a Prometheus job name")
+    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing,
+                        links=Links(grafana_url, runbook_url), job=job)
     text = dump_rules(rules)
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -6,7 +6,7 @@ import click
 
 from ..config import load_config, redact_url
 from ..errors import ConfigError
-from ..importer import CsvImportError, import_csv, init_source
+from ..importer import MODES, CsvImportError, import_csv, init_source
 from ..schema import TABLES
 from . import cli
 from .core import config_option
@@ -52,6 +52,13 @@ def _mapping(assignments: tuple[str, ...]) -> dict[str, str]:
 @click.option("--ignore-extra", is_flag=True, help="Skip columns of the file that are not columns of TABLE.")
 @click.option("--reject-file", type=click.Path(dir_okay=False), help="Import the valid rows and write the bad ones here (CSV with line and error).")
 @click.option("--derive-customers", is_flag=True, help="orders: create the customers the orders name, acquired at their first order.")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="insert",
+    show_default=True,
+    help="Rows already in the table (same key): insert refuses the import, append skips them, upsert updates them, replace empties the table first.",
+)
 def import_command(
     table: str,
     file: str,
@@ -63,14 +70,16 @@ def import_command(
     ignore_extra: bool,
     reject_file: str | None,
     derive_customers: bool,
+    mode: str,
 ) -> None:
     """Import the CSV export FILE into canonical TABLE, all rows or none.
 
     TABLE is one of: segments, channels, campaigns, customers, orders, order_lines,
     interactions, survey_responses, employees, employee_survey_responses, cost_entries,
     data_quality_facts. Each bad row is reported as FILE:LINE: column COL: reason, and nothing
-    is imported (exit 2) unless --reject-file is given. A transaction log needs only customer,
-    date and amount:
+    is imported (exit 2) unless --reject-file is given. Rows are identified by their key, or by
+    their content when the file has no key column, so importing a file twice is refused (exit
+    2) unless --mode says otherwise. A transaction log needs only customer, date and amount:
 
     \b
       crmmetrics import orders tx.csv --derive-customers \\
@@ -90,12 +99,19 @@ def import_command(
             ignore_extra=ignore_extra,
             reject_file=reject_file,
             derive_customers=derive_customers,
+            mode=mode,
         )
     except CsvImportError as exc:
         for line in exc.lines():
             click.echo(line, err=True)
         raise
     summary = f"{table}: imported {result.rows_imported} of {result.rows_read} rows from {file}"
+    if result.rows_replaced:
+        summary += f" (replacing {result.rows_replaced} rows)"
+    if result.rows_updated:
+        summary += f"; updated {result.rows_updated} rows already there"
+    if result.rows_skipped:
+        summary += f"; skipped {result.rows_skipped} rows already there"
     if result.customers_derived:
         summary += f"; derived {result.customers_derived} customers"
     if result.reject_file is not None:

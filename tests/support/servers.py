@@ -47,8 +47,9 @@ def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
 
 
-def http_get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None, context: Any = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return response.read()
 
 
@@ -90,6 +91,19 @@ class PostgresServer:
             "-w", "start",
         )
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage); resume() starts it again on the same port."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D", str(self.data),
+            "-l", str(self.directory / "server.log"),
+            "-o", f"-k {self.socket_dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-w", "start",
+        )
+
     def stop(self) -> None:
         subprocess.run([*self._as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -113,11 +127,14 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, targets: list[str], rule_files: list[str] | None = None, scrape_interval: str = "1s") -> None:
+    def start(
+        self, targets: list[str], rule_files: list[str] | None = None, scrape_interval: str = "1s", scrape: dict[str, Any] | None = None
+    ) -> None:
+        """``scrape``: more keys of the scrape config (scheme, tls_config, basic_auth)."""
         config = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "rule_files": rule_files or [],
-            "scrape_configs": [{"job_name": "crmmetrics", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [{"job_name": "crmmetrics", "static_configs": [{"targets": targets}], **(scrape or {})}],
         }
         config_path = self.directory / "prometheus.yml"
         config_path.write_text(json.dumps(config))  # JSON is YAML
@@ -158,21 +175,35 @@ class PrometheusServer:
 class ServiceProcess:
     """``crmmetrics serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, config_path: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        scheme: str = "http",
+        headers: dict[str, str] | None = None,
+        context: Any = None,
+    ) -> None:
+        """``args``: more options of ``serve``; ``headers``/``context``: what this class's own requests send."""
         self.config_path = config_path
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
+        self.args = args
+        self.scheme = scheme
+        self.headers = headers
+        self.context = context
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.log_path = self.config_path.parent / f"serve-{self.port}.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crmmetrics", "serve", "--config", str(self.config_path), "--port", str(self.port)],
+            [sys.executable, "-m", "crmmetrics", "serve", "--config", str(self.config_path), "--port", str(self.port), *self.args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=self.env,
@@ -182,10 +213,13 @@ class ServiceProcess:
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"crmmetrics serve exited with {self.process.returncode}: {self.log_path.read_text()}")
-        return http_get(f"{self.url}/healthz") == b"ok\n"
+        return self.get("/-/ready") == b"crmmetrics is ready\n"
+
+    def get(self, path: str, timeout: float = 5.0) -> bytes:
+        return http_get(f"{self.url}{path}", timeout=timeout, headers=self.headers, context=self.context)
 
     def metrics(self) -> str:
-        return http_get(f"{self.url}/metrics").decode()
+        return self.get("/metrics").decode()
 
     def stop(self) -> int:
         if self.process is None:

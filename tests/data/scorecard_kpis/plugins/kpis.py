@@ -44,7 +44,8 @@ def crmmetrics_metrics():
         metric("sc_nps", "Net Promoter Score", "strategy_development", "financial", "points", "higher_is_better", 30.0, 25.0),
         metric("sc_new_customers", "New customers", "strategy_development", "customer", "count", "higher_is_better", 8.0, None),
         metric("sc_complaints", "Complaint rate", "value_creation", "customer", "percent", "lower_is_better", 16.0, 20.0),
-        metric("sc_missing", "Share of wallet", "value_creation", "customer", "percent", "higher_is_better", None, None),
+        # Needs a table the (empty) test source has no rows in: missing with that reason.
+        metric("sc_missing", "Share of wallet", "value_creation", "customer", "percent", "higher_is_better", 12.0, 10.0, needs=("orders",)),
         metric(
             "sc_fcr_by_channel", "First-contact resolution", "multichannel_integration", "internal_process", "percent",
             "higher_is_better", "e_commerce=80,telephony=65,outlets=70", "e_commerce=70,telephony=60,outlets=75",

@@ -1,0 +1,112 @@
+"""What a metric needs from the source, and whether the source has it for a period.
+
+A metric declares its inputs in ``MetricDefinition.needs``: canonical table names
+(``"interactions"``) or columns (``"interactions.handle_seconds"``). Before the runner calls a
+compute function for a period it checks each input here; when one has no rows (a column: no
+non-NULL value) for the period, the value is missing with that reason, and the compute function
+is not called. This is the one place where "no data is no data" is decided: an empty table
+never turns into a 0 or a 100 by way of a ``count(*) = 0`` or a ``sum() = NULL``.
+
+"For the period" depends on the table (``PERIOD_RULES``): event tables count the rows whose
+event time falls into the period; ``cost_entries`` and ``campaigns`` the rows whose span
+overlaps it; ``order_lines`` the lines of the period's orders. Reference and state tables
+(customers, segments, channels, employees) have no event time: any row counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+
+from . import schema
+from .periods import Period
+
+#: How the rows of a table that belong to a period are found: the event-time column, a
+#: ``(start, end)`` span that must overlap the period, or None (any row counts).
+PERIOD_RULES: dict[str, str | tuple[str, str] | None] = {
+    "segments": None,
+    "channels": None,
+    "campaigns": ("starts_at", "ends_at"),
+    "customers": None,
+    "orders": "ordered_at",
+    "order_lines": "orders.ordered_at",
+    "employees": None,
+    "interactions": "started_at",
+    "survey_responses": "responded_at",
+    "employee_survey_responses": "responded_at",
+    "cost_entries": ("period_start", "period_end"),
+    "data_quality_facts": "checked_at",
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One input of a metric: a table, or one column of it that must have values."""
+
+    table: str
+    column: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Need:
+        """``"table"`` or ``"table.column"`` of the canonical schema, or ValueError."""
+        table, _, column = text.partition(".")
+        if table not in schema.TABLES:
+            raise ValueError(f"needs {text!r}: no canonical table {table!r} (tables: {', '.join(schema.TABLES)})")
+        if column and column not in schema.TABLES[table].c:
+            raise ValueError(f"needs {text!r}: table {table} has no column {column!r}")
+        return cls(table, column or None)
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
+
+def period_filter(table_name: str, period: Period | None, tables: Any = None) -> Any:
+    """The WHERE clause selecting the rows of ``table_name`` that belong to ``period`` (None: all)."""
+    tables = tables or schema.TABLES
+    table = tables[table_name]
+    rule = PERIOD_RULES.get(table_name)
+    if period is None or rule is None:
+        return None
+    if isinstance(rule, tuple):
+        start, end = table.c[rule[0]], table.c[rule[1]]
+        # A span without an end (a running campaign) or not after its start (a one-off cost) is
+        # a point at its start, or still running.
+        if table_name == "campaigns":
+            return and_(start < period.end, or_(end.is_(None), end > period.start))
+        return and_(start < period.end, or_(end > period.start, and_(end <= start, start >= period.start)))
+    if "." in rule:  # order lines: the lines of the period's orders
+        parent_name, column = rule.split(".")
+        parent = tables[parent_name]
+        return exists(
+            select(1).where(
+                parent.c.order_id == table.c.order_id, parent.c[column] >= period.start, parent.c[column] < period.end
+            )
+        )
+    column = table.c[rule]
+    return and_(column >= period.start, column < period.end)
+
+
+def has_rows(connection: Any, need: Need, period: Period | None, tables: Any = None) -> bool:
+    """Whether the source has at least one row (with a value in ``need.column``) for the period."""
+    tables = tables or schema.TABLES
+    table = tables[need.table]
+    conditions = [c for c in (period_filter(need.table, period, tables),) if c is not None]
+    if need.column:
+        conditions.append(table.c[need.column].is_not(None))
+    statement = select(1).select_from(table).where(*conditions).limit(1)
+    return connection.execute(statement).first() is not None
+
+
+def missing_reason(connection: Any, needs: Iterable[Need], period: Period, tables: Any = None) -> str | None:
+    """Why a metric with these inputs has no value for the period, or None when every input has rows."""
+    for need in needs:
+        if has_rows(connection, need, period, tables):
+            continue
+        scope = "" if PERIOD_RULES.get(need.table) is None else f" for {period.describe()}"
+        if need.column:
+            return f"no values of {need}{scope}"
+        return f"no rows in {need.table}{scope}"
+    return None
