@@ -1,6 +1,6 @@
 # crmmetrics: `crmmetrics serve` on a slim Python, as a non-root user, the store in a volume.
 #   docker build -t crmmetrics .
-#   docker run -v crmmetrics:/var/lib/crmmetrics -v ./crmmetrics.toml:/etc/crmmetrics/crmmetrics.toml:ro -p 9464:9464 crmmetrics
+#   docker run -v crmmetrics:/var/lib/crmmetrics -v ./crmmetrics.toml:/etc/crmmetrics/crmmetrics.toml:ro -p 9632:9632 crmmetrics
 # Upgrading: back up the store, then `docker run ... crmmetrics store upgrade --config ...`
 # (serve refuses a store at an older schema revision). See docs/operations.md.
 
@@ -26,9 +26,9 @@ RUN pip install --no-cache-dir --no-index --find-links /wheels "crmmetrics[postg
 USER 10001
 WORKDIR /var/lib/crmmetrics
 VOLUME ["/var/lib/crmmetrics"]
-EXPOSE 9464
-# /healthz answers "ok" while the process serves (python: the slim image has no curl).
+EXPOSE 9632
+# /-/healthy answers 200 while the process serves (python: the slim image has no curl).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4).read() != b'ok\\n')"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9632/-/healthy', timeout=4).status != 200)"]
 ENTRYPOINT ["crmmetrics"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "9464"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "9632"]

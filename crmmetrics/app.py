@@ -90,8 +90,36 @@ def check_config(config: Config) -> App:
             check()
         except ConfigError as exc:
             problems.append(f"{config.path or '<config>'}: {exc}")
+    # The files `serve` reads at start and on reload: a bad one is found here, not at a restart.
+    # Their errors already name the file.
+    for check in (lambda: _check_web_config(config), lambda: _check_standards_file(config, registry)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(str(exc))
     raise_all(problems)
     return App(config=config, pm=pm, registry=registry)
+
+
+def _check_web_config(config: Config) -> None:
+    if config.web_config_file is not None:
+        from .errors import ConfigError
+        from .webconfig import parse_web_config
+
+        path = config.web_config_file
+        try:
+            settings = parse_web_config(path.read_text(encoding="utf-8"), path)  # as serve reads it
+            if settings.tls:
+                settings.tls.context()  # the certificate and key files load
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read web config file: {exc.strerror}") from None
+
+
+def _check_standards_file(config: Config, registry: Registry) -> None:
+    if config.standards_file is not None:
+        from .standards import load_standards_file
+
+        load_standards_file(config.standards_file, registry)
 
 
 def _check_source(config: Config) -> None:

@@ -185,7 +185,8 @@ class Leadership:
     def try_acquire(self) -> bool:
         return True
 
-    def still_held(self) -> bool:
+    def still_held(self) -> bool | None:
+        """True or False; None when the store cannot be reached to tell."""
         return True
 
     def release(self) -> None:
@@ -222,16 +223,16 @@ class PostgresLeadership(Leadership):
             self._drop()
             return False
 
-    def still_held(self) -> bool:
+    def still_held(self) -> bool | None:
         try:
             held = self._query(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
                 "AND granted AND ((classid::bigint << 32) | objid::bigint) = :key"
             )
             return bool(held)
-        except Exception:  # noqa: BLE001 - session lost: so is the lock
-            self._drop()
-            return False
+        except Exception:  # noqa: BLE001 - the session is lost, and the lock with it; the next
+            self._drop()  # check, on a new session, tells whether another instance took it
+            return None
 
     def release(self) -> None:
         try:
@@ -309,6 +310,15 @@ def prune_store(runner: Runner) -> None:
     log.info("pruned %d runs (%d observations) started before %s", result.runs, result.observations, f"{result.older_than:%Y-%m-%d %H:%M}")
 
 
+def _lost_leadership(leadership: Leadership) -> bool:
+    """Whether a scheduling instance must stand by. While the store cannot be reached it goes
+    on scheduling (its runs fail to be stored and are counted: no other instance can store
+    any either); once the store answers, a lock that went with the old session is taken back
+    if no other instance took it meanwhile, so an outage causes no gap in the schedule."""
+    held = leadership.still_held()
+    return held is False and not leadership.try_acquire()
+
+
 def run_until_signalled(
     runner: Runner,
     leadership: Leadership,
@@ -351,7 +361,7 @@ def run_until_signalled(
                     scheduler.resume()
                     if on_scheduler is not None:
                         on_scheduler(scheduler)
-                elif scheduler is not None and not leadership.still_held():
+                elif scheduler is not None and _lost_leadership(leadership):
                     log.warning("lost the scheduler lock on the store: standing by")
                     scheduler.shutdown(wait=False)
                     scheduler = None

@@ -84,6 +84,23 @@ def test_every_config_problem_is_reported_at_once(setup):
     assert any("metrics.vc_nps.period: unknown period 'fortnight'" in line for line in lines)
 
 
+def test_config_check_reads_the_web_config_and_standards_files_that_serve_reads(setup):
+    directory, config = setup
+    config.write_text(config.read_text() + '[service]\nstandards_file = "standards.toml"\n[web]\nconfig_file = "web.yml"\n')
+    (directory / "standards.toml").write_text("[standards.vc_nope]\ntarget = 1\n")
+    (directory / "web.yml").write_text("basic_auth_users: [not, a, mapping]\n")
+    done = invoke("config", "check", str(config))
+    assert done.exit_code == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, done.stderr
+    assert any(str(directory / "web.yml") in line and "basic_auth_users" in line for line in lines), done.stderr
+    assert any(str(directory / "standards.toml") in line and "vc_nope" in line for line in lines), done.stderr
+    (directory / "standards.toml").write_text('[standards.vc_nps]\ntarget = 40\nred = 0\ngreen = 30\n')
+    (directory / "web.yml").write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    assert invoke("config", "check", str(config)).exit_code == 0
+    assert not (directory / "store.sqlite").exists()
+
+
 def test_a_config_file_that_is_not_utf8(setup):
     _directory, config = setup
     config.write_bytes(b'[source]\nurl = "sqlite:///caf\xe9.sqlite"\n')

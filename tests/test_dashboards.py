@@ -179,11 +179,12 @@ def test_currency_is_neutral_unless_configured(registry, kpis):
 
 def test_scorecard_has_a_row_per_perspective_with_a_stat_per_kpi(built, registry, kpis):
     panels = built["scorecard.json"]["panels"]
-    titles = [p["title"] for p in panels[:5]]
-    assert titles == ["Scorecard index", "Target attainment", "KPIs by status", "Process × perspective", "Process scores"]
-    assert [p["targets"][0]["expr"] for p in panels[:2]] == [
+    titles = [p["title"] for p in panels[:6]]
+    assert titles == ["Scorecard index", "Target attainment", "Coverage", "KPIs by status", "Process × perspective", "Process scores"]
+    assert [p["targets"][0]["expr"] for p in panels[:3]] == [
         "crmmetrics_scorecard_index",
         "crmmetrics_scorecard_target_attainment_ratio",
+        "crmmetrics_scorecard_coverage_ratio",
     ]
     rows = [i for i, p in enumerate(panels) if p["type"] == "row"]
     assert [panels[i]["title"] for i in rows] == [
@@ -409,7 +410,7 @@ def test_with_no_plugins_every_dashboard_is_still_valid():
     dashboards = build_dashboards([], set())
     process = dashboards["process-value-creation.json"]
     assert [(p["type"], p["title"]) for p in process["panels"]] == [("text", "No metrics")]
-    assert [p["type"] for p in dashboards["scorecard.json"]["panels"]] == ["gauge", "stat", "stat", "table", "bargauge"]
+    assert [p["type"] for p in dashboards["scorecard.json"]["panels"]] == ["gauge", "stat", "stat", "stat", "table", "bargauge"]
     text = _validator("text", "Options")
     assert _errors(text, process["panels"][0]["options"]) == []
     for dashboard in dashboards.values():

@@ -64,11 +64,11 @@ def test_the_images_entry_command_serves_and_its_health_check_passes(demo):
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
     env = {**os.environ, "CRMMETRICS_CONFIG": str(demo / "crmmetrics.toml")}
-    health = [part.replace("9464", str(port)) for part in check]
+    health = [part.replace("9632", str(port)) for part in check]
     health[0] = sys.executable
     process = subprocess.Popen([sys.executable, "-m", "crmmetrics", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        poll(lambda: http_get(f"http://127.0.0.1:{port}/healthz") == b"ok\n", 60, "the entry command to serve")
+        poll(lambda: http_get(f"http://127.0.0.1:{port}/-/healthy") == b"crmmetrics is healthy\n", 60, "the entry command to serve")
         assert subprocess.run(health, timeout=30).returncode == 0
     finally:
         process.terminate()

@@ -86,6 +86,9 @@ def test_sigkill_mid_run_leaves_no_partial_observations_and_the_next_start_final
         poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'") if Path(store_url.removeprefix("sqlite:///")).exists() or not store_url.startswith("sqlite") else None,
              timeout=60, what="a running run", interval=0.02)
         time.sleep(chance.uniform(0.0, 0.5))
+        # The random moment may fall between one run's commit and the next one's start: kill as
+        # soon as a computation is under way again (each takes 0.1-0.8 s, the check 20 ms).
+        poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'"), timeout=60, what="a running run", interval=0.005)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL

@@ -128,7 +128,10 @@ def test_reading_still_works_on_a_guarded_source(source_backend):
     engine.dispose()
 
 
-def test_start_up_warns_when_the_postgres_role_can_write(pg_databases, caplog):
+def test_start_up_warns_when_the_postgres_role_can_write(pg_databases, caplog, monkeypatch):
+    # An earlier CLI test in this process may have configured crmmetrics' logging, which stops
+    # its records at the "crmmetrics" logger: let them reach caplog's handler again.
+    monkeypatch.setattr(logging.getLogger("crmmetrics"), "propagate", True)
     url = pg_databases.create()
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
