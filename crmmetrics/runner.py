@@ -137,12 +137,16 @@ class Runner:
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
             outcome.error = exc
 
-    def run_metric(self, key: str) -> Run:
-        """Compute one metric for its current and previous period and store the run."""
+    def run_metric(self, key: str, as_of: datetime | None = None, backfill: bool = False) -> Run:
+        """Compute one metric for its current and previous period and store the run.
+
+        ``as_of`` overrides the as-of time; ``backfill`` stores the run as a backfilled one
+        (crmmetrics.backfill): marked with its current period, not the latest values.
+        """
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
         settings = self.config.metric_settings(definition)
-        as_of = self.as_of()
+        as_of = to_naive_utc(as_of) if as_of is not None else self.as_of()
         started_at = utcnow()
         clock = time.perf_counter()
         outcome = _Outcome()
@@ -184,7 +188,10 @@ class Runner:
             run.rows = len(observations)
         ok = run.status == "success"
         missing = outcome.missing if ok else None
-        self.store.write_run(run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [])
+        self.store.write_run(
+            run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [],
+            backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
+        )
         level = logging.INFO if run.status == "success" else logging.WARNING
         log.log(
             level,

@@ -87,6 +87,20 @@ class Observation(SQLModel, table=True):
     computed_at: NaiveDatetime
 
 
+class BackfilledRun(SQLModel, table=True):
+    """A run that ``crmmetrics backfill`` made for a past period (crmmetrics.backfill).
+
+    Its observations are ordinary history; readers of the *latest* values and model outputs
+    pass over backfilled runs, so a backfill never replaces what the live runs show.
+    """
+
+    __tablename__ = "backfilled_runs"
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    metric_key: str = Field(index=True)
+    period_start: NaiveDatetime  # the run's current period
+    period_end: NaiveDatetime
+
+
 class MissingValue(SQLModel, table=True):
     """Why a run stored a missing value for a period: the input the source lacked (crmmetrics.inputs)."""
 
@@ -203,11 +217,14 @@ class Store:
         customer_values: Sequence[Mapping[str, Any]] = (),
         missing: Mapping[str, str] | None = None,
         model_fits: Sequence[Mapping[str, Any]] = (),
+        backfilled: Period | None = None,
     ) -> Run:
         """Write a run with its observations (and model outputs) in one transaction.
 
         ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
-        the models the run fitted (``ComputeContext.record_model_fit``).
+        the models the run fitted (``ComputeContext.record_model_fit``). ``backfilled`` marks a
+        run of ``crmmetrics backfill`` with the past period it computed: its customer values
+        (a snapshot of the latest run) are not kept.
         """
         with self.session() as session:
             session.add(run)
@@ -226,6 +243,13 @@ class Store:
                         **{**fit, "parameters": json.dumps(fit["parameters"])},
                     )
                 )
+            if backfilled is not None:
+                session.add(
+                    BackfilledRun(
+                        run_id=run.id, metric_key=run.metric_key, period_start=backfilled.start, period_end=backfilled.end
+                    )
+                )
+                customer_values = ()
             if customer_values:
                 # Model outputs are a snapshot: the latest run replaces the previous one.
                 session.execute(
@@ -263,10 +287,10 @@ class Store:
         return {key: started for key, started in rows}
 
     def latest_observations(self) -> list[LatestObservation]:
-        """The observations of each metric's latest successful run."""
+        """The observations of each metric's latest successful run (not a backfilled one)."""
         latest = (
             select(func.max(Run.id).label("run_id"))
-            .where(Run.status == "success")
+            .where(Run.status == "success", Run.id.not_in(select(BackfilledRun.run_id)))
             .group_by(Run.metric_key)
             .subquery()
         )
@@ -307,7 +331,7 @@ class Store:
     def latest_model_fits(self) -> list[ModelFit]:
         """The fits recorded by each metric's latest run (successful or not)."""
         with self.session() as session:
-            last_ids = select(func.max(Run.id)).group_by(Run.metric_key)
+            last_ids = select(func.max(Run.id)).where(Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)
             statement = select(ModelFit).where(ModelFit.run_id.in_(last_ids)).order_by(ModelFit.metric_key, ModelFit.id)
             return list(session.exec(statement).all())
 
