@@ -1,0 +1,193 @@
+"""Backfill on a hand-built source with known monthly values: every period equals the
+hand-computed value, a rerun stores nothing new, and a backfill killed half-way and resumed
+leaves the same store as one uninterrupted run."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+from click.testing import CliRunner
+
+from crmmetrics.backfill import backfill_as_ofs
+from crmmetrics.cli import cli
+from crmmetrics.history import history_snapshots
+from crmmetrics.store import Store
+from crmmetrics.testing import CrmDatabase
+from support.servers import poll
+
+MONTHS = 60  # 2020-01 .. 2024-12
+EMPTY_MONTH = 4  # 2020-05 has no orders at all: no data, not 0
+
+
+def month_start(index: int) -> datetime:
+    return datetime(2020 + index // 12, index % 12 + 1, 1)
+
+
+def build_shop(url: str) -> None:
+    """Month i (0-based from 2020-01): customer 1 buys for 10(i+1), customer 2 for 20(i+1);
+    in the first month of a quarter an anonymous order of 30(i+1) is added."""
+    db = CrmDatabase(url)
+    db.insert("segments", [{"segment_id": 1, "name": "Gold", "is_target": True}])
+    db.insert("channels", [{"channel_id": 1, "name": "Web shop", "category": "e_commerce"}])
+    db.insert("customers", [
+        {"customer_id": 1, "segment_id": 1, "acquired_at": datetime(2019, 1, 1)},
+        {"customer_id": 2, "segment_id": 1, "acquired_at": datetime(2019, 1, 1)},
+    ])
+    orders = []
+    for i in range(MONTHS):
+        if i == EMPTY_MONTH:
+            continue
+        day = month_start(i).replace(day=10, hour=12)
+        k = i + 1
+        orders += [
+            {"order_id": 3 * i + 1, "customer_id": 1, "ordered_at": day, "channel_id": 1, "net_revenue": 10.0 * k},
+            {"order_id": 3 * i + 2, "customer_id": 2, "ordered_at": day, "channel_id": 1, "net_revenue": 20.0 * k},
+        ]
+        if i % 3 == 0:
+            orders.append({"order_id": 3 * i + 3, "customer_id": None, "ordered_at": day, "channel_id": 1, "net_revenue": 30.0 * k})
+    db.insert("orders", orders)
+    db.dispose()
+
+
+def expected_aov(i: int) -> float | None:
+    """Hand-computed: (10k + 20k) / 2 = 15k, or (10k + 20k + 30k) / 3 = 20k with the anonymous order."""
+    if i == EMPTY_MONTH:
+        return None
+    k = i + 1
+    return 20.0 * k if i % 3 == 0 else 15.0 * k
+
+
+def expected_identified_share(quarter: int) -> float:
+    """Percent of a quarter's revenue from identified customers: only its first month has an anonymous order."""
+    months = [3 * quarter + m for m in range(3) if 3 * quarter + m != EMPTY_MONTH]
+    identified = sum(30.0 * (i + 1) for i in months)
+    anonymous = 30.0 * (3 * quarter + 1)
+    return 100 * identified / (identified + anonymous)
+
+
+@pytest.fixture
+def shop(tmp_path):
+    build_shop(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    return tmp_path
+
+
+def write_config(directory, store_name="store.sqlite"):
+    path = directory / f"{store_name}.toml"
+    path.write_text(
+        f'[source]\nurl = "sqlite:///{directory / "crm.sqlite"}"\n'
+        f'[store]\nurl = "sqlite:///{directory / store_name}"\n'
+        '[logging]\nlevel = "WARNING"\n'
+        '[metrics.im_identified_revenue_share]\nperiod = "quarter"\n'
+    )
+    return path
+
+
+ARGS = ["--metric", "vc_aov", "--metric", "im_identified_revenue_share", "--from", "2020-01-01", "--to", "2025-01-01"]
+TOTAL = MONTHS + MONTHS // 3  # 60 months of vc_aov, 20 quarters of the identified share
+
+
+def backfill(config, *extra):
+    return CliRunner().invoke(cli, ["backfill", "--config", str(config), *ARGS, *extra], catch_exceptions=False)
+
+
+def store_rows(path):
+    """What a backfill stored, without ids and times: (metric, label, start, end, dimensions, value)."""
+    with sqlite3.connect(path) as connection:
+        return sorted(connection.execute(
+            "SELECT o.metric_key, o.period_label, o.period_start, o.period_end, o.dimensions, o.value "
+            "FROM observations o JOIN backfilled_runs b ON b.run_id = o.run_id"
+        ).fetchall(), key=repr)
+
+
+def backfilled_count(path):
+    with sqlite3.connect(path, timeout=30) as connection:
+        try:
+            return connection.execute("SELECT count(*) FROM backfilled_runs").fetchone()[0]
+        except sqlite3.OperationalError:  # the store is not created yet
+            return 0
+
+
+def test_periods_step_by_their_grain():
+    assert backfill_as_ofs("month", datetime(2024, 1, 15), datetime(2024, 4, 1)) == [
+        datetime(2024, 2, 1), datetime(2024, 3, 1), datetime(2024, 4, 1)
+    ]
+    assert backfill_as_ofs("quarter", datetime(2024, 1, 1), datetime(2024, 12, 31)) == [
+        datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1)
+    ]
+    assert backfill_as_ofs("month_to_date", datetime(2024, 1, 1), datetime(2024, 3, 1)) == [
+        datetime(2024, 1, 31, 23, 59, 59, 999999), datetime(2024, 2, 29, 23, 59, 59, 999999)
+    ]
+    assert backfill_as_ofs("trailing_30d", datetime(2024, 1, 1, 8), datetime(2024, 3, 1)) == [
+        datetime(2024, 1, 31), datetime(2024, 3, 1)
+    ]
+
+
+def test_every_period_equals_the_hand_computed_value_and_a_rerun_stores_nothing(shop):
+    config = write_config(shop)
+    done = backfill(config)
+    assert done.exit_code == 0, done.output
+    assert f"backfilling {TOTAL} periods (0 already stored)" in done.output
+
+    store = Store(f"sqlite:///{shop / 'store.sqlite'}")
+    aov = {s.period_start: s for s in history_snapshots(store, keys=["vc_aov"])}
+    assert len(aov) == MONTHS
+    for i in range(MONTHS):
+        snapshot = aov[month_start(i)]
+        assert snapshot.period_end == month_start(i + 1)
+        if expected_aov(i) is None:
+            assert snapshot.current() is None
+            assert snapshot.observations[0].reason  # stored with why, never as 0
+        else:
+            assert snapshot.current() == pytest.approx(expected_aov(i)), month_start(i)
+    assert aov[datetime(2020, 1, 1)].current() == pytest.approx(20.0)  # (10 + 20 + 30) / 3
+    assert aov[datetime(2024, 12, 1)].current() == pytest.approx(900.0)  # (600 + 1200) / 2
+
+    share = {s.period_start: s for s in history_snapshots(store, keys=["im_identified_revenue_share"])}
+    assert sorted(share) == [month_start(3 * q) for q in range(MONTHS // 3)]
+    for q in range(MONTHS // 3):
+        assert share[month_start(3 * q)].period_end == month_start(3 * q + 3)
+        assert share[month_start(3 * q)].current() == pytest.approx(expected_identified_share(q))
+    # The live view is not replaced by history: no latest values without a live run.
+    assert store.latest_observations() == []
+    store.engine.dispose()
+
+    before = store_rows(shop / "store.sqlite")
+    again = backfill(config)
+    assert again.exit_code == 0 and f"backfilling 0 periods ({TOTAL} already stored)" in again.output
+    assert store_rows(shop / "store.sqlite") == before
+    assert backfilled_count(shop / "store.sqlite") == TOTAL
+
+    forced = CliRunner().invoke(
+        cli, ["backfill", "--config", str(config), "--metric", "vc_aov", "--from", "2024-11-01", "--to", "2025-01-01", "--force"]
+    )
+    assert forced.exit_code == 0 and "backfilling 2 periods (0 already stored)" in forced.output
+    assert backfilled_count(shop / "store.sqlite") == TOTAL + 2
+
+
+def test_killed_half_way_and_resumed_equals_one_uninterrupted_run(shop):
+    whole = write_config(shop, "whole.sqlite")
+    assert backfill(whole).exit_code == 0
+
+    halves = write_config(shop, "halves.sqlite")
+    command = [sys.executable, "-m", "crmmetrics", "backfill", "--config", str(halves), *ARGS]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll(lambda: backfilled_count(shop / "halves.sqlite") >= 10, 120, "ten backfilled periods", interval=0.02)
+        process.send_signal(signal.SIGKILL)  # no chance to clean up: only whole runs may be stored
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stopped_at = backfilled_count(shop / "halves.sqlite")
+    assert 10 <= stopped_at < TOTAL, "the backfill finished before it could be killed"
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"backfilling {TOTAL - stopped_at} periods ({stopped_at} already stored)" in resumed.stderr
+    assert store_rows(shop / "halves.sqlite") == store_rows(shop / "whole.sqlite")
+    assert backfilled_count(shop / "halves.sqlite") == backfilled_count(shop / "whole.sqlite") == TOTAL
