@@ -25,7 +25,7 @@ def crmmetrics(*args, cwd=None):
 
 def test_backfilled_history_reaches_prometheus_at_each_period_end(tmp_path, prometheus):
     demo = tmp_path / "demo"
-    crmmetrics("demo", "--dir", str(demo), "--customers", "300", "--seed", "3", "--once")
+    crmmetrics("demo", "--dir", str(demo), "--customers", "300", "--seed", "3", "--once", "--history-months", "0")
     config = str(demo / "crmmetrics.toml")
     crmmetrics("backfill", "--config", config, "--metric", "vc_aov", "--metric", "mci_channel_revenue_mix", "--from", "2025-06-01")
     history = demo / "history.om"

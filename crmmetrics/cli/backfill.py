@@ -78,6 +78,26 @@ def backfill(config_path: str | None, metrics: tuple[str, ...], start: str, end:
         sys.exit(1)
 
 
+def backfill_demo(app, months: int) -> None:
+    """The demo's history: the last ``months`` months of every enabled metric (already stored ones skipped)."""
+    from ..backfill import plan_backfill, run_backfill
+    from ..periods import _calendar_start, _months_back
+
+    now = app.runner.as_of()
+    plan = plan_backfill(app.runner, app.runner.enabled_keys(), _months_back(_calendar_start(now, "month"), months), now)
+    if not plan.todo:
+        return
+    click.echo(f"crmmetrics: backfilling {months} months of history ({len(plan.todo)} periods; --history-months 0 skips this)", err=True)
+    bar = _progress(len(plan.todo), "backfilling history")
+    try:
+        runs = run_backfill(app.runner, plan, progress=(lambda _run: bar[0].advance(bar[1])) if bar else None)
+    finally:
+        if bar:
+            bar[0].stop()
+    failed = sum(run.status != "success" for run in runs)
+    click.echo(f"crmmetrics: stored {len(runs) - failed} of {len(runs)} past periods" + (f" ({failed} failed, see the log)" if failed else ""), err=True)
+
+
 @cli.group()
 def history() -> None:
     """The stored history of every metric, period by period."""
