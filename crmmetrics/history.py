@@ -2,7 +2,8 @@
 
 A snapshot is what ``/metrics`` would have served for one metric just after one of its
 periods ended: the observations (current and previous period) of the newest successful run
-whose current period it is, backfilled or live. ``crmmetrics history export`` writes them in
+whose current period it is, backfilled or live (of the live runs of a to-date or trailing
+period, whose periods end at each run's time, only the latest). ``crmmetrics history export`` writes them in
 the exporter's own families (crmmetrics.exporter.value_families and the scorecard's per-KPI
 families, judged by the standards in force at the period's end), each sample stamped with the
 period's end. The scorecard roll-ups (``crmmetrics_scorecard_*``) combine metrics whose
@@ -22,12 +23,13 @@ from datetime import datetime
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.samples import Sample
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from .exporter import info_families, timestamp, value_families
 from .scorecard import evaluate, scorecard_families
 from .standards import resolve, _all_changes
-from .store import LatestObservation, MissingValue, Observation, Run, Store
+from .periods import CALENDAR
+from .store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,15 @@ def history_snapshots(
     """Per metric and current period (ending within ``[start, end]``), the newest successful run's values; oldest first."""
     obs = Observation.__table__.c
     runs = Run.__table__.c
+    backfilled = select(BackfilledRun.run_id)
+    latest_live = select(func.max(runs.id)).where(runs.status == "success", runs.id.not_in(backfilled)).group_by(runs.metric_key)
     newest = (
         select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
         .join(Run.__table__, runs.id == obs.run_id)
         .where(obs.period_label == "current", runs.status == "success")
+        # A live run of a to-date or trailing period ends at its own run time: of those only
+        # the latest counts, or the history would get a point per scheduled run.
+        .where(or_(runs.period.in_(CALENDAR), runs.id.in_(backfilled), runs.id.in_(latest_live)))
         .group_by(obs.metric_key, obs.period_start, obs.period_end)
     )
     if start is not None:
