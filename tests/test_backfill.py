@@ -4,6 +4,7 @@ leaves the same store as one uninterrupted run."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -159,3 +160,41 @@ def test_the_demo_backfills_its_history(tmp_path):
     ends = [s.period_end for s in aov]
     assert len(ends) == 3 and ends[-1] == live[0].period_end
     assert all(s.current() is not None and s.current() > 0 for s in aov)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--from", "January"], "Error: --from: 'January' is not an ISO 8601 date or date-time, e.g. 2024-01-01"),
+        (["--from", "2024-01-01", "--to", "2023-01-01"], "Error: --from 2024-01-01 is not before --to 2023-01-01"),
+        (["--from", "2024-01-01", "--metric", "vc_nope"], "Error: --metric: unknown metric 'vc_nope'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_stores_nothing(shop, args, message):
+    config = write_config(shop)
+    done = CliRunner().invoke(cli, ["backfill", "--config", str(config), *args])
+    assert done.exit_code == 2
+    assert done.output.startswith(message) and done.output.count("\n") == 1 and "Traceback" not in done.output
+    assert backfilled_count(shop / "store.sqlite") == 0
+
+
+def test_sigterm_stops_between_periods_and_says_how_to_resume(shop):
+    config = write_config(shop)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmmetrics", "backfill", "--config", str(config), *ARGS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        poll(lambda: backfilled_count(shop / "store.sqlite") >= 5, 120, "five backfilled periods", interval=0.02)
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stored = backfilled_count(shop / "store.sqlite")
+    assert process.returncode == 130, err
+    # The count the message gives may miss the period whose run was being logged when the signal came.
+    said = re.search(rf"interrupted after (\d+) of {TOTAL} periods; run the same command to resume", err)
+    assert said and int(said.group(1)) in (stored - 1, stored), err
+    again = backfill(config)
+    assert f"backfilling {TOTAL - stored} periods ({stored} already stored)" in again.output
