@@ -213,7 +213,7 @@ class Runner:
                 "missing": missing or None,
             },
         )
-        if self.pm is not None:
+        if self.pm is not None and not backfill:  # observers hear of live runs, not of history being filled in
             try:
                 self.pm.hook.crmmetrics_run_finished(run=run, observations=observations)
             except Exception:  # an observer's bug must not undo or fail a stored run

@@ -281,9 +281,13 @@ class Store:
             return tuple(connection.execute(select(func.max(Run.id), *(part() for part in CHANGE_MARKERS))).one())
 
     def last_run_times(self) -> dict[str, datetime]:
-        """When each metric last ran (any status); the scheduler uses it to catch up missed runs."""
+        """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
         with self.session() as session:
-            rows = session.exec(select(Run.metric_key, func.max(Run.started_at)).group_by(Run.metric_key)).all()
+            rows = session.exec(
+                select(Run.metric_key, func.max(Run.started_at))
+                .where(Run.id.not_in(select(BackfilledRun.run_id)))
+                .group_by(Run.metric_key)
+            ).all()
         return {key: started for key, started in rows}
 
     def latest_observations(self) -> list[LatestObservation]:
@@ -342,13 +346,15 @@ class Store:
         return {row.period_label: row.reason for row in rows}
 
     def health(self) -> list[MetricHealth]:
-        """Per metric: the last run, the last success and the count of failures."""
+        """Per metric: the last run, the last success and the count of failures (live runs only:
+        a backfilled period that fails says nothing about the service's health)."""
+        live = Run.id.not_in(select(BackfilledRun.run_id))
         with self.session() as session:
-            last_ids = session.exec(select(func.max(Run.id)).group_by(Run.metric_key)).all()
+            last_ids = session.exec(select(func.max(Run.id)).where(live).group_by(Run.metric_key)).all()
             last_runs = session.exec(select(Run).where(Run.id.in_(last_ids))).all() if last_ids else []
             successes = dict(
                 session.exec(
-                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == "success").group_by(Run.metric_key)
+                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == "success", live).group_by(Run.metric_key)
                 ).all()
             )
             counts = {
@@ -358,7 +364,7 @@ class Store:
                         Run.metric_key,
                         func.count(Run.id),
                         func.sum(case((Run.status == "failed", 1), else_=0)),
-                    ).group_by(Run.metric_key)
+                    ).where(live).group_by(Run.metric_key)
                 ).all()
             }
         return [

@@ -198,3 +198,17 @@ def test_sigterm_stops_between_periods_and_says_how_to_resume(shop):
     assert said and int(said.group(1)) in (stored - 1, stored), err
     again = backfill(config)
     assert f"backfilling {TOTAL - stored} periods ({stored} already stored)" in again.output
+
+
+def test_a_backfill_leaves_the_live_values_and_the_run_health_alone(shop):
+    from crmmetrics.testing import render_exposition
+
+    config = write_config(shop)
+    live = CliRunner().invoke(cli, ["run", "--config", str(config), "--metric", "vc_aov", "--as-of", "2024-06-10"])
+    assert live.exit_code == 0, live.output
+    assert backfill(config).exit_code == 0
+    exposition = render_exposition(f"sqlite:///{shop / 'store.sqlite'}")
+    # Still the live run's May 2024 (i = 52, k = 53: 15 x 53), not the newest backfilled December.
+    assert exposition.metric_value("vc_aov") == pytest.approx(15.0 * 53)
+    assert exposition.value("crmmetrics_runs_total", metric="vc_aov", plugin="value_creation") == 1.0
+    assert exposition.value("crmmetrics_run_up", metric="vc_aov", plugin="value_creation") == 1.0
