@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from html import escape
+
+from sqlmodel import select
 
 from .history import Snapshot, history_snapshots
 from .page import _CSS, _when
@@ -285,12 +286,14 @@ def kpi_page(store: Store, key: str) -> str | None:
         f"<td>{_when(c.valid_from)}</td><td>{'retired' if c.retired else ''}</td></tr>"
         for c in reversed(changes)
     ) or "<tr><td colspan='9'>No standard has been recorded for this metric.</td></tr>"
+    runs = store.runs(key, limit=15)
     with store.session() as session:
-        backfilled = {row for row in session.exec(BackfilledRun.__table__.select().with_only_columns(BackfilledRun.__table__.c.run_id)).scalars()}
+        ids = [r.id for r in runs]
+        backfilled = set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_(ids))).all()) if ids else set()
     run_rows = "".join(
         f"<tr data-run-id='{r.id}' data-status='{escape(r.status)}'><td>{r.id}</td><td>{_when(r.started_at)}</td><td>{escape(r.status)}</td>"
         f"<td>{r.duration_seconds:.3f} s</td><td>{r.rows}</td><td>{'backfill' if r.id in backfilled else 'live'}</td><td>{escape(r.error or '')}</td></tr>"
-        for r in store.runs(key, limit=15)
+        for r in runs
     ) or "<tr><td colspan='7'>No runs yet.</td></tr>"
     process = Process(record.process).title if record.process in {str(p) for p in Process} else record.process
     perspective = Perspective(record.perspective).title if record.perspective in {str(p) for p in Perspective} else record.perspective

@@ -18,7 +18,7 @@ from crmmetrics.backfill import backfill_as_ofs
 from crmmetrics.cli import cli
 from crmmetrics.history import history_snapshots
 from crmmetrics.store import Store
-from support.monthly_shop import EMPTY_MONTH, MONTHS, build_shop, expected_aov, expected_identified_share, month_start
+from support.monthly_shop import MONTHS, build_shop, expected_aov, expected_identified_share, month_start
 from support.servers import poll
 
 @pytest.fixture

@@ -4,6 +4,8 @@ value, and screenshots at 1,400 px and 400 px wide are kept in test-artifacts/."
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -15,21 +17,15 @@ import pytest
 from crmmetrics.history import history_snapshots
 from crmmetrics.server import make_server
 from crmmetrics.store import Store
-from support.monthly_shop import MONTHS, build_shop, expected_aov, month_start
+from support.monthly_shop import build_shop, expected_aov
 from test_page import ARTIFACTS, DomParser, chromium, png_size
 
 
 def crmmetrics(config, *args):
     done = subprocess.run([sys.executable, "-m", "crmmetrics", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=300, env={"CRMMETRICS_USER": "test-admin", **_env()})
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "CRMMETRICS_USER": "test-admin"})
     assert done.returncode == 0, done.stderr
     return done
-
-
-def _env():
-    import os
-
-    return dict(os.environ)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +115,6 @@ def test_scorecard_cards_link_to_their_page_with_a_sparkline(site, tmp_path):
     card = root.find("li", cls="kpi", data_metric="vc_aov")
     assert card.find("a", cls="kpi-link").attrs["href"] == "/kpi/vc_aov"
     spark = card.find("svg", cls="spark")
-    import json
 
     stored = [s.current() for s in history_snapshots(store, keys=["vc_aov"])][-24:]
     assert json.loads(spark.attrs["data-values"]) == stored
