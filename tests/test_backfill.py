@@ -212,3 +212,26 @@ def test_a_backfill_leaves_the_live_values_and_the_run_health_alone(shop):
     assert exposition.metric_value("vc_aov") == pytest.approx(15.0 * 53)
     assert exposition.value("crmmetrics_runs_total", metric="vc_aov", plugin="value_creation") == 1.0
     assert exposition.value("crmmetrics_run_up", metric="vc_aov", plugin="value_creation") == 1.0
+
+
+def test_history_exports_as_csv_and_json(shop):
+    import csv
+    import io
+    import json
+
+    config = write_config(shop)
+    runner = CliRunner()
+    args = ["backfill", "--config", str(config), "--metric", "vc_aov", "--from", "2020-01-01", "--to", "2020-07-01"]
+    assert runner.invoke(cli, args).exit_code == 0
+    exported = runner.invoke(cli, ["history", "export", "--config", str(config), "--format", "json", "--metric", "vc_aov"])
+    assert exported.exit_code == 0, exported.output
+    rows = json.loads(exported.output)
+    assert [(r["period_start"], r["value"]) for r in rows] == [
+        (f"{month_start(i).isoformat()}Z", expected_aov(i)) for i in range(6)
+    ]
+    assert rows[4]["value"] is None and rows[4]["missing_reason"] and rows[0]["unit"] == "currency"
+    table = runner.invoke(cli, ["history", "export", "--config", str(config), "--format", "csv", "--to", "2020-04-01"])
+    records = list(csv.DictReader(io.StringIO(table.output)))
+    assert [(r["metric"], r["period_end"], float(r["value"])) for r in records] == [
+        ("vc_aov", "2020-02-01T00:00:00Z", 20.0), ("vc_aov", "2020-03-01T00:00:00Z", 30.0), ("vc_aov", "2020-04-01T00:00:00Z", 45.0)
+    ]
