@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,6 +65,30 @@ class DatabaseSection(_Strict):
         return value
 
 
+# Runs older than this are pruned (their observations with them). Every run stores the current
+# and the previous period, so 731 days of runs keep at least two years of every KPI's period
+# values; the standards history and each metric's latest run and latest value are never pruned.
+DEFAULT_RETENTION = "731d"
+MAX_RETENTION = timedelta(days=36600)
+
+
+def parse_retention(value: str) -> timedelta:
+    retention = parse_duration(value, maximum=MAX_RETENTION)
+    if retention < timedelta(days=1):
+        raise ValueError(f"retention {value!r} is shorter than a day")
+    return retention
+
+
+class StoreSection(DatabaseSection):
+    retention: str = DEFAULT_RETENTION
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        parse_retention(value)
+        return value
+
+
 class ServiceSection(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(9632, ge=0, le=65535)
@@ -71,6 +96,9 @@ class ServiceSection(_Strict):
     plugins_dir: str | None = None
     as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
     misfire_grace: str = "10m"
+    # How often a standby instance tries to take over scheduling (PostgreSQL store), and the
+    # leader checks it still holds the lock: a dead leader is replaced within this time.
+    leader_poll: str = "15s"
     # ISO 4217 code of the reporting currency that amounts are in (dashboards, alert texts);
     # None: neutral amounts. Family names never include it (docs/operations.md).
     currency: str | None = None
@@ -97,6 +125,13 @@ class ServiceSection(_Strict):
     @classmethod
     def _grace(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("leader_poll")
+    @classmethod
+    def _leader_poll(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() > 60:
+            raise ValueError(f"{value!r} is longer than 60s: a dead leader must be replaced within a minute")
         return value
 
 
@@ -168,7 +203,7 @@ class MetricSection(_Strict):
 
 class ConfigModel(_Strict):
     source: DatabaseSection
-    store: DatabaseSection
+    store: StoreSection
     service: ServiceSection = Field(default_factory=ServiceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     web: WebSection = Field(default_factory=WebSection)
@@ -200,6 +235,10 @@ class Config:
     @property
     def store_url(self) -> str:
         return self.model.store.url
+
+    @property
+    def retention(self) -> timedelta:
+        return parse_retention(self.model.store.retention)
 
     @property
     def service(self) -> ServiceSection:
@@ -241,24 +280,57 @@ class Config:
         )
 
     def validate_against(self, registry: Any) -> None:
-        """Check the [metrics.*] tables against the loaded metric definitions."""
+        """Check the [metrics.*] tables against the loaded metric definitions (every problem at once)."""
+        raise_all(self.problems_against(registry))
+
+    def problems_against(self, registry: Any) -> list[str]:
         where = self.path or "<config>"
+        problems = []
         for key, section in self.model.metrics.items():
             if key not in registry:
-                raise ConfigError(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+                problems.append(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+                continue
             definition = registry.get(key)
             for name, value in section.params.items():
                 try:
                     definition.parameter(name).coerce(value)
                 except KeyError as exc:
-                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}") from None
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}")
                 except ValueError as exc:
-                    raise ConfigError(f"{where}: metrics.{key}.params.{name}: {exc}") from None
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc}")
+        return problems
+
+
+def raise_all(problems: list[str]) -> None:
+    """One ConfigError carrying every problem, one per line (the first line stands alone)."""
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@?]*:).*@(?=[^@]*$)", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*(@)", r"\1***\2", url)
+    """A database URL with every password in it replaced by ***.
+
+    Covers ``user:pw@``, a user-less ``:pw@`` and query parameters such as ``password=``,
+    ``sslpassword=`` (anything named like a password, secret or token). Works on text that is
+    not a valid URL too, since it is used on what the user typed. The part between ``:`` and
+    the last ``@`` is taken as the password: a raw ``@`` inside it is hidden with it.
+    """
+    url = _URL_PASSWORD.sub(r"\1***@", url)
+    return _QUERY_SECRET.sub(r"\1***", url)
+
+
+# In free text a URL ends at white space; a query value may be followed by ": message".
+_TEXT_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]*:)\S*@", re.IGNORECASE)
+_TEXT_QUERY_SECRET = re.compile(r"([?&][^=&\s]*(?:password|passwd|pwd|secret|token)[^=&\s]*=)[^&\s]*?(?=:?(?:\s|$|&))", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error, a log line) with the passwords of any URLs in it replaced by ***."""
+    return _TEXT_QUERY_SECRET.sub(r"\1***", _TEXT_URL_PASSWORD.sub(r"\1***@", text))
 
 
 def _interpolate(value: Any, where: str, key: str) -> Any:
@@ -302,7 +374,7 @@ def parse_config(data: dict[str, Any], path: Path | None) -> Config:
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_error_line(where, exc.errors()[0])) from None
+        raise_all([_error_line(where, error) for error in exc.errors()])
     if path is not None:
         base = path.parent
         model.source.url = _resolve_sqlite(model.source.url, base)
@@ -320,9 +392,14 @@ def load_config(option: str | Path | None = None) -> Config:
     path = find_config_path(option)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
     except FileNotFoundError:
         hint = "" if option or os.environ.get(CONFIG_ENV) else f" (pass --config or set {CONFIG_ENV})"
         raise ConfigError(f"{path}: config file not found{hint}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     try:
@@ -351,11 +428,14 @@ def effective_config(config: Config, registry: Any) -> dict[str, Any]:
     return data
 
 
-def edit_metric(path: Path, key: str, changes: dict[str, Any], registry: Any) -> None:
+def edit_metric(
+    path: Path, key: str, changes: dict[str, Any], registry: Any, validate: Callable[[Config], Any] | None = None
+) -> None:
     """Apply ``changes`` to ``[metrics.KEY]`` keeping the file's comments and layout.
 
     ``changes`` maps a dotted name under the metric (``enabled``, ``schedule``, ``params.NAME``)
-    to its new value. The edited text is validated in full before it replaces the file, and the
+    to its new value. The edited text is validated in full before it replaces the file (with
+    ``validate``, e.g. crmmetrics.app.check_config: exactly as ``config check``), and the
     replacement is atomic, so a bad change leaves the file as it was.
     """
     text = path.read_text(encoding="utf-8")
@@ -381,6 +461,8 @@ def edit_metric(path: Path, key: str, changes: dict[str, Any], registry: Any) ->
     config.validate_against(registry)
     if key in config.model.metrics:
         config.metric_settings(registry.get(key))
+    if validate is not None:
+        validate(config)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(new_text, encoding="utf-8")
     os.replace(temporary, path)

@@ -554,8 +554,21 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
         4,
         8,
     )
+    layout.add(
+        _panel(
+            "stat",
+            "Coverage",
+            "Share of the scorecard's KPIs that have a current value: the index and every score are "
+            "computed over those only (a KPI without data is not scored, never counted as fine).",
+            [_target("crmmetrics_scorecard_coverage_ratio", "A", instant=True)],
+            _stat_options(colour_mode="value"),
+            {"unit": "percentunit", "decimals": 0, "min": 0, "max": 1, "color": SCORE_COLOUR},
+        ),
+        4,
+        8,
+    )
     layout.add(status_counts(), 4, 8)
-    layout.add(process_perspective_table(), 12, 8)
+    layout.add(process_perspective_table(), 8, 8)
     layout.newline()
     process_links = [
         {**_link("${__field.labels.process} dashboard", "crmmetrics-${__field.labels.process}"), "icon": ""}

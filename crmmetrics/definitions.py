@@ -86,12 +86,20 @@ RESERVED_LABELS = frozenset(
 )
 
 
-def parse_duration(text: str) -> timedelta:
+# No schedule, timeout or grace time in crmmetrics is sensibly longer than a year; the bound
+# also keeps numbers like 99999999999999d from overflowing timedelta.
+MAX_DURATION = timedelta(days=366)
+
+
+def parse_duration(text: str, maximum: timedelta = MAX_DURATION) -> timedelta:
     """``30s``, ``15m``, ``6h``, ``1d``, ``2w`` -> timedelta; ValueError on anything else."""
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"invalid duration {text!r}: expected a positive number and a unit s, m, h, d or w, e.g. 15m")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    number, unit = int(match.group(1)), _DURATION_UNITS[match.group(2)]
+    if number > maximum / timedelta(**{unit: 1}):
+        raise ValueError(f"duration {text!r} is longer than the maximum of {maximum.days} days")
+    return timedelta(**{unit: number})
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,20 @@ about three years of believable behaviour up to ``as_of``:
 * employees with hires, voluntary and involuntary leavers, monthly pulse surveys (eNPS,
   satisfaction, engagement; some anonymous) asking a third of the staff each month by a fixed
   rota, so that everyone is asked once a quarter;
+* a planted **service-profit chain** (Heskett et al. 1994), on unless ``chain_effect=False``:
+  every department has a team mood that varies from month to month (an AR(1) series, sd
+  :data:`TEAM_MOOD_SD` in units of an employee's mood, autocorrelation
+  :data:`TEAM_MOOD_AUTOCORRELATION`). It moves the pulse answers (eNPS, satisfaction,
+  engagement) of that department's staff in that month (so ``pa_employee_satisfaction`` by
+  ``department`` follows it) and, :data:`CHAIN_LAG_MONTHS` month later, the CSAT of the assisted
+  contacts on the channels the department serves (contact centre and live chat: customer
+  service; retail stores: retail; field sales team: field sales), by :data:`CSAT_PER_MOOD`
+  points of the 1-5 scale per unit of mood: a satisfied team this month, more satisfied
+  customers on its channels next month. No link to retention or revenue is planted. The team
+  moods come from a generator of their own, so everything else (and, with
+  ``chain_effect=False``, every row) is the same either way. A department has few answers a
+  month: :mod:`crmmetrics.value_chain` finds the link reliably from about 5,000 customers on
+  (the default size);
 * a monthly cost ledger (acquisition and retention marketing and sales by channel and campaign,
   service and fulfilment by channel, IT, per segment and a few per customer);
 * weekly data-quality checks per source system computed from the generated data.
@@ -57,10 +71,17 @@ from sqlalchemy.schema import CreateTable
 
 from crmmetrics.schema import TABLES, metadata
 
-__all__ = ["generate_demo", "HISTORY_DAYS"]
+__all__ = ["generate_demo", "HISTORY_DAYS", "CHAIN_LAG_MONTHS", "CSAT_PER_MOOD", "TEAM_MOOD_SD", "TEAM_MOOD_AUTOCORRELATION"]
 
 #: Length of the generated history in days (three years and a day).
 HISTORY_DAYS = 1096
+
+#: The planted service-profit chain: a department's team mood (sd in units of an employee's
+#: mood) moves the CSAT on its channels this many months later, by this many points per unit.
+TEAM_MOOD_SD = 1.0
+TEAM_MOOD_AUTOCORRELATION = 0.3
+CHAIN_LAG_MONTHS = 1
+CSAT_PER_MOOD = 1.0
 
 DAY = 86_400
 _strings = getattr(np, "strings", np.char)  # numpy >= 2 has the faster np.strings
@@ -240,6 +261,7 @@ def generate_demo(
     seed: int = 42,
     as_of: _dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    chain_effect: bool = True,
 ) -> dict[str, int]:
     """Create the canonical tables at ``url`` and fill them with synthetic CRM data.
 
@@ -247,6 +269,8 @@ def generate_demo(
     duplicate records of another customer).  The history covers :data:`HISTORY_DAYS` days up to
     midnight UTC of ``as_of`` (default: today, UTC); every timestamp is before it.  ``progress``
     is called with ``(rows written, rows in total)`` while the tables are written.
+    ``chain_effect``: plant the service-profit chain (team mood -> CSAT a month later; see the
+    module docs); False generates the same data without it.
 
     Refuses (``ValueError``) to write into a database whose canonical tables already hold rows;
     nothing is dropped.  Returns the number of rows written per table.
@@ -262,7 +286,7 @@ def generate_demo(
     engine = create_engine(url)
     try:
         _check_target(engine)
-        demo = _Demo(customers, seed, as_of)
+        demo = _Demo(customers, seed, as_of, chain_effect=chain_effect)
         data = demo.build()
         return _write(engine, data, demo.start_epoch, progress)
     finally:
@@ -275,7 +299,7 @@ def generate_demo(
 
 
 class _Demo:
-    def __init__(self, n: int, seed: int, as_of: _dt.date) -> None:
+    def __init__(self, n: int, seed: int, as_of: _dt.date, chain_effect: bool = True) -> None:
         self.rng = np.random.default_rng(seed)
         self.n = n
         self.as_of = as_of
@@ -304,6 +328,33 @@ class _Demo:
         w = (1.0 + 0.6 * np.arange(self.D) / self.D) * season[self.day_month - 1]
         self.day_p = w / w.sum()
         self.t: dict[str, dict[str, _Col]] = {}
+        self.team_mood = self._team_mood(seed) if chain_effect else np.zeros((len(_DEPARTMENTS), len(self.months)))
+
+    def _team_mood(self, seed: int) -> np.ndarray:
+        """(department, month) team mood of the planted chain, from a generator of its own so that
+        the rest of the data does not depend on whether the chain is planted."""
+        rng = np.random.default_rng((seed, 1994))  # Heskett et al.
+        phi = TEAM_MOOD_AUTOCORRELATION
+        shocks = rng.normal(0.0, TEAM_MOOD_SD * math.sqrt(1 - phi * phi), (len(_DEPARTMENTS), len(self.months)))
+        mood = np.empty_like(shocks)
+        mood[:, 0] = rng.normal(0.0, TEAM_MOOD_SD, len(_DEPARTMENTS))
+        for m in range(1, mood.shape[1]):
+            mood[:, m] = phi * mood[:, m - 1] + shocks[:, m]
+        return mood
+
+    def chain_csat(self, chan: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """CSAT points the planted chain adds to contacts on ``chan`` at ``at``: the mood of the
+        department serving the channel, CHAIN_LAG_MONTHS months before the contact's month."""
+        dept = np.full(10, -1, dtype=np.int64)
+        for c in _CHANNELS:
+            if c[6] is not None:
+                dept[c[0]] = _DEPT_INDEX[c[6]]
+        d = dept[chan]
+        month = self.month_of(at) - CHAIN_LAG_MONTHS
+        ok = (d >= 0) & (month >= 0)
+        effect = np.zeros(chan.size)
+        effect[ok] = CSAT_PER_MOOD * self.team_mood[d[ok], month[ok]]
+        return effect
 
     # ---- small helpers -------------------------------------------------------------------
 
@@ -994,7 +1045,7 @@ class _Demo:
                                       0.12, 8)
         latent = (3.7 + 0.8 * it["resolved"][idx] - 0.7 * (it["kind"][idx] == 2)
                   - 0.25 * (it["step"][idx] > 0) - 0.002 * np.minimum(it["wait"][idx], 600)
-                  + rng.normal(0.0, 0.7, idx.size))
+                  + rng.normal(0.0, 0.7, idx.size) + self.chain_csat(it["chan"][idx], it["at"][idx]))
         parts.append(self._survey_after(idx, at, 1, np.clip(np.round(latent), 1, 5), 1.0, 5.0))
         idx, at = self._answers_after(np.nonzero(it["inbound"])[0], 600, 8 * 3600, 0.08, 8)
         latent = (5.0 + 1.0 * it["resolved"][idx] - 0.8 * (it["step"][idx] > 0)
@@ -1058,7 +1109,7 @@ class _Demo:
         rng = self.rng
         waves = self.month_first + 3 * DAY
         keep = (waves >= 0) & (waves < self.END)
-        waves, wave_month = waves[keep], self.month_number[keep]
+        waves, wave_month, wave_index = waves[keep], self.month_number[keep], np.nonzero(keep)[0]
         E = self.e_dept.size
         rota = rng.integers(0, 3, E)
         person = rng.normal(0.0, 1.0, E)
@@ -1072,7 +1123,7 @@ class _Demo:
             resp, at = resp[answered], at[answered]
             anon = rng.random(resp.size) < 0.35
             mood = (person[resp] + dept_eff[self.e_dept[resp]] + rng.normal(0, 0.15)
-                    + 0.1 * w_i / max(len(waves), 1))
+                    + 0.1 * w_i / max(len(waves), 1) + self.team_mood[self.e_dept[resp], wave_index[w_i]])
             for inst, (lo, hi, mu, sd) in enumerate(((0, 10, 7.0, 1.8), (1, 5, 3.7, 0.8),
                                                      (1, 5, 3.6, 0.8))):
                 s = np.clip(np.round(mu + sd * mood + rng.normal(0, sd * 0.5, resp.size)), lo, hi)

@@ -21,3 +21,14 @@ class PluginError(CrmmetricsError):
 
 class MetricError(CrmmetricsError):
     """A metric's computation failed or returned something the runner refuses."""
+
+
+class StoreError(CrmmetricsError):
+    """The store cannot be used as it is: unreachable, not a crmmetrics store, or at another
+    schema revision. Names the store by its (redacted) URL and the command that fixes it."""
+
+    exit_code = 2
+
+
+class StoreMissing(StoreError):
+    """The store does not exist yet (no file, or no crmmetrics tables): nothing has run."""

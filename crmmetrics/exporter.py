@@ -34,7 +34,9 @@ these bytes at ``/metrics`` with the service's own live metrics (``crmmetrics.he
 from __future__ import annotations
 
 import calendar
+import json
 import logging
+import math
 import threading
 import time
 import zlib
@@ -156,8 +158,31 @@ class StoreCollector:
             failures.add_metric(label_values, health.failures)
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)
+        yield from model_fit_families(self.store.latest_model_fits())
         # The scorecard judges the same snapshot: one read of the store per render.
         yield from scorecard_families(evaluate(standards_in_force(self.store), records, observations))
+
+
+def model_fit_families(fits: Iterable[Any]) -> Iterator[Metric]:
+    """The model fits of each metric's latest run (BG/NBD, Gamma-Gamma...): whether a CLV KPI
+    rests on a sound fit can be watched and alerted on like any value."""
+    labels = ["metric", "period", "model"]
+    parameter = GaugeMetricFamily(
+        "crmmetrics_model_fit_parameter", "A fitted parameter of a model a metric rests on", labels=[*labels, "parameter"]
+    )
+    log_likelihood = GaugeMetricFamily("crmmetrics_model_fit_log_likelihood", "Maximised log-likelihood of a model fit", labels=labels)
+    customers = GaugeMetricFamily("crmmetrics_model_fit_customers", "Customers a model was fitted on", labels=labels)
+    converged = GaugeMetricFamily("crmmetrics_model_fit_converged", "1 if the model fit converged, 0 if not (its KPIs failed)", labels=labels)
+    for fit in fits:
+        label_values = [fit.metric_key, fit.period_label, fit.model]
+        for name, value in sorted(json.loads(fit.parameters).items()):
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                parameter.add_metric([*label_values, name], float(value))
+        if fit.log_likelihood is not None and math.isfinite(fit.log_likelihood):
+            log_likelihood.add_metric(label_values, fit.log_likelihood)
+        customers.add_metric(label_values, fit.customers)
+        converged.add_metric(label_values, 1.0 if fit.converged else 0.0)
+    yield from (parameter, log_likelihood, customers, converged)
 
 
 class _Snapshot:

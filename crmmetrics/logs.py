@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 
+from .config import redact_text
+
 # Fields that callers pass with ``extra=`` and that belong in the JSON line.
 EVENT_FIELDS = ("metric", "plugin", "status", "duration_seconds", "rows", "error", "run_id")
 
@@ -19,7 +21,16 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update({name: getattr(record, name) for name in EVENT_FIELDS if hasattr(record, name)})
-        return json.dumps(line, default=str)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return redact_text(json.dumps(line, default=str))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Text lines with URL passwords hidden, whoever logged them (a plugin, a library)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -27,7 +38,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger("crmmetrics")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta, timezone
 CALENDAR = ("month", "quarter", "year")
 TO_DATE = ("month_to_date", "quarter_to_date", "year_to_date")
 _TRAILING = re.compile(r"^trailing_(\d+)d$")
-PERIOD_HELP = "month, quarter, year, month_to_date, quarter_to_date, year_to_date or trailing_<N>d"
+MAX_TRAILING_DAYS = 3660  # ten years: the previous period then starts twenty years back
+PERIOD_HELP = f"month, quarter, year, month_to_date, quarter_to_date, year_to_date or trailing_<N>d (N from 1 to {MAX_TRAILING_DAYS})"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def trailing_days(spec: str) -> int | None:
 
 
 def is_valid_period(spec: str) -> bool:
-    return spec in CALENDAR or spec in TO_DATE or bool(_TRAILING.match(spec))
+    match = _TRAILING.match(spec)
+    return spec in CALENDAR or spec in TO_DATE or bool(match and 1 <= int(match.group(1)) <= MAX_TRAILING_DAYS)
 
 
 def _months_back(moment: datetime, months: int) -> datetime:
@@ -121,7 +123,7 @@ def reporting_periods(spec: str, as_of: datetime) -> tuple[Period, Period]:
         prev_end = min(_same_moment_months_back(as_of, months), start)
         return Period("current", start, as_of), Period("previous", prev_start, prev_end)
     match = _TRAILING.match(spec)
-    if not match or int(match.group(1)) < 1:
+    if not match or not 1 <= int(match.group(1)) <= MAX_TRAILING_DAYS:
         raise ValueError(f"unknown period {spec!r}: expected {PERIOD_HELP}")
     length = timedelta(days=int(match.group(1)))
     return Period("current", as_of - length, as_of), Period("previous", as_of - 2 * length, as_of - length)

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,15 +29,41 @@ import pluggy
 from sqlalchemy.engine import Engine
 
 from . import schema
-from .config import Config
+from .config import Config, redact_text
 from .definitions import ComputeContext, MetricDefinition, Result
 from .errors import MetricError
 from .inputs import missing_reason
 from .periods import reporting_periods, to_naive_utc
 from .registry import Registry
-from .store import Observation, Run, Store, dimensions_key, utcnow
+from .store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key, utcnow
 
 log = logging.getLogger("crmmetrics.runner")
+
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]
+
+
+def process_owner() -> str:
+    """Who runs a run: host, pid and a token unique to this process (a container's restarted
+    process has the same host name and often pid 1 again)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """Whether the process that started a run is certainly gone (only knowable on this host)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, token = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return token != _PROCESS_TOKEN
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 @dataclass
@@ -147,7 +176,12 @@ class Runner:
         plugin = self.registry.plugin_of.get(key, "")
         settings = self.config.metric_settings(definition)
         as_of = to_naive_utc(as_of) if as_of is not None else self.as_of()
-        started_at = utcnow()
+        # Recorded before computing: a process killed mid-run leaves a visible ``running`` run
+        # (marked ``interrupted`` at the next start), never a silent gap.
+        run = self.store.start_run(
+            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RUNNING, period=settings.period, owner=process_owner()),
+            backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
+        )
         clock = time.perf_counter()
         outcome = _Outcome()
         worker = threading.Thread(
@@ -156,26 +190,19 @@ class Runner:
         worker.start()
         worker.join(settings.timeout_seconds)
         duration = time.perf_counter() - clock
-        run = Run(
-            metric_key=key,
-            plugin=plugin,
-            started_at=started_at,
-            finished_at=utcnow(),
-            duration_seconds=duration,
-            status="success",
-            period=settings.period,
-        )
+        run.finished_at, run.duration_seconds, run.status = utcnow(), duration, SUCCESS
         observations: list[Observation] = []
         if worker.is_alive():
-            run.status, run.error = "failed", f"timed out after {settings.timeout_seconds:g}s"
+            run.status, run.error = FAILED, f"timed out after {settings.timeout_seconds:g}s"
         elif outcome.error is not None:
-            run.status, run.error = "failed", f"{type(outcome.error).__name__}: {outcome.error}"
+            # Stored and exported: a URL with its password in an exception must not leak there.
+            run.status, run.error = FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
         else:
             for period, results in outcome.results or []:
                 for result in results:
                     observations.append(
                         Observation(
-                            run_id=0,
+                            run_id=run.id,
                             metric_key=key,
                             dimensions=dimensions_key(result.dimensions),
                             period_label=period.label,
@@ -186,13 +213,13 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
-        ok = run.status == "success"
+        ok = run.status == SUCCESS
         missing = outcome.missing if ok else None
-        self.store.write_run(
+        run = self.store.finish_run(
             run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [],
-            backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
+            backfilled=backfill,
         )
-        level = logging.INFO if run.status == "success" else logging.WARNING
+        level = logging.INFO if run.status == SUCCESS else logging.WARNING
         log.log(
             level,
             "run metric=%s status=%s duration=%.3fs rows=%d%s%s",
@@ -219,6 +246,29 @@ class Runner:
             except Exception:  # an observer's bug must not undo or fail a stored run
                 log.exception("a crmmetrics_run_finished hook failed for run %s", run.id)
         return run
+
+    def recover_interrupted(self) -> list[Run]:
+        """Mark runs left ``running`` by a process that died as ``interrupted``.
+
+        A run is dead when its process is gone (same host) or when it started longer ago than
+        its metric's timeout plus a minute (a live runner finishes every run by its timeout).
+        """
+        now = utcnow()
+        dead = []
+        for run in self.store.unfinished_runs():
+            timeout = 0.0
+            if run.metric_key in self.registry:
+                timeout = self.config.metric_settings(self.registry.get(run.metric_key)).timeout_seconds
+            overdue = (now - run.started_at).total_seconds() > timeout + 60
+            if _owner_is_dead(run.owner) or overdue:
+                dead.append(run)
+        marked = self.store.mark_interrupted(dead, "interrupted: the process computing it stopped before the run finished")
+        for run in marked:
+            log.warning(
+                "run metric=%s status=%s started_at=%s (run %s)", run.metric_key, INTERRUPTED, run.started_at, run.id,
+                extra={"metric": run.metric_key, "plugin": run.plugin, "status": INTERRUPTED, "run_id": run.id},
+            )
+        return marked
 
     def enabled_keys(self) -> list[str]:
         return [d.key for d in self.registry if self.config.metric_settings(d).enabled]

@@ -445,14 +445,6 @@ class _Families:
         return iter(self.families[name] for name in sorted(self.families))
 
 
-# Scorecard coverage (KPIs with data of all KPIs, per roll-up) is exported as KPI counts by
-# status; these ratio families are reserved for it (docs/operations.md).
-RESERVED_COVERAGE_FAMILIES = (
-    "crmmetrics_scorecard_coverage_ratio",
-    "crmmetrics_scorecard_cell_coverage_ratio",
-    "crmmetrics_scorecard_process_coverage_ratio",
-    "crmmetrics_scorecard_perspective_coverage_ratio",
-)
 STATUS_LABELS = ("green", "amber", "red", "no_data")
 
 
@@ -507,7 +499,28 @@ def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
     if scorecard.attainment is not None:
         attainment.samples.append(Sample(attainment.name, {}, scorecard.attainment))
     yield from (cell, process_score, perspective_score, index, attainment)
+    yield from _coverage(scorecard)
     yield from _kpi_counts(scorecard)
+
+
+def _coverage(scorecard: Scorecard) -> Iterator[Metric]:
+    """Coverage of each roll-up: the share (0-1) of its KPIs with a current value, which are the
+    ones its score is computed over. A roll-up without KPIs has no coverage (no sample)."""
+    levels = (
+        ("crmmetrics_scorecard_coverage_ratio", "on the scorecard", {(): scorecard.coverage}),
+        ("crmmetrics_scorecard_cell_coverage_ratio", "of one process in one perspective",
+         {(("process", p), ("perspective", q)): c for (p, q), c in scorecard.cell_coverage.items()}),
+        ("crmmetrics_scorecard_process_coverage_ratio", "of one CRM process",
+         {(("process", p),): c for p, c in scorecard.process_coverage.items()}),
+        ("crmmetrics_scorecard_perspective_coverage_ratio", "of one scorecard perspective",
+         {(("perspective", q),): c for q, c in scorecard.perspective_coverage.items()}),
+    )
+    for name, what, coverages in levels:
+        family = Metric(name, f"Share (0-1) of the KPIs {what} that have a current value (the ones scored)", "gauge")
+        for labels, coverage in sorted(coverages.items()):
+            if coverage.ratio is not None:
+                family.samples.append(Sample(name, dict(labels), coverage.ratio))
+        yield family
 
 
 def _kpi_counts(scorecard: Scorecard) -> Iterator[Metric]:

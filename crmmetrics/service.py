@@ -17,6 +17,7 @@ import logging
 import threading
 from pathlib import Path
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from .app import App
@@ -25,7 +26,7 @@ from .definitions import parse_duration
 from .errors import ConfigError
 from .health import ServiceHealth, one_line
 from .logs import configure_logging
-from .scheduler import build_scheduler, run_until_signalled, sync_jobs
+from .scheduler import claim_leadership, run_until_signalled, sync_jobs
 from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
 from .standards import apply_admin_standards, current_user, load_standards_file
 from .webconfig import WebConfigFile
@@ -79,7 +80,11 @@ class Service:
         if config.standards_file is not None:
             log.info("standards at start-up: %s", import_standards_file(app, config, "start"))
         self._reload_lock = threading.Lock()
-        self.scheduler = build_scheduler(app.runner, health=self.health)
+        # One scheduler per store: on SQLite a second one is refused here, before anything is
+        # served; on PostgreSQL a standby serves and takes over when the leader goes.
+        self.leadership, self.leader = claim_leadership(app.runner)
+        self.scheduler: BackgroundScheduler | None = None  # while this instance schedules
+        self.standby = not self.leader
         self.exporter = ExporterApp(
             app.store,
             self.health,
@@ -100,14 +105,15 @@ class Service:
                 web_config=self.web_config,
             )
         except OSError as exc:
-            self.scheduler.shutdown(wait=False)
+            self.leadership.release()
             raise ConfigError(f"service: cannot listen on {self.host}:{port}: {exc.strerror or exc}") from None
         if not is_loopback(self.host) and (self.web_config is None or not self.web_config.settings().users):
             log.warning("listening on %s without basic auth: anyone who reaches the port sees the scorecard", self.host)
 
     def ready(self) -> str | None:
-        """None when ready; else why not (the /-/ready answer)."""
-        if self.scheduler.state != STATE_RUNNING:
+        """None when ready; else why not (the /-/ready answer). A standby instance (another one
+        schedules on this store) is ready: it serves the same store."""
+        if not self.standby and (self.scheduler is None or self.scheduler.state != STATE_RUNNING):
             return "the scheduler is not running"
         try:
             self.app.store.change_marker()
@@ -132,7 +138,9 @@ class Service:
                 return self._refused(f"cannot apply: {one_line(exc)}")
             self.app.config = new
             self.app.runner.config = new
-            changes = sync_jobs(self.scheduler, self.app.runner, self.health, old)
+            scheduler = self.scheduler
+            # A standby has no jobs: it schedules from the configuration in force when it leads.
+            changes = sync_jobs(scheduler, self.app.runner, self.health, old) if scheduler is not None else []
             self.exporter.allowed_hosts = (
                 None if (hosts := allowed_hosts(new, self.host)) is None else {h.lower().strip("[]") for h in hosts}
             )
@@ -166,4 +174,17 @@ class Service:
         log.info("serving %s/ and /metrics", self.http.url)
         if announce:
             announce(self.http.url)
-        run_until_signalled(self.scheduler, on_stop=[self.http.stop], on_reload=self.reload)
+        run_until_signalled(
+            self.app.runner,
+            self.leadership,
+            self.leader,
+            health=self.health,
+            on_stop=[self.http.stop],
+            on_reload=self.reload,
+            on_scheduler=self._scheduling,
+            poll_seconds=parse_duration(self.app.config.service.leader_poll).total_seconds(),
+        )
+
+    def _scheduling(self, scheduler: BackgroundScheduler | None) -> None:
+        self.scheduler = scheduler
+        self.standby = scheduler is None

@@ -1,22 +1,95 @@
-"""The organisation's CRM data, opened read-only where the database allows it.
+"""The organisation's CRM data, opened read-only in fact, not only by convention.
 
-SQLite files are opened with ``mode=ro`` (a stray write raises instead of changing the file);
-PostgreSQL sessions are set to read-only transactions. Other databases are opened as given.
+SQLite: the file is opened with ``mode=ro``, every connection has ``PRAGMA query_only`` on and
+an authorizer that refuses ATTACH/DETACH, every write and schema change, and the pragmas that
+would undo this (``query_only``, ``writable_schema``...). ATTACH of the same file without
+``mode=ro`` was the way round ``mode=ro`` alone.
+
+PostgreSQL: every transaction is ``BEGIN READ ONLY`` (psycopg's ``read_only``) and the session
+default is read-only; a guard on every statement sent through SQLAlchemy refuses what would
+switch that back (``SET TRANSACTION READ WRITE``, ``SET SESSION CHARACTERISTICS``,
+``default_transaction_read_only``, ``set_config(...)``, ``RESET``, ``SET ROLE``) or end the
+read-only transaction early (``COMMIT``, ``ROLLBACK``, ``BEGIN``, ``START TRANSACTION``...).
+A plugin holding the raw driver connection could still get round a client-side guard: the
+barrier that cannot be bypassed is a role with SELECT only (docs/operations.md), and start-up
+warns when the configured role can write to the canonical tables.
+
+Other databases are opened as given.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
+from .engines import open_engine, parse_url
 from .errors import ConfigError
+
+log = logging.getLogger("crmmetrics.source")
+
+
+class ReadOnlySourceError(PermissionError):
+    """A statement tried to write to the source or to leave its read-only session."""
+
+
+# --- SQLite ----------------------------------------------------------------------------------
+
+_SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_TRANSACTION,
+                   sqlite3.SQLITE_SAVEPOINT, sqlite3.SQLITE_RECURSIVE}
+# Pragmas that change what the connection may do; reading ones (table_info...) stay allowed.
+_SQLITE_PRAGMAS_DENIED = {"query_only", "writable_schema", "journal_mode", "locking_mode", "schema_version",
+                          "user_version", "application_id", "trusted_schema", "foreign_keys", "recursive_triggers"}
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action in _SQLITE_ALLOWED:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        return sqlite3.SQLITE_DENY if (arg1 or "").lower() in _SQLITE_PRAGMAS_DENIED else sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY  # ATTACH, DETACH, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER...
+
+
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only = ON")
+    dbapi_connection.set_authorizer(_sqlite_authorizer)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+# Statements (after splitting on ';') that would end the read-only transaction or change the
+# session's access mode; and text anywhere in a statement that switches it back.
+_PG_STATEMENT_DENIED = re.compile(
+    r"^\s*(commit|rollback|begin|start|end|abort|savepoint|release|prepare|reset|discard|"
+    r"set\s+(session|transaction|role|local\s+(transaction|role|session)))\b",
+    re.IGNORECASE,
+)
+_PG_TEXT_DENIED = re.compile(r"\bread\s+write\b|transaction_read_only|set_config\s*\(|session\s+authorization", re.IGNORECASE)
+
+
+def _pg_guard(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool) -> None:
+    for part in statement.split(";"):
+        if _PG_STATEMENT_DENIED.match(part) or _PG_TEXT_DENIED.search(part):
+            raise ReadOnlySourceError(f"the source is read-only: refused {part.strip()[:80]!r}")
+
+
+def _pg_read_only(dbapi_connection: Any, _record: Any) -> None:
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.autocommit = autocommit
+    dbapi_connection.read_only = True  # psycopg then opens every transaction with BEGIN READ ONLY
 
 
 def open_source(url: str) -> Engine:
     """An engine on the source database that refuses writes (SQLite, PostgreSQL)."""
-    parsed = make_url(url)
+    parsed = parse_url(url, "source")
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -25,16 +98,47 @@ def open_source(url: str) -> Engine:
         if not Path(database).exists():
             raise ConfigError(f"source.url: SQLite file not found: {database}")
         uri = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
-        return create_engine(uri)
-    engine = create_engine(parsed, pool_pre_ping=True)  # pre-ping: recover after a database outage
+        engine = open_engine(uri, "source")
+        event.listen(engine, "connect", _sqlite_read_only)
+        return engine
+    engine = open_engine(parsed, "source", pool_pre_ping=True)  # pre-ping: recover after a database outage
     if backend == "postgresql":
-
-        @event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection, _record) -> None:
-            autocommit = dbapi_connection.autocommit
-            dbapi_connection.autocommit = True
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            dbapi_connection.autocommit = autocommit
-
+        event.listen(engine, "connect", _pg_read_only)
+        event.listen(engine, "before_cursor_execute", _pg_guard)
     return engine
+
+
+def writable_canonical_tables(engine: Engine) -> list[str]:
+    """The canonical tables the source's role may change (PostgreSQL; empty elsewhere)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    from sqlalchemy import text
+
+    from . import schema
+
+    with engine.connect() as connection:
+        present = {row[0] for row in connection.execute(text("SELECT c.relname FROM pg_class c WHERE c.relname = ANY(:names) AND pg_table_is_visible(c.oid)"), {"names": list(schema.TABLES)})}
+        return [
+            name
+            for name in schema.TABLES
+            if name in present
+            and connection.execute(
+                text("SELECT has_table_privilege(CAST(:name AS regclass), 'INSERT, UPDATE, DELETE, TRUNCATE')"), {"name": name}
+            ).scalar()
+        ]
+
+
+def warn_if_writable(engine: Engine) -> list[str]:
+    """Log a warning when the source's role could write (the guard is client-side only)."""
+    try:
+        writable = writable_canonical_tables(engine)
+    except Exception as exc:  # noqa: BLE001 - a warning must not stop the service
+        log.debug("could not check the source role's privileges: %s", exc)
+        return []
+    if writable:
+        log.warning(
+            "the source's database role can write to %s: crmmetrics only reads, but a plugin holding the raw "
+            "connection could write; connect with a SELECT-only role (see docs/operations.md)",
+            ", ".join(writable),
+        )
+    return writable

@@ -523,6 +523,15 @@ class AdminStandard:
     valid_from: datetime | None = None  # None: from the moment it is recorded
 
 
+def validate_admin_standards(wanted: Sequence[AdminStandard], registry: Any, where: str = "") -> None:
+    """Refuse (ConfigError) a wanted standard the loaded metrics contradict; reads no store."""
+    for item in wanted:
+        problem = check_against(item.spec, registry)
+        if problem:
+            prefix = f"{where}standards.{item.spec.label}" if where else f"standard for {item.spec.label}"
+            raise ConfigError(f"{prefix}: {problem}")
+
+
 def apply_admin_standards(
     store: Store, registry: Any, wanted: Sequence[AdminStandard], *, changed_by: str, via: str, where: str = ""
 ) -> list[StandardChange]:
@@ -533,11 +542,7 @@ def apply_admin_standards(
     it could never apply. Nothing is written if any standard is invalid (ConfigError).
     Returns the changes written.
     """
-    for item in wanted:
-        problem = check_against(item.spec, registry)
-        if problem:
-            prefix = f"{where}standards.{item.spec.label}" if where else f"standard for {item.spec.label}"
-            raise ConfigError(f"{prefix}: {problem}")
+    validate_admin_standards(wanted, registry, where)
     now = utcnow().replace(microsecond=0)  # whole seconds: what an exported file can say
     in_force = {(s.metric, dimensions_key(s.dimensions)): s for s in standards_in_force(store, now)}
     rows = []

@@ -11,21 +11,60 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy.exc
 from pydantic import NaiveDatetime
-from sqlalchemy import Index, case, func
+from sqlalchemy import Index, case, event, func
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
+from .config import redact_url
 from .definitions import MetricDefinition
+from .engines import connection_problem
+from .errors import StoreError, StoreMissing
 from .periods import Period
 
 
 # Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
 # module's tables that readers show (e.g. the standards) register theirs here.
 CHANGE_MARKERS: list[Callable[[], Any]] = []
+
+
+def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
+    """Readers' sessions refuse writes (a reader that tried would be a bug, not a change)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.autocommit = autocommit
+
+
+def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine on the store; read-only ones cannot write (SQLite mode=ro, PostgreSQL read-only
+    sessions) and never create a SQLite file."""
+    from .engines import open_engine, parse_url
+
+    parsed = parse_url(url, "store")
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"timeout": 30} if sqlite else {}
+    target: Any = url
+    database = parsed.database or ""
+    if sqlite and database not in ("", ":memory:"):
+        folder = Path(database).resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"store {redact_url(url)}: the directory {folder} does not exist")
+    if read_only and sqlite:
+        if database in ("", ":memory:") or not Path(database).exists():
+            raise StoreMissing(f"store {redact_url(url)}: no such store file (nothing has been run yet: run 'crmmetrics run' first)")
+        # mode=ro: SQLite itself refuses every write, and never creates the file.
+        target = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+    engine = open_engine(target, "store", connect_args=connect_args)
+    if read_only and engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgres_read_only)
+    return engine
 
 
 def utcnow() -> datetime:
@@ -56,20 +95,75 @@ class MetricRecord(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
-    """One computation of one metric: when, how long, and whether it worked."""
+    """One computation of one metric: when, how long, and whether it worked.
+
+    Written when it starts (``running``, no finish yet) and completed when it ends
+    (``success`` or ``failed``). A run still ``running`` when its process died is marked
+    ``interrupted`` by the next process that starts on the store.
+    """
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_metric_id", "metric_key", "id"),)
+    __table_args__ = (
+        Index("ix_runs_metric_id", "metric_key", "id"),
+        Index("ix_runs_metric_status_id", "metric_key", "status", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     metric_key: str = Field(index=True)
     plugin: str
     started_at: NaiveDatetime
-    finished_at: NaiveDatetime
-    duration_seconds: float
-    status: str  # "success" or "failed"
+    finished_at: NaiveDatetime | None = None
+    duration_seconds: float | None = None
+    status: str  # RUNNING, then SUCCESS or FAILED; INTERRUPTED if its process died
     error: str | None = None
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
+    owner: str = Field(default="", sa_column_kwargs={"server_default": ""})  # host:pid:token of the process
+
+
+RUNNING, SUCCESS, FAILED, INTERRUPTED = "running", "success", "failed", "interrupted"
+
+
+class MetricRunTotals(SQLModel, table=True):
+    """Per metric: finished runs and failures counted as they finish (pruning old runs does not
+    lower them: they are exported as counters), and its last finished and last successful run,
+    so that readers look up one row per metric instead of scanning the runs."""
+
+    __tablename__ = "metric_run_totals"
+    metric_key: str = Field(primary_key=True)
+    runs: int = 0
+    failures: int = 0
+    last_run_id: int | None = None
+    last_success_run_id: int | None = None
+
+
+def _count_finished(session: Session, run: Run) -> None:
+    """Add a finished run to its metric's totals (in the run's own transaction)."""
+    table = MetricRunTotals.__table__
+    failed = 1 if run.status in (FAILED, INTERRUPTED) else 0
+    success_id = run.id if run.status == SUCCESS else None
+    updated = session.execute(
+        table.update()
+        .where(table.c.metric_key == run.metric_key)
+        .values(
+            runs=table.c.runs + 1,
+            failures=table.c.failures + failed,
+            last_run_id=case((table.c.last_run_id.is_(None) | (table.c.last_run_id < run.id), run.id), else_=table.c.last_run_id),
+            last_success_run_id=(
+                case(
+                    (table.c.last_success_run_id.is_(None) | (table.c.last_success_run_id < run.id), run.id),
+                    else_=table.c.last_success_run_id,
+                )
+                if success_id is not None
+                else table.c.last_success_run_id
+            ),
+        )
+    )
+    if not updated.rowcount:
+        session.execute(
+            table.insert().values(
+                metric_key=run.metric_key, runs=1, failures=failed, last_run_id=run.id, last_success_run_id=success_id
+            )
+        )
 
 
 class Observation(SQLModel, table=True):
@@ -177,14 +271,48 @@ class MetricHealth:
     last_error: str | None
 
 
-class Store:
-    """Reads and writes the store database."""
+@dataclass(frozen=True)
+class PruneResult:
+    runs: int
+    observations: int
+    older_than: datetime
+    dry_run: bool
 
-    def __init__(self, url: str) -> None:
+
+class Store:
+    """Reads and writes the store database.
+
+    ``Store(url)`` is for commands that write (serve, run, standards edits): a new store is
+    created at the newest schema revision, one made by crmmetrics 0.1.0 is stamped, and a store
+    at any other revision is refused (StoreError naming 'crmmetrics store upgrade').
+    ``Store(url, read_only=True)`` is for readers (scorecard, standards list, the page in a
+    reader): it never creates, stamps or writes anything, and refuses a missing store.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        from . import migrations
+
         self.url = url
-        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
-        SQLModel.metadata.create_all(self.engine)
+        self.read_only = read_only
+        self.where = redact_url(url)
+        self.engine: Engine = open_store_engine(url, read_only=read_only)
+        try:
+            if read_only:
+                with self.engine.connect() as connection:
+                    found = migrations.state(connection)
+                if found.kind == "empty":
+                    raise StoreMissing(f"store {self.where} has no crmmetrics tables (nothing has been run yet: run 'crmmetrics run' first)")
+                problem = migrations.refusal(found, self.where)
+                if problem:
+                    raise StoreError(problem)
+            else:
+                migrations.prepare(self.engine, self.where)
+        except sqlalchemy.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise StoreError(f"store {self.where}: cannot open: {connection_problem(exc)}") from None
+        except StoreError:
+            self.engine.dispose()
+            raise
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -210,25 +338,50 @@ class Store:
                 )
             session.commit()
 
-    def write_run(
+    def start_run(self, run: Run, backfilled: Period | None = None) -> Run:
+        """Record that a run has started (status ``running``), before anything is computed.
+
+        ``backfilled``: the past period a run of ``crmmetrics backfill`` computes; marked now, so
+        that a backfill killed mid-run leaves an ``interrupted`` run known as backfilled.
+        """
+        run.status = RUNNING
+        with self.session() as session:
+            session.add(run)
+            session.flush()
+            if backfilled is not None:
+                session.add(
+                    BackfilledRun(run_id=run.id, metric_key=run.metric_key, period_start=backfilled.start, period_end=backfilled.end)
+                )
+            session.commit()
+        return run
+
+    def finish_run(
         self,
         run: Run,
         observations: Sequence[Observation] = (),
         customer_values: Sequence[Mapping[str, Any]] = (),
         missing: Mapping[str, str] | None = None,
         model_fits: Sequence[Mapping[str, Any]] = (),
-        backfilled: Period | None = None,
+        backfilled: bool = False,
     ) -> Run:
-        """Write a run with its observations (and model outputs) in one transaction.
+        """Complete a started run with its observations (and model outputs) in one transaction:
+        a process killed before the commit leaves the run ``running`` and no observation.
 
         ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
-        the models the run fitted (``ComputeContext.record_model_fit``). ``backfilled`` marks a
-        run of ``crmmetrics backfill`` with the past period it computed: its customer values
-        (a snapshot of the latest run) are not kept.
+        the models the run fitted (``ComputeContext.record_model_fit``). A ``backfilled`` run (of
+        ``crmmetrics backfill``, marked by ``start_run``) keeps no customer values (a snapshot of
+        the latest run) and is not counted in the metric's totals, so the latest values, the run
+        health and the scheduler's catch-up stay those of the live runs.
         """
         with self.session() as session:
-            session.add(run)
+            if run.id is None:
+                session.add(run)
+                session.flush()
+            else:
+                run = session.merge(run)
             session.flush()
+            if not backfilled:
+                _count_finished(session, run)
             for observation in observations:
                 observation.run_id = run.id
                 session.add(observation)
@@ -243,12 +396,7 @@ class Store:
                         **{**fit, "parameters": json.dumps(fit["parameters"])},
                     )
                 )
-            if backfilled is not None:
-                session.add(
-                    BackfilledRun(
-                        run_id=run.id, metric_key=run.metric_key, period_start=backfilled.start, period_end=backfilled.end
-                    )
-                )
+            if backfilled:
                 customer_values = ()
             if customer_values:
                 # Model outputs are a snapshot: the latest run replaces the previous one.
@@ -271,31 +419,72 @@ class Store:
             session.commit()
         return run
 
+    def write_run(
+        self,
+        run: Run,
+        observations: Sequence[Observation] = (),
+        customer_values: Sequence[Mapping[str, Any]] = (),
+    ) -> Run:
+        """Write a finished run with its observations in one transaction (imports, tests)."""
+        return self.finish_run(run, observations, customer_values)
+
+    def unfinished_runs(self) -> list[Run]:
+        with self.session() as session:
+            return list(session.exec(select(Run).where(Run.status == RUNNING).order_by(Run.id)).all())
+
+    def mark_interrupted(self, runs: Iterable[Run], reason: str) -> list[Run]:
+        """Mark runs whose process died as ``interrupted`` (only those still ``running``)."""
+        marked = []
+        now = utcnow()
+        with self.session() as session:
+            backfilled = set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_([r.id for r in runs]))).all())
+            for run in runs:
+                result = session.execute(
+                    Run.__table__.update()
+                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RUNNING)
+                    .values(
+                        status=INTERRUPTED,
+                        finished_at=now,
+                        duration_seconds=(now - run.started_at).total_seconds(),
+                        error=reason,
+                    )
+                )
+                if result.rowcount:
+                    run.status = INTERRUPTED
+                    if run.id not in backfilled:  # as in finish_run: totals count live runs
+                        _count_finished(session, run)
+                    marked.append(run)
+            session.commit()
+        return marked
+
     def change_marker(self) -> tuple[Any, ...]:
         """A cheap value that changes whenever anything a reader shows has changed.
 
-        The newest run id covers runs written by any process sharing this store; CHANGE_MARKERS
-        add their own parts (standards) to the same single query.
+        The number of finished runs (from the totals: one row per metric) moves whenever a run
+        finishes in any process sharing this store; CHANGE_MARKERS add their own parts
+        (standards) to the same single query.
         """
+        finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:
-            return tuple(connection.execute(select(func.max(Run.id), *(part() for part in CHANGE_MARKERS))).one())
+            return tuple(connection.execute(select(finished, *(part() for part in CHANGE_MARKERS))).one())
 
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
         with self.session() as session:
             rows = session.exec(
-                select(Run.metric_key, func.max(Run.started_at))
-                .where(Run.id.not_in(select(BackfilledRun.run_id)))
-                .group_by(Run.metric_key)
+                select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
             ).all()
-        return {key: started for key, started in rows}
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
+        times = dict(rows)
+        for key, started in running:
+            times[key] = max(started, times.get(key, started))
+        return times
 
     def latest_observations(self) -> list[LatestObservation]:
         """The observations of each metric's latest successful run (not a backfilled one)."""
         latest = (
-            select(func.max(Run.id).label("run_id"))
-            .where(Run.status == "success", Run.id.not_in(select(BackfilledRun.run_id)))
-            .group_by(Run.metric_key)
+            select(MetricRunTotals.last_success_run_id.label("run_id"))
+            .where(MetricRunTotals.last_success_run_id.is_not(None))
             .subquery()
         )
         columns = Observation.__table__.c
@@ -310,11 +499,11 @@ class Store:
                 MissingValue.__table__,
                 (missing.run_id == columns.run_id) & (missing.period_label == columns.period_label) & columns.value.is_(None),
             )
-            .order_by(columns.metric_key, columns.period_label, columns.dimensions)
         )
-        # Plain rows, not ORM objects: this runs on every render of the exposition.
+        # Plain rows, not ORM objects: this runs on every render of the exposition. Sorted here,
+        # not by ORDER BY: that makes SQLite walk every observation in metric_key order.
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
+            rows = sorted(connection.execute(statement).all(), key=lambda row: (row[0], row[2], row[1]))
         return [
             LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at, reason)
             for key, dimensions, label, start, end, value, computed_at, reason in rows
@@ -335,7 +524,8 @@ class Store:
     def latest_model_fits(self) -> list[ModelFit]:
         """The fits recorded by each metric's latest run (successful or not)."""
         with self.session() as session:
-            last_ids = select(func.max(Run.id)).where(Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)
+            # The last finished run of each metric, one row per metric (not a scan of every run).
+            last_ids = select(MetricRunTotals.last_run_id).where(MetricRunTotals.last_run_id.is_not(None))
             statement = select(ModelFit).where(ModelFit.run_id.in_(last_ids)).order_by(ModelFit.metric_key, ModelFit.id)
             return list(session.exec(statement).all())
 
@@ -346,41 +536,77 @@ class Store:
         return {row.period_label: row.reason for row in rows}
 
     def health(self) -> list[MetricHealth]:
-        """Per metric: the last run, the last success and the count of failures (live runs only:
-        a backfilled period that fails says nothing about the service's health)."""
-        live = Run.id.not_in(select(BackfilledRun.run_id))
+        """Per metric: the last finished run, the last success and the counts of runs and failures.
+
+        Read from the totals (one row per metric) and the runs they point at: as cheap with
+        200,000 runs kept as with 60.
+        """
         with self.session() as session:
-            last_ids = session.exec(select(func.max(Run.id)).where(live).group_by(Run.metric_key)).all()
-            last_runs = session.exec(select(Run).where(Run.id.in_(last_ids))).all() if last_ids else []
-            successes = dict(
-                session.exec(
-                    select(Run.metric_key, func.max(Run.finished_at)).where(Run.status == "success", live).group_by(Run.metric_key)
-                ).all()
-            )
-            counts = {
-                key: (total, failed or 0)
-                for key, total, failed in session.exec(
-                    select(
-                        Run.metric_key,
-                        func.count(Run.id),
-                        func.sum(case((Run.status == "failed", 1), else_=0)),
-                    ).where(live).group_by(Run.metric_key)
-                ).all()
+            totals = {row.metric_key: row for row in session.exec(select(MetricRunTotals)).all()}
+            ids = {t.last_run_id for t in totals.values() if t.last_run_id} | {
+                t.last_success_run_id for t in totals.values() if t.last_success_run_id
             }
-        return [
-            MetricHealth(
-                metric_key=run.metric_key,
-                plugin=run.plugin,
-                last_status=run.status,
-                last_duration_seconds=run.duration_seconds,
-                last_run_at=run.finished_at,
-                last_success_at=successes.get(run.metric_key),
-                failures=int(counts[run.metric_key][1]),
-                runs=int(counts[run.metric_key][0]),
-                last_error=run.error,
+            runs = {run.id: run for run in session.exec(select(Run).where(Run.id.in_(ids))).all()} if ids else {}
+        health = []
+        for key in sorted(totals):
+            total = totals[key]
+            last = runs.get(total.last_run_id)
+            if last is None:
+                continue
+            success = runs.get(total.last_success_run_id)
+            health.append(
+                MetricHealth(
+                    metric_key=key,
+                    plugin=last.plugin,
+                    last_status=last.status,
+                    last_duration_seconds=last.duration_seconds or 0.0,
+                    last_run_at=last.finished_at,
+                    last_success_at=success.finished_at if success else None,
+                    failures=total.failures,
+                    runs=total.runs,
+                    last_error=last.error,
+                )
             )
-            for run in sorted(last_runs, key=lambda r: r.metric_key)
-        ]
+        return health
+
+    def prune(self, older_than: datetime, *, dry_run: bool = False, batch: int = 5000) -> PruneResult:
+        """Delete runs started before ``older_than`` with their observations and model outputs.
+
+        Never touched: runs still ``running``, each metric's last finished run and last
+        successful run (its latest value), the run totals and the standards history. Deletes in
+        batches of ``batch`` runs, each its own transaction, so readers are never blocked long.
+        """
+        totals = MetricRunTotals.__table__.c
+        runs, observations, values = Run.__table__, Observation.__table__, CustomerValue.__table__
+        with self.engine.connect() as connection:
+            keep = {
+                run_id
+                for pair in connection.execute(select(totals.last_run_id, totals.last_success_run_id)).all()
+                for run_id in pair
+                if run_id is not None
+            }
+            ids = [
+                run_id
+                for (run_id,) in connection.execute(
+                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RUNNING).order_by(runs.c.id)
+                ).all()
+                if run_id not in keep
+            ]
+            counted = 0
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                counted += connection.execute(
+                    select(func.count()).select_from(observations).where(observations.c.run_id.in_(chunk))
+                ).scalar_one()
+        if not dry_run:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                with self.engine.begin() as connection:
+                    # Every table that refers to a run first (PostgreSQL enforces the keys).
+                    for table in (observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
+                        connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
+                    connection.execute(runs.delete().where(runs.c.id.in_(chunk)))
+        return PruneResult(runs=len(ids), observations=counted, older_than=older_than, dry_run=dry_run)
 
     def runs(self, metric_key: str | None = None, limit: int = 50) -> list[Run]:
         statement = select(Run).order_by(Run.id.desc()).limit(limit)

@@ -12,6 +12,8 @@ Fixtures:
   metrics into a fresh store and returns the ``/metrics`` exposition rendered by the exporter
   and parsed back with prometheus_client's parser (``.value(sample_name, **labels)``;
   ``.metric_value(key, period, **dimensions)`` finds a metric's value in whichever family holds it).
+- ``metric_history(source_url, keys, as_of=[...], store_url=..., period=None)`` (a function, not
+  a fixture): the metrics' current values as of each of several moments, for histories.
 - ``loaded_plugins``: ``loaded_plugins(plugins_dir=None)`` loads the plugins as the service does
   and returns their metric definitions (``.registry``) and default standards (``.standards``),
   checked against each other.
@@ -147,6 +149,42 @@ def compute_metric(
     missing = app.store.missing_reasons(run.id)
     app.store.engine.dispose()
     return ComputedMetric(run=run, values=values, customer_values=customer_values, missing=missing)
+
+
+def metric_history(
+    source_url: str,
+    keys: Iterable[str],
+    as_of: Iterable[datetime],
+    *,
+    store_url: str,
+    period: str | None = None,
+) -> dict[str, list[dict[tuple[tuple[str, str], ...], float | None]]]:
+    """Run each metric as of each moment in ``as_of`` (through the real runner and store) and
+    return, per metric, one ``{dimensions: current value}`` per moment, in order. ``period``
+    overrides every metric's period (e.g. ``"month"`` for a monthly history)."""
+    import json
+
+    keys = list(keys)
+    metrics = {key: ({"period": period} if period else {}) for key in keys}
+    config = parse_config({"source": {"url": source_url}, "store": {"url": store_url}, "metrics": metrics}, None)
+    app = App.from_config(config)
+    history: dict[str, list[dict[tuple[tuple[str, str], ...], float | None]]] = {key: [] for key in keys}
+    try:
+        for moment in as_of:
+            app.runner.now = lambda moment=moment: moment
+            for key in keys:
+                run = app.runner.run_metric(key)
+                if run.status != "success":
+                    raise AssertionError(f"metric {key} failed as of {moment}: {run.error}")
+                with app.store.session() as session:
+                    rows = session.exec(select(Observation).where(Observation.run_id == run.id)).all()
+                history[key].append(
+                    {_dims(json.loads(row[0].dimensions)): row[0].value for row in rows if row[0].period_label == "current"}
+                )
+    finally:
+        app.source.dispose()
+        app.store.engine.dispose()
+    return history
 
 
 @pytest.fixture

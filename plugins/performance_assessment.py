@@ -36,6 +36,10 @@ Changes from the catalogue
 * ``pa_employee_satisfaction``: share of top-two-box answers (``score >= scale_max - 1``); the
   mean is not a second value of the KPI.
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
+* ``pa_employee_satisfaction`` by ``department`` (of the answer), so that a team's
+  satisfaction can be set beside the customer KPIs of the channels it serves (the
+  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department count in
+  the total only.
 * ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
   ``engaged_threshold`` (0.75 by default: 4 on 1-5, 1 on an engaged flag 0-1) of its scale.
 * ``pa_employee_turnover``: separations over the mean headcount at the period's start and
@@ -95,11 +99,19 @@ def _employee_answers(ctx, instrument):
     return responses, and_(responses.c.instrument == instrument, in_period(responses.c.responded_at, ctx.period))
 
 
+def _by_department(ctx, responses, columns, where, value):
+    """The total and one Result per department (answers without a department count in the total)."""
+    rows = ctx.connection.execute(select(responses.c.department, *columns).where(*where).group_by(responses.c.department)).all()
+    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(columns) + 1)]
+    return [Result(value(*totals))] + [
+        Result(value(*row[1:]), {"department": row[0]}) for row in rows if row[0] is not None
+    ]
+
+
 def employee_satisfaction(ctx):
     responses, answered = _employee_answers(ctx, "esat")
     top_two = func.sum(case((responses.c.score >= responses.c.scale_max - 1, 1), else_=0))
-    row = ctx.connection.execute(select(top_two, func.count()).where(answered, responses.c.scale_max.is_not(None))).one()
-    return percent(row[0], row[1])
+    return _by_department(ctx, responses, (top_two, func.count()), (answered, responses.c.scale_max.is_not(None)), percent)
 
 
 def enps(ctx):
@@ -384,6 +396,7 @@ def crmmetrics_metrics():
             formula="count(esat score >= scale_max - 1) / count(esat answers with a scale)",
             source=f"{PAYNE_FROW} (employee value); Heskett et al. 1994, HBR 72(2):164-174 (service-profit chain)",
             period="quarter",
+            dimensions=("department",),
             compute=employee_satisfaction,
         ),
         _metric(

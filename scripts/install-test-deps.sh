@@ -11,10 +11,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # checks deploy/systemd/crmmetrics.service
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates for the TLS tests
 if [ "${#need[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-python3 -m pip install -q -e '.[test]'
+# The test extras and both optional ones: the tests use PostgreSQL and Grafana's client.
+python3 -m pip install -q -e '.[test,postgres,grafana]'

@@ -184,7 +184,7 @@ def test_promtool_fires_for_red_kpis_and_crmmetrics_health(rules):
                     {"series": 'crmmetrics_run_last_success_timestamp_seconds{metric="sc_complaints",plugin="file:kpis"}', "values": "0+60x3000"},
                     {"series": 'crmmetrics_run_up{metric="sc_engagement",plugin="file:kpis"}', "values": "0x3000"},
                     {"series": 'crmmetrics_run_up{metric="sc_nps",plugin="file:kpis"}', "values": "1x3000"},
-                    {"series": 'up{job="crmmetrics",instance="127.0.0.1:9464"}', "values": "1x10 0x3000"},
+                    {"series": 'up{job="crmmetrics",instance="127.0.0.1:9632"}', "values": "1x10 0x3000"},
                 ],
                 "alert_rule_test": [
                     {"eval_time": "48h", "alertname": "CrmmetricsMetricStale", "exp_alerts": []},  # 172800 s is not > 173400 s
@@ -232,10 +232,10 @@ def test_promtool_fires_for_red_kpis_and_crmmetrics_health(rules):
                         "alertname": "CrmmetricsDown",
                         "exp_alerts": [
                             {
-                                "exp_labels": {"job": "crmmetrics", "instance": "127.0.0.1:9464", "severity": "warning"},
+                                "exp_labels": {"job": "crmmetrics", "instance": "127.0.0.1:9632", "severity": "warning"},
                                 "exp_annotations": {
-                                    "summary": "crmmetrics on 127.0.0.1:9464 is down",
-                                    "description": "Prometheus cannot scrape crmmetrics on 127.0.0.1:9464 (job crmmetrics, up = 0, "
+                                    "summary": "crmmetrics on 127.0.0.1:9632 is down",
+                                    "description": "Prometheus cannot scrape crmmetrics on 127.0.0.1:9632 (job crmmetrics, up = 0, "
                                     "expected 1): KPI values, statuses and their alerts are not updated. Owner: the crmmetrics "
                                     "operators.",
                                     "runbook_url": "docs/operations.md#crmmetricsdown",
@@ -365,7 +365,7 @@ def route(labels, expected):
 def test_a_red_kpi_and_crmmetrics_down_go_to_different_receivers(generated):
     kpi = {**rule_labels(generated, "CrmmetricsKpiRed", "sc_complaints"), "metric": "sc_complaints", "period": "current"}
     assert kpi["severity"] == "ticket" and kpi["owner"] == "Service"
-    down = {**rule_labels(generated, "CrmmetricsDown"), "job": "crmmetrics", "instance": "127.0.0.1:9464"}
+    down = {**rule_labels(generated, "CrmmetricsDown"), "job": "crmmetrics", "instance": "127.0.0.1:9632"}
     assert route(kpi, "kpi-owners").returncode == 0
     assert route(down, "crmmetrics-operators").returncode == 0
     # And the test has teeth: a KPI alert is not the operators', nor crmmetrics down the owners'.

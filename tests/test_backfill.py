@@ -56,9 +56,12 @@ def store_rows(path):
 
 
 def backfilled_count(path):
+    """Backfilled periods stored: runs that finished (one being computed is marked at its start)."""
     with sqlite3.connect(path, timeout=30) as connection:
         try:
-            return connection.execute("SELECT count(*) FROM backfilled_runs").fetchone()[0]
+            return connection.execute(
+                "SELECT count(*) FROM backfilled_runs b JOIN runs r ON r.id = b.run_id WHERE r.status = 'success'"
+            ).fetchone()[0]
         except sqlite3.OperationalError:  # the store is not created yet
             return 0
 

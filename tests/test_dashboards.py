@@ -32,6 +32,7 @@ from crmmetrics.families import target_family, value_family
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.standards import collect_defaults
+from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schema"
@@ -178,11 +179,12 @@ def test_currency_is_neutral_unless_configured(registry, kpis):
 
 def test_scorecard_has_a_row_per_perspective_with_a_stat_per_kpi(built, registry, kpis):
     panels = built["scorecard.json"]["panels"]
-    titles = [p["title"] for p in panels[:5]]
-    assert titles == ["Scorecard index", "Target attainment", "KPIs by status", "Process × perspective", "Process scores"]
-    assert [p["targets"][0]["expr"] for p in panels[:2]] == [
+    titles = [p["title"] for p in panels[:6]]
+    assert titles == ["Scorecard index", "Target attainment", "Coverage", "KPIs by status", "Process × perspective", "Process scores"]
+    assert [p["targets"][0]["expr"] for p in panels[:3]] == [
         "crmmetrics_scorecard_index",
         "crmmetrics_scorecard_target_attainment_ratio",
+        "crmmetrics_scorecard_coverage_ratio",
     ]
     rows = [i for i, p in enumerate(panels) if p["type"] == "row"]
     assert [panels[i]["title"] for i in rows] == [
@@ -384,6 +386,7 @@ def test_a_new_plugins_kpi_appears_on_the_scorecard_and_its_process_dashboard(mo
 def test_with_a_config_the_standards_in_its_store_decide_the_kpis(crmmetrics_cli, tmp_path):
     config = tmp_path / "crmmetrics.toml"
     config.write_text('[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///store.sqlite"\n')
+    CrmDatabase(f"sqlite:///{tmp_path / 'crm.sqlite'}").dispose()  # standards edits check the source as config check does
     env = {**BUILD_ENV, "CRMMETRICS_USER": "test"}
     # vc_aov has no default standard: a metric, until an admin gives it one.
     before = crmmetrics_cli("dashboards", "build", "--config", str(config), "--out", "before", env=env)
@@ -407,7 +410,7 @@ def test_with_no_plugins_every_dashboard_is_still_valid():
     dashboards = build_dashboards([], set())
     process = dashboards["process-value-creation.json"]
     assert [(p["type"], p["title"]) for p in process["panels"]] == [("text", "No metrics")]
-    assert [p["type"] for p in dashboards["scorecard.json"]["panels"]] == ["gauge", "stat", "stat", "table", "bargauge"]
+    assert [p["type"] for p in dashboards["scorecard.json"]["panels"]] == ["gauge", "stat", "stat", "stat", "table", "bargauge"]
     text = _validator("text", "Options")
     assert _errors(text, process["panels"][0]["options"]) == []
     for dashboard in dashboards.values():

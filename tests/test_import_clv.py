@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from crmmetrics.clv import fit_bgnbd, p_alive, rfm_summary
+from crmmetrics.testing import render_exposition
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 # as_of 1997-10-01 with a 273-day (39-week) period: the current period ends on 1997-09-30.
@@ -98,6 +99,15 @@ def test_models_show_gives_the_published_cdnow_fit(imported_log, tmp_path):
     assert {k: round(v, 2) for k, v in gg["parameters"].items()} == {"p": 6.25, "q": 3.74, "gamma": 15.44}
     assert gg["log_likelihood"] == pytest.approx(-4055.9, abs=0.05)
     assert (gg["customers"], gg["converged"]) == (946, True)
+
+    # The same fits as gauges on /metrics.
+    exposition = render_exposition(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    labels = {"metric": "vc_clv_bgnbd_gg", "period": "current"}
+    exported = {s.labels["parameter"]: s.value for s in exposition.samples("crmmetrics_model_fit_parameter", model="bgnbd", **labels)}
+    assert exported == bg["parameters"]
+    assert exposition.value("crmmetrics_model_fit_log_likelihood", model="gamma_gamma", **labels) == gg["log_likelihood"]
+    assert exposition.value("crmmetrics_model_fit_customers", model="bgnbd", **labels) == 2357
+    assert exposition.value("crmmetrics_model_fit_converged", model="gamma_gamma", **labels) == 1
 
 
 def test_a_fit_that_did_not_converge_fails_its_kpis_with_the_reason(imported_log, compute, monkeypatch):

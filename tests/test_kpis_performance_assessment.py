@@ -145,6 +145,24 @@ def test_employee_satisfaction(source, compute):
     assert result.previous() == 0.0
 
 
+def test_employee_satisfaction_by_department(crm_db, compute):
+    answers = [
+        # instrument, department, score, scale max
+        ("esat", "service", 5, 5), ("esat", "service", 4, 5), ("esat", "retail", 3, 5), ("esat", "retail", 5, 5),
+        ("esat", None, 2, 5),
+    ]
+    crm_db.insert(
+        "employee_survey_responses",
+        [
+            {"instrument": i, "department": d, "responded_at": at(2, 10), "score": s, "scale_min": 1, "scale_max": hi}
+            for i, d, s, hi in answers
+        ],
+    )
+    satisfaction = compute("pa_employee_satisfaction", crm_db.url, as_of=AS_OF)
+    # service 2 of 2 top-two, retail 1 of 2; the answer without a department counts in the total only
+    assert satisfaction.by_dimension_values() == {(): pytest.approx(60.0), ("service",): 100.0, ("retail",): 50.0}
+
+
 def test_enps(source, compute):
     result = compute("pa_enps", source.url, as_of=AS_OF)
     # Q1 answers on 0-10 (or no scale stated): promoters 10, 9, 9; passives 8, 7; detractor 6

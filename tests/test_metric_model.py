@@ -172,6 +172,17 @@ def test_kpis_by_status_cover_every_kpi(demo):
     assert dict(per_process) == counts
 
 
+def test_coverage_is_the_share_of_kpis_with_data_per_roll_up(demo):
+    _, exposition, _ = demo
+    counts = {s.labels["status"]: s.value for s in exposition.samples("crmmetrics_scorecard_kpis")}
+    assert exposition.value("crmmetrics_scorecard_coverage_ratio") == pytest.approx(1 - counts["no_data"] / sum(counts.values()))
+    by_process = defaultdict(dict)
+    for sample in exposition.samples("crmmetrics_scorecard_process_kpis"):
+        by_process[sample.labels["process"]][sample.labels["status"]] = sample.value
+    coverage = {s.labels["process"]: s.value for s in exposition.samples("crmmetrics_scorecard_process_coverage_ratio")}
+    assert coverage == {p: pytest.approx(1 - c["no_data"] / sum(c.values())) for p, c in by_process.items()}
+
+
 def test_promtool_check_metrics_is_clean(demo):
     _, exposition, _ = demo
     checked = subprocess.run(["promtool", "check", "metrics"], input=exposition.text, capture_output=True, text=True)

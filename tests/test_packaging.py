@@ -31,6 +31,12 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # --system-site-packages gives the base interpreter's packages; the test's own environment
+    # (a virtualenv, perhaps) is where the dependencies are: put its site-packages on the path.
+    import site
+
+    venv_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    (Path(venv_site) / "test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True, capture_output=True)
     where = subprocess.run(
         [python, "-c", "import crmmetrics, crmmetrics_plugins, crmmetrics.resources as r; print(crmmetrics.__file__); print(r.config_dir()); print(crmmetrics_plugins.__file__)"],
@@ -48,3 +54,62 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     )
     assert demo.returncode == 0, demo.stderr
     assert "# crmmetrics configuration." in (tmp_path / "demo" / "crmmetrics.toml").read_text()
+
+    # The store's migrations ship inside the package and run without an alembic.ini.
+    migrations_files = {name for name in names if name.startswith("crmmetrics/migrations/")}
+    assert {"crmmetrics/migrations/env.py", "crmmetrics/migrations/script.py.mako", "crmmetrics/migrations/versions/0001_baseline.py"} <= migrations_files
+    history = subprocess.run([venv / "bin" / "crmmetrics", "store", "history"], capture_output=True, text=True, cwd=tmp_path)
+    assert history.returncode == 0 and history.stdout.startswith("0001_baseline"), history.stderr
+    current = subprocess.run(
+        [venv / "bin" / "crmmetrics", "store", "current", "--config", str(tmp_path / "demo" / "crmmetrics.toml")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert current.returncode == 0 and current.stdout.strip().endswith("(head)"), current.stderr
+
+
+def test_wheel_and_sdist_carry_the_licence_and_keep_optional_parts_in_extras(tmp_path):
+    import email
+    import tarfile
+
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "-o", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    if built.returncode != 0 and "No module named build" in built.stderr:
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+            capture_output=True, text=True,
+        )
+        subprocess.run([sys.executable, "-c", f"import setuptools.build_meta as b, os; os.chdir({str(ROOT)!r}); b.build_sdist({str(tmp_path)!r})"],
+                       check=True, capture_output=True)
+    assert built.returncode == 0, built.stderr
+    wheel = zipfile.ZipFile(next(tmp_path.glob("crmmetrics-*.whl")))
+    info = next(name for name in wheel.namelist() if name.endswith(".dist-info/METADATA"))
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in wheel.namelist())
+    metadata = email.message_from_bytes(wheel.read(info))
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert "Topic :: System :: Monitoring" in metadata.get_all("Classifier")
+    requires = metadata.get_all("Requires-Dist")
+    core = [r for r in requires if "extra ==" not in r]
+    assert not any(r.startswith(("psycopg", "grafana-client", "niquests", "jsonschema", "pytest")) for r in core), core
+    assert any(r.startswith("psycopg[binary]") and 'extra == "postgres"' in r for r in requires)
+    assert any(r.startswith("grafana-client") and 'extra == "grafana"' in r for r in requires)
+    assert any(r.startswith("jsonschema") and 'extra == "test"' in r for r in requires)
+    sdist = tarfile.open(next(tmp_path.glob("crmmetrics-*.tar.gz")))
+    assert any(name.endswith("/LICENSE") for name in sdist.getnames())
+    assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
+
+
+def test_a_command_needing_an_extra_names_it(tmp_path):
+    # Grafana's client hidden as if the extra were not installed.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "grafana_client.py").write_text("raise ImportError('not installed', name='grafana_client')\n")
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "crmmetrics", "dashboards", "push", "--url", "http://127.0.0.1:9"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(blocker)}, cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "Error: dashboards push needs the grafana extra (grafana_client is not installed): pip install 'crmmetrics[grafana]'"

@@ -360,6 +360,7 @@ def test_a_store_outage_serves_the_last_exposition_counts_runs_and_recovers(demo
         # And little else: besides the stored runs' own lines, the store going away and coming back.
         others = [line for line in log.splitlines() if "status=success" not in line and "could not be stored" not in line]
         assert len(others) <= 4, others
+        assert not any("standing by" in line for line in others)  # the lock is taken back, scheduling goes on
     finally:
         pg.stop()
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from crmmetrics import schema
 from crmmetrics.errors import ConfigError
-from crmmetrics.source import open_source
+from crmmetrics.source import open_source, warn_if_writable
 
 
 def test_source_reads_but_refuses_writes(source_backend):
@@ -19,7 +21,7 @@ def test_source_reads_but_refuses_writes(source_backend):
     engine = open_source(database.url)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(schema.segments)).scalar() == 1
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="read.only|readonly"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="read.only|readonly|not authorized"):
             connection.execute(schema.segments.insert().values(segment_id=2, name="Blue", is_target=False))
     engine.dispose()
     with database.engine.connect() as connection:  # nothing was written
@@ -37,3 +39,117 @@ def test_naive_utc_timestamps_round_trip(source_backend):
     database.insert("employees", [{"employee_id": 1, "department": "service", "is_customer_facing": True, "fte": 1.0, "hired_at": moment}])
     with open_source(database.url).connect() as connection:
         assert connection.execute(select(schema.employees.c.hired_at)).scalar() == moment
+
+
+# A plugin that tries, in each of its metrics, one way round the read-only source, then writes.
+BYPASS_PLUGIN = '''
+from sqlalchemy import text
+
+from crmmetrics import MetricDefinition, hookimpl
+
+SQLITE = {
+    "plain": [],
+    "attach_same_file": ["ATTACH DATABASE '{file}' AS rw"],
+    "query_only_off": ["PRAGMA query_only = OFF"],
+    "writable_schema": ["PRAGMA writable_schema = ON"],
+}
+POSTGRES = {
+    "plain": [],
+    "set_transaction": ["SET TRANSACTION READ WRITE"],
+    "session_characteristics": ["SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "COMMIT"],
+    "default_off": ["SET default_transaction_read_only = off", "COMMIT", "BEGIN"],
+    "set_config": ["SELECT set_config('default_transaction_read_only', 'off', false)", "COMMIT"],
+    "commit_then_begin_read_write": ["COMMIT", "BEGIN READ WRITE"],
+    "reset_all": ["RESET ALL", "COMMIT"],
+    "one_batch": ["COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; BEGIN"],
+}
+
+
+def make(name, statements):
+    def compute(ctx):
+        c = ctx.connection
+        file = c.engine.url.database.removeprefix("file:").split("?")[0] if c.dialect.name == "sqlite" else ""
+        for statement in statements:
+            c.exec_driver_sql(statement.format(file=file))
+        target = "rw.segments" if "attach" in name else "segments"
+        c.exec_driver_sql(f"INSERT INTO {target} (segment_id, name, is_target) VALUES (99, 'hacked', false)")
+        if c.dialect.name == "postgresql":
+            c.exec_driver_sql("COMMIT")
+        return 1.0
+    return compute
+
+
+@hookimpl
+def crmmetrics_metrics():
+    common = dict(description="d", process="value_creation", perspective="customer", value_lens="customer_value",
+                  unit="count", direction="higher_is_better")
+    return [
+        MetricDefinition(key=f"t_{dialect}_{name}", name=name, compute=make(name, statements), **common)
+        for dialect, attempts in (("sqlite", SQLITE), ("postgres", POSTGRES))
+        for name, statements in attempts.items()
+    ]
+'''
+
+SQLITE_BYPASSES = ["plain", "attach_same_file", "query_only_off", "writable_schema"]
+POSTGRES_BYPASSES = ["plain", "set_transaction", "session_characteristics", "default_off", "set_config",
+                     "commit_then_begin_read_write", "reset_all", "one_batch"]
+
+
+@pytest.fixture
+def bypass_plugins(tmp_path):
+    directory = tmp_path / "bypass-plugins"
+    directory.mkdir()
+    (directory / "bypass.py").write_text(BYPASS_PLUGIN)
+    return directory
+
+
+def test_a_plugin_cannot_write_to_the_source_by_any_bypass(source_backend, tmp_path, compute, bypass_plugins):
+    database = source_backend()
+    database.insert("segments", [{"segment_id": 1, "name": "Gold", "is_target": True}])
+    dialect, attempts = ("sqlite", SQLITE_BYPASSES) if source_backend.backend == "sqlite" else ("postgres", POSTGRES_BYPASSES)
+    for name in attempts:
+        computed = compute(f"t_{dialect}_{name}", database.url, plugins_dir=bypass_plugins)
+        assert computed.run.status == "failed", name
+        assert re.search(r"read.only|readonly|not authorized|prohibited", computed.run.error), (name, computed.run.error)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT segment_id, name FROM segments")).all() == [(1, "Gold")]
+
+
+def test_reading_still_works_on_a_guarded_source(source_backend):
+    database = source_backend()
+    database.insert("segments", [{"segment_id": 1, "name": "Gold", "is_target": True}])
+    engine = open_source(database.url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM segments WHERE name LIKE 'G%'")).scalar() == 1
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET statement_timeout = 5000")  # the runner's own setting stays allowed
+        else:
+            assert connection.exec_driver_sql("PRAGMA table_info(segments)").all()
+    engine.dispose()
+
+
+def test_start_up_warns_when_the_postgres_role_can_write(pg_databases, caplog, monkeypatch):
+    # An earlier CLI test in this process may have configured crmmetrics' logging, which stops
+    # its records at the "crmmetrics" logger: let them reach caplog's handler again.
+    monkeypatch.setattr(logging.getLogger("crmmetrics"), "propagate", True)
+    url = pg_databases.create()
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        schema.metadata.create_all(connection)
+        connection.exec_driver_sql("DROP ROLE IF EXISTS crm_reader")
+        connection.exec_driver_sql("CREATE ROLE crm_reader LOGIN")
+        connection.exec_driver_sql("GRANT USAGE ON SCHEMA public TO crm_reader")
+        connection.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO crm_reader")
+    admin.dispose()
+    with caplog.at_level(logging.WARNING, logger="crmmetrics.source"):
+        owner = open_source(url)
+        assert warn_if_writable(owner) == list(schema.TABLES)
+        owner.dispose()
+        assert "the source's database role can write to segments, channels" in caplog.text
+        caplog.clear()
+        reader = open_source(url.replace("postgres@", "crm_reader@"))
+        assert warn_if_writable(reader) == []
+        with reader.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM customers")).scalar() == 0
+        reader.dispose()
+        assert caplog.text == ""

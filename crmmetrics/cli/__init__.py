@@ -11,6 +11,7 @@ import sys
 import click
 import sqlalchemy.exc
 
+from ..config import redact_text
 from ..errors import CrmmetricsError
 
 
@@ -21,10 +22,10 @@ class CrmmetricsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CrmmetricsError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {redact_text(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except sqlalchemy.exc.OperationalError as exc:
-            click.echo(f"Error: database: {str(exc.orig).strip().splitlines()[0]}", err=True)
+            click.echo(f"Error: database: {redact_text(str(exc.orig).strip().splitlines()[0])}", err=True)
             ctx.exit(1)
 
 

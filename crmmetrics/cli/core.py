@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..app import App
+from ..app import App, check_config
 from ..config import edit_metric, effective_config, load_config
 from ..definitions import parse_duration
 from ..errors import ConfigError
@@ -281,11 +281,26 @@ def metrics_docs() -> None:
     click.echo(catalogue_markdown(pm, build_registry(pm)), nl=False)
 
 
+def _editable(config_path: str | None, key: str) -> tuple[Any, Any]:
+    """The config file and the loaded plugins' registry for an edit of metric KEY.
+
+    The file's [metrics.*] tables are not checked here, only the edited result is (fully, as
+    'config check'): an edit must be able to undo a bad hand edit.
+    """
+    from ..plugins import get_plugin_manager
+    from ..registry import build_registry
+
+    config = load_config(config_path)
+    configure_logging(config.model.logging.level, config.model.logging.format)
+    registry = build_registry(get_plugin_manager(config.plugins_dir))
+    if key not in registry:
+        raise ConfigError(f"{config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    return config, registry
+
+
 def _edit(config_path: str | None, key: str, changes: dict[str, Any]) -> None:
-    app = _app(config_path)
-    if key not in app.registry:
-        raise ConfigError(f"{app.config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
-    edit_metric(app.config.path, key, changes, app.registry)
+    config, registry = _editable(config_path, key)
+    edit_metric(config.path, key, changes, registry, validate=check_config)
 
 
 @metrics.command("enable")
@@ -332,12 +347,10 @@ def metrics_schedule(key: str, every: str | None, cron: str | None, config_path:
 def metrics_set(key: str, assignments: tuple[str, ...], period: str | None, config_path: str | None) -> None:
     """Set parameters or the period of metric KEY, e.g. `crmmetrics metrics set vc_clv_simple discount_rate=0.1`
     or `crmmetrics metrics set vc_aov --period quarter`. Comments in the file are kept."""
-    app = _app(config_path)
-    if key not in app.registry:
-        raise ConfigError(f"{app.config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+    config, registry = _editable(config_path, key)
     if not assignments and period is None:
         raise ConfigError("metrics set: give PARAM=VALUE assignments, --period, or both")
-    definition = app.registry.get(key)
+    definition = registry.get(key)
     changes: dict[str, Any] = {}
     if period is not None:
         if not is_valid_period(period):
@@ -353,7 +366,7 @@ def metrics_set(key: str, assignments: tuple[str, ...], period: str | None, conf
             raise ConfigError(f"metrics.{key}.params.{name}: {exc.args[0]}") from None
         except ValueError as exc:
             raise ConfigError(f"metrics.{key}.params.{name}: {exc}") from None
-    edit_metric(app.config.path, key, changes, app.registry)
+    edit_metric(config.path, key, changes, registry, validate=check_config)
     click.echo(f"{key}: " + ", ".join(f"{k.removeprefix('params.')}={v}" for k, v in changes.items()))
 
 
@@ -366,8 +379,10 @@ def config_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def config_check(file: str) -> None:
     """Validate FILE (syntax, keys, values, metrics and their parameters) without running anything."""
-    app = App.from_config(load_config(file))
-    click.echo(f"{file}: OK ({len(app.registry)} metrics, {len(app.runner.enabled_keys())} enabled)")
+    config = load_config(file)
+    app = check_config(config)
+    enabled = [d.key for d in app.registry if config.metric_settings(d).enabled]
+    click.echo(f"{file}: OK ({len(app.registry)} metrics, {len(enabled)} enabled)")
 
 
 @config_group.command("show")

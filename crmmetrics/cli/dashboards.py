@@ -13,7 +13,7 @@ from ..dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datas
 from ..errors import ConfigError
 from ..plugins import get_plugin_manager
 from ..registry import Registry, build_registry
-from ..standards import collect_defaults, standards_in_force
+from ..standards import collect_defaults
 from . import cli
 from .core import config_option
 
@@ -50,7 +50,9 @@ def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     """
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
         app = App.from_config(load_config(config_path))
-        return app.registry, {standard.metric for standard in standards_in_force(app.store)}
+        from .standards import in_force_without_writing
+
+        return app.registry, {standard.spec.metric for standard in in_force_without_writing(app).values()}
     pm = get_plugin_manager()
     registry = build_registry(pm)
     return registry, {metric for metric, _ in collect_defaults(pm, registry)}
@@ -115,7 +117,10 @@ def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_u
     Safe to repeat: what is already there unchanged is not written again. Exits 1 if Grafana is
     unreachable or rejects something, 2 if it refuses the credentials.
     """
-    from ..grafana import push as push_to_grafana
+    try:
+        from ..grafana import push as push_to_grafana
+    except ImportError as exc:
+        raise ConfigError(f"dashboards push needs the grafana extra ({exc.name} is not installed): pip install 'crmmetrics[grafana]'") from None
 
     token = os.environ.get(token_env) or None
     explicit = ctx.get_parameter_source("token_env") != click.core.ParameterSource.DEFAULT

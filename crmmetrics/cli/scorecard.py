@@ -108,7 +108,7 @@ def render_terminal(scorecard: Scorecard) -> None:
 @config_option
 def scorecard(as_json: bool, config_path: str | None) -> None:
     """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
-    result = build_scorecard(_app(config_path).store)
+    result = build_scorecard(_app(config_path).reader_store)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -143,7 +143,7 @@ def alerts_export(output: str | None, for_red: str, for_failing: str, grafana_ur
         raise ConfigError(f"--grafana-url: {grafana_url!r} is not an http:// or https:// URL")
     if not job.strip() or '"' in job:
         raise ConfigError(f"--job: {job!r} is not a Prometheus job name")
-    rules = alert_rules(standards_in_force(app.store), app.registry, app.config, for_red=for_red, for_failing=for_failing,
+    rules = alert_rules(standards_in_force(app.reader_store), app.registry, app.config, for_red=for_red, for_failing=for_failing,
                         links=Links(grafana_url, runbook_url), job=job)
     text = dump_rules(rules)
     if output:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreMissing
 from ..standards import (
     DEFAULT,
     AdminStandard,
@@ -22,6 +23,7 @@ from ..standards import (
     StandardChange,
     StandardDefault,
     apply_admin_standards,
+    collect_defaults,
     current_user,
     describe_target,
     direction_problem,
@@ -34,7 +36,9 @@ from ..standards import (
     standard_history,
     standards_in_force,
     to_naive_utc,
+    validate_admin_standards,
 )
+from ..app import check_config
 from . import cli
 from .core import _app, config_option
 
@@ -90,7 +94,7 @@ def standards_list(as_json: bool, config_path: str | None) -> None:
     """List the standards in force (the admin's, else the plugins' defaults)."""
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
-    in_force = [s for s in standards_in_force(app.store) if s.metric in app.registry]
+    in_force = [s for s in standards_in_force(app.reader_store) if s.metric in app.registry]
     if as_json:
         click.echo(json.dumps([_standard_json(s, titles) for s in in_force], indent=2))
         return
@@ -156,7 +160,7 @@ def standards_set(
     app = _app(config_path)
     if metric not in app.registry:
         raise ConfigError(f"{key}: unknown metric {metric!r} (see 'crmmetrics metrics list')")
-    base = {s.key: s for s in standards_in_force(app.store)}.get(format_key(metric, dimensions))
+    base = in_force_without_writing(app).get(format_key(metric, dimensions))
     if base is None:
         missing = [f"--{name}" for name in ("target", "red", "green") if name not in values]
         if missing:
@@ -177,10 +181,24 @@ def standards_set(
         spec = StandardDefault(**fields)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    written = apply_admin_standards(
-        app.store, app.registry, [AdminStandard(spec, since)], changed_by=current_user(by), via="standards set"
-    )
+    wanted = [AdminStandard(spec, since)]
+    validate_admin_standards(wanted, app.registry)  # before the store is opened for writing
+    check_config(app.config)  # an edit is refused on a configuration config check refuses
+    written = apply_admin_standards(app.store, app.registry, wanted, changed_by=current_user(by), via="standards set")
     click.echo(f"{spec.label}: {_describe(spec)}{'' if written else ' (unchanged)'}")
+
+
+def in_force_without_writing(app: Any) -> dict[str, Any]:
+    """The standards in force by key, read without writing: the store's (if it exists yet), and
+    for keys it has none the plugins' defaults that opening it for writing will record. A
+    refused edit then leaves the store as it was (or absent)."""
+    try:
+        stored = {s.key: s for s in standards_in_force(app.reader_store)}
+    except StoreMissing:
+        stored = {}
+    for (metric, _dims), (spec, _plugin) in collect_defaults(app.pm, app.registry).items():
+        stored.setdefault(format_key(metric, spec.dimensions), SimpleNamespace(spec=spec))
+    return stored
 
 
 @standards.command("import")
@@ -191,6 +209,8 @@ def standards_import(file: str, by: str | None, config_path: str | None) -> None
     """Import the standards of FILE (e.g. config/standards.toml): all of them or none."""
     app = _app(config_path)
     wanted = load_standards_file(file, app.registry)
+    validate_admin_standards(wanted, app.registry, where=f"{file}: ")  # before the store is opened for writing
+    check_config(app.config)
     written = apply_admin_standards(
         app.store, app.registry, wanted, changed_by=current_user(by), via=f"standards import {Path(file).name}", where=f"{file}: "
     )
@@ -204,7 +224,7 @@ def standards_export(output: str | None, config_path: str | None) -> None:
     """Write the standards in force as a standards file (importable with 'standards import')."""
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
-    text = dump_standards_file([s for s in standards_in_force(app.store) if s.metric in app.registry], titles)
+    text = dump_standards_file([s for s in standards_in_force(app.reader_store) if s.metric in app.registry], titles)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"{output}: written", err=True)
@@ -242,7 +262,7 @@ def standards_history(key: str, as_json: bool, config_path: str | None) -> None:
     app = _app(config_path)
     if metric not in app.registry:
         raise ConfigError(f"{key}: unknown metric {metric!r} (see 'crmmetrics metrics list')")
-    changes = standard_history(app.store, metric, dimensions)
+    changes = standard_history(app.reader_store, metric, dimensions)
     if as_json:
         click.echo(json.dumps([_change_json(c) for c in changes], indent=2))
         return

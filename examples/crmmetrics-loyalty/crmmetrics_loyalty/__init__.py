@@ -76,6 +76,7 @@ def crmmetrics_metrics():
             dimensions=("segment",),
             formula="count(orders of identified customers) / count(distinct customers with an order)",
             source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
+            needs=("orders",),  # no orders in the period: no data, not a frequency of 0
             compute=purchase_frequency,
         ),
         MetricDefinition(
@@ -89,6 +90,7 @@ def crmmetrics_metrics():
             direction="lower_is_better",
             formula="sum(cost_entries.amount where description = cost_description) / count(active customers)",
             source="Reinartz & Kumar 2002, Harvard Business Review 80(7):86-94",
+            needs=("cost_entries", "orders"),  # no cost booked, or nobody active: no data
             parameters=(
                 Parameter(
                     "cost_description",

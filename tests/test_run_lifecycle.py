@@ -1,0 +1,152 @@
+"""Runs that die are visible: recorded as ``running`` before computing, completed with their
+observations in one transaction, and marked ``interrupted`` by the next start after a SIGKILL
+(real processes, SQLite and PostgreSQL stores)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from crmmetrics.testing import CrmDatabase
+from support.servers import poll
+
+# Ten metrics that each take a random moment and return three values: a kill lands before,
+# during or after any of them.
+SLOW_PLUGIN = '''
+import random
+import time
+
+from crmmetrics import MetricDefinition, Result, hookimpl
+
+
+def slow(ctx):
+    time.sleep(random.uniform(0.05, 0.4))
+    return [Result(1.0, {"part": "a"}), Result(2.0, {"part": "b"}), Result(3.0, {"part": "c"})]
+
+
+def quick(ctx):
+    return 1.0
+
+
+@hookimpl
+def crmmetrics_metrics():
+    common = dict(description="d", process="value_creation", perspective="customer", value_lens="customer_value",
+                  unit="count", direction="higher_is_better")
+    return [MetricDefinition(key=f"t_slow_{n}", name=f"Slow {n}", dimensions=("part",), compute=slow, **common) for n in range(10)] + [
+        MetricDefinition(key="t_quick", name="Quick", compute=quick, **common)
+    ]
+'''
+
+KILLS_PER_STORE = 3
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def setup(request, tmp_path):
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("fresh_pg_db")
+    CrmDatabase(f"sqlite:///{tmp_path / 'crm.sqlite'}").dispose()
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "slow.py").write_text(SLOW_PLUGIN)
+    config = tmp_path / "crmmetrics.toml"
+    metrics = "".join(f"[metrics.t_slow_{n}]\nenabled = true\n" for n in range(10))
+    config.write_text(
+        f'[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "{store_url}"\n[service]\nplugins_dir = "plugins"\n{metrics}'
+    )
+    return config, store_url
+
+
+def rows(store_url: str, sql: str) -> list[tuple]:
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql)).all()]
+    finally:
+        engine.dispose()
+
+
+def crmmetrics(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "crmmetrics", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigkill_mid_run_leaves_no_partial_observations_and_the_next_start_finalises_every_run(setup):
+    config, store_url = setup
+    keys = ",".join(f"'t_slow_{n}'" for n in range(10))
+    chance = random.Random(12)
+    interrupted_total = 0
+    for _ in range(KILLS_PER_STORE):
+        process = crmmetrics("run", "--config", str(config), *sum((["--metric", f"t_slow_{n}"] for n in range(10)), []))
+        # Wait until a computation is under way, then kill at a random moment in it.
+        poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'") if Path(store_url.removeprefix("sqlite:///")).exists() or not store_url.startswith("sqlite") else None,
+             timeout=60, what="a running run", interval=0.02)
+        time.sleep(chance.uniform(0.0, 0.5))
+        # The random moment may fall between one run's commit and the next one's start: kill as
+        # soon as a computation is under way again (each takes 0.1-0.8 s, the check 20 ms).
+        poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'"), timeout=60, what="a running run", interval=0.005)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        assert process.returncode == -signal.SIGKILL
+        running = rows(store_url, f"SELECT id, finished_at FROM runs WHERE status = 'running' AND metric_key IN ({keys})")
+        assert len(running) == 1 and running[0][1] is None, running  # one computation at a time
+        # No observation of a run that did not finish, and every finished run has all its values.
+        assert rows(store_url, "SELECT count(*) FROM observations o JOIN runs r ON r.id = o.run_id WHERE r.status <> 'success'") == [(0,)]
+        assert rows(
+            store_url,
+            "SELECT r.id FROM runs r LEFT JOIN observations o ON o.run_id = r.id "
+            f"WHERE r.status = 'success' AND r.metric_key IN ({keys}) GROUP BY r.id HAVING count(o.id) <> 6",
+        ) == []
+
+        # The next start (here a one-off run of another metric) marks the dead run interrupted.
+        done = subprocess.run(
+            [sys.executable, "-m", "crmmetrics", "run", "--metric", "t_quick", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "status=interrupted" in done.stderr
+        assert rows(store_url, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
+        (status, finished, error), = rows(store_url, f"SELECT status, finished_at, error FROM runs WHERE id = {running[0][0]}")
+        assert status == "interrupted" and finished is not None
+        assert error == "interrupted: the process computing it stopped before the run finished"
+        interrupted_total += 1
+    statuses = dict(rows(store_url, "SELECT status, count(*) FROM runs GROUP BY status"))
+    assert statuses["interrupted"] == interrupted_total == KILLS_PER_STORE
+    assert set(statuses) <= {"success", "interrupted"}
+
+
+def test_a_run_another_live_process_is_computing_is_left_alone(setup):
+    config, store_url = setup
+    process = crmmetrics("run", "--config", str(config), "--metric", "t_slow_0", "--metric", "t_slow_1", "--metric", "t_slow_2")
+    try:
+        poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'") if not store_url.startswith("sqlite") or Path(store_url.removeprefix("sqlite:///")).exists() else None,
+             timeout=60, what="a running run", interval=0.02)
+        done = subprocess.run(
+            [sys.executable, "-m", "crmmetrics", "run", "--metric", "t_quick", "--config", str(config)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "interrupted" not in done.stderr
+    finally:
+        assert process.wait(timeout=60) == 0
+    assert dict(rows(store_url, "SELECT status, count(*) FROM runs GROUP BY status")) == {"success": 4}
+
+
+def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
+    from crmmetrics.exporter import Exposition
+    from crmmetrics.store import INTERRUPTED, Run, Store, utcnow
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    try:
+        run = store.start_run(Run(metric_key="t_x", plugin="p", started_at=utcnow(), status="running"))
+        body = Exposition(store).body().decode()
+        assert 'crmmetrics_run_up{metric="t_x"' not in body  # a run still computing has no outcome yet
+        assert store.mark_interrupted([run], "interrupted: test") == [run]
+        assert store.runs("t_x")[0].status == INTERRUPTED
+        body = Exposition(store).body().decode()
+        assert 'crmmetrics_run_up{metric="t_x",plugin="p"} 0.0' in body
+        assert 'crmmetrics_run_failures_total{metric="t_x",plugin="p"} 1.0' in body
+    finally:
+        store.engine.dispose()
