@@ -40,7 +40,7 @@ import math
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +56,7 @@ from .definitions import EXPORT_UNITS
 from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
 from .scorecard import evaluate, scorecard_families
 from .standards import standards_in_force
-from .store import Store
+from .store import LatestObservation, MetricRecord, Store
 
 log = logging.getLogger("crmmetrics.exporter")
 
@@ -74,6 +74,61 @@ def timestamp(moment: datetime) -> float:
     return calendar.timegm(moment.timetuple()) + moment.microsecond / 1e6
 
 
+def value_families(records: Mapping[str, MetricRecord], observations: Iterable[LatestObservation]) -> Iterator[Metric]:
+    """The value families of these observations, with their period bounds and computation times.
+
+    One place for how a stored value becomes samples: ``/metrics`` renders the latest
+    observations, ``crmmetrics history export`` each stored period (crmmetrics.history).
+    """
+    values: dict[str, Metric] = {}
+    bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+    computed_at: dict[str, datetime] = {}
+    for observation in observations:
+        record = records.get(observation.metric_key)
+        if observation.value is None or record is None:
+            continue
+        name = value_family(record.unit, observation.dimensions)
+        if name not in values:
+            values[name] = Metric(name, _value_help(record.unit, observation.dimensions), "gauge")
+        labels = {
+            "metric": observation.metric_key,
+            "process": record.process,
+            "perspective": record.perspective,
+            "period": observation.period_label,
+            **observation.dimensions,
+        }
+        values[name].samples.append(Sample(name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
+        bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
+        computed_at[observation.metric_key] = observation.computed_at
+    for name in sorted(values):
+        yield values[name]
+    start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
+    end = GaugeMetricFamily(PERIOD_END, "Unix time at which the period of a metric's exported values ends (exclusive)", labels=["metric", "period"])
+    for (key, period), (first, last) in sorted(bounds.items()):
+        start.add_metric([key, period], timestamp(first))
+        end.add_metric([key, period], timestamp(last))
+    computed = GaugeMetricFamily(COMPUTED, "Unix time at which the exported value of a metric was computed", labels=["metric"])
+    for key, moment in sorted(computed_at.items()):
+        computed.add_metric([key], timestamp(moment))
+    yield from (start, end, computed)
+
+
+def info_families(records: Iterable[MetricRecord]) -> Iterator[Metric]:
+    """``crmmetrics_metric_info``: one sample (1) per metric definition."""
+    info = GaugeMetricFamily(
+        INFO,
+        "Definition of a CRM metric (always 1)",
+        labels=["metric", "name", "unit", "base_unit", "process", "perspective", "value_lens", "direction", "plugin"],
+    )
+    for record in records:
+        info.add_metric(
+            [record.key, record.name, record.unit, unit_suffix(record.unit), record.process, record.perspective,
+             record.value_lens, record.direction, record.plugin],
+            1,
+        )
+    yield info
+
+
 class StoreCollector:
     """Yields fresh metric families from the store on every collect()."""
 
@@ -82,51 +137,9 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
-        values: dict[str, Metric] = {}
-        bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
-        computed_at: dict[str, datetime] = {}
         observations = self.store.latest_observations()
-        for observation in observations:
-            record = records.get(observation.metric_key)
-            if observation.value is None or record is None:
-                continue
-            name = value_family(record.unit, observation.dimensions)
-            if name not in values:
-                values[name] = Metric(name, _value_help(record.unit, observation.dimensions), "gauge")
-            labels = {
-                "metric": observation.metric_key,
-                "process": record.process,
-                "perspective": record.perspective,
-                "period": observation.period_label,
-                **observation.dimensions,
-            }
-            values[name].samples.append(Sample(name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
-            bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
-            computed_at[observation.metric_key] = observation.computed_at
-        for name in sorted(values):
-            yield values[name]
-        start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
-        end = GaugeMetricFamily(PERIOD_END, "Unix time at which the period of a metric's exported values ends (exclusive)", labels=["metric", "period"])
-        for (key, period), (first, last) in sorted(bounds.items()):
-            start.add_metric([key, period], timestamp(first))
-            end.add_metric([key, period], timestamp(last))
-        computed = GaugeMetricFamily(COMPUTED, "Unix time at which the exported value of a metric was computed", labels=["metric"])
-        for key, moment in sorted(computed_at.items()):
-            computed.add_metric([key], timestamp(moment))
-        yield from (start, end, computed)
-
-        info = GaugeMetricFamily(
-            INFO,
-            "Definition of a CRM metric (always 1)",
-            labels=["metric", "name", "unit", "base_unit", "process", "perspective", "value_lens", "direction", "plugin"],
-        )
-        for record in records.values():
-            info.add_metric(
-                [record.key, record.name, record.unit, unit_suffix(record.unit), record.process, record.perspective,
-                 record.value_lens, record.direction, record.plugin],
-                1,
-            )
-        yield info
+        yield from value_families(records, observations)
+        yield from info_families(records.values())
 
         labels = ["metric", "plugin"]
         duration = GaugeMetricFamily("crmmetrics_run_duration_seconds", "Duration of the last run of a metric", labels=labels)

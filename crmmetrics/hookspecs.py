@@ -34,4 +34,6 @@ def crmmetrics_cli_commands(cli):
 
 @hookspec
 def crmmetrics_run_finished(run, observations):
-    """Observe a finished run (stored already) and its observations, e.g. to send a notification."""
+    """Observe a finished live run (stored already) and its observations, e.g. to send a notification.
+
+    Not called for the runs of `crmmetrics backfill` (past periods)."""

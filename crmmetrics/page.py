@@ -9,13 +9,15 @@ tests and scrapers need not parse the text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from urllib.parse import quote
 
 from .periods import Period
 from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
-from .store import LatestObservation, Store, utcnow
+from .store import LatestObservation, Store, dimensions_key, utcnow
 from .vocabulary import Direction, Perspective, Process
 
 STATUS_TITLES = {"green": "green", "amber": "amber", "red": "red", None: "no data"}
@@ -89,6 +91,11 @@ header p#reporting-period { color:#fff; }
 code { background:#e9edf1; padding:1px 4px; border-radius:3px; }
 """
 
+_TREND_CSS = """
+a.kpi-link { color:inherit; text-decoration:none; } a.kpi-link:hover .name { text-decoration:underline; }
+svg.spark { display:block; width:100%; height:22px; margin-top:3px; }
+"""
+
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
@@ -138,7 +145,7 @@ def _target_text(kpi: Kpi) -> str:
     return text
 
 
-def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
+def _kpi_item(kpi: Kpi, grouped: bool = False, trend: str = "") -> str:
     """One KPI; ``grouped`` under its metric's name, it is named by its dimension values only."""
     status = kpi.status or "none"
     dims = " · ".join(v for _k, v in sorted(kpi.dimensions.items()))
@@ -146,6 +153,8 @@ def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
         name = f"<div class='name dims'>{escape(dims or 'total')}</div>"
     else:
         name = f"<div class='name'>{escape(kpi.name)}{f' <span class=dims>({escape(dims)})</span>' if dims else ''}</div>"
+    # Every card leads to its KPI's own page (history, breakdown, standard, runs).
+    name = f"<a class='kpi-link' href='/kpi/{quote(kpi.metric)}'>{name}</a>"
     good = change_is_good(kpi)
     if kpi.change is None:
         change = "<span class='kpi-change'>no previous value</span>"
@@ -167,20 +176,27 @@ def _kpi_item(kpi: Kpi, grouped: bool = False) -> str:
         f"<div class='meta'><span class='kpi-target'>{escape(_target_text(kpi))}</span>{change}</div>"
         f"<div class='meta'>{_period_text(kpi.period_start, kpi.period_end)}"
         + (f"<span class='kpi-missing'>{escape(kpi.missing_reason)}</span>" if kpi.value is None and kpi.missing_reason else "")
-        + "</div></li>"
+        + f"</div>{trend}</li>"
     )
 
 
-def _kpi_list(kpis: list[Kpi]) -> str:
-    """The KPIs of a cell; a metric judged per dimension value is one group under its name."""
+def _kpi_list(kpis: list[Kpi], trends: Mapping[tuple[str, str], str] | None = None) -> str:
+    """The KPIs of a cell; a metric judged per dimension value is one group under its name.
+
+    ``trends``: (metric, dimensions key) -> a sparkline of its stored history."""
+    trends = trends or {}
+
+    def item(kpi: Kpi, grouped: bool = False) -> str:
+        return _kpi_item(kpi, grouped, trends.get((kpi.metric, dimensions_key(kpi.dimensions)), ""))
+
     items, by_metric = [], {}
     for kpi in kpis:
         by_metric.setdefault(kpi.metric, []).append(kpi)
     for metric_kpis in by_metric.values():
         if len(metric_kpis) == 1:
-            items.append(_kpi_item(metric_kpis[0]))
+            items.append(item(metric_kpis[0]))
         else:
-            inner = "".join(_kpi_item(k, grouped=True) for k in metric_kpis)
+            inner = "".join(item(k, grouped=True) for k in metric_kpis)
             items.append(f"<li class='kpi-group'><div class='name'>{escape(metric_kpis[0].name)}</div><ul class='kpis'>{inner}</ul></li>")
     return "".join(items)
 
@@ -239,9 +255,11 @@ def _others_table(others: list[OtherMetric]) -> str:
     )
 
 
-def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] = ()) -> str:
+def render_page(
+    scorecard: Scorecard, now: datetime, others: list[OtherMetric] = (), trends: Mapping[tuple[str, str], str] | None = None
+) -> str:
     """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC), with the metrics
-    that are not on it (``others``) listed below."""
+    that are not on it (``others``) listed below and a sparkline per KPI (``trends``)."""
     counts = scorecard.status_counts()
     index = "no data" if scorecard.index is None else f"{scorecard.index:.0f}"
     attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
@@ -280,7 +298,7 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
             cells.append(
                 f"<td class='cell' data-process='{p}' data-perspective='{q}'>"
                 f"{_score_bar(scorecard.cells.get((str(p), str(q))), coverage=scorecard.cell_coverage.get((str(p), str(q))))}"
-                f"<ul class='kpis'>{_kpi_list(kpis)}</ul></td>"
+                f"<ul class='kpis'>{_kpi_list(kpis, trends)}</ul></td>"
             )
         process_score = scorecard.processes.get(str(p))
         rows.append(
@@ -301,7 +319,7 @@ def render_page(scorecard: Scorecard, now: datetime, others: list[OtherMetric] =
         )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>CRM balanced scorecard · crmmetrics</title><style>{_CSS}</style></head>
+<title>CRM balanced scorecard · crmmetrics</title><style>{_CSS}{_TREND_CSS}</style></head>
 <body>
 <header><div><h1>CRM balanced scorecard</h1>
 <p>Five CRM processes (Payne &amp; Frow) × four perspectives (Kaplan &amp; Norton) · values last computed
@@ -333,7 +351,26 @@ those are; a KPI whose source has no rows for its period is "no data", never 0 o
 """
 
 
+def kpi_trends(store: Store, scorecard: Scorecard, periods: int = 24) -> dict[tuple[str, str], str]:
+    """A sparkline of the last ``periods`` stored periods of every KPI on the scorecard."""
+    from .history import history_snapshots
+    from .kpi_page import sparkline
+
+    keys = {kpi.metric for kpi in scorecard.kpis}
+    by_metric: dict[str, list] = {}
+    for snapshot in history_snapshots(store, keys=keys) if keys else []:
+        by_metric.setdefault(snapshot.metric_key, []).append(snapshot)
+    trends = {}
+    for kpi in scorecard.kpis:
+        snapshots = by_metric.get(kpi.metric, [])[-periods:]
+        values = [s.current(**kpi.dimensions) for s in snapshots]
+        trends[(kpi.metric, dimensions_key(kpi.dimensions))] = sparkline(
+            values, f"{kpi.name}: {sum(v is not None for v in values)} stored periods, oldest to latest"
+        )
+    return trends
+
+
 def landing_page(store: Store) -> str:
     """The page served at ``/``."""
     scorecard = build_scorecard(store)
-    return render_page(scorecard, utcnow(), other_metrics(store, scorecard))
+    return render_page(scorecard, utcnow(), other_metrics(store, scorecard), kpi_trends(store, scorecard))

@@ -167,19 +167,25 @@ class Runner:
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
             outcome.error = exc
 
-    def run_metric(self, key: str, run_cache: RunCache | None = None) -> Run:
+    def run_metric(
+        self, key: str, as_of: datetime | None = None, backfill: bool = False, run_cache: RunCache | None = None
+    ) -> Run:
         """Compute one metric for its current and previous period and store the run.
 
+        ``as_of`` overrides the as-of time; ``backfill`` stores the run as a backfilled one
+        (crmmetrics.backfill): marked with its current period, not the latest values.
         ``run_cache`` is shared by the metrics of one run (:meth:`run_all`); without it the two
-        periods of this metric share a new one."""
+        periods of this metric share a new one.
+        """
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
         settings = self.config.metric_settings(definition)
-        as_of = self.as_of()
+        as_of = to_naive_utc(as_of) if as_of is not None else self.as_of()
         # Recorded before computing: a process killed mid-run leaves a visible ``running`` run
         # (marked ``interrupted`` at the next start), never a silent gap.
         run = self.store.start_run(
-            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RUNNING, period=settings.period, owner=process_owner())
+            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RUNNING, period=settings.period, owner=process_owner()),
+            backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
         )
         clock = time.perf_counter()
         outcome = _Outcome()
@@ -215,7 +221,8 @@ class Runner:
         ok = run.status == SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(
-            run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or []
+            run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [],
+            backfilled=backfill,
         )
         level = logging.INFO if run.status == SUCCESS else logging.WARNING
         log.log(
@@ -238,7 +245,7 @@ class Runner:
                 "missing": missing or None,
             },
         )
-        if self.pm is not None:
+        if self.pm is not None and not backfill:  # observers hear of live runs, not of history being filled in
             try:
                 self.pm.hook.crmmetrics_run_finished(run=run, observations=observations)
             except Exception:  # an observer's bug must not undo or fail a stored run
@@ -275,7 +282,7 @@ class Runner:
         runs = []
         run_cache = RunCache()  # what one metric computes for the others of this run
         for key in keys if keys is not None else self.enabled_keys():
-            run = self.run_metric(key, run_cache)
+            run = self.run_metric(key, run_cache=run_cache)
             runs.append(run)
             if progress:
                 progress(run)

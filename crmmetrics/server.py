@@ -10,6 +10,7 @@ Endpoints (GET and HEAD unless said otherwise):
   (``crmmetrics_exposition_stale`` 1) and never fails: one log line when the store goes away,
   one when it is back.
 - ``/``: the scorecard page (``crmmetrics.page``); 503 while the store cannot be read.
+- ``/kpi/KEY``: the page of one metric (``crmmetrics.kpi_page``): history chart, breakdown, standard, runs.
 - ``/-/healthy``: 200 while the process serves (liveness). ``/healthz`` is an alias of it.
 - ``/-/ready``: 200 when the store answers and the scheduler runs; 503 with the reason if not.
 - ``POST /-/reload`` (or PUT, as Prometheus accepts): re-read the configuration and the
@@ -132,7 +133,8 @@ class ExporterApp:
         extra: dict[str, str] = {}
         response = self.check(environ, extra)
         if response is None:
-            route = self.routes.get(environ.get("PATH_INFO") or "/")
+            path = environ.get("PATH_INFO") or "/"
+            route = self.routes.get(path) or (self.kpi if path.startswith("/kpi/") else None)
             method = environ["REQUEST_METHOD"]
             if route is None:
                 response = text("404 Not Found", "not found")
@@ -209,6 +211,24 @@ class ExporterApp:
                 log.warning("store cannot be read (%s): the scorecard page is unavailable", one_line(exc))
             return text("503 Service Unavailable", f"the scorecard is unavailable: the store cannot be read ({one_line(exc)})")
         self.health.store_answered()
+        return Response("200 OK", html.encode(), "text/html; charset=utf-8")
+
+    def kpi(self, environ: dict[str, Any]) -> Response:
+        """``/kpi/KEY``: the page of one metric (crmmetrics.kpi_page); 404 for a metric no plugin defines."""
+        from urllib.parse import unquote
+
+        from .kpi_page import kpi_page
+
+        key = unquote(environ["PATH_INFO"].removeprefix("/kpi/")).strip("/")
+        try:
+            html = kpi_page(self.store, key)
+        except Exception as exc:  # noqa: BLE001
+            if self.health.store_failed(exc):
+                log.warning("store cannot be read (%s): the KPI page is unavailable", one_line(exc))
+            return text("503 Service Unavailable", f"the KPI page is unavailable: the store cannot be read ({one_line(exc)})")
+        self.health.store_answered()
+        if html is None:
+            return text("404 Not Found", f"no metric {key!r}")
         return Response("200 OK", html.encode(), "text/html; charset=utf-8")
 
     def healthy(self, environ: dict[str, Any]) -> Response:

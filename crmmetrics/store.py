@@ -181,6 +181,20 @@ class Observation(SQLModel, table=True):
     computed_at: NaiveDatetime
 
 
+class BackfilledRun(SQLModel, table=True):
+    """A run that ``crmmetrics backfill`` made for a past period (crmmetrics.backfill).
+
+    Its observations are ordinary history; readers of the *latest* values and model outputs
+    pass over backfilled runs, so a backfill never replaces what the live runs show.
+    """
+
+    __tablename__ = "backfilled_runs"
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    metric_key: str = Field(index=True)
+    period_start: NaiveDatetime  # the run's current period
+    period_end: NaiveDatetime
+
+
 class MissingValue(SQLModel, table=True):
     """Why a run stored a missing value for a period: the input the source lacked (crmmetrics.inputs)."""
 
@@ -324,11 +338,20 @@ class Store:
                 )
             session.commit()
 
-    def start_run(self, run: Run) -> Run:
-        """Record that a run has started (status ``running``), before anything is computed."""
+    def start_run(self, run: Run, backfilled: Period | None = None) -> Run:
+        """Record that a run has started (status ``running``), before anything is computed.
+
+        ``backfilled``: the past period a run of ``crmmetrics backfill`` computes; marked now, so
+        that a backfill killed mid-run leaves an ``interrupted`` run known as backfilled.
+        """
         run.status = RUNNING
         with self.session() as session:
             session.add(run)
+            session.flush()
+            if backfilled is not None:
+                session.add(
+                    BackfilledRun(run_id=run.id, metric_key=run.metric_key, period_start=backfilled.start, period_end=backfilled.end)
+                )
             session.commit()
         return run
 
@@ -339,12 +362,16 @@ class Store:
         customer_values: Sequence[Mapping[str, Any]] = (),
         missing: Mapping[str, str] | None = None,
         model_fits: Sequence[Mapping[str, Any]] = (),
+        backfilled: bool = False,
     ) -> Run:
         """Complete a started run with its observations (and model outputs) in one transaction:
         a process killed before the commit leaves the run ``running`` and no observation.
 
         ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
-        the models the run fitted (``ComputeContext.record_model_fit``).
+        the models the run fitted (``ComputeContext.record_model_fit``). A ``backfilled`` run (of
+        ``crmmetrics backfill``, marked by ``start_run``) keeps no customer values (a snapshot of
+        the latest run) and is not counted in the metric's totals, so the latest values, the run
+        health and the scheduler's catch-up stay those of the live runs.
         """
         with self.session() as session:
             if run.id is None:
@@ -353,7 +380,8 @@ class Store:
             else:
                 run = session.merge(run)
             session.flush()
-            _count_finished(session, run)
+            if not backfilled:
+                _count_finished(session, run)
             for observation in observations:
                 observation.run_id = run.id
                 session.add(observation)
@@ -368,6 +396,8 @@ class Store:
                         **{**fit, "parameters": json.dumps(fit["parameters"])},
                     )
                 )
+            if backfilled:
+                customer_values = ()
             if customer_values:
                 # Model outputs are a snapshot: the latest run replaces the previous one.
                 session.execute(
@@ -407,6 +437,7 @@ class Store:
         marked = []
         now = utcnow()
         with self.session() as session:
+            backfilled = set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_([r.id for r in runs]))).all())
             for run in runs:
                 result = session.execute(
                     Run.__table__.update()
@@ -420,7 +451,8 @@ class Store:
                 )
                 if result.rowcount:
                     run.status = INTERRUPTED
-                    _count_finished(session, run)
+                    if run.id not in backfilled:  # as in finish_run: totals count live runs
+                        _count_finished(session, run)
                     marked.append(run)
             session.commit()
         return marked
@@ -437,19 +469,19 @@ class Store:
             return tuple(connection.execute(select(finished, *(part() for part in CHANGE_MARKERS))).one())
 
     def last_run_times(self) -> dict[str, datetime]:
-        """When each metric last ran (any status); the scheduler uses it to catch up missed runs."""
+        """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
         with self.session() as session:
             rows = session.exec(
                 select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
             ).all()
-            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING).group_by(Run.metric_key)).all()
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
         times = dict(rows)
         for key, started in running:
             times[key] = max(started, times.get(key, started))
         return times
 
     def latest_observations(self) -> list[LatestObservation]:
-        """The observations of each metric's latest successful run."""
+        """The observations of each metric's latest successful run (not a backfilled one)."""
         latest = (
             select(MetricRunTotals.last_success_run_id.label("run_id"))
             .where(MetricRunTotals.last_success_run_id.is_not(None))
@@ -570,8 +602,9 @@ class Store:
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
                 with self.engine.begin() as connection:
-                    connection.execute(observations.delete().where(observations.c.run_id.in_(chunk)))
-                    connection.execute(values.delete().where(values.c.run_id.in_(chunk)))
+                    # Every table that refers to a run first (PostgreSQL enforces the keys).
+                    for table in (observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
+                        connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
                     connection.execute(runs.delete().where(runs.c.id.in_(chunk)))
         return PruneResult(runs=len(ids), observations=counted, older_than=older_than, dry_run=dry_run)
 

@@ -22,7 +22,7 @@ def crmmetrics(*args, cwd=None, env=None):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     directory = tmp_path_factory.mktemp("cli-demo")
-    done = crmmetrics("demo", "--dir", str(directory), "--customers", DEMO_CUSTOMERS, "--once")
+    done = crmmetrics("demo", "--dir", str(directory), "--customers", DEMO_CUSTOMERS, "--once", "--history-months", "0")
     assert done.returncode == 0, done.stderr
     return directory
 

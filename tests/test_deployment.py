@@ -49,7 +49,7 @@ def test_the_dockerfile_passes_hadolint():
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     directory = tmp_path_factory.mktemp("deploy-demo")
-    done = subprocess.run([sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "150", "--once"],
+    done = subprocess.run([sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "150", "--once", "--history-months", "0"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return directory

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.prometheus
 def demo_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("e2e")
     done = subprocess.run(
-        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once"],
+        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once", "--history-months", "0"],
         capture_output=True,
         text=True,
     )

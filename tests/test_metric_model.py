@@ -39,7 +39,7 @@ def demo(tmp_path_factory):
     directory = tmp_path_factory.mktemp("model-demo")
     env = {**os.environ, LOAD_ENV: BUILT_IN}
     done = subprocess.run(
-        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once"],
+        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once", "--history-months", "0"],
         capture_output=True, text=True, env=env,
     )
     assert done.returncode == 0, done.stderr

@@ -49,7 +49,7 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     plugins = {entry["name"]: entry for entry in json.loads(listed.stdout)}
     assert str(venv) in plugins["value_creation"]["file"]
     demo = subprocess.run(
-        [venv / "bin" / "crmmetrics", "demo", "--dir", str(tmp_path / "demo"), "--customers", "100", "--once"],
+        [venv / "bin" / "crmmetrics", "demo", "--dir", str(tmp_path / "demo"), "--customers", "100", "--once", "--history-months", "0"],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert demo.returncode == 0, demo.stderr

@@ -13,7 +13,7 @@ from sqlmodel import select
 from crmmetrics.cli import cli
 from crmmetrics.exporter import Exposition
 from crmmetrics.standards import StandardChange
-from crmmetrics.store import CustomerValue, Observation, Run, Store, utcnow
+from crmmetrics.store import CustomerValue, MissingValue, ModelFit, Observation, Run, Store, utcnow
 from crmmetrics.testing import CrmDatabase
 
 
@@ -25,7 +25,13 @@ def finished_run(store: Store, key: str, started: datetime, status: str = "succe
                     value=float(started.day), computed_at=started)
         for label in ("current", "previous")[:values]
     ] if status == "success" else []
-    return store.write_run(run, observations, [{"customer_id": 1, "p_alive": 0.5}] if status == "success" else ())
+    if status != "success":
+        return store.write_run(run, observations)
+    # A success with everything that refers to its run: model outputs, a model fit and a
+    # missing value's reason (PostgreSQL refuses to delete a run they still refer to).
+    fit = {"period_label": "current", "model": "bgnbd", "calibration_end": started, "parameters": {"r": 0.2},
+           "log_likelihood": -1.0, "customers": 10, "converged": True, "message": ""}
+    return store.finish_run(run, observations, [{"customer_id": 1, "p_alive": 0.5}], {"previous": "no rows in orders"}, [fit])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,6 +76,7 @@ def test_prune_keeps_the_latest_run_and_value_of_every_metric_and_the_standards(
     assert not kept & {run.id for run in a} and a_failed.id not in kept
     assert count(store, Observation) == 4 and count(store, StandardChange) == 1
     assert count(store, CustomerValue) == 2  # the latest model outputs of m_a and m_b (a snapshot per metric)
+    assert count(store, MissingValue) == count(store, ModelFit) == 2  # those of the kept successes
     assert store.latest_observations() == latest_before
     after = Exposition(store).body().decode()
     # Counters are totals since the store began: pruning does not lower them.

@@ -31,9 +31,11 @@ class Builtin(NamedTuple):
 # what the modules define, so a new command or a changed docstring fails there, not silently.
 COMMANDS: dict[str, Builtin] = {
     "alerts": Builtin(("scorecard",), "Prometheus alerting rules generated from the standards."),
+    "backfill": Builtin(("backfill",), "Compute every past reporting period of metrics from --from to --to and store them."),
     "config": Builtin(("core",), "Check and show the configuration."),
     "dashboards": Builtin(("dashboards",), "Grafana dashboards generated from the loaded plugins' KPIs."),
     "demo": Builtin(("core",), "Generate a synthetic CRM database, compute every metric once, and serve them."),
+    "history": Builtin(("backfill",), "The stored history of every metric, period by period."),
     "import": Builtin(("source",), "Import the CSV export FILE into canonical TABLE, all rows or none."),
     "metrics": Builtin(("core",), "List metrics and change their settings in the config file."),
     "models": Builtin(("models",), "The fitted models (BG/NBD, Gamma-Gamma) behind the CLV KPIs."),

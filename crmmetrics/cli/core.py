@@ -81,7 +81,10 @@ web_config_option = click.option(
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default 9632).")
 @web_config_option
 @click.option("--once", is_flag=True, help="Stop after computing every metric once.")
-def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool) -> None:
+@click.option("--history-months", type=click.IntRange(min=0), default=24, show_default=True,
+              help="Backfill this many past months of history (0: none), so the charts have trends.")
+def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool,
+         history_months: int) -> None:
     """Generate a synthetic CRM database, compute every metric once, and serve them.
 
     Writes crm.sqlite (the demo CRM data), store.sqlite (the results) and crmmetrics.toml into
@@ -127,6 +130,10 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     click.echo(f"crmmetrics: computed {len(runs) - len(failed)} of {len(runs)} metrics into {target / 'store.sqlite'}", err=True)
     for run in failed:
         click.echo(f"  {run.metric_key}: {run.error}", err=True)
+    if history_months:
+        from .backfill import backfill_demo
+
+        backfill_demo(app, history_months)
     if not once:
         serve_app(app, host, port, web_config_file)
 

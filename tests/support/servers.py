@@ -128,9 +128,10 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(
-        self, targets: list[str], rule_files: list[str] | None = None, scrape_interval: str = "1s", scrape: dict[str, Any] | None = None
+        self, targets: list[str], rule_files: list[str] | None = None, scrape_interval: str = "1s", scrape: dict[str, Any] | None = None,
+        flags: list[str] | None = None,
     ) -> None:
-        """``scrape``: more keys of the scrape config (scheme, tls_config, basic_auth)."""
+        """``scrape``: more keys of the scrape config (scheme, tls_config, basic_auth); ``flags``: more command-line flags."""
         config = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "rule_files": rule_files or [],
@@ -145,14 +146,22 @@ class PrometheusServer:
                 f"--config.file={config_path}",
                 f"--storage.tsdb.path={self.directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                *(flags or []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         poll(lambda: http_get(f"{self.url}/-/ready"), 30, "Prometheus to be ready")
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        body = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    @property
+    def data_dir(self) -> Path:
+        """The TSDB directory (blocks made by promtool go here before start())."""
+        return self.directory / "data"
+
+    def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, now or at ``time`` (Unix seconds)."""
+        params = {"query": promql, **({"time": repr(time)} if time is not None else {})}
+        body = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode(params))
         answer = json.loads(body)
         if answer["status"] != "success":
             raise AssertionError(f"query {promql!r} failed: {answer}")
