@@ -60,3 +60,13 @@ def connection_problem(exc: sqlalchemy.exc.DBAPIError) -> str:
     """The first line of what the database said, without SQLAlchemy's boilerplate."""
     text = str(exc.orig).strip() if exc.orig is not None else str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def postgres_session_read_only(dbapi_connection: Any, _record: Any = None) -> None:
+    """A ``connect`` listener: the PostgreSQL session's transactions are read-only by default
+    (the store's readers, the source)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.autocommit = autocommit

@@ -88,6 +88,27 @@ def text(status: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -
     return Response(status, (message.rstrip("\n") + "\n").encode(), TEXT_PLAIN, headers)
 
 
+class CachedPage:
+    """The scorecard page, rendered once per change of what it shows, like /metrics: its
+    sparklines read the stored history, which a request must not pay for again and again."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._marker: Any = object()
+        self._html = ""
+
+    def __call__(self) -> str:
+        from .page import landing_page
+
+        marker = self.store.history_marker()
+        with self._lock:
+            if marker != self._marker:
+                self._html = landing_page(self.store)
+                self._marker = marker
+            return self._html
+
+
 class ExporterApp:
     """The WSGI application. ``ready`` and ``reload`` come from the running service."""
 
@@ -108,11 +129,7 @@ class ExporterApp:
         # At most one look at the store's change marker per second, however many scrapers.
         self.exposition = Exposition(store, recheck_after)
         self.self_metrics = self_metrics_registry(self.health)
-        if landing is None:
-            from .page import landing_page
-
-            landing = lambda: landing_page(store)  # noqa: E731
-        self.landing = landing
+        self.landing = landing or CachedPage(store)
         self.ready = ready or (lambda: None)
         self.reload = reload
         self.web_config = web_config

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .engines import open_engine, parse_url
+from .engines import open_engine, parse_url, postgres_session_read_only
 from .errors import ConfigError
 
 log = logging.getLogger("crmmetrics.source")
@@ -79,11 +79,7 @@ def _pg_guard(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _conte
 
 
 def _pg_read_only(dbapi_connection: Any, _record: Any) -> None:
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-    dbapi_connection.autocommit = autocommit
+    postgres_session_read_only(dbapi_connection)
     dbapi_connection.read_only = True  # psycopg then opens every transaction with BEGIN READ ONLY
 
 

@@ -23,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from .config import redact_url
 from .definitions import MetricDefinition
-from .engines import connection_problem
+from .engines import connection_problem, postgres_session_read_only
 from .errors import StoreError, StoreMissing
 from .periods import Period
 
@@ -31,15 +31,6 @@ from .periods import Period
 # Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
 # module's tables that readers show (e.g. the standards) register theirs here.
 CHANGE_MARKERS: list[Callable[[], Any]] = []
-
-
-def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
-    """Readers' sessions refuse writes (a reader that tried would be a bug, not a change)."""
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-    dbapi_connection.autocommit = autocommit
 
 
 def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -63,7 +54,8 @@ def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
         target = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
     engine = open_engine(target, "store", connect_args=connect_args)
     if read_only and engine.dialect.name == "postgresql":
-        event.listen(engine, "connect", _postgres_read_only)
+        # Readers' sessions refuse writes (a reader that tried would be a bug, not a change).
+        event.listen(engine, "connect", postgres_session_read_only)
     return engine
 
 
@@ -467,6 +459,19 @@ class Store:
         finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:
             return tuple(connection.execute(select(finished, *(part() for part in CHANGE_MARKERS))).one())
+
+    def history_marker(self) -> tuple[Any, ...]:
+        """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
+        adds history (backfilled runs are not in the run totals), for readers that show it."""
+        finished = (
+            select(func.count())
+            .select_from(BackfilledRun)
+            .join(Run, Run.id == BackfilledRun.run_id)
+            .where(Run.status != RUNNING)
+            .scalar_subquery()
+        )
+        with self.engine.connect() as connection:
+            return (*self.change_marker(), connection.execute(select(finished)).scalar_one())
 
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
