@@ -387,7 +387,10 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one(demo_so
     config = write_config(tmp_path, demo_source, "sqlite:///store.sqlite", {"vc_aov": "1h", "im_data_freshness": "1s"}, service_section)
     service = crmmetrics_service(config)
     first = poll_metrics(
-        service, lambda m: kpi_target(m) is not None and freshness(m) is not None, 60, "the standard and a freshness value"
+        service,
+        lambda m: kpi_target(m) is not None and freshness(m) is not None and sample(m, "crmmetrics_runs_total", metric="vc_aov"),
+        60,
+        "the standard, a freshness value and the start-up run of vc_aov",
     )
     fresh_within_365_days = freshness(first)
     assert kpi_target(first) == 100.0 and sample(first, "crmmetrics_runs_total", metric="sd_active_customers") is None
