@@ -49,11 +49,10 @@ from .clv import (
     p_alive,
 )
 from .errors import MetricError
+from .kpi import UNASSIGNED  # the label of customers (and anonymous revenue) without a segment
 from .periods import Period
 from .sql import customer_masters, epoch_day
 
-#: Label of the customers (and anonymous revenue) that belong to no segment.
-UNASSIGNED = "unassigned"
 
 #: The fits need customers who came back: with fewer repeat customers than this the models are
 #: not identified and a KPI built on them fails with the reason instead of a meaningless number.
