@@ -8,7 +8,8 @@ A KPI is declared with :func:`define` and either a *value* built from these bloc
   :func:`customers` is the count of distinct customers;
 - :class:`Ratio`: one measure (or value) over another, scaled (``scale=100`` for a percent);
 - :class:`Share`: each group's part of the whole, in percent (a revenue split);
-- :class:`Derived`: a formula over other values (measures, ratios, other derived values).
+- :class:`Derived`: a formula over other values (measures, ratios, other derived values);
+- :class:`Over`: a value over another window than the period (:func:`trailing` days before its end).
 
 ``by=`` breaks a KPI down by one or more dimensions (``"segment"``, ``"channel_category"``,
 ``"channel"``, or a column of the measured table such as ``"objective"``); the breakdown and
@@ -44,7 +45,8 @@ the same unassigned rule), and the SQL helpers of :mod:`crmmetrics.sql` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
@@ -52,12 +54,14 @@ from sqlalchemy import and_, case, func, literal, select
 from . import schema
 from .definitions import ComputeContext, MetricDefinition, Result
 from .inputs import period_filter
+from .periods import Period
 from .sql import (
     MARGIN_SHARE,
     count_active_customers,
     customer_masters,
     epoch_day,
     epoch_seconds,
+    gross_margin,
     in_period,
     master_customers,
     percent,
@@ -72,12 +76,17 @@ __all__ = [
     "Derived",
     "Filter",
     "Measure",
+    "Over",
     "Ratio",
     "Share",
     "breakdown",
     "customers",
     "define",
+    "evaluate",
     "from_dict",
+    "label",
+    "trailing",
+    "with_segment",
     # SQL helpers for compute functions (crmmetrics.sql, crmmetrics.customer_value)
     "MARGIN_SHARE",
     "count_active_customers",
@@ -87,6 +96,7 @@ __all__ = [
     "customer_values",
     "epoch_day",
     "epoch_seconds",
+    "gross_margin",
     "in_period",
     "margin",
     "master_customers",
@@ -359,6 +369,37 @@ class Share:
         return f"100 * {self.measure} per group / {self.measure}"
 
 
+@dataclass(frozen=True)
+class Over:
+    """A value measured over another window than the reporting period: ``window(ctx)`` returns
+    that :class:`~crmmetrics.periods.Period` (see :func:`trailing`), e.g. the customers active
+    in the year before the period's end as the base of a monthly rate."""
+
+    value: Any
+    window: Callable[[ComputeContext], Period]
+
+    def measures(self) -> tuple[Measure, ...]:
+        return self.value.measures()
+
+    def evaluate(self, ctx: ComputeContext, by: tuple[str, ...], values: Mapping[Measure, Any]) -> _Evaluated:
+        return evaluate(self.value, replace(ctx, period=self.window(ctx)), by)
+
+    def __str__(self) -> str:
+        return f"{self.value} over {getattr(self.window, '__doc__', None) or 'another window'}"
+
+
+def trailing(days: int | str) -> Callable[[ComputeContext], Period]:
+    """A window for :class:`Over`: the ``days`` days before the period's end (``days`` may name
+    an int parameter of the metric)."""
+
+    def window(ctx: ComputeContext) -> Period:
+        length = ctx.params[days] if isinstance(days, str) else days
+        return Period(ctx.period.label, ctx.period.end - timedelta(days=length), ctx.period.end)
+
+    window.__doc__ = f"the {days} days before the period end"
+    return window
+
+
 def from_dict(data: Mapping[str, Any]) -> Measure | Ratio | Share:
     """A value from plain data: a measure ``{"table", "column", "agg", "filters", "time"}``, a
     ratio ``{"numerator": ..., "denominator": ..., "scale": ...}`` or a share ``{"share": measure}``."""
@@ -477,7 +518,8 @@ def _aggregate(measure: Measure, source: _Source, conditions: list[Any], prorate
     if measure.agg == "count":
         if condition is None:
             return func.count() if target is None else func.count(target)
-        return func.sum(case((condition if target is None else and_(condition, target.is_not(None)), 1), else_=0))
+        hit = condition if target is None else and_(condition, target.is_not(None))
+        return func.coalesce(func.sum(case((hit, 1), else_=0)), 0)  # a count is 0 without rows
     if condition is not None:
         # Conditional aggregation, so that several measures share one query; a sum over
         # rows none of which match is 0 (there were rows), not NULL.
@@ -527,10 +569,27 @@ def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]
     return evaluated
 
 
-def evaluate(value: Any, ctx: ComputeContext, by: tuple[str, ...] = ()) -> _Evaluated:
-    """``(total, {group: value})`` of a kit value for the context's period."""
+def _direct_measures(value: Any) -> Iterable[Measure]:
+    """The measures of a value computed over the context's own period (not under :class:`Over`)."""
+    if isinstance(value, Measure):
+        yield value
+    elif isinstance(value, Ratio):
+        yield from _direct_measures(value.numerator)
+        yield from _direct_measures(value.denominator)
+    elif isinstance(value, Share):
+        yield value.measure
+    elif isinstance(value, Derived):
+        for inner in value.inputs.values():
+            yield from _direct_measures(inner)
+
+
+def evaluate(value: Any, ctx: ComputeContext, by: str | tuple[str, ...] = ()) -> _Evaluated:
+    """``(total, {group: value})`` of a kit value for the context's period, ``group`` a tuple
+    of dimension labels (``()`` without ``by``): for a compute function that builds on a kit
+    value (a KPI derived from another KPI's total)."""
+    by = (by,) if isinstance(by, str) else tuple(by)
     values: dict[Measure, _Evaluated] = {}
-    for batch in _batches(value.measures()).values():
+    for batch in _batches(_direct_measures(value)).values():
         values.update(_run_batch(ctx, batch, by))
     return value.evaluate(ctx, by, values)
 
@@ -546,6 +605,14 @@ def _results(total: Any, per_group: Mapping[tuple[str, ...], Any], by: tuple[str
     results = [Result(total)] if with_total else []
     results += [Result(value, dict(zip(by, group))) for group, value in per_group.items()]
     return results or None
+
+
+def label(key: Any, labels: Mapping[Any, str] | None = None, dimension: str = "segment") -> str:
+    """What a group key is shown as: ``labels[key]`` (a segment id's name; ``"segment 7"`` for an
+    id without one), the key itself, or :data:`UNASSIGNED` for a row without a value."""
+    if labels is not None and key is not None:
+        key = labels.get(key, f"{dimension} {key}")
+    return UNASSIGNED if key is None else str(key)
 
 
 def breakdown(
@@ -569,14 +636,9 @@ def breakdown(
         return None
     width = len(names)
 
-    def label(key: Any) -> str:
-        if labels is not None:
-            key = labels.get(key, f"{names[0]} {key}" if key is not None else None)
-        return UNASSIGNED if key is None else str(key)
-
     grouped: dict[tuple[str, ...], list[Any]] = {}
     for row in rows:
-        key = tuple(label(k) for k in row[:width])
+        key = tuple(label(k, labels, names[0]) for k in row[:width])
         if key in grouped:  # two raw keys with one label (NULL and an id without a name)
             grouped[key] = [(a or 0) + (b or 0) for a, b in zip(grouped[key], row[width:])]
         else:
@@ -584,6 +646,18 @@ def breakdown(
     sums = [sum((row[i] or 0 for row in rows), 0) for i in range(width, len(rows[0]))]
     results = [Result(value(*sums))] if total else []
     return results + [Result(value(*aggregates), dict(zip(names, key))) for key, aggregates in grouped.items()]
+
+
+def with_segment(ctx: ComputeContext, per_customer: Any, key: str = "master_id") -> tuple[Any, Any]:
+    """``(from clause, segment name)`` of a per-customer subquery (``key``: its master customer id
+    column) joined to the master record and its segment (NULL: :data:`UNASSIGNED` in
+    :func:`breakdown`)."""
+    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
+    record = customers.alias("master_record")
+    joined = per_customer.join(record, record.c.customer_id == per_customer.c[key]).outerjoin(
+        segments, segments.c.segment_id == record.c.segment_id
+    )
+    return joined, segments.c.name
 
 
 class KitCompute:
