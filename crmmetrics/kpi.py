@@ -79,12 +79,15 @@ __all__ = [
     "Over",
     "Ratio",
     "Share",
+    "answers",
     "breakdown",
     "customers",
     "define",
     "evaluate",
     "from_dict",
     "label",
+    "net_promoter_score",
+    "on_scale",
     "trailing",
     "with_segment",
     # SQL helpers for compute functions (crmmetrics.sql, crmmetrics.customer_value)
@@ -398,6 +401,41 @@ def trailing(days: int | str) -> Callable[[ComputeContext], Period]:
 
     window.__doc__ = f"the {days} days before the period end"
     return window
+
+
+# --------------------------------------------------------------------------------------------
+# Survey answers: customer (survey_responses) and employee (employee_survey_responses) alike
+# --------------------------------------------------------------------------------------------
+
+
+def answers(instrument: str, *conditions: Any, table: str = "survey_responses") -> Measure:
+    """The period's answers of ``instrument`` (meeting ``conditions``), counted."""
+    return Measure(table, agg="count", filters=(Filter("instrument", "=", instrument), *conditions))
+
+
+def on_scale(low: float, high: float) -> Callable[..., Any]:
+    """A filter: answers on the ``low``-``high`` scale (an answer without a stated scale is on it)."""
+
+    def condition(answers: Any, ctx: ComputeContext) -> Any:
+        return and_(func.coalesce(answers.c.scale_min, low) == low, func.coalesce(answers.c.scale_max, high) == high)
+
+    return condition
+
+
+def _net_promoters(promoters: Any, detractors: Any, answers: Any) -> float | None:
+    return ratio(promoters - detractors, answers, 100.0)
+
+
+def net_promoter_score(instrument: str, table: str = "survey_responses") -> Derived:
+    """Promoters (9-10) minus detractors (0-6) in points of the answers on the 0-10 scale
+    (Reichheld 2003): the customer NPS and the employee eNPS."""
+    zero_to_ten = on_scale(0, 10)
+    return Derived(
+        _net_promoters,
+        promoters=answers(instrument, zero_to_ten, Filter("score", ">=", 9), table=table),
+        detractors=answers(instrument, zero_to_ten, Filter("score", "<=", 6), table=table),
+        answers=answers(instrument, zero_to_ten, table=table),
+    )
 
 
 def from_dict(data: Mapping[str, Any]) -> Measure | Ratio | Share:

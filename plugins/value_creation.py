@@ -90,6 +90,7 @@ from crmmetrics.kpi import (
     Measure,
     Over,
     Ratio,
+    answers,
     breakdown,
     customer_activity,
     customer_masters,
@@ -103,6 +104,8 @@ from crmmetrics.kpi import (
     in_period,
     label,
     margin,
+    net_promoter_score,
+    on_scale,
     percent,
     period_discount_rate,
     preceding,
@@ -131,27 +134,11 @@ MODEL_PARAMETERS = (MARGIN_SHARE, ANNUAL_DISCOUNT_RATE, HORIZON_MONTHS)
 # --------------------------------------------------------------------------------------------
 
 
-def answers(instrument, *conditions):
-    """The period's survey answers of ``instrument`` (that meet ``conditions``), counted."""
-    return Measure("survey_responses", agg="count", filters=(Filter("instrument", "=", instrument), *conditions))
-
-
-def on_scale(low, high):
-    """Answers on the ``low``-``high`` scale (an answer without a stated scale is on it)."""
-    return lambda r, ctx: and_(func.coalesce(r.c.scale_min, low) == low, func.coalesce(r.c.scale_max, high) == high)
-
-
 def _top_two_boxes(r, ctx):
     return r.c.score >= func.coalesce(r.c.scale_max, 5) - 1
 
 
-ZERO_TO_TEN = on_scale(0, 10)
-NPS = Derived(
-    lambda promoters, detractors, answers: ratio(promoters - detractors, answers, 100.0),
-    promoters=answers("nps", ZERO_TO_TEN, Filter("score", ">=", 9)),
-    detractors=answers("nps", ZERO_TO_TEN, Filter("score", "<=", 6)),
-    answers=answers("nps", ZERO_TO_TEN),
-)
+NPS = net_promoter_score("nps")
 CSAT = Ratio(answers("csat", _top_two_boxes), answers("csat"), scale=100)
 SEVEN_POINT = on_scale(1, 7)
 CES = Ratio(
