@@ -77,6 +77,7 @@ __all__ = [
     "Filter",
     "Measure",
     "Over",
+    "Param",
     "Ratio",
     "Share",
     "answers",
@@ -145,6 +146,14 @@ _TABLE_RULE = "table"  # Measure.time default: the table's own period rule
 
 
 @dataclass(frozen=True)
+class Param:
+    """A filter value read from the metric's parameter ``name`` at run time (``{"param": name}``
+    in data): ``Filter("description", "=", Param("cost_description"))``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Filter:
     """A condition on the rows a measure reads: ``Filter("kind", "=", "complaint")``.
 
@@ -159,7 +168,9 @@ class Filter:
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
             raise ValueError(f"filter on {self.column!r}: unknown operator {self.op!r} (one of {', '.join(OPERATORS)})")
-        if self.op in ("in", "not in"):
+        if isinstance(self.value, Mapping) and set(self.value) == {"param"}:
+            object.__setattr__(self, "value", Param(self.value["param"]))
+        if self.op in ("in", "not in") and not isinstance(self.value, Param):
             if isinstance(self.value, str) or not isinstance(self.value, Iterable):
                 raise ValueError(f"filter on {self.column!r}: {self.op!r} takes a list of values")
             object.__setattr__(self, "value", tuple(self.value))
@@ -178,6 +189,8 @@ class Filter:
 
     def condition(self, column: Any, ctx: ComputeContext) -> Any:
         op, value = self.op, self.value
+        if isinstance(value, Param):
+            value = ctx.params[value.name]
         if op == "is null":
             return column.is_(None)
         if op == "is not null":

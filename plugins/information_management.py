@@ -15,6 +15,8 @@ Conventions
   duplicates themselves.
 * ``data_quality_facts`` are checks run in the source systems (weekly, say); a KPI from them
   uses the checks made in the period, per ``source_system`` and overall.
+* A breakdown reports the rows without a value of its dimension (an order without a channel) as
+  ``unassigned`` (:mod:`crmmetrics.kpi`).
 
 Changes from the catalogue
 --------------------------

@@ -18,6 +18,10 @@ Conventions
 * A cost entry counts in a period in proportion to the overlap of its ``[period_start,
   period_end)`` with the period (``crmmetrics.sql.prorated_cost``).
 * Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* A breakdown reports the rows without a value of its dimension (a customer without a segment,
+  an interaction or a case's first contact without a channel, a campaign without an objective)
+  as ``unassigned`` (:mod:`crmmetrics.kpi`); the two channel mixes are shares of what has a
+  known channel, so they have no ``unassigned`` part.
 * "Inbound" interactions are those whose direction is not ``outbound`` (NULL counts as inbound):
   outbound campaign calls and mailings are the organisation's touches, not the customer's choice
   of channel nor a repeat contact about an issue.

@@ -15,6 +15,8 @@ Conventions
 * Customer-level KPIs count identified customers once (a duplicate record's orders,
   interactions and costs belong to its master record) and use the master record's segment.
 * Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* A breakdown reports the rows without a value of its dimension (a customer without a segment,
+  an answer without a department) as ``unassigned`` (:mod:`crmmetrics.kpi`).
 * A cost entry counts in a period in proportion to its overlap with the period.
 * Employed at a moment t: hired at or before t (or hire date unknown) and not yet left.
 
@@ -38,18 +40,18 @@ Changes from the catalogue
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
 * ``pa_employee_satisfaction`` by ``department`` (of the answer), so that a team's
   satisfaction can be set beside the customer KPIs of the channels it serves (the
-  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department count in
-  the total only.
+  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department are
+  reported as ``unassigned``.
 * ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
   ``engaged_threshold`` (0.75 by default: 4 on 1-5, 1 on an engaged flag 0-1) of its scale.
 * ``pa_employee_turnover``: separations over the mean headcount at the period's start and
   end, annualised by 365 / days in the period; the voluntary share is the dimension
-  ``leave_type`` (voluntary, involuntary, unknown), each an annualised rate that adds up to the
-  total.
+  ``leave_type`` (voluntary, involuntary; ``unassigned`` where it is not known), each an
+  annualised rate that adds up to the total.
 * ``pa_revenue_per_employee``: over the mean FTE at the period's start and end, per period (not
   annualised).
-* ``pa_gross_margin_by_segment``: the total covers all orders (anonymous ones too); the
-  segments cover identified customers.
+* ``pa_gross_margin_by_segment``: the total covers all orders (anonymous ones too); anonymous
+  orders and customers without a segment make up the segment ``unassigned``.
 * ``pa_cost_to_serve`` and ``pa_unprofitable_customer_share``: over the customers *served* in
   the period (an order or an interaction), not only those who bought: a customer who only
   calls the service line costs money and earns none, which is what the whale curve shows.

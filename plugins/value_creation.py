@@ -10,7 +10,9 @@ Gamma-Gamma CLV, expected alive customers, customer equity, CLV by segment).
 Every customer-level KPI counts master records only (a duplicate's orders and interactions belong
 to its master), counts purchase occasions as distinct purchase days, and leaves anonymous orders
 out; revenue totals (average order value) include them (see :mod:`crmmetrics.customer_value`).
-Customers without a segment are reported under the segment ``unassigned``.
+A breakdown reports the rows without a value of its dimension as ``unassigned``
+(:mod:`crmmetrics.kpi`): customers without a segment and anonymous complaints under the segment,
+answers and costs without a channel under the channel category.
 
 Retention comes in two kinds that are never mixed: *contractual* (``customers.contract_type`` and
 ``churned_at``: a customer with a contract is retained until the contract ends) and
@@ -40,7 +42,7 @@ Changes from the catalogue
 - ``vc_complaint_rate``: complaints (``interactions.kind = 'complaint'``, anonymous included) in
   the period per 1,000 customers active in the ``active_window_days`` (default 365) before the
   period end; the catalogue's "active in P" would make a monthly rate depend on how many
-  customers happened to buy that month. By segment as well (identified complaints only).
+  customers happened to buy that month. By segment as well (anonymous complaints: ``unassigned``).
 - ``vc_new_customers`` and ``vc_cac``: by acquisition channel category as well. CAC counts all
   cost entries with ``purpose = 'acquisition'`` (any cost type), pro rata to their overlap with
   the period.
@@ -455,7 +457,7 @@ def crmmetrics_metrics():
         ),
         define(
             key="vc_complaint_rate", name="Complaint rate",
-            description="Complaints received in the period per 1,000 customers active in the year before its end (active_window_days); by segment for identified complaints.",
+            description="Complaints received in the period per 1,000 customers active in the year before its end (active_window_days); by segment (anonymous complaints under 'unassigned').",
             process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="per_1000_customers", direction=LOWER, by="segment",
             value=Ratio(COMPLAINTS, Over(customers("orders"), trailing("active_window_days")), scale=1000),
             parameters=(Parameter("active_window_days", int, 365, "days before the period end in which a customer counts as active", minimum=1, maximum=3650),),
