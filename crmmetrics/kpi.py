@@ -89,6 +89,7 @@ __all__ = [
     "label",
     "net_promoter_score",
     "on_scale",
+    "statements",
     "trailing",
     "with_segment",
     # SQL helpers for compute functions (crmmetrics.sql, crmmetrics.customer_value)
@@ -587,9 +588,9 @@ def _batches(measures: Iterable[Measure]) -> dict[tuple[Any, ...], list[Measure]
     return batches
 
 
-def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]) -> dict[Measure, _Evaluated]:
-    """One grouped query for the measures of one table and period rule: the filters they all
-    share go into WHERE, the others into each aggregate."""
+def _batch_select(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]) -> tuple[Any, Any]:
+    """``(grouped select, ungrouped select)`` of the measures of one table and period rule: the
+    filters they all share go into WHERE, the others into each aggregate."""
     source = _Source(ctx, measures[0].table)
     period, prorated = _period(measures[0], source)
     common = [f for f in measures[0].filters if all(f in m.filters for m in measures[1:])]
@@ -600,11 +601,17 @@ def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]
         _aggregate(m, source, [_condition(f, source) for f in m.filters if f not in common], prorated) for m in measures
     ]
     dimensions = [func.coalesce(source.dimension(name), literal(UNASSIGNED)) for name in by]
-    statement = select(*dimensions, *aggregates).select_from(source.from_clause()).where(*where)
+    grouped = select(*dimensions, *aggregates).select_from(source.from_clause()).where(*where)
+    ungrouped = select(*aggregates).select_from(source.from_clause()).where(*where)
+    return (grouped.group_by(*dimensions) if by else grouped), ungrouped
+
+
+def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]) -> dict[Measure, _Evaluated]:
+    statement, ungrouped_statement = _batch_select(ctx, measures, by)
     if not by:
         row = ctx.connection.execute(statement).one()
         return {m: (value, {(): value}) for m, value in zip(measures, row)}
-    rows = ctx.connection.execute(statement.group_by(*dimensions)).all()
+    rows = ctx.connection.execute(statement).all()
     evaluated: dict[Measure, _Evaluated] = {}
     ungrouped = None
     for index, measure in enumerate(measures):
@@ -614,10 +621,32 @@ def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]
             total = sum((value or 0 for value in per_group.values()), 0) if rows else (0 if measure.agg == "count" else None)
         else:
             if ungrouped is None:
-                ungrouped = ctx.connection.execute(select(*aggregates).select_from(source.from_clause()).where(*where)).one()
+                ungrouped = ctx.connection.execute(ungrouped_statement).one()
             total = ungrouped[index]
         evaluated[measure] = (total, per_group)
     return evaluated
+
+
+def statements(value: Any, ctx: ComputeContext, by: str | tuple[str, ...] = ()) -> list[Any]:
+    """The SELECT statements a kit value runs for the context's period, one per table and period
+    rule (and per :class:`Over` window), not executed: to show or compile them
+    (``str(statement.compile(dialect=..., compile_kwargs={"literal_binds": True}))``)."""
+    by = (by,) if isinstance(by, str) else tuple(by)
+    selects = [_batch_select(ctx, batch, by)[0] for batch in _batches(_direct_measures(value)).values()]
+    for over in _overs(value):
+        selects += statements(over.value, replace(ctx, period=over.window(ctx)), by)
+    return selects
+
+
+def _overs(value: Any) -> Iterable[Over]:
+    if isinstance(value, Over):
+        yield value
+    elif isinstance(value, Ratio):
+        yield from _overs(value.numerator)
+        yield from _overs(value.denominator)
+    elif isinstance(value, Derived):
+        for inner in value.inputs.values():
+            yield from _overs(inner)
 
 
 def _direct_measures(value: Any) -> Iterable[Measure]:

@@ -24,6 +24,7 @@ from crmmetrics.kpi import (
     define,
     evaluate,
     from_dict,
+    statements,
     trailing,
 )
 from crmmetrics.periods import Period
@@ -203,6 +204,20 @@ def test_values_from_plain_data(ctx):
     assert str(ratio) == "100 * sum(orders.net_revenue) where customer_id is not null / sum(orders.net_revenue)"
     with pytest.raises(ValueError, match="measure: unknown keys colum"):
         from_dict({"table": "orders", "colum": "net_revenue"})
+
+
+def test_statements_are_the_queries_a_value_runs(ctx, source):
+    """One SELECT per table and period rule (measures of one table share it), one per Over window."""
+    from sqlalchemy import create_engine
+
+    value = Ratio(Measure("orders", "net_revenue"), Over(customers("orders"), trailing(60)))
+    selects = statements(value, ctx(), "segment")
+    assert len(selects) == 2
+    dialect = create_engine(source.url).dialect
+    text = [str(s.compile(dialect=dialect, compile_kwargs={"literal_binds": True})) for s in selects]
+    assert all("FROM orders" in t and "GROUP BY" in t for t in text)
+    assert "2026-03-01" in text[0] and "2026-01-31" in text[1]  # the period, and the 60 days before its end
+    assert len(statements(Ratio(Measure("orders", "net_revenue"), Measure("orders", agg="count")), ctx())) == 1
 
 
 def test_breakdown_reports_rows_without_a_value_as_unassigned():
