@@ -49,11 +49,10 @@ from .clv import (
     p_alive,
 )
 from .errors import MetricError
+from .kpi import UNASSIGNED  # the label of customers (and anonymous revenue) without a segment
 from .periods import Period
-from .sql import customer_masters, epoch_day
+from .sql import customer_masters, epoch_day, gross_margin
 
-#: Label of the customers (and anonymous revenue) that belong to no segment.
-UNASSIGNED = "unassigned"
 
 #: The fits need customers who came back: with fewer repeat customers than this the models are
 #: not identified and a KPI built on them fails with the reason instead of a meaningless number.
@@ -76,7 +75,7 @@ def last_day(period_end: datetime) -> int:
 
 def margin(columns: Any, margin_share: float) -> Any:
     """Gross margin of an order row: net revenue minus cogs, or ``margin_share`` of it without cogs."""
-    return columns.net_revenue - func.coalesce(columns.cogs, columns.net_revenue * (1.0 - margin_share))
+    return gross_margin(columns.net_revenue, columns.cogs, margin_share)
 
 
 def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False) -> Any:

@@ -137,7 +137,7 @@ def prorated_cost(cost_entries: Any, period: Period) -> tuple[Any, Any]:
 
 #: The parameter of every metric that computes a gross margin with :func:`gross_margin`.
 MARGIN_SHARE = Parameter(
-    "margin_share", float, 0.3, "gross margin share of net revenue where cogs is unknown (NULL)", minimum=0, maximum=1
+    "margin_share", float, 0.3, "gross margin as a share of net revenue, for orders without cogs", minimum=0, maximum=1
 )
 
 

@@ -15,6 +15,8 @@ Conventions
   duplicates themselves.
 * ``data_quality_facts`` are checks run in the source systems (weekly, say); a KPI from them
   uses the checks made in the period, per ``source_system`` and overall.
+* A breakdown reports the rows without a value of its dimension (an order without a channel) as
+  ``unassigned`` (:mod:`crmmetrics.kpi`).
 
 Changes from the catalogue
 --------------------------
@@ -55,12 +57,12 @@ from datetime import timedelta
 import numpy as np
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, Schedule, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
 from crmmetrics.clv import conditional_expected_purchases, fit_bgnbd
-from crmmetrics.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_orders, customer_summary, last_day
+from crmmetrics.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
 from crmmetrics.errors import ConfigError, MetricError
+from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
 from crmmetrics.schema import customers as customers_table
-from crmmetrics.sql import in_period, master_customers, percent
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"
@@ -71,6 +73,10 @@ REQUIRED_FIELDS = "email,phone,postcode,segment_id,acquisition_channel_id"
 def _records_at_end(customers, period):
     """Customer records that existed at the end of the period (or whose creation is unknown)."""
     return or_(customers.c.created_at.is_(None), customers.c.created_at < period.end)
+
+
+def _existed_at_end(customers, ctx):
+    return _records_at_end(customers, ctx.period)
 
 
 def required_columns(customers, text):
@@ -104,86 +110,56 @@ def data_completeness(ctx):
     return percent(row[0], row[1] * len(columns))
 
 
-def duplicate_rate(ctx):
-    customers = ctx.tables["customers"]
-    duplicate = and_(
-        customers.c.master_customer_id.is_not(None), customers.c.master_customer_id != customers.c.customer_id
-    )
-    row = ctx.connection.execute(
-        select(func.sum(case((duplicate, 1), else_=0)), func.count()).where(_records_at_end(customers, ctx.period))
-    ).one()
-    return percent(row[0], row[1])
+def _duplicate(customers, ctx):
+    return and_(customers.c.master_customer_id.is_not(None), customers.c.master_customer_id != customers.c.customer_id)
 
 
-def data_freshness(ctx):
-    customers = ctx.tables["customers"]
+def _fresh(customers, ctx):
     cutoff = ctx.period.end - timedelta(days=ctx.params["max_age_days"])
-    touched = func.coalesce(customers.c.updated_at, customers.c.created_at)
-    row = ctx.connection.execute(
-        select(func.sum(case((touched >= cutoff, 1), else_=0)), func.count()).where(
-            master_customers(customers), _records_at_end(customers, ctx.period)
-        )
-    ).one()
-    return percent(row[0], row[1])
+    return func.coalesce(customers.c.updated_at, customers.c.created_at) >= cutoff
 
 
-def source_data_age(ctx):
-    facts = ctx.tables["data_quality_facts"]
-    rows = ctx.connection.execute(
-        select(facts.c.source_system, func.max(facts.c.max_age_hours))
-        .where(facts.c.dimension == "timeliness", in_period(facts.c.checked_at, ctx.period), facts.c.max_age_hours.is_not(None))
-        .group_by(facts.c.source_system)
-    ).all()
-    results = [Result(age, {"source_system": system}) for system, age in rows]
-    results.append(Result(max((age for _, age in rows), default=None)))
-    return results
+# The customer table holds current state: its KPIs read the records that existed at the period end.
+RECORDS = Measure("customers", agg="count", filters=[_existed_at_end], time=None, masters_only=False)
+DUPLICATE_RATE = Ratio(Measure("customers", agg="count", filters=[_existed_at_end, _duplicate], time=None, masters_only=False), RECORDS, scale=100)
+MASTER_RECORDS = Measure("customers", agg="count", filters=[_existed_at_end], time=None)
+DATA_FRESHNESS = Ratio(Measure("customers", agg="count", filters=[_existed_at_end, _fresh], time=None), MASTER_RECORDS, scale=100)
+SOURCE_DATA_AGE = Measure(
+    "data_quality_facts", "max_age_hours", agg="max", filters=[Filter("dimension", "=", "timeliness"), Filter("max_age_hours", "is not null")]
+)
+VALIDITY_CHECKS = (Filter("dimension", "=", "validity"), Filter("records_checked", ">", 0))
 
 
-def validity_rate(ctx):
-    facts = ctx.tables["data_quality_facts"]
-    rows = ctx.connection.execute(
-        select(
-            facts.c.source_system,
-            func.sum(facts.c.records_checked - func.coalesce(facts.c.records_failed, 0)),
-            func.sum(facts.c.records_checked),
-        )
-        .where(facts.c.dimension == "validity", in_period(facts.c.checked_at, ctx.period), facts.c.records_checked > 0)
-        .group_by(facts.c.source_system)
-    ).all()
-    results = [Result(percent(passed, checked), {"source_system": system}) for system, passed, checked in rows]
-    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-    return results
+def _passed(facts, ctx):
+    return facts.c.records_checked - func.coalesce(facts.c.records_failed, 0)
 
 
-def identified_revenue_share(ctx):
-    orders, channels = ctx.tables["orders"], ctx.tables["channels"]
-    identified = func.sum(case((orders.c.customer_id.is_not(None), orders.c.net_revenue), else_=0))
-    rows = ctx.connection.execute(
-        select(channels.c.category, identified, func.sum(orders.c.net_revenue))
-        .select_from(orders.outerjoin(channels))
-        .where(in_period(orders.c.ordered_at, ctx.period))
-        .group_by(channels.c.category)
-    ).all()
-    results = [Result(percent(known, total), {"channel_category": c}) for c, known, total in rows if c is not None]
-    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-    return results
+VALIDITY_RATE = Ratio(
+    Measure("data_quality_facts", _passed, filters=VALIDITY_CHECKS), Measure("data_quality_facts", "records_checked", filters=VALIDITY_CHECKS), scale=100
+)
+REVENUE = Measure("orders", "net_revenue")
+IDENTIFIED_REVENUE_SHARE = Ratio(Measure("orders", "net_revenue", filters=[Filter("customer_id", "is not null")]), REVENUE, scale=100)
 
 
-def crm_adoption_rate(ctx):
-    employees, interactions = ctx.tables["employees"], ctx.tables["interactions"]
-    logged = (
+def _employed_in_period(employees, ctx):
+    return and_(
+        employees.c.is_customer_facing.is_(True),
+        or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
+        or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.start),
+    )
+
+
+def _logged_an_interaction(employees, ctx):
+    interactions = ctx.tables["interactions"]
+    return (
         select(literal(1))
         .where(interactions.c.employee_id == employees.c.employee_id, in_period(interactions.c.started_at, ctx.period))
         .exists()
     )
-    row = ctx.connection.execute(
-        select(func.sum(case((logged, 1), else_=0)), func.count()).where(
-            employees.c.is_customer_facing.is_(True),
-            or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
-            or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.start),
-        )
-    ).one()
-    return percent(row[0], row[1])
+
+
+CUSTOMER_FACING = Measure("employees", agg="count", filters=[_employed_in_period])
+CRM_ADOPTION_RATE = Ratio(Measure("employees", agg="count", filters=[_employed_in_period, _logged_an_interaction]), CUSTOMER_FACING, scale=100)
 
 
 def holdout_forecast(ctx):
@@ -253,10 +229,6 @@ def clv_forecast_error(ctx):
     return 100.0 * abs(float(expected.sum()) - float(actual.sum())) / float(actual.sum())
 
 
-def _metric(**fields):
-    return MetricDefinition(process=Process.INFORMATION_MANAGEMENT, **fields)
-
-
 @hookimpl
 def crmmetrics_validate_config(config, registry):
     # A misspelt required field would otherwise only fail the metric's runs.
@@ -269,138 +241,89 @@ def crmmetrics_validate_config(config, registry):
         raise ConfigError(f"{config.path or '<config>'}: metrics.im_data_completeness.params.required_fields: {exc}") from None
 
 
+PROCESS = Process.INFORMATION_MANAGEMENT
+INTERNAL, LEARNING = Perspective.INTERNAL_PROCESS, Perspective.LEARNING_GROWTH
+COST_REDUCTION, SHAREHOLDER_VALUE = ValueLens.COST_REDUCTION, ValueLens.SHAREHOLDER_VALUE
+HIGHER, LOWER = "higher_is_better", "lower_is_better"
+
+
 @hookimpl
 def crmmetrics_metrics():
     return [
-        _metric(
-            key="im_data_completeness",
-            needs=('customers',),
-            name="Customer data completeness",
+        define(
+            key="im_data_completeness", name="Customer data completeness",
             description="Share of the required fields that are filled in, over the master customer records that existed at the end of the period.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="higher_is_better",
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=HIGHER,
+            compute=data_completeness, needs=("customers",),
+            parameters=(Parameter("required_fields", str, REQUIRED_FIELDS, "comma-separated customers columns that every record should have"),),
             formula="non-empty required fields / (master records x required fields); required_fields = email, phone, postcode, segment_id, acquisition_channel_id",
             source=f"{DAMA}; Wang & Strong 1996, J. MIS 12(4):5-33",
-            parameters=(
-                Parameter("required_fields", str, REQUIRED_FIELDS, "comma-separated customers columns that every record should have"),
-            ),
-            compute=data_completeness,
         ),
-        _metric(
-            key="im_duplicate_rate",
-            needs=('customers',),
-            name="Duplicate customer record rate",
+        define(
+            key="im_duplicate_rate", name="Duplicate customer record rate",
             description="Share of the customer records that existed at the end of the period flagged as duplicates of another (master) record.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="lower_is_better",
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=LOWER,
+            value=DUPLICATE_RATE,
             formula="records with master_customer_id set to another record / records",
             source=f"{DAMA} (uniqueness); Gartner via Information Management Journal 2007",
-            compute=duplicate_rate,
         ),
-        _metric(
-            key="im_data_freshness",
-            needs=('customers',),
-            name="Customer data freshness",
+        define(
+            key="im_data_freshness", name="Customer data freshness",
             description="Share of the master customer records updated (or created) within max_age_days of the end of the period.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="higher_is_better",
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=HIGHER,
+            value=DATA_FRESHNESS,
+            parameters=(Parameter("max_age_days", int, 365, "a record updated longer ago than this is stale", minimum=1),),
             formula="master records with coalesce(updated_at, created_at) >= period end - max_age_days / master records",
             source=f"{DAMA} (timeliness)",
-            parameters=(
-                Parameter("max_age_days", int, 365, "a record updated longer ago than this is stale", minimum=1),
-            ),
-            compute=data_freshness,
         ),
-        _metric(
-            key="im_source_data_age",
-            needs=('data_quality_facts',),
-            name="Source data age",
+        define(
+            key="im_source_data_age", name="Source data age",
             description="Hours since the newest loaded record, the worst of the period's timeliness checks, per source system and overall.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="hours",
-            direction="lower_is_better",
-            dimensions=("source_system",),
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="hours", direction=LOWER, by="source_system",
+            value=SOURCE_DATA_AGE, needs=("data_quality_facts",),
             formula="max(data_quality_facts.max_age_hours where dimension = 'timeliness', checked in the period)",
             source=f"{DAMA} (timeliness)",
-            compute=source_data_age,
         ),
-        _metric(
-            key="im_validity_rate",
-            needs=('data_quality_facts',),
-            name="Data validity rate",
+        define(
+            key="im_validity_rate", name="Data validity rate",
             description="Share of the values checked in the period that passed their format and domain rules (e-mail syntax, phone, postcode, no future dates), per source system and overall.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("source_system",),
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=HIGHER, by="source_system",
+            value=VALIDITY_RATE, needs=("data_quality_facts",),
             formula="sum(records_checked - records_failed) / sum(records_checked), data_quality_facts where dimension = 'validity'",
             source=DAMA,
-            compute=validity_rate,
         ),
-        _metric(
-            key="im_identified_revenue_share",
-            needs=('orders',),
-            name="Identified-revenue share",
+        define(
+            key="im_identified_revenue_share", name="Identified-revenue share",
             description="Share of net revenue from orders with a known customer: how far the single customer view reaches, overall and per channel category.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("channel_category",),
+            process=PROCESS, perspective=INTERNAL, value_lens=SHAREHOLDER_VALUE, unit="percent", direction=HIGHER, by="channel_category",
+            value=IDENTIFIED_REVENUE_SHARE,
             formula="net_revenue of orders with customer_id / total net_revenue",
             source=f"{PAYNE_FROW} (data repository)",
-            compute=identified_revenue_share,
         ),
-        _metric(
-            key="im_crm_adoption_rate",
-            needs=('interactions', 'employees'),
-            name="CRM adoption rate",
+        define(
+            key="im_crm_adoption_rate", name="CRM adoption rate",
             description="Share of the customer-facing employees employed in the period who logged at least one interaction in it.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.EMPLOYEE_VALUE,
-            unit="percent",
-            direction="higher_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=ValueLens.EMPLOYEE_VALUE, unit="percent", direction=HIGHER,
+            value=CRM_ADOPTION_RATE, needs=("interactions", "employees"),
             formula="customer-facing employees with >= 1 interaction (employee_id) in the period / customer-facing employees employed in the period",
             source=f"{PAYNE_FROW} (IT systems, front-office applications)",
-            compute=crm_adoption_rate,
         ),
-        _metric(
-            key="im_clv_forecast_correlation",
-            needs=('orders',),
-            name="CLV model holdout correlation",
+        define(
+            key="im_clv_forecast_correlation", name="CLV model holdout correlation",
             description="How well the BG/NBD model fitted on the purchases before the period predicts each customer's purchase occasions in it: the correlation of expected and actual.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="ratio",
-            direction="higher_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=SHAREHOLDER_VALUE, unit="ratio", direction=HIGHER, period="quarter",
+            compute=clv_forecast_correlation, needs=("orders",),
+            schedule=Schedule(every="1d"),  # a model fit per period; the inputs change slowly
             formula="corr(E[Y(period) | x, t_x, T before the period], actual purchase days in the period), customers who bought before it",
             source=FADER_HARDIE_LEE,
-            period="quarter",
-            schedule=Schedule(every="1d"),  # a model fit per period; the inputs change slowly
-            compute=clv_forecast_correlation,
         ),
-        _metric(
-            key="im_clv_forecast_error",
-            needs=('orders',),
-            name="CLV model holdout error",
+        define(
+            key="im_clv_forecast_error", name="CLV model holdout error",
             description="Absolute error of the BG/NBD model's forecast of the purchase occasions in the period, summed over the customers who bought before it, relative to the actual.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="lower_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=LOWER, period="quarter",
+            compute=clv_forecast_error, needs=("orders",), schedule=Schedule(every="1d"),
             formula="|sum(E[Y(period) | x, t_x, T before the period]) - sum(actual purchase days in the period)| / sum(actual)",
             source=FADER_HARDIE_LEE,
-            period="quarter",
-            schedule=Schedule(every="1d"),
-            compute=clv_forecast_error,
         ),
     ]
 

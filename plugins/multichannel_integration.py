@@ -18,6 +18,10 @@ Conventions
 * A cost entry counts in a period in proportion to the overlap of its ``[period_start,
   period_end)`` with the period (``crmmetrics.sql.prorated_cost``).
 * Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* A breakdown reports the rows without a value of its dimension (a customer without a segment,
+  an interaction or a case's first contact without a channel, a campaign without an objective)
+  as ``unassigned`` (:mod:`crmmetrics.kpi`); the two channel mixes are shares of what has a
+  known channel, so they have no ``unassigned`` part.
 * "Inbound" interactions are those whose direction is not ``outbound`` (NULL counts as inbound):
   outbound campaign calls and mailings are the organisation's touches, not the customer's choice
   of channel nor a repeat contact about an issue.
@@ -64,16 +68,22 @@ from __future__ import annotations
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.sql import (
+from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.kpi import (
     MARGIN_SHARE,
+    Filter,
+    Measure,
+    Ratio,
+    breakdown,
     customer_masters,
+    define,
     epoch_seconds,
     gross_margin,
     in_period,
     percent,
     prorated_cost,
     ratio,
+    with_segment,
 )
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
@@ -222,31 +232,16 @@ def _customer_touches(ctx):
     return per_customer, spend
 
 
-def _by_segment(ctx, subquery, columns, where=None):
-    """Rows ``(segment name or None, *aggregates)`` of a per-customer subquery, grouped by segment."""
-    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
-    record = customers.alias("master_record")
-    statement = (
-        select(segments.c.name, *columns)
-        .select_from(
-            subquery.join(record, record.c.customer_id == subquery.c.master_id).outerjoin(
-                segments, segments.c.segment_id == record.c.segment_id
-            )
-        )
-        .group_by(segments.c.name)
-    )
-    if where is not None:
-        statement = statement.where(where)
-    return ctx.connection.execute(statement).all()
+def _segment_rows(ctx, per_customer, *columns):
+    """Rows ``(segment name, *aggregates)`` of a per-customer subquery (column ``master_id``)."""
+    joined, segment = with_segment(ctx, per_customer)
+    return ctx.connection.execute(select(segment, *columns).select_from(joined).group_by(segment)).all()
 
 
 def cross_channel_customer_share(ctx):
     per_customer, _ = _customer_touches(ctx)
     multichannel = func.sum(case((per_customer.c.categories >= 2, 1), else_=0))
-    rows = _by_segment(ctx, per_customer, [multichannel, func.count()])
-    results = [Result(percent(multi, count), {"segment": name}) for name, multi, count in rows if name is not None]
-    results.append(Result(percent(sum(r[1] or 0 for r in rows), sum(r[2] for r in rows))))
-    return results
+    return breakdown(_segment_rows(ctx, per_customer, multichannel, func.count()), percent)
 
 
 def multichannel_spend_uplift(ctx):
@@ -263,17 +258,13 @@ def multichannel_spend_uplift(ctx):
         func.sum(case((multi, 0), else_=joined.c.spend)),
         func.sum(case((multi, 0), else_=1)),
     ]
-    rows = _by_segment(ctx, joined, columns)
-
     def uplift(multi_spend, multi_count, single_spend, single_count):
         multi_mean, single_mean = ratio(multi_spend, multi_count), ratio(single_spend, single_count)
         if multi_mean is None or not single_mean:
             return None
         return 100.0 * (multi_mean / single_mean - 1.0)
 
-    results = [Result(uplift(*values), {"segment": name}) for name, *values in rows if name is not None]
-    results.append(Result(uplift(*(sum(r[i] or 0 for r in rows) for i in range(1, 5)))))
-    return results
+    return breakdown(_segment_rows(ctx, joined, *columns), uplift)
 
 
 def self_service_containment(ctx):
@@ -306,9 +297,7 @@ def self_service_containment(ctx):
         )
         .group_by(channels.c.category, channels.c.name)
     ).all()
-    results = [Result(percent(contained, count), {"channel_category": c, "channel": n}) for c, n, contained, count in rows]
-    results.append(Result(percent(sum(r[2] for r in rows), sum(r[3] for r in rows))))
-    return results
+    return breakdown(rows, percent, CHANNEL)
 
 
 def _cases(ctx):
@@ -349,9 +338,7 @@ def _share_by_first_category(ctx, cases, condition):
             cases.c.first_category
         )
     ).all()
-    results = [Result(percent(hits, count), {"channel_category": c}) for c, hits, count in rows if c is not None]
-    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-    return results
+    return breakdown(rows, percent, "channel_category")
 
 
 def first_contact_resolution(ctx):
@@ -364,9 +351,7 @@ def first_contact_resolution(ctx):
             .where(responses.c.instrument == "fcr", in_period(responses.c.responded_at, ctx.period))
             .group_by(channels.c.category)
         ).all()
-        results = [Result(percent(hits, count), {"channel_category": c}) for c, hits, count in rows if c is not None]
-        results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-        return results
+        return breakdown(rows, percent, "channel_category")
     cases = _cases(ctx)
     return _share_by_first_category(ctx, cases, and_(cases.c.contacts == 1, cases.c.resolved == 1))
 
@@ -376,33 +361,15 @@ def channel_switch_rate(ctx):
     return _share_by_first_category(ctx, cases, cases.c.categories >= 2)
 
 
-def average_handle_time(ctx):
-    interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
-    rows = ctx.connection.execute(
-        select(channels.c.category, channels.c.name, func.sum(interactions.c.handle_seconds), func.count())
-        .select_from(interactions.outerjoin(channels))
-        .where(in_period(interactions.c.started_at, ctx.period), interactions.c.handle_seconds > 0)
-        .group_by(channels.c.category, channels.c.name)
-    ).all()
-    results = [Result(ratio(seconds, count), {"channel_category": c, "channel": n}) for c, n, seconds, count in rows if n]
-    results.append(Result(ratio(sum(r[2] for r in rows), sum(r[3] for r in rows))))
-    return results
-
-
-def campaign_response_rate(ctx):
-    campaigns = ctx.tables["campaigns"]
-    rows = ctx.connection.execute(
-        select(campaigns.c.objective, func.sum(campaigns.c.responses), func.sum(campaigns.c.contacts_sent))
-        .where(
-            in_period(campaigns.c.starts_at, ctx.period),
-            campaigns.c.contacts_sent > 0,
-            campaigns.c.responses.is_not(None),
-        )
-        .group_by(campaigns.c.objective)
-    ).all()
-    results = [Result(percent(responses, sent), {"objective": objective}) for objective, responses, sent in rows]
-    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-    return results
+ASSISTED = Filter("handle_seconds", ">", 0)  # assisted interactions have a handle time
+AVERAGE_HANDLE_TIME = Ratio(Measure("interactions", "handle_seconds", filters=[ASSISTED]), Measure("interactions", agg="count", filters=[ASSISTED]))
+CAMPAIGNS_WITH_RESPONSES = (Filter("contacts_sent", ">", 0), Filter("responses", "is not null"))
+CAMPAIGN_RESPONSE_RATE = Ratio(
+    # Campaigns belong to the period in which they start.
+    Measure("campaigns", "responses", filters=CAMPAIGNS_WITH_RESPONSES, time="starts_at"),
+    Measure("campaigns", "contacts_sent", filters=CAMPAIGNS_WITH_RESPONSES, time="starts_at"),
+    scale=100,
+)
 
 
 def romi(ctx):
@@ -434,190 +401,115 @@ def romi(ctx):
     return results
 
 
-def _metric(**fields):
-    return MetricDefinition(process=Process.MULTICHANNEL_INTEGRATION, **fields)
+PROCESS = Process.MULTICHANNEL_INTEGRATION
+CUSTOMER, FINANCIAL, INTERNAL = Perspective.CUSTOMER, Perspective.FINANCIAL, Perspective.INTERNAL_PROCESS
+CUSTOMER_VALUE, SHAREHOLDER_VALUE, COST_REDUCTION = ValueLens.CUSTOMER_VALUE, ValueLens.SHAREHOLDER_VALUE, ValueLens.COST_REDUCTION
+HIGHER, LOWER = "higher_is_better", "lower_is_better"
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        _metric(
-            key="mci_channel_revenue_mix",
-            needs=('orders',),
-            name="Channel mix (revenue)",
+        define(
+            key="mci_channel_revenue_mix", name="Channel mix (revenue)",
             description="Share of the period's net revenue (anonymous orders included) taken through each channel category.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("channel_category",),
+            process=PROCESS, perspective=INTERNAL, value_lens=SHAREHOLDER_VALUE, unit="percent", direction=HIGHER, by="channel_category",
+            compute=channel_revenue_mix, needs=("orders",),
             formula="sum(net_revenue of orders in channels of category c) / sum(net_revenue of orders with a channel)",
             source=f"{PAYNE_FROW} (six channel categories)",
-            compute=channel_revenue_mix,
         ),
-        _metric(
-            key="mci_interaction_channel_mix",
-            needs=('interactions',),
-            name="Channel mix (interactions)",
+        define(
+            key="mci_interaction_channel_mix", name="Channel mix (interactions)",
             description="Share of the period's interactions (inbound and outbound) that took place in each channel category.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("channel_category",),
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=HIGHER, by="channel_category",
+            compute=interaction_channel_mix, needs=("interactions",),
             formula="count(interactions in channels of category c) / count(interactions with a channel)",
             source=f"{PAYNE_FROW}; {GARTNER_2019}",
-            compute=interaction_channel_mix,
         ),
-        _metric(
-            key="mci_cost_per_interaction",
-            needs=('interactions', 'cost_entries'),
-            name="Cost per interaction",
+        define(
+            key="mci_cost_per_interaction", name="Cost per interaction",
             description="Service cost of the period per interaction, per channel (service costs tagged with the channel) and overall (all service costs over all interactions).",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="currency",
-            direction="lower_is_better",
-            dimensions=CHANNEL,
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="currency", direction=LOWER, by=CHANNEL,
+            compute=cost_per_interaction, needs=("interactions", "cost_entries"),
             formula="sum(prorated service cost_entries of channel c) / count(interactions in channel c)",
             source=GARTNER_2019,
-            compute=cost_per_interaction,
         ),
-        _metric(
-            key="mci_channel_contribution_margin",
-            needs=('orders', 'cost_entries'),
-            name="Channel contribution margin",
+        define(
+            key="mci_channel_contribution_margin", name="Channel contribution margin",
             description="Gross margin of the orders taken through a channel category, less the costs tagged with its channels, as a share of its net revenue.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="higher_is_better",
-            dimensions=("channel_category",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=HIGHER, by="channel_category",
+            compute=channel_contribution_margin, needs=("orders", "cost_entries"), parameters=(MARGIN_SHARE,),
             formula="(net_revenue - cogs - prorated cost_entries tagged with the category's channels) / net_revenue; cogs NULL -> (1 - margin_share) * net_revenue",
             source="Kaplan & Narayanan 2001, J. Cost Management 15(5):5-15",
-            parameters=(MARGIN_SHARE,),
-            compute=channel_contribution_margin,
         ),
-        _metric(
-            key="mci_cross_channel_customer_share",
-            needs=('orders',),
-            name="Cross-channel customer share",
+        define(
+            key="mci_cross_channel_customer_share", name="Cross-channel customer share",
             description="Share of the customers who ordered or contacted the organisation in the period that used two or more channel categories.",
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("segment",),
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="segment", period="quarter",
+            compute=cross_channel_customer_share, needs=("orders",),
             formula="customers touching >= 2 channel categories (orders, inbound interactions) / customers touching >= 1",
             source="Sopadjieva, Dholakia & Benjamin 2017, HBR online 'A Study of 46,000 Shoppers Shows That Omnichannel Retailing Works'",
-            period="quarter",
-            compute=cross_channel_customer_share,
         ),
-        _metric(
-            key="mci_multichannel_spend_uplift",
-            needs=('orders',),
-            name="Multichannel spend uplift",
+        define(
+            key="mci_multichannel_spend_uplift", name="Multichannel spend uplift",
             description="How much more a buying customer who used two or more channel categories spent in the period than one who used a single category.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="higher_is_better",
-            dimensions=("segment",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=HIGHER, by="segment", period="quarter",
+            compute=multichannel_spend_uplift, needs=("orders",),
             formula="mean(net_revenue per multichannel buyer) / mean(net_revenue per single-channel buyer) - 1",
             source="Sopadjieva, Dholakia & Benjamin 2017, HBR online",
-            period="quarter",
-            compute=multichannel_spend_uplift,
         ),
-        _metric(
-            key="mci_self_service_containment",
-            needs=('interactions',),
-            name="Self-service containment",
+        define(
+            key="mci_self_service_containment", name="Self-service containment",
             description="Share of self-service interactions not followed by an inbound assisted contact about the same case (or from the same customer) within the window.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=CHANNEL,
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="percent", direction=HIGHER, by=CHANNEL,
+            compute=self_service_containment, needs=("interactions",), parameters=(WINDOW_DAYS,),
             formula="self-service interactions without an assisted inbound follow-up within window_days / self-service interactions",
             source=GARTNER_2019,
-            parameters=(WINDOW_DAYS,),
-            compute=self_service_containment,
         ),
-        _metric(
-            key="mci_fcr",
-            name="First-contact resolution",
+        define(
+            key="mci_fcr", name="First-contact resolution",
             description="Share of the cases opened in the period that were resolved at the first contact, with no further inbound contact within the window (or, by survey, share of FCR answers saying resolved).",
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("channel_category",),
-            formula="operational: cases with exactly one inbound contact within window_days of the first, resolved / cases opened; survey: count(fcr score = scale_max) / count(fcr answers)",
-            source="SQM Group FCR benchmark (2022; sqmgroup.com)",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="channel_category",
+            compute=first_contact_resolution,
+            needs=lambda params: ("survey_responses",) if params["method"] == "survey" else ("interactions.case_id",),
             parameters=(
                 WINDOW_DAYS,
                 Parameter("method", str, "operational", "operational (cases) or survey (fcr answers)", choices=("operational", "survey")),
             ),
-            compute=first_contact_resolution,
-            needs=lambda params: ("survey_responses",) if params["method"] == "survey" else ("interactions.case_id",),
+            formula="operational: cases with exactly one inbound contact within window_days of the first, resolved / cases opened; survey: count(fcr score = scale_max) / count(fcr answers)",
+            source="SQM Group FCR benchmark (2022; sqmgroup.com)",
         ),
-        _metric(
-            key="mci_channel_switch_rate",
-            needs=('interactions.case_id',),
-            name="Channel-switching rate",
+        define(
+            key="mci_channel_switch_rate", name="Channel-switching rate",
             description="Share of the cases opened in the period whose inbound contacts within the window used two or more channel categories.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="lower_is_better",
-            dimensions=("channel_category",),
+            process=PROCESS, perspective=INTERNAL, value_lens=CUSTOMER_VALUE, unit="percent", direction=LOWER, by="channel_category",
+            compute=channel_switch_rate, needs=("interactions.case_id",), parameters=(WINDOW_DAYS,),
             formula="cases with inbound contacts in >= 2 channel categories within window_days / cases opened",
             source="Dixon, Freeman & Toman 2010, HBR 88(7/8):116-122; Gartner via CX Dive",
-            parameters=(WINDOW_DAYS,),
-            compute=channel_switch_rate,
         ),
-        _metric(
-            key="mci_avg_handle_time",
-            needs=('interactions.handle_seconds',),
-            name="Average handle time",
+        define(
+            key="mci_avg_handle_time", name="Average handle time",
             description="Mean handling time of assisted interactions (those with a handle time) in the period, per channel and overall; read it together with first-contact resolution.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="seconds",
-            direction="lower_is_better",
-            dimensions=CHANNEL,
+            process=PROCESS, perspective=INTERNAL, value_lens=COST_REDUCTION, unit="seconds", direction=LOWER, by=CHANNEL,
+            value=AVERAGE_HANDLE_TIME,
             formula="sum(handle_seconds) / count(interactions with handle_seconds > 0)",
             source="common contact-centre practice",
-            compute=average_handle_time,
         ),
-        _metric(
-            key="mci_campaign_response_rate",
-            needs=('campaigns.contacts_sent',),
-            name="Campaign response rate",
+        define(
+            key="mci_campaign_response_rate", name="Campaign response rate",
             description="Responses per contact sent of the campaigns starting in the period, by objective and overall.",
-            perspective=Perspective.INTERNAL_PROCESS,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("objective",),
+            process=PROCESS, perspective=INTERNAL, value_lens=SHAREHOLDER_VALUE, unit="percent", direction=HIGHER, by="objective",
+            value=CAMPAIGN_RESPONSE_RATE, needs=("campaigns.contacts_sent",),
             formula="sum(campaigns.responses) / sum(campaigns.contacts_sent), campaigns starting in the period",
             source="DMA Response Rate Report 2012 (as reported by Target Marketing, 14 Jun 2012)",
-            compute=campaign_response_rate,
         ),
-        _metric(
-            key="mci_romi",
-            needs=('campaigns', 'cost_entries', 'orders'),
-            name="Return on marketing investment",
+        define(
+            key="mci_romi", name="Return on marketing investment",
             description="Gross margin of the period's orders attributed to direct-response campaigns, less their spend in the period, per unit of that spend.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="higher_is_better",
-            dimensions=("objective",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=HIGHER, by="objective",
+            compute=romi, needs=("campaigns", "cost_entries", "orders"), parameters=(MARGIN_SHARE,),
             formula="(gross margin of orders with campaign_id - prorated campaign cost_entries) / prorated campaign cost_entries; brand campaigns excluded",
             source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
-            parameters=(MARGIN_SHARE,),
-            compute=romi,
         ),
     ]
 

@@ -15,6 +15,8 @@ Conventions
 * Customer-level KPIs count identified customers once (a duplicate record's orders,
   interactions and costs belong to its master record) and use the master record's segment.
 * Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
+* A breakdown reports the rows without a value of its dimension (a customer without a segment,
+  an answer without a department) as ``unassigned`` (:mod:`crmmetrics.kpi`).
 * A cost entry counts in a period in proportion to its overlap with the period.
 * Employed at a moment t: hired at or before t (or hire date unknown) and not yet left.
 
@@ -38,18 +40,18 @@ Changes from the catalogue
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
 * ``pa_employee_satisfaction`` by ``department`` (of the answer), so that a team's
   satisfaction can be set beside the customer KPIs of the channels it serves (the
-  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department count in
-  the total only.
+  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department are
+  reported as ``unassigned``.
 * ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
   ``engaged_threshold`` (0.75 by default: 4 on 1-5, 1 on an engaged flag 0-1) of its scale.
 * ``pa_employee_turnover``: separations over the mean headcount at the period's start and
   end, annualised by 365 / days in the period; the voluntary share is the dimension
-  ``leave_type`` (voluntary, involuntary, unknown), each an annualised rate that adds up to the
-  total.
+  ``leave_type`` (voluntary, involuntary; ``unassigned`` where it is not known), each an
+  annualised rate that adds up to the total.
 * ``pa_revenue_per_employee``: over the mean FTE at the period's start and end, per period (not
   annualised).
-* ``pa_gross_margin_by_segment``: the total covers all orders (anonymous ones too); the
-  segments cover identified customers.
+* ``pa_gross_margin_by_segment``: the total covers all orders (anonymous ones too); anonymous
+  orders and customers without a segment make up the segment ``unassigned``.
 * ``pa_cost_to_serve`` and ``pa_unprofitable_customer_share``: over the customers *served* in
   the period (an order or an interaction), not only those who bought: a customer who only
   calls the service line costs money and earns none, which is what the whale curve shows.
@@ -66,13 +68,21 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select, union_all
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.sql import (
+from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
+from crmmetrics.kpi import (
     MARGIN_SHARE,
-    count_active_customers,
+    Derived,
+    Filter,
+    Measure,
+    Ratio,
+    answers,
+    breakdown,
     customer_masters,
+    customers,
+    define,
     gross_margin,
     in_period,
+    net_promoter_score,
     percent,
     prorated_cost,
     ratio,
@@ -94,46 +104,30 @@ def _cost_types(ctx):
 # --- employee value ------------------------------------------------------------------------
 
 
-def _employee_answers(ctx, instrument):
-    responses = ctx.tables["employee_survey_responses"]
-    return responses, and_(responses.c.instrument == instrument, in_period(responses.c.responded_at, ctx.period))
+EMPLOYEE_ANSWERS = "employee_survey_responses"
 
 
-def _by_department(ctx, responses, columns, where, value):
-    """The total and one Result per department (answers without a department count in the total)."""
-    rows = ctx.connection.execute(select(responses.c.department, *columns).where(*where).group_by(responses.c.department)).all()
-    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(columns) + 1)]
-    return [Result(value(*totals))] + [
-        Result(value(*row[1:]), {"department": row[0]}) for row in rows if row[0] is not None
-    ]
+def _top_two_boxes(responses, ctx):
+    return responses.c.score >= responses.c.scale_max - 1
 
 
-def employee_satisfaction(ctx):
-    responses, answered = _employee_answers(ctx, "esat")
-    top_two = func.sum(case((responses.c.score >= responses.c.scale_max - 1, 1), else_=0))
-    return _by_department(ctx, responses, (top_two, func.count()), (answered, responses.c.scale_max.is_not(None)), percent)
+def _on_a_scale(responses, ctx):
+    return and_(responses.c.scale_min.is_not(None), responses.c.scale_max.is_not(None), responses.c.scale_max > responses.c.scale_min)
 
 
-def enps(ctx):
-    responses, answered = _employee_answers(ctx, "enps")
-    promoters = func.sum(case((responses.c.score >= 9, 1), else_=0))
-    detractors = func.sum(case((responses.c.score <= 6, 1), else_=0))
-    on_scale = and_(
-        or_(responses.c.scale_min.is_(None), responses.c.scale_min == 0),
-        or_(responses.c.scale_max.is_(None), responses.c.scale_max == 10),
-    )
-    row = ctx.connection.execute(select(promoters, detractors, func.count()).where(answered, on_scale)).one()
-    return ratio((row[0] or 0) - (row[1] or 0), row[2], 100.0)
-
-
-def employee_engagement(ctx):
-    responses, answered = _employee_answers(ctx, "engagement")
+def _engaged(responses, ctx):
     low, high = responses.c.scale_min, responses.c.scale_max
-    engaged = func.sum(case((responses.c.score - low >= (high - low) * ctx.params["engaged_threshold"], 1), else_=0))
-    row = ctx.connection.execute(
-        select(engaged, func.count()).where(answered, low.is_not(None), high.is_not(None), high > low)
-    ).one()
-    return percent(row[0], row[1])
+    return responses.c.score - low >= (high - low) * ctx.params["engaged_threshold"]
+
+
+WITH_SCALE_MAX = Filter("scale_max", "is not null")
+EMPLOYEE_SATISFACTION = Ratio(
+    answers("esat", WITH_SCALE_MAX, _top_two_boxes, table=EMPLOYEE_ANSWERS), answers("esat", WITH_SCALE_MAX, table=EMPLOYEE_ANSWERS), scale=100
+)
+ENPS = net_promoter_score("enps", table=EMPLOYEE_ANSWERS)
+EMPLOYEE_ENGAGEMENT = Ratio(
+    answers("engagement", _on_a_scale, _engaged, table=EMPLOYEE_ANSWERS), answers("engagement", _on_a_scale, table=EMPLOYEE_ANSWERS), scale=100
+)
 
 
 def _employed_at(employees, moment: datetime):
@@ -152,13 +146,12 @@ def employee_turnover(ctx):
         .where(in_period(employees.c.left_at, ctx.period))
         .group_by(employees.c.leave_type)
     ).all()
-    scale = 100.0 * 365 / ctx.period.days
     mean_headcount = (headcount_start + headcount_end) / 2
-    results = [
-        Result(ratio(leavers, mean_headcount, scale), {"leave_type": kind or "unknown"}) for kind, leavers in rows
-    ]
-    results.append(Result(ratio(sum(leavers for _, leavers in rows), mean_headcount, scale)))
-    return results
+
+    def annual_rate(leavers):
+        return ratio(leavers, mean_headcount, 100.0 * 365 / ctx.period.days)
+
+    return breakdown(rows, annual_rate, "leave_type") or annual_rate(0)  # nobody left: a rate of 0
 
 
 # --- shareholder value -----------------------------------------------------------------------
@@ -172,38 +165,11 @@ def revenue_per_employee(ctx):
     return ratio(revenue, ((fte_start or 0) + (fte_end or 0)) / 2)
 
 
-def _master_segment(ctx, subquery):
-    """``subquery`` (with a ``master_id`` column) joined to the master record and its segment."""
-    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
-    record = customers.alias("master_record")
-    return subquery.join(record, record.c.customer_id == subquery.c.master_id).outerjoin(
-        segments, segments.c.segment_id == record.c.segment_id
-    ), segments.c.name
+def _order_margin(orders, ctx):
+    return gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])
 
 
-def gross_margin_by_segment(ctx):
-    orders = ctx.tables["orders"]
-    masters = customer_masters(ctx.tables)
-    margin = gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])
-    in_p = in_period(orders.c.ordered_at, ctx.period)
-    total = ctx.connection.execute(select(func.sum(margin), func.sum(orders.c.net_revenue)).where(in_p)).one()
-    per_customer = (
-        select(masters.c.master_id, func.sum(margin).label("margin"), func.sum(orders.c.net_revenue).label("revenue"))
-        .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
-        .where(in_p)
-        .group_by(masters.c.master_id)
-        .subquery("per_customer")
-    )
-    joined, segment = _master_segment(ctx, per_customer)
-    rows = ctx.connection.execute(
-        select(segment, func.sum(per_customer.c.margin), func.sum(per_customer.c.revenue))
-        .select_from(joined)
-        .where(segment.is_not(None))
-        .group_by(segment)
-    ).all()
-    results = [Result(percent(m, revenue), {"segment": name}) for name, m, revenue in rows]
-    results.append(Result(percent(total[0], total[1])))
-    return results
+GROSS_MARGIN_SHARE = Ratio(Measure("orders", _order_margin), Measure("orders", "net_revenue"), scale=100)  # anonymous orders included
 
 
 # --- customer profitability ------------------------------------------------------------------
@@ -341,18 +307,12 @@ def _per_segment(ctx, profit, *columns):
 
 def cost_to_serve(ctx):
     profit = customer_profit(ctx)
-    rows = _per_segment(ctx, profit, func.sum(profit.c.cost), func.count())
-    results = [Result(ratio(cost, customers), {"segment": name}) for name, cost, customers in rows if name is not None]
-    results.append(Result(ratio(sum(r[1] or 0 for r in rows), sum(r[2] for r in rows))))
-    return results
+    return breakdown(_per_segment(ctx, profit, func.sum(profit.c.cost), func.count()), ratio)
 
 
 def unprofitable_customer_share(ctx):
     profit = customer_profit(ctx)
-    rows = _per_segment(ctx, profit, func.sum(case((profit.c.profit < 0, 1), else_=0)), func.count())
-    results = [Result(percent(losers, customers), {"segment": name}) for name, losers, customers in rows if name is not None]
-    results.append(Result(percent(sum(r[1] for r in rows), sum(r[2] for r in rows))))
-    return results
+    return breakdown(_per_segment(ctx, profit, func.sum(case((profit.c.profit < 0, 1), else_=0)), func.count()), percent)
 
 
 def whale_curve_peak(ctx):
@@ -370,167 +330,107 @@ def whale_curve_peak(ctx):
 # --- cost reduction --------------------------------------------------------------------------
 
 
-def crm_cost_per_active_customer(ctx):
-    costs = ctx.tables["cost_entries"]
-    amount, overlaps = prorated_cost(costs, ctx.period)
-    cost = ctx.scalar(select(func.sum(amount)).where(overlaps, costs.c.cost_type.in_(_cost_types(ctx))))
-    return ratio(cost or 0, count_active_customers(ctx))
+def _of_cost_types(costs, ctx):
+    return costs.c.cost_type.in_(_cost_types(ctx))
 
 
-def _metric(**fields):
-    return MetricDefinition(process=Process.PERFORMANCE_ASSESSMENT, **fields)
+CRM_COST_PER_ACTIVE_CUSTOMER = Derived(
+    lambda cost, active: ratio(cost or 0, active), cost=Measure("cost_entries", "amount", filters=[_of_cost_types]), active=customers("orders")
+)
+
+
+PROCESS = Process.PERFORMANCE_ASSESSMENT
+FINANCIAL, LEARNING = Perspective.FINANCIAL, Perspective.LEARNING_GROWTH
+EMPLOYEE_VALUE, SHAREHOLDER_VALUE, COST_REDUCTION = ValueLens.EMPLOYEE_VALUE, ValueLens.SHAREHOLDER_VALUE, ValueLens.COST_REDUCTION
+HIGHER, LOWER = "higher_is_better", "lower_is_better"
+SERVING_COSTS = (MARGIN_SHARE, cost_types_parameter("service,fulfilment"))
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        _metric(
-            key="pa_employee_satisfaction",
-            needs=('employee_survey_responses',),
-            name="Employee satisfaction",
+        define(
+            key="pa_employee_satisfaction", name="Employee satisfaction",
             description="Share of the period's employee-satisfaction answers in the top two boxes of their scale.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.EMPLOYEE_VALUE,
-            unit="percent",
-            direction="higher_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=EMPLOYEE_VALUE, unit="percent", direction=HIGHER, by="department", period="quarter",
+            value=EMPLOYEE_SATISFACTION,
             formula="count(esat score >= scale_max - 1) / count(esat answers with a scale)",
             source=f"{PAYNE_FROW} (employee value); Heskett et al. 1994, HBR 72(2):164-174 (service-profit chain)",
-            period="quarter",
-            dimensions=("department",),
-            compute=employee_satisfaction,
         ),
-        _metric(
-            key="pa_enps",
-            needs=('employee_survey_responses',),
-            name="Employee Net Promoter Score",
+        define(
+            key="pa_enps", name="Employee Net Promoter Score",
             description="Promoters (9-10) minus detractors (0-6), in points, of employees asked how likely they are to recommend the company as a place to work.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.EMPLOYEE_VALUE,
-            unit="points",
-            direction="higher_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=EMPLOYEE_VALUE, unit="points", direction=HIGHER, period="quarter",
+            value=ENPS,
             formula="100 * (count(9-10) - count(0-6)) / count(eNPS answers on the 0-10 scale)",
             source="Reichheld 2003 (NPS method); HR vendor guidance (low confidence)",
-            period="quarter",
-            compute=enps,
         ),
-        _metric(
-            key="pa_employee_engagement",
-            needs=('employee_survey_responses',),
-            name="Employee engagement",
+        define(
+            key="pa_employee_engagement", name="Employee engagement",
             description="Share of the period's engagement answers at or above the engaged threshold of their scale.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.EMPLOYEE_VALUE,
-            unit="percent",
-            direction="higher_is_better",
+            process=PROCESS, perspective=LEARNING, value_lens=EMPLOYEE_VALUE, unit="percent", direction=HIGHER, period="quarter",
+            value=EMPLOYEE_ENGAGEMENT,
+            parameters=(
+                Parameter("engaged_threshold", float, 0.75, "position on the answer's scale (0-1) from which an employee counts as engaged", minimum=0, maximum=1),
+            ),
             formula="count((score - scale_min) >= engaged_threshold * (scale_max - scale_min)) / count(engagement answers)",
             source="Gallup 2024/2025 US engagement reports (gallup.com)",
-            period="quarter",
-            parameters=(
-                Parameter(
-                    "engaged_threshold", float, 0.75, "position on the answer's scale (0-1) from which an employee counts as engaged", minimum=0, maximum=1
-                ),
-            ),
-            compute=employee_engagement,
         ),
-        _metric(
-            key="pa_employee_turnover",
-            needs=('employees',),
-            name="Employee turnover",
+        define(
+            key="pa_employee_turnover", name="Employee turnover",
             description="Leavers in the period over the mean headcount at its start and end, annualised; by leave type (voluntary, involuntary) and overall.",
-            perspective=Perspective.LEARNING_GROWTH,
-            value_lens=ValueLens.EMPLOYEE_VALUE,
-            unit="percent",
-            direction="lower_is_better",
-            dimensions=("leave_type",),
+            process=PROCESS, perspective=LEARNING, value_lens=EMPLOYEE_VALUE, unit="percent", direction=LOWER, by="leave_type",
+            compute=employee_turnover, needs=("employees",),
             formula="separations / mean(headcount at start, headcount at end) * 365 / days in the period",
             source="BLS Job Openings and Labor Turnover Survey (bls.gov/jlt)",
-            compute=employee_turnover,
         ),
-        _metric(
-            key="pa_revenue_per_employee",
-            needs=('orders', 'employees'),
-            name="Revenue per employee",
+        define(
+            key="pa_revenue_per_employee", name="Revenue per employee",
             description="Net revenue of the period per full-time equivalent, the mean of the FTE employed at its start and end.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="currency",
-            direction="higher_is_better",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER,
+            compute=revenue_per_employee, needs=("orders", "employees"),
             formula="sum(net_revenue) / mean(FTE at period start, FTE at period end)",
             source=f"{PAYNE_FROW} (shareholder value)",
-            compute=revenue_per_employee,
         ),
-        _metric(
-            key="pa_gross_margin_by_segment",
-            needs=('orders',),
-            name="Gross margin by segment",
+        define(
+            key="pa_gross_margin_by_segment", name="Gross margin by segment",
             description="Gross margin as a share of net revenue, per customer segment and over all orders.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="higher_is_better",
-            dimensions=("segment",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=HIGHER, by="segment",
+            value=GROSS_MARGIN_SHARE, parameters=(MARGIN_SHARE,),
             formula="(sum(net_revenue) - sum(cogs)) / sum(net_revenue); cogs NULL -> (1 - margin_share) * net_revenue",
             source=f"{PAYNE_FROW}; Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
-            parameters=(MARGIN_SHARE,),
-            compute=gross_margin_by_segment,
         ),
-        _metric(
-            key="pa_cost_to_serve",
-            needs=('orders', 'cost_entries'),
-            name="Cost to serve",
+        define(
+            key="pa_cost_to_serve", name="Cost to serve",
             description="Serving costs of the period (service and fulfilment, not acquisition) per customer served, assigned activity-based; per segment and overall.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="currency",
-            direction="lower_is_better",
-            dimensions=("segment",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=COST_REDUCTION, unit="currency", direction=LOWER, by="segment",
+            compute=cost_to_serve, needs=("orders", "cost_entries"), parameters=SERVING_COSTS,
             formula="sum(serving costs assigned to customers: direct + channel cost x activity share + segment cost x activity share + general cost x activity share) / customers served (order or interaction)",
             source=KAPLAN_NARAYANAN,
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
-            compute=cost_to_serve,
         ),
-        _metric(
-            key="pa_unprofitable_customer_share",
-            needs=('orders', 'cost_entries'),
-            name="Unprofitable customer share",
+        define(
+            key="pa_unprofitable_customer_share", name="Unprofitable customer share",
             description="Share of the customers served in the period whose gross margin did not cover their cost to serve.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="lower_is_better",
-            dimensions=("segment",),
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent", direction=LOWER, by="segment",
+            compute=unprofitable_customer_share, needs=("orders", "cost_entries"), parameters=SERVING_COSTS,
             formula="customers served with gross margin - cost to serve < 0 / customers served",
             source=f"{COOPER_KAPLAN}; {KAPLAN_NARAYANAN}",
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
-            compute=unprofitable_customer_share,
         ),
-        _metric(
-            key="pa_whale_curve_peak",
-            needs=('orders', 'cost_entries'),
-            name="Whale-curve peak",
+        define(
+            key="pa_whale_curve_peak", name="Whale-curve peak",
             description="Cumulative profit of the most profitable customers at its highest, as a share of total customer profit: how much profit the unprofitable customers destroy.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent_unbounded",  # may be below 0 or above 100
-            direction="lower_is_better",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=LOWER,
+            compute=whale_curve_peak, needs=("orders", "cost_entries"), parameters=SERVING_COSTS,
             formula="max(cumulative profit, customers sorted by profit descending) / total profit (none when total profit <= 0)",
             source=f"{COOPER_KAPLAN} (the most profitable 20% can earn about 225% of profits)",
-            parameters=(MARGIN_SHARE, cost_types_parameter("service,fulfilment")),
-            compute=whale_curve_peak,
         ),
-        _metric(
-            key="pa_crm_cost_per_active_customer",
-            needs=('orders', 'cost_entries'),
-            name="CRM cost per active customer",
+        define(
+            key="pa_crm_cost_per_active_customer", name="CRM cost per active customer",
             description="Marketing, sales, service and IT costs of the period per active customer (an order in the period); its fall is the cost reduction.",
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="currency",
-            direction="lower_is_better",
+            process=PROCESS, perspective=FINANCIAL, value_lens=COST_REDUCTION, unit="currency", direction=LOWER,
+            value=CRM_COST_PER_ACTIVE_CUSTOMER, needs=("orders", "cost_entries"), parameters=(cost_types_parameter("marketing,sales,service,it"),),
             formula="sum(prorated cost_entries of cost_types) / active customers",
             source=f"{PAYNE_FROW} (cost reduction)",
-            parameters=(cost_types_parameter("marketing,sales,service,it"),),
-            compute=crm_cost_per_active_customer,
         ),
     ]
 

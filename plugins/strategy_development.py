@@ -44,38 +44,14 @@ import math
 
 from sqlalchemy import and_, case, func, select
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.customer_value import customer_activity, customer_orders, segment_names
-from crmmetrics.sql import percent
+from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
+from crmmetrics.kpi import Filter, Measure, Ratio, Share, breakdown, customer_activity, customer_orders, customers, define, percent, segment_names
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
 RFM_SOURCE = "Hughes 1994, Strategic Database Marketing; Fader, Hardie & Lee 2005, J. Marketing Research 42(4):415-430"
 
-
-def _label(names, segment_id) -> str:
-    return names.get(segment_id, f"segment {segment_id}")
-
-
-def active_customers(ctx):
-    activity = customer_activity(ctx.tables, ctx.period)
-    rows = ctx.connection.execute(select(activity.c.segment_id, func.count()).group_by(activity.c.segment_id)).all()
-    names = segment_names(ctx)
-    return [Result(sum(count for _, count in rows))] + [
-        Result(count, {"segment": _label(names, segment)}) for segment, count in rows
-    ]
-
-
-def segment_revenue_share(ctx):
-    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, anonymous=True)
-    rows = ctx.connection.execute(
-        select(orders.c.segment_id, func.sum(orders.c.net_revenue)).group_by(orders.c.segment_id)
-    ).all()
-    total = sum(revenue or 0 for _, revenue in rows)
-    if not total:
-        return None
-    names = segment_names(ctx)
-    return [Result(percent(revenue, total), {"segment": _label(names, segment)}) for segment, revenue in rows]
+REVENUE = Measure("orders", "net_revenue")  # anonymous orders included
 
 
 def target_segment_penetration(ctx):
@@ -87,10 +63,7 @@ def target_segment_penetration(ctx):
         .where(segments.c.is_target.is_(True), segments.c.market_size_customers > 0)
         .group_by(segments.c.segment_id, segments.c.name, segments.c.market_size_customers)
     ).all()
-    if not rows:
-        return None
-    total = percent(sum(active for _, _, active in rows), sum(size for _, size, _ in rows))
-    return [Result(total)] + [Result(percent(active, size), {"segment": name}) for name, size, active in rows]
+    return breakdown(((name, active, size) for name, size, active in rows), percent)
 
 
 def revenue_concentration_top20(ctx):
@@ -149,11 +122,7 @@ def _rfm_counts(ctx):
 def _rfm_share(ctx, column: int):
     # Both shares read the same scores: one query per run and period end.
     rows = ctx.shared(("rfm_counts", ctx.period.end), lambda: _rfm_counts(ctx))
-    if not rows:
-        return None
-    names = segment_names(ctx)
-    total = percent(sum(row[column] for row in rows), sum(row[1] for row in rows))
-    return [Result(total)] + [Result(percent(row[column], row[1]), {"segment": _label(names, row[0])}) for row in rows]
+    return breakdown(((row[0], row[column], row[1]) for row in rows), percent, labels=segment_names(ctx))
 
 
 def rfm_champion_share(ctx):
@@ -164,151 +133,80 @@ def rfm_at_risk_share(ctx):
     return _rfm_share(ctx, 3)
 
 
-def new_customer_revenue_share(ctx):
-    orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, anonymous=True)
-    is_new = and_(orders.c.acquired_at >= ctx.period.start, orders.c.acquired_at < ctx.period.end)
-    total, new = ctx.connection.execute(
-        select(func.sum(orders.c.net_revenue), func.sum(case((is_new, orders.c.net_revenue), else_=0.0)))
-    ).one()
-    return percent(new, total)
+PROCESS = Process.STRATEGY_DEVELOPMENT
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
-            key="sd_active_customers",
-            needs=('orders',),
-            name="Active customer base",
-            description=(
-                "Customers (master records) with at least one order in the period, by default the trailing "
-                "365 days; in total and by segment."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="customers",
-            direction="higher_is_better",
-            dimensions=("segment",),
+        define(
+            key="sd_active_customers", name="Active customer base",
+            description="Customers (master records) with at least one order in the period, by default the trailing 365 days; in total and by segment.",
+            process=PROCESS, perspective=Perspective.CUSTOMER, value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="customers", direction="higher_is_better", by="segment", period="trailing_365d",
+            value=customers("orders"),
             formula="count(distinct master customer with >= 1 order in the period)",
             source="Fader, Hardie & Lee 2005, Marketing Science 24(2):275-284",
-            period="trailing_365d",
-            compute=active_customers,
         ),
-        MetricDefinition(
-            key="sd_segment_revenue_share",
-            needs=('orders',),
-            name="Revenue share by segment",
-            description=(
-                "Share of the period's net revenue that each customer segment brings; anonymous orders and "
-                "customers without a segment make up the segment 'unassigned'."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("segment",),
+        define(
+            key="sd_segment_revenue_share", name="Revenue share by segment",
+            description="Share of the period's net revenue that each customer segment brings; anonymous orders and customers without a segment make up the segment 'unassigned'.",
+            process=PROCESS, perspective=Perspective.FINANCIAL, value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent", direction="higher_is_better", by="segment",
+            value=Share(REVENUE),
             formula="100 * sum(net_revenue of orders of customers in segment s) / sum(net_revenue of all orders)",
             source=f"{PAYNE_FROW} (customer strategy, segmentation); {FARRIS}",
-            compute=segment_revenue_share,
         ),
-        MetricDefinition(
-            key="sd_target_segment_penetration",
-            needs=('orders',),
-            name="Target-segment penetration",
-            description=(
-                "Active customers of each target segment (an order in the period, by default the trailing "
-                "365 days) as a share of the segment's market size; the total covers all target segments."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("segment",),
+        define(
+            key="sd_target_segment_penetration", name="Target-segment penetration",
+            description="Active customers of each target segment (an order in the period, by default the trailing 365 days) as a share of the segment's market size; the total covers all target segments.",
+            process=PROCESS, perspective=Perspective.CUSTOMER, value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent", direction="higher_is_better", by="segment", period="trailing_365d",
+            compute=target_segment_penetration, needs=("orders",),
             formula="100 * count(active customers of target segment s) / segments.market_size_customers",
             source=f"{FARRIS} (penetration)",
-            period="trailing_365d",
-            compute=target_segment_penetration,
         ),
-        MetricDefinition(
-            key="sd_revenue_concentration_top20",
-            needs=('orders',),
-            name="Revenue concentration (top customers)",
-            description=(
-                "Share of identified net revenue in the period (by default the trailing 365 days) that the "
-                "top customers by revenue bring (the top 20% by default: top_share). High values mean dependence on few customers."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="lower_is_better",
-            formula="100 * net_revenue of the top ceil(top_share * N) of N active customers ranked by net_revenue / identified net_revenue",
+        define(
+            key="sd_revenue_concentration_top20", name="Revenue concentration (top customers)",
+            description="Share of identified net revenue in the period (by default the trailing 365 days) that the top customers by revenue bring (the top 20% by default: top_share). High values mean dependence on few customers.",
+            process=PROCESS, perspective=Perspective.FINANCIAL, value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent", direction="lower_is_better", period="trailing_365d",
+            compute=revenue_concentration_top20, needs=("orders",),
             parameters=(
                 Parameter("top_share", float, 0.2, "share of the customers (ranked by revenue) whose revenue share is measured", minimum=0.01, maximum=1),
             ),
+            formula="100 * net_revenue of the top ceil(top_share * N) of N active customers ranked by net_revenue / identified net_revenue",
             source="Schmittlein, Cooper & Morrison 1993, Marketing Science 12(2):167-183",
-            period="trailing_365d",
-            compute=revenue_concentration_top20,
         ),
-        MetricDefinition(
-            key="sd_rfm_champion_share",
-            needs=('orders',),
-            name="RFM champion share",
-            description=(
-                "Share of customers scoring 4 or 5 on recency, frequency and monetary value, each scored in "
-                "quintiles over all customers with a purchase before the end of the period (ties share the "
-                "lower score)."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
-            dimensions=("segment",),
+        define(
+            key="sd_rfm_champion_share", name="RFM champion share",
+            description="Share of customers scoring 4 or 5 on recency, frequency and monetary value, each scored in quintiles over all customers with a purchase before the end of the period (ties share the lower score).",
+            process=PROCESS, perspective=Perspective.CUSTOMER, value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent", direction="higher_is_better", by="segment",
+            compute=rfm_champion_share, needs=("orders",),
             formula=(
                 "score = 1 + floor(5 * (RANK() - 1) / N) ascending by last purchase day (R), purchase days (F), "
                 "net revenue (M); 100 * count(R >= 4 and F >= 4 and M >= 4) / N"
             ),
             source=RFM_SOURCE,
-            compute=rfm_champion_share,
         ),
-        MetricDefinition(
-            key="sd_rfm_at_risk_share",
-            needs=('orders',),
-            name="RFM at-risk share",
-            description=(
-                "Share of customers who bought often but not recently (RFM frequency score 4-5, recency "
-                "score 1-2), same scoring as the champion share."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="percent",
-            direction="lower_is_better",
-            dimensions=("segment",),
+        define(
+            key="sd_rfm_at_risk_share", name="RFM at-risk share",
+            description="Share of customers who bought often but not recently (RFM frequency score 4-5, recency score 1-2), same scoring as the champion share.",
+            process=PROCESS, perspective=Perspective.CUSTOMER, value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="percent", direction="lower_is_better", by="segment",
+            compute=rfm_at_risk_share, needs=("orders",),
             formula="100 * count(R <= 2 and F >= 4) / N, same scores as sd_rfm_champion_share",
             source=RFM_SOURCE,
-            compute=rfm_at_risk_share,
         ),
-        MetricDefinition(
-            key="sd_new_customer_revenue_share",
-            needs=('orders',),
-            name="New-customer revenue share",
-            description=(
-                "Share of the period's net revenue from customers acquired in the period: the balance between "
-                "acquisition and retention."
-            ),
-            process=Process.STRATEGY_DEVELOPMENT,
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.SHAREHOLDER_VALUE,
-            unit="percent",
-            direction="higher_is_better",
+        define(
+            key="sd_new_customer_revenue_share", name="New-customer revenue share",
+            description="Share of the period's net revenue from customers acquired in the period: the balance between acquisition and retention.",
+            process=PROCESS, perspective=Perspective.FINANCIAL, value_lens=ValueLens.SHAREHOLDER_VALUE,
+            unit="percent", direction="higher_is_better",
+            value=Ratio(Measure("orders", "net_revenue", filters=[Filter("customer.acquired_at", "in period")]), REVENUE, scale=100),
             formula="100 * net_revenue of customers with acquired_at in the period / net_revenue of all orders",
             source=f"{PAYNE_FROW} (acquisition vs retention balance)",
-            compute=new_customer_revenue_share,
         ),
     ]
 

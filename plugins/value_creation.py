@@ -10,7 +10,9 @@ Gamma-Gamma CLV, expected alive customers, customer equity, CLV by segment).
 Every customer-level KPI counts master records only (a duplicate's orders and interactions belong
 to its master), counts purchase occasions as distinct purchase days, and leaves anonymous orders
 out; revenue totals (average order value) include them (see :mod:`crmmetrics.customer_value`).
-Customers without a segment are reported under the segment ``unassigned``.
+A breakdown reports the rows without a value of its dimension as ``unassigned``
+(:mod:`crmmetrics.kpi`): customers without a segment and anonymous complaints under the segment,
+answers and costs without a channel under the channel category.
 
 Retention comes in two kinds that are never mixed: *contractual* (``customers.contract_type`` and
 ``churned_at``: a customer with a contract is retained until the contract ends) and
@@ -40,7 +42,7 @@ Changes from the catalogue
 - ``vc_complaint_rate``: complaints (``interactions.kind = 'complaint'``, anonymous included) in
   the period per 1,000 customers active in the ``active_window_days`` (default 365) before the
   period end; the catalogue's "active in P" would make a monthly rate depend on how many
-  customers happened to buy that month. By segment as well (identified complaints only).
+  customers happened to buy that month. By segment as well (anonymous complaints: ``unassigned``).
 - ``vc_new_customers`` and ``vc_cac``: by acquisition channel category as well. CAC counts all
   cost entries with ``purpose = 'acquisition'`` (any cost type), pro rata to their overlap with
   the period.
@@ -76,36 +78,52 @@ Changes from the catalogue
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.clv import simple_clv
-from crmmetrics.customer_value import (
+from crmmetrics.errors import MetricError
+from crmmetrics.kpi import (
+    MARGIN_SHARE,
     UNASSIGNED,
+    Derived,
+    Filter,
+    Measure,
+    Over,
+    Ratio,
+    answers,
+    breakdown,
     customer_activity,
+    customer_masters,
     customer_orders,
     customer_values,
+    customers,
+    define,
+    epoch_day,
+    evaluate,
+    gross_margin,
+    in_period,
+    label,
     margin,
+    net_promoter_score,
+    on_scale,
+    percent,
     period_discount_rate,
     preceding,
+    ratio,
     segment_names,
+    trailing,
 )
-from crmmetrics.errors import MetricError
 from crmmetrics.periods import Period
-from crmmetrics.sql import customer_masters, epoch_day, in_period, percent, prorated_cost, ratio
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
 SKOK = "Skok, SaaS Metrics 2.0 (forEntrepreneurs.com)"
 FHL_2005 = "Fader, Hardie & Lee 2005, Marketing Science 24(2):275-284"
 RETENTION_SOURCE = "Reichheld & Sasser 1990, HBR 68(5):105-111; Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90"
+CLV_SOURCE = f"{FHL_2005}; Fader & Hardie 2013, note 025 'The Gamma-Gamma Model of Monetary Value'; Fader, Hardie & Lee 2005, J. Marketing Research 42(4)"
 
-MARGIN_SHARE = Parameter(
-    "margin_share", float, 0.3, "gross margin as a share of net revenue, for orders without cogs", minimum=0.0, maximum=1.0
-)
 ANNUAL_DISCOUNT_RATE = Parameter(
     "annual_discount_rate", float, 0.10, "yearly discount rate applied to future margins", minimum=0.0, maximum=1.0
 )
@@ -113,169 +131,51 @@ HORIZON_MONTHS = Parameter("horizon_months", int, 36, "months of future margin c
 MODEL_PARAMETERS = (MARGIN_SHARE, ANNUAL_DISCOUNT_RATE, HORIZON_MONTHS)
 
 
-def _label(names, segment_id) -> str:
-    return names.get(segment_id, f"segment {segment_id}")
-
-
-def _by_segment(ctx, rows, value):
-    """Results per segment from rows ``(segment_id, *aggregates)`` plus the total over all rows.
-
-    ``value(*columns)`` turns aggregates (or their sums, for the total) into the KPI value.
-    """
-    if not rows:
-        return None
-    names = segment_names(ctx)
-    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(rows[0]))]
-    return [Result(value(*totals))] + [Result(value(*row[1:]), {"segment": _label(names, row[0])}) for row in rows]
-
-
 # --------------------------------------------------------------------------------------------
 # The value the customer receives: surveys and complaints
 # --------------------------------------------------------------------------------------------
 
 
-def _survey(ctx, instrument: str, value_columns, value, on_scale=None):
-    """A survey KPI in total and by channel category of the period's responses of ``instrument``
-    (those for which ``on_scale(responses)`` holds, if given)."""
-    responses, channels = ctx.tables["survey_responses"], ctx.tables["channels"]
-    conditions = [responses.c.instrument == instrument, in_period(responses.c.responded_at, ctx.period)]
-    if on_scale is not None:
-        conditions.append(on_scale(responses))
-    rows = ctx.connection.execute(
-        select(channels.c.category, *value_columns(responses))
-        .select_from(responses.outerjoin(channels, channels.c.channel_id == responses.c.channel_id))
-        .where(*conditions)
-        .group_by(channels.c.category)
-    ).all()
-    if not rows:
-        return None
-    totals = [sum(row[i] or 0 for row in rows) for i in range(1, len(rows[0]))]
-    return [Result(value(*totals))] + [
-        Result(value(*row[1:]), {"channel_category": row[0]}) for row in rows if row[0] is not None
-    ]
+def _top_two_boxes(r, ctx):
+    return r.c.score >= func.coalesce(r.c.scale_max, 5) - 1
 
 
-def nps(ctx):
-    def columns(r):
-        return (
-            func.sum(case((r.c.score >= 9, 1), else_=0)),
-            func.sum(case((r.c.score <= 6, 1), else_=0)),
-            func.count(),
-        )
-
-    def zero_to_ten(r):
-        return and_(func.coalesce(r.c.scale_min, 0) == 0, func.coalesce(r.c.scale_max, 10) == 10)
-
-    return _survey(ctx, "nps", columns, lambda promoters, detractors, n: ratio(promoters - detractors, n, 100.0), zero_to_ten)
-
-
-def csat(ctx):
-    def columns(r):
-        return func.sum(case((r.c.score >= func.coalesce(r.c.scale_max, 5) - 1, 1), else_=0)), func.count()
-
-    return _survey(ctx, "csat", columns, percent)
-
-
-def ces(ctx):
-    def seven_point(r):
-        return and_(func.coalesce(r.c.scale_min, 1) == 1, func.coalesce(r.c.scale_max, 7) == 7)
-
-    return _survey(ctx, "ces", lambda r: (func.sum(r.c.score), func.count()), ratio, seven_point)
-
-
-def complaint_rate(ctx):
-    interactions, customers = ctx.tables["interactions"], ctx.tables["customers"]
-    masters = customer_masters(ctx.tables)
-    master = customers.alias("master")
-    complaints = ctx.connection.execute(
-        select(masters.c.master_id.is_not(None), master.c.segment_id, func.count())
-        .select_from(
-            interactions.outerjoin(masters, masters.c.customer_id == interactions.c.customer_id).outerjoin(
-                master, master.c.customer_id == masters.c.master_id
-            )
-        )
-        .where(interactions.c.kind == "complaint", in_period(interactions.c.started_at, ctx.period))
-        .group_by(masters.c.master_id.is_not(None), master.c.segment_id)
-    ).all()
-    window = Period(ctx.period.label, ctx.period.end - timedelta(days=ctx.params["active_window_days"]), ctx.period.end)
-    activity = customer_activity(ctx.tables, window)
-    active = dict(ctx.connection.execute(select(activity.c.segment_id, func.count()).group_by(activity.c.segment_id)).all())
-    per_segment: dict = {}
-    for identified, segment, count in complaints:
-        if identified:
-            per_segment[segment] = per_segment.get(segment, 0) + count
-    names = segment_names(ctx)
-    total = ratio(sum(count for _, _, count in complaints), sum(active.values()), 1000.0)
-    return [Result(total)] + [
-        Result(ratio(per_segment.get(segment, 0), customers_active, 1000.0), {"segment": _label(names, segment)})
-        for segment, customers_active in active.items()
-    ]
-
+NPS = net_promoter_score("nps")
+CSAT = Ratio(answers("csat", _top_two_boxes), answers("csat"), scale=100)
+SEVEN_POINT = on_scale(1, 7)
+CES = Ratio(
+    Measure("survey_responses", "score", filters=(Filter("instrument", "=", "ces"), SEVEN_POINT)), answers("ces", SEVEN_POINT)
+)
+COMPLAINTS = Measure("interactions", agg="count", filters=[Filter("kind", "=", "complaint")])
 
 # --------------------------------------------------------------------------------------------
 # Acquisition economics
 # --------------------------------------------------------------------------------------------
 
-
-def _new_customers_by_category(ctx, period: Period) -> dict:
-    customers, channels = ctx.tables["customers"], ctx.tables["channels"]
-    return dict(
-        ctx.connection.execute(
-            select(channels.c.category, func.count())
-            .select_from(customers.outerjoin(channels, channels.c.channel_id == customers.c.acquisition_channel_id))
-            .where(customers.c.master_customer_id.is_(None), in_period(customers.c.acquired_at, period))
-            .group_by(channels.c.category)
-        ).all()
-    )
+NEW_CUSTOMERS = Measure("customers", agg="count", time="acquired_at")  # master records acquired in the period
+ACQUISITION_COST = Measure("cost_entries", "amount", filters=[Filter("purpose", "=", "acquisition")])  # pro rata
+CAC = Ratio(ACQUISITION_COST, NEW_CUSTOMERS)
 
 
-def _acquisition_cost_by_category(ctx, period: Period) -> dict:
-    costs, channels = ctx.tables["cost_entries"], ctx.tables["channels"]
-    amount, overlaps = prorated_cost(costs, period)
-    return dict(
-        ctx.connection.execute(
-            select(channels.c.category, func.sum(amount))
-            .select_from(costs.outerjoin(channels, channels.c.channel_id == costs.c.channel_id))
-            .where(costs.c.purpose == "acquisition", overlaps)
-            .group_by(channels.c.category)
-        ).all()
-    )
+def _identified_margin(orders, ctx):
+    return gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])
 
 
-def _cac(ctx, period: Period) -> float | None:
-    cost = sum(value or 0 for value in _acquisition_cost_by_category(ctx, period).values())
-    return ratio(cost, sum(_new_customers_by_category(ctx, period).values()))
+YEAR = trailing(365)
 
 
-def new_customers(ctx):
-    counts = _new_customers_by_category(ctx, ctx.period)
-    return [Result(sum(counts.values()))] + [
-        Result(count, {"channel_category": category}) for category, count in counts.items() if category is not None
-    ]
+def _payback_months(cac, margin, customers):
+    """CAC over the average monthly gross margin of a customer active in the year before the period end."""
+    monthly = ratio(margin, customers, 1.0 / 12.0)
+    return ratio(cac, monthly) if monthly is not None and monthly > 0 else None
 
 
-def cac(ctx):
-    costs = _acquisition_cost_by_category(ctx, ctx.period)
-    counts = _new_customers_by_category(ctx, ctx.period)
-    total = ratio(sum(value or 0 for value in costs.values()), sum(counts.values()))
-    categories = sorted(category for category in set(costs) | set(counts) if category is not None)
-    return [Result(total)] + [
-        Result(ratio(costs.get(category) or 0, counts.get(category, 0)), {"channel_category": category})
-        for category in categories
-    ]
-
-
-def cac_payback_months(ctx):
-    acquisition_cost = _cac(ctx, ctx.period)
-    year = Period(ctx.period.label, ctx.period.end - timedelta(days=365), ctx.period.end)
-    orders = customer_orders(ctx.tables, year.start, year.end)
-    gross_margin, customers = ctx.connection.execute(
-        select(func.sum(margin(orders.c, ctx.params["margin_share"])), func.count(func.distinct(orders.c.customer_id)))
-    ).one()
-    monthly_margin = ratio(gross_margin, customers, 1.0 / 12.0)
-    if monthly_margin is None or monthly_margin <= 0:
-        return None
-    return ratio(acquisition_cost, monthly_margin)
+CAC_PAYBACK_MONTHS = Derived(
+    _payback_months,
+    cac=CAC,
+    margin=Over(Measure("orders", _identified_margin, filters=[Filter("customer.customer_id", "is not null")]), YEAR),
+    customers=Over(customers("orders"), YEAR),
+)
 
 
 def _model(ctx):
@@ -289,7 +189,7 @@ def _model(ctx):
 
 
 def ltv_cac_ratio(ctx):
-    acquisition_cost = _cac(ctx, ctx.period)
+    acquisition_cost = evaluate(CAC, ctx)[0]
     if not acquisition_cost:
         return None
     customers = ctx.tables["customers"]
@@ -311,6 +211,8 @@ def ltv_cac_ratio(ctx):
     newcomer = model.clv_of(*np.zeros((4, 1)))[0]
     values = np.where(known, model.clv[np.minimum(position, model.ids.size - 1)], newcomer)
     return float(values.mean()) / acquisition_cost
+
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,11 +240,11 @@ def _contract_counts(ctx):
 
 
 def contract_retention_rate(ctx):
-    return _by_segment(ctx, _contract_counts(ctx), lambda base, churned: percent(base - churned, base))
+    return breakdown(_contract_counts(ctx), lambda base, churned: percent(base - churned, base), labels=segment_names(ctx))
 
 
 def contract_churn_rate(ctx):
-    return _by_segment(ctx, _contract_counts(ctx), lambda base, churned: percent(churned, base))
+    return breakdown(_contract_counts(ctx), lambda base, churned: percent(churned, base), labels=segment_names(ctx))
 
 
 def _returning(ctx, period: Period):
@@ -359,17 +261,17 @@ def _returning(ctx, period: Period):
 
 def active_retention_rate(ctx):
     rows = [row[:3] for row in _returning(ctx, ctx.period)]
-    return _by_segment(ctx, rows, lambda before, retained: percent(retained, before))
+    return breakdown(rows, lambda before, retained: percent(retained, before), labels=segment_names(ctx))
 
 
 def active_churn_rate(ctx):
     rows = [row[:3] for row in _returning(ctx, ctx.period)]
-    return _by_segment(ctx, rows, lambda before, retained: percent(before - retained, before))
+    return breakdown(rows, lambda before, retained: percent(before - retained, before), labels=segment_names(ctx))
 
 
 def net_revenue_retention(ctx):
     rows = [(row[0], row[3], row[4]) for row in _returning(ctx, ctx.period)]
-    return _by_segment(ctx, rows, lambda before, now: percent(now or 0, before))
+    return breakdown(rows, lambda before, now: percent(now or 0, before), labels=segment_names(ctx))
 
 
 def _activity_rows(ctx, columns):
@@ -381,12 +283,12 @@ def _activity_rows(ctx, columns):
 
 def repeat_purchase_rate(ctx):
     rows = _activity_rows(ctx, lambda a: (func.count(), func.sum(case((a.c.occasions >= 2, 1), else_=0))))
-    return _by_segment(ctx, rows, lambda customers, repeaters: percent(repeaters, customers))
+    return breakdown(rows, lambda customers, repeaters: percent(repeaters, customers), labels=segment_names(ctx))
 
 
 def purchase_frequency(ctx):
     rows = _activity_rows(ctx, lambda a: (func.sum(a.c.occasions), func.count()))
-    return _by_segment(ctx, rows, ratio)
+    return breakdown(rows, ratio, labels=segment_names(ctx))
 
 
 def average_order_value(ctx):
@@ -423,7 +325,7 @@ def share_of_wallet(ctx):
         .group_by(activity.c.segment_id)
     ).all()
     yearly = 365.0 / ctx.period.days
-    return _by_segment(ctx, rows, lambda spend, wallets: ratio(spend, wallets, 100.0 * yearly))
+    return breakdown(rows, lambda spend, wallets: ratio(spend, wallets, 100.0 * yearly), labels=segment_names(ctx))
 
 
 def cross_sell_rate(ctx):
@@ -440,7 +342,7 @@ def cross_sell_rate(ctx):
             per_customer.c.segment_id
         )
     ).all()
-    return _by_segment(ctx, rows, lambda customers, cross_buyers: percent(cross_buyers, customers))
+    return breakdown(rows, lambda customers, cross_buyers: percent(cross_buyers, customers), labels=segment_names(ctx))
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +371,7 @@ def clv_simple(ctx):
         return float(simple_clv(m, r, discount))
 
     rows = [(segment, *margins.get(segment, (0, 0)), *returning.get(segment, (0, 0))) for segment in set(margins) | set(returning)]
-    return _by_segment(ctx, rows, value)
+    return breakdown(rows, value, labels=segment_names(ctx))
 
 
 def _segments_of(ctx, ids: np.ndarray) -> np.ndarray:
@@ -479,7 +381,7 @@ def _segments_of(ctx, ids: np.ndarray) -> np.ndarray:
     pairs = ctx.connection.execute(
         select(customers.c.customer_id, customers.c.segment_id).where(customers.c.master_customer_id.is_(None))
     ).all()
-    lookup = {customer: _label(names, segment) for customer, segment in pairs}
+    lookup = {customer: label(segment, names) for customer, segment in pairs}
     return np.array([lookup.get(customer, UNASSIGNED) for customer in ids.tolist()], dtype=object)
 
 
@@ -514,276 +416,208 @@ def segment_clv(ctx):
     return None if model is None else _per_segment(ctx, model.clv, model, np.mean)[1:]
 
 
+
+
 # --------------------------------------------------------------------------------------------
 # Definitions
 # --------------------------------------------------------------------------------------------
 
-
-def _define(key, name, description, perspective, value_lens, unit, direction, formula, source, compute, **options):
-    return MetricDefinition(
-        key=key,
-        name=name,
-        description=description,
-        process=Process.VALUE_CREATION,
-        perspective=perspective,
-        value_lens=value_lens,
-        unit=unit,
-        direction=direction,
-        formula=formula,
-        source=source,
-        compute=compute,
-        **options,
-    )
-
-
+PROCESS = Process.VALUE_CREATION
 CUSTOMER, FINANCIAL = Perspective.CUSTOMER, Perspective.FINANCIAL
 CUSTOMER_VALUE, SHAREHOLDER_VALUE = ValueLens.CUSTOMER_VALUE, ValueLens.SHAREHOLDER_VALUE
 HIGHER, LOWER = "higher_is_better", "lower_is_better"
-BY_SEGMENT = {"dimensions": ("segment",)}
-BY_CHANNEL_CATEGORY = {"dimensions": ("channel_category",)}
-CLV_SOURCE = f"{FHL_2005}; Fader & Hardie 2013, note 025 'The Gamma-Gamma Model of Monetary Value'; Fader, Hardie & Lee 2005, J. Marketing Research 42(4)"
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        _define(
-            "vc_nps",
-            "Net Promoter Score",
-            "Promoters (9-10) minus detractors (0-6), in points, of the period's NPS answers on the 0-10 scale; in total and by channel category of the answer.",
-            CUSTOMER, CUSTOMER_VALUE, "points", HIGHER,
-            "100 * (count(score 9-10) - count(score 0-6)) / count(NPS responses)",
-            "Reichheld 2003, Harvard Business Review 81(12):46-54",
-            nps, **BY_CHANNEL_CATEGORY,
-            needs=('survey_responses',),
+        define(
+            key="vc_nps", name="Net Promoter Score",
+            description="Promoters (9-10) minus detractors (0-6), in points, of the period's NPS answers on the 0-10 scale; in total and by channel category of the answer.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="points", direction=HIGHER, by="channel_category",
+            value=NPS,
+            formula="100 * (count(score 9-10) - count(score 0-6)) / count(NPS responses)",
+            source="Reichheld 2003, Harvard Business Review 81(12):46-54",
         ),
-        _define(
-            "vc_csat",
-            "Customer satisfaction (top-2-box)",
-            "Share of the period's CSAT answers in the top two boxes of their scale (4-5 on 1-5); in total and by channel category.",
-            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
-            "100 * count(score >= scale_max - 1) / count(CSAT responses)",
-            "ACSI (theacsi.org); SQM Group (world-class contact-centre CSAT >= 85% top box)",
-            csat, **BY_CHANNEL_CATEGORY,
-            needs=('survey_responses',),
+        define(
+            key="vc_csat", name="Customer satisfaction (top-2-box)",
+            description="Share of the period's CSAT answers in the top two boxes of their scale (4-5 on 1-5); in total and by channel category.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="channel_category",
+            value=CSAT,
+            formula="100 * count(score >= scale_max - 1) / count(CSAT responses)",
+            source="ACSI (theacsi.org); SQM Group (world-class contact-centre CSAT >= 85% top box)",
         ),
-        _define(
-            "vc_ces",
-            "Customer Effort Score (CES 2.0)",
-            "Mean agreement (1-7, higher is better) with 'The company made it easy for me to handle my issue' in the period; answers on other scales (CES 1.0) are left out.",
-            CUSTOMER, CUSTOMER_VALUE, "score", HIGHER,
-            "mean(score) of CES responses on the 1-7 scale",
-            "Dixon, Freeman & Toman 2010, Harvard Business Review 88(7/8):116-122; Dixon, Toman & DeLisi 2013, The Effortless Experience",
-            ces, **BY_CHANNEL_CATEGORY,
-            needs=('survey_responses',),
+        define(
+            key="vc_ces", name="Customer Effort Score (CES 2.0)",
+            description="Mean agreement (1-7, higher is better) with 'The company made it easy for me to handle my issue' in the period; answers on other scales (CES 1.0) are left out.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="score", direction=HIGHER, by="channel_category",
+            value=CES,
+            formula="mean(score) of CES responses on the 1-7 scale",
+            source="Dixon, Freeman & Toman 2010, Harvard Business Review 88(7/8):116-122; Dixon, Toman & DeLisi 2013, The Effortless Experience",
         ),
-        _define(
-            "vc_complaint_rate",
-            "Complaint rate",
-            "Complaints received in the period per 1,000 customers active in the year before its end (active_window_days); by segment for identified complaints.",
-            CUSTOMER, CUSTOMER_VALUE, "per_1000_customers", LOWER,
-            "1000 * count(interactions with kind 'complaint' in the period) / count(customers with an order in the active window)",
-            "Fornell & Wernerfelt 1987, J. Marketing Research 24(4):337-346 (complaint management)",
-            complaint_rate,
+        define(
+            key="vc_complaint_rate", name="Complaint rate",
+            description="Complaints received in the period per 1,000 customers active in the year before its end (active_window_days); by segment (anonymous complaints under 'unassigned').",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="per_1000_customers", direction=LOWER, by="segment",
+            value=Ratio(COMPLAINTS, Over(customers("orders"), trailing("active_window_days")), scale=1000),
             parameters=(Parameter("active_window_days", int, 365, "days before the period end in which a customer counts as active", minimum=1, maximum=3650),),
-            **BY_SEGMENT,
-            needs=('interactions', 'orders'),
+            formula="1000 * count(interactions with kind 'complaint' in the period) / count(customers with an order in the active window)",
+            source="Fornell & Wernerfelt 1987, J. Marketing Research 24(4):337-346 (complaint management)",
         ),
-        _define(
-            "vc_new_customers",
-            "New customers acquired",
-            "Customers (master records, duplicates excluded) acquired in the period; in total and by acquisition channel category.",
-            CUSTOMER, CUSTOMER_VALUE, "customers", HIGHER,
-            "count(customers with acquired_at in the period and master_customer_id IS NULL)",
-            f"{PAYNE_FROW} (acquisition economics)",
-            new_customers, **BY_CHANNEL_CATEGORY,
-            needs=('customers.acquired_at',),
+        define(
+            key="vc_new_customers", name="New customers acquired",
+            description="Customers (master records, duplicates excluded) acquired in the period; in total and by acquisition channel category.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="customers", direction=HIGHER, by="channel_category",
+            value=NEW_CUSTOMERS,
+            formula="count(customers with acquired_at in the period and master_customer_id IS NULL)",
+            source=f"{PAYNE_FROW} (acquisition economics)",
         ),
-        _define(
-            "vc_cac",
-            "Customer acquisition cost (CAC)",
-            "Acquisition cost of the period (cost entries with purpose 'acquisition', pro rata to their overlap with the period) per new customer; by channel category of cost and acquisition channel.",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", LOWER,
-            "sum(cost_entries.amount where purpose = 'acquisition', pro rata) / vc_new_customers",
-            f"{FARRIS}; {SKOK}",
-            cac, **BY_CHANNEL_CATEGORY,
-            needs=('cost_entries', 'customers.acquired_at'),
+        define(
+            key="vc_cac", name="Customer acquisition cost (CAC)",
+            description="Acquisition cost of the period (cost entries with purpose 'acquisition', pro rata to their overlap with the period) per new customer; by channel category of cost and acquisition channel.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=LOWER, by="channel_category",
+            value=CAC,
+            formula="sum(cost_entries.amount where purpose = 'acquisition', pro rata) / vc_new_customers",
+            source=f"{FARRIS}; {SKOK}",
         ),
-        _define(
-            "vc_cac_payback_months",
-            "CAC payback period",
-            "Months of average gross margin per active customer (over the 365 days before the period end) needed to earn back the period's CAC.",
-            FINANCIAL, SHAREHOLDER_VALUE, "months", LOWER,
-            "CAC / (gross margin of identified orders in the 365 days before the period end / customers active in them / 12)",
-            SKOK,
-            cac_payback_months, parameters=(MARGIN_SHARE,),
-            needs=('cost_entries', 'orders', 'customers.acquired_at'),
+        define(
+            key="vc_cac_payback_months", name="CAC payback period",
+            description="Months of average gross margin per active customer (over the 365 days before the period end) needed to earn back the period's CAC.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="months", direction=LOWER,
+            value=CAC_PAYBACK_MONTHS, parameters=(MARGIN_SHARE,), needs=("cost_entries", "orders", "customers.acquired_at"),
+            formula="CAC / (gross margin of identified orders in the 365 days before the period end / customers active in them / 12)",
+            source=SKOK,
         ),
-        _define(
-            "vc_ltv_cac_ratio",
-            "CLV to CAC ratio",
-            "Mean BG/NBD + Gamma-Gamma CLV (at the period end) of the customers acquired in the period, divided by the period's CAC.",
-            FINANCIAL, SHAREHOLDER_VALUE, "ratio", HIGHER,
-            "mean(CLV_i of customers acquired in the period) / CAC",
-            f"{SKOK}; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
-            ltv_cac_ratio, parameters=MODEL_PARAMETERS,
-            needs=('cost_entries', 'orders', 'customers.acquired_at'),
+        define(
+            key="vc_ltv_cac_ratio", name="CLV to CAC ratio",
+            description="Mean BG/NBD + Gamma-Gamma CLV (at the period end) of the customers acquired in the period, divided by the period's CAC.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="ratio", direction=HIGHER,
+            compute=ltv_cac_ratio, parameters=MODEL_PARAMETERS, needs=("cost_entries", "orders", "customers.acquired_at"),
+            formula="mean(CLV_i of customers acquired in the period) / CAC",
+            source=f"{SKOK}; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
         ),
-        _define(
-            "vc_active_retention_rate",
-            "Customer retention rate (non-contractual, activity-based)",
-            "Share of the customers who bought in the preceding period who bought again in this one (customers without contracts: retention observed through activity).",
-            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
-            "100 * |active(P-1) & active(P)| / |active(P-1)|, active = >= 1 order in the period",
-            RETENTION_SOURCE,
-            active_retention_rate, period="quarter", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_active_retention_rate", name="Customer retention rate (non-contractual, activity-based)",
+            description="Share of the customers who bought in the preceding period who bought again in this one (customers without contracts: retention observed through activity).",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="segment", period="quarter",
+            compute=active_retention_rate, needs=("orders",),
+            formula="100 * |active(P-1) & active(P)| / |active(P-1)|, active = >= 1 order in the period",
+            source=RETENTION_SOURCE,
         ),
-        _define(
-            "vc_active_churn_rate",
-            "Churn rate (non-contractual, activity-based)",
-            "Share of the customers who bought in the preceding period who did not buy in this one; 100 minus the non-contractual retention rate.",
-            CUSTOMER, CUSTOMER_VALUE, "percent", LOWER,
-            "100 * |active(P-1) - active(P)| / |active(P-1)|",
-            RETENTION_SOURCE,
-            active_churn_rate, period="quarter", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_active_churn_rate", name="Churn rate (non-contractual, activity-based)",
+            description="Share of the customers who bought in the preceding period who did not buy in this one; 100 minus the non-contractual retention rate.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=LOWER, by="segment", period="quarter",
+            compute=active_churn_rate, needs=("orders",),
+            formula="100 * |active(P-1) - active(P)| / |active(P-1)|",
+            source=RETENTION_SOURCE,
         ),
-        _define(
-            "vc_contract_retention_rate",
-            "Customer retention rate (contractual)",
-            "Share of the customers under contract at the start of the period whose contract has not ended by its end (contract_type set, churned_at).",
-            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
-            "100 * count(contract customers at the start still under contract at the end) / count(contract customers at the start)",
-            RETENTION_SOURCE,
-            contract_retention_rate, period="quarter", **BY_SEGMENT,
-            needs=('customers.contract_type',),
+        define(
+            key="vc_contract_retention_rate", name="Customer retention rate (contractual)",
+            description="Share of the customers under contract at the start of the period whose contract has not ended by its end (contract_type set, churned_at).",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="segment", period="quarter",
+            compute=contract_retention_rate, needs=("customers.contract_type",),
+            formula="100 * count(contract customers at the start still under contract at the end) / count(contract customers at the start)",
+            source=RETENTION_SOURCE,
         ),
-        _define(
-            "vc_contract_churn_rate",
-            "Churn rate (contractual)",
-            "Share of the customers under contract at the start of the period whose contract ended (churned_at) in the period.",
-            CUSTOMER, CUSTOMER_VALUE, "percent", LOWER,
-            "100 * count(contract customers at the start with churned_at in the period) / count(contract customers at the start)",
-            "Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90",
-            contract_churn_rate, period="quarter", **BY_SEGMENT,
-            needs=('customers.contract_type',),
+        define(
+            key="vc_contract_churn_rate", name="Churn rate (contractual)",
+            description="Share of the customers under contract at the start of the period whose contract ended (churned_at) in the period.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=LOWER, by="segment", period="quarter",
+            compute=contract_churn_rate, needs=("customers.contract_type",),
+            formula="100 * count(contract customers at the start with churned_at in the period) / count(contract customers at the start)",
+            source="Fader & Hardie 2007, J. Interactive Marketing 21(1):76-90",
         ),
-        _define(
-            "vc_repeat_purchase_rate",
-            "Repeat purchase rate",
-            "Share of the period's active customers with purchases on at least two different days (by default in the trailing 365 days).",
-            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
-            "100 * count(customers with >= 2 purchase days in the period) / count(customers with >= 1)",
-            f"{FHL_2005} (CDNOW data)",
-            repeat_purchase_rate, period="trailing_365d", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_repeat_purchase_rate", name="Repeat purchase rate",
+            description="Share of the period's active customers with purchases on at least two different days (by default in the trailing 365 days).",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=repeat_purchase_rate, needs=("orders",),
+            formula="100 * count(customers with >= 2 purchase days in the period) / count(customers with >= 1)",
+            source=f"{FHL_2005} (CDNOW data)",
         ),
-        _define(
-            "vc_purchase_frequency",
-            "Purchase frequency",
-            "Purchase occasions (distinct purchase days) per active customer in the period (by default the trailing 365 days).",
-            CUSTOMER, CUSTOMER_VALUE, "occasions", HIGHER,
-            "count(distinct (customer, purchase day) in the period) / count(active customers)",
-            FARRIS,
-            purchase_frequency, period="trailing_365d", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_purchase_frequency", name="Purchase frequency",
+            description="Purchase occasions (distinct purchase days) per active customer in the period (by default the trailing 365 days).",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="occasions", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=purchase_frequency, needs=("orders",),
+            formula="count(distinct (customer, purchase day) in the period) / count(active customers)",
+            source=FARRIS,
         ),
-        _define(
-            "vc_aov",
-            "Average order value",
-            "Net revenue per order in the period, anonymous orders included; or, with basis = occasion, per purchase occasion (a customer's orders on one day).",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "sum(net_revenue) / count(orders); basis = occasion: sum(net_revenue) / count(distinct customer-days, an anonymous order counting alone)",
-            FARRIS,
-            average_order_value,
+        define(
+            key="vc_aov", name="Average order value",
+            description="Net revenue per order in the period, anonymous orders included; or, with basis = occasion, per purchase occasion (a customer's orders on one day).",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER,
+            compute=average_order_value, needs=("orders",),
             parameters=(
-                Parameter(
-                    "basis", str, "order", "what a purchase is: each order, or each purchase occasion (customer-day)",
-                    choices=("order", "occasion"),
-                ),
+                Parameter("basis", str, "order", "what a purchase is: each order, or each purchase occasion (customer-day)", choices=("order", "occasion")),
             ),
-            needs=('orders',),
+            formula="sum(net_revenue) / count(orders); basis = occasion: sum(net_revenue) / count(distinct customer-days, an anonymous order counting alone)",
+            source=FARRIS,
         ),
-        _define(
-            "vc_share_of_wallet",
-            "Share of wallet",
-            "Active customers' spend with the firm (annualised) as a share of their yearly category spend (customers.category_wallet, else the segment's wallet_per_customer).",
-            CUSTOMER, CUSTOMER_VALUE, "percent", HIGHER,
-            "100 * sum(net_revenue in the period * 365 / period days) / sum(category wallet) over active customers with a known wallet",
-            f"{FARRIS}; Keiningham et al. 2015, The Wallet Allocation Rule (Wiley)",
-            share_of_wallet, period="trailing_365d", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_share_of_wallet", name="Share of wallet",
+            description="Active customers' spend with the firm (annualised) as a share of their yearly category spend (customers.category_wallet, else the segment's wallet_per_customer).",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="percent", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=share_of_wallet, needs=("orders",),
+            formula="100 * sum(net_revenue in the period * 365 / period days) / sum(category wallet) over active customers with a known wallet",
+            source=f"{FARRIS}; Keiningham et al. 2015, The Wallet Allocation Rule (Wiley)",
         ),
-        _define(
-            "vc_cross_sell_rate",
-            "Cross-sell rate",
-            "Share of the customers who bought in the period (by default the trailing 365 days) who bought from at least two product categories.",
-            FINANCIAL, SHAREHOLDER_VALUE, "percent", HIGHER,
-            "100 * count(customers with >= 2 distinct order_lines.product_category in the period) / count(customers with order lines)",
-            f"{PAYNE_FROW} (value the organisation receives)",
-            cross_sell_rate, period="trailing_365d", **BY_SEGMENT,
-            needs=('orders', 'order_lines'),
+        define(
+            key="vc_cross_sell_rate", name="Cross-sell rate",
+            description="Share of the customers who bought in the period (by default the trailing 365 days) who bought from at least two product categories.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=cross_sell_rate, needs=("orders", "order_lines"),
+            formula="100 * count(customers with >= 2 distinct order_lines.product_category in the period) / count(customers with order lines)",
+            source=f"{PAYNE_FROW} (value the organisation receives)",
         ),
-        _define(
-            "vc_net_revenue_retention",
-            "Net revenue retention",
-            "Net revenue in the period from the customers who bought in the preceding period, as a share of what they spent then; above 100% expansion outweighs churn.",
-            FINANCIAL, SHAREHOLDER_VALUE, "percent_unbounded", HIGHER,  # above 100 when customers spend more
-            "100 * net_revenue in P of customers active in P-1 / their net_revenue in P-1",
-            SKOK,
-            net_revenue_retention, period="trailing_365d", **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_net_revenue_retention", name="Net revenue retention",
+            description="Net revenue in the period from the customers who bought in the preceding period, as a share of what they spent then; above 100% expansion outweighs churn.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="percent_unbounded", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=net_revenue_retention, needs=("orders",),
+            formula="100 * net_revenue in P of customers active in P-1 / their net_revenue in P-1",
+            source=SKOK,
         ),
-        _define(
-            "vc_clv_simple",
-            "CLV, simple retention model",
-            "Lifetime margin of an active customer from the period's margin per customer m, non-contractual retention r and discount rate d, first margin at the end of the first period: m r / (1 + d - r).",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "CLV = m * r / (1 + d - r); m = gross margin per active customer in P, r = active retention from P-1 to P, d = annual_discount_rate over P's length",
-            "Gupta & Lehmann 2003, J. Interactive Marketing 17(1):9-24; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
-            clv_simple, period="trailing_365d", parameters=(MARGIN_SHARE, ANNUAL_DISCOUNT_RATE), **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_clv_simple", name="CLV, simple retention model",
+            description="Lifetime margin of an active customer from the period's margin per customer m, non-contractual retention r and discount rate d, first margin at the end of the first period: m r / (1 + d - r).",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER, by="segment", period="trailing_365d",
+            compute=clv_simple, needs=("orders",), parameters=(MARGIN_SHARE, ANNUAL_DISCOUNT_RATE),
+            formula="CLV = m * r / (1 + d - r); m = gross margin per active customer in P, r = active retention from P-1 to P, d = annual_discount_rate over P's length",
+            source="Gupta & Lehmann 2003, J. Interactive Marketing 17(1):9-24; Gupta, Lehmann & Stuart 2004, J. Marketing Research 41(1):7-18",
         ),
-        _define(
-            "vc_clv_bgnbd_gg",
-            "CLV, BG/NBD + Gamma-Gamma",
-            "Mean predicted lifetime margin over the horizon of all customers with a purchase before the period end, from BG/NBD purchases and Gamma-Gamma spend; per-customer values are kept.",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "CLV_i = margin% * E[M_i] * sum_{k=1..H} (E[Y_i(k L)] - E[Y_i((k-1) L)]) / (1 + d)^k, L = 1 month; mean over customers",
-            CLV_SOURCE,
-            clv_bgnbd_gg, parameters=MODEL_PARAMETERS,
-            needs=('orders',),
+        define(
+            key="vc_clv_bgnbd_gg", name="CLV, BG/NBD + Gamma-Gamma",
+            description="Mean predicted lifetime margin over the horizon of all customers with a purchase before the period end, from BG/NBD purchases and Gamma-Gamma spend; per-customer values are kept.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER,
+            compute=clv_bgnbd_gg, needs=("orders",), parameters=MODEL_PARAMETERS,
+            formula="CLV_i = margin% * E[M_i] * sum_{k=1..H} (E[Y_i(k L)] - E[Y_i((k-1) L)]) / (1 + d)^k, L = 1 month; mean over customers",
+            source=CLV_SOURCE,
         ),
-        _define(
-            "vc_expected_alive_customers",
-            "Expected alive customers (sum of P(alive))",
-            "Expected number of customers still active at the period end under BG/NBD: the sum of P(alive) over all customers with a purchase before it.",
-            CUSTOMER, CUSTOMER_VALUE, "customers", HIGHER,
-            "sum_i P(alive | x_i, t_x_i, T_i) = sum_i 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))",
-            f"{FHL_2005}; Fader, Hardie & Lee 2008, note 'Computing P(alive) using the BG/NBD model'",
-            expected_alive_customers, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_expected_alive_customers", name="Expected alive customers (sum of P(alive))",
+            description="Expected number of customers still active at the period end under BG/NBD: the sum of P(alive) over all customers with a purchase before it.",
+            process=PROCESS, perspective=CUSTOMER, value_lens=CUSTOMER_VALUE, unit="customers", direction=HIGHER, by="segment",
+            compute=expected_alive_customers, needs=("orders",), parameters=MODEL_PARAMETERS,
+            formula="sum_i P(alive | x_i, t_x_i, T_i) = sum_i 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))",
+            source=f"{FHL_2005}; Fader, Hardie & Lee 2008, note 'Computing P(alive) using the BG/NBD model'",
         ),
-        _define(
-            "vc_customer_equity",
-            "Customer equity",
-            "Sum of the BG/NBD + Gamma-Gamma CLV of all current customers at the period end; in total and by segment.",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "sum_i CLV_i over customers with a purchase before the period end",
-            "Blattberg & Deighton 1996, HBR 74(4):136-144; Rust, Lemon & Zeithaml 2004, J. Marketing 68(1):109-127; Gupta, Lehmann & Stuart 2004",
-            customer_equity, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_customer_equity", name="Customer equity",
+            description="Sum of the BG/NBD + Gamma-Gamma CLV of all current customers at the period end; in total and by segment.",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER, by="segment",
+            compute=customer_equity, needs=("orders",), parameters=MODEL_PARAMETERS,
+            formula="sum_i CLV_i over customers with a purchase before the period end",
+            source="Blattberg & Deighton 1996, HBR 74(4):136-144; Rust, Lemon & Zeithaml 2004, J. Marketing 68(1):109-127; Gupta, Lehmann & Stuart 2004",
         ),
-        _define(
-            "vc_segment_clv",
-            "Segment lifetime value",
-            "Mean BG/NBD + Gamma-Gamma CLV of the customers of each segment at the period end (customer segment lifetime value analysis).",
-            FINANCIAL, SHAREHOLDER_VALUE, "currency", HIGHER,
-            "mean(CLV_i) over the customers of segment s",
-            f"{PAYNE_FROW} (customer segment lifetime value analysis)",
-            segment_clv, parameters=MODEL_PARAMETERS, **BY_SEGMENT,
-            needs=('orders',),
+        define(
+            key="vc_segment_clv", name="Segment lifetime value",
+            description="Mean BG/NBD + Gamma-Gamma CLV of the customers of each segment at the period end (customer segment lifetime value analysis).",
+            process=PROCESS, perspective=FINANCIAL, value_lens=SHAREHOLDER_VALUE, unit="currency", direction=HIGHER, by="segment",
+            compute=segment_clv, needs=("orders",), parameters=MODEL_PARAMETERS,
+            formula="mean(CLV_i) over the customers of segment s",
+            source=f"{PAYNE_FROW} (customer segment lifetime value analysis)",
         ),
     ]
 

@@ -53,3 +53,36 @@ def test_plugin_hook_is_documented_with_its_exact_signature(hook, function):
 
 def test_docs_say_hook_signatures_only_grow():
     assert "Hook signatures only grow" in (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+
+
+# --- The public names for plugin authors: crmmetrics and the KPI kit -------------------------
+
+
+def _plugins_doc() -> str:
+    return (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+
+
+def _public_names():
+    import crmmetrics
+    from crmmetrics import kpi
+
+    return [("crmmetrics", name) for name in crmmetrics.__all__] + [("crmmetrics.kpi", name) for name in kpi.__all__]
+
+
+@pytest.mark.parametrize("module, name", _public_names(), ids=[f"{m}.{n}" for m, n in _public_names()])
+def test_public_name_is_importable_and_documented(module, name):
+    import importlib
+
+    assert getattr(importlib.import_module(module), name) is not None
+    # Named in backticks, alone or as the start of a call or signature: `Measure(table, ...)`.
+    assert f"`{name}`" in _plugins_doc() or f"`{name}(" in _plugins_doc(), f"docs/plugins.md does not document {module}.{name}"
+
+
+def test_the_kit_section_example_builds_a_definition():
+    """The first example of "Defining a KPI with the KPI kit" runs and declares what it says."""
+    section = _plugins_doc().split("## Defining a KPI with the KPI kit", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)
+    (definition,) = namespace["crmmetrics_metrics"]()
+    assert (definition.key, definition.dimensions, definition.needs) == ("shop_revenue_per_customer", ("segment",), ("orders",))

@@ -46,7 +46,7 @@ def test_example_plugin_end_to_end(demo_db, tmp_path):
     assert (plugins["loyalty"]["package"], plugins["loyalty"]["metrics"]) == ("crmmetrics-loyalty", [COST, FREQUENCY])
     metrics = {m["key"]: m for m in venv.crmmetrics_json("metrics", "list", cwd=tmp_path) if m["plugin"] == "loyalty"}
     assert {key: (m["process"], m["unit"], m["dimensions"]) for key, m in metrics.items()} == {
-        FREQUENCY: ("value_creation", "occasions", ["segment"]),
+        FREQUENCY: ("value_creation", "ratio", ["segment"]),
         COST: ("performance_assessment", "currency", []),
     }
 
@@ -55,14 +55,14 @@ def test_example_plugin_end_to_end(demo_db, tmp_path):
     config = write_config(service, demo_db.url, demo_db.as_of.isoformat())
     venv.crmmetrics("run", "--config", str(config), "--metric", FREQUENCY, "--metric", COST, cwd=tmp_path)
     exposition = render_exposition(f"sqlite:///{service / 'store.sqlite'}")
-    total = exposition.value("crmmetrics_metric_occasions", metric=FREQUENCY, period="current")
+    total = exposition.value("crmmetrics_metric_ratio", metric=FREQUENCY, period="current")
     assert abs(total - may_2026_orders_per_customer(demo_db.url)) < 1e-9
-    segments = {s.labels["segment"] for s in exposition.samples("crmmetrics_metric_by_segment_occasions", metric=FREQUENCY, period="current")}
+    segments = {s.labels["segment"] for s in exposition.samples("crmmetrics_metric_by_segment_ratio", metric=FREQUENCY, period="current")}
     # The demo's six segments and the plugin's "unassigned" (demo customers without a segment), in
     # a family of their own (the total is not beside them).
     assert segments == {"Premium households", "Young professionals", "Families", "Value seekers", "Small businesses", "Occasional buyers", "unassigned"}
     assert exposition.value("crmmetrics_metric_currency", metric=COST, period="current") > 0  # the demo books loyalty programme costs
-    assert exposition.value("crmmetrics_kpi_target_occasions", metric=FREQUENCY) == 1.5
+    assert exposition.value("crmmetrics_kpi_target_ratio", metric=FREQUENCY) == 1.5
 
     report = venv.crmmetrics("loyalty", "report", "--config", str(config), cwd=tmp_path).stdout.splitlines()
     assert report[1].startswith(f"{FREQUENCY}  current {total:.2f}  previous ")

@@ -179,8 +179,10 @@ def test_validity_rate(source, compute):
 def test_identified_revenue_share(source, compute):
     result = compute("im_identified_revenue_share", source.url, as_of=AS_OF)
     # March: stores 100 identified of 150; web shop 150 (duplicate record: still identified) of
-    # 150; the anonymous order without channel (200) counts overall only: 250 of 500.
-    assert result.by_dimension_values() == pytest.approx({("outlets",): 100 * 100 / 150, ("e_commerce",): 100.0, (): 50.0})
+    # 150; the anonymous order without channel (200) is 'unassigned' (0 of 200): 250 of 500.
+    assert result.by_dimension_values() == pytest.approx(
+        {("outlets",): 100 * 100 / 150, ("e_commerce",): 100.0, ("unassigned",): 0.0, (): 50.0}
+    )
     assert result.by_dimension_values("previous") == pytest.approx({("e_commerce",): 100.0, (): 100.0})
 
 

@@ -228,8 +228,10 @@ def test_cross_channel_customer_share(source, compute):
     #   e-commerce, outlets; 106: telephony, outlets -> multichannel
     #   107: outlets; 108: e-commerce -> single channel
     # 5 of 7 -> 71.43%. Gold (master segments): 101, 102, 104 multi, 108 single -> 75%;
-    # Basic: 103 multi, 107 single -> 50%; 106 has no segment (total only).
-    assert result.by_dimension_values() == pytest.approx({("Gold",): 75.0, ("Basic",): 50.0, (): 100 * 5 / 7})
+    # Basic: 103 multi, 107 single -> 50%; 106 has no segment: 'unassigned', 1 of 1.
+    assert result.by_dimension_values() == pytest.approx(
+        {("Gold",): 75.0, ("Basic",): 50.0, ("unassigned",): 100.0, (): 100 * 5 / 7}
+    )
     # Q4 2025: order 12 only (103, outlets) -> 0%.
     assert result.by_dimension_values("previous") == pytest.approx({("Basic",): 0.0, (): 0.0})
 
@@ -239,8 +241,11 @@ def test_multichannel_spend_uplift(source, compute):
     # Q1 2026 buyers and their spend: multichannel 101 (1,000 + 500), 102 (2,000), 103 (600 +
     # 800), 104 (500), 106 (300; its order has no channel but its contacts used two) -> mean
     # 5,700 / 5 = 1,140; single-channel 107 (500), 108 (1,000) -> mean 750; 1,140 / 750 - 1 = 52%.
-    # Gold: (1,500 + 2,000 + 500) / 3 vs 1,000 -> +33.33%; Basic: 1,400 vs 500 -> +180%.
-    assert result.by_dimension_values() == pytest.approx({("Gold",): 100 * (4000 / 3 / 1000 - 1), ("Basic",): 180.0, (): 52.0})
+    # Gold: (1,500 + 2,000 + 500) / 3 vs 1,000 -> +33.33%; Basic: 1,400 vs 500 -> +180%;
+    # 'unassigned' (106, no segment) has no single-channel buyer to compare with: no value.
+    assert result.by_dimension_values() == pytest.approx(
+        {("Gold",): 100 * (4000 / 3 / 1000 - 1), ("Basic",): 180.0, ("unassigned",): None, (): 52.0}
+    )
     # Q4 2025: no multichannel buyer to compare.
     assert result.by_dimension_values("previous") == {("Basic",): None, (): None}
 
@@ -279,8 +284,10 @@ def test_first_contact_resolution(source, compute):
 def test_first_contact_resolution_by_survey(source, compute):
     result = compute("mci_fcr", source.url, as_of=AS_OF, params={"method": "survey"})
     # March FCR answers: contact centre 1, 0 -> 50%; web shop 1 (no scale: 1 = resolved) -> 100%;
-    # one without channel (0) counts overall: 2 of 4. The NPS answer is not an FCR answer.
-    assert result.by_dimension_values() == pytest.approx({("telephony",): 50.0, ("e_commerce",): 100.0, (): 50.0})
+    # one without channel (0) is 'unassigned': 2 of 4 overall. The NPS answer is not an FCR answer.
+    assert result.by_dimension_values() == pytest.approx(
+        {("telephony",): 50.0, ("e_commerce",): 100.0, ("unassigned",): 0.0, (): 50.0}
+    )
 
 
 def test_channel_switch_rate(source, compute):

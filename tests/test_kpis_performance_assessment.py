@@ -159,8 +159,10 @@ def test_employee_satisfaction_by_department(crm_db, compute):
         ],
     )
     satisfaction = compute("pa_employee_satisfaction", crm_db.url, as_of=AS_OF)
-    # service 2 of 2 top-two, retail 1 of 2; the answer without a department counts in the total only
-    assert satisfaction.by_dimension_values() == {(): pytest.approx(60.0), ("service",): 100.0, ("retail",): 50.0}
+    # service 2 of 2 top-two, retail 1 of 2; the answer without a department is 'unassigned' (0 of 1)
+    assert satisfaction.by_dimension_values() == {
+        (): pytest.approx(60.0), ("service",): 100.0, ("retail",): 50.0, ("unassigned",): 0.0
+    }
 
 
 def test_enps(source, compute):
@@ -184,10 +186,11 @@ def test_employee_engagement(source, compute):
 def test_employee_turnover(source, compute):
     result = compute("pa_employee_turnover", source.url, as_of=AS_OF)
     # March headcount: at 1 March 1, 2, 4, 6, 7 (5); at 1 April 1, 3, 6 (3); mean 4. Leavers: 2
-    # (voluntary), 4 (involuntary), 7 (unknown). Each type: 1 / 4 * 365 / 31 = 294.35% a year.
+    # (voluntary), 4 (involuntary), 7 (leave type unknown: 'unassigned'). Each type: 1 / 4 * 365 /
+    # 31 = 294.35% a year.
     one = 100 * 1 / 4 * 365 / 31
     assert result.by_dimension_values() == pytest.approx(
-        {("voluntary",): one, ("involuntary",): one, ("unknown",): one, (): 3 * one}
+        {("voluntary",): one, ("involuntary",): one, ("unassigned",): one, (): 3 * one}
     )
     # February: headcount 5 at 1 February (1, 2, 4, 5, 7) and 5 at 1 March; 5 left (voluntary).
     feb = 100 * 1 / 5 * 365 / 28
@@ -207,12 +210,17 @@ def test_gross_margin_by_segment(source, compute):
     result = compute("pa_gross_margin_by_segment", source.url, as_of=AS_OF)
     # March gross margin (0.3 of revenue where cogs is NULL): orders 1 1,200; 2 150; 3 50; 4 100;
     # 5 (anonymous) 300; 6 30 -> 1,830 of 5,100 overall. Gold (1, 2): 1,350 of 3,500; Basic
-    # (3 with its duplicate 5): 150 of 500; customer 6 has no segment.
-    assert result.by_dimension_values() == pytest.approx({("Gold",): 100 * 1350 / 3500, ("Basic",): 30.0, (): 100 * 1830 / 5100})
+    # (3 with its duplicate 5): 150 of 500; 'unassigned': the anonymous order 5 and customer 6
+    # (no segment), 330 of 1,100.
+    assert result.by_dimension_values() == pytest.approx(
+        {("Gold",): 100 * 1350 / 3500, ("Basic",): 30.0, ("unassigned",): 30.0, (): 100 * 1830 / 5100}
+    )
     assert result.by_dimension_values("previous") == pytest.approx({("Gold",): 50.0, (): 50.0})
     # A margin share of 0.5 lifts orders 2 (250) and 6 (50).
     other = compute("pa_gross_margin_by_segment", source.url, as_of=AS_OF, params={"margin_share": 0.5})
-    assert other.by_dimension_values() == pytest.approx({("Gold",): 100 * 1450 / 3500, ("Basic",): 30.0, (): 100 * 1950 / 5100})
+    assert other.by_dimension_values() == pytest.approx(
+        {("Gold",): 100 * 1450 / 3500, ("Basic",): 30.0, ("unassigned",): 100 * 350 / 1100, (): 100 * 1950 / 5100}
+    )
 
 
 # Customer profitability in March. Activities (orders and interactions): stores: order 1 (1),
@@ -233,15 +241,15 @@ def test_gross_margin_by_segment(source, compute):
 
 def test_cost_to_serve(source, compute):
     result = compute("pa_cost_to_serve", source.url, as_of=AS_OF)
-    # 1,050 over 5 customers served; Gold (1, 2) 560 / 2; Basic (3, 4) 380 / 2.
-    assert result.by_dimension_values() == pytest.approx({("Gold",): 280.0, ("Basic",): 190.0, (): 210.0})
+    # 1,050 over 5 customers served; Gold (1, 2) 560 / 2; Basic (3, 4) 380 / 2; 6 (no segment) 110.
+    assert result.by_dimension_values() == pytest.approx({("Gold",): 280.0, ("Basic",): 190.0, ("unassigned",): 110.0, (): 210.0})
     assert result.by_dimension_values("previous") == pytest.approx({("Gold",): 90.0, (): 90.0})
 
 
 def test_unprofitable_customer_share(source, compute):
     result = compute("pa_unprofitable_customer_share", source.url, as_of=AS_OF)
-    # Unprofitable: 2, 3, 4, 6 of 5; Gold 2 of (1, 2); Basic 3 and 4 of (3, 4).
-    assert result.by_dimension_values() == pytest.approx({("Gold",): 50.0, ("Basic",): 100.0, (): 80.0})
+    # Unprofitable: 2, 3, 4, 6 of 5; Gold 2 of (1, 2); Basic 3 and 4 of (3, 4); unassigned 6 of (6).
+    assert result.by_dimension_values() == pytest.approx({("Gold",): 50.0, ("Basic",): 100.0, ("unassigned",): 100.0, (): 80.0})
     assert result.by_dimension_values("previous") == pytest.approx({("Gold",): 0.0, (): 0.0})
 
 

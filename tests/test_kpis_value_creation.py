@@ -35,10 +35,11 @@ def segments(result, period="current"):
 def test_nps(shop, compute):
     # February, 0-10 answers only: 10, 9, 9 (web), 7, 3 (store), 6 (no channel); the answer on a
     # 1-5 scale is left out. Promoters 3, detractors 2 (3 and 6) of 6: 100 * 1 / 6.
-    # Web 3 of 3 promoters: 100; store 0 - 1 of 2: -50. January: one 10 on the web.
+    # Web 3 of 3 promoters: 100; store 0 - 1 of 2: -50; the answer without a channel is
+    # reported as 'unassigned' (one detractor: -100). January: one 10 on the web.
     result = compute("vc_nps", shop.url, as_of=AS_OF)
     assert result.current() == pytest.approx(100 / 6)
-    assert by("channel_category", result) == pytest.approx({"e_commerce": 100.0, "outlets": -50.0})
+    assert by("channel_category", result) == pytest.approx({"e_commerce": 100.0, "outlets": -50.0, "unassigned": -100.0})
     assert result.previous() == pytest.approx(100.0)
 
 
@@ -62,11 +63,12 @@ def test_ces(shop, compute):
 
 def test_complaint_rate(shop, compute):
     # February: 4 complaints (1, 6 = 1, 3, anonymous); active in the 365 days before 2026-03-01:
-    # 1-5 -> 1000 * 4 / 5. Gold: 2 complaints / 2 customers; Silver 1 / 2; unassigned 0 / 1.
+    # 1-5 -> 1000 * 4 / 5. Gold: 2 complaints / 2 customers; Silver 1 / 2; unassigned (customer
+    # 5, without a segment, and the anonymous complaint) 1 / 1.
     # January: 1 complaint (5); active in the year before 2026-02-01: 1, 3, 5.
     result = compute("vc_complaint_rate", shop.url, as_of=AS_OF)
     assert result.current() == pytest.approx(800.0)
-    assert segments(result) == pytest.approx({"Gold": 1000.0, "Silver": 500.0, "unassigned": 0.0})
+    assert segments(result) == pytest.approx({"Gold": 1000.0, "Silver": 500.0, "unassigned": 1000.0})
     assert result.previous() == pytest.approx(1000 / 3)
     assert segments(result, "previous") == pytest.approx({"Gold": 0.0, "Silver": 0.0, "unassigned": 1000.0})
 
@@ -81,10 +83,11 @@ def test_new_customers(shop, compute):
 
 def test_cac(shop, compute):
     # February acquisition cost: web 300 + store 590 * 28 / 59 = 280 + 20 without channel = 600;
-    # 2 new customers -> 300. Web 300 / 1, store 280 / 1. January: 310 but nobody acquired.
+    # 2 new customers -> 300. Web 300 / 1, store 280 / 1; the 20 without a channel are
+    # 'unassigned', with no customer acquired there: no value. January: 310 but nobody acquired.
     result = compute("vc_cac", shop.url, as_of=AS_OF)
     assert result.current() == pytest.approx(300.0)
-    assert by("channel_category", result) == pytest.approx({"e_commerce": 300.0, "outlets": 280.0})
+    assert by("channel_category", result) == pytest.approx({"e_commerce": 300.0, "outlets": 280.0, "unassigned": None})
     assert result.previous() is None
     assert by("channel_category", result, "previous") == {"outlets": None}
 

@@ -1,105 +1,61 @@
 """Loyalty programme KPIs for crmmetrics, computed from the canonical tables.
 
 - ``loyalty_purchase_frequency``: orders per active customer in the period, in total and per
-  customer segment (value creation, customer perspective). A loyalty programme exists to
-  raise it.
+  customer segment (value creation, customer perspective; unit ``ratio``: orders, not the
+  built-ins' purchase occasions, which are distinct purchase days). A loyalty programme exists
+  to raise it.
 - ``loyalty_programme_cost_per_active_customer``: what the programme cost in the period per
   active customer (performance assessment, financial perspective, cost reduction). The
   programme's costs are the cost ledger's entries with the description named by the
   parameter ``cost_description``.
 
+Both are declared with crmmetrics' KPI kit (``crmmetrics.kpi``): a ratio of two measures.
 The plugin implements four of crmmetrics' hooks: metrics, default standards, a check of its
 own configuration, and a CLI command (``crmmetrics loyalty report``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
-
-from crmmetrics import MetricDefinition, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
 from crmmetrics.errors import ConfigError
-from crmmetrics.sql import count_active_customers, customer_masters, in_period, prorated_cost, ratio
+from crmmetrics.kpi import Filter, Measure, Param, Ratio, customers, define
 
 PURCHASE_FREQUENCY = "loyalty_purchase_frequency"
 COST_PER_ACTIVE_CUSTOMER = "loyalty_programme_cost_per_active_customer"
 KEYS = (PURCHASE_FREQUENCY, COST_PER_ACTIVE_CUSTOMER)
-UNASSIGNED = "unassigned"  # the segment label of customers without a segment
 
-
-def purchase_frequency(ctx):
-    """Orders per customer who ordered in the period, per segment and in total.
-
-    A customer is counted once however many records they have (duplicates map to their
-    master record, whose segment counts). One grouped query; the total is summed from it.
-    """
-    orders, customers, segments = (ctx.tables[name] for name in ("orders", "customers", "segments"))
-    masters = customer_masters(ctx.tables)
-    segment = func.coalesce(segments.c.name, UNASSIGNED)
-    by_segment = ctx.connection.execute(
-        select(segment, func.count(), func.count(distinct(masters.c.master_id)))
-        .select_from(
-            orders.join(masters, masters.c.customer_id == orders.c.customer_id)
-            .join(customers, customers.c.customer_id == masters.c.master_id)
-            .outerjoin(segments, segments.c.segment_id == customers.c.segment_id)
-        )
-        .where(in_period(orders.c.ordered_at, ctx.period))
-        .group_by(segment)
-    ).all()
-    total = Result(ratio(sum(row[1] for row in by_segment), sum(row[2] for row in by_segment)))
-    return [total] + [Result(ratio(n_orders, n_customers), {"segment": name}) for name, n_orders, n_customers in by_segment]
-
-
-def programme_cost_per_active_customer(ctx):
-    """Loyalty programme cost falling into the period per customer who ordered in it.
-
-    A cost entry counts in proportion to its overlap with the period. No programme cost at all
-    gives a missing value, not zero: an unlabelled ledger is not a free programme.
-    """
-    costs = ctx.tables["cost_entries"]
-    amount, overlaps = prorated_cost(costs, ctx.period)
-    cost = ctx.scalar(select(func.sum(amount)).where(costs.c.description == ctx.params["cost_description"], overlaps))
-    return ratio(cost, count_active_customers(ctx))
+# The kit counts a customer once however many records they have (duplicates belong to their
+# master record, whose segment counts), reports customers without a segment as "unassigned",
+# applies the period and pro-rates cost entries by their overlap with it.
+IDENTIFIED_ORDERS = Measure("orders", agg="count", filters=[Filter("customer.customer_id", "is not null")])
+ACTIVE_CUSTOMERS = customers("orders")
+PROGRAMME_COST = Measure("cost_entries", "amount", filters=[Filter("description", "=", Param("cost_description"))])
 
 
 @hookimpl
 def crmmetrics_metrics():
     return [
-        MetricDefinition(
-            key=PURCHASE_FREQUENCY,
-            name="Purchase frequency",
+        define(
+            key=PURCHASE_FREQUENCY, name="Orders per active customer",
             description="Orders of identified customers per customer who ordered in the period, in total and per segment.",
-            process=Process.VALUE_CREATION,
-            perspective=Perspective.CUSTOMER,
-            value_lens=ValueLens.CUSTOMER_VALUE,
-            unit="occasions",
-            direction="higher_is_better",
-            dimensions=("segment",),
+            process=Process.VALUE_CREATION, perspective=Perspective.CUSTOMER, value_lens=ValueLens.CUSTOMER_VALUE,
+            unit="ratio", direction="higher_is_better", by="segment",
+            value=Ratio(IDENTIFIED_ORDERS, ACTIVE_CUSTOMERS),  # needs ("orders",): no orders is no data, not 0
             formula="count(orders of identified customers) / count(distinct customers with an order)",
             source="Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)",
-            needs=("orders",),  # no orders in the period: no data, not a frequency of 0
-            compute=purchase_frequency,
         ),
-        MetricDefinition(
-            key=COST_PER_ACTIVE_CUSTOMER,
-            name="Loyalty programme cost per active customer",
+        define(
+            key=COST_PER_ACTIVE_CUSTOMER, name="Loyalty programme cost per active customer",
             description="Loyalty programme cost booked in the period divided by the customers who ordered in it.",
-            process=Process.PERFORMANCE_ASSESSMENT,
-            perspective=Perspective.FINANCIAL,
-            value_lens=ValueLens.COST_REDUCTION,
-            unit="currency",
-            direction="lower_is_better",
+            process=Process.PERFORMANCE_ASSESSMENT, perspective=Perspective.FINANCIAL, value_lens=ValueLens.COST_REDUCTION,
+            unit="currency", direction="lower_is_better",
+            # No programme cost at all is a missing value, not zero: an unlabelled ledger is not a free programme.
+            value=Ratio(PROGRAMME_COST, ACTIVE_CUSTOMERS),  # needs ("cost_entries", "orders")
+            parameters=(
+                Parameter("cost_description", str, "loyalty programme", "The description of the loyalty programme's entries in the cost ledger"),
+            ),
             formula="sum(cost_entries.amount where description = cost_description) / count(active customers)",
             source="Reinartz & Kumar 2002, Harvard Business Review 80(7):86-94",
-            needs=("cost_entries", "orders"),  # no cost booked, or nobody active: no data
-            parameters=(
-                Parameter(
-                    "cost_description",
-                    str,
-                    "loyalty programme",
-                    "The description of the loyalty programme's entries in the cost ledger",
-                ),
-            ),
-            compute=programme_cost_per_active_customer,
         ),
     ]
 

@@ -93,7 +93,7 @@ def test_exposition(loyalty_source, metrics_exposition):
     exposition = metrics_exposition(loyalty_source.url, [PURCHASE_FREQUENCY, COST_PER_ACTIVE_CUSTOMER], as_of=AS_OF)
     value = exposition.value
     assert exposition.metric_value(PURCHASE_FREQUENCY, "current", segment="Gold") == 2.5
-    assert value("crmmetrics_metric_by_segment_occasions", metric=PURCHASE_FREQUENCY, period="current", segment="Gold") == 2.5
+    assert value("crmmetrics_metric_by_segment_ratio", metric=PURCHASE_FREQUENCY, period="current", segment="Gold") == 2.5
     assert value("crmmetrics_metric_currency", metric=COST_PER_ACTIVE_CUSTOMER, period="previous") == pytest.approx(55.0)
     info = exposition.samples("crmmetrics_metric_info", metric=COST_PER_ACTIVE_CUSTOMER)[0].labels
     assert (info["plugin"], info["unit"], info["direction"]) == ("loyalty", "currency", "lower_is_better")
