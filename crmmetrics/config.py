@@ -224,6 +224,7 @@ class KpiSection(_Strict):
     name: str
     description: str = ""
     formula: str = ""  # in words or symbols, for people (metrics explain, the KPI page)
+    source: str = ""  # where the definition comes from (a book, a policy), as plugins cite theirs
     process: Process
     perspective: Perspective
     value_lens: ValueLens
@@ -541,6 +542,45 @@ def effective_config(config: Config, registry: Any) -> dict[str, Any]:
         }
     data["metrics"] = metrics
     return data
+
+
+def _multiline(value: str) -> Any:
+    """A multi-line TOML string starting on its own line (TOML drops that first newline)."""
+    if "'''" in value:
+        return tomlkit.string(value, multiline=True)
+    from tomlkit.items import String, StringType, Trivia
+
+    return String(StringType.MLL, value, "\n" + value, Trivia())
+
+
+def add_kpi(path: Path, key: str, fields: dict[str, Any], validate: Callable[[Config], Any] | None = None) -> None:
+    """Write ``[kpis.KEY]`` with ``fields`` into the config file, keeping its comments and layout.
+
+    The edited text is validated in full (with ``validate``, e.g. crmmetrics.app.check_config,
+    which runs the query against the source) before it replaces the file, atomically.
+    """
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    kpis = document.setdefault("kpis", tomlkit.table(is_super_table=True))
+    if key in kpis:
+        raise ConfigError(f"{path}: kpis.{key}: already defined in the file: edit it there")
+    table = tomlkit.table()
+    for name, value in fields.items():
+        if isinstance(value, str) and "\n" in value:
+            value = _multiline(value.strip("\n") + "\n")
+        elif isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[name] = value
+    kpis[key] = table
+    new_text = tomlkit.dumps(document)
+    config = parse_config(tomllib.loads(new_text), path)
+    if validate is not None:
+        validate(config)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def edit_metric(

@@ -224,7 +224,7 @@ def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
         direction=section.direction,
         compute=_compute_function(key, section),
         formula=section.formula or f"the SQL query of [kpis.{key}] in the config file",
-        source=", ".join(needs),
+        source=section.source,
         dimensions=tuple(section.dimensions),
         schedule=section.schedule.to_schedule() if section.schedule else None,
         period=section.period,
