@@ -206,10 +206,11 @@ class MetricSection(_Strict):
         return value
 
 
-# The kinds of [kpis.KEY] table: "sql" now; the declarative kinds of the KPI kit (a measure of
-# a column, a ratio of two measures) are to come and are refused with this message until then.
-KPI_KINDS = ("sql",)
-PLANNED_KPI_KINDS = ("measure", "ratio")
+# The kinds of [kpis.KEY] table: "sql" (one query) and "ratio" (two queries, numerator and
+# denominator). The declarative measure of the KPI kit (an aggregate of a column) is to come, and
+# a ratio's numerator and denominator may then be measures (tables) as well as SQL (strings).
+KPI_KINDS = ("sql", "ratio")
+PLANNED_KPI_KINDS = ("measure",)
 
 
 class KpiSection(_Strict):
@@ -237,18 +238,20 @@ class KpiSection(_Strict):
     # Source inputs without which there is no value (the no-data rule, crmmetrics.inputs); None:
     # the canonical tables the query reads, found by SQLite's own parser (crmmetrics.config_kpis).
     needs: list[str] | None = None
-    sql: str | None = None
+    sql: str | None = None  # kind "sql"
+    numerator: str | None = None  # kind "ratio": two queries like sql; value = numerator / denominator
+    denominator: str | None = None
 
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
         if value in PLANNED_KPI_KINDS:
             raise ValueError(
-                f"kind {value!r} is not available yet: define the KPI as SQL (kind = \"sql\", the default) "
-                "returning a value column"
+                f"kind {value!r} is not available yet: write the KPI as SQL (kind = \"sql\", the default) or as a "
+                "ratio of two SQL queries (kind = \"ratio\" with numerator and denominator)"
             )
         if value not in KPI_KINDS:
-            raise ValueError(f"unknown kind {value!r}: expected \"sql\"")
+            raise ValueError(f"unknown kind {value!r}: expected \"sql\" or \"ratio\"")
         return value
 
     @field_validator("name")
@@ -303,8 +306,17 @@ class KpiSection(_Strict):
 
     @model_validator(mode="after")
     def _query(self) -> KpiSection:
-        if self.kind == "sql" and not (self.sql or "").strip():
-            raise ValueError("kind \"sql\" needs sql = \"SELECT ... AS value ...\"")
+        if self.kind == "sql":
+            if not (self.sql or "").strip():
+                raise ValueError('kind "sql" needs sql = "SELECT ... AS value ..."')
+            if self.numerator is not None or self.denominator is not None:
+                raise ValueError('numerator and denominator belong to kind "ratio"; kind "sql" has one query, sql')
+        if self.kind == "ratio":
+            if self.sql is not None:
+                raise ValueError('kind "ratio" has two queries, numerator and denominator, not sql')
+            for name in ("numerator", "denominator"):
+                if not (getattr(self, name) or "").strip():
+                    raise ValueError(f'kind "ratio" needs {name} = "SELECT ... AS value ..."')
         return self
 
 

@@ -25,6 +25,10 @@ one row; with dimensions each row is one breakdown value, and a row whose dimens
 all NULL is the total (``UNION ALL`` it, or ``GROUP BY ROLLUP``); a NULL in some dimension
 columns only is an error (``COALESCE`` it to a label).
 
+A ratio is two such queries, ``numerator`` and ``denominator`` (``kind = "ratio"``): its
+value is numerator / denominator (times 100 in percent, 1,000 per 1,000 customers), for the
+total and each breakdown value; a denominator that is missing, NULL or 0 gives no value.
+
 Such a KPI is registered under the plugin name ``config`` and runs exactly like a plugin's: in
 the runner, on the read-only source (crmmetrics.source), with the no-data rule applied to its
 ``needs``. When ``needs`` is not given, it is the canonical tables the query reads, found by
@@ -92,6 +96,10 @@ class WritingQuery(ValueError):
     """A query that would write to the source (or change its schema)."""
 
 
+class SqliteCannotParse(ValueError):
+    """A query SQLite cannot prepare (an error, or another dialect's SQL)."""
+
+
 def tables_read(sql: str) -> tuple[str, ...]:
     """The canonical tables ``sql`` reads, in schema order; ValueError if SQLite cannot prepare
     it or if it would write (refused by the read-only source's authorizer)."""
@@ -122,7 +130,7 @@ def tables_read(sql: str) -> tuple[str, ...]:
         except sqlite3.Error as exc:
             if refused:
                 raise WritingQuery(f"the source is read-only: the query would {refused[0]}; a KPI only reads") from None
-            raise ValueError(f"SQLite's parser refuses the query ({exc})") from None
+            raise SqliteCannotParse(f"SQLite's parser refuses the query ({exc})") from None
     finally:
         connection.close()
     return tuple(name for name in schema.TABLES if name in read)
@@ -139,83 +147,133 @@ _ACTIONS = {
 # --- the compute function -------------------------------------------------------------------
 
 
-def _number(key: str, value: Any) -> float | None:
+def _number(label: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise MetricError(f"kpis.{key}: the value column returned {value!r}, not a number")
+        raise MetricError(f"{label}: the value column returned {value!r}, not a number")
     return float(value)
 
 
-def rows_to_results(key: str, dimensions: tuple[str, ...], columns: Iterable[str], rows: list[Any]) -> list[Result]:
-    """The Results of one period from the query's rows (see the module docstring)."""
-    check_columns(key, dimensions, columns)
+def rows_to_results(label: str, dimensions: tuple[str, ...], columns: Iterable[str], rows: list[Any]) -> list[Result]:
+    """The Results of one period from a query's rows (see the module docstring); ``label``
+    names the query in errors (``kpis.KEY.sql``)."""
+    check_columns(label, dimensions, columns)
     if not dimensions:
         if len(rows) > 1:
-            raise MetricError(f"kpis.{key}: the query returned {len(rows)} rows; without dimensions it returns one")
-        return [Result(_number(key, rows[0]._mapping["value"]) if rows else None)]
+            raise MetricError(f"{label}: the query returned {len(rows)} rows; without dimensions it returns one")
+        return [Result(_number(label, rows[0]._mapping["value"]) if rows else None)]
     results = []
     for row in rows:
         mapping = row._mapping
         labels = {name: mapping[name] for name in dimensions}
-        nulls = [name for name, label in labels.items() if label is None]
+        nulls = [name for name, value in labels.items() if value is None]
         if len(nulls) == len(dimensions):
-            results.append(Result(_number(key, mapping["value"])))  # the total
+            results.append(Result(_number(label, mapping["value"])))  # the total
             continue
         if nulls:
             raise MetricError(
-                f"kpis.{key}: a row has NULL in dimension {nulls[0]} only: label rows without a value, "
+                f"{label}: a row has NULL in dimension {nulls[0]} only: label rows without a value, "
                 f"e.g. COALESCE({nulls[0]}, 'unassigned')"
             )
-        results.append(Result(_number(key, mapping["value"]), {name: str(label) for name, label in labels.items()}))
+        results.append(Result(_number(label, mapping["value"]), {name: str(value) for name, value in labels.items()}))
     return results or [Result(None)]
 
 
-def check_columns(key: str, dimensions: tuple[str, ...], columns: Iterable[str]) -> None:
+def check_columns(label: str, dimensions: tuple[str, ...], columns: Iterable[str]) -> None:
     columns = list(columns)
     expected = ["value", *dimensions]
     missing = [name for name in expected if name not in columns]
     if missing:
         raise MetricError(
-            f"kpis.{key}: the query returns no column {missing[0]!r} (it returns {', '.join(columns) or 'nothing'}; "
+            f"{label}: the query returns no column {missing[0]!r} (it returns {', '.join(columns) or 'nothing'}; "
             f"expected {', '.join(expected)})"
         )
     extra = [name for name in columns if name not in expected]
     if extra:
         raise MetricError(
-            f"kpis.{key}: the query returns column {extra[0]!r}, which is neither value nor a declared dimension "
+            f"{label}: the query returns column {extra[0]!r}, which is neither value nor a declared dimension "
             f"(dimensions: {', '.join(dimensions) or 'none'}): declare it in dimensions or leave it out"
         )
 
 
-def _compute_function(key: str, section: KpiSection):
-    query = statement(section.sql or "")
+# A ratio in percent is shown 0-100 (the unit's convention), per 1,000 customers per thousand.
+RATIO_SCALE = {"percent": 100.0, "percent_unbounded": 100.0, "per_1000_customers": 1000.0}
+
+
+def ratio_results(numerators: list[Result], denominators: list[Result], scale: float) -> list[Result]:
+    """numerator / denominator for the total and each breakdown value, times ``scale``.
+
+    A value of the breakdown the numerator has no row (or NULL) for is 0 of its denominator (a
+    SUM or COUNT over no rows of that group); a denominator that is missing, NULL or 0 gives no
+    value, never a 0 or an infinity.
+    """
+    def identity(result: Result) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(result.dimensions.items()))
+
+    top = {identity(r): r.value for r in numerators}
+    bottom = {identity(r): r.value for r in denominators}
+    results = []
+    for group in dict.fromkeys([*bottom, *top]):
+        denominator = bottom.get(group)
+        if denominator is None or denominator == 0:
+            value = None
+        else:
+            value = (top.get(group) or 0.0) / denominator * scale
+        results.append(Result(value, dict(group)))
+    return results
+
+
+def queries(section: KpiSection) -> dict[str, str]:
+    """The queries of a KPI by their key in its table: ``sql``, or ``numerator`` and ``denominator``."""
+    if section.kind == "ratio":
+        return {"numerator": section.numerator or "", "denominator": section.denominator or ""}
+    return {"sql": section.sql or ""}
+
+
+def _compute_function(key: str, section: KpiSection, unit: str):
+    statements = {name: statement(sql) for name, sql in queries(section).items()}
     dimensions = tuple(section.dimensions)
 
+    def run(ctx: Any, name: str) -> list[Result]:
+        result = ctx.connection.execute(statements[name], {"start": ctx.period.start, "end": ctx.period.end})
+        return rows_to_results(f"kpis.{key}.{name}", dimensions, result.keys(), result.all())
+
     def compute(ctx: Any) -> list[Result]:
-        result = ctx.connection.execute(query, {"start": ctx.period.start, "end": ctx.period.end})
-        return rows_to_results(key, dimensions, result.keys(), result.all())
+        if section.kind == "ratio":
+            return ratio_results(run(ctx, "numerator"), run(ctx, "denominator"), RATIO_SCALE.get(unit, 1.0))
+        return run(ctx, "sql")
 
     compute.__doc__ = f"The SQL of [kpis.{key}] in the config file."
     return compute
 
 
+def _inputs(key: str, section: KpiSection) -> tuple[str, ...]:
+    """``needs`` as given, or the canonical tables the queries read (ValueError naming the query)."""
+    read: list[str] = []
+    for name, sql in queries(section).items():
+        try:
+            statement(sql)  # unknown bound parameters
+            read.extend(tables_read(sql))
+        except WritingQuery as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        except SqliteCannotParse as exc:  # a dialect SQLite does not know: the source checks it (config check)
+            if section.needs is None:
+                raise ValueError(
+                    f"{name}: {exc}: fix the query or, if it is valid in the source's own dialect, list the tables it "
+                    "reads in needs = [\"orders\", ...]"
+                ) from None
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    if section.needs is not None:
+        return tuple(section.needs)
+    return tuple(table for table in schema.TABLES if table in read)
+
+
 def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
-    """The MetricDefinition of ``[kpis.KEY]``; ValueError with what is wrong."""
-    sql = section.sql or ""
-    statement(sql)  # unknown bound parameters
-    try:
-        read: tuple[str, ...] | None = tables_read(sql)
-    except WritingQuery:
-        raise
-    except ValueError as exc:  # a dialect SQLite does not parse: the source checks it (config check)
-        if section.needs is None:
-            raise ValueError(
-                f"{exc}: fix the query or, if it is valid in the source's own dialect, list the tables it reads "
-                "in needs = [\"orders\", ...]"
-            ) from None
-        read = None
-    needs = tuple(section.needs) if section.needs is not None else read or ()
+    """The MetricDefinition of ``[kpis.KEY]``; ValueError with what is wrong (starting with the
+    key of the table it is about: ``sql: ...``)."""
+    needs = _inputs(key, section)
     return MetricDefinition(
         key=key,
         name=section.name,
@@ -225,8 +283,12 @@ def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
         value_lens=section.value_lens,
         unit=section.unit,
         direction=section.direction,
-        compute=_compute_function(key, section),
-        formula=section.formula or f"the SQL query of [kpis.{key}] in the config file",
+        compute=_compute_function(key, section, section.unit),
+        formula=section.formula or (
+            f"numerator / denominator{'' if section.unit not in RATIO_SCALE else f' x {RATIO_SCALE[section.unit]:g}'}, "
+            f"the SQL queries of [kpis.{key}] in the config file"
+            if section.kind == "ratio" else f"the SQL query of [kpis.{key}] in the config file"
+        ),
         source=section.source,
         dimensions=tuple(section.dimensions),
         schedule=section.schedule.to_schedule() if section.schedule else None,
@@ -250,29 +312,27 @@ def add_config_kpis(registry: Any, config: Config) -> list[str]:
         try:
             registry.add(definition_from_section(key, section), PLUGIN)
         except ValueError as exc:
-            problems.append(f"{_where(config)}: kpis.{key}.sql: {exc}")
+            problems.append(f"{_where(config)}: kpis.{key}.{exc}")
     return problems
 
 
-def sql_of(key: str, config: Config) -> str | None:
+def sql_of(key: str, config: Config) -> dict[str, str] | None:
+    """The queries of config KPI ``key`` as written (by their key in the table), or None."""
     section = config.model.kpis.get(key)
-    return None if section is None else statement_sql(section.sql or "")
+    return None if section is None else {name: statement_sql(sql) for name, sql in queries(section).items()}
 
 
 # --- config check: the queries against the source -------------------------------------------
 
-# PostgreSQL type OIDs of numbers (int2, int4, int8, float4, float8, numeric, oid-less money is not)
+# PostgreSQL type OIDs of numbers: int2, int4, int8, float4, float8, numeric
 _PG_NUMERIC_TYPES = {20, 21, 23, 700, 701, 1700}
 
 
 def source_problems(config: Config, engine: Any, keys: Iterable[str] | None = None, as_of: datetime | None = None) -> list[str]:
-    """Each config KPI's query compiled and run against the source: with ``LIMIT 0`` for its
-    column names (and, on PostgreSQL, their types); on SQLite, whose columns have no fixed type,
-    also once for the current period, checking that the values are numbers. Nothing is written:
-    the source is read-only and every transaction is rolled back."""
-    import sqlalchemy.exc
-
-    from .engines import connection_problem
+    """Each config KPI's queries compiled and run against the source: with ``LIMIT 0`` for
+    their column names (and, on PostgreSQL, their types); on SQLite, whose columns have no fixed
+    type, also once for the current period, checking that the values are numbers. Nothing is
+    written: the source is read-only and every transaction is rolled back."""
     from .periods import to_naive_utc
 
     where = _where(config)
@@ -283,37 +343,45 @@ def source_problems(config: Config, engine: Any, keys: Iterable[str] | None = No
             continue  # a bad definition, already reported
         settings = config.model.metrics.get(key, MetricSection())
         period = reporting_periods(settings.period or section.period, moment)[0]
-        bounds = {"start": period.start, "end": period.end}
-        dimensions = tuple(section.dimensions)
-        try:
-            query = statement(section.sql or "")
-        except ValueError:
-            continue  # reported with the definition
-        probe = text(f"SELECT * FROM ({statement_sql(section.sql or '')}) AS kpi_query LIMIT 0").bindparams(
-            *(bindparam(name, type_=DateTime()) for name in BOUNDS if name in query.compile().params)
-        )
-        try:
-            with engine.connect() as connection:
-                result = connection.execute(probe, bounds)
-                columns = list(result.keys())
-                description = result.cursor.description if result.cursor is not None else None
-                result.close()
-                check_columns(key, dimensions, columns)
-                if connection.dialect.name == "postgresql" and description:
-                    type_of = {column.name: column.type_code for column in description}
-                    if type_of.get("value") not in _PG_NUMERIC_TYPES:
-                        problems.append(f"{where}: kpis.{key}.sql: the value column is not a number (PostgreSQL type oid {type_of.get('value')})")
-                        continue
-                elif connection.dialect.name == "sqlite":
-                    run = connection.execute(query, bounds)
-                    rows_to_results(key, dimensions, run.keys(), run.fetchmany(1000))
-                connection.rollback()
-        except MetricError as exc:
-            problems.append(f"{where}: kpis.{key}.sql: {str(exc).removeprefix(f'kpis.{key}: ')}")
-        except sqlalchemy.exc.DBAPIError as exc:
-            problems.append(f"{where}: kpis.{key}.sql: the source refused the query: {connection_problem(exc)}")
-        except sqlalchemy.exc.StatementError as exc:
-            problems.append(f"{where}: kpis.{key}.sql: the source refused the query: {exc.orig}")
-        except PermissionError as exc:
-            problems.append(f"{where}: kpis.{key}.sql: {exc}")
+        for name, sql in queries(section).items():
+            problem = _query_problem(engine, f"kpis.{key}.{name}", sql, tuple(section.dimensions), period)
+            if problem:
+                problems.append(f"{where}: {problem}")
+                break
     return problems
+
+
+def _query_problem(engine: Any, label: str, sql: str, dimensions: tuple[str, ...], period: Any) -> str | None:
+    import sqlalchemy.exc
+
+    from .engines import connection_problem
+
+    bounds = {"start": period.start, "end": period.end}
+    query = statement(sql)
+    probe = text(f"SELECT * FROM ({statement_sql(sql)}) AS kpi_query LIMIT 0").bindparams(
+        *(bindparam(name, type_=DateTime()) for name in BOUNDS if name in query.compile().params)
+    )
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(probe, bounds)
+            columns = list(result.keys())
+            description = result.cursor.description if result.cursor is not None else None
+            result.close()
+            check_columns(label, dimensions, columns)
+            if connection.dialect.name == "postgresql" and description:
+                type_of = {column.name: column.type_code for column in description}
+                if type_of.get("value") not in _PG_NUMERIC_TYPES:
+                    return f"{label}: the value column is not a number (PostgreSQL type oid {type_of.get('value')})"
+            elif connection.dialect.name == "sqlite":
+                run = connection.execute(query, bounds)
+                rows_to_results(label, dimensions, run.keys(), run.fetchmany(1000))
+            connection.rollback()
+    except MetricError as exc:
+        return str(exc)
+    except sqlalchemy.exc.DBAPIError as exc:
+        return f"{label}: the source refused the query: {connection_problem(exc)}"
+    except sqlalchemy.exc.StatementError as exc:
+        return f"{label}: the source refused the query: {exc.orig}"
+    except PermissionError as exc:
+        return f"{label}: {exc}"
+    return None

@@ -195,9 +195,9 @@ def explanation_text(explanation: Explanation) -> str:
         target = f"{s['target']:g}" if s["target"] is not None else f"previous {s['improvement']:+.0%}" if s["target_rule"] == "previous" else s["target_rule"]
         row("standard", f"{s['label']}: target {target}, red {s['red']:g}, green {s['green']:g}, weight {s['weight']:g}"
             + (f", owner {s['owner']}" if s["owner"] else ""))
-    if d["sql_as_written"]:
-        lines.append("  SQL as written in the config file:")
-        lines.extend(f"    {line}" for line in d["sql_as_written"].splitlines())
+    for name, sql in (d["sql_as_written"] or {}).items():
+        lines.append(f"  SQL as written in the config file ({name}):")
+        lines.extend(f"    {line}" for line in sql.splitlines())
     if d["no_data"]:
         row("no data", f"the current period has no value ({d['no_data']}): a run stores it as missing without computing")
     lines.append(

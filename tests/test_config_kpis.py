@@ -72,6 +72,37 @@ SELECT NULL, SUM(net_revenue) FROM orders WHERE ordered_at >= :start AND ordered
 '''
 """
 
+# A ratio of two SQL aggregates: the share of net revenue taken online, by segment and in total.
+ONLINE_SHARE_KPI = """
+[kpis.cfg_online_share]
+kind = "ratio"
+name = "Online share of net revenue"
+process = "multichannel_integration"
+perspective = "customer"
+value_lens = "customer_value"
+unit = "percent"
+direction = "higher_is_better"
+dimensions = ["segment"]
+numerator = '''
+SELECT s.name AS segment, SUM(o.net_revenue) AS value
+FROM orders o JOIN channels ch ON ch.channel_id = o.channel_id
+JOIN customers c ON c.customer_id = o.customer_id JOIN segments s ON s.segment_id = c.segment_id
+WHERE ch.category IN ('e_commerce', 'm_commerce') AND o.ordered_at >= :start AND o.ordered_at < :end
+GROUP BY s.name
+UNION ALL
+SELECT NULL, SUM(o.net_revenue) FROM orders o JOIN channels ch ON ch.channel_id = o.channel_id
+WHERE ch.category IN ('e_commerce', 'm_commerce') AND o.ordered_at >= :start AND o.ordered_at < :end
+'''
+denominator = '''
+SELECT s.name AS segment, SUM(o.net_revenue) AS value
+FROM orders o JOIN customers c ON c.customer_id = o.customer_id JOIN segments s ON s.segment_id = c.segment_id
+WHERE o.ordered_at >= :start AND o.ordered_at < :end
+GROUP BY s.name
+UNION ALL
+SELECT NULL, SUM(net_revenue) FROM orders WHERE ordered_at >= :start AND ordered_at < :end
+'''
+"""
+
 
 def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
@@ -136,7 +167,11 @@ BAD = [
     pytest.param('sql = "SELECT count(*) AS value FROM orders"\nneeds = ["ordres"]', "kpis.cfg_bad.needs: needs 'ordres': no canonical table 'ordres'", id="needs-unknown-table"),
     pytest.param('dimensions = ["period"]\nsql = "SELECT 1 AS value, 2 AS period"', "kpis.cfg_bad.dimensions: dimension 'period' is a name crmmetrics reserves", id="reserved-dimension"),
     pytest.param('dimensions = ["value"]\nsql = "SELECT 1 AS value"', "dimension 'value' is a name crmmetrics reserves", id="dimension-named-value"),
-    pytest.param('kind = "ratio"', "kpis.cfg_bad.kind: kind 'ratio' is not available yet", id="ratio-not-yet"),
+    pytest.param('kind = "measure"', "kpis.cfg_bad.kind: kind 'measure' is not available yet", id="measure-not-yet"),
+    pytest.param('kind = "ratio"\nnumerator = "SELECT 1 AS value"', 'kpis.cfg_bad: kind "ratio" needs denominator', id="ratio-without-denominator"),
+    pytest.param('kind = "ratio"\nsql = "SELECT 1 AS value"\nnumerator = "SELECT 1 AS value"\ndenominator = "SELECT 1 AS value"', 'kind "ratio" has two queries, numerator and denominator, not sql', id="ratio-with-sql"),
+    pytest.param('kind = "ratio"\nnumerator = "SELECT 1 AS value"\ndenominator = "SELECT count(*) AS n FROM orders"', "kpis.cfg_bad.denominator: the query returns no column 'value'", id="ratio-bad-denominator"),
+    pytest.param('kind = "ratio"\nnumerator = "DELETE FROM orders"\ndenominator = "SELECT 1 AS value"', "kpis.cfg_bad.numerator: the source is read-only: the query would delete on orders", id="ratio-writing-numerator"),
     pytest.param('kind = "histogram"\nsql = "SELECT 1 AS value"', "kpis.cfg_bad.kind: unknown kind 'histogram'", id="unknown-kind"),
     pytest.param("", 'kpis.cfg_bad: kind "sql" needs sql =', id="no-sql"),
     pytest.param('sql = "SELECT 1 AS value"\ncolour = "red"', "kpis.cfg_bad.colour: unknown key", id="unknown-key"),
@@ -209,6 +244,53 @@ def test_computed_exported_and_judged_like_a_plugin_kpi(make_config, tmp_path, d
     assert exposition.value("crmmetrics_kpi_red_threshold_items", metric="cfg_orders") == 40
 
 
+def test_a_ratio_kpi_is_computed_exported_and_judged(make_config, tmp_path, demo_db):
+    config = make_config(ONLINE_SHARE_KPI)
+    assert invoke("config", "check", str(config)).exit_code == 0
+    ran = invoke("run", "--config", str(config), "--metric", "cfg_online_share")
+    assert ran.exit_code == 0, ran.output
+    assert invoke("standards", "set", "cfg_online_share", "--target", "60", "--red", "20", "--green", "50", "--config", str(config)).exit_code == 0
+    exposition = render_exposition(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    online = "SELECT {group} SUM(o.net_revenue) FROM orders o JOIN channels ch ON ch.channel_id = o.channel_id {join} " \
+        "WHERE ch.category IN ('e_commerce', 'm_commerce') AND o.ordered_at >= ? AND o.ordered_at < ? {by}"
+    every = "SELECT {group} SUM(o.net_revenue) FROM orders o {join} WHERE o.ordered_at >= ? AND o.ordered_at < ? {by}"
+    join = "JOIN customers c ON c.customer_id = o.customer_id JOIN segments s ON s.segment_id = c.segment_id"
+    for label, (start, end) in {"current": ("2026-05-01", "2026-06-01"), "previous": ("2026-04-01", "2026-05-01")}.items():
+        (top,), = hand(demo_db, online.format(group="", join="", by=""), start, end)
+        (bottom,), = hand(demo_db, every.format(group="", join="", by=""), start, end)
+        assert 0 < top < bottom
+        # exported as a 0-1 ratio (the family of a percent)
+        assert exposition.metric_value("cfg_online_share", label) == pytest.approx(top / bottom)
+        tops = dict(hand(demo_db, online.format(group="s.name,", join=join, by="GROUP BY s.name"), start, end))
+        bottoms = dict(hand(demo_db, every.format(group="s.name,", join=join, by="GROUP BY s.name"), start, end))
+        assert len(bottoms) >= 3
+        for segment, revenue in bottoms.items():  # a segment without online orders has a share of 0
+            assert exposition.metric_value("cfg_online_share", label, segment=segment) == pytest.approx(tops.get(segment, 0.0) / revenue)
+    assert exposition.samples("crmmetrics_metric_by_segment_ratio", metric="cfg_online_share", period="current")
+    (top,), = hand(demo_db, online.format(group="", join="", by=""), "2026-05-01", "2026-06-01")
+    (bottom,), = hand(demo_db, every.format(group="", join="", by=""), "2026-05-01", "2026-06-01")
+    share = 100 * top / bottom
+    assert exposition.value("crmmetrics_kpi_status", metric="cfg_online_share") == (2.0 if share >= 50 else 0.0 if share <= 20 else 1.0)
+    data = explain(config, "cfg_online_share")
+    assert sorted(data["sql_as_written"]) == ["denominator", "numerator"] and len(data["sql_run"]) == 2
+    assert data["needs"] == ["segments", "channels", "customers", "orders"]  # both queries' tables
+    assert data["current_value"] == pytest.approx(share)
+
+
+def test_a_ratio_without_a_denominator_has_no_value(make_config, tmp_path):
+    kpi = _kpi('''
+        kind = "ratio"
+        unit = "ratio"
+        needs = []
+        numerator = "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
+        denominator = "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end AND 1 = 0"
+        ''', key="cfg_zero").replace('unit = "count"\n', "")
+    config = make_config(kpi)
+    assert invoke("run", "--config", str(config), "--metric", "cfg_zero").exit_code == 0
+    (row,) = [r for r in json.loads(invoke("values", "--json", "--config", str(config)).stdout) if r["metric"] == "cfg_zero"]
+    assert row["value"] is None and row["status"] == "no data"  # never a 0 or an infinity
+
+
 def test_no_data_rule_applies_to_the_tables_the_query_reads(make_config, tmp_path):
     """Interactions are read (found by SQLite's parser), and the demo has none before 2019: the
     value is missing with the reason, not a count of 0."""
@@ -224,7 +306,7 @@ def test_no_data_rule_applies_to_the_tables_the_query_reads(make_config, tmp_pat
 
 
 def test_the_built_dashboards_draw_config_kpis(make_config, tmp_path):
-    config = make_config(ORDERS_KPI, REVENUE_KPI)
+    config = make_config(ORDERS_KPI, REVENUE_KPI, ONLINE_SHARE_KPI)
     assert invoke("standards", "set", "cfg_orders", "--target", "80", "--red", "40", "--green", "70", "--config", str(config)).exit_code == 0
     built = invoke("dashboards", "build", "--out", str(tmp_path / "dashboards"), "--config", str(config))
     assert built.exit_code == 0, built.output
@@ -233,6 +315,8 @@ def test_the_built_dashboards_draw_config_kpis(make_config, tmp_path):
     assert 'metric=\\"cfg_orders\\"' in value_creation
     assert "Orders placed" in value_creation
     assert 'metric=\\"cfg_revenue_by_segment\\"' in value_creation
+    multichannel = next(text for name, text in texts.items() if "multichannel" in name)
+    assert 'metric=\\"cfg_online_share\\"' in multichannel
 
 
 def test_kpis_add_writes_the_table_keeping_comments_and_refuses_a_bad_one(make_config):
@@ -290,7 +374,7 @@ def test_explain_a_config_kpi(make_config, demo_db):
     assert data["plugin"] == "config" and data["dimensions"] == ["segment"]
     assert data["needs"] == ["segments", "customers", "orders"]  # what SQLite's parser saw the query read
     assert data["periods"][0] == {"label": "current", "name": "2026-05", "start": "2026-05-01T00:00:00", "end": "2026-06-01T00:00:00"}
-    assert data["sql_as_written"].startswith("SELECT COALESCE(s.name, 'unassigned') AS segment")
+    assert data["sql_as_written"]["sql"].startswith("SELECT COALESCE(s.name, 'unassigned') AS segment")
     (statement,) = data["sql_run"]
     assert "WHERE o.ordered_at >= ? AND o.ordered_at < ?" in statement["sql"]  # SQLite's placeholders
     assert statement["parameters"] == ["2026-05-01 00:00:00.000000", "2026-06-01 00:00:00.000000"] * 2
@@ -298,7 +382,7 @@ def test_explain_a_config_kpi(make_config, demo_db):
     assert data["current_value"] == pytest.approx(total)
     assert data["standards"] == [] and data["error"] is None
     text = invoke("metrics", "explain", "cfg_revenue_by_segment", "--config", str(config)).stdout
-    assert "SQL as written in the config file:" in text and "current      2026-05: [2026-05-01T00:00:00, 2026-06-01T00:00:00)" in text
+    assert "SQL as written in the config file (sql):" in text and "current      2026-05: [2026-05-01T00:00:00, 2026-06-01T00:00:00)" in text
 
 
 def test_explain_a_builtin_kpi_with_its_standard(make_config, demo_db):
@@ -372,3 +456,43 @@ def test_on_postgresql_types_are_checked_and_a_writing_query_is_refused_by_the_r
     engine.dispose()
     data = explain(config, "cfg_pg")
     assert data["dialect"] == "postgresql" and "%(start)s" in data["sql_run"][0]["sql"]
+
+
+def test_kpis_add_a_ratio(make_config, demo_db):
+    config = make_config()
+    added = invoke(
+        "kpis", "add", "cfg_discounted", "--name", "Discounted orders", "--process", "value_creation", "--perspective", "financial",
+        "--value-lens", "shareholder_value", "--unit", "percent", "--direction", "lower_is_better",
+        "--numerator", "SELECT count(*) AS value FROM orders WHERE discount > 0 AND ordered_at >= :start AND ordered_at < :end",
+        "--denominator", "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end",
+        "--config", str(config),
+    )
+    assert added.exit_code == 0, added.output
+    assert '[kpis.cfg_discounted]\nkind = "ratio"\nname = "Discounted orders"' in config.read_text()
+    data = explain(config, "cfg_discounted")
+    (discounted, orders), = hand(
+        demo_db,
+        "SELECT sum(discount > 0), count(*) FROM orders WHERE ordered_at >= '2026-05-01' AND ordered_at < '2026-06-01'",
+    )
+    assert data["current_value"] == pytest.approx(100 * discounted / orders)
+    assert_one_line_exit_2(
+        invoke("kpis", "add", "cfg_half", "--name", "Half", "--process", "value_creation", "--perspective", "financial",
+               "--value-lens", "shareholder_value", "--unit", "percent", "--direction", "lower_is_better",
+               "--numerator", "SELECT 1 AS value", "--config", str(config)),
+        "a ratio KPI takes --numerator and --denominator",
+    )
+
+
+def test_a_reload_that_changes_the_kpis_is_refused(make_config):
+    from types import SimpleNamespace
+
+    from crmmetrics.app import App
+    from crmmetrics.config import load_config
+    from crmmetrics.errors import ConfigError
+    from crmmetrics.service import Service
+
+    config = make_config(ORDERS_KPI)
+    app = App.from_config(load_config(config))
+    config.write_text(config.read_text().replace('name = "Orders placed"', 'name = "Orders"'))
+    with pytest.raises(ConfigError, match=r"kpis changed: restart crmmetrics serve to apply"):
+        Service._validated(SimpleNamespace(app=app), app.config)

@@ -30,6 +30,8 @@ def _choice(enum: type) -> click.Choice:
 @click.argument("key")
 @click.option("--sql", help="The query: a value column (and one per --dimension); :start and :end are the period's bounds.")
 @click.option("--sql-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Read the query from this file.")
+@click.option("--numerator", metavar="SQL", help="A ratio KPI: the numerator's query (a value column, like --sql); with --denominator.")
+@click.option("--denominator", metavar="SQL", help="A ratio KPI: the denominator's query; value = numerator / denominator.")
 @click.option("--name", required=True, help="The KPI's name, as people read it.")
 @click.option("--description", default="", help="What it measures and why.")
 @click.option("--formula", default="", help="The formula in words or symbols (shown by 'metrics explain').")
@@ -45,7 +47,7 @@ def _choice(enum: type) -> click.Choice:
 @click.option("--every", metavar="DURATION", help="Run every DURATION (default: from the period).")
 @click.option("--cron", metavar="EXPR", help="Run on a five-field cron expression (default: from the period).")
 @config_option
-def kpis_add(key: str, sql: str | None, sql_file: Path | None, name: str, description: str, formula: str, process: str,
+def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | None, denominator: str | None, name: str, description: str, formula: str, process: str,
              perspective: str, value_lens: str, unit: str, direction: str, period: str | None, dimensions: tuple[str, ...],
              needs: tuple[str, ...], every: str | None, cron: str | None, config_path: str | None) -> None:
     """Add KPI KEY, defined by a SQL query, to the config file (comments in the file are kept).
@@ -63,18 +65,21 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, name: str, descri
     from ..plugins import get_plugin_manager
     from ..registry import build_registry
 
-    if (sql is None) == (sql_file is None):
-        raise ConfigError("kpis add: give exactly one of --sql or --sql-file")
+    ratio = numerator is not None or denominator is not None
+    if ratio and (numerator is None or denominator is None or sql is not None or sql_file is not None):
+        raise ConfigError("kpis add: a ratio KPI takes --numerator and --denominator, and no --sql")
+    if not ratio and (sql is None) == (sql_file is None):
+        raise ConfigError("kpis add: give exactly one of --sql or --sql-file (or --numerator and --denominator)")
     if every is not None and cron is not None:
         raise ConfigError("kpis add: give at most one of --every or --cron")
-    query = sql if sql is not None else sql_file.read_text(encoding="utf-8")  # type: ignore[union-attr]
     config = load_config(config_path)
     if config.path is None:
         raise ConfigError("kpis add: no config file")
     registry = build_registry(get_plugin_manager(config.plugins_dir))
     if key in registry:
         raise ConfigError(f"{config.path}: kpis.{key}: {key!r} is already a metric of plugin {registry.plugin_of[key]}: choose another key")
-    fields: dict[str, object] = {"name": name}
+    fields: dict[str, object] = {"kind": "ratio"} if ratio else {}
+    fields["name"] = name
     if description:
         fields["description"] = description
     if formula:
@@ -88,6 +93,9 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, name: str, descri
         fields["dimensions"] = list(dimensions)
     if needs:
         fields["needs"] = list(needs)
-    fields["sql"] = query
+    if ratio:
+        fields.update(numerator=numerator, denominator=denominator)
+    else:
+        fields["sql"] = sql if sql is not None else sql_file.read_text(encoding="utf-8")  # type: ignore[union-attr]
     add_kpi(config.path, key, fields, validate=check_config)
     click.echo(f"{config.path}: kpis.{key} added ('crmmetrics metrics explain {key}' shows what it runs)")
