@@ -103,7 +103,7 @@ class SqliteCannotParse(ValueError):
 def tables_read(sql: str) -> tuple[str, ...]:
     """The canonical tables ``sql`` reads, in schema order; ValueError if SQLite cannot prepare
     it or if it would write (refused by the read-only source's authorizer)."""
-    from .source import _sqlite_authorizer
+    from .source import sqlite_authorizer
 
     connection = sqlite3.connect(":memory:")
     try:
@@ -113,7 +113,7 @@ def tables_read(sql: str) -> tuple[str, ...]:
         refused: list[str] = []
 
         def authorizer(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
-            verdict = _sqlite_authorizer(action, arg1, arg2, db, trigger)
+            verdict = sqlite_authorizer(action, arg1, arg2, db, trigger)
             if verdict != sqlite3.SQLITE_OK:
                 if (arg1 or "").startswith("sqlite_"):  # CREATE/DROP first write the schema table
                     refused.append("change the schema")

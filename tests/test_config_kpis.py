@@ -161,6 +161,7 @@ BAD = [
     pytest.param('sql = "DELETE FROM orders"', "kpis.cfg_bad.sql: the source is read-only: the query would delete on orders", id="delete"),
     pytest.param('sql = "INSERT INTO segments (name) VALUES (\'x\')"', "the source is read-only: the query would insert on segments", id="insert"),
     pytest.param('sql = "CREATE TABLE t AS SELECT 1 AS value"', "the source is read-only: the query would change the schema", id="create"),
+    pytest.param('sql = "SELECT 1 AS value; DELETE FROM orders"', "You can only execute one statement at a time", id="two-statements"),
     pytest.param('sql = "SELECT count(*) AS value FROM orders WHERE ordered_at >= :since"', "unknown bound parameter :since", id="unknown-parameter"),
     pytest.param('sql = "SELEC count(*) AS value FROM orders"', 'kpis.cfg_bad.sql: SQLite\'s parser refuses the query (near "SELEC": syntax error)', id="syntax-error"),
     pytest.param('sql = "SELECT count(*) AS value FROM no_such_table"', "no such table: no_such_table", id="unknown-table"),
