@@ -146,6 +146,8 @@ def test_good_config_kpis_pass_config_check_and_are_listed(make_config):
     assert mine["cfg_orders"]["schedule"] == "cron 15 0 * * *" and mine["cfg_orders"]["period"] == "month"
     builtin = len(listed) - 2
     assert f"OK ({builtin + 2} metrics" in checked.stdout
+    plugins = json.loads(invoke("plugins", "--json", "--config", str(config)).stdout)
+    assert [entry["metrics"] for entry in plugins if entry["name"] == "config"] == [["cfg_orders", "cfg_revenue_by_segment"]]
 
 
 def _kpi(body: str, key: str = "cfg_bad") -> str:
