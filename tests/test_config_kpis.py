@@ -457,8 +457,19 @@ def test_on_postgresql_types_are_checked_and_a_writing_query_is_refused_by_the_r
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM orders")).scalar() == before > 0
     engine.dispose()
+    # computed on PostgreSQL: the value is the count written by hand
+    config.write_text(header + good)
+    assert invoke("run", "--config", str(config), "--metric", "cfg_pg").exit_code == 0
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        may = connection.execute(text("SELECT count(*) FROM orders WHERE ordered_at >= '2026-05-01' AND ordered_at < '2026-06-01'")).scalar()
+    engine.dispose()
+    assert may > 0
+    assert render_exposition(f"sqlite:///{tmp_path / 'store.sqlite'}").metric_value("cfg_pg") == may
     data = explain(config, "cfg_pg")
     assert data["dialect"] == "postgresql" and "%(start)s" in data["sql_run"][0]["sql"]
+    assert data["sql_run"][0]["parameters"] == {"start": "2026-05-01T00:00:00", "end": "2026-06-01T00:00:00"}
+    assert data["current_value"] == may
 
 
 def test_kpis_add_a_ratio(make_config, demo_db):
