@@ -30,7 +30,7 @@ class App:
     @classmethod
     def from_config(cls, config: Config) -> App:
         pm = get_plugin_manager(config.plugins_dir)
-        registry = build_registry(pm)
+        registry = build_registry(pm, config)
         config.validate_against(registry)
         pm.hook.crmmetrics_validate_config(config=config, registry=registry)
         return cls(config=config, pm=pm, registry=registry)
@@ -72,12 +72,14 @@ def check_config(config: Config) -> App:
     replaces the old one.
     """
     from .config import raise_all
+    from .config_kpis import add_config_kpis
     from .engines import check_driver
     from .errors import ConfigError
 
     pm = get_plugin_manager(config.plugins_dir)
     registry = build_registry(pm)
-    problems = config.problems_against(registry)
+    problems = add_config_kpis(registry, config)  # a bad [kpis.*] table is left out, reported with the rest
+    problems += config.problems_against(registry)
     caller = pm.hook.crmmetrics_validate_config
     for impl in reversed(caller.get_hookimpls()):
         others = [p for p in pm.get_plugins() if p is not impl.plugin]
@@ -85,7 +87,7 @@ def check_config(config: Config) -> App:
             pm.subset_hook_caller("crmmetrics_validate_config", remove_plugins=others)(config=config, registry=registry)
         except ConfigError as exc:
             problems.append(str(exc))
-    for check in (lambda: check_driver(config.store_url, "store"), lambda: _check_source(config)):
+    for check in (lambda: check_driver(config.store_url, "store"), lambda: problems.extend(_check_source(config, registry))):
         try:
             check()
         except ConfigError as exc:
@@ -122,7 +124,9 @@ def _check_standards_file(config: Config, registry: Registry) -> None:
         load_standards_file(config.standards_file, registry)
 
 
-def _check_source(config: Config) -> None:
+def _check_source(config: Config, registry: Registry) -> list[str]:
+    """The source reachable with the canonical tables (ConfigError), and then the problems of
+    the config file's KPIs' queries run against it (crmmetrics.config_kpis)."""
     import sqlalchemy.exc
     from sqlalchemy import inspect
 
@@ -146,3 +150,13 @@ def _check_source(config: Config) -> None:
             f"source.url: {redact_url(config.source_url)} has no table or view {', '.join(missing)} "
             "(the canonical tables: 'crmmetrics source init URL', or views; see docs/data-model.md)"
         )
+    if not config.model.kpis:
+        return []
+    from .config_kpis import PLUGIN, source_problems
+
+    valid = {key for key in config.model.kpis if registry.plugin_of.get(key) == PLUGIN}
+    engine = open_source(config.source_url)
+    try:
+        return source_problems(config, engine, keys=valid)
+    finally:
+        engine.dispose()

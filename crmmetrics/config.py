@@ -17,6 +17,9 @@ The file is the one source of truth for what runs where and when::
     schedule = { cron = "0 6 * * *" }
     period = "quarter"
     params = { ... }
+    [kpis.my_kpi]                      # a KPI defined here, as SQL (crmmetrics.config_kpis)
+    name = "..."
+    sql = "SELECT ... AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
 
 Any string value may contain ``${NAME}`` to take an environment variable (for secrets).
 Every problem is reported as one line: ``FILE: key.path: what is wrong``.
@@ -37,9 +40,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .definitions import MetricDefinition, Schedule, parse_duration
+from .definitions import KEY_PATTERN, RESERVED_LABELS, UNITS, MetricDefinition, Schedule, parse_duration
 from .errors import ConfigError
+from .inputs import Need
 from .periods import PERIOD_HELP, is_valid_period
+from .vocabulary import Direction, Perspective, Process, ValueLens
 
 CONFIG_ENV = "CRMMETRICS_CONFIG"
 DEFAULT_CONFIG_NAME = "crmmetrics.toml"
@@ -201,6 +206,120 @@ class MetricSection(_Strict):
         return value
 
 
+# The kinds of [kpis.KEY] table: "sql" (one query) and "ratio" (two queries, numerator and
+# denominator). The declarative measure of the KPI kit (an aggregate of a column) is to come, and
+# a ratio's numerator and denominator may then be measures (tables) as well as SQL (strings).
+KPI_KINDS = ("sql", "ratio")
+PLANNED_KPI_KINDS = ("measure",)
+
+
+class KpiSection(_Strict):
+    """``[kpis.KEY]``: a KPI an admin defines in the config file (crmmetrics.config_kpis).
+
+    The fields of a MetricDefinition, and what the KPI computes: for ``kind = "sql"`` a query
+    returning a ``value`` column and one column per declared dimension, with the period bounds
+    bound as ``:start`` and ``:end`` (half-open: ``>= :start AND < :end``).
+    """
+
+    kind: str = "sql"
+    name: str
+    description: str = ""
+    formula: str = ""  # in words or symbols, for people (metrics explain, the KPI page)
+    source: str = ""  # where the definition comes from (a book, a policy), as plugins cite theirs
+    process: Process
+    perspective: Perspective
+    value_lens: ValueLens
+    unit: str
+    direction: Direction
+    period: str = "month"
+    schedule: ScheduleSection | None = None  # None: derived from the period, as for plugin KPIs
+    timeout: str | None = None
+    dimensions: list[str] = Field(default_factory=list)
+    # Source inputs without which there is no value (the no-data rule, crmmetrics.inputs); None:
+    # the canonical tables the query reads, found by SQLite's own parser (crmmetrics.config_kpis).
+    needs: list[str] | None = None
+    sql: str | None = None  # kind "sql"
+    numerator: str | None = None  # kind "ratio": two queries like sql; value = numerator / denominator
+    denominator: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value in PLANNED_KPI_KINDS:
+            raise ValueError(
+                f"kind {value!r} is not available yet: write the KPI as SQL (kind = \"sql\", the default) or as a "
+                "ratio of two SQL queries (kind = \"ratio\" with numerator and denominator)"
+            )
+        if value not in KPI_KINDS:
+            raise ValueError(f"unknown kind {value!r}: expected \"sql\" or \"ratio\"")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the name is empty")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        if value not in UNITS:
+            raise ValueError(f"unknown unit {value!r}: expected one of {', '.join(UNITS)}")
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if not is_valid_period(value):
+            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, value: list[str]) -> list[str]:
+        for dimension in value:
+            if not KEY_PATTERN.match(dimension):
+                raise ValueError(f"dimension {dimension!r} must be lower_snake_case")
+            if dimension in RESERVED_LABELS or dimension == "value":
+                raise ValueError(
+                    f"dimension {dimension!r} is a name crmmetrics reserves (value, {', '.join(sorted(RESERVED_LABELS))}): "
+                    "rename the column"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("a dimension is listed twice")
+        return value
+
+    @field_validator("needs")
+    @classmethod
+    def _needs(cls, value: list[str] | None) -> list[str] | None:
+        for need in value or ():
+            Need.parse(need)
+        return value
+
+    @model_validator(mode="after")
+    def _query(self) -> KpiSection:
+        if self.kind == "sql":
+            if not (self.sql or "").strip():
+                raise ValueError('kind "sql" needs sql = "SELECT ... AS value ..."')
+            if self.numerator is not None or self.denominator is not None:
+                raise ValueError('numerator and denominator belong to kind "ratio"; kind "sql" has one query, sql')
+        if self.kind == "ratio":
+            if self.sql is not None:
+                raise ValueError('kind "ratio" has two queries, numerator and denominator, not sql')
+            for name in ("numerator", "denominator"):
+                if not (getattr(self, name) or "").strip():
+                    raise ValueError(f'kind "ratio" needs {name} = "SELECT ... AS value ..."')
+        return self
+
+
 class ConfigModel(_Strict):
     source: DatabaseSection
     store: StoreSection
@@ -208,6 +327,15 @@ class ConfigModel(_Strict):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     web: WebSection = Field(default_factory=WebSection)
     metrics: dict[str, MetricSection] = Field(default_factory=dict)
+    kpis: dict[str, KpiSection] = Field(default_factory=dict)
+
+    @field_validator("kpis")
+    @classmethod
+    def _kpi_keys(cls, value: dict[str, KpiSection]) -> dict[str, KpiSection]:
+        for key in value:
+            if not KEY_PATTERN.match(key):
+                raise ValueError(f"KPI key {key!r} must be lower_snake_case (a letter, then letters, digits, _)")
+        return value
 
 
 @dataclass(frozen=True)
@@ -426,6 +554,45 @@ def effective_config(config: Config, registry: Any) -> dict[str, Any]:
         }
     data["metrics"] = metrics
     return data
+
+
+def _multiline(value: str) -> Any:
+    """A multi-line TOML string starting on its own line (TOML drops that first newline)."""
+    if "'''" in value:
+        return tomlkit.string(value, multiline=True)
+    from tomlkit.items import String, StringType, Trivia
+
+    return String(StringType.MLL, value, "\n" + value, Trivia())
+
+
+def add_kpi(path: Path, key: str, fields: dict[str, Any], validate: Callable[[Config], Any] | None = None) -> None:
+    """Write ``[kpis.KEY]`` with ``fields`` into the config file, keeping its comments and layout.
+
+    The edited text is validated in full (with ``validate``, e.g. crmmetrics.app.check_config,
+    which runs the query against the source) before it replaces the file, atomically.
+    """
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    kpis = document.setdefault("kpis", tomlkit.table(is_super_table=True))
+    if key in kpis:
+        raise ConfigError(f"{path}: kpis.{key}: already defined in the file: edit it there")
+    table = tomlkit.table()
+    for name, value in fields.items():
+        if isinstance(value, str) and "\n" in value:
+            value = _multiline(value.strip("\n") + "\n")
+        elif isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[name] = value
+    kpis[key] = table
+    new_text = tomlkit.dumps(document)
+    config = parse_config(tomllib.loads(new_text), path)
+    if validate is not None:
+        validate(config)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def edit_metric(

@@ -1,15 +1,20 @@
-"""The registry: every metric definition contributed by the loaded plugins, by key."""
+"""The registry: every metric definition contributed by the loaded plugins (and the config file's
+``[kpis.*]`` tables), by key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from .definitions import RESERVED_LABELS, MetricDefinition
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 from .plugins import call_each
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 @dataclass
@@ -51,9 +56,17 @@ class Registry:
         self.plugin_of[definition.key] = plugin
 
 
-def build_registry(pm: pluggy.PluginManager) -> Registry:
+def build_registry(pm: pluggy.PluginManager, config: Config | None = None) -> Registry:
+    """The plugins' metrics and, with a config, the KPIs of its ``[kpis.*]`` tables (plugin
+    ``config``, crmmetrics.config_kpis); a bad or colliding one is a ConfigError naming it."""
     registry = Registry()
     for plugin, definitions in call_each(pm, "crmmetrics_metrics"):
         for definition in definitions or ():
             registry.add(definition, plugin)
+    if config is not None and config.model.kpis:
+        from .config_kpis import add_config_kpis
+
+        problems = add_config_kpis(registry, config)
+        if problems:
+            raise ConfigError("\n".join(problems))
     return registry

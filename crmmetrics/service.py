@@ -40,6 +40,7 @@ RESTART_ONLY = (
     ("service.host", lambda c: c.service.host),
     ("service.port", lambda c: c.service.port),
     ("service.plugins_dir", lambda c: c.plugins_dir),
+    ("kpis", lambda c: c.model.kpis),  # the metrics themselves, like the plugins' (crmmetrics.config_kpis)
     ("web.config_file", lambda c: c.web_config_file),
     ("web.threads", lambda c: c.model.web.threads),
     ("web.backlog", lambda c: c.model.web.backlog),

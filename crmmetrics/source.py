@@ -47,7 +47,8 @@ _SQLITE_PRAGMAS_DENIED = {"query_only", "writable_schema", "journal_mode", "lock
                           "user_version", "application_id", "trusted_schema", "foreign_keys", "recursive_triggers"}
 
 
-def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    """Allow reading only (also used to check a config KPI's query before it reaches a source)."""
     if action in _SQLITE_ALLOWED:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA:
@@ -57,7 +58,7 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str
 
 def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA query_only = ON")
-    dbapi_connection.set_authorizer(_sqlite_authorizer)
+    dbapi_connection.set_authorizer(sqlite_authorizer)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------

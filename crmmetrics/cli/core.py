@@ -258,7 +258,7 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
     config = None
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
         config = load_config(config_path)
-    registry = build_registry(get_plugin_manager(config.plugins_dir if config else None))
+    registry = build_registry(get_plugin_manager(config.plugins_dir if config else None), config)
     rows = [
         _metric_json(d, registry.plugin_of[d.key], config.metric_settings(d) if config else None)
         for d in sorted(registry, key=lambda d: (d.process, d.key))
@@ -293,7 +293,7 @@ def _editable(config_path: str | None, key: str) -> tuple[Any, Any]:
 
     config = load_config(config_path)
     configure_logging(config.model.logging.level, config.model.logging.format)
-    registry = build_registry(get_plugin_manager(config.plugins_dir))
+    registry = build_registry(get_plugin_manager(config.plugins_dir), config)
     if key not in registry:
         raise ConfigError(f"{config.path}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
     return config, registry

@@ -28,12 +28,16 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
     from ..plugins import get_plugin_manager, plugin_info
     from ..registry import build_registry
 
-    plugins_dir = None
+    config = None
     if config_path or os.environ.get(CONFIG_ENV) or Path(DEFAULT_CONFIG_NAME).exists():
-        plugins_dir = load_config(config_path).plugins_dir
-    pm = get_plugin_manager(plugins_dir)
-    registry = build_registry(pm)
+        config = load_config(config_path)
+    pm = get_plugin_manager(config.plugins_dir if config else None)
+    registry = build_registry(pm, config)
     info = plugin_info(pm)
+    if config is not None and config.model.kpis:  # the config file's KPIs, listed like a plugin's
+        from ..config_kpis import PLUGIN
+
+        info.append({"name": PLUGIN, "module": "[kpis.*]", "file": str(config.path), "package": None, "version": None, "hooks": []})
     for entry in info:
         entry["metrics"] = sorted(key for key, plugin in registry.plugin_of.items() if plugin == entry["name"])
     if as_json:
@@ -41,7 +45,8 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
         return
     for entry in info:
         version = f" {entry['version']}" if entry["version"] else ""
-        click.echo(f"{entry['name']}{version} ({entry['module']}): {len(entry['metrics'])} metrics; hooks: {', '.join(entry['hooks'])}")
+        hooks = f"; hooks: {', '.join(entry['hooks'])}" if entry["hooks"] else f" in {entry['file']}"
+        click.echo(f"{entry['name']}{version} ({entry['module']}): {len(entry['metrics'])} metrics{hooks}")
 
 
 @plugins_group.command("new")
