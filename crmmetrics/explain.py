@@ -52,6 +52,15 @@ class Explanation:
         return {**self.data, "sql_run": [s.to_json() for s in self.statements], "error": self.error}
 
 
+
+def _computed_by(compute) -> str:
+    """What computes a plugin metric: its kit value (declared KPIs) or its compute function."""
+    value = getattr(compute, "value", None)
+    if value is not None:  # crmmetrics.kpi.KitCompute: the declared value is the formula
+        by = getattr(compute, "by", ())
+        return f"the KPI kit: {value}" + (f", by {', '.join(by)}" if by else "")
+    return f"{compute.__module__}.{compute.__qualname__}"
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -93,7 +102,7 @@ def explain(app: Any, key: str, as_of: datetime, standards: list[Any] = ()) -> E
         "dimensions": list(definition.dimensions),
         "needs": [str(need) for need in inputs],
         "computed_by": (
-            f"[kpis.{key}] in {app.config.path}" if plugin == CONFIG_PLUGIN else f"{compute.__module__}.{compute.__qualname__}"
+            f"[kpis.{key}] in {app.config.path}" if plugin == CONFIG_PLUGIN else _computed_by(compute)
         ),
         "sql_as_written": sql_of(key, app.config) if plugin == CONFIG_PLUGIN else None,
         "parameters": [
