@@ -88,9 +88,11 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
     tuple_,
     update,
 )
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
@@ -554,7 +556,9 @@ class _Import:
                 raise ConfigError(
                     f"{redact_url(self.url)}: no table {name} (create the canonical tables with 'crmmetrics source init URL')"
                 )
-            missing = sorted(columns - {c["name"] for c in inspector.get_columns(name)})
+            # The columns of a query with no rows: portable where reflection is not (duckdb-engine).
+            present = self.connection.execute(select(text("*")).select_from(sql_table(name)).limit(0)).keys()
+            missing = sorted(columns - set(present))
             if missing:
                 raise ConfigError(f"{redact_url(self.url)}: table {name} has no column {', '.join(missing)}")
 

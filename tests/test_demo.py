@@ -105,14 +105,38 @@ def test_progress_reports_rows_up_to_the_total(dbs):
     assert done == sorted(done)
 
 
-def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path):
-    """The raw-DBAPI fast path writes exactly what SQLAlchemy Core inserts would."""
+def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path, monkeypatch):
+    """The raw-DBAPI fast path writes exactly what SQLAlchemy Core inserts would, and chunks
+    that do not divide a table change nothing."""
+    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
     gen = demo._Demo(N, 42, AS_OF)
     data = gen.build()
     engine = create_engine(_url(tmp_path / "core.db"))
     try:
-        demo._write(engine, data, gen.start_epoch, None, sqlite_fast=False)
+        demo._write(engine, data, gen.start_epoch, None, loader="core")
         assert _dump(engine) == _dump(db)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "duckdb"])
+def test_every_engine_holds_the_same_demo(engine_name, db, tmp_path, request, monkeypatch):
+    """COPY into PostgreSQL and the numpy scan into DuckDB write the rows the SQLite path does
+    (read back through SQLAlchemy's types), in chunks, and the database numbers new rows after them."""
+    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    if engine_name == "postgresql":
+        url = request.getfixturevalue("fresh_pg_db")
+    else:
+        url = f"duckdb:///{tmp_path / 'demo.duckdb'}"
+    counts = generate_demo(url, customers=N, seed=42, as_of=AS_OF)
+    engine = create_engine(url)
+    try:
+        assert counts == request.getfixturevalue("dbs")[0]["a"][1]
+        assert _dump(engine) == _dump(db)
+        with engine.begin() as conn:
+            new_id = conn.execute(schema.segments.insert().values(name="New", is_target=False)
+                                  .returning(schema.segments.c.segment_id)).scalar()
+        assert new_id == counts["segments"] + 1
     finally:
         engine.dispose()
 
