@@ -537,3 +537,30 @@ def test_every_kpi_has_both_periods_on_other_demos(customers, seed, as_of, built
     source = _url(tmp_path / "crm.db")
     generate_demo(source, customers=customers, seed=seed, as_of=as_of)
     assert _kpis_lacking_a_period(source, _url(tmp_path / "store.db"), as_of) == {}
+
+
+def _catalogue_values(source_url: str, store_url: str, as_of: dt.datetime) -> dict:
+    """Every built-in metric's stored values: {(metric, period, dimensions): value}."""
+    config = parse_config({"source": {"url": source_url}, "store": {"url": store_url}, "service": {"as_of": as_of}}, None)
+    app = App.from_config(config)
+    try:
+        runs = app.runner.run_all()
+        assert [(r.metric_key, r.error) for r in runs if r.status != "success"] == []
+        return {(o.metric_key, o.period_label, tuple(sorted(o.dimensions.items()))): o.value
+                for o in app.store.latest_observations()}
+    finally:
+        app.source.dispose()
+        app.store.engine.dispose()
+
+
+def test_the_whole_catalogue_gives_the_same_values_on_duckdb(demo_db, built_in_only, tmp_path):
+    """The demo fixture generated into DuckDB: every built-in KPI runs and agrees with SQLite."""
+    duck = f"duckdb:///{tmp_path / 'crm.duckdb'}"
+    generate_demo(duck, customers=demo_db.customers, seed=demo_db.seed, as_of=demo_db.as_of.date())
+    on_sqlite = _catalogue_values(demo_db.url, _url(tmp_path / "store-sqlite.db"), demo_db.as_of)
+    on_duckdb = _catalogue_values(duck, _url(tmp_path / "store-duckdb.db"), demo_db.as_of)
+    assert len(on_sqlite) > 500 and sum(v is not None for v in on_sqlite.values()) > 400
+    assert on_duckdb.keys() == on_sqlite.keys()
+    differing = {key: (on_sqlite[key], on_duckdb[key]) for key in on_sqlite
+                 if on_duckdb[key] != pytest.approx(on_sqlite[key], rel=1e-9, abs=1e-9)}
+    assert differing == {}
