@@ -85,6 +85,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     create_engine,
+    event,
     func,
     inspect,
     select,
@@ -233,6 +234,10 @@ def open_target(url: str) -> Engine:
             raise ConfigError(f"{url}: an in-memory SQLite database cannot be imported into")
         if not Path(database).exists():
             raise ConfigError(f"{url}: SQLite file not found (create it with 'crmmetrics source init URL')")
+        engine = create_engine(parsed)
+        # A 128 MiB page cache: the orders indexes take random keys, which thrash the default 2 MiB.
+        event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA cache_size=-131072"))
+        return engine
     return create_engine(parsed)
 
 
@@ -802,18 +807,31 @@ class _Import:
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         """Insert checked rows (all with the same keys). SQLite: one executemany of tuples on the
         driver, each column through its SQLAlchemy bind processor (SQLAlchemy's per-row
-        parameter handling cost more than the insert itself); elsewhere SQLAlchemy Core."""
+        parameter handling cost more than the insert itself); PostgreSQL (psycopg): COPY, in the
+        import's transaction; elsewhere SQLAlchemy Core."""
         dialect = self.connection.dialect
+        names = list(rows[0])
+        quoted = ", ".join(f'"{name}"' for name in names)
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            import psycopg
+
+            statement = f'COPY "{self.table.name}" ({quoted}) FROM STDIN'
+            try:
+                with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row([row[name] for name in names])
+            except psycopg.errors.IntegrityError as exc:  # worded like SQLAlchemy's (import_csv)
+                raise IntegrityError(statement, None, exc) from None
+            return
         if dialect.name != "sqlite":
             self.connection.execute(self.table.insert(), rows)
             return
-        names = list(rows[0])
         columns = []
         for name in names:
             process = self.table.c[name].type._cached_bind_processor(dialect)
             values = [row[name] for row in rows]
             columns.append([process(value) for value in values] if process else values)
-        statement = f'INSERT INTO "{self.table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) VALUES ({", ".join("?" * len(names))})'
+        statement = f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
         self.connection.exec_driver_sql(statement, list(zip(*columns)))
 
     def _existing(self, columns: tuple[Column, ...], keys: set[tuple]) -> set[tuple]:
