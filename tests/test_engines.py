@@ -72,3 +72,53 @@ def test_demo_generates_into_any_tested_engine_and_computes_every_metric(engine_
     again = crmmetrics("demo", "--dir", "d", "--customers", "150", "--once", "--source", url, cwd=tmp_path)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert again.stderr.strip().splitlines()[-1].startswith("Error: --source: ") and "already holds CRM data" in again.stderr
+
+
+# Functions of SQLite (or of PostgreSQL's own syntax) that Trino does not have.
+NOT_TRINO = ("julianday(", "strftime(", "extract(epoch", "double precision", " date(", "datetime(", "::")
+
+
+def test_every_kpi_statement_compiles_for_trino(demo_db, tmp_path, monkeypatch):
+    """Every statement the whole catalogue sends to the source compiles with the trino package's
+    SQLAlchemy dialect, with Trino's own date arithmetic (crmmetrics.sql), not SQLite's."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from trino.sqlalchemy.dialect import TrinoDialect
+
+    from crmmetrics.app import App
+    from crmmetrics.config import parse_config
+    from crmmetrics.plugins import LOAD_ENV
+
+    monkeypatch.setenv(LOAD_ENV, "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment")
+    source_file = demo_db.url.removeprefix("sqlite:///")
+    statements, cursor_calls = [], []
+
+    def on_source(conn):
+        return source_file in (conn.engine.url.database or "")
+
+    def statement(conn, element, *_args):
+        if on_source(conn):
+            statements.append(element)
+
+    def cursor(conn, *_args):
+        if on_source(conn):
+            cursor_calls.append(1)
+
+    event.listen(Engine, "before_execute", statement)
+    event.listen(Engine, "before_cursor_execute", cursor)
+    try:
+        config = parse_config({"source": {"url": demo_db.url}, "store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"},
+                               "service": {"as_of": demo_db.as_of}}, None)
+        app = App.from_config(config)
+        runs = app.runner.run_all()
+        app.source.dispose()
+        app.store.engine.dispose()
+    finally:
+        event.remove(Engine, "before_execute", statement)
+        event.remove(Engine, "before_cursor_execute", cursor)
+    assert len(runs) == 61 and all(run.status == "success" for run in runs)
+    assert len(statements) == len(cursor_calls) > 300  # every statement is a SQLAlchemy construct, none raw text
+    dialect = TrinoDialect()
+    compiled = [str(element.compile(dialect=dialect)) for element in statements]
+    assert [text for text in compiled if any(word in text.lower() for word in NOT_TRINO)] == []
+    assert sum("date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00'" in text for text in compiled) > 10
