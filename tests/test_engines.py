@@ -122,3 +122,10 @@ def test_every_kpi_statement_compiles_for_trino(demo_db, tmp_path, monkeypatch):
     compiled = [str(element.compile(dialect=dialect)) for element in statements]
     assert [text for text in compiled if any(word in text.lower() for word in NOT_TRINO)] == []
     assert sum("date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00'" in text for text in compiled) > 10
+
+
+def test_demo_into_an_unknown_engine_is_one_line_and_writes_nothing(tmp_path):
+    done = crmmetrics("demo", "--dir", "d", "--once", "--source", "foo://x", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: --source: unknown database dialect 'foo' in foo://x")
+    assert not (tmp_path / "d").exists()

@@ -104,7 +104,10 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
         from ..engines import check_driver
 
         source_url = resolve_file_url(source_url, Path.cwd())  # the config lives elsewhere
-        check_driver(source_url, "--source")
+        try:
+            check_driver(source_url, "source")
+        except ConfigError as exc:
+            raise ConfigError(f"--source: {str(exc).removeprefix('source.url: ')}") from None
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     config_path = target / "crmmetrics.toml"
