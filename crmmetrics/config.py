@@ -478,11 +478,16 @@ def _interpolate(value: Any, where: str, key: str) -> Any:
     return value
 
 
-def _resolve_sqlite(url: str, base: Path) -> str:
-    """Make a relative SQLite path relative to the config file, so a config works from any cwd."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :] not in ("", ":memory:"):
-        return prefix + str((base / url[len(prefix) :]).resolve())
+#: URL prefixes of the file-based databases, whose relative paths are relative to the config file.
+_FILE_URL_PREFIXES = ("sqlite:///", "duckdb:///")
+
+
+def resolve_file_url(url: str, base: Path) -> str:
+    """Make a relative SQLite or DuckDB path relative to ``base`` (the config file's folder, so a
+    config works from any cwd)."""
+    for prefix in _FILE_URL_PREFIXES:
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :] not in ("", ":memory:"):
+            return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
 
@@ -505,8 +510,8 @@ def parse_config(data: dict[str, Any], path: Path | None) -> Config:
         raise_all([_error_line(where, error) for error in exc.errors()])
     if path is not None:
         base = path.parent
-        model.source.url = _resolve_sqlite(model.source.url, base)
-        model.store.url = _resolve_sqlite(model.store.url, base)
+        model.source.url = resolve_file_url(model.source.url, base)
+        model.store.url = resolve_file_url(model.store.url, base)
     return Config(path=path, model=model)
 
 

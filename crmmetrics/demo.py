@@ -67,9 +67,9 @@ import numpy as np
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy import table as _sql_table
 from sqlalchemy.engine import Engine
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from crmmetrics.schema import TABLES, metadata
+from crmmetrics.schema import TABLES, create_key_sequence, key_sequence_name, metadata
 
 __all__ = ["generate_demo", "HISTORY_DAYS", "CHAIN_LAG_MONTHS", "CSAT_PER_MOOD", "TEAM_MOOD_SD", "TEAM_MOOD_AUTOCORRELATION"]
 
@@ -1368,6 +1368,12 @@ def _check_target(engine: Engine) -> None:
                          "drops nothing: use an empty database")
 
 
+def _slice(col: _Col | None, start: int, stop: int) -> _Col | None:
+    if col is None:
+        return None
+    return _Col(col.kind, col.values[start:stop], None if col.null is None else col.null[start:stop])
+
+
 def _py_column(col: _Col | None, n: int, start_epoch: int, sqlite: bool) -> list:
     """A column as a list of Python values (None for NULL) for the DBAPI."""
     if col is None:
@@ -1397,13 +1403,40 @@ def _py_column(col: _Col | None, n: int, start_epoch: int, sqlite: bool) -> list
     return arr.tolist()
 
 
-def _write(engine: Engine, data: dict[str, dict[str, _Col]], start_epoch: int,
-           progress: Callable[[int, int], None] | None, *, sqlite_fast: bool = True
-           ) -> dict[str, int]:
-    """Create the missing tables, bulk-insert in one transaction, then create the indexes.
+def _np_column(col: _Col | None, n: int, start_epoch: int) -> np.ndarray:
+    """A column as a numpy array DuckDB scans directly (object arrays with None where NULL)."""
+    if col is None:
+        return np.full(n, None, dtype=object)
+    k, v, null = col.kind, col.values, col.null
+    if k == "t":
+        arr = (np.datetime64(0, "s") + (v + start_epoch).astype("timedelta64[s]")).astype("datetime64[us]")
+    elif k == "s":
+        arr = np.asarray(v, dtype=object)
+    else:
+        arr = np.asarray(v)
+    if null is None:
+        return arr
+    arr = arr.astype(object)
+    arr[null] = None
+    return arr
 
-    SQLite goes through the raw DBAPI connection (executemany of tuples, in SQLAlchemy's own
-    storage format); every other database through SQLAlchemy Core ``insert`` executemany.
+
+#: Rows converted and written at a time: the Python objects of one chunk are all the writer
+#: holds beside the generated numpy columns.
+WRITE_CHUNK_ROWS = 50_000
+
+
+def _write(engine: Engine, data: dict[str, dict[str, _Col]], start_epoch: int,
+           progress: Callable[[int, int], None] | None, *, loader: str | None = None
+           ) -> dict[str, int]:
+    """Create the missing tables, bulk-load every table in one transaction, then the indexes.
+
+    Each table is converted and written :data:`WRITE_CHUNK_ROWS` rows at a time by the
+    engine's own bulk path (``loader``, default: the engine's): SQLite through the raw DBAPI
+    connection (executemany of tuples in SQLAlchemy's own storage format), PostgreSQL with
+    ``COPY ... FROM STDIN`` (psycopg), DuckDB by scanning the chunk's numpy arrays
+    (``INSERT ... SELECT``), any other database (and ``loader="core"``) through SQLAlchemy
+    Core ``insert`` executemany.
     """
     counts = {}
     for name, cols in data.items():
@@ -1413,63 +1446,121 @@ def _write(engine: Engine, data: dict[str, dict[str, _Col]], start_epoch: int,
     done = 0
     if progress:
         progress(0, total)
-    sqlite = sqlite_fast and engine.dialect.name == "sqlite"
+    loader = loader or engine.dialect.name
+    if loader not in _LOADERS:
+        loader = "core"
     with engine.begin() as conn:
         existing = set(inspect(conn).get_table_names())
         for t in metadata.sorted_tables:
             if t.name not in existing:
+                create_key_sequence(t, conn)
                 conn.execute(CreateTable(t))
-    chunk = 50_000
-    if sqlite:
-        raw = engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute("PRAGMA synchronous=OFF")
-            cur.execute("PRAGMA cache_size=-262144")
-            cur.execute("BEGIN")
-            for t in metadata.sorted_tables:
-                cols = data[t.name]
-                names = [c.name for c in t.columns]
-                n = counts[t.name]
-                py = [_py_column(cols.get(c), n, start_epoch, True) for c in names]
-                sql = (f'INSERT INTO "{t.name}" ({", ".join(chr(34) + c + chr(34) for c in names)})'
-                       f' VALUES ({", ".join("?" * len(names))})')
-                rows = list(zip(*py))
-                for i in range(0, n, chunk):
-                    cur.executemany(sql, rows[i:i + chunk])
-                    done += min(chunk, n - i)
-                    if progress:
-                        progress(done, total)
-            raw.commit()
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
-    else:
-        with engine.begin() as conn:
-            for t in metadata.sorted_tables:
-                cols = data[t.name]
-                names = [c.name for c in t.columns]
-                n = counts[t.name]
-                py = [_py_column(cols.get(c), n, start_epoch, False) for c in names]
-                for i in range(0, n, chunk):
-                    conn.execute(t.insert(), [dict(zip(names, r))
-                                              for r in zip(*(p[i:i + chunk] for p in py))])
-                    done += min(chunk, n - i)
-                    if progress:
-                        progress(done, total)
-            if engine.dialect.name == "postgresql":
-                for t in metadata.sorted_tables:
-                    pk = list(t.primary_key.columns)
-                    if len(pk) == 1:
-                        conn.execute(text(
-                            f"SELECT setval(pg_get_serial_sequence('{t.name}', '{pk[0].name}'), "
-                            f"COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"))
+
+    def chunks(t):
+        nonlocal done
+        n = counts[t.name]
+        for i in range(0, n, WRITE_CHUNK_ROWS):
+            j = min(n, i + WRITE_CHUNK_ROWS)
+            yield j - i, {c.name: _slice(data[t.name].get(c.name), i, j) for c in t.columns}
+            done += j - i
+            if progress:
+                progress(done, total)
+
+    # The indexes after the rows (faster than updating them row by row), in the same transaction.
+    indexes = [str(CreateIndex(ix, if_not_exists=True).compile(dialect=engine.dialect))
+               for t in metadata.sorted_tables
+               for ix in sorted(t.indexes, key=lambda ix: str(ix.name))]  # a set: fix the order
+    _LOADERS[loader](engine, chunks, start_epoch, indexes)
+    return {name: counts[name] for name in TABLES}
+
+
+def _columns(t) -> str:
+    return ", ".join(f'"{c.name}"' for c in t.columns)
+
+
+def _load_sqlite(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: the index builds sort in it
+        cur.execute("PRAGMA threads=2")  # and may use a second core
+        cur.execute("BEGIN")
+        for t in metadata.sorted_tables:
+            sql = f'INSERT INTO "{t.name}" ({_columns(t)}) VALUES ({", ".join("?" * len(t.columns))})'
+            for n, cols in chunks(t):
+                cur.executemany(sql, zip(*(_py_column(cols[c.name], n, start_epoch, True) for c in t.columns)))
+        for ddl in indexes:
+            cur.execute(ddl)
+        raw.commit()
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
+def _load_postgresql(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
+    if engine.dialect.driver != "psycopg":  # COPY through psycopg 3; other drivers insert
+        _load_core(engine, chunks, start_epoch, indexes)
+        return
+    with engine.begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        for t in metadata.sorted_tables:
+            with cursor.copy(f'COPY "{t.name}" ({_columns(t)}) FROM STDIN') as copy:
+                for n, cols in chunks(t):
+                    for row in zip(*(_py_column(cols[c.name], n, start_epoch, False) for c in t.columns)):
+                        copy.write_row(row)
+        _reset_sequences(conn)
+        for ddl in indexes:
+            conn.exec_driver_sql(ddl)
+
+
+def _load_duckdb(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
+    with engine.begin() as conn:
+        duck = conn.connection.driver_connection
+        for t in metadata.sorted_tables:
+            for n, cols in chunks(t):
+                duck.register("demo_chunk", {c.name: _np_column(cols[c.name], n, start_epoch) for c in t.columns})
+                try:
+                    duck.execute(f'INSERT INTO "{t.name}" ({_columns(t)}) SELECT {_columns(t)} FROM demo_chunk')
+                finally:
+                    duck.unregister("demo_chunk")
+        _reset_sequences(conn)
+        for ddl in indexes:
+            conn.exec_driver_sql(ddl)
+
+
+def _load_core(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
     with engine.begin() as conn:
         for t in metadata.sorted_tables:
-            for ix in sorted(t.indexes, key=lambda ix: str(ix.name)):  # a set: fix the order
-                ix.create(conn, checkfirst=True)
-    return {name: counts[name] for name in TABLES}
+            names = [c.name for c in t.columns]
+            for n, cols in chunks(t):
+                py = [_py_column(cols[c], n, start_epoch, False) for c in names]
+                conn.execute(t.insert(), [dict(zip(names, r)) for r in zip(*py)])
+        if engine.dialect.name in ("postgresql", "duckdb"):
+            _reset_sequences(conn)
+        for ddl in indexes:
+            conn.exec_driver_sql(ddl)
+
+
+def _reset_sequences(conn) -> None:
+    """Let the database number later rows after the demo's own keys (PostgreSQL, DuckDB)."""
+    for t in metadata.sorted_tables:
+        pk = list(t.primary_key.columns)
+        if len(pk) != 1:
+            continue
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{t.name}', '{pk[0].name}'), "
+                f"COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"))
+        elif conn.dialect.name == "duckdb" and t.autoincrement_column is not None:
+            # DuckDB cannot set a sequence: draw it past the largest key instead.
+            sequence = key_sequence_name(pk[0])
+            conn.execute(text(f"SELECT max(nextval('{sequence}')) FROM range("
+                              f"(SELECT COALESCE(MAX({pk[0].name}), 0) FROM {t.name}))"))
+
+
+_LOADERS = {"sqlite": _load_sqlite, "postgresql": _load_postgresql, "duckdb": _load_duckdb, "core": _load_core}

@@ -19,11 +19,15 @@ from .errors import ConfigError
 # The package that provides each dialect's default driver, and the extra that brings it.
 DRIVERS = {
     "postgresql": "psycopg (pip install 'crmmetrics[postgres]')",
+    "duckdb": "duckdb and duckdb-engine (pip install 'crmmetrics[duckdb]')",
     "mysql": "mysqlclient (pip install mysqlclient), or use mysql+pymysql:// with PyMySQL",
     "mariadb": "mariadb (pip install mariadb)",
     "mssql": "pyodbc (pip install pyodbc)",
     "oracle": "oracledb (pip install oracledb)",
 }
+
+#: Dialects that SQLAlchemy does not ship: an unknown one of these names means a missing package.
+_DIALECT_PACKAGES = {"duckdb"}
 
 
 def parse_url(url: str, what: str) -> URL:
@@ -40,6 +44,11 @@ def open_engine(url: str | URL, what: str, **options: Any) -> Engine:
     try:
         return create_engine(parsed, **options)
     except sqlalchemy.exc.NoSuchModuleError:
+        if parsed.get_backend_name() in _DIALECT_PACKAGES:  # a dialect that ships in its own package
+            raise ConfigError(
+                f"{what}.url: {shown}: the {parsed.get_backend_name()} dialect is not installed: "
+                f"install {DRIVERS[parsed.get_backend_name()]}"
+            ) from None
         raise ConfigError(
             f"{what}.url: unknown database dialect {parsed.drivername!r} in {shown} "
             "(expected e.g. sqlite:///FILE or postgresql+psycopg://USER@HOST/DB)"

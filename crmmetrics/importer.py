@@ -85,12 +85,15 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     create_engine,
+    event,
     func,
     inspect,
     select,
+    text,
     tuple_,
     update,
 )
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
@@ -231,6 +234,10 @@ def open_target(url: str) -> Engine:
             raise ConfigError(f"{url}: an in-memory SQLite database cannot be imported into")
         if not Path(database).exists():
             raise ConfigError(f"{url}: SQLite file not found (create it with 'crmmetrics source init URL')")
+        engine = create_engine(parsed)
+        # A 128 MiB page cache: the orders indexes take random keys, which thrash the default 2 MiB.
+        event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA cache_size=-131072"))
+        return engine
     return create_engine(parsed)
 
 
@@ -375,6 +382,90 @@ def _parser(column: Column, date_format: str | None, zone: ZoneInfo | None) -> C
             if length is not None and len(text) > length:
                 raise ValueError(f"longer than {length} characters ({len(text)})")
             return text
+
+    else:  # the schema uses only the types above
+        raise TypeError(f"{column}: no CSV parser for {kind!r}")
+    return parse
+
+
+class _Slow(Exception):
+    """A column parser cannot vouch for a chunk: it is typed line by line (see ``_Import.parse``)."""
+
+
+# Whole columns of a chunk, one field a line, matched at once. Each line's pattern is atomic and
+# unambiguous, so that a failing line costs no backtracking into the lines before it.
+_INTEGER_LINES = re.compile(r"(?>[+-]?\d+)?(?:\n(?>[+-]?\d+)?)*")
+_NUMBER_TEXT = r"(?>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_NUMBER_LINES = re.compile(f"{_NUMBER_TEXT}?(?:\\n{_NUMBER_TEXT}?)*")
+
+
+def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | None, required: bool) -> Callable[[list[str]], list[Any]]:
+    """A function from a chunk's fields of one column to their values, as :func:`_parser` and
+    ``_Import.parse`` give them, that raises :class:`_Slow` at anything it does not vouch for:
+    a value :func:`_parser` would refuse, a padded or blank-but-not-empty field, an empty field
+    of a required column."""
+    kind, default = column.type, _default(column)
+
+    def lines(texts: list[str], pattern: re.Pattern[str]) -> None:
+        joined = "\n".join(texts)
+        if joined.count("\n") != len(texts) - 1 or not pattern.fullmatch(joined):
+            raise _Slow  # a field with a line break, or one that is not a plain number
+        if required and "" in texts:
+            raise _Slow
+
+    if isinstance(kind, Boolean):
+
+        def parse(texts: list[str]) -> list[Any]:
+            if required and "" in texts:
+                raise _Slow
+            try:
+                return [_BOOLEANS[text.lower()] if text else default for text in texts]
+            except KeyError:
+                raise _Slow from None
+
+    elif isinstance(kind, Integer):
+        bits = 64 if isinstance(kind, BigInteger) else 32
+
+        def parse(texts: list[str]) -> list[Any]:
+            lines(texts, _INTEGER_LINES)
+            values = [int(text) if text else default for text in texts]
+            present = [value for value in values if value is not None] if "" in texts else values
+            if present and not (-(2 ** (bits - 1)) <= min(present) and max(present) < 2 ** (bits - 1)):
+                raise _Slow
+            return values
+
+    elif isinstance(kind, Float):
+
+        def parse(texts: list[str]) -> list[Any]:
+            lines(texts, _NUMBER_LINES)
+            return [float(text) if text else default for text in texts]
+
+    elif isinstance(kind, DateTime):
+        fallback = _parser(column, date_format, zone)
+
+        def parse(texts: list[str]) -> list[Any]:
+            if date_format is not None or zone is not None:
+                raise _Slow
+            if required and "" in texts:
+                raise _Slow
+            try:
+                values = [datetime.fromisoformat(text) if text else default for text in texts]
+            except ValueError:
+                raise _Slow from None
+            if any(value is not None and value.tzinfo is not None for value in values):
+                return [fallback(text) if text else default for text in texts]  # offsets to UTC
+            return values
+
+    elif isinstance(kind, String):
+        length = kind.length
+
+        def parse(texts: list[str]) -> list[Any]:
+            if "\x00" in "".join(texts) or (length is not None and max(map(len, texts)) > length):
+                raise _Slow
+            values = [text if text.strip() else default for text in texts]
+            if required and any(not text.strip() for text in texts):
+                raise _Slow
+            return values
 
     else:  # the schema uses only the types above
         raise TypeError(f"{column}: no CSV parser for {kind!r}")
@@ -554,7 +645,9 @@ class _Import:
                 raise ConfigError(
                     f"{redact_url(self.url)}: no table {name} (create the canonical tables with 'crmmetrics source init URL')"
                 )
-            missing = sorted(columns - {c["name"] for c in inspector.get_columns(name)})
+            # The columns of a query with no rows: portable where reflection is not (duckdb-engine).
+            present = self.connection.execute(select(text("*")).select_from(sql_table(name)).limit(0)).keys()
+            missing = sorted(columns - set(present))
             if missing:
                 raise ConfigError(f"{redact_url(self.url)}: table {name} has no column {', '.join(missing)}")
 
@@ -570,16 +663,48 @@ class _Import:
             if self.mode == "replace":
                 self.rows_replaced = self.connection.execute(self.table.delete()).rowcount
             self.parsers = [(index, column, _parser(column, date_format, zone)) for index, column in self.positions]
-            chunk: list[_Row] = []
-            for line, fields in records:
+            self.column_parsers = [
+                (index, column, _column_parser(column, date_format, zone, column.name in self.required))
+                for index, column in self.positions
+            ]
+            chunk: list[tuple[int, list[str]]] = []
+            for record in records:
                 self.rows_read += 1
-                chunk.append(self.parse(line, fields))
+                chunk.append(record)
                 if len(chunk) >= chunk_size:
-                    self.write(chunk)
+                    self.write(self.parse_chunk(chunk))
                     chunk = []
-            self.write(chunk)
+            self.write(self.parse_chunk(chunk))
         if self.customers_derived:
             self._date_derived_customers()
+
+    def parse_chunk(self, records: list[tuple[int, list[str]]]) -> list[_Row]:
+        """Type a chunk of lines column by column; a chunk the column parsers cannot vouch for
+        (any problem, or anything unusual such as padded fields) is typed line by line by
+        :meth:`parse`, which finds and words the problems: both give the same values."""
+        if not records:
+            return []
+        try:
+            if any(len(fields) != self.width for _line, fields in records):
+                raise _Slow
+            columns = list(zip(*(fields for _line, fields in records)))
+            names = [column.name for _index, column, _parse in self.column_parsers]
+            values = [parse(list(columns[index])) for index, _column, parse in self.column_parsers]
+            by_name = dict(zip(names, values))
+            for column in self.future:
+                if any(value is not None and value > self.stamp for value in by_name[column.name]):
+                    raise _Slow
+            for column in self.non_negative:
+                if any(value is not None and value < 0 for value in by_name[column.name]):
+                    raise _Slow
+        except _Slow:
+            return [self.parse(line, fields) for line, fields in records]
+        rows = []
+        for (line, fields), typed in zip(records, zip(*values)):
+            row_values = dict(self.absent)
+            row_values.update(zip(names, typed))
+            rows.append(_Row(line, fields, row_values))
+        return rows
 
     def parse(self, line: int, fields: list[str]) -> _Row:
         """Type one line; problems of single fields are collected, not raised."""
@@ -674,10 +799,40 @@ class _Import:
             self.rows_updated += len(updates)
         if not good:
             return
-        self.connection.execute(self.table.insert(), [row.values for row in good])
+        self._insert([row.values for row in good])
         self.rows_imported += len(good)
         names = [c.name for c in self.table.primary_key.columns]
         self.inserted.update(tuple(row.values.get(n) for n in names) for row in good)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        """Insert checked rows (all with the same keys). SQLite: one executemany of tuples on the
+        driver, each column through its SQLAlchemy bind processor (SQLAlchemy's per-row
+        parameter handling cost more than the insert itself); PostgreSQL (psycopg): COPY, in the
+        import's transaction; elsewhere SQLAlchemy Core."""
+        dialect = self.connection.dialect
+        names = list(rows[0])
+        quoted = ", ".join(f'"{name}"' for name in names)
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            import psycopg
+
+            statement = f'COPY "{self.table.name}" ({quoted}) FROM STDIN'
+            try:
+                with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row([row[name] for name in names])
+            except psycopg.errors.IntegrityError as exc:  # worded like SQLAlchemy's (import_csv)
+                raise IntegrityError(statement, None, exc) from None
+            return
+        if dialect.name != "sqlite":
+            self.connection.execute(self.table.insert(), rows)
+            return
+        columns = []
+        for name in names:
+            process = self.table.c[name].type._cached_bind_processor(dialect)
+            values = [row[name] for row in rows]
+            columns.append([process(value) for value in values] if process else values)
+        statement = f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
+        self.connection.exec_driver_sql(statement, list(zip(*columns)))
 
     def _existing(self, columns: tuple[Column, ...], keys: set[tuple]) -> set[tuple]:
         """Which of ``keys`` (values of ``columns``) are in the database already."""

@@ -38,7 +38,11 @@ Additions to the design's data model (docs: data-model.md)
 * ``campaigns.name``: optional display name.
 
 Surrogate keys of the large tables are ``BigInteger`` (``INTEGER`` on SQLite so that they stay
-rowid aliases).
+rowid aliases). DuckDB has no ``SERIAL``: there a key that the database numbers gets a sequence
+of its own (``<table>_<column>_seq``) and ``DEFAULT nextval(...)``, created with the table; and
+``Float`` is ``DOUBLE`` there (DuckDB's ``FLOAT`` has 4 bytes); DuckDB gets no foreign key
+constraints (it checks them against the rows there before the statement, so one batch cannot hold
+a duplicate customer and its master).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -57,7 +62,10 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateColumn
 
 __all__ = [
     "metadata",
@@ -348,6 +356,52 @@ TABLES: dict[str, Table] = {
         data_quality_facts,
     )
 }
+
+
+def _numbered_key(table: Table) -> Column | None:
+    """The key column the database numbers itself (SERIAL on PostgreSQL, the rowid on SQLite)."""
+    column = table.autoincrement_column
+    return column if column is not None and column.primary_key else None
+
+
+def key_sequence_name(column: Column) -> str:
+    """The DuckDB sequence that numbers a key column."""
+    return f"{column.table.name}_{column.name}_seq"
+
+
+@compiles(CreateColumn, "duckdb")
+def _duckdb_key_column(element: CreateColumn, compiler, **kw) -> str:
+    # duckdb-engine inherits PostgreSQL's DDL, whose SERIAL DuckDB does not have.
+    column = element.element
+    if column is not _numbered_key(column.table):
+        return compiler.visit_create_column(element, **kw)
+    name = compiler.preparer.format_column(column)
+    kind = compiler.type_compiler.process(column.type)
+    return f"{name} {kind} DEFAULT nextval('{key_sequence_name(column)}') NOT NULL"
+
+
+def create_key_sequence(table: Table, connection, **_kw) -> None:
+    """Create the sequence of the table's key on DuckDB (run before CREATE TABLE; elsewhere a no-op)."""
+    column = _numbered_key(table)
+    if connection.dialect.name == "duckdb" and column is not None:
+        connection.exec_driver_sql(f'CREATE SEQUENCE IF NOT EXISTS "{key_sequence_name(column)}"')
+
+
+@compiles(ForeignKeyConstraint, "duckdb")
+def _duckdb_no_foreign_key(_constraint: ForeignKeyConstraint, _compiler, **_kw) -> None:
+    # DuckDB checks a foreign key against the rows there before the statement, so a batch with
+    # a duplicate customer and its master fails; the importer and the demo check keys themselves.
+    return None
+
+
+@compiles(Float, "duckdb")
+def _duckdb_float(_type: Float, _compiler, **_kw) -> str:
+    # FLOAT is double precision on PostgreSQL (and SQLite's REAL), but 4 bytes on DuckDB.
+    return "DOUBLE"
+
+
+for _table in metadata.tables.values():
+    event.listen(_table, "before_create", create_key_sequence)
 
 
 def create_tables(engine: Engine) -> None:

@@ -14,6 +14,12 @@ A plugin holding the raw driver connection could still get round a client-side g
 barrier that cannot be bypassed is a role with SELECT only (docs/operations.md), and start-up
 warns when the configured role can write to the canonical tables.
 
+DuckDB: the file is opened with ``read_only`` (DuckDB itself refuses every write and schema
+change, and ATTACH of the same file read-write), file system access is off
+(``enable_external_access``: no ATTACH of another file, COPY TO, extension loading) and the
+configuration is locked so that neither can be switched back. A missing file is an error, not
+a new empty database.
+
 Other databases are opened as given.
 """
 
@@ -84,17 +90,34 @@ def _pg_read_only(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.read_only = True  # psycopg then opens every transaction with BEGIN READ ONLY
 
 
+# --- DuckDB ----------------------------------------------------------------------------------
+
+#: Connection settings of a DuckDB source (duckdb.connect's read_only and config).
+DUCKDB_READ_ONLY = {
+    "read_only": True,
+    "config": {"enable_external_access": False, "lock_configuration": True},
+}
+
+
+def _database_file(parsed: Any, url: str, engine_name: str) -> Path:
+    """The existing database file of a file-based source (opening a missing one would create it)."""
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        raise ConfigError(f"source.url: an in-memory {engine_name} database has no CRM data: {url}")
+    if not Path(database).exists():
+        raise ConfigError(f"source.url: {engine_name} file not found: {database}")
+    return Path(database).resolve()
+
+
 def open_source(url: str) -> Engine:
-    """An engine on the source database that refuses writes (SQLite, PostgreSQL)."""
+    """An engine on the source database that refuses writes (SQLite, PostgreSQL, DuckDB)."""
     parsed = parse_url(url, "source")
     backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        path = _database_file(parsed, url, "DuckDB")
+        return open_engine(parsed.set(database=str(path)), "source", connect_args=DUCKDB_READ_ONLY)
     if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:"):
-            raise ConfigError(f"source.url: an in-memory SQLite database has no CRM data: {url}")
-        if not Path(database).exists():
-            raise ConfigError(f"source.url: SQLite file not found: {database}")
-        uri = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+        uri = f"sqlite:///file:{_database_file(parsed, url, 'SQLite')}?mode=ro&uri=true"
         engine = open_engine(uri, "source")
         event.listen(engine, "connect", _sqlite_read_only)
         return engine

@@ -1,7 +1,10 @@
 """Small helpers that the KPI plugins share for SQL pushed down into the source.
 
-Everything here builds SQLAlchemy Core expressions that run on SQLite and PostgreSQL alike; only
-aggregates come back to Python.
+Everything here builds SQLAlchemy Core expressions that run on every engine the source is
+tested on (SQLite, PostgreSQL, DuckDB) and compile for Trino; only aggregates come back to
+Python. The date arithmetic that differs between engines is here, one implementation per
+dialect: :class:`epoch_seconds` and :class:`epoch_day` (the default one is standard SQL, which
+PostgreSQL and DuckDB run).
 """
 
 from __future__ import annotations
@@ -94,6 +97,13 @@ def _epoch_seconds_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
 
 
+@compiles(epoch_seconds, "trino")
+def _epoch_seconds_trino(element: Any, compiler: Any, **kw: Any) -> str:
+    # Trino has no EXTRACT(EPOCH); to_unixtime would read a naive timestamp in the session's zone.
+    return (f"(CAST(date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00', "
+            f"{compiler.process(element.clauses, **kw)}) AS DOUBLE) / 1000.0)")
+
+
 class epoch_day(FunctionElement):
     """Whole UTC days since 1970-01-01 of a naive UTC timestamp (the day a purchase falls on)."""
 
@@ -105,6 +115,11 @@ class epoch_day(FunctionElement):
 @compiles(epoch_day)
 def _epoch_day(element: Any, compiler: Any, **kw: Any) -> str:
     return f"(CAST({compiler.process(element.clauses, **kw)} AS DATE) - DATE '1970-01-01')"
+
+
+@compiles(epoch_day, "trino")
+def _epoch_day_trino(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"date_diff('day', DATE '1970-01-01', CAST({compiler.process(element.clauses, **kw)} AS DATE))"
 
 
 @compiles(epoch_day, "sqlite")

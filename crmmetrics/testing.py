@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from . import schema
 from .app import App
@@ -52,7 +53,10 @@ class CrmDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url)
+        # DuckDB: no pooled connection kept open, since a read-write connection in this process
+        # would stop the source from opening the same file read-only.
+        options: dict[str, Any] = {"poolclass": NullPool} if url.startswith("duckdb") else {}
+        self.engine: Engine = create_engine(url, **options)
         schema.create_tables(self.engine)
 
     def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -18,5 +18,5 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# The test extras and both optional ones: the tests use PostgreSQL and Grafana's client.
-python3 -m pip install -q -e '.[test,postgres,grafana]'
+# The test extras and the optional ones: the tests use PostgreSQL, DuckDB and Grafana's client.
+python3 -m pip install -q -e '.[test,postgres,duckdb,grafana]'

@@ -68,14 +68,20 @@ def fresh_pg_db(pg_databases: _PgDatabases) -> str:
     return pg_databases.create()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: The engines a source is tested on (the docs' "tested engines").
+SOURCE_BACKENDS = ["sqlite", "postgresql", "duckdb"]
+
+
+@pytest.fixture(params=SOURCE_BACKENDS)
 def source_backend(request: pytest.FixtureRequest, tmp_path: Path):
-    """A factory ``make_source() -> CrmDatabase`` on SQLite and, in a second run, PostgreSQL."""
+    """A factory ``make_source() -> CrmDatabase`` on SQLite and, in further runs, PostgreSQL and DuckDB."""
     created: list[CrmDatabase] = []
 
     def make_source() -> CrmDatabase:
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / f'crm-{len(created)}.sqlite'}"
+        elif request.param == "duckdb":
+            url = f"duckdb:///{tmp_path / f'crm-{len(created)}.duckdb'}"
         else:
             url = request.getfixturevalue("pg_databases").create()
         database = CrmDatabase(url)

@@ -15,6 +15,7 @@ from crmmetrics.clv import rfm_summary
 from crmmetrics.errors import ConfigError
 from crmmetrics.importer import CsvImportError, import_csv, init_source
 from crmmetrics.schema import TABLES
+from crmmetrics.testing import CrmDatabase
 
 DATA = Path(__file__).parent / "data" / "import"
 TRANSACTION_LOG = {"customer": "customer_id", "date": "ordered_at", "amount": "net_revenue"}
@@ -464,3 +465,41 @@ def test_cli_bad_options_are_one_line(crmmetrics_cli, crm_db, args, stderr):
 def test_cli_a_missing_file_is_one_line(crmmetrics_cli, crm_db):
     done = crmmetrics_cli("import", "orders", "absent.csv", "--source", crm_db.url)
     assert (done.returncode, done.stderr) == (2, "Error: absent.csv: cannot read: No such file or directory\n")
+
+
+def test_typing_column_by_column_gives_what_typing_line_by_line_does(tmp_path, monkeypatch):
+    """The column parsers (fast path) and the line-by-line parser agree on every good file,
+    including padded fields, UTC offsets, exponents, defaults and booleans."""
+    from crmmetrics import importer
+
+    padded = tmp_path / "orders_padded.csv"
+    padded.write_text(
+        "order_id,customer_id,ordered_at,channel_id,gross_revenue,discount,net_revenue,cogs\n"
+        "20, 1,2025-02-03T09:20:00+01:00,1,1e2, ,90,4.025E1\n"
+        "21,2,2025-03-04 16:30:00,2,.5,,0.5,\n"
+    )
+
+    def load(directory, line_by_line):
+        if line_by_line:
+            def slow(*_args):
+                def parse(_texts):
+                    raise importer._Slow
+                return parse
+            monkeypatch.setattr(importer, "_column_parser", slow)
+        db = CrmDatabase(f"sqlite:///{directory / 'crm.sqlite'}")
+        for table, path in (("channels", DATA / "channels.csv"), ("customers", DATA / "customers.csv"),
+                            ("orders", DATA / "orders.csv"), ("orders", padded)):
+            import_csv(db.url, table, path)
+        dump = {name: rows(db, name, key) for name, key in (("channels", "channel_id"), ("customers", "customer_id"), ("orders", "order_id"))}
+        db.dispose()
+        monkeypatch.undo()
+        return dump
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    fast, slow = load(tmp_path / "fast", False), load(tmp_path / "slow", True)
+    assert fast == slow
+    assert [(o["order_id"], o["customer_id"], o["ordered_at"], o["gross_revenue"], o["discount"], o["cogs"]) for o in fast["orders"][-2:]] == [
+        (20, 1, datetime(2025, 2, 3, 8, 20), 100.0, 0.0, 40.25),
+        (21, 2, datetime(2025, 3, 4, 16, 30), 0.5, 0.0, None),
+    ]

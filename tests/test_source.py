@@ -1,4 +1,4 @@
-"""The source is opened read-only on SQLite and PostgreSQL."""
+"""The source is opened read-only on SQLite, PostgreSQL and DuckDB."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def test_missing_sqlite_file_is_a_config_error(tmp_path):
         open_source(f"sqlite:///{tmp_path / 'nothere.sqlite'}")
 
 
+def test_missing_duckdb_file_is_a_config_error_and_is_not_created(tmp_path):
+    with pytest.raises(ConfigError, match="DuckDB file not found: .*nothere.duckdb"):
+        open_source(f"duckdb:///{tmp_path / 'nothere.duckdb'}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_naive_utc_timestamps_round_trip(source_backend):
     database = source_backend()
     moment = datetime(2026, 2, 28, 23, 59, 59)
@@ -63,12 +69,21 @@ POSTGRES = {
     "reset_all": ["RESET ALL", "COMMIT"],
     "one_batch": ["COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; BEGIN"],
 }
+DUCKDB = {
+    "plain": [],
+    "attach_same_file": ["ATTACH '{file}' AS rw (READ_WRITE)"],
+    "attach_copy": ["ATTACH '{file}.copy' AS rw"],
+    "access_mode": ["SET access_mode = 'READ_WRITE'"],
+    "external_access": ["SET enable_external_access = true"],
+    "unlock": ["RESET lock_configuration"],
+    "copy_out": ["COPY segments TO '{file}.csv'"],
+}
 
 
 def make(name, statements):
     def compute(ctx):
         c = ctx.connection
-        file = c.engine.url.database.removeprefix("file:").split("?")[0] if c.dialect.name == "sqlite" else ""
+        file = c.engine.url.database.removeprefix("file:").split("?")[0] if c.dialect.name in ("sqlite", "duckdb") else ""
         for statement in statements:
             c.exec_driver_sql(statement.format(file=file))
         target = "rw.segments" if "attach" in name else "segments"
@@ -85,7 +100,7 @@ def crmmetrics_metrics():
                   unit="count", direction="higher_is_better")
     return [
         MetricDefinition(key=f"t_{dialect}_{name}", name=name, compute=make(name, statements), **common)
-        for dialect, attempts in (("sqlite", SQLITE), ("postgres", POSTGRES))
+        for dialect, attempts in (("sqlite", SQLITE), ("postgres", POSTGRES), ("duckdb", DUCKDB))
         for name, statements in attempts.items()
     ]
 '''
@@ -93,6 +108,13 @@ def crmmetrics_metrics():
 SQLITE_BYPASSES = ["plain", "attach_same_file", "query_only_off", "writable_schema"]
 POSTGRES_BYPASSES = ["plain", "set_transaction", "session_characteristics", "default_off", "set_config",
                      "commit_then_begin_read_write", "reset_all", "one_batch"]
+DUCKDB_BYPASSES = ["plain", "attach_same_file", "attach_copy", "access_mode", "external_access", "unlock", "copy_out"]
+BYPASSES = {"sqlite": ("sqlite", SQLITE_BYPASSES), "postgresql": ("postgres", POSTGRES_BYPASSES),
+            "duckdb": ("duckdb", DUCKDB_BYPASSES)}
+# What each engine says when it refuses (DuckDB: read-only mode, file access off, settings locked,
+# the file already open).
+REFUSED = (r"read.only|readonly|not authorized|prohibited|file system operations are disabled|"
+           r"configuration has been locked|file handle conflict")
 
 
 @pytest.fixture
@@ -106,13 +128,15 @@ def bypass_plugins(tmp_path):
 def test_a_plugin_cannot_write_to_the_source_by_any_bypass(source_backend, tmp_path, compute, bypass_plugins):
     database = source_backend()
     database.insert("segments", [{"segment_id": 1, "name": "Gold", "is_target": True}])
-    dialect, attempts = ("sqlite", SQLITE_BYPASSES) if source_backend.backend == "sqlite" else ("postgres", POSTGRES_BYPASSES)
+    dialect, attempts = BYPASSES[source_backend.backend]
     for name in attempts:
         computed = compute(f"t_{dialect}_{name}", database.url, plugins_dir=bypass_plugins)
         assert computed.run.status == "failed", name
-        assert re.search(r"read.only|readonly|not authorized|prohibited", computed.run.error), (name, computed.run.error)
+        assert re.search(REFUSED, computed.run.error), (name, computed.run.error)
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT segment_id, name FROM segments")).all() == [(1, "Gold")]
+    if source_backend.backend == "duckdb":  # nothing written beside the database either
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("crm-0.duckdb")) == ["crm-0.duckdb"]
 
 
 def test_reading_still_works_on_a_guarded_source(source_backend):

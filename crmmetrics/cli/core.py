@@ -83,30 +83,65 @@ web_config_option = click.option(
 @click.option("--once", is_flag=True, help="Stop after computing every metric once.")
 @click.option("--history-months", type=click.IntRange(min=0), default=24, show_default=True,
               help="Backfill this many past months of history (0: none), so the charts have trends.")
+@click.option("--source", "source_url", metavar="URL",
+              help="Generate the demo CRM data into this empty database (SQLite, PostgreSQL or DuckDB) instead of DIR/crm.sqlite.")
 def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool,
-         history_months: int) -> None:
+         history_months: int, source_url: str | None) -> None:
     """Generate a synthetic CRM database, compute every metric once, and serve them.
 
     Writes crm.sqlite (the demo CRM data), store.sqlite (the results) and crmmetrics.toml into
-    DIR. An existing demo database in DIR is reused.
+    DIR. An existing demo database in DIR is reused. With --source URL the demo CRM data goes
+    into that database (which must hold no CRM rows) and the config reads it from there.
     """
+    import sqlalchemy.exc
     import tomlkit
 
+    from ..config import redact_url, resolve_file_url
     from ..demo import generate_demo
     from ..resources import config_dir
 
+    if source_url is not None:
+        from ..engines import check_driver
+
+        source_url = resolve_file_url(source_url, Path.cwd())  # the config lives elsewhere
+        try:
+            check_driver(source_url, "source")
+        except ConfigError as exc:
+            raise ConfigError(f"--source: {str(exc).removeprefix('source.url: ')}") from None
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     config_path = target / "crmmetrics.toml"
     crm = target / "crm.sqlite"
-    if not config_path.exists():
-        document = tomlkit.parse((config_dir() / "crmmetrics.toml").read_text(encoding="utf-8"))
+    if not config_path.exists() or source_url is not None:
+        template = config_path if config_path.exists() else config_dir() / "crmmetrics.toml"
+        document = tomlkit.parse(template.read_text(encoding="utf-8"))
         if port is not None:
             document["service"]["port"] = port
         if host is not None:
             document["service"]["host"] = host
+        if source_url is not None:
+            document["source"]["url"] = source_url
         config_path.write_text(tomlkit.dumps(document), encoding="utf-8")
-    if crm.exists():
+    if source_url is not None:
+        click.echo(f"crmmetrics: generating {customers:,} demo customers into {redact_url(source_url)}", err=True)
+        bar = _progress(100, "generating demo data")
+        try:
+            generate_demo(
+                source_url,
+                customers=customers,
+                seed=seed,
+                progress=(lambda done, total: bar[0].update(bar[1], completed=done, total=total)) if bar else None,
+            )
+        except ValueError as exc:  # the database already holds CRM data: nothing was written
+            raise ConfigError(f"--source: {exc}") from None
+        except sqlalchemy.exc.DBAPIError as exc:  # cannot connect, or the write failed and was rolled back
+            from ..engines import connection_problem
+
+            raise ConfigError(f"--source: {redact_url(source_url)}: {connection_problem(exc)}") from None
+        finally:
+            if bar:
+                bar[0].stop()
+    elif crm.exists():
         click.echo(f"crmmetrics: reusing the demo database {crm}", err=True)
     else:
         click.echo(f"crmmetrics: generating {customers:,} demo customers into {crm}", err=True)
