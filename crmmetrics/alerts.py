@@ -36,7 +36,15 @@ from typing import Any
 from .config import Config
 from .dashboards import HEALTH_UID, process_uid
 from .definitions import MetricDefinition, Schedule, parse_duration
-from .families import status_family, value_family
+from .families import (
+    FORECAST_PERIOD_END,
+    FORECAST_PERIOD_START,
+    anomaly_family,
+    forecast_family,
+    pacing_family,
+    status_family,
+    value_family,
+)
 from .scorecard import format_value
 from .standards import Standard, describe_target
 from .vocabulary import Direction
@@ -225,8 +233,6 @@ def kpi_off_track_rule(standard: Standard, standards: list[Standard], definition
                        links: Links, currency: str | None) -> dict[str, Any]:
     """Fires while the forecast of the period now running says the KPI will likely end red
     (pacing off track) and that period is in its first half (:data:`EARLY_SHARE`): time to act."""
-    from .outlook import FORECAST_PERIOD_END, FORECAST_PERIOD_START, forecast_family, pacing_family
-
     spec = standard.spec
     start = f"{FORECAST_PERIOD_START}{_matchers(definition.key, {})}"
     end = f"{FORECAST_PERIOD_END}{_matchers(definition.key, {})}"
@@ -260,8 +266,6 @@ def kpi_off_track_rule(standard: Standard, standards: list[Standard], definition
 def kpi_bad_surprise_rule(standard: Standard, standards: list[Standard], definition: MetricDefinition, for_red: str,
                           links: Links) -> dict[str, Any]:
     """Fires while the KPI's latest period is an anomaly the bad way for its direction."""
-    from .outlook import anomaly_family
-
     scores = _kpi_families(definition, standard, lambda dims: anomaly_family("score", dims))
     surprise = _kpi_families(definition, standard, lambda dims: anomaly_family("surprise", dims))
     expr = f"{scores} and ({surprise} == -1)" + _unless_outranked(definition, standard, standards, lambda dims: anomaly_family("surprise", dims))

@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,7 +42,20 @@ from prometheus_client.samples import Sample
 
 from . import anomaly
 from .definitions import EXPORT_UNITS
-from .families import family, unit_suffix
+from .families import (
+    CHAIN_CORRELATION,
+    CHAIN_LAG,
+    CHAIN_LINKED,
+    CHAIN_LOWER,
+    CHAIN_OBSERVATIONS,
+    CHAIN_UPPER,
+    FORECAST_PERIOD_END,
+    FORECAST_PERIOD_START,
+    anomaly_family,
+    forecast_family,
+    pacing_family,
+    pacing_probability_family,
+)
 from .forecast import InsufficientHistory, Forecast, Pacing, forecast_next, pacing
 from .periods import Period, _calendar_start, _months_back
 from .scorecard import Kpi, Scorecard
@@ -438,32 +450,6 @@ def build_outlook(store: Store, scorecard: Scorecard, unit_pairs: list[tuple[str
 # --- Prometheus families ----------------------------------------------------------------------
 
 
-def forecast_family(unit: str, dimensions: Iterable[str] = (), bound: str = "") -> str:
-    """``crmmetrics_kpi[_by_<dims>]_forecast[_lower|_upper]_<unit>``."""
-    return family("kpi", f"forecast_{bound + '_' if bound else ''}{unit_suffix(unit)}", dimensions)
-
-
-def pacing_family(dimensions: Iterable[str] = ()) -> str:
-    return family("kpi", "pacing_status", dimensions)
-
-
-def pacing_probability_family(dimensions: Iterable[str] = ()) -> str:
-    return family("kpi", "pacing_probability_ratio", dimensions)
-
-
-def anomaly_family(quantity: str, dimensions: Iterable[str] = ()) -> str:
-    """``quantity``: ``score``, ``flagged`` or ``surprise``."""
-    return family("kpi", f"anomaly_{quantity}", dimensions)
-
-
-FORECAST_PERIOD_START = family("kpi", "forecast_period_start_timestamp_seconds")
-FORECAST_PERIOD_END = family("kpi", "forecast_period_end_timestamp_seconds")
-CHAIN_CORRELATION = family("value_chain", "correlation_ratio")
-CHAIN_LOWER = family("value_chain", "correlation_lower_ratio")
-CHAIN_UPPER = family("value_chain", "correlation_upper_ratio")
-CHAIN_LAG = family("value_chain", "lag_seconds")
-CHAIN_LINKED = family("value_chain", "linked")
-CHAIN_OBSERVATIONS = family("value_chain", "observations")
 CHAIN_LABELS = ["driver", "outcome", "stage", "basis"]
 
 
