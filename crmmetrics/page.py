@@ -157,7 +157,7 @@ PACING_TITLES = {"on_track": "on track", "at_risk": "at risk", "off_track": "off
 
 def _outlook_line(kpi: Kpi, outlook: Any) -> str:
     """The pacing marker (where the period now running is heading) and the anomaly marker."""
-    if outlook is None:
+    if outlook is None or kpi.value is None:  # no value: the card already says "no data"
         return ""
     if outlook.pacing is not None:
         pace = outlook.pacing
@@ -453,42 +453,50 @@ def chain_diagram(outlook: Any, names: Mapping[str, str] | None = None, width: i
     rows: dict[int, list[str]] = {0: [], 1: [], 2: []}
     for key in keys:
         rows[_column(key)].append(key)
-    node_w, node_h, gap = 220, 34, 18
-    height = 60 + max(len(r) for r in rows.values()) * (node_h + gap) if keys else 80
+    node_w, node_h, gap = 190, 34, 44
+    height = 70 + max(len(r) for r in rows.values()) * (node_h + gap) if keys else 80
     xs = [20, (width - node_w) / 2, width - node_w - 20]
     where: dict[str, tuple[float, float]] = {}
-    parts = [f"<svg class='chain' viewBox='0 0 {width} {height}' role='img' aria-label='The service-profit chain: links found between the KPIs'>",
+    parts = [f"<svg class='chain' viewBox='0 0 {width} {height:.0f}' role='img' aria-label='The service-profit chain: links found between the KPIs'>",
              "<title>The service-profit chain: employee value to customer value to shareholder value</title>"]
     for column, (lens, title) in enumerate(_STAGES):
         parts.append(f"<text class='stage' x='{xs[column] + node_w / 2:.0f}' y='20' text-anchor='middle' font-weight='600'>{escape(title)}</text>")
         for row, key in enumerate(rows[column]):
-            y = 36 + row * (node_h + gap)
-            where[key] = (xs[column], y)
+            where[key] = (xs[column], 44 + row * (node_h + gap))
     for link in outlook.chain:
         if link.linked is None:
             continue
         (x1, y1), (x2, y2) = where[link.driver], where[link.outcome]
-        x1, y1, x2, y2 = x1 + node_w, y1 + node_h / 2, x2, y2 + node_h / 2
-        if x2 <= x1:  # two KPIs of one column (retention as a customer KPI): an arc on the right
-            x1, x2 = x1, x2 + node_w
+        if x1 == x2:  # two KPIs of one column (retention as a customer KPI): a bow on the right
+            x1, x2, bow = x1 + node_w, x2 + node_w, 60.0
+        else:
+            x1, x2, bow = x1 + node_w, x2, 0.0
+        y1, y2 = y1 + node_h / 2, y2 + node_h / 2
+        # over periods bends up, across units down, so that both analyses of a pair show
+        up = link.basis == "over_periods"
+        mid_x, mid_y = (x1 + x2) / 2 + bow, (y1 + y2) / 2 + (-30 if up else 30)
         months = outlook.lag_months(link)
         lag = "same period" if not months else f"lag {months} mo"
-        label = f"r {link.correlation:+.2f}, {lag}" + (" (units)" if link.basis == "across_units" else "")
+        label = f"{'periods' if up else 'units'}: r {link.correlation:+.2f}, {lag}"
         colour = ("#1a7f37" if link.correlation > 0 else "#c62a2f") if link.linked else "#8a94a0"
         dash = "" if link.linked else " stroke-dasharray='5 4'"
-        mid_x, mid_y = (x1 + x2) / 2, (y1 + y2) / 2 + (-8 if link.basis == "over_periods" else 12)
+        text_y = (y1 + y2) / 2 + (-19 if up else 27)
         parts.append(
             f"<g class='link' data-driver='{escape(link.driver)}' data-outcome='{escape(link.outcome)}' data-basis='{link.basis}' "
             f"data-linked='{'yes' if link.linked else 'no'}' data-correlation='{link.correlation:.4f}' data-lag-months='{months}' "
             f"data-observations='{link.observations}'><title>{escape(link.statement)}</title>"
-            f"<line x1='{x1:.0f}' y1='{y1:.0f}' x2='{x2:.0f}' y2='{y2:.0f}' stroke='{colour}' stroke-width='{2.5 if link.linked else 1.2}'{dash}/>"
-            + (f"<text x='{mid_x:.0f}' y='{mid_y:.0f}' text-anchor='middle' fill='{colour}'>{escape(label)}</text>" if link.linked else "")
-            + "</g>"
+            f"<path d='M{x1:.0f},{y1:.0f} Q{mid_x:.0f},{mid_y:.0f} {x2:.0f},{y2:.0f}' fill='none' stroke='{colour}' "
+            f"stroke-width='{2.5 if link.linked else 1.2}'{dash}/>"
+            f"<text x='{(x1 + x2) / 2 + bow / 2:.0f}' y='{text_y:.0f}' text-anchor='middle' font-size='11' fill='{colour}'>{escape(label)}</text>"
+            "</g>"
         )
     for key, (x, y) in where.items():
+        name = names.get(key, key)
+        short = name if len(name) <= 27 else name[:26].rstrip() + "…"  # the full name is the node's title
         parts.append(
-            f"<g class='node' data-metric='{escape(key)}'><rect x='{x:.0f}' y='{y:.0f}' width='{node_w}' height='{node_h}' rx='6' "
-            f"fill='#fff' stroke='#2f5d8c'/><text x='{x + node_w / 2:.0f}' y='{y + 21:.0f}' text-anchor='middle'>{escape(names.get(key, key))}</text></g>"
+            f"<g class='node' data-metric='{escape(key)}'><title>{escape(name)} ({escape(key)})</title>"
+            f"<rect x='{x:.0f}' y='{y:.0f}' width='{node_w}' height='{node_h}' rx='6' "
+            f"fill='#fff' stroke='#2f5d8c'/><text x='{x + node_w / 2:.0f}' y='{y + 21:.0f}' text-anchor='middle'>{escape(short)}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -500,14 +508,22 @@ def chain_section(outlook: Any, names: Mapping[str, str] | None = None) -> str:
     if not any(link.linked is not None for link in outlook.chain):
         body = f"<p class='chain-statement' data-linked='none'>{statement}</p>"
     else:
-        items = "".join(
-            f"<li data-driver='{escape(link.driver)}' data-outcome='{escape(link.outcome)}' data-basis='{link.basis}' "
-            f"data-linked='{ {True: 'yes', False: 'no', None: 'not enough data'}[link.linked] }'>{escape(link.statement)}</li>"
-            for link in sorted(outlook.chain, key=lambda l: ({True: 0, False: 1, None: 2}[l.linked], l.driver, l.outcome, l.basis))
+        def item(link: Any) -> str:
+            linked = {True: "yes", False: "no", None: "not enough data"}[link.linked]
+            return (f"<li data-driver='{escape(link.driver)}' data-outcome='{escape(link.outcome)}' data-basis='{link.basis}' "
+                    f"data-linked='{linked}'>{escape(link.statement)}</li>")
+
+        ordered = sorted(outlook.chain, key=lambda l: ({True: 0, False: 1, None: 2}[l.linked], l.driver, l.outcome, l.basis))
+        judged = "".join(item(link) for link in ordered if link.linked is not None)
+        unjudged = [link for link in ordered if link.linked is None]
+        more = (
+            f"<details><summary>{len(unjudged)} with too little data</summary><ul class='chain-links'>"
+            + "".join(item(link) for link in unjudged) + "</ul></details>"
+            if unjudged else ""
         )
         body = (
             f"<p class='chain-statement'>{statement}</p><div class='chain-wrap'>{chain_diagram(outlook, names)}</div>"
-            f"<ul class='chain-links'>{items}</ul>"
+            f"<ul class='chain-links'>{judged}</ul>{more}"
         )
     pairs = "" if outlook.unit_pairs is not None else (
         "<p class='covers'>Across units: not analysed (which department serves which channels is read from the source, "
