@@ -171,9 +171,18 @@ class StoreCollector:
         # The scorecard judges the same snapshot: one read of the store per render.
         scorecard = evaluate(standards_in_force(self.store), records, observations)
         yield from scorecard_families(scorecard)
+        from sqlalchemy.exc import SQLAlchemyError
+
         from .outlook import outlook_families
 
-        yield from outlook_families(self.outlook.build(self.store, scorecard), scorecard)
+        try:
+            outlook = self.outlook.build(self.store, scorecard)
+        except SQLAlchemyError:
+            raise  # the store cannot be read: the server serves the last rendering
+        except Exception:  # noqa: BLE001 - a fault in the outlook must not take /metrics down
+            log.exception("the outlook (forecasts, anomalies, value chain) could not be computed; exported without it")
+            return
+        yield from outlook_families(outlook, scorecard)
 
 
 def model_fit_families(fits: Iterable[Any]) -> Iterator[Metric]:

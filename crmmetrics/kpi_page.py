@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -320,7 +321,8 @@ def kpi_page(store: Store, key: str, outlook_cache: Any = None) -> str | None:
     standard = standards[0] if standards else None
     scorecard = build_scorecard(store)
     metric_kpis = sorted((k for k in scorecard.kpis if k.metric == key), key=lambda k: (bool(k.dimensions), k.key))
-    outlook = (outlook_cache or OutlookCache()).build(store, scorecard)
+    # this metric's KPIs only, from the history already read: a request computes no other KPI
+    outlook = (outlook_cache or OutlookCache()).build(store, replace(scorecard, kpis=metric_kpis), snapshots, chain=False, partial=True)
     kpis = [k for k in metric_kpis if not k.dimensions]
     target = kpis[0].target if kpis else (standard.spec.target if standard else None)
     periods = [Period("current", s.period_start, s.period_end) for s in snapshots]

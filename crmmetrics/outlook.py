@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 from threadpoolctl import threadpool_limits
@@ -352,17 +353,21 @@ class OutlookCache:
         pairs = self._unit_pairs() if callable(self._unit_pairs) else self._unit_pairs
         return None if pairs is None else [tuple(p) for p in pairs]
 
-    def build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None = None) -> Outlook:
-        """The outlook of ``scorecard`` from the store's history (``snapshots``: already read)."""
+    def build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None = None, *, chain: bool = True,
+              partial: bool = False) -> Outlook:
+        """The outlook of ``scorecard`` from the store's history (``snapshots``: already read).
+
+        ``chain=False`` leaves the value chain out; ``partial``: ``scorecard`` holds only some
+        KPIs (one KPI's page), so the answers remembered for the others are kept."""
         # The fits are thousands of optimisations of a few dozen numbers: BLAS threads only get
         # in each other's way (measured: 15 s instead of 1.6 s on two busy cores).
         with threadpool_limits(limits=1):
-            return self._build(store, scorecard, snapshots)
+            return self._build(store, scorecard, snapshots, chain, partial)
 
-    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None) -> Outlook:
+    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool) -> Outlook:
         from .history import history_snapshots
 
-        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)}
+        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)} if chain else set()
         keys = {kpi.metric for kpi in scorecard.kpis} | chain_keys
         if snapshots is None:
             snapshots = history_snapshots(store, keys=keys)
@@ -377,11 +382,21 @@ class OutlookCache:
                     spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)))
             result = self._kpis.get(memo)
             if result is None:
-                result = _kpi_outlook(kpi, periods, values)
+                try:
+                    result = _kpi_outlook(kpi, periods, values)
+                except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # one KPI's odd history
+                    log.warning("outlook of %s: %s; no forecast or anomaly score for it", kpi.key, exc)
+                    result = KpiOutlook(kpi.metric, dict(kpi.dimensions), forecast_reason=f"no forecast: {exc}",
+                                        anomaly_reason=f"no anomaly score: {exc}")
                 self.computed += 1
             used_kpis[memo] = result
             kpis[(kpi.metric, dimensions_key(kpi.dimensions))] = result
-        self._kpis = used_kpis  # forget answers no KPI asks for any more: the memory stays bounded
+        if partial:
+            self._kpis.update(used_kpis)
+        else:
+            self._kpis = used_kpis  # forget answers no KPI asks for any more: the memory stays bounded
+        if not chain:
+            return Outlook(kpis, [], self.unit_pairs() if self._unit_pairs is not None else None)
         analyses, used_links = self._chain(store, by_metric)
         self._links = used_links
         chain = [link for link, _ in analyses]
@@ -418,7 +433,11 @@ class OutlookCache:
                     pairs is None, names.get(link.driver), names.get(link.outcome))
             result = self._links.get(memo)
             if result is None:
-                result = _link_analyses(link, totals, by_unit, pairs, names)
+                try:
+                    result = _link_analyses(link, totals, by_unit, pairs, names)
+                except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                    log.warning("value chain %s -> %s: %s; left out", link.driver, link.outcome, exc)
+                    result = []
                 self.computed += 1
             used[memo] = result
             chain.extend(result)
