@@ -224,11 +224,22 @@ def _series(snapshots: Sequence[Any], dimensions: Mapping[str, str]) -> tuple[li
 def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None]) -> KpiOutlook:
     unit = calendar_unit(kpi.period_start, kpi.period_end)
     key = dict(kpi.dimensions)
-    # history up to the KPI's own current period (a later backfilled period is not "before" it)
-    if kpi.period_end is not None:
-        keep = [i for i, p in enumerate(periods) if p.end <= kpi.period_end]
-        periods, values = [periods[i] for i in keep], [values[i] for i in keep]
-    periods, values = periods[-MAX_HISTORY:], values[-MAX_HISTORY:]
+    # history of the KPI's own unit up to its current period (a later backfilled period is not
+    # "before" it), on every period in between: a period never computed is a gap, not skipped
+    if unit is not None and kpi.period_end is not None:
+        stored = {p.start: v for p, v in zip(periods, values) if p.end <= kpi.period_end and calendar_unit(p.start, p.end) == unit}
+        periods, values = [], []
+        months = _UNIT_MONTHS[unit]
+        start = _months_back(kpi.period_end, months * MAX_HISTORY)
+        first = min(stored, default=kpi.period_end)
+        start = max(start, first)
+        while start < kpi.period_end:
+            end = _months_ahead(start, months)
+            periods.append(Period("current", start, end))
+            values.append(stored.get(start))
+            start = end
+    else:
+        periods, values = [], []
     season = _SEASONS.get(unit or "")
     # forecast and pacing
     forecast_period = pace = None
