@@ -306,3 +306,29 @@ def test_anomaly_scores_of_the_demo_history_match_the_method(chain_demos):
         assert result.forecast == forecast_next(history, season=12)
     finally:
         store.engine.dispose()
+
+
+def test_a_period_never_computed_is_a_gap_not_skipped():
+    """Monthly history 2023-01 .. 2024-12 without 2024-06 (and a quarter stored by an earlier
+    configuration): the forecast rests on the stretch after the gap only (six months), the
+    quarter is not mixed in, and the history counts the 23 months stored."""
+    from types import SimpleNamespace
+
+    from crmmetrics.outlook import _kpi_outlook
+    from crmmetrics.periods import Period
+
+    months = [datetime(2023 + m // 12, m % 12 + 1, 1) for m in range(25)]
+    periods = [Period("current", a, b) for a, b in zip(months, months[1:]) if a != datetime(2024, 6, 1)]
+    values = [100.0 + (p.start.year - 2023) * 12 + p.start.month for p in periods]
+    periods.append(Period("current", datetime(2024, 1, 1), datetime(2024, 4, 1)))  # a quarter: left out
+    values.append(1e6)
+    spec = SimpleNamespace(red=90.0, green=110.0)
+    kpi = SimpleNamespace(metric="m", dimensions={}, direction="higher_is_better", value=values[-2],
+                          period_start=datetime(2024, 12, 1), period_end=datetime(2025, 1, 1), standard=SimpleNamespace(spec=spec))
+    result = _kpi_outlook(kpi, periods, values)
+    assert result.history == 23
+    assert result.forecast.observations == 6  # 2024-07 .. 2024-12
+    assert result.forecast == forecast_next(values[17:23], season=12)
+    assert result.forecast_period.start == datetime(2025, 1, 1)
+    # a straight line after the gap: the drift and Holt methods forecast it exactly
+    assert result.forecast.value == pytest.approx(100.0 + 25) and result.pacing.status == "on_track"
