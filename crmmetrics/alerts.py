@@ -9,6 +9,10 @@ Two audiences, told apart by ``severity`` (config/alertmanager.yml routes on it)
   whole metric excludes the dimension values that have a standard of their own (``unless``),
   so each red KPI fires under the rule of the standard that judges it, with that standard's
   owner. Amber and green never fire: they are the scorecard's business, not an alert's.
+  ``CrmmetricsKpiOffTrack``, one rule per standard, fires when the forecast of the period now
+  running says the KPI will likely end red (pacing off track) while that period is in its first
+  half, with the forecast as its value; ``CrmmetricsKpiBadSurprise`` when the KPI's latest
+  period is an anomaly the bad way (crmmetrics.outlook), with the anomaly score as its value.
 - **crmmetrics' operators** (``severity="warning"``): ``CrmmetricsDown`` (the scrape fails),
   ``CrmmetricsAbsent`` (Prometheus has no crmmetrics target at all), ``CrmmetricsMetricFailing``
   (a metric's last run failed, ``crmmetrics_run_up == 0``) and ``CrmmetricsMetricStale`` (one
@@ -32,7 +36,15 @@ from typing import Any
 from .config import Config
 from .dashboards import HEALTH_UID, process_uid
 from .definitions import MetricDefinition, Schedule, parse_duration
-from .families import status_family, value_family
+from .families import (
+    FORECAST_PERIOD_END,
+    FORECAST_PERIOD_START,
+    anomaly_family,
+    forecast_family,
+    pacing_family,
+    status_family,
+    value_family,
+)
 from .scorecard import format_value
 from .standards import Standard, describe_target
 from .vocabulary import Direction
@@ -187,6 +199,95 @@ def kpi_red_rule(standard: Standard, standards: list[Standard], definition: Metr
     }
 
 
+#: "Early in a period": the first half of the period being forecast. Later, an off-track forecast
+#: leaves little time to act and the red alert will follow soon enough if it comes true.
+EARLY_SHARE = 0.5
+
+
+def _kpi_labels(standard: Standard, definition: MetricDefinition) -> dict[str, str]:
+    labels = {
+        "severity": KPI_SEVERITY,
+        "standard": standard.key,
+        "process": str(definition.process),
+        "perspective": str(definition.perspective),
+    }
+    if standard.spec.owner:
+        labels["owner"] = standard.spec.owner
+    return labels
+
+
+def _kpi_families(definition: MetricDefinition, standard: Standard, name: Any) -> str:
+    """The families ``name(dimensions)`` of the KPIs a standard may judge, as one selector."""
+    matchers = _matchers(definition.key, standard.dimensions)
+    sets = [tuple(definition.dimensions)] if standard.dimensions else [()] + ([tuple(definition.dimensions)] if definition.dimensions else [])
+    return _either([name(dims) + matchers for dims in sets])
+
+
+def _unless_outranked(definition: MetricDefinition, standard: Standard, standards: list[Standard], name: Any) -> str:
+    return "".join(
+        f" unless {_kpi_families(definition, other, name)}" for other in standards if _outranks(other, standard)
+    )
+
+
+def kpi_off_track_rule(standard: Standard, standards: list[Standard], definition: MetricDefinition, for_red: str,
+                       links: Links, currency: str | None) -> dict[str, Any]:
+    """Fires while the forecast of the period now running says the KPI will likely end red
+    (pacing off track) and that period is in its first half (:data:`EARLY_SHARE`): time to act."""
+    spec = standard.spec
+    start = f"{FORECAST_PERIOD_START}{_matchers(definition.key, {})}"
+    end = f"{FORECAST_PERIOD_END}{_matchers(definition.key, {})}"
+    early = f"(time() - {start}) < {EARLY_SHARE} * ({end} - {start})"
+    forecasts = _kpi_families(definition, standard, lambda dims: forecast_family(definition.unit, dims))
+    expr = (
+        f"{forecasts} and ({_kpi_families(definition, standard, pacing_family)} == 0) and on(metric) ({early})"
+        + _unless_outranked(definition, standard, standards, pacing_family)
+    )
+    where = "".join(f"{{{{ with $labels.{name} }}}} {name}={{{{ . }}}}{{{{ end }}}}" for name in definition.dimensions)
+    value = humanized_value(definition.unit, currency)
+    return {
+        "alert": "CrmmetricsKpiOffTrack",
+        "expr": expr,
+        "for": for_red,
+        "labels": _kpi_labels(standard, definition),
+        "annotations": {
+            "summary": f"KPI {definition.name} is off track: forecast {value}",
+            "description": (
+                f"{definition.name} ({standard.metric}{where}) is forecast at {value} for the period now running, which is in "
+                f"its first half: ending red ({_comparison(definition.direction)} {_people(spec.red, definition.unit, currency)}; "
+                f"green {_people(spec.green, definition.unit, currency)}) is at least as likely as not. "
+                f"Owner: {spec.owner or 'no owner set'}; standard {standard.key}."
+            ),
+            "runbook_url": links.runbook("CrmmetricsKpiOffTrack"),
+            "dashboard_url": links.dashboard(process_uid(definition.process)),
+        },
+    }
+
+
+def kpi_bad_surprise_rule(standard: Standard, standards: list[Standard], definition: MetricDefinition, for_red: str,
+                          links: Links) -> dict[str, Any]:
+    """Fires while the KPI's latest period is an anomaly the bad way for its direction."""
+    scores = _kpi_families(definition, standard, lambda dims: anomaly_family("score", dims))
+    surprise = _kpi_families(definition, standard, lambda dims: anomaly_family("surprise", dims))
+    expr = f"{scores} and ({surprise} == -1)" + _unless_outranked(definition, standard, standards, lambda dims: anomaly_family("surprise", dims))
+    where = "".join(f"{{{{ with $labels.{name} }}}} {name}={{{{ . }}}}{{{{ end }}}}" for name in definition.dimensions)
+    return {
+        "alert": "CrmmetricsKpiBadSurprise",
+        "expr": expr,
+        "for": for_red,
+        "labels": _kpi_labels(standard, definition),
+        "annotations": {
+            "summary": f"KPI {definition.name} moved unusually the bad way (score {{{{ $value | printf \"%.1f\" }}}})",
+            "description": (
+                f"The latest period of {definition.name} ({standard.metric}{where}) lies {{{{ $value | printf \"%.1f\" }}}} robust "
+                f"standard deviations from what its own history and season lead to expect, the bad way for a KPI where "
+                f"{str(definition.direction).replace('_', ' ')}. Owner: {standard.spec.owner or 'no owner set'}; standard {standard.key}."
+            ),
+            "runbook_url": links.runbook("CrmmetricsKpiBadSurprise"),
+            "dashboard_url": links.dashboard(process_uid(definition.process)),
+        },
+    }
+
+
 def alert_rules(
     standards: Iterable[Standard],
     registry: Any,
@@ -201,6 +302,8 @@ def alert_rules(
     standards = [s for s in standards if s.metric in registry]
     currency = config.service.currency
     red_rules = [kpi_red_rule(s, standards, registry.get(s.metric), for_red, links, currency) for s in standards]
+    outlook_rules = [kpi_off_track_rule(s, standards, registry.get(s.metric), for_red, links, currency) for s in standards]
+    outlook_rules += [kpi_bad_surprise_rule(s, standards, registry.get(s.metric), for_red, links) for s in standards]
     health_dashboard = links.dashboard(HEALTH_UID)
     stale_rules = []
     grace = parse_duration(config.service.misfire_grace)
@@ -284,6 +387,7 @@ def alert_rules(
     ]
     groups = [
         {"name": "crmmetrics-kpi-status", "rules": red_rules},
+        {"name": "crmmetrics-kpi-outlook", "rules": outlook_rules},
         {"name": "crmmetrics-health", "rules": health},
         {"name": "crmmetrics-metric-freshness", "rules": stale_rules},
     ]

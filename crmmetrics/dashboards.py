@@ -42,7 +42,19 @@ from pathlib import Path
 from typing import Any
 
 from .definitions import UNITS, MetricDefinition
-from .families import status_family, target_family, value_family
+from .families import (
+    CHAIN_CORRELATION,
+    CHAIN_LAG,
+    CHAIN_LOWER,
+    CHAIN_OBSERVATIONS,
+    CHAIN_UPPER,
+    anomaly_family,
+    pacing_family,
+    pacing_probability_family,
+    status_family,
+    target_family,
+    value_family,
+)
 from .scorecard import STATUS_VALUES
 from .vocabulary import Direction, Perspective, Process
 
@@ -583,6 +595,10 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
         24,
         6,
     )
+    if definitions:
+        layout.row("Outlook: pacing, anomalies and the value chain")
+        for panel, w, h in outlook_panels(definitions):
+            layout.add(panel, w, h)
     for perspective in Perspective:
         members = [d for d in definitions if Perspective(d.perspective) == perspective]
         if not members:
@@ -606,6 +622,102 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
         ["scorecard"],
         layout.panels,
     )
+
+
+PACING_STATES = [(0, "off track", "red"), (1, "at risk", "orange"), (2, "on track", "green")]
+
+
+def _kpi_families(definitions: Iterable[MetricDefinition], family: Callable[[Iterable[str]], str], matchers: str = "") -> str:
+    """The union of ``family`` over the dimension sets the KPIs are judged in (total, breakdowns)."""
+    names = sorted({family(())} | {family(d.dimensions) for d in definitions if d.dimensions})
+    return _union(f"{name}{matchers}" for name in names)
+
+
+def _named(expr: str) -> str:
+    """``expr`` with the metric's name from crmmetrics_metric_info (its value is 1)."""
+    return f"{expr} * on(job, instance, metric) group_left(name) crmmetrics_metric_info"
+
+
+def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, Any], int, int]]:
+    """Pacing, anomalies and the value chain (crmmetrics.outlook): (panel, width, height)."""
+    dimensions = sorted({dimension for d in definitions for dimension in d.dimensions})
+    legend = " ".join(["{{name}}", *(f"{{{{{d}}}}}" for d in dimensions)])
+    pacing = _panel(
+        "bargauge",
+        "Pacing: the period now running",
+        "Where each KPI is heading by the end of the period now running, from a forecast on its stored history: "
+        "off track (P(red) >= 50%), at risk, on track (P(green) >= 50% and P(red) < 20%). KPIs without enough "
+        "history (or on a to-date or trailing period) have no forecast and are not listed.",
+        [_target(f"sort({_named(_kpi_families(definitions, pacing_family))})", "A", legend, instant=True)],
+        {
+            "displayMode": "basic", "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": False},
+            "maxVizHeight": 300, "minVizHeight": 16, "minVizWidth": 8, "namePlacement": "left", "orientation": "horizontal",
+            "reduceOptions": _reduce(), "showUnfilled": True, "sizing": "auto", "valueMode": "color",
+        },
+        {
+            "min": 0, "max": 2, "decimals": 0, "color": {"mode": "thresholds"},
+            "thresholds": _thresholds([(None if i == 0 else value, colour) for i, (value, _, colour) in enumerate(PACING_STATES)]),
+            "mappings": [{"type": "value", "options": {str(v): {"text": t, "color": c, "index": i} for i, (v, t, c) in enumerate(PACING_STATES)}}],
+        },
+    )
+    red_chance = _bargauge(
+        "Chance of ending red",
+        "Probability that each KPI ends the period now running at or beyond its red threshold (the forecast's "
+        "distribution beyond the threshold), highest first.",
+        [_target("sort_desc(" + _named(_kpi_families(definitions, pacing_probability_family, '{status="red"}')) + ")", "A", legend, instant=True)],
+        {"unit": "percentunit", "decimals": 0, "min": 0, "max": 1,
+         "color": {"mode": "thresholds"}, "thresholds": _thresholds([(None, "green"), (0.2, "orange"), (0.5, "red")])},
+    )
+    flagged = _panel(
+        "stat",
+        "Anomalies now",
+        "KPIs whose latest period is unusual against their own history and season (|robust z| >= 5), and of those "
+        "the bad surprises. KPIs without enough history (a monthly KPI needs 21 months) are not scored.",
+        [
+            _target(f"sum({_kpi_families(definitions, partial(anomaly_family, 'flagged'))})", "A", "flagged", instant=True),
+            _target(f"count({_kpi_families(definitions, partial(anomaly_family, 'score'))})", "B", "scored", instant=True),
+        ],
+        {**_stat_options(text_mode="value_and_name"), "orientation": "vertical"},
+        {"unit": "short", "decimals": 0, "color": _colour("text")},
+    )
+    scores = _bargauge(
+        "Anomaly score of the latest period",
+        "Robust z-score of each KPI's latest period against its history and season: the value less the value a "
+        "season earlier plus the typical change, over the spread of those changes. Beyond ±5 it is flagged.",
+        [_target(f"sort_desc(abs({_named(_kpi_families(definitions, partial(anomaly_family, 'score')))}))", "A", legend, instant=True)],
+        {"unit": "none", "decimals": 1, "min": 0, "max": 10,
+         "color": {"mode": "thresholds"}, "thresholds": _thresholds([(None, "green"), (3.5, "orange"), (5, "red")])},
+    )
+    chain_targets = [
+        _target(CHAIN_CORRELATION, "A", instant=True, table=True),
+        _target(CHAIN_LOWER, "B", instant=True, table=True),
+        _target(CHAIN_UPPER, "C", instant=True, table=True),
+        _target(f"{CHAIN_LAG} / 2629800", "D", instant=True, table=True),
+        _target(CHAIN_OBSERVATIONS, "E", instant=True, table=True),
+    ]
+    rename = {"Value #A": "r", "Value #B": "95% lower", "Value #C": "95% upper", "Value #D": "lag (months)", "Value #E": "observations"}
+    chain = _panel(
+        "table",
+        "The value chain: links between the KPIs",
+        "Employee value -> customer value -> shareholder value (Heskett et al. 1994): the correlation of each pair "
+        "at its strongest lag, over periods (of the changes) or across units (team against the channels it serves, "
+        "after what all share), with its 95% interval; a link is real when the interval excludes 0. Rows without r "
+        "have too few observations to say anything. `crmmetrics chain` says each in words.",
+        chain_targets,
+        {"cellHeight": "sm", "frameIndex": 0, "showHeader": True},
+        {"decimals": 2, "custom": {"align": "auto", "inspect": False}},
+        [
+            {"matcher": {"id": "byNames", "options": {"mode": "include", "names": ["r"]}},
+             "properties": [{"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                            {"id": "thresholds", "value": _thresholds([(None, "red"), (0, "green")])}]},
+        ],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "instance": True}, "renameByName": rename,
+                                           "indexByName": {"driver": 0, "outcome": 1, "basis": 2, "stage": 3}}},
+        ],
+    )
+    return [(pacing, 8, 10), (red_chance, 8, 10), (flagged, 4, 10), (scores, 4, 10), (chain, 24, 8)]
 
 
 def status_counts() -> dict[str, Any]:

@@ -27,7 +27,10 @@ docs/operations.md):
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
 The scorecard adds the standards' targets, thresholds, statuses and scores
-(``crmmetrics.scorecard.scorecard_families``). The HTTP server (``crmmetrics.server``) serves
+(``crmmetrics.scorecard.scorecard_families``), and the outlook the forecasts, pacing, anomaly
+scores and value-chain links (``crmmetrics.outlook.outlook_families``), computed from the
+stored history; the change marker therefore includes the backfilled runs
+(``Store.history_marker``). The HTTP server (``crmmetrics.server``) serves
 these bytes at ``/metrics`` with the service's own live metrics (``crmmetrics.health``) appended.
 """
 
@@ -130,10 +133,16 @@ def info_families(records: Iterable[MetricRecord]) -> Iterator[Metric]:
 
 
 class StoreCollector:
-    """Yields fresh metric families from the store on every collect()."""
+    """Yields fresh metric families from the store on every collect().
 
-    def __init__(self, store: Store) -> None:
+    ``outlook``: the cache of forecasts, anomalies and the value chain (crmmetrics.outlook),
+    shared with the page so that both compute each answer once per change of its inputs."""
+
+    def __init__(self, store: Store, outlook: Any = None) -> None:
+        from .outlook import OutlookCache
+
         self.store = store
+        self.outlook = outlook if outlook is not None else OutlookCache()
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
@@ -160,7 +169,20 @@ class StoreCollector:
         yield from (duration, success, up, failures, runs)
         yield from model_fit_families(self.store.latest_model_fits())
         # The scorecard judges the same snapshot: one read of the store per render.
-        yield from scorecard_families(evaluate(standards_in_force(self.store), records, observations))
+        scorecard = evaluate(standards_in_force(self.store), records, observations)
+        yield from scorecard_families(scorecard)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .outlook import outlook_families
+
+        try:
+            outlook = self.outlook.build(self.store, scorecard)
+        except SQLAlchemyError:
+            raise  # the store cannot be read: the server serves the last rendering
+        except Exception:  # noqa: BLE001 - a fault in the outlook must not take /metrics down
+            log.exception("the outlook (forecasts, anomalies, value chain) could not be computed; exported without it")
+            return
+        yield from outlook_families(outlook, scorecard)
 
 
 def model_fit_families(fits: Iterable[Any]) -> Iterator[Metric]:
@@ -249,10 +271,11 @@ class Exposition:
     queueing behind it (it is at most one render old).
     """
 
-    def __init__(self, store: Store, recheck_after: float = 0.0) -> None:
+    def __init__(self, store: Store, recheck_after: float = 0.0, outlook: Any = None) -> None:
         self.store = store
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StoreCollector(store))
+        self.collector = StoreCollector(store, outlook)
+        self.registry.register(self.collector)
         self.recheck_after = recheck_after
         self._lock = threading.Lock()
         self._marker: Any = object()
@@ -271,7 +294,8 @@ class Exposition:
         try:
             self._checked_at = time.monotonic()
             try:
-                marker = self.store.change_marker()
+                # history too: the forecasts and anomaly scores read the backfilled periods
+                marker = self.store.history_marker()
                 if marker != self._marker or self.last is None:
                     self.last = encode(_Snapshot(list(self.registry.collect())))
                     self._marker = marker

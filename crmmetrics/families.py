@@ -74,3 +74,35 @@ PERIOD_START = family("metric", "period_start_timestamp_seconds")
 PERIOD_END = family("metric", "period_end_timestamp_seconds")
 COMPUTED = family("metric", "computed_timestamp_seconds")
 INFO = family("metric", "info")
+
+
+# --- the outlook (crmmetrics.outlook): forecasts, pacing, anomalies, the value chain ---------
+
+
+def forecast_family(unit: str, dimensions: Iterable[str] = (), bound: str = "") -> str:
+    """``crmmetrics_kpi[_by_<dims>]_forecast[_lower|_upper]_<unit>``: the forecast of the period
+    now running (``bound``: ``lower``/``upper`` of its prediction interval), in the KPI's unit."""
+    return family("kpi", f"forecast_{bound + '_' if bound else ''}{unit_suffix(unit)}", dimensions)
+
+
+def pacing_family(dimensions: Iterable[str] = ()) -> str:
+    return family("kpi", "pacing_status", dimensions)
+
+
+def pacing_probability_family(dimensions: Iterable[str] = ()) -> str:
+    return family("kpi", "pacing_probability_ratio", dimensions)
+
+
+def anomaly_family(quantity: str, dimensions: Iterable[str] = ()) -> str:
+    """``quantity``: ``score``, ``flagged`` or ``surprise``."""
+    return family("kpi", f"anomaly_{quantity}", dimensions)
+
+
+FORECAST_PERIOD_START = family("kpi", "forecast_period_start_timestamp_seconds")
+FORECAST_PERIOD_END = family("kpi", "forecast_period_end_timestamp_seconds")
+CHAIN_CORRELATION = family("value_chain", "correlation_ratio")
+CHAIN_LOWER = family("value_chain", "correlation_lower_ratio")
+CHAIN_UPPER = family("value_chain", "correlation_upper_ratio")
+CHAIN_LAG = family("value_chain", "lag_seconds")
+CHAIN_LINKED = family("value_chain", "linked")
+CHAIN_OBSERVATIONS = family("value_chain", "observations")

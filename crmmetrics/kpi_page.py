@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from html import escape
+from typing import Any
 
 from sqlmodel import select
 
 from .history import Snapshot, history_snapshots
 from .page import _CSS, _when
 from .periods import Period
-from .scorecard import build_scorecard, format_value
+from .scorecard import Kpi, build_scorecard, format_value
 from .standards import standard_history, standards_in_force
 from .store import BackfilledRun, Store, utcnow
 from .vocabulary import Perspective, Process
@@ -41,6 +43,9 @@ a.kpi-link { color:inherit; text-decoration:none; } a.kpi-link:hover .name { tex
 .narrow { display:none; }
 @media (max-width:600px) { .wide { display:none; } .narrow { display:block; } }
 .kpi-page td { white-space:nowrap; }
+.kpi-page h3 { font-size:14px; margin:12px 0 6px; }
+.pacing-status.on_track b { color:var(--green); } .pacing-status.at_risk b { color:var(--amber); } .pacing-status.off_track b { color:var(--red); }
+tr.anomaly[data-surprise='bad'] td:last-child { color:var(--red); font-weight:600; } tr.anomaly[data-surprise='good'] td:last-child { color:var(--green); }
 svg.spark { display:block; width:100%; height:22px; margin-top:3px; }
 @media (max-width:600px) { main { padding:12px; } header { padding:12px; } .kpi-page section { padding:10px; } }
 """
@@ -229,8 +234,84 @@ def chart_lines(snapshots: Sequence[Snapshot], max_lines: int = 8) -> list[tuple
     return lines
 
 
-def kpi_page(store: Store, key: str) -> str | None:
-    """The page of metric ``key``; None if no plugin defines it."""
+def _pct(probability: float) -> str:
+    return f"{probability * 100:.0f}%" if probability >= 0.005 or probability == 0 else "<1%"
+
+
+def outlook_section(kpis: Sequence[Kpi], outlook: Any, unit: str) -> str:
+    """Forecast, pacing and anomalies of each KPI of the metric (the total first)."""
+    from .anomaly import MIN_CHANGES, THRESHOLD
+    from .forecast import OFF_TRACK_MIN_RED, ON_TRACK_MAX_RED, ON_TRACK_MIN_GREEN
+    from .page import PACING_TITLES
+
+    if not kpis:
+        return ("<section id='outlook'><h2>Forecast and anomalies</h2><p>No standard: a forecast is judged against a standard's "
+                "thresholds (<code>crmmetrics standards set</code>).</p></section>")
+    parts = []
+    for kpi in kpis:
+        result = outlook.of(kpi)
+        dims = " · ".join(v for _k, v in sorted(kpi.dimensions.items()))
+        heading = f"<h3>{escape(dims)}</h3>" if dims else ""
+        spec = kpi.standard.spec
+        thresholds = f"red at {escape(format_value(spec.red, unit))}, green at {escape(format_value(spec.green, unit))}"
+        if result is not None and result.pacing is not None:
+            pace, forecast = result.pacing, result.pacing.forecast
+            p = pace.probabilities
+            period = result.forecast_period.describe() if result.forecast_period else ""
+            pacing = (
+                f"<div class='pacing' data-key='{escape(kpi.key)}' data-pacing='{pace.status}' data-forecast='{forecast.value!r}' "
+                f"data-lower='{forecast.lower!r}' data-upper='{forecast.upper!r}' data-method='{forecast.method}' "
+                f"data-p-green='{p['green']!r}' data-p-amber='{p['amber']!r}' data-p-red='{p['red']!r}' "
+                f"data-red='{spec.red!r}' data-green='{spec.green!r}'><dl>"
+                f"<dt>Forecast for {escape(period)}</dt><dd class='forecast'>{escape(format_value(forecast.value, unit))} "
+                f"(80% interval {escape(format_value(forecast.lower, unit))} to {escape(format_value(forecast.upper, unit))}; "
+                f"method {forecast.method}, chosen by back-test on {forecast.observations} periods)</dd>"
+                f"<dt>Thresholds</dt><dd>{thresholds}</dd>"
+                f"<dt>Chance of ending</dt><dd class='probabilities'>green {_pct(p['green'])} · amber {_pct(p['amber'])} · red {_pct(p['red'])}</dd>"
+                f"<dt>Pacing</dt><dd class='pacing-status {pace.status}'><b>{PACING_TITLES[pace.status]}</b> (off track: P(red) ≥ "
+                f"{OFF_TRACK_MIN_RED:.0%}; on track: P(green) ≥ {ON_TRACK_MIN_GREEN:.0%} and P(red) &lt; {ON_TRACK_MAX_RED:.0%}; else at risk)</dd>"
+                "</dl></div>"
+            )
+        else:
+            reason = result.forecast_reason if result is not None else "no forecast"
+            pacing = f"<div class='pacing' data-key='{escape(kpi.key)}' data-pacing='none'><p>{escape(reason or '')} (thresholds: {thresholds}).</p></div>"
+        if result is not None and result.anomaly is not None:
+            scored = result.anomaly
+            verdict = f"unusual ({scored.surprise} surprise)" if scored.anomalous else "not unusual"
+            latest = (
+                f"<p class='anomaly-latest' data-score='{scored.score!r}' data-flagged='{'yes' if scored.anomalous else 'no'}'>"
+                f"{escape(result.anomaly_period.describe() if result.anomaly_period else '')}: {escape(format_value(scored.value, unit))} "
+                f"against {escape(format_value(scored.expected, unit))} expected, score {scored.score:+.1f}: <b>{verdict}</b> "
+                f"(flagged at |score| ≥ {THRESHOLD:g})</p>"
+            )
+        else:
+            reason = result.anomaly_reason if result is not None else ""
+            latest = f"<p class='anomaly-latest' data-flagged='none'>{escape(reason or '')}</p>"
+        flagged = result.flagged if result is not None else ()
+        rows = "".join(
+            f"<tr class='anomaly' data-period-start='{period.start.isoformat()}Z' data-score='{s.score!r}' data-direction='{s.direction}' "
+            f"data-surprise='{s.surprise}'><td>{escape(period.describe())}</td><td>{escape(format_value(s.value, unit))}</td>"
+            f"<td>{escape(format_value(s.expected, unit))}</td><td>{s.score:+.1f}</td><td>{s.direction}</td><td>{s.surprise} surprise</td></tr>"
+            for period, s in flagged
+        )
+        table = (
+            "<div class='table-wrap'><table class='anomalies'><thead><tr><th>Period</th><th>Value</th><th>Expected</th><th>Score</th>"
+            f"<th>Moved</th><th>For the KPI</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            if rows else f"<p class='no-anomalies'>No anomaly in the stored history (a period is scored from the {MIN_CHANGES}th change over its lag on).</p>"
+        )
+        parts.append(f"{heading}{pacing}<h3>Anomalies</h3>{latest}{table}")
+    return (
+        "<section id='outlook'><h2>Forecast, pacing and anomalies</h2><p class='legend'>The period now running, forecast from the "
+        "stored history; the probabilities are those of the forecast's distribution on each side of the thresholds "
+        "(docs/scorecard.md).</p>" + "".join(parts) + "</section>"
+    )
+
+
+def kpi_page(store: Store, key: str, outlook_cache: Any = None) -> str | None:
+    """The page of metric ``key``; None if no plugin defines it (``outlook_cache``: a
+    crmmetrics.outlook.OutlookCache to share with the other readers)."""
+    from .outlook import OutlookCache
+
     records = store.metric_records()
     record = records.get(key)
     if record is None:
@@ -238,7 +319,11 @@ def kpi_page(store: Store, key: str) -> str | None:
     snapshots = history_snapshots(store, keys=[key])
     standards = [s for s in standards_in_force(store) if s.metric == key and not s.dimensions]
     standard = standards[0] if standards else None
-    kpis = [k for k in build_scorecard(store).kpis if k.metric == key and not k.dimensions]
+    scorecard = build_scorecard(store)
+    metric_kpis = sorted((k for k in scorecard.kpis if k.metric == key), key=lambda k: (bool(k.dimensions), k.key))
+    # this metric's KPIs only, from the history already read: a request computes no other KPI
+    outlook = (outlook_cache or OutlookCache()).build(store, replace(scorecard, kpis=metric_kpis), snapshots, chain=False, partial=True)
+    kpis = [k for k in metric_kpis if not k.dimensions]
     target = kpis[0].target if kpis else (standard.spec.target if standard else None)
     periods = [Period("current", s.period_start, s.period_end) for s in snapshots]
     lines = chart_lines(snapshots)
@@ -317,6 +402,7 @@ def kpi_page(store: Store, key: str) -> str | None:
 <dt>Standard</dt><dd id="standard">{standard_text}</dd>
 </dl></section>
 <section id="history"><h2>Value per reporting period</h2>{legend}{chart}</section>
+{outlook_section(metric_kpis, outlook, record.unit)}
 <section id="breakdown"><h2>Breakdown{(' for ' + escape(period_text)) if period_text else ''}</h2>{breakdown}</section>
 <section id="standard-history"><h2>History of its standard</h2><div class="table-wrap"><table><thead><tr><th>Changed</th><th>By</th><th>How</th>
 <th>Target</th><th>Red</th><th>Green</th><th>Weight</th><th>Valid from</th><th></th></tr></thead><tbody>{change_rows}</tbody></table></div></section>

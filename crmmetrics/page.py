@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from html import escape
 from urllib.parse import quote
 
@@ -89,6 +90,12 @@ footer { color:var(--muted); font-size:12px; padding:0 28px 28px; }
 b.nodata, .big.nodata { color:var(--grey); font-weight:500; }
 header p#reporting-period { color:#fff; }
 code { background:#e9edf1; padding:1px 4px; border-radius:3px; }
+.kpi-pacing { white-space:nowrap; } .kpi-pacing.on_track { color:var(--green); } .kpi-pacing.at_risk { color:var(--amber); }
+.kpi-pacing.off_track { color:var(--red); font-weight:600; } .kpi-pacing.none { color:var(--grey); }
+.kpi-anomaly.bad { color:var(--red); font-weight:600; } .kpi-anomaly.good { color:var(--green); font-weight:600; }
+#value-chain svg.chain { width:100%; max-width:960px; height:auto; background:var(--card); border:1px solid var(--line); border-radius:8px; }
+#value-chain svg.chain text { font:12px system-ui, "DejaVu Sans", sans-serif; }
+#value-chain ul.chain-links { font-size:13px; padding-left:18px; } #value-chain li[data-linked='yes'] { font-weight:600; }
 """
 
 _TREND_CSS = """
@@ -145,7 +152,47 @@ def _target_text(kpi: Kpi) -> str:
     return text
 
 
-def _kpi_item(kpi: Kpi, grouped: bool = False, trend: str = "") -> str:
+PACING_TITLES = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
+
+
+def _outlook_line(kpi: Kpi, outlook: Any) -> str:
+    """The pacing marker (where the period now running is heading) and the anomaly marker."""
+    if outlook is None or kpi.value is None:  # no value: the card already says "no data"
+        return ""
+    if outlook.pacing is not None:
+        pace = outlook.pacing
+        forecast, p = pace.forecast, pace.probabilities
+        period = outlook.forecast_period.describe() if outlook.forecast_period else ""
+        title = (
+            f"forecast for {period}: {format_value(forecast.value, kpi.unit)} (80% interval {format_value(forecast.lower, kpi.unit)} "
+            f"to {format_value(forecast.upper, kpi.unit)}, {forecast.method}); P(green) {p['green']:.0%}, P(amber) {p['amber']:.0%}, "
+            f"P(red) {p['red']:.0%}"
+        )
+        pacing = (
+            f"<span class='kpi-pacing {pace.status}' data-pacing='{pace.status}' data-forecast='{forecast.value!r}' "
+            f"data-p-green='{p['green']:.4f}' data-p-red='{p['red']:.4f}' title='{escape(title)}'>"
+            f"{PACING_ICONS[pace.status]} {PACING_TITLES[pace.status]} {escape(period)}</span>"
+        )
+    else:
+        pacing = f"<span class='kpi-pacing none' data-pacing='none' title='{escape(outlook.forecast_reason or '')}'>no forecast</span>"
+    anomaly = ""
+    scored = outlook.anomaly
+    if scored is not None and scored.anomalous:
+        period = outlook.anomaly_period.describe() if outlook.anomaly_period else ""
+        anomaly = (
+            f"<span class='kpi-anomaly {scored.surprise}' data-anomaly='{scored.surprise}' data-score='{scored.score:.2f}' "
+            f"title='{escape(f'{period} is unusual: {format_value(scored.value, kpi.unit)} against {format_value(scored.expected, kpi.unit)} expected (score {scored.score:+.1f})')}'>"
+            f"⚠ unusual {escape(period)} ({scored.surprise} surprise)</span>"
+        )
+    elif scored is not None:
+        anomaly = f"<span class='kpi-anomaly none' data-anomaly='none' data-score='{scored.score:.2f}'></span>"
+    return f"<div class='meta outlook'>{pacing}{anomaly}</div>"
+
+
+PACING_ICONS = {"on_track": "➚", "at_risk": "➙", "off_track": "➘"}
+
+
+def _kpi_item(kpi: Kpi, grouped: bool = False, trend: str = "", outlook: Any = None) -> str:
     """One KPI; ``grouped`` under its metric's name, it is named by its dimension values only."""
     status = kpi.status or "none"
     dims = " · ".join(v for _k, v in sorted(kpi.dimensions.items()))
@@ -176,18 +223,20 @@ def _kpi_item(kpi: Kpi, grouped: bool = False, trend: str = "") -> str:
         f"<div class='meta'><span class='kpi-target'>{escape(_target_text(kpi))}</span>{change}</div>"
         f"<div class='meta'>{_period_text(kpi.period_start, kpi.period_end)}"
         + (f"<span class='kpi-missing'>{escape(kpi.missing_reason)}</span>" if kpi.value is None and kpi.missing_reason else "")
-        + f"</div>{trend}</li>"
+        + f"</div>{_outlook_line(kpi, outlook)}{trend}</li>"
     )
 
 
-def _kpi_list(kpis: list[Kpi], trends: Mapping[tuple[str, str], str] | None = None) -> str:
+def _kpi_list(kpis: list[Kpi], trends: Mapping[tuple[str, str], str] | None = None, outlook: Any = None) -> str:
     """The KPIs of a cell; a metric judged per dimension value is one group under its name.
 
-    ``trends``: (metric, dimensions key) -> a sparkline of its stored history."""
+    ``trends``: (metric, dimensions key) -> a sparkline of its stored history; ``outlook``:
+    the forecasts and anomalies (crmmetrics.outlook.Outlook)."""
     trends = trends or {}
 
     def item(kpi: Kpi, grouped: bool = False) -> str:
-        return _kpi_item(kpi, grouped, trends.get((kpi.metric, dimensions_key(kpi.dimensions)), ""))
+        return _kpi_item(kpi, grouped, trends.get((kpi.metric, dimensions_key(kpi.dimensions)), ""),
+                         outlook.of(kpi) if outlook is not None else None)
 
     items, by_metric = [], {}
     for kpi in kpis:
@@ -256,10 +305,12 @@ def _others_table(others: list[OtherMetric]) -> str:
 
 
 def render_page(
-    scorecard: Scorecard, now: datetime, others: list[OtherMetric] = (), trends: Mapping[tuple[str, str], str] | None = None
+    scorecard: Scorecard, now: datetime, others: list[OtherMetric] = (), trends: Mapping[tuple[str, str], str] | None = None,
+    outlook: Any = None,
 ) -> str:
     """The scorecard page for ``scorecard``, rendered at ``now`` (naive UTC), with the metrics
-    that are not on it (``others``) listed below and a sparkline per KPI (``trends``)."""
+    that are not on it (``others``) listed below, a sparkline per KPI (``trends``) and, with an
+    ``outlook`` (crmmetrics.outlook.Outlook), each KPI's pacing and anomaly and the value chain."""
     counts = scorecard.status_counts()
     index = "no data" if scorecard.index is None else f"{scorecard.index:.0f}"
     attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
@@ -298,7 +349,7 @@ def render_page(
             cells.append(
                 f"<td class='cell' data-process='{p}' data-perspective='{q}'>"
                 f"{_score_bar(scorecard.cells.get((str(p), str(q))), coverage=scorecard.cell_coverage.get((str(p), str(q))))}"
-                f"<ul class='kpis'>{_kpi_list(kpis, trends)}</ul></td>"
+                f"<ul class='kpis'>{_kpi_list(kpis, trends, outlook)}</ul></td>"
             )
         process_score = scorecard.processes.get(str(p))
         rows.append(
@@ -341,12 +392,15 @@ def render_page(
 {columns}<thead><tr><th></th>{head_cells}</tr></thead>
 <tbody>{''.join(rows)}
 <tr class="rollups"><th scope="row">Perspective score</th>{perspective_row}</tr></tbody></table></div>
+{chain_section(outlook) if outlook is not None else ''}
 {_others_table(list(others))}
 </main>
 <footer>Score = clamp(100 × (value − red) / (green − red), 0, 100); green at or beyond the green threshold, red at or
 beyond the red threshold, amber between. Cells, processes and perspectives are weighted means of their KPI scores; the
 index is the mean of the perspective scores. Every score is over the KPIs with data only and says how many of its KPIs
-those are; a KPI whose source has no rows for its period is "no data", never 0 or 100. Page rendered {_when(now)}.</footer>
+those are; a KPI whose source has no rows for its period is "no data", never 0 or 100. Pacing: ➚ on track (P(green) ≥ 50%
+and P(red) &lt; 20%), ➙ at risk, ➘ off track (P(red) ≥ 50%) for the period now running, from a forecast on the stored
+history; ⚠ unusual: the latest period is an anomaly against the KPI's own history and season. Page rendered {_when(now)}.</footer>
 </body></html>
 """
 
@@ -370,7 +424,113 @@ def kpi_trends(store: Store, scorecard: Scorecard, periods: int = 24) -> dict[tu
     return trends
 
 
-def landing_page(store: Store) -> str:
-    """The page served at ``/``."""
+def landing_page(store: Store, outlook_cache: Any = None) -> str:
+    """The page served at ``/`` (``outlook_cache``: a crmmetrics.outlook.OutlookCache to share)."""
+    from .outlook import OutlookCache
+
     scorecard = build_scorecard(store)
-    return render_page(scorecard, utcnow(), other_metrics(store, scorecard), kpi_trends(store, scorecard))
+    outlook = (outlook_cache or OutlookCache()).build(store, scorecard)
+    return render_page(scorecard, utcnow(), other_metrics(store, scorecard), kpi_trends(store, scorecard), outlook)
+
+
+# --- the value chain ------------------------------------------------------------------------
+
+_STAGES = (("employee_value", "Employee value"), ("customer_value", "Customer value"), ("shareholder_value", "Shareholder value"))
+
+
+def _column(key: str) -> int:
+    from .value_chain import _CUSTOMER, _EMPLOYEE
+
+    return 0 if key in _EMPLOYEE else 1 if key in _CUSTOMER else 2
+
+
+def chain_diagram(outlook: Any, names: Mapping[str, str] | None = None, width: int = 960) -> str:
+    """An SVG of the service-profit chain: the KPIs analysed in three columns (employee,
+    customer, shareholder value) and a line per analysis that found a link (solid, labelled
+    with r and the lag) or none (dashed grey). Pairs with too little data get no line."""
+    names = names or outlook.names
+    keys = sorted({k for link in outlook.chain for k in (link.driver, link.outcome)}, key=lambda k: (_column(k), k))
+    rows: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    for key in keys:
+        rows[_column(key)].append(key)
+    node_w, node_h, gap = 190, 34, 44
+    height = 70 + max(len(r) for r in rows.values()) * (node_h + gap) if keys else 80
+    xs = [20, (width - node_w) / 2, width - node_w - 20]
+    where: dict[str, tuple[float, float]] = {}
+    parts = [f"<svg class='chain' viewBox='0 0 {width} {height:.0f}' role='img' aria-label='The service-profit chain: links found between the KPIs'>",
+             "<title>The service-profit chain: employee value to customer value to shareholder value</title>"]
+    for column, (lens, title) in enumerate(_STAGES):
+        parts.append(f"<text class='stage' x='{xs[column] + node_w / 2:.0f}' y='20' text-anchor='middle' font-weight='600'>{escape(title)}</text>")
+        for row, key in enumerate(rows[column]):
+            where[key] = (xs[column], 44 + row * (node_h + gap))
+    for link in outlook.chain:
+        if link.linked is None:
+            continue
+        (x1, y1), (x2, y2) = where[link.driver], where[link.outcome]
+        if x1 == x2:  # two KPIs of one column (retention as a customer KPI): a bow on the right
+            x1, x2, bow = x1 + node_w, x2 + node_w, 60.0
+        else:
+            x1, x2, bow = x1 + node_w, x2, 0.0
+        y1, y2 = y1 + node_h / 2, y2 + node_h / 2
+        # over periods bends up, across units down, so that both analyses of a pair show
+        up = link.basis == "over_periods"
+        mid_x, mid_y = (x1 + x2) / 2 + bow, (y1 + y2) / 2 + (-30 if up else 30)
+        months = outlook.lag_months(link)
+        lag = "same period" if not months else f"lag {months} mo"
+        label = f"{'periods' if up else 'units'}: r {link.correlation:+.2f}, {lag}"
+        colour = ("#1a7f37" if link.correlation > 0 else "#c62a2f") if link.linked else "#8a94a0"
+        dash = "" if link.linked else " stroke-dasharray='5 4'"
+        text_y = (y1 + y2) / 2 + (-19 if up else 27)
+        parts.append(
+            f"<g class='link' data-driver='{escape(link.driver)}' data-outcome='{escape(link.outcome)}' data-basis='{link.basis}' "
+            f"data-linked='{'yes' if link.linked else 'no'}' data-correlation='{link.correlation:.4f}' data-lag-months='{months}' "
+            f"data-observations='{link.observations}'><title>{escape(link.statement)}</title>"
+            f"<path d='M{x1:.0f},{y1:.0f} Q{mid_x:.0f},{mid_y:.0f} {x2:.0f},{y2:.0f}' fill='none' stroke='{colour}' "
+            f"stroke-width='{2.5 if link.linked else 1.2}'{dash}/>"
+            f"<text x='{(x1 + x2) / 2 + bow / 2:.0f}' y='{text_y:.0f}' text-anchor='middle' font-size='11' fill='{colour}'>{escape(label)}</text>"
+            "</g>"
+        )
+    for key, (x, y) in where.items():
+        name = names.get(key, key)
+        short = name if len(name) <= 27 else name[:26].rstrip() + "…"  # the full name is the node's title
+        parts.append(
+            f"<g class='node' data-metric='{escape(key)}'><title>{escape(name)} ({escape(key)})</title>"
+            f"<rect x='{x:.0f}' y='{y:.0f}' width='{node_w}' height='{node_h}' rx='6' "
+            f"fill='#fff' stroke='#2f5d8c'/><text x='{x + node_w / 2:.0f}' y='{y + 21:.0f}' text-anchor='middle'>{escape(short)}</text></g>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def chain_section(outlook: Any, names: Mapping[str, str] | None = None) -> str:
+    """The value-chain section of the page: the diagram and every analysis in words."""
+    statement = escape(outlook.chain_statement())
+    if not any(link.linked is not None for link in outlook.chain):
+        body = f"<p class='chain-statement' data-linked='none'>{statement}</p>"
+    else:
+        def item(link: Any) -> str:
+            linked = {True: "yes", False: "no", None: "not enough data"}[link.linked]
+            return (f"<li data-driver='{escape(link.driver)}' data-outcome='{escape(link.outcome)}' data-basis='{link.basis}' "
+                    f"data-linked='{linked}'>{escape(link.statement)}</li>")
+
+        ordered = sorted(outlook.chain, key=lambda l: ({True: 0, False: 1, None: 2}[l.linked], l.driver, l.outcome, l.basis))
+        judged = "".join(item(link) for link in ordered if link.linked is not None)
+        unjudged = [link for link in ordered if link.linked is None]
+        more = (
+            f"<details><summary>{len(unjudged)} with too little data</summary><ul class='chain-links'>"
+            + "".join(item(link) for link in unjudged) + "</ul></details>"
+            if unjudged else ""
+        )
+        body = (
+            f"<p class='chain-statement'>{statement}</p><div class='chain-wrap'>{chain_diagram(outlook, names)}</div>"
+            f"<ul class='chain-links'>{judged}</ul>{more}"
+        )
+    pairs = "" if outlook.unit_pairs is not None else (
+        "<p class='covers'>Across units: not analysed (which department serves which channels is read from the source, "
+        "which this reader has not got).</p>"
+    )
+    return (
+        "<section class='others' id='value-chain'><h2>The value chain</h2><p>Does employee value feed customer value, and customer "
+        "value shareholder value (Heskett et al. 1994)? Changes over periods, and team against channel after what all units share; "
+        f"a link is stated only when its 95% interval excludes 0 (<code>crmmetrics chain</code>).</p>{body}{pairs}</section>"
+    )

@@ -92,8 +92,9 @@ class CachedPage:
     """The scorecard page, rendered once per change of what it shows, like /metrics: its
     sparklines read the stored history, which a request must not pay for again and again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, outlook: Any = None) -> None:
         self.store = store
+        self.outlook = outlook  # the OutlookCache shared with /metrics (crmmetrics.outlook)
         self._lock = threading.Lock()
         self._marker: Any = object()
         self._html = ""
@@ -104,7 +105,7 @@ class CachedPage:
         marker = self.store.history_marker()
         with self._lock:
             if marker != self._marker:
-                self._html = landing_page(self.store)
+                self._html = landing_page(self.store, self.outlook)
                 self._marker = marker
             return self._html
 
@@ -123,13 +124,19 @@ class ExporterApp:
         web_config: WebConfigFile | None = None,
         allowed_hosts: Iterable[str] | None = None,
         recheck_after: float = 1.0,
+        unit_pairs: Any = None,
     ) -> None:
+        from .outlook import OutlookCache
+
         self.store = store
         self.health = health or ServiceHealth()
+        # Forecasts, anomalies and the value chain: computed once per change, for /metrics and /.
+        # ``unit_pairs``: the source's department-to-channel pairs (or a callable giving them).
+        self.outlook = OutlookCache(unit_pairs)
         # At most one look at the store's change marker per second, however many scrapers.
-        self.exposition = Exposition(store, recheck_after)
+        self.exposition = Exposition(store, recheck_after, self.outlook)
         self.self_metrics = self_metrics_registry(self.health)
-        self.landing = landing or CachedPage(store)
+        self.landing = landing or CachedPage(store, self.outlook)
         self.ready = ready or (lambda: None)
         self.reload = reload
         self.web_config = web_config
@@ -238,7 +245,7 @@ class ExporterApp:
 
         key = unquote(environ["PATH_INFO"].removeprefix("/kpi/")).strip("/")
         try:
-            html = kpi_page(self.store, key)
+            html = kpi_page(self.store, key, self.outlook)
         except Exception as exc:  # noqa: BLE001
             if self.health.store_failed(exc):
                 log.warning("store cannot be read (%s): the KPI page is unavailable", one_line(exc))
@@ -377,7 +384,8 @@ class HTTPService:
             self._thread.join(10)
 
 
-def make_server(store: Store, host: str = "127.0.0.1", port: int = 0, **options: Any) -> HTTPService:
-    """An HTTP server for the exporter endpoints over ``store`` (call start() to serve)."""
+def make_server(store: Store, host: str = "127.0.0.1", port: int = 0, unit_pairs: Any = None, **options: Any) -> HTTPService:
+    """An HTTP server for the exporter endpoints over ``store`` (call start() to serve);
+    ``unit_pairs``: the value chain's department-to-channel pairs (crmmetrics.outlook)."""
     allowed = [*LOOPBACK_NAMES, host] if is_loopback(host) else None
-    return HTTPService(ExporterApp(store, allowed_hosts=allowed), host, port, **options)
+    return HTTPService(ExporterApp(store, allowed_hosts=allowed, unit_pairs=unit_pairs), host, port, **options)

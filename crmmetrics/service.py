@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .health import ServiceHealth, one_line
 from .logs import configure_logging
 from .scheduler import claim_leadership, run_until_signalled, sync_jobs
+from .outlook import SourceUnitPairs
 from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
 from .standards import apply_admin_standards, current_user, load_standards_file
 from .webconfig import WebConfigFile
@@ -93,6 +94,7 @@ class Service:
             reload=self.reload,
             web_config=self.web_config,
             allowed_hosts=allowed_hosts(config, self.host),
+            unit_pairs=SourceUnitPairs(app),
         )
         web = config.model.web
         try:

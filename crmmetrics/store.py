@@ -470,8 +470,9 @@ class Store:
             .where(Run.status != RUNNING)
             .scalar_subquery()
         )
-        with self.engine.connect() as connection:
-            return (*self.change_marker(), connection.execute(select(finished)).scalar_one())
+        runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
+        with self.engine.connect() as connection:  # one query, as change_marker
+            return tuple(connection.execute(select(runs, *(part() for part in CHANGE_MARKERS), finished)).one())
 
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""

@@ -116,3 +116,45 @@ def crmmetrics_service():
     yield start
     for service in started:
         service.stop()
+
+
+# --- demos with and without the planted service-profit chain ----------------------------------
+
+CHAIN_DEMO_AS_OF = __import__("datetime").date(2026, 6, 15)
+# the monthly history: as of the first of each month, "month" is the month before it (34 months)
+CHAIN_DEMO_MONTHS = [__import__("datetime").datetime(2023 + m // 12, m % 12 + 1, 1) for m in range(8, 8 + 34)]
+
+
+@pytest.fixture(scope="session")
+def chain_demos(tmp_path_factory):
+    """Two demos of 5,000 customers (the default size), with and without the planted chain,
+    each with a store holding 34 months of employee satisfaction by department and CSAT by
+    channel category, computed month by month through the real runner. Per ``planted``
+    (True/False): a namespace with ``source_url``, ``store_url``, ``config`` (a config file for
+    the CLI that reads that store, with both KPIs monthly), ``history`` (metric_history's
+    answer) and ``pairs`` (the department -> channel category pairs of the source)."""
+    from types import SimpleNamespace
+
+    from crmmetrics import schema
+    from crmmetrics.demo import generate_demo
+    from crmmetrics.testing import metric_history
+    from crmmetrics.value_chain import unit_pairs_from_interactions
+
+    out = {}
+    for planted in (True, False):
+        folder = tmp_path_factory.mktemp("chain-demo")
+        url = f"sqlite:///{folder / 'crm.sqlite'}"
+        store_url = f"sqlite:///{folder / 'store.sqlite'}"
+        generate_demo(url, customers=5000, seed=7, as_of=CHAIN_DEMO_AS_OF, chain_effect=planted)
+        history = metric_history(url, ["pa_employee_satisfaction", "vc_csat"], CHAIN_DEMO_MONTHS, store_url=store_url, period="month")
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            pairs = unit_pairs_from_interactions(connection, schema.TABLES)
+        engine.dispose()
+        config = folder / "crmmetrics.toml"
+        config.write_text(
+            f'[source]\nurl = "{url}"\n[store]\nurl = "{store_url}"\n[logging]\nlevel = "WARNING"\n'
+            '[metrics.pa_employee_satisfaction]\nperiod = "month"\n[metrics.vc_csat]\nperiod = "month"\n'
+        )
+        out[planted] = SimpleNamespace(source_url=url, store_url=store_url, config=config, history=history, pairs=pairs)
+    return out

@@ -46,8 +46,8 @@ def rules(tmp_path_factory):
     scenario = build_scenario(directory, source.url)
     done = scenario.cli("alerts", "export", "--output", str(directory / "rules.yml"), "--grafana-url", "https://grafana.example")
     assert done.returncode == 0, done.stderr
-    # 7 standards red; crmmetrics down, absent, a metric failing; 6 metrics stale
-    assert done.stderr.strip().endswith("rules.yml: 16 rules written")
+    # 7 standards red, off track, bad surprise; crmmetrics down, absent, a metric failing; 6 metrics stale
+    assert done.stderr.strip().endswith("rules.yml: 30 rules written")
     return directory / "rules.yml"
 
 
@@ -58,7 +58,7 @@ def promtool(*args, cwd=None):
 def test_promtool_checks_the_rules(rules):
     checked = promtool("check", "rules", str(rules))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 16 rules found" in checked.stdout
+    assert "SUCCESS: 30 rules found" in checked.stdout
     text = rules.read_text()
     # The value of the KPI (so that $value is it), where the status of the standard's KPIs is red,
     # less the dimension value that has a standard of its own.
@@ -72,7 +72,7 @@ def test_promtool_checks_the_rules(rules):
     # Metrics run daily at 00:15 by default (a monthly period): stale after two missed runs and
     # the misfire grace time, 48 h + 10 min.
     assert 'expr: "time() - crmmetrics_run_last_success_timestamp_seconds{metric=\\"sc_nps\\"} > 173400"' in text
-    assert text.count('severity: "ticket"') == 7 and text.count('severity: "warning"') == 9
+    assert text.count('severity: "ticket"') == 21 and text.count('severity: "warning"') == 9
 
 
 def value(family, metric, process, perspective, values, **dimensions):
@@ -373,3 +373,91 @@ def test_a_red_kpi_and_crmmetrics_down_go_to_different_receivers(generated):
     assert route(down, "kpi-owners").returncode == 1
     for alert in ("CrmmetricsMetricFailing", "CrmmetricsMetricStale", "CrmmetricsAbsent"):
         assert route(rule_labels(generated, alert), "crmmetrics-operators").returncode == 0, alert
+
+
+# --- pacing and anomalies ---------------------------------------------------------------------
+
+COMPLAINTS = ("sc_complaints", "value_creation", "customer")
+
+
+def outlook_alert(alert, summary, description):
+    return {
+        "exp_labels": {
+            "metric": "sc_complaints", "process": "value_creation", "perspective": "customer",
+            "severity": "ticket", "standard": "sc_complaints", "owner": "Service",
+        },
+        "exp_annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"docs/operations.md#{alert.lower()}",
+            "dashboard_url": "https://grafana.example/d/crmmetrics-value_creation",
+        },
+    }
+
+
+def test_promtool_fires_off_track_early_in_the_period_and_bad_surprises(rules):
+    """The complaint rate (lower is better) is forecast at 25% for a period from 0 to 2 h, off
+    track: the alert fires after its 15 minutes, and no longer once the period is half gone (1 h).
+    An on-track KPI never fires. A bad surprise fires; a good one does not."""
+    series = [
+        value("crmmetrics_kpi_forecast_ratio", *COMPLAINTS, "0.25x200"),
+        value("crmmetrics_kpi_pacing_status", *COMPLAINTS, "0x200"),  # off track
+        {"series": 'crmmetrics_kpi_forecast_period_start_timestamp_seconds{metric="sc_complaints"}', "values": "0x200"},
+        {"series": 'crmmetrics_kpi_forecast_period_end_timestamp_seconds{metric="sc_complaints"}', "values": "7200x200"},
+        value("crmmetrics_kpi_forecast_points", "sc_nps", "strategy_development", "financial", "40x200"),
+        value("crmmetrics_kpi_pacing_status", "sc_nps", "strategy_development", "financial", "2x200"),  # on track
+        {"series": 'crmmetrics_kpi_forecast_period_start_timestamp_seconds{metric="sc_nps"}', "values": "0x200"},
+        {"series": 'crmmetrics_kpi_forecast_period_end_timestamp_seconds{metric="sc_nps"}', "values": "7200x200"},
+        value("crmmetrics_kpi_anomaly_score", *COMPLAINTS, "6.5x200"),
+        value("crmmetrics_kpi_anomaly_surprise", *COMPLAINTS, "-1x200"),  # bad: complaints up
+        value("crmmetrics_kpi_anomaly_score", "sc_nps", "strategy_development", "financial", "7x200"),
+        value("crmmetrics_kpi_anomaly_surprise", "sc_nps", "strategy_development", "financial", "1x200"),  # good
+    ]
+    off_track = outlook_alert(
+        "CrmmetricsKpiOffTrack",
+        "KPI Complaint rate is off track: forecast 25%",
+        "Complaint rate (sc_complaints) is forecast at 25% for the period now running, which is in its first half: ending red "
+        "(at or above 20.0%; green 12.0%) is at least as likely as not. Owner: Service; standard sc_complaints.",
+    )
+    surprise = outlook_alert(
+        "CrmmetricsKpiBadSurprise",
+        "KPI Complaint rate moved unusually the bad way (score 6.5)",
+        "The latest period of Complaint rate (sc_complaints) lies 6.5 robust standard deviations from what its own history "
+        "and season lead to expect, the bad way for a KPI where lower is better. Owner: Service; standard sc_complaints.",
+    )
+    tests = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "CrmmetricsKpiOffTrack", "exp_alerts": []},  # pending: for 15m
+                    {"eval_time": "20m", "alertname": "CrmmetricsKpiOffTrack", "exp_alerts": [off_track]},
+                    {"eval_time": "59m", "alertname": "CrmmetricsKpiOffTrack", "exp_alerts": [off_track]},
+                    {"eval_time": "61m", "alertname": "CrmmetricsKpiOffTrack", "exp_alerts": []},  # late in the period
+                    {"eval_time": "20m", "alertname": "CrmmetricsKpiBadSurprise", "exp_alerts": [surprise]},
+                ],
+            },
+        ],
+    }
+    test_file = rules.parent / "outlook_test.yml"
+    test_file.write_text(json.dumps(tests, indent=1))
+    tested = promtool("test", "rules", test_file.name, cwd=rules.parent)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    # and the test has teeth: expecting the on-track KPI to fire fails
+    tests["tests"][0]["alert_rule_test"] = [
+        {"eval_time": "20m", "alertname": "CrmmetricsKpiOffTrack", "exp_alerts": [off_track, {**off_track, "exp_labels": {
+            **off_track["exp_labels"], "metric": "sc_nps", "standard": "sc_nps"}}]},
+    ]
+    test_file.write_text(json.dumps(tests, indent=1))
+    assert promtool("test", "rules", test_file.name, cwd=rules.parent).returncode == 1
+
+
+def test_off_track_and_bad_surprise_alerts_go_to_the_kpi_owner(generated):
+    for alert in ("CrmmetricsKpiOffTrack", "CrmmetricsKpiBadSurprise"):
+        labels = {**rule_labels(generated, alert, "sc_complaints"), "metric": "sc_complaints"}
+        assert labels["severity"] == "ticket" and labels["owner"] == "Service"
+        assert route(labels, "kpi-owners").returncode == 0, alert
+        assert route(labels, "crmmetrics-operators").returncode == 1, alert

@@ -61,7 +61,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
 def demo_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("dashboards-demo")
     done = subprocess.run(
-        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once", "--history-months", "0"],
+        [sys.executable, "-m", "crmmetrics", "demo", "--dir", str(directory), "--customers", "300", "--seed", "3", "--once", "--history-months", "24"],
         capture_output=True,
         text=True,
         env={**__import__("os").environ, LOAD_ENV: BUILT_IN},

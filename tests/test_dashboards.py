@@ -188,7 +188,21 @@ def test_scorecard_has_a_row_per_perspective_with_a_stat_per_kpi(built, registry
     ]
     rows = [i for i, p in enumerate(panels) if p["type"] == "row"]
     assert [panels[i]["title"] for i in rows] == [
+        "Outlook: pacing, anomalies and the value chain",
         "Financial perspective", "Customer perspective", "Internal process perspective", "Learning & growth perspective",
+    ]
+    outlook, rows = panels[rows[0] + 1 : rows[1]], rows[1:]
+    assert [p["title"] for p in outlook] == [
+        "Pacing: the period now running", "Chance of ending red", "Anomalies now", "Anomaly score of the latest period",
+        "The value chain: links between the KPIs",
+    ]
+    # every family the KPIs are judged in: the totals and each breakdown of a KPI
+    pacing = outlook[0]["targets"][0]["expr"]
+    assert "crmmetrics_kpi_pacing_status" in pacing and "crmmetrics_kpi_by_channel_category_pacing_status" in pacing
+    assert [t["expr"] for t in outlook[4]["targets"]] == [
+        "crmmetrics_value_chain_correlation_ratio", "crmmetrics_value_chain_correlation_lower_ratio",
+        "crmmetrics_value_chain_correlation_upper_ratio", "crmmetrics_value_chain_lag_seconds / 2629800",
+        "crmmetrics_value_chain_observations",
     ]
     for perspective, start, end in zip(Perspective, rows, [*rows[1:], len(panels)]):
         in_row = panels[start + 1 : end]

@@ -199,6 +199,21 @@ def test_the_page_shows_the_reporting_period_and_coverage(dom):
     assert information.find("th").find(cls="score").find("b").text == "no data"
 
 
+def test_without_history_there_is_no_forecast_and_the_chain_says_so(dom):
+    """The scenario stores one period per KPI: no forecast, no anomaly score, no chain; each
+    says why in words, and nothing is drawn as if it were known."""
+    cards = [card for card in dom.find_all("li", cls="kpi") if card.attrs["data-status"] != "no data"]
+    pacing = [card.find("span", cls="kpi-pacing") for card in cards]
+    assert {p.attrs["data-pacing"] for p in pacing} == {"none"} and {p.text for p in pacing} == {"no forecast"}
+    complaints = dom.find("li", cls="kpi", data_key="sc_complaints").find("span", cls="kpi-pacing")
+    assert complaints.attrs["title"] == "no forecast: a forecast needs at least 3 periods of history, it has 1"
+    assert not dom.find("li", cls="kpi", data_key="sc_missing").find_all("span", cls="kpi-pacing")  # "no data" says it
+    assert not dom.find_all("span", cls="kpi-anomaly")
+    chain = dom.find("section", id="value-chain")
+    assert chain.find("p", cls="chain-statement").text.startswith("Not enough data to say anything about the value chain")
+    assert not chain.find_all("svg", cls="chain")
+
+
 def png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"

@@ -4,14 +4,11 @@ not mistaken for links, too little data is said plainly, and on the demo the pla
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine
-
-from crmmetrics import schema
-from crmmetrics.demo import CHAIN_LAG_MONTHS, generate_demo
+from crmmetrics.demo import CHAIN_LAG_MONTHS
 from crmmetrics.testing import metric_history
 from crmmetrics.value_chain import (
     CHAIN,
@@ -19,7 +16,6 @@ from crmmetrics.value_chain import (
     assess_chain,
     link_across_units,
     link_over_periods,
-    unit_pairs_from_interactions,
 )
 
 
@@ -119,9 +115,6 @@ def test_chain_pairs_are_built_in_kpis(loaded_plugins):
 
 # --- the demo ----------------------------------------------------------------------------------
 
-DEMO_AS_OF = date(2026, 6, 15)
-# the monthly history: as of the first of each month, "month" is the month before it (34 months)
-MONTHS = [datetime(2023 + m // 12, m % 12 + 1, 1) for m in range(8, 8 + 34)]
 
 
 def _by_unit(history, dimension):
@@ -134,23 +127,10 @@ def _by_unit(history, dimension):
 
 
 @pytest.fixture(scope="module")
-def chain_histories(tmp_path_factory):
-    """Two demos of 5,000 customers (the default size), with and without the planted chain:
-    employee satisfaction by department and CSAT by channel category, monthly."""
-    out = {}
-    for planted in (True, False):
-        folder = tmp_path_factory.mktemp("chain-demo")
-        url = f"sqlite:///{folder / 'crm.sqlite'}"
-        generate_demo(url, customers=5000, seed=7, as_of=DEMO_AS_OF, chain_effect=planted)
-        history = metric_history(
-            url, ["pa_employee_satisfaction", "vc_csat"], MONTHS, store_url=f"sqlite:///{folder / 'store.sqlite'}", period="month"
-        )
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            pairs = unit_pairs_from_interactions(connection, schema.TABLES)
-        engine.dispose()
-        out[planted] = (history, pairs)
-    return out
+def chain_histories(chain_demos):
+    """The two demos of tests/conftest.py (with and without the planted chain): their
+    monthly history of employee satisfaction by department and CSAT by channel category."""
+    return {planted: (demo.history, demo.pairs) for planted, demo in chain_demos.items()}
 
 
 def test_demo_units_pair_departments_with_their_channels(chain_histories):

@@ -32,6 +32,7 @@ class Builtin(NamedTuple):
 COMMANDS: dict[str, Builtin] = {
     "alerts": Builtin(("scorecard",), "Prometheus alerting rules generated from the standards."),
     "backfill": Builtin(("backfill",), "Compute every past reporting period of metrics from --from to --to and store them."),
+    "chain": Builtin(("scorecard",), "The value chain: do employee KPIs lead customer KPIs, and customer KPIs shareholder KPIs?"),
     "config": Builtin(("core",), "Check and show the configuration."),
     "dashboards": Builtin(("dashboards",), "Grafana dashboards generated from the loaded plugins' KPIs."),
     "demo": Builtin(("core",), "Generate a synthetic CRM database, compute every metric once, and serve them."),

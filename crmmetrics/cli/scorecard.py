@@ -1,4 +1,5 @@
-"""``crmmetrics scorecard`` (the balanced scorecard in the terminal) and ``crmmetrics alerts``."""
+"""``crmmetrics scorecard`` (the balanced scorecard in the terminal), ``crmmetrics chain`` (the value
+chain) and ``crmmetrics alerts``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def _rollup(value: float | None, coverage: Coverage | None) -> str:
     return f"{_score(value)} ({coverage.with_data} of {coverage.total} KPIs)"
 
 
-def _kpi_line(kpi: Kpi):
+PACING_STYLES = {"on_track": "green", "at_risk": "yellow", "off_track": "red"}
+
+
+def _kpi_line(kpi: Kpi, outlook=None):
     from rich.text import Text
 
     style = STATUS_STYLES[kpi.status]
@@ -52,10 +56,18 @@ def _kpi_line(kpi: Kpi):
     if change:
         good = change_is_good(kpi)
         line.append(f"  {change}", style="green" if good else "red" if good is False else "dim")
+    result = outlook.of(kpi) if outlook is not None else None
+    if result is not None and result.pacing is not None:
+        period = result.forecast_period.describe() if result.forecast_period else ""
+        status = result.pacing.status
+        line.append(f"  {status.replace('_', ' ')} {period} (forecast {format_value(result.pacing.forecast.value, kpi.unit)})",
+                    style=PACING_STYLES[status])
+    if result is not None and result.anomaly is not None and result.anomaly.anomalous:
+        line.append(f"  unusual ({result.anomaly.surprise} surprise)", style="bold red" if result.anomaly.surprise == "bad" else "bold green")
     return line
 
 
-def render_terminal(scorecard: Scorecard) -> None:
+def render_terminal(scorecard: Scorecard, outlook=None) -> None:
     """Print the grid with rich: processes down, perspectives across, colours by status."""
     from rich.console import Console, Group
     from rich.table import Table
@@ -97,7 +109,7 @@ def render_terminal(scorecard: Scorecard) -> None:
                 continue
             cell = (str(process), str(perspective))
             score = Text(f"score {_rollup(scorecard.cells.get(cell), scorecard.cell_coverage.get(cell))}", style="dim")
-            cells.append(Group(score, *(_kpi_line(kpi) for kpi in kpis)))
+            cells.append(Group(score, *(_kpi_line(kpi, outlook) for kpi in kpis)))
         score = _rollup(scorecard.processes.get(str(process)), scorecard.process_coverage.get(str(process)))
         table.add_row(f"{process.title}\nscore {score}", *cells)
     console.print(table)
@@ -108,11 +120,43 @@ def render_terminal(scorecard: Scorecard) -> None:
 @config_option
 def scorecard(as_json: bool, config_path: str | None) -> None:
     """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
-    result = build_scorecard(_app(config_path).reader_store)
+    from ..outlook import OutlookCache
+
+    store = _app(config_path).reader_store
+    result = build_scorecard(store)
+    outlook = OutlookCache().build(store, result)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        for kpi, entry in zip(result.kpis, data["kpis"]):
+            found = outlook.of(kpi)
+            entry["outlook"] = found.to_json(kpi.unit) if found is not None else None
+        click.echo(json.dumps(data, indent=2))
     else:
-        render_terminal(result)
+        render_terminal(result, outlook)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (for scripts).")
+@config_option
+def chain(as_json: bool, config_path: str | None) -> None:
+    """The value chain: do employee KPIs lead customer KPIs, and customer KPIs shareholder KPIs?"""
+    from ..outlook import OutlookCache, SourceUnitPairs
+
+    app = _app(config_path)
+    store = app.reader_store
+    outlook = OutlookCache(SourceUnitPairs(app)).build(store, build_scorecard(store))
+    if as_json:
+        click.echo(json.dumps(outlook.chain_json(), indent=2))
+        return
+    click.echo(outlook.chain_statement())
+    order = {True: 0, False: 1, None: 2}
+    for link in sorted(outlook.chain, key=lambda l: (order[l.linked], l.driver, l.outcome, l.basis)):
+        mark = {True: "LINK", False: "none", None: "n/a "}[link.linked]
+        months = outlook.lag_months(link)
+        lag = "" if months is None else f" [lag {months} month{'s' if months != 1 else ''}]"
+        click.echo(f"  {mark} {link.driver} -> {link.outcome} ({link.basis.replace('_', ' ')}){lag}: {link.statement}")
+    if outlook.unit_pairs is None:
+        click.echo("  (across units: not analysed, the source could not be read for which departments serve which channels)")
 
 
 @cli.group()
