@@ -210,7 +210,10 @@ def test_1100_idle_connections_do_not_stop_anyone_being_answered(demo_source, tm
             connection.close()
     assert probes >= 30 and slowest < 3
     # The server held every connection (one descriptor each) without a thread for any of them.
-    assert min(fds for _, _, fds in held) >= fds_before + 1100
+    # A few descriptors besides them come and go (the store's connection, a probe's socket), so
+    # the count may be a handful short of before + 1,100; a server dropping idle connections
+    # would be hundreds short.
+    assert min(fds for _, _, fds in held) >= fds_before + 1100 - 8
     assert max(threads for threads, _, _ in held) <= threads_before + 2
 
     def settled():
