@@ -12,9 +12,18 @@ Per KPI on the scorecard (a standard applied to a total or a dimension value):
   the period now running (the one after the KPI's latest complete period) from the last
   :data:`MAX_HISTORY` complete periods without a gap (:func:`crmmetrics.forecast.forecast_next`,
   ``auto``, season 12 for months, 4 for quarters), and the probabilities of ending it green,
-  amber or red under the standard in force. A KPI on a to-date or trailing period gets none (its
-  period-end forecast needs the value at the same point of earlier periods, which the store
-  does not keep), nor does one with too little history: the reason is said, never a guess.
+  amber or red under the standard in force.
+- **Forecast and pacing to the period's end** for a KPI on a to-date period (month, quarter or
+  year to date): its value so far, at the share of its calendar period elapsed, carried to the
+  end the way earlier periods went from the same point (:func:`crmmetrics.forecast.forecast_period_end`).
+  The store keeps every run with its period, so for each of the last :data:`MAX_HISTORY`
+  earlier periods the run nearest the same share (within :data:`TO_DATE_TOLERANCE` of the
+  period) gives the value at that point, and its last run within the tolerance of its end (a
+  backfilled or whole-period value ends at it) the final value; a period without both is left
+  out, and :data:`MIN_EARLIER_PERIODS` are needed. Read with one query per to-date metric
+  (:meth:`Store.period_points`: only the runs in those windows).
+- A KPI on a trailing window gets none (its windows have no "same point" of earlier ones), nor
+  does one with too little history: the reason is said, never a guess.
 - **Anomaly** of the KPI's latest stored period against its own history and season
   (:func:`crmmetrics.anomaly.latest`), and the flagged periods of its history for its page.
 - **Value chain**: every pair of :data:`crmmetrics.value_chain.CHAIN` whose KPIs have history,

@@ -194,3 +194,45 @@ def test_a_trailing_window_says_it_has_no_forecast(tmp_path):
         )
     finally:
         store.engine.dispose()
+
+
+def test_the_pages_and_scorecard_json_show_the_period_end_forecast(store, tmp_path):
+    import json
+    import os
+    import sys
+
+    from crmmetrics.server import make_server
+    from test_page import DomParser, chromium
+
+    store, pairs = store
+    value, _sigma, half = hand_forecast(620.0, pairs)
+
+    def dom(url):
+        done = chromium("--dump-dom", url, user_data_dir=tmp_path / "profile")
+        assert done.returncode == 0 and "</html>" in done.stdout, done.stderr[-2000:]
+        parser = DomParser()
+        parser.feed(done.stdout)
+        return parser.root
+
+    server = make_server(store, "127.0.0.1", 0).start()
+    try:
+        card = dom(f"{server.url}/").find("li", cls="kpi", data_metric=METRIC)
+        marker = card.find("span", cls="kpi-pacing")
+        assert marker.attrs["data-pacing"] == "at_risk" and float(marker.attrs["data-forecast"]) == pytest.approx(value)
+        assert "2026-03" in marker.text
+        block = dom(f"{server.url}/kpi/{METRIC}").find("section", id="outlook").find("div", cls="pacing")
+        assert block.attrs["data-method"] == "proportional" and float(block.attrs["data-upper"]) == pytest.approx(value + half)
+        assert "Forecast for 2026-03" in block.text
+        assert "from the value so far at 50% of the period and 11 earlier periods at the same point" in block.text
+    finally:
+        server.stop()
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text(f'[source]\nurl = "sqlite:///{tmp_path / "crm.sqlite"}"\n[store]\nurl = "{store.url}"\n[logging]\nlevel = "WARNING"\n')
+    done = subprocess.run([sys.executable, "-m", "crmmetrics", "scorecard", "--json", "--config", str(config)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "CRMMETRICS_USER": "test-admin"})
+    assert done.returncode == 0, done.stderr
+    entry = next(k for k in json.loads(done.stdout)["kpis"] if k["metric"] == METRIC)
+    pacing = entry["outlook"]["pacing"]
+    assert pacing["basis"] == "period_end" and pacing["elapsed_share"] == pytest.approx(0.5)
+    assert pacing["period"]["label"] == "2026-03" and pacing["status"] == "at_risk"
+    assert pacing["forecast"]["value"] == pytest.approx(value) and entry["outlook"]["history_periods"] == 11
