@@ -12,8 +12,11 @@ mixed in. The KPI now: 16 March 2026 12:00, half of March, value 620; the true e
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,8 +28,10 @@ from crmmetrics.outlook import MIN_EARLIER_PERIODS, TO_DATE_TOLERANCE, OutlookCa
 from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.scorecard import build_scorecard
+from crmmetrics.server import make_server
 from crmmetrics.standards import StandardDefault, record_defaults
 from crmmetrics.store import Observation, Run, Store
+from test_page import DomParser, chromium
 
 METRIC = "pa_revenue_per_employee"
 RED, GREEN = 1200.0, 1245.0
@@ -45,8 +50,8 @@ def final_value(k: int) -> float:
     return 1000.0 + 20.0 * k
 
 
-def new_store(tmp_path, name: str = "store.sqlite") -> Store:
-    store = Store(f"sqlite:///{tmp_path / name}")
+def new_store(tmp_path, url: str | None = None) -> Store:
+    store = Store(url or f"sqlite:///{tmp_path / 'store.sqlite'}")
     registry = build_registry(get_plugin_manager())
     store.record_definitions(registry, registry.plugin_of)
     record_defaults(store, {(METRIC, "{}"): (StandardDefault(METRIC, target=1250.0, red=RED, green=GREEN), "test")})
@@ -83,13 +88,25 @@ def build_history(store: Store, months: range) -> list[tuple[float, float]]:
     return pairs
 
 
-@pytest.fixture()
-def store(tmp_path):
-    store = new_store(tmp_path)
+def march_2026(store: Store) -> list[tuple[float, float]]:
     pairs = build_history(store, range(12))  # March 2025 .. February 2026
     write(store, MARCH_2026, MARCH_2026 + timedelta(days=31) / 4, final_value(12) / 4)
     write(store, MARCH_2026, NOW, final_value(12) / 2)
-    yield store, pairs
+    return pairs
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = new_store(tmp_path)
+    yield store, march_2026(store)
+    store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, tmp_path):
+    """The same history on SQLite and on a real PostgreSQL (the same-point read is one query on both)."""
+    store = new_store(tmp_path, None if request.param == "sqlite" else request.getfixturevalue("fresh_pg_db"))
+    yield store, march_2026(store)
     store.engine.dispose()
 
 
@@ -107,8 +124,8 @@ def kpi_of(store: Store):
     return scorecard, next(k for k in scorecard.kpis if k.metric == METRIC)
 
 
-def test_the_forecast_carries_the_value_so_far_to_the_end_like_earlier_months(store):
-    store, pairs = store
+def test_the_forecast_carries_the_value_so_far_to_the_end_like_earlier_months(any_store):
+    store, pairs = any_store
     scorecard, kpi = kpi_of(store)
     assert (kpi.value, kpi.period_start, kpi.period_end) == (620.0, MARCH_2026, NOW)
     result = OutlookCache().build(store, scorecard, chain=False).of(kpi)
@@ -197,13 +214,6 @@ def test_a_trailing_window_says_it_has_no_forecast(tmp_path):
 
 
 def test_the_pages_and_scorecard_json_show_the_period_end_forecast(store, tmp_path):
-    import json
-    import os
-    import sys
-
-    from crmmetrics.server import make_server
-    from test_page import DomParser, chromium
-
     store, pairs = store
     value, _sigma, half = hand_forecast(620.0, pairs)
 
