@@ -246,3 +246,41 @@ def test_the_pages_and_scorecard_json_show_the_period_end_forecast(store, tmp_pa
     assert pacing["basis"] == "period_end" and pacing["elapsed_share"] == pytest.approx(0.5)
     assert pacing["period"]["label"] == "2026-03" and pacing["status"] == "at_risk"
     assert pacing["forecast"]["value"] == pytest.approx(value) and entry["outlook"]["history_periods"] == 11
+
+
+def test_runs_of_the_runner_and_a_backfill_feed_the_forecast(tmp_path):
+    """Through the real runner: the monthly shop (tests/support/monthly_shop.py: every order on
+    the 10th) with ``vc_aov`` on ``month_to_date``, July to November 2024 backfilled (their ends)
+    and run as of the 16th at noon (their middles, within the tolerance in 30-day months), and
+    December as of the 16th at noon. Every month's average order value is final from the 10th
+    on, so the forecast is December's value so far, 900, with no error: on track."""
+    from support.monthly_shop import build_shop, expected_aov
+
+    source = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    build_shop(source)
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text(f'[source]\nurl = "{source}"\n[store]\nurl = "sqlite:///{tmp_path / "store.sqlite"}"\n'
+                      '[logging]\nlevel = "WARNING"\n[metrics.vc_aov]\nperiod = "month_to_date"\n')
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "crmmetrics", *args, "--config", str(config)],
+                              capture_output=True, text=True, timeout=600, env={**os.environ, "CRMMETRICS_USER": "test-admin"})
+        assert done.returncode == 0, done.stderr
+
+    cli("backfill", "--metric", "vc_aov", "--from", "2024-07-01", "--to", "2024-12-01")
+    for month in range(7, 13):
+        cli("run", "--metric", "vc_aov", "--as-of", f"2024-{month:02d}-16T12:00")
+    cli("standards", "set", "vc_aov", "--target", "600", "--red", "300", "--green", "500", "--valid-from", "2020-01-01")
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    try:
+        scorecard = build_scorecard(store)
+        kpi = next(k for k in scorecard.kpis if k.metric == "vc_aov" and not k.dimensions)
+        assert kpi.value == expected_aov(59) == 900.0 and kpi.period_end == datetime(2024, 12, 16, 12)
+        result = OutlookCache().build(store, scorecard, chain=False).of(kpi)
+        assert result.forecast_reason is None and result.history == 5
+        forecast = result.forecast
+        assert (forecast.method, forecast.value, forecast.lower, forecast.upper) == ("unchanged", 900.0, 900.0, 900.0)
+        assert result.forecast_period.start == datetime(2024, 12, 1) and result.forecast_period.end == datetime(2025, 1, 1)
+        assert result.pacing.status == "on_track" and result.pacing.probabilities == {"green": 1.0, "amber": 0.0, "red": 0.0}
+    finally:
+        store.engine.dispose()
