@@ -305,7 +305,7 @@ def _earlier_points(windows: Sequence[tuple[Period, datetime, datetime]], points
     return tuple(reversed(found))
 
 
-def _no_forecast_reason(kpi: Kpi, spec: str | None) -> str:
+def _no_forecast_reason(spec: str | None) -> str:
     if spec is not None and trailing_days(spec) is not None:
         return ("no forecast for a trailing period: a forecast needs calendar periods (a month, quarter or year, or one to date) "
                 "to compare with the same point of earlier ones")
@@ -342,8 +342,8 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None], to
         # the value so far carried to the period's end the way earlier periods went from the same point
         try:
             forecast = forecast_period_end(kpi.value, [(a, b) for _, a, b in to_date.earlier])
-            spec_ = kpi.standard.spec
-            pace = pacing(forecast, spec_.red, spec_.green)
+            standard = kpi.standard.spec
+            pace = pacing(forecast, standard.red, standard.green)
             forecast_period = to_date.period
         except InsufficientHistory:
             reason = (
@@ -352,7 +352,7 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None], to
                 f"their end; {len(to_date.earlier)} {'has' if len(to_date.earlier) == 1 else 'have'} both"
             )
     elif unit is None:
-        reason = _no_forecast_reason(kpi, spec)
+        reason = _no_forecast_reason(spec)
     else:
         run: list[float] = []
         for value in reversed(values):  # the latest stretch without a gap
