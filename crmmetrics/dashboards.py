@@ -647,7 +647,7 @@ def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, 
         "Pacing: the period now running",
         "Where each KPI is heading by the end of the period now running, from a forecast on its stored history: "
         "off track (P(red) >= 50%), at risk, on track (P(green) >= 50% and P(red) < 20%). KPIs without enough "
-        "history (or on a to-date or trailing period) have no forecast and are not listed.",
+        "history (or on a trailing window) have no forecast and are not listed; a to-date KPI's forecast is for the end of its period.",
         [_target(f"sort({_named(_kpi_families(definitions, pacing_family))})", "A", legend, instant=True)],
         {
             "displayMode": "basic", "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": False},

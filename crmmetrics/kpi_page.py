@@ -238,6 +238,14 @@ def _pct(probability: float) -> str:
     return f"{probability * 100:.0f}%" if probability >= 0.005 or probability == 0 else "<1%"
 
 
+def _basis(result: Any, forecast: Any) -> str:
+    """How the forecast's method was chosen, in words."""
+    if result.elapsed is not None:  # a to-date KPI: the end of the period now running
+        return (f"from the value so far at {result.elapsed:.0%} of the period and {forecast.observations} earlier periods at "
+                "the same point, chosen by leaving each out")
+    return f"chosen by back-test on {forecast.observations} periods"
+
+
 def outlook_section(kpis: Sequence[Kpi], outlook: Any, unit: str) -> str:
     """Forecast, pacing and anomalies of each KPI of the metric (the total first)."""
     from .anomaly import MIN_CHANGES, THRESHOLD
@@ -265,7 +273,7 @@ def outlook_section(kpis: Sequence[Kpi], outlook: Any, unit: str) -> str:
                 f"data-red='{spec.red!r}' data-green='{spec.green!r}'><dl>"
                 f"<dt>Forecast for {escape(period)}</dt><dd class='forecast'>{escape(format_value(forecast.value, unit))} "
                 f"(80% interval {escape(format_value(forecast.lower, unit))} to {escape(format_value(forecast.upper, unit))}; "
-                f"method {forecast.method}, chosen by back-test on {forecast.observations} periods)</dd>"
+                f"method {forecast.method}, {_basis(result, forecast)})</dd>"
                 f"<dt>Thresholds</dt><dd>{thresholds}</dd>"
                 f"<dt>Chance of ending</dt><dd class='probabilities'>green {_pct(p['green'])} · amber {_pct(p['amber'])} · red {_pct(p['red'])}</dd>"
                 f"<dt>Pacing</dt><dd class='pacing-status {pace.status}'><b>{PACING_TITLES[pace.status]}</b> (off track: P(red) ≥ "

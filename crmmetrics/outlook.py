@@ -12,9 +12,18 @@ Per KPI on the scorecard (a standard applied to a total or a dimension value):
   the period now running (the one after the KPI's latest complete period) from the last
   :data:`MAX_HISTORY` complete periods without a gap (:func:`crmmetrics.forecast.forecast_next`,
   ``auto``, season 12 for months, 4 for quarters), and the probabilities of ending it green,
-  amber or red under the standard in force. A KPI on a to-date or trailing period gets none (its
-  period-end forecast needs the value at the same point of earlier periods, which the store
-  does not keep), nor does one with too little history: the reason is said, never a guess.
+  amber or red under the standard in force.
+- **Forecast and pacing to the period's end** for a KPI on a to-date period (month, quarter or
+  year to date): its value so far, at the share of its calendar period elapsed, carried to the
+  end the way earlier periods went from the same point (:func:`crmmetrics.forecast.forecast_period_end`).
+  The store keeps every run with its period, so for each of the last :data:`MAX_HISTORY`
+  earlier periods the run nearest the same share (within :data:`TO_DATE_TOLERANCE` of the
+  period) gives the value at that point, and its last run within the tolerance of its end (a
+  backfilled or whole-period value ends at it) the final value; a period without both is left
+  out, and :data:`MIN_EARLIER_PERIODS` are needed. Read with one query per to-date metric
+  (:meth:`Store.period_points`: only the runs in those windows).
+- A KPI on a trailing window gets none (its windows have no "same point" of earlier ones), nor
+  does one with too little history: the reason is said, never a guess.
 - **Anomaly** of the KPI's latest stored period against its own history and season
   (:func:`crmmetrics.anomaly.latest`), and the flagged periods of its history for its page.
 - **Value chain**: every pair of :data:`crmmetrics.value_chain.CHAIN` whose KPIs have history,
@@ -58,8 +67,8 @@ from .families import (
     pacing_family,
     pacing_probability_family,
 )
-from .forecast import InsufficientHistory, Forecast, Pacing, forecast_next, pacing
-from .periods import Period, _calendar_start, _months_back
+from .forecast import MIN_ERRORS, InsufficientHistory, Forecast, Pacing, forecast_next, forecast_period_end, pacing
+from .periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
 from .scorecard import Kpi, Scorecard
 from .store import Store, dimensions_key
 from .value_chain import CHAIN, ChainLink, Linkage, link_across_units, link_over_periods
@@ -68,6 +77,9 @@ log = logging.getLogger("crmmetrics.outlook")
 
 __all__ = [
     "MAX_HISTORY",
+    "TO_DATE_TOLERANCE",
+    "MIN_EARLIER_PERIODS",
+    "ToDate",
     "PACING_VALUES",
     "KpiOutlook",
     "Outlook",
@@ -84,6 +96,13 @@ MAX_HISTORY = 36
 PACING_VALUES = {"off_track": 0, "at_risk": 1, "on_track": 2}
 #: Seconds of one period of a chain link's lag (an average month, as EXPORT_UNITS has it).
 _MONTH_SECONDS = EXPORT_UNITS["months"].to_base(1.0)
+#: How far from the same point of an earlier period (as a share of that period) its nearest run
+#: may be, and its last run from its end: 2 %, about 15 hours of a month, 1.8 days of a quarter,
+#: 7.3 days of a year (the default schedules run hourly or every 6 hours).
+TO_DATE_TOLERANCE = 0.02
+#: Fewest earlier periods with both points a period-end forecast needs (its leave-one-out
+#: interval needs MIN_ERRORS errors from the others).
+MIN_EARLIER_PERIODS = MIN_ERRORS + 1
 _SEASONS = {"month": 12, "quarter": 4, "year": None}
 _UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
@@ -122,8 +141,11 @@ class KpiOutlook:
     anomaly_reason: str | None = None
     #: every flagged period of the history scored (oldest first): (period, score)
     flagged: tuple[tuple[Period, anomaly.Scored], ...] = ()
-    #: complete periods of history the answers rest on
+    #: complete periods of history the answers rest on (a to-date KPI's forecast: the earlier
+    #: periods with both points)
     history: int = 0
+    #: a to-date KPI's forecast: the share of its period elapsed (None: a next-period forecast)
+    elapsed: float | None = None
 
     @property
     def forecast(self) -> Forecast | None:
@@ -134,6 +156,10 @@ class KpiOutlook:
         if self.pacing is not None:
             pacing_json = {
                 **self.pacing.to_json(),
+                # next_period: the period after the latest complete one; period_end: the end
+                # of the to-date period now running, from its value so far
+                "basis": "next_period" if self.elapsed is None else "period_end",
+                "elapsed_share": self.elapsed,
                 "unit": unit,
                 "period": self.forecast_period.to_json() if self.forecast_period else None,
             }
@@ -221,7 +247,73 @@ def _series(snapshots: Sequence[Any], dimensions: Mapping[str, str]) -> tuple[li
     return periods, values
 
 
-def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None]) -> KpiOutlook:
+@dataclass(frozen=True)
+class ToDate:
+    """A to-date KPI's period now running and the same point of its earlier periods."""
+
+    spec: str  # month_to_date, quarter_to_date or year_to_date
+    period: Period  # the whole calendar period now running
+    elapsed: float  # share of it elapsed at the KPI's value
+    #: (earlier period, value at the same point, final value), oldest first; only periods with both
+    earlier: tuple[tuple[Period, float, float], ...] = ()
+
+
+def _to_date_windows(spec: str, start: datetime, now: datetime) -> tuple[Period, float, list[tuple[Period, datetime, datetime]]]:
+    """The whole period now running, the share of it elapsed at ``now``, and per earlier period
+    (newest first, up to MAX_HISTORY) the window of run times around the same point and the window
+    before its end, both TO_DATE_TOLERANCE of that period wide."""
+    months = _UNIT_MONTHS[spec.removesuffix("_to_date")]
+    running = Period("current", start, _months_ahead(start, months))
+    elapsed = (now - start) / (running.end - start)
+    windows = []
+    end = start
+    for _ in range(MAX_HISTORY):
+        earlier = Period("current", _months_back(end, months), end)
+        length = earlier.end - earlier.start
+        windows.append((earlier, earlier.start + elapsed * length, earlier.end - TO_DATE_TOLERANCE * length))
+        end = earlier.start
+    return running, elapsed, windows
+
+
+def _store_windows(windows: Sequence[tuple[Period, datetime, datetime]]) -> list[tuple[datetime, datetime, datetime]]:
+    out = []
+    for earlier, point, final_from in windows:
+        slack = TO_DATE_TOLERANCE * (earlier.end - earlier.start)
+        out.append((earlier.start, point - slack, point + slack))
+        out.append((earlier.start, final_from, earlier.end))
+    return out
+
+
+def _earlier_points(windows: Sequence[tuple[Period, datetime, datetime]], points: Sequence[Any]) -> tuple[tuple[Period, float, float], ...]:
+    """Per earlier period: the value of the run nearest the same point (within the tolerance) and
+    of its last run near its end (a whole-period value ends at it); both needed, oldest first."""
+    by_start: dict[datetime, list[Any]] = defaultdict(list)
+    for point in points:
+        by_start[point.period_start].append(point)
+    found = []
+    for earlier, at, final_from in windows:
+        runs = by_start.get(earlier.start, [])
+        slack = TO_DATE_TOLERANCE * (earlier.end - earlier.start)
+        near = [p for p in runs if abs(p.period_end - at) <= slack]
+        last = [p for p in runs if final_from <= p.period_end <= earlier.end]
+        if not near or not last:
+            continue
+        point = min(near, key=lambda p: (abs(p.period_end - at), -p.run_id))
+        final = max(last, key=lambda p: (p.period_end, p.run_id))
+        if point.value is not None and final.value is not None:
+            found.append((earlier, float(point.value), float(final.value)))
+    return tuple(reversed(found))
+
+
+def _no_forecast_reason(spec: str | None) -> str:
+    if spec is not None and trailing_days(spec) is not None:
+        return ("no forecast for a trailing period: a forecast needs calendar periods (a month, quarter or year, or one to date) "
+                "to compare with the same point of earlier ones")
+    return "no forecast: the KPI's period is neither a whole calendar period nor one to date"
+
+
+def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None], to_date: ToDate | None = None,
+                 spec: str | None = None) -> KpiOutlook:
     unit = calendar_unit(kpi.period_start, kpi.period_end)
     key = dict(kpi.dimensions)
     # history of the KPI's own unit up to its current period (a later backfilled period is not
@@ -246,8 +338,21 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None]) ->
     reason = None
     if kpi.value is None:
         reason = "no forecast without a current value"
+    elif to_date is not None:
+        # the value so far carried to the period's end the way earlier periods went from the same point
+        try:
+            forecast = forecast_period_end(kpi.value, [(a, b) for _, a, b in to_date.earlier])
+            standard = kpi.standard.spec
+            pace = pacing(forecast, standard.red, standard.green)
+            forecast_period = to_date.period
+        except InsufficientHistory:
+            reason = (
+                f"no forecast: a period-end forecast needs at least {MIN_EARLIER_PERIODS} earlier periods with a stored run "
+                f"near the same point ({to_date.elapsed:.0%} elapsed, within {TO_DATE_TOLERANCE:.0%} of the period) and one at "
+                f"their end; {len(to_date.earlier)} {'has' if len(to_date.earlier) == 1 else 'have'} both"
+            )
     elif unit is None:
-        reason = "no forecast for a to-date or trailing period: it needs whole periods (month, quarter, year)"
+        reason = _no_forecast_reason(spec)
     else:
         run: list[float] = []
         for value in reversed(values):  # the latest stretch without a gap
@@ -280,8 +385,9 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None]) ->
             f"{anomaly.MIN_CHANGES} earlier changes over that lag ({len([v for v in values if v is not None])} periods stored)"
             if unit else "no anomaly score for a to-date or trailing period"
         )
+    history = len(to_date.earlier) if to_date is not None else len([v for v in values if v is not None])
     return KpiOutlook(kpi.metric, key, forecast_period, pace, reason, score, scored_at, anomaly_reason, tuple(flagged),
-                      len([v for v in values if v is not None]))
+                      history, to_date.elapsed if to_date is not None and pace is not None else None)
 
 
 def _period_months(bounds: Sequence[tuple[datetime, datetime]]) -> int:
@@ -386,15 +492,18 @@ class OutlookCache:
         for snapshot in snapshots:
             by_metric[snapshot.metric_key].append(snapshot)
         kpis, used_kpis = {}, {}
+        specs, to_date = self._to_date(store, scorecard)
         for kpi in scorecard.kpis:
             periods, values = _series(by_metric.get(kpi.metric, []), kpi.dimensions)
             spec = kpi.standard.spec
+            running = to_date.get((kpi.metric, dimensions_key(kpi.dimensions)))
             memo = (kpi.metric, dimensions_key(kpi.dimensions), kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
-                    spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)))
+                    spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)), running,
+                    specs.get(kpi.metric))
             result = self._kpis.get(memo)
             if result is None:
                 try:
-                    result = _kpi_outlook(kpi, periods, values)
+                    result = _kpi_outlook(kpi, periods, values, running, specs.get(kpi.metric))
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # one KPI's odd history
                     log.warning("outlook of %s: %s; no forecast or anomaly score for it", kpi.key, exc)
                     result = KpiOutlook(kpi.metric, dict(kpi.dimensions), forecast_reason=f"no forecast: {exc}",
@@ -414,6 +523,43 @@ class OutlookCache:
         months = {(link.driver, link.outcome, link.basis): m for link, m in analyses}
         names = {key: record.name for key, record in store.metric_records().items()}
         return Outlook(kpis, chain, self.unit_pairs(), months, names)
+
+    def _to_date(self, store: Store, scorecard: Scorecard) -> tuple[dict[str, str], dict[tuple[str, str], ToDate]]:
+        """The period spec of each KPI's metric not on a whole calendar period, and for each
+        to-date KPI with a value the same point of its earlier periods: one query for the specs,
+        one per to-date metric for the points (whatever the number of runs kept)."""
+        pending = [k for k in scorecard.kpis if k.value is not None and k.period_start is not None and k.period_end is not None
+                   and calendar_unit(k.period_start, k.period_end) is None]
+        if not pending:
+            return {}, {}
+        specs = store.latest_run_periods()
+        by_metric: dict[str, list[Kpi]] = defaultdict(list)
+        for kpi in pending:
+            if specs.get(kpi.metric) in TO_DATE:
+                by_metric[kpi.metric].append(kpi)
+        found = {}
+        for metric, kpis in by_metric.items():
+            spec = specs[metric]
+            unit = spec.removesuffix("_to_date")
+            # the KPIs of one metric come from its latest run: one period now running
+            start, now = kpis[0].period_start, kpis[0].period_end
+            if _calendar_start(start, unit) != start or not start < now:
+                continue
+            running, elapsed, windows = _to_date_windows(spec, start, now)
+            if now > running.end:
+                continue
+            # runs of the to-date spec, and of the whole unit (a complete-period value)
+            points = store.period_points(metric, [spec, unit], _store_windows(windows),
+                                         sorted({dimensions_key(k.dimensions) for k in kpis}))
+            by_dims: dict[str, list[Any]] = defaultdict(list)
+            for point in points:
+                by_dims[point.dimensions].append(point)
+            for kpi in kpis:
+                if (kpi.period_start, kpi.period_end) != (start, now):
+                    continue
+                key = dimensions_key(kpi.dimensions)
+                found[(metric, key)] = ToDate(spec, running, elapsed, _earlier_points(windows, by_dims.get(key, [])))
+        return specs, found
 
     def _chain(self, store: Store, by_metric: Mapping[str, list[Any]]) -> tuple[list[tuple[Linkage, int]], dict[Any, Any]]:
         records = store.metric_records()

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy.exc
 from pydantic import NaiveDatetime
-from sqlalchemy import Index, case, event, func
+from sqlalchemy import Index, and_, case, event, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -238,6 +238,17 @@ class LatestObservation:
     value: float | None
     computed_at: datetime
     reason: str | None = None  # why the value is missing, when the runner knows (an input had no rows)
+
+
+@dataclass(frozen=True)
+class PeriodPoint:
+    """The value one successful run stored for its current period (one combination of dimensions)."""
+
+    run_id: int
+    period_start: datetime
+    period_end: datetime
+    dimensions: str  # canonical JSON, as dimensions_key makes it
+    value: float | None
 
 
 @dataclass(frozen=True)
@@ -514,6 +525,48 @@ class Store:
             LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at, reason)
             for key, dimensions, label, start, end, value, computed_at, reason in rows
         ]
+
+    def latest_run_periods(self) -> dict[str, str]:
+        """Metric key -> the period spec (``month_to_date``...) of its latest successful live run: one query."""
+        runs = Run.__table__.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(MetricRunTotals.metric_key, runs.period).join(Run.__table__, runs.id == MetricRunTotals.last_success_run_id)
+            ).all()
+        return dict(rows)
+
+    def period_points(
+        self,
+        metric_key: str,
+        specs: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime, datetime]],
+        dimensions: Sequence[str],
+    ) -> list[PeriodPoint]:
+        """The current-period values that successful runs of ``metric_key`` (computed with one of
+        the period ``specs``) stored for the ``dimensions`` (canonical keys), for every window
+        ``(start, low, high)``: a current period that starts at ``start`` and ends in ``[low, high]``.
+
+        For the to-date outlook (crmmetrics.outlook): the runs of earlier periods near the same
+        point and near their end, in one query however many runs are kept (the windows bound
+        what is read)."""
+        if not windows or not dimensions or not specs:
+            return []
+        obs, runs = Observation.__table__.c, Run.__table__.c
+        statement = (
+            select(obs.run_id, obs.period_start, obs.period_end, obs.dimensions, obs.value)
+            .join(Run.__table__, runs.id == obs.run_id)
+            .where(
+                obs.metric_key == metric_key,
+                obs.period_label == "current",
+                runs.status == SUCCESS,
+                runs.period.in_(list(specs)),
+                obs.dimensions.in_(list(dimensions)),
+                or_(*(and_(obs.period_start == start, obs.period_end >= low, obs.period_end <= high) for start, low, high in windows)),
+            )
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [PeriodPoint(*row) for row in rows]
 
     def run_periods(self, run_id: int) -> dict[str, RunPeriod]:
         """Period label -> the period a run computed and, if its value is missing, why."""
