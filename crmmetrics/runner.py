@@ -13,6 +13,7 @@ the run is recorded as failed. On PostgreSQL the server also cancels the query i
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ from . import schema
 from .config import Config, redact_text
 from .definitions import ComputeContext, MetricDefinition, Result, RunCache
 from .errors import MetricError
-from .inputs import missing_reason
+from .inputs import missing_reason, source_fingerprint
 from .periods import reporting_periods, to_naive_utc
 from .registry import Registry
 from .store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key, utcnow
@@ -72,6 +73,7 @@ class _Outcome:
     customer_values: list[dict[str, Any]] | None = None
     missing: dict[str, str] | None = None  # period label -> reason its value is missing
     model_fits: list[dict[str, Any]] | None = None  # kept even when the run fails
+    previous_fingerprint: str | None = None  # of the inputs of the previous (closed) period
     error: BaseException | None = None
 
 
@@ -131,7 +133,30 @@ class Runner:
         fixed = self.config.service.as_of
         return to_naive_utc(fixed) if fixed else to_naive_utc(self.now())
 
-    def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache) -> None:
+    def _closed_period(
+        self, connection: Any, definition: MetricDefinition, settings: Any, inputs: Any, period: Any, run_cache: RunCache
+    ) -> tuple[str, list[Result] | None]:
+        """The fingerprint of a closed period's inputs (with the metric's parameters), and the
+        values stored for it by the latest live run that saw the same fingerprint, if any."""
+        needs = tuple(sorted(inputs, key=str))
+        # The same tables up to the same end are summarised once per run, for every metric.
+        summary = run_cache.get(
+            ("source_fingerprint", tuple(sorted({n.table for n in needs})), period.end),
+            lambda: source_fingerprint(connection, needs, period),
+        )
+        fingerprint = json.dumps(
+            {"params": dict(settings.params), "period": settings.period, "inputs": [str(n) for n in needs], "source": summary},
+            sort_keys=True, default=str, separators=(",", ":"),
+        )
+        stored = self.store.closed_period_values(definition.key, period, fingerprint)
+        if stored is None:
+            return fingerprint, None
+        return fingerprint, [Result(value, json.loads(dimensions)) for dimensions, value in stored]
+
+    def _compute(
+        self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache,
+        reuse_closed: bool = False,
+    ) -> None:
         try:
             periods = reporting_periods(settings.period, as_of)
             with self.source.connect() as connection:
@@ -150,6 +175,13 @@ class Runner:
                         missing[period.label] = reason
                         results.append((period, [Result(None)]))
                         continue
+                    # The previous period is closed: unless its inputs changed since a stored
+                    # run computed it (or the user asks to recompute), its stored values stand.
+                    if period.label == "previous" and reuse_closed and inputs:
+                        outcome.previous_fingerprint, stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
+                        if stored is not None:
+                            results.append((period, stored))
+                            continue
                     ctx = ComputeContext(
                         connection=connection,
                         tables=schema.TABLES,
@@ -168,14 +200,18 @@ class Runner:
             outcome.error = exc
 
     def run_metric(
-        self, key: str, as_of: datetime | None = None, backfill: bool = False, run_cache: RunCache | None = None
+        self, key: str, as_of: datetime | None = None, backfill: bool = False, run_cache: RunCache | None = None,
+        recompute: bool = False,
     ) -> Run:
         """Compute one metric for its current and previous period and store the run.
 
         ``as_of`` overrides the as-of time; ``backfill`` stores the run as a backfilled one
         (crmmetrics.backfill): marked with its current period, not the latest values.
         ``run_cache`` is shared by the metrics of one run (:meth:`run_all`); without it the two
-        periods of this metric share a new one.
+        periods of this metric share a new one. The previous period, which is closed, is not
+        computed again when the latest live run that computed it saw the same inputs (the same
+        fingerprint of the needed tables up to its end, the same parameters): its stored values
+        are kept. ``recompute`` computes it regardless; a backfill computes what it is asked.
         """
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
@@ -190,7 +226,8 @@ class Runner:
         clock = time.perf_counter()
         outcome = _Outcome()
         worker = threading.Thread(
-            target=self._compute, args=(definition, settings, as_of, outcome, run_cache or RunCache()), name=f"compute-{key}", daemon=True
+            target=self._compute, args=(definition, settings, as_of, outcome, run_cache or RunCache(), not (backfill or recompute)),
+            name=f"compute-{key}", daemon=True,
         )
         worker.start()
         worker.join(settings.timeout_seconds)
@@ -218,6 +255,7 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
+            run.previous_fingerprint = outcome.previous_fingerprint
         ok = run.status == SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(
@@ -278,11 +316,13 @@ class Runner:
     def enabled_keys(self) -> list[str]:
         return [d.key for d in self.registry if self.config.metric_settings(d).enabled]
 
-    def run_all(self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None) -> list[Run]:
+    def run_all(
+        self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None, recompute: bool = False
+    ) -> list[Run]:
         runs = []
         run_cache = RunCache()  # what one metric computes for the others of this run
         for key in keys if keys is not None else self.enabled_keys():
-            run = self.run_metric(key, run_cache=run_cache)
+            run = self.run_metric(key, run_cache=run_cache, recompute=recompute)
             runs.append(run)
             if progress:
                 progress(run)
