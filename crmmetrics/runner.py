@@ -137,7 +137,8 @@ class Runner:
         self, connection: Any, definition: MetricDefinition, settings: Any, inputs: Any, period: Any, run_cache: RunCache
     ) -> tuple[str, list[Result] | None]:
         """The fingerprint of a closed period's inputs (with the metric's parameters), and the
-        values stored for it by the latest live run that saw the same fingerprint, if any."""
+        values stored for it by the latest live run that computed it, if that run saw the same
+        fingerprint."""
         needs = tuple(sorted(inputs, key=str))
         # The same tables up to the same end are summarised once per run, for every metric.
         summary = run_cache.get(
@@ -155,7 +156,7 @@ class Runner:
 
     def _compute(
         self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache,
-        reuse_closed: bool = False,
+        fingerprint_closed: bool = False, reuse_closed: bool = False,
     ) -> None:
         try:
             periods = reporting_periods(settings.period, as_of)
@@ -175,11 +176,12 @@ class Runner:
                         missing[period.label] = reason
                         results.append((period, [Result(None)]))
                         continue
-                    # The previous period is closed: unless its inputs changed since a stored
+                    # The previous period is closed: unless its inputs changed since the latest
                     # run computed it (or the user asks to recompute), its stored values stand.
-                    if period.label == "previous" and reuse_closed and inputs:
+                    # A recompute keeps the fingerprint too, so that the next run reuses it.
+                    if period.label == "previous" and fingerprint_closed and inputs:
                         outcome.previous_fingerprint, stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
-                        if stored is not None:
+                        if stored is not None and reuse_closed:
                             results.append((period, stored))
                             continue
                     ctx = ComputeContext(
@@ -226,7 +228,8 @@ class Runner:
         clock = time.perf_counter()
         outcome = _Outcome()
         worker = threading.Thread(
-            target=self._compute, args=(definition, settings, as_of, outcome, run_cache or RunCache(), not (backfill or recompute)),
+            target=self._compute,
+            args=(definition, settings, as_of, outcome, run_cache or RunCache(), not backfill, not (backfill or recompute)),
             name=f"compute-{key}", daemon=True,
         )
         worker.start()

@@ -533,23 +533,32 @@ class Store:
 
     def closed_period_values(self, metric_key: str, period: Period, fingerprint: str) -> list[tuple[str, float | None]] | None:
         """The stored values (dimensions key, value) of ``period`` as the previous period of the
-        latest successful live run of ``metric_key`` that computed it from inputs with this
-        ``fingerprint``; None when there is no such run."""
+        latest successful live run of ``metric_key`` that has it, if that run computed it from
+        inputs with this ``fingerprint``; None otherwise (the period must be computed). Only the
+        latest such run counts: after a recompute, an older run with the same fingerprint may
+        hold a value that the recompute corrected."""
         runs, observations = Run.__table__.c, Observation.__table__.c
-        latest = (
-            select(func.max(runs.id))
-            .where(runs.metric_key == metric_key, runs.status == SUCCESS, runs.previous_fingerprint == fingerprint)
-            .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
-            .scalar_subquery()
-        )
-        statement = select(observations.dimensions, observations.value).where(
-            observations.run_id == latest,
+        of_period = (
+            observations.metric_key == metric_key,
             observations.period_label == "previous",
             observations.period_start == period.start,
             observations.period_end == period.end,
         )
+        latest = (
+            select(runs.id, runs.previous_fingerprint)
+            .join(Observation.__table__, observations.run_id == runs.id)
+            .where(runs.metric_key == metric_key, runs.status == SUCCESS, *of_period)
+            .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
+            .order_by(runs.id.desc())
+            .limit(1)
+        )
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
+            found = connection.execute(latest).first()
+            if found is None or found.previous_fingerprint != fingerprint:
+                return None
+            rows = connection.execute(
+                select(observations.dimensions, observations.value).where(observations.run_id == found.id, *of_period)
+            ).all()
         return [(dimensions, value) for dimensions, value in rows] or None
 
     def latest_model_fits(self) -> list[ModelFit]:

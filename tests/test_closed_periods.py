@@ -9,12 +9,14 @@ import sqlite3
 from datetime import date, datetime
 
 import pytest
+from sqlalchemy import update
 
 from crmmetrics import runner as runner_module
 from crmmetrics.app import App
 from crmmetrics.config import parse_config
 from crmmetrics.definitions import ComputeContext
 from crmmetrics.demo import generate_demo
+from crmmetrics.store import Observation
 
 AS_OF = datetime(2026, 11, 10)  # current: October 2026 (the last whole month); previous: September
 KEY = "vc_aov"
@@ -132,6 +134,18 @@ def test_recompute_and_backfill_compute_the_closed_period(crm, tmp_path, monkeyp
     app.runner.run_all([KEY], recompute=True)
     assert computed == ["current", "previous"]
     assert stored(app)["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
+
+    # The recompute is the latest run of the period: the next run reuses its values, not the
+    # first run's (a recompute is asked for when a change escaped the fingerprint).
+    [recomputed] = app.runner.run_all([KEY], recompute=True)
+    assert recomputed.previous_fingerprint is not None
+    with app.store.session() as session:
+        session.execute(update(Observation).where(Observation.run_id == recomputed.id, Observation.period_label == "previous")
+                        .values(value=-1.0))  # marks which stored run the next run takes September from
+        session.commit()
+    computed.clear()
+    app.runner.run_all([KEY])
+    assert computed == ["current"] and stored(app)["previous"] == -1.0
 
     computed.clear()
     run_backfill(app.runner, plan_backfill(app.runner, [KEY], datetime(2026, 10, 1), datetime(2026, 11, 1), force=True))
