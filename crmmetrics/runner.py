@@ -13,6 +13,7 @@ the run is recorded as failed. On PostgreSQL the server also cancels the query i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -29,7 +30,7 @@ from typing import Any
 import pluggy
 from sqlalchemy.engine import Engine
 
-from . import schema
+from . import __version__, schema
 from .config import Config, redact_text
 from .definitions import ComputeContext, MetricDefinition, Result, RunCache
 from .errors import MetricError
@@ -110,6 +111,26 @@ def normalise(definition: MetricDefinition, returned: Any) -> list[Result]:
     return results
 
 
+def _definition_identity(definition: MetricDefinition) -> str:
+    """What changes when the way a metric is computed does: crmmetrics' version, the formula
+    and dimensions, and the compute function's code (a plugin edited or upgraded), hashed."""
+    compute = getattr(definition.compute, "__func__", definition.compute)
+    code = getattr(compute, "__code__", None)
+    # No repr of objects: it may hold memory addresses, which differ from process to process (a
+    # KPI kit computation is named by its type; its formula, derived from its blocks, is above).
+    parts = [__version__, definition.formula, ",".join(definition.dimensions), getattr(compute, "__qualname__", type(compute).__qualname__)]
+    if code is not None:
+        parts.append(_code_text(code))
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _code_text(code: Any) -> str:
+    """Bytecode and constants of a function, nested functions included (without the memory
+    addresses a nested code object's repr has, so that it is the same in every process)."""
+    consts = [_code_text(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts]
+    return code.co_code.hex() + "|" + "|".join(consts)
+
+
 class Runner:
     """Computes metrics from the source and stores the results."""
 
@@ -146,7 +167,8 @@ class Runner:
             lambda: source_fingerprint(connection, needs, period),
         )
         fingerprint = json.dumps(
-            {"params": dict(settings.params), "period": settings.period, "inputs": [str(n) for n in needs], "source": summary},
+            {"params": dict(settings.params), "period": settings.period, "inputs": [str(n) for n in needs], "source": summary,
+             "definition": _definition_identity(definition)},
             sort_keys=True, default=str, separators=(",", ":"),
         )
         stored = self.store.closed_period_values(definition.key, period, fingerprint)

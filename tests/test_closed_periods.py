@@ -205,3 +205,39 @@ def test_the_fingerprint_is_the_same_under_parallel_aggregation_on_postgresql(fr
     assert fingerprints[0] == fingerprints[1]
     assert all(isinstance(v, (int, str)) for v in fingerprints[0]) and fingerprints[0][0] == 1000  # customers, first by name
     assert corrected != fingerprints[0]  # a cent corrected in place, before the period end
+
+
+def test_a_changed_computation_computes_the_closed_period_again(monkeypatch):
+    """The fingerprint names how the metric is computed: the same in every process (so that a
+    `crmmetrics run` reuses what the one before stored), another when the code changes."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from crmmetrics.runner import _definition_identity
+
+    script = (
+        "import os; os.environ['CRMMETRICS_LOAD_PLUGINS'] = 'value_creation'\n"
+        "from crmmetrics.plugins import get_plugin_manager\n"
+        "from crmmetrics.registry import build_registry\n"
+        "from crmmetrics.runner import _definition_identity\n"
+        "registry = build_registry(get_plugin_manager())\n"
+        "print(' '.join(_definition_identity(registry.get(k)) for k in ('vc_aov', 'vc_nps', 'vc_customer_equity')))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120) for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr
+    first, second = (run.stdout.split() for run in runs)
+    assert first == second and len(set(first)) == 3
+
+    monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "value_creation")
+    from crmmetrics.plugins import get_plugin_manager
+    from crmmetrics.registry import build_registry
+
+    aov = build_registry(get_plugin_manager()).get("vc_aov")
+
+    def edited(ctx):  # the same name, another body
+        return 1.0
+
+    edited.__qualname__ = aov.compute.__qualname__
+    assert _definition_identity(replace(aov, compute=aov.compute)) == first[0]
+    assert _definition_identity(replace(aov, compute=edited)) != first[0]
