@@ -118,6 +118,9 @@ def missing_reason(connection: Any, needs: Iterable[Need], period: Period, table
 _LINK_COLUMNS: dict[str, tuple[str, ...]] = {"customers": ("segment_id", "master_customer_id")}
 
 
+_PRIME = 1_000_003
+
+
 def _up_to(table_name: str, end: Any, tables: Any) -> Any:
     """The rows of ``table_name`` that a period ending at ``end`` can see (None: all rows)."""
     table = tables[table_name]
@@ -138,10 +141,10 @@ def source_fingerprint(connection: Any, needs: Iterable[Need], period: Period, t
 
     Per input table: the number of rows up to the period end, the latest event time among them,
     the sum of the integer primary key (and of the link columns of ``customers``) and the sum of
-    every amount in whole cents. A row inserted or deleted before the end (a late correction, a
-    reload), a re-dated row or an amount corrected in place changes it. Integers and times only,
-    so that it is the same on every engine and under parallel aggregation (a float sum changes
-    in its last digits). What it does not see (a text or flag changed in place, a change below a
+    every amount in whole cents (each modulo a prime, so that no sum overflows). A row inserted
+    or deleted before the end (a late correction, a reload), a re-dated row or an amount
+    corrected in place changes it. Integers and times only, so that it is the same on every
+    engine and under parallel aggregation (a float sum changes in its last digits). What it does not see (a text or flag changed in place, a change below a
     cent) is what ``crmmetrics run --recompute`` is for.
     """
     tables = tables or schema.TABLES
@@ -159,13 +162,14 @@ def source_fingerprint(connection: Any, needs: Iterable[Need], period: Period, t
             columns.append(aggregate(func.max(table.c[rule])))
         elif isinstance(rule, tuple):
             columns.append(aggregate(func.max(table.c[rule[0]])))
+        # Summed modulo a prime: ids may be large (hashed keys), and a plain sum would overflow.
         keys = list(table.primary_key.columns)
         for column in [*keys, *(table.c[c] for c in _LINK_COLUMNS.get(name, ()))]:
             if column.type.python_type is int:
-                columns.append(aggregate(func.sum(column)))
+                columns.append(aggregate(func.sum(column % _PRIME)))
         for column in table.c:
             if column.type.python_type in (float, Decimal):  # amounts, in whole cents
-                columns.append(aggregate(func.sum(cast(func.round(column * 100), BigInteger))))
+                columns.append(aggregate(func.sum(cast(func.round(column * 100), BigInteger) % _PRIME)))
     if not columns:
         return []
     row = connection.execute(select(*columns)).one()
