@@ -5,7 +5,7 @@
 
 With ``--demo`` (a SQLite demo made by ``crmmetrics demo`` or ``generate_demo``, as of
 ``--as-of``), it computes the BG/NBD + Gamma-Gamma fit that the CLV KPIs share
-(:func:`crmmetrics.customer_value.customer_values`, the cache emptied each time), captures every
+(:func:`crmmetrics.customer_value.customer_values`, in a new run cache each time), captures every
 SQL statement it sends, replays them with plain ``sqlite3`` (the floor: the inputs, fetched as
 tuples) and prints both and their ratio, with the Python steps broken down.
 """
@@ -62,7 +62,6 @@ def demo(path: Path, end: datetime, repeat: int) -> None:
 
     def crmmetrics_fit():
         statements.clear()
-        customer_value._cache.entries.clear()
         with engine.connect() as connection:
             context = ComputeContext(connection=connection, tables=schema.TABLES, params=PARAMS, period=period, as_of=end, metric=None)
             return customer_value.customer_values(context)

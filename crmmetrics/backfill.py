@@ -26,9 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from .definitions import RunCache
 from .periods import CALENDAR, TO_DATE, _calendar_start, _months_back, _UNIT_MONTHS, reporting_periods, to_naive_utc, trailing_days
 from .runner import Runner
 from .store import Observation, Run
@@ -98,8 +100,19 @@ def plan_backfill(runner: Runner, keys: Iterable[str], start: datetime, end: dat
 def run_backfill(runner: Runner, plan: BackfillPlan, progress: Callable[[Run], None] | None = None) -> list[Run]:
     """Compute and store every planned period; an interruption keeps what is stored."""
     runs = []
+    # One run cache per period kind and as-of time, shared by the metrics of that step (one CLV
+    # fit for all CLV KPIs) and handed on to the next step of the same kind, whose previous
+    # period is this step's current one; kinds interleave in the plan, so each has its own chain.
+    steps: dict[Any, tuple[datetime, RunCache]] = {}
     for as_of, key in plan.todo:
-        run = runner.run_metric(key, as_of=as_of, backfill=True)
+        kind = runner.config.metric_settings(runner.registry.get(key)).period
+        step = steps.get(kind)
+        if step is None:
+            step = (as_of, RunCache())
+        elif step[0] != as_of:
+            step = (as_of, step[1].following())
+        steps[kind] = step
+        run = runner.run_metric(key, as_of=as_of, backfill=True, run_cache=step[1])
         runs.append(run)
         if progress:
             progress(run)

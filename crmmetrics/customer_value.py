@@ -28,15 +28,12 @@ data changed.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, case, cast, func, select
+from sqlalchemy import case, func, select
 
 from .clv import (
     BgNbd,
@@ -278,33 +275,6 @@ def _fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-def _fingerprint(ctx: Any, end: datetime) -> tuple[Any, ...]:
-    """A cheap aggregate that changes when the orders or the duplicate links before ``end`` do.
-
-    Only integers: amounts are summed in whole cents, so the result is the same however the
-    engine orders the sum (a float sum changes in its last digits under parallel aggregation,
-    and the cache would never hit).
-    """
-    orders, customers = ctx.tables["orders"], ctx.tables["customers"]
-
-    def cents(column: Any) -> Any:
-        return func.sum(cast(func.round(column * 100), BigInteger))
-
-    order_facts = ctx.connection.execute(
-        select(func.count(), func.max(orders.c.order_id), cents(orders.c.net_revenue), cents(orders.c.cogs)).where(
-            orders.c.ordered_at < end
-        )
-    ).one()
-    duplicates = ctx.connection.execute(
-        select(func.count(customers.c.master_customer_id), func.sum(customers.c.master_customer_id))
-    ).one()
-    return tuple(_integer(v) for v in (*order_facts, *duplicates))
-
-
-def _integer(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annual_discount_rate: float) -> CustomerValues:
     ids, x, t_x, T, mbar, revenue, gross_margin = _summary(ctx, end, margin_share)
     repeaters = int(np.count_nonzero((x > 0) & (mbar > 0)))
@@ -362,38 +332,6 @@ def _clv(bgnbd: BgNbd, gamma_gamma: GammaGamma, margin_share: float, horizon_mon
     )
 
 
-class _FitCache:
-    """A small LRU of fits; one lock per key so that concurrent KPIs wait for one fit."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[Hashable, CustomerValues] = OrderedDict()
-        self.lock = threading.Lock()
-        self.key_locks: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable, build: Any) -> CustomerValues:
-        with self.lock:
-            if key in self.entries:
-                self.entries.move_to_end(key)
-                return self.entries[key]
-            key_lock = self.key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self.lock:
-                if key in self.entries:
-                    return self.entries[key]
-            value = build()
-            with self.lock:
-                self.entries[key] = value
-                while len(self.entries) > self.size:
-                    self.entries.popitem(last=False)
-                self.key_locks.pop(key, None)
-            return value
-
-
-#: Fits of the current and previous period of one or two parameter sets fit in here.
-_cache = _FitCache(size=4)
-
-
 def customer_values(ctx: Any, end: datetime | None = None) -> CustomerValues:
     """The BG/NBD + Gamma-Gamma fit and per-customer outputs at ``end`` (default: the period end).
 
@@ -402,9 +340,10 @@ def customer_values(ctx: Any, end: datetime | None = None) -> CustomerValues:
     """
     end = end or ctx.period.end
     params = (float(ctx.params["margin_share"]), int(ctx.params["horizon_months"]), float(ctx.params["annual_discount_rate"]))
-    source = ctx.connection.engine.url.render_as_string(hide_password=False)
-    key = (source, end, params, _fingerprint(ctx, end))
-    values = _cache.get(key, lambda: _fit(ctx, end, *params))
+    # One fit per (period end, parameters) in a run or a backfill step, shared by every CLV KPI
+    # through the run's cache: the run is the scope, so nothing is kept between runs and no
+    # fingerprint of the data is needed to notice a change (the next run fits again).
+    values = ctx.shared(("customer_values", end, params), lambda: _fit(ctx, end, *params))
     _record_fits(ctx, values)
     for name, fit in (("BG/NBD", values.bgnbd), ("Gamma-Gamma", values.gamma_gamma)):
         if not fit.convergence.converged:  # no numbers from a fit that did not converge

@@ -207,10 +207,23 @@ class RunCache:
         self._values: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._earlier: RunCache | None = None  # the step before, in a backfill (see following)
+
+    def following(self) -> RunCache:
+        """The cache of the next step of a backfill (the next as-of time): it takes over, when
+        asked, what this step computed (this step's current period is the next one's previous),
+        and drops everything older, so that a backfill holds at most two steps' values."""
+        step = RunCache()
+        step._earlier, self._earlier = self, None
+        return step
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._values:
+                return self._values[key]
+            earlier = self._earlier
+            if earlier is not None and key in earlier._values:
+                self._values[key] = earlier._values[key]
                 return self._values[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
@@ -245,8 +258,9 @@ class ComputeContext:
         """``build()``, computed once per run for ``key`` and shared with every metric of the run
         that asks for the same key. The key names everything the value depends on (what it is,
         the period bounds, the parameters it reads); the value must not be changed by its users.
-        A run is one ``crmmetrics run`` (or ``demo``) over all its metrics, or one scheduled
-        computation of one metric (its current and previous period)."""
+        A run is one ``crmmetrics run`` (or ``demo``) over all its metrics; in a backfill, the
+        metrics of one period kind at one as-of time (which also see the previous step's values);
+        under ``serve``, the scheduled runs that start within the same minute."""
         return self.run_cache.get(key, build)
 
     def record_customer_values(self, rows: Iterable[Mapping[str, Any]]) -> None:

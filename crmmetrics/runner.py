@@ -13,6 +13,8 @@ the run is recorded as failed. On PostgreSQL the server also cancels the query i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -28,11 +30,11 @@ from typing import Any
 import pluggy
 from sqlalchemy.engine import Engine
 
-from . import schema
+from . import __version__, schema
 from .config import Config, redact_text
 from .definitions import ComputeContext, MetricDefinition, Result, RunCache
 from .errors import MetricError
-from .inputs import missing_reason
+from .inputs import missing_reason, source_fingerprint
 from .periods import reporting_periods, to_naive_utc
 from .registry import Registry
 from .store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key, utcnow
@@ -72,6 +74,7 @@ class _Outcome:
     customer_values: list[dict[str, Any]] | None = None
     missing: dict[str, str] | None = None  # period label -> reason its value is missing
     model_fits: list[dict[str, Any]] | None = None  # kept even when the run fails
+    previous_fingerprint: str | None = None  # of the inputs of the previous (closed) period
     error: BaseException | None = None
 
 
@@ -108,6 +111,26 @@ def normalise(definition: MetricDefinition, returned: Any) -> list[Result]:
     return results
 
 
+def _definition_identity(definition: MetricDefinition) -> str:
+    """What changes when the way a metric is computed does: crmmetrics' version, the formula
+    and dimensions, and the compute function's code (a plugin edited or upgraded), hashed."""
+    compute = getattr(definition.compute, "__func__", definition.compute)
+    code = getattr(compute, "__code__", None)
+    # No repr of objects: it may hold memory addresses, which differ from process to process (a
+    # KPI kit computation is named by its type; its formula, derived from its blocks, is above).
+    parts = [__version__, definition.formula, ",".join(definition.dimensions), getattr(compute, "__qualname__", type(compute).__qualname__)]
+    if code is not None:
+        parts.append(_code_text(code))
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _code_text(code: Any) -> str:
+    """Bytecode and constants of a function, nested functions included (without the memory
+    addresses a nested code object's repr has, so that it is the same in every process)."""
+    consts = [_code_text(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts]
+    return code.co_code.hex() + "|" + "|".join(consts)
+
+
 class Runner:
     """Computes metrics from the source and stores the results."""
 
@@ -131,7 +154,32 @@ class Runner:
         fixed = self.config.service.as_of
         return to_naive_utc(fixed) if fixed else to_naive_utc(self.now())
 
-    def _compute(self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache) -> None:
+    def _closed_period(
+        self, connection: Any, definition: MetricDefinition, settings: Any, inputs: Any, period: Any, run_cache: RunCache
+    ) -> tuple[str, list[Result] | None]:
+        """The fingerprint of a closed period's inputs (with the metric's parameters), and the
+        values stored for it by the latest live run that computed it, if that run saw the same
+        fingerprint."""
+        needs = tuple(sorted(inputs, key=str))
+        # The same tables up to the same end are summarised once per run, for every metric.
+        summary = run_cache.get(
+            ("source_fingerprint", tuple(sorted({n.table for n in needs})), period.end),
+            lambda: source_fingerprint(connection, needs, period),
+        )
+        fingerprint = json.dumps(
+            {"params": dict(settings.params), "period": settings.period, "inputs": [str(n) for n in needs], "source": summary,
+             "definition": _definition_identity(definition)},
+            sort_keys=True, default=str, separators=(",", ":"),
+        )
+        stored = self.store.closed_period_values(definition.key, period, fingerprint)
+        if stored is None:
+            return fingerprint, None
+        return fingerprint, [Result(value, json.loads(dimensions)) for dimensions, value in stored]
+
+    def _compute(
+        self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache,
+        fingerprint_closed: bool = False, reuse_closed: bool = False,
+    ) -> None:
         try:
             periods = reporting_periods(settings.period, as_of)
             with self.source.connect() as connection:
@@ -150,6 +198,14 @@ class Runner:
                         missing[period.label] = reason
                         results.append((period, [Result(None)]))
                         continue
+                    # The previous period is closed: unless its inputs changed since the latest
+                    # run computed it (or the user asks to recompute), its stored values stand.
+                    # A recompute keeps the fingerprint too, so that the next run reuses it.
+                    if period.label == "previous" and fingerprint_closed and inputs:
+                        outcome.previous_fingerprint, stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
+                        if stored is not None and reuse_closed:
+                            results.append((period, stored))
+                            continue
                     ctx = ComputeContext(
                         connection=connection,
                         tables=schema.TABLES,
@@ -168,14 +224,18 @@ class Runner:
             outcome.error = exc
 
     def run_metric(
-        self, key: str, as_of: datetime | None = None, backfill: bool = False, run_cache: RunCache | None = None
+        self, key: str, as_of: datetime | None = None, backfill: bool = False, run_cache: RunCache | None = None,
+        recompute: bool = False,
     ) -> Run:
         """Compute one metric for its current and previous period and store the run.
 
         ``as_of`` overrides the as-of time; ``backfill`` stores the run as a backfilled one
         (crmmetrics.backfill): marked with its current period, not the latest values.
         ``run_cache`` is shared by the metrics of one run (:meth:`run_all`); without it the two
-        periods of this metric share a new one.
+        periods of this metric share a new one. The previous period, which is closed, is not
+        computed again when the latest live run that computed it saw the same inputs (the same
+        fingerprint of the needed tables up to its end, the same parameters): its stored values
+        are kept. ``recompute`` computes it regardless; a backfill computes what it is asked.
         """
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
@@ -190,7 +250,9 @@ class Runner:
         clock = time.perf_counter()
         outcome = _Outcome()
         worker = threading.Thread(
-            target=self._compute, args=(definition, settings, as_of, outcome, run_cache or RunCache()), name=f"compute-{key}", daemon=True
+            target=self._compute,
+            args=(definition, settings, as_of, outcome, run_cache or RunCache(), not backfill, not (backfill or recompute)),
+            name=f"compute-{key}", daemon=True,
         )
         worker.start()
         worker.join(settings.timeout_seconds)
@@ -218,6 +280,7 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
+            run.previous_fingerprint = outcome.previous_fingerprint
         ok = run.status == SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(
@@ -278,11 +341,13 @@ class Runner:
     def enabled_keys(self) -> list[str]:
         return [d.key for d in self.registry if self.config.metric_settings(d).enabled]
 
-    def run_all(self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None) -> list[Run]:
+    def run_all(
+        self, keys: Iterable[str] | None = None, progress: Callable[[Run], None] | None = None, recompute: bool = False
+    ) -> list[Run]:
         runs = []
         run_cache = RunCache()  # what one metric computes for the others of this run
         for key in keys if keys is not None else self.enabled_keys():
-            run = self.run_metric(key, run_cache=run_cache)
+            run = self.run_metric(key, run_cache=run_cache, recompute=recompute)
             runs.append(run)
             if progress:
                 progress(run)

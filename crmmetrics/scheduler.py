@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import signal
 import threading
@@ -42,7 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 from .config import Config
-from .definitions import Schedule, parse_duration
+from .definitions import RunCache, Schedule, parse_duration
 from .errors import StoreError
 from .health import ServiceHealth, one_line, store_failure_reason
 from .runner import Runner
@@ -78,10 +79,34 @@ def source_answers(runner: Runner) -> bool:
         return False
 
 
-def scheduled_run(runner: Runner, key: str, health: ServiceHealth) -> Run | None:
+class RunWindow:
+    """The run cache of the scheduled runs that start within ``seconds`` of each other.
+
+    Under ``serve`` every metric is its own job, so the metrics due at the same time (the CLV
+    KPIs on one schedule) would each fit the same model. Runs starting within one window share
+    one cache, as the metrics of one ``crmmetrics run`` do; a run after the window gets a new
+    one, so nothing computed is kept longer than the runs that use it.
+    """
+
+    def __init__(self, seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._opened = -math.inf
+        self._cache = RunCache()
+
+    def cache(self) -> RunCache:
+        with self._lock:
+            now = self.clock()
+            if now - self._opened >= self.seconds:
+                self._opened, self._cache = now, RunCache()
+            return self._cache
+
+
+def scheduled_run(runner: Runner, key: str, health: ServiceHealth, window: RunWindow | None = None) -> Run | None:
     """Run one metric for the scheduler; a run that cannot be stored is counted, not raised."""
     try:
-        run = runner.run_metric(key)
+        run = runner.run_metric(key, run_cache=window.cache() if window is not None else None)
     except Exception as exc:  # noqa: BLE001 - the only write is the store's; compute errors are runs
         reason = store_failure_reason(exc)
         health.run_unstored(reason)
@@ -96,8 +121,10 @@ def scheduled_run(runner: Runner, key: str, health: ServiceHealth) -> Run | None
 
 def _add_job(scheduler: BackgroundScheduler, runner: Runner, health: ServiceHealth, key: str, tz: ZoneInfo) -> None:
     settings = runner.config.metric_settings(runner.registry.get(key))
+    # One window for all the jobs of this scheduler, kept with it (jobs added after a reload too).
+    window = scheduler.__dict__.setdefault("crmmetrics_run_window", RunWindow())
     scheduler.add_job(
-        scheduled_run, make_trigger(settings.schedule, tz), args=[runner, key, health], id=key, name=key, replace_existing=True
+        scheduled_run, make_trigger(settings.schedule, tz), args=[runner, key, health, window], id=key, name=key, replace_existing=True
     )
 
 

@@ -110,6 +110,10 @@ class Run(SQLModel, table=True):
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
     owner: str = Field(default="", sa_column_kwargs={"server_default": ""})  # host:pid:token of the process
+    # What the inputs held up to the end of the previous (closed) period when this run computed
+    # it (crmmetrics.inputs.source_fingerprint with the parameters, JSON); a later run with the
+    # same fingerprint reuses that period's stored values instead of computing them again.
+    previous_fingerprint: str | None = None
 
 
 RUNNING, SUCCESS, FAILED, INTERRUPTED = "running", "success", "failed", "interrupted"
@@ -579,6 +583,36 @@ class Store:
                 .group_by(columns.period_label)
             ).all()
         return {label: RunPeriod(label, start, end, reasons.get(label)) for label, start, end in rows}
+
+    def closed_period_values(self, metric_key: str, period: Period, fingerprint: str) -> list[tuple[str, float | None]] | None:
+        """The stored values (dimensions key, value) of ``period`` as the previous period of the
+        latest successful live run of ``metric_key`` that has it, if that run computed it from
+        inputs with this ``fingerprint``; None otherwise (the period must be computed). Only the
+        latest such run counts: after a recompute, an older run with the same fingerprint may
+        hold a value that the recompute corrected."""
+        runs, observations = Run.__table__.c, Observation.__table__.c
+        of_period = (
+            observations.metric_key == metric_key,
+            observations.period_label == "previous",
+            observations.period_start == period.start,
+            observations.period_end == period.end,
+        )
+        latest = (
+            select(runs.id, runs.previous_fingerprint)
+            .join(Observation.__table__, observations.run_id == runs.id)
+            .where(runs.metric_key == metric_key, runs.status == SUCCESS, *of_period)
+            .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
+            .order_by(runs.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            found = connection.execute(latest).first()
+            if found is None or found.previous_fingerprint != fingerprint:
+                return None
+            rows = connection.execute(
+                select(observations.dimensions, observations.value).where(observations.run_id == found.id, *of_period)
+            ).all()
+        return [(dimensions, value) for dimensions, value in rows] or None
 
     def latest_model_fits(self) -> list[ModelFit]:
         """The fits recorded by each metric's latest run (successful or not)."""

@@ -13,7 +13,7 @@ from support.small_shop import insert
 from crmmetrics import schema
 from crmmetrics.clv import clv_bgnbd_gg, conditional_expected_purchases, conditional_expected_spend, fit_bgnbd, fit_gamma_gamma, p_alive, rfm_summary
 from crmmetrics.customer_value import customer_summary, customer_values
-from crmmetrics.definitions import ComputeContext
+from crmmetrics.definitions import ComputeContext, RunCache
 from crmmetrics.periods import Period
 
 AS_OF = datetime(2026, 3, 10)  # current month February 2026 (fit at 2026-03-01), previous January
@@ -107,10 +107,11 @@ def base(source_backend):
     return database
 
 
-def context(connection, end: datetime, params=None) -> ComputeContext:
+def context(connection, end: datetime, params=None, run_cache: RunCache | None = None) -> ComputeContext:
     period = Period("current", datetime(end.year, end.month - 1, 1), end)
     params = params or {"margin_share": 0.3, "horizon_months": HORIZON, "annual_discount_rate": 0.10}
-    return ComputeContext(connection=connection, tables=schema.TABLES, params=params, period=period, as_of=AS_OF, metric=None)
+    return ComputeContext(connection=connection, tables=schema.TABLES, params=params, period=period, as_of=AS_OF, metric=None,
+                          run_cache=run_cache or RunCache())
 
 
 @pytest.fixture(scope="module")
@@ -213,20 +214,22 @@ def test_ltv_cac_ratio(base, compute, expected):
     assert result.previous() is None
 
 
-def test_the_fit_is_shared_and_follows_the_data(base):
+def test_the_fit_is_shared_within_a_run_and_refitted_by_the_next(base):
     engine = create_engine(base.url)
     end = datetime(2026, 3, 1)
+    run = RunCache()
     with engine.connect() as connection:
-        first = customer_values(context(connection, end))
-        assert customer_values(context(connection, end)) is first
+        first = customer_values(context(connection, end, run_cache=run))
+        assert customer_values(context(connection, end, run_cache=run)) is first
         assert first.margin_share == pytest.approx(MARGIN_SHARE)
         # Other parameters: another fit.
-        other = customer_values(context(connection, end, {"margin_share": 0.3, "horizon_months": 12, "annual_discount_rate": 0.10}))
+        other = customer_values(context(connection, end, {"margin_share": 0.3, "horizon_months": 12, "annual_discount_rate": 0.10}, run_cache=run))
         assert other is not first and other.clv.sum() < first.clv.sum()
-    # A new order before the period end changes the data: the next call refits.
+    # A new order before the period end: the next run fits again and sees it.
     insert(base, "orders", [{"order_id": 1000, "customer_id": 4, "ordered_at": datetime(2026, 2, 27, 10), "net_revenue": 10.0, "cogs": None}])
     with engine.connect() as connection:
-        refitted = customer_values(context(connection, end))
+        assert customer_values(context(connection, end, run_cache=run)) is first  # the run's own fit
+        refitted = customer_values(context(connection, end, run_cache=RunCache()))
     engine.dispose()
     assert refitted is not first
     assert refitted.x[refitted.ids == 4][0] == 1
@@ -236,31 +239,32 @@ PARALLEL = ("SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0", "SET m
             "SET max_parallel_workers_per_gather = 2", "SET parallel_leader_participation = off")
 
 
-def test_the_fit_cache_hits_on_postgresql_with_parallel_aggregation(fresh_pg_db):
-    """The cache key is made of integers: two computations on fresh connections, with every sum
-    aggregated in parallel workers, find the same key and share one fit."""
+def test_the_fit_is_shared_and_deterministic_on_postgresql_with_parallel_aggregation(fresh_pg_db):
+    """Two computations in one run, on fresh connections with every sum aggregated in parallel
+    workers, share one fit (the run is the cache's scope: no aggregate of the data in its key);
+    a second run fits again on the same data and gets the same parameters and values."""
     from sqlalchemy import text
 
-    from crmmetrics.customer_value import _fingerprint
     from crmmetrics.demo import generate_demo
 
     generate_demo(fresh_pg_db, customers=3000, seed=5, as_of=date(2026, 3, 10))
     engine = create_engine(fresh_pg_db)
     end = datetime(2026, 3, 1)
-    fits, keys = [], []
-    for _ in range(2):
+    runs = [RunCache(), RunCache()]
+    fits = []
+    for run in (runs[0], runs[0], runs[1]):
         with engine.connect() as connection:
             for setting in PARALLEL:
                 connection.execute(text(setting))
             plan = "\n".join(connection.execute(text(
                 "EXPLAIN SELECT count(*), sum(net_revenue) FROM orders WHERE ordered_at < '2026-03-01'")).scalars())
             assert "Parallel Seq Scan" in plan and "Partial Aggregate" in plan  # parallelism is really on
-            # (with workers running, a float sum of the same column differs from call to call in its
-            # last digits, which made a key of float sums miss; whether the workers start depends on
-            # the server's load, so that is not asserted here)
-            keys.append(_fingerprint(context(connection, end), end))
-            fits.append(customer_values(context(connection, end)))
+            fits.append(customer_values(context(connection, end, run_cache=run)))
     engine.dispose()
-    assert keys[0] == keys[1] and all(isinstance(v, int) for v in keys[0] if v is not None)
-    assert fits[1] is fits[0]  # the second computation hit the cache
+    assert fits[1] is fits[0]  # the second KPI of the run shares the first one's fit
+    assert fits[2] is not fits[0]  # the next run fits again
     assert fits[0].ids.size > 1000 and np.isfinite(fits[0].clv).all()
+    np.testing.assert_array_equal(fits[2].ids, fits[0].ids)
+    np.testing.assert_allclose([fits[2].bgnbd.r, fits[2].bgnbd.alpha, fits[2].bgnbd.a, fits[2].bgnbd.b],
+                               [fits[0].bgnbd.r, fits[0].bgnbd.alpha, fits[0].bgnbd.a, fits[0].bgnbd.b], rtol=1e-9)
+    np.testing.assert_allclose(fits[2].clv, fits[0].clv, rtol=1e-9)

@@ -26,7 +26,7 @@ def crm(tmp_path_factory):
 
 
 def app_on(crm, tmp_path, monkeypatch) -> tuple[App, list[str]]:
-    monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "strategy_development,information_management")
+    monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "strategy_development,information_management,value_creation")
     config = parse_config(
         {
             "source": {"url": f"sqlite:///{crm}"},
@@ -68,3 +68,91 @@ def test_one_rfm_query_and_one_holdout_fit_per_period_in_a_run(crm, tmp_path, mo
         alone.update(values(app_alone))
     assert shared == alone
     assert any(v is not None for v in shared["im_clv_forecast_error"].values())
+
+
+CLV = ["vc_clv_bgnbd_gg", "vc_expected_alive_customers", "vc_customer_equity", "vc_segment_clv", "vc_ltv_cac_ratio"]
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """The period ends the shared BG/NBD + Gamma-Gamma fit was computed at, one entry per fit."""
+    from crmmetrics import customer_value
+
+    ends: list[datetime] = []
+    fit = customer_value._fit
+
+    def counted(ctx, end, *params):
+        ends.append(end)
+        return fit(ctx, end, *params)
+
+    monkeypatch.setattr(customer_value, "_fit", counted)
+    return ends
+
+
+def test_one_clv_fit_per_period_in_a_run_of_all_clv_kpis(crm, tmp_path, monkeypatch, fits):
+    app, _ = app_on(crm, tmp_path, monkeypatch)
+    runs = app.runner.run_all(CLV)
+    assert [run.status for run in runs] == ["success"] * len(CLV), [run.error for run in runs]
+    # five KPIs, two periods: one fit for November's start (current) and one for October's
+    assert sorted(fits) == [datetime(2026, 10, 1), datetime(2026, 11, 1)]
+    shared = values(app)
+    assert shared["vc_customer_equity"][("current", ())] > 0
+
+    # Nothing survives the run: the next run fits again (it may see changed data), for the
+    # current period; the closed previous one keeps its stored values while its inputs are the
+    # same (tests/test_closed_periods.py), and --recompute fits it again too.
+    fits.clear()
+    app.runner.run_all(CLV[:1])
+    assert fits == [datetime(2026, 11, 1)]
+    fits.clear()
+    app.runner.run_all(CLV[:1], recompute=True)
+    assert sorted(fits) == [datetime(2026, 10, 1), datetime(2026, 11, 1)]
+
+    # The same values as each KPI computed alone (each then fits for itself).
+    alone = {}
+    for key in CLV:
+        app_alone, _ = app_on(crm, tmp_path, monkeypatch)
+        app_alone.runner.run_all([key])
+        alone.update(values(app_alone))
+    assert {key: shared[key] for key in CLV} == {key: alone[key] for key in CLV}
+
+
+def test_a_backfill_fits_each_period_once(crm, tmp_path, monkeypatch, fits):
+    from crmmetrics.backfill import plan_backfill, run_backfill
+
+    app, _ = app_on(crm, tmp_path, monkeypatch)
+    # Three monthly steps (September, October, November 1) of two CLV KPIs and an RFM share.
+    keys = CLV[:2] + RFM[:1]
+    plan = plan_backfill(app.runner, keys, datetime(2026, 8, 1), datetime(2026, 11, 1))
+    months = sorted({as_of for as_of, key in plan.todo if key == CLV[0]})
+    assert len(months) == 3, plan.todo
+    runs = run_backfill(app.runner, plan)
+    assert all(run.status == "success" for run in runs), [run.error for run in runs]
+    # Each step's previous period is the step before's current one: four period ends, one fit each.
+    assert sorted(fits) == [datetime(2026, 8, 1), datetime(2026, 9, 1), datetime(2026, 10, 1), datetime(2026, 11, 1)]
+
+
+def test_scheduled_clv_kpis_due_together_share_one_fit_per_period(crm, tmp_path, monkeypatch, fits):
+    """Under ``serve`` each metric is its own job; the CLV KPIs due at the same time share."""
+    from crmmetrics.health import ServiceHealth
+    from crmmetrics.scheduler import RunWindow, scheduled_run
+
+    app, _ = app_on(crm, tmp_path, monkeypatch)
+    window, health = RunWindow(), ServiceHealth()
+    runs = [scheduled_run(app.runner, key, health, window) for key in CLV]
+    assert [run.status for run in runs] == ["success"] * len(CLV)
+    assert sorted(fits) == [datetime(2026, 10, 1), datetime(2026, 11, 1)]
+
+
+def test_scheduled_runs_starting_within_a_minute_share_one_cache():
+    from crmmetrics.scheduler import RunWindow
+
+    now = [100.0]
+    window = RunWindow(seconds=60, clock=lambda: now[0])
+    first = window.cache()
+    now[0] = 159.0
+    assert window.cache() is first  # due at the same time (a worker frees up within the minute)
+    now[0] = 160.0
+    later = window.cache()
+    assert later is not first  # the next schedule tick: a new run, computed afresh
+    assert window.cache() is later

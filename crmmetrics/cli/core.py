@@ -44,12 +44,12 @@ def _progress(total: int, label: str):
     return progress, task
 
 
-def run_metrics(app: App, keys: list[str] | None = None) -> list[Run]:
+def run_metrics(app: App, keys: list[str] | None = None, recompute: bool = False) -> list[Run]:
     """Run metrics once, with a progress bar on a terminal."""
     keys = keys if keys is not None else app.runner.enabled_keys()
     bar = _progress(len(keys), "computing metrics")
     try:
-        return app.runner.run_all(keys, progress=(lambda _run: bar[0].advance(bar[1])) if bar else None)
+        return app.runner.run_all(keys, progress=(lambda _run: bar[0].advance(bar[1])) if bar else None, recompute=recompute)
     finally:
         if bar:
             bar[0].stop()
@@ -191,10 +191,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, web_confi
 @click.option("--metric", "metrics", multiple=True, metavar="KEY", help="Run only this metric (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @click.option("--as-of", "as_of", metavar="DATE", help="Compute as seen at DATE (ISO 8601, e.g. 2026-11-30 or 2026-11-30T18:00+01:00) instead of now.")
-def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of: str | None) -> None:
+@click.option("--recompute", is_flag=True, help="Compute the previous (closed) period too even if its inputs did not change since it was stored.")
+def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of: str | None, recompute: bool) -> None:
     """Compute metrics once now (all enabled ones, or those named) and store the results.
 
-    Each run reports the periods it computed and, for a value that is missing, why.
+    Each run reports the periods it computed and, for a value that is missing, why. The
+    previous period keeps its stored values when the tables it needs did not change up to its
+    end (rows, times, keys); --recompute computes it regardless.
     Exits 1 if any metric failed.
     """
     app = _app(config_path)
@@ -203,7 +206,7 @@ def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of:
     for key in metrics:
         if key not in app.registry:
             raise ConfigError(f"--metric: unknown metric {key!r} (see 'crmmetrics metrics list')")
-    runs = run_metrics(app, list(metrics) or None)
+    runs = run_metrics(app, list(metrics) or None, recompute=recompute)
     details = {run.id: app.store.run_periods(run.id) for run in runs}
     if as_json:
         click.echo(json.dumps([_run_json(run, details[run.id]) for run in runs], indent=2))
