@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -51,6 +51,21 @@ svg.spark { display:block; width:100%; height:22px; margin-top:3px; }
 """
 
 BAND_COLOURS = {"red": "#fbe3e4", "amber": "#fdf1d3", "green": "#dcf1e1"}
+
+
+def _segments(values: Sequence[float | None], point: Callable[[int, float], str]) -> list[str]:
+    """The polyline point lists of a series, broken where a period has no value (a gap, not 0)."""
+    segments, line = [], []
+    for index, value in enumerate(values):
+        if value is None:
+            if line:
+                segments.append(" ".join(line))
+            line = []
+        else:
+            line.append(point(index, value))
+    if line:
+        segments.append(" ".join(line))
+    return segments
 
 
 def _fmt(value: float) -> str:
@@ -122,16 +137,7 @@ def history_chart(periods: Sequence[Period], lines: Sequence[tuple[str, Sequence
         )
     for number, (label, vals) in enumerate(lines):
         colour = LINE_COLOURS[number % len(LINE_COLOURS)]
-        segments, line = [], []
-        for index, value in enumerate(vals):
-            if value is None:
-                if line:
-                    segments.append(" ".join(line))
-                line = []
-            else:
-                line.append(f"{x(index):.1f},{y(value):.1f}")
-        if line:
-            segments.append(" ".join(line))
+        segments = _segments(vals, lambda index, value: f"{x(index):.1f},{y(value):.1f}")
         parts.append(f"<g class='series' data-series='{escape(label)}'>")
         parts.extend(f"<polyline points='{seg}' fill='none' stroke='{colour}' stroke-width='2'/>" for seg in segments)
         for index, (period, value) in enumerate(zip(periods, vals)):
@@ -206,16 +212,7 @@ def sparkline(values: Sequence[float | None], title: str, width: int = 120, heig
     low, high = min(present), max(present)
     span = (high - low) or 1.0
     step = width / max(len(values) - 1, 1)
-    segments, line = [], []
-    for index, value in enumerate(values):
-        if value is None:
-            if line:
-                segments.append(" ".join(line))
-            line = []
-        else:
-            line.append(f"{index * step:.1f},{height - 2 - (height - 4) * (value - low) / span:.1f}")
-    if line:
-        segments.append(" ".join(line))
+    segments = _segments(values, lambda index, value: f"{index * step:.1f},{height - 2 - (height - 4) * (value - low) / span:.1f}")
     lines = "".join(f"<polyline points='{s}' fill='none' stroke='#2f5d8c' stroke-width='1.5'/>" for s in segments)
     data = escape(json.dumps(list(values)))
     return (f"<svg class='spark' viewBox='0 0 {width} {height}' preserveAspectRatio='none' role='img' data-values='{data}'>"

@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.samples import Sample
 from threadpoolctl import threadpool_limits
 
 from . import anomaly
@@ -69,7 +68,7 @@ from .families import (
 )
 from .forecast import MIN_ERRORS, InsufficientHistory, Forecast, Pacing, forecast_next, forecast_period_end, pacing
 from .periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
-from .scorecard import Kpi, Scorecard
+from .scorecard import GaugeFamilies, Kpi, Scorecard
 from .store import Store, dimensions_key
 from .value_chain import CHAIN, ChainLink, Linkage, link_across_units, link_over_periods
 
@@ -636,23 +635,10 @@ def build_outlook(store: Store, scorecard: Scorecard, unit_pairs: list[tuple[str
 CHAIN_LABELS = ["driver", "outcome", "stage", "basis"]
 
 
-class _Families:
-    def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
-
-    def add(self, name: str, documentation: str, labels: Mapping[str, str], value: float) -> None:
-        if name not in self.families:
-            self.families[name] = Metric(name, documentation, "gauge")
-        self.families[name].samples.append(Sample(name, dict(labels), value))
-
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self.families[name] for name in sorted(self.families))
-
-
 def outlook_families(outlook: Outlook, scorecard: Scorecard) -> Iterator[Metric]:
     """The outlook's Prometheus families (docs/operations.md). A KPI without a forecast or an
     anomaly score has no sample in those families: no data is no data."""
-    families = _Families()
+    families = GaugeFamilies()
     start = GaugeMetricFamily(FORECAST_PERIOD_START, "Unix time at which the period a KPI's forecast is for starts", labels=["metric"])
     end = GaugeMetricFamily(FORECAST_PERIOD_END, "Unix time at which the period a KPI's forecast is for ends (exclusive)", labels=["metric"])
     bounds: dict[str, Period] = {}

@@ -430,8 +430,9 @@ def change_is_good(kpi: Kpi) -> bool | None:
 # --- Prometheus families ------------------------------------------------------------------------
 
 
-class _Families:
-    """Families created on first use, so that each dimension set and unit gets its own."""
+class GaugeFamilies:
+    """Gauge families created on first use, so that each dimension set and unit gets its own
+    (the scorecard's and the outlook's)."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
@@ -455,7 +456,7 @@ def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
     unit of the KPI's metric, a status, a score, a change and a weight. Then the roll-ups and
     the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
     """
-    kpi_families = _Families()
+    kpi_families = GaugeFamilies()
     for kpi in scorecard.kpis:
         dims = list(kpi.dimensions)
         labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
