@@ -16,18 +16,18 @@ __version__ = "0.2.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "ComputeContext": "definitions",
-    "MetricDefinition": "definitions",
-    "Parameter": "definitions",
-    "Result": "definitions",
-    "Schedule": "definitions",
-    "hookimpl": "hookspecs",
-    "StandardDefault": "standards",
-    "ChannelCategory": "vocabulary",
-    "Direction": "vocabulary",
-    "Perspective": "vocabulary",
-    "Process": "vocabulary",
-    "ValueLens": "vocabulary",
+    "ComputeContext": "core.definitions",
+    "MetricDefinition": "core.definitions",
+    "Parameter": "core.definitions",
+    "Result": "core.definitions",
+    "Schedule": "core.definitions",
+    "hookimpl": "core.hookspecs",
+    "StandardDefault": "store.standards",
+    "ChannelCategory": "core.vocabulary",
+    "Direction": "core.vocabulary",
+    "Perspective": "core.vocabulary",
+    "Process": "core.vocabulary",
+    "ValueLens": "core.vocabulary",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -47,7 +47,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors
-    from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
-    from .hookspecs import hookimpl
-    from .standards import StandardDefault
-    from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
+    from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
+    from crmmetrics.core.hookspecs import hookimpl
+    from crmmetrics.store.standards import StandardDefault
+    from crmmetrics.core.vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens

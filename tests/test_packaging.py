@@ -39,7 +39,7 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     (Path(venv_site) / "test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True, capture_output=True)
     where = subprocess.run(
-        [python, "-c", "import crmmetrics, crmmetrics_plugins, crmmetrics.resources as r; print(crmmetrics.__file__); print(r.config_dir()); print(crmmetrics_plugins.__file__)"],
+        [python, "-c", "import crmmetrics, crmmetrics_plugins, crmmetrics.core.resources as r; print(crmmetrics.__file__); print(r.config_dir()); print(crmmetrics_plugins.__file__)"],
         capture_output=True, text=True, cwd=tmp_path, check=True,
     ).stdout.split()
     assert all(str(venv) in line for line in where), where
@@ -56,8 +56,8 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     assert "# crmmetrics configuration." in (tmp_path / "demo" / "crmmetrics.toml").read_text()
 
     # The store's migrations ship inside the package and run without an alembic.ini.
-    migrations_files = {name for name in names if name.startswith("crmmetrics/migrations/")}
-    assert {"crmmetrics/migrations/env.py", "crmmetrics/migrations/script.py.mako", "crmmetrics/migrations/versions/0001_baseline.py"} <= migrations_files
+    migrations_files = {name for name in names if name.startswith("crmmetrics/store/migrations/")}
+    assert {"crmmetrics/store/migrations/env.py", "crmmetrics/store/migrations/script.py.mako", "crmmetrics/store/migrations/versions/0001_baseline.py"} <= migrations_files
     history = subprocess.run([venv / "bin" / "crmmetrics", "store", "history"], capture_output=True, text=True, cwd=tmp_path)
     assert history.returncode == 0 and history.stdout.startswith("0001_baseline"), history.stderr
     current = subprocess.run(

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from crmmetrics.demo import CHAIN_LAG_MONTHS
+from crmmetrics.data.demo import CHAIN_LAG_MONTHS
 from crmmetrics.testing import metric_history
-from crmmetrics.value_chain import (
+from crmmetrics.readers.value_chain import (
     CHAIN,
     MIN_DEGREES_OF_FREEDOM,
     assess_chain,
