@@ -54,15 +54,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
-from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
-from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
+from crmmetrics import Parameter, Perspective, Process, Schedule, ValueLens, hookimpl
 from crmmetrics.core.errors import ConfigError, MetricError
-from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
+from crmmetrics.kpi import Filter, Measure, Ratio, define, in_period, master_customers, percent
 from crmmetrics.core.schema import customers as customers_table
+
+# numpy, the CLV models (scipy) and StandardDefault are imported by the functions that use them:
+# listing the metrics needs none of them.
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"
@@ -189,6 +189,11 @@ def holdout_forecast(ctx):
 
 def _holdout(ctx):
     """``(ids, model, expected, actual)`` of :func:`holdout_forecast`, or None."""
+    import numpy as np
+    from crmmetrics.kpi import customer_orders
+    from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
+    from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
+
     ids, x, t_x, T, _ = customer_summary(ctx, ctx.period.start)
     if np.count_nonzero(x > 0) < MIN_REPEAT_CUSTOMERS:
         return None
@@ -210,6 +215,8 @@ def _holdout(ctx):
 
 
 def clv_forecast_correlation(ctx):
+    import numpy as np
+
     forecast = holdout_forecast(ctx)
     if forecast is None:
         return None
@@ -332,6 +339,8 @@ def crmmetrics_metrics():
 def crmmetrics_standards():
     """Default standards. The catalogue gives no universal benchmark for data quality: these are
     common data-governance aims (one day's data loads, a few percent of defects at most)."""
+    from crmmetrics import StandardDefault
+
     data, sales, analytics = "data management", "sales and service management", "customer analytics"
     return [
         StandardDefault("im_data_completeness", target=95, red=80, green=95, owner=data),

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
-from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     Filter,
@@ -526,6 +526,8 @@ def crmmetrics_standards():
     The channel mixes are bands the channel strategy sets, cost per interaction is in the
     organisation's currency and handle time is industry-specific: they get no default.
     """
+    from crmmetrics import StandardDefault
+
     channels, service, marketing = "channel management", "customer service", "marketing"
     return [
         StandardDefault("mci_channel_contribution_margin", target=20, red=0, green=15, owner=channels),

@@ -68,7 +68,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select, union_all
 
-from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, Perspective, Process, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     Derived,
@@ -443,6 +443,8 @@ def crmmetrics_standards():
     organisation's currency, and gross margin is industry-specific: they get no default (an
     admin may set the CRM cost's target to the previous period's value less 5%).
     """
+    from crmmetrics import StandardDefault
+
     hr, finance = "human resources", "finance"
     return [
         StandardDefault("pa_employee_satisfaction", target=75, red=50, green=70, owner=hr),

@@ -44,8 +44,11 @@ import math
 
 from sqlalchemy import and_, case, func, select
 
-from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
-from crmmetrics.kpi import Filter, Measure, Ratio, Share, breakdown, customer_activity, customer_orders, customers, define, percent, segment_names
+from crmmetrics import Parameter, Perspective, Process, ValueLens, hookimpl
+from crmmetrics.kpi import Filter, Measure, Ratio, Share, breakdown, customers, define, percent
+
+# The per-customer helpers (crmmetrics.kpi.customer_value, with numpy and scipy) and
+# StandardDefault are imported by the functions that use them: listing the metrics needs neither.
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
@@ -55,6 +58,8 @@ REVENUE = Measure("orders", "net_revenue")  # anonymous orders included
 
 
 def target_segment_penetration(ctx):
+    from crmmetrics.kpi import customer_activity
+
     segments = ctx.tables["segments"]
     activity = customer_activity(ctx.tables, ctx.period)
     rows = ctx.connection.execute(
@@ -67,6 +72,8 @@ def target_segment_penetration(ctx):
 
 
 def revenue_concentration_top20(ctx):
+    from crmmetrics.kpi import customer_activity
+
     activity = customer_activity(ctx.tables, ctx.period)
     customers, total = ctx.connection.execute(select(func.count(), func.sum(activity.c.revenue))).one()
     if not customers:
@@ -84,6 +91,8 @@ def revenue_concentration_top20(ctx):
 
 def _rfm_counts(ctx):
     """Per segment: (customers scored, champions R,F,M >= 4, at risk R <= 2 and F >= 4)."""
+    from crmmetrics.kpi import customer_orders
+
     orders = customer_orders(ctx.tables, None, ctx.period.end)
     per_customer = (
         select(
@@ -120,6 +129,8 @@ def _rfm_counts(ctx):
 
 
 def _rfm_share(ctx, column: int):
+    from crmmetrics.kpi import segment_names
+
     # Both shares read the same scores: one query per run and period end.
     rows = ctx.shared(("rfm_counts", ctx.period.end), lambda: _rfm_counts(ctx))
     return breakdown(((row[0], row[column], row[1]) for row in rows), percent, labels=segment_names(ctx))
@@ -218,6 +229,8 @@ def crmmetrics_standards():
     The active customer base depends on the size of the business, and the revenue shares by
     segment and of new customers are bands the customer strategy sets: they get no default.
     """
+    from crmmetrics import StandardDefault
+
     strategy = "customer strategy"
     return [
         StandardDefault("sd_target_segment_penetration", target=20, red=5, green=15, owner=strategy),

@@ -78,11 +78,11 @@ Changes from the catalogue
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.kpi.clv import simple_clv
+from crmmetrics import Parameter, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.core.errors import MetricError
 from crmmetrics.kpi import (
     MARGIN_SHARE,
@@ -94,10 +94,7 @@ from crmmetrics.kpi import (
     Ratio,
     answers,
     breakdown,
-    customer_activity,
     customer_masters,
-    customer_orders,
-    customer_values,
     customers,
     define,
     epoch_day,
@@ -105,17 +102,18 @@ from crmmetrics.kpi import (
     gross_margin,
     in_period,
     label,
-    margin,
     net_promoter_score,
     on_scale,
     percent,
-    period_discount_rate,
-    preceding,
     ratio,
-    segment_names,
     trailing,
 )
 from crmmetrics.core.periods import Period
+
+# numpy, the CLV models (scipy) and the per-customer helpers are imported by the compute
+# functions that use them: listing the metrics needs none of them.
+if TYPE_CHECKING:
+    import numpy as np
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
@@ -180,6 +178,8 @@ CAC_PAYBACK_MONTHS = Derived(
 
 def _model(ctx):
     """The shared fit, or None for a previous period whose data cannot support one."""
+    from crmmetrics.kpi import customer_values
+
     try:
         return customer_values(ctx)
     except MetricError:
@@ -189,6 +189,8 @@ def _model(ctx):
 
 
 def ltv_cac_ratio(ctx):
+    import numpy as np
+
     acquisition_cost = evaluate(CAC, ctx)[0]
     if not acquisition_cost:
         return None
@@ -240,16 +242,22 @@ def _contract_counts(ctx):
 
 
 def contract_retention_rate(ctx):
+    from crmmetrics.kpi import segment_names
+
     return breakdown(_contract_counts(ctx), lambda base, churned: percent(base - churned, base), labels=segment_names(ctx))
 
 
 def contract_churn_rate(ctx):
+    from crmmetrics.kpi import segment_names
+
     return breakdown(_contract_counts(ctx), lambda base, churned: percent(churned, base), labels=segment_names(ctx))
 
 
 def _returning(ctx, period: Period):
     """Per segment: (customers active in the preceding window, of whom active in ``period``,
     their revenue in the preceding window, their revenue in ``period``)."""
+    from crmmetrics.kpi import customer_activity, preceding
+
     before = customer_activity(ctx.tables, preceding(period), "before")
     now = customer_activity(ctx.tables, period, "now")
     return ctx.connection.execute(
@@ -260,21 +268,29 @@ def _returning(ctx, period: Period):
 
 
 def active_retention_rate(ctx):
+    from crmmetrics.kpi import segment_names
+
     rows = [row[:3] for row in _returning(ctx, ctx.period)]
     return breakdown(rows, lambda before, retained: percent(retained, before), labels=segment_names(ctx))
 
 
 def active_churn_rate(ctx):
+    from crmmetrics.kpi import segment_names
+
     rows = [row[:3] for row in _returning(ctx, ctx.period)]
     return breakdown(rows, lambda before, retained: percent(before - retained, before), labels=segment_names(ctx))
 
 
 def net_revenue_retention(ctx):
+    from crmmetrics.kpi import segment_names
+
     rows = [(row[0], row[3], row[4]) for row in _returning(ctx, ctx.period)]
     return breakdown(rows, lambda before, now: percent(now or 0, before), labels=segment_names(ctx))
 
 
 def _activity_rows(ctx, columns):
+    from crmmetrics.kpi import customer_activity
+
     activity = customer_activity(ctx.tables, ctx.period)
     return ctx.connection.execute(
         select(activity.c.segment_id, *columns(activity)).group_by(activity.c.segment_id)
@@ -282,11 +298,15 @@ def _activity_rows(ctx, columns):
 
 
 def repeat_purchase_rate(ctx):
+    from crmmetrics.kpi import segment_names
+
     rows = _activity_rows(ctx, lambda a: (func.count(), func.sum(case((a.c.occasions >= 2, 1), else_=0))))
     return breakdown(rows, lambda customers, repeaters: percent(repeaters, customers), labels=segment_names(ctx))
 
 
 def purchase_frequency(ctx):
+    from crmmetrics.kpi import segment_names
+
     rows = _activity_rows(ctx, lambda a: (func.sum(a.c.occasions), func.count()))
     return breakdown(rows, ratio, labels=segment_names(ctx))
 
@@ -311,6 +331,8 @@ def average_order_value(ctx):
 
 
 def share_of_wallet(ctx):
+    from crmmetrics.kpi import customer_activity, segment_names
+
     customers, segments = ctx.tables["customers"], ctx.tables["segments"]
     activity = customer_activity(ctx.tables, ctx.period)
     wallet = func.coalesce(customers.c.category_wallet, segments.c.wallet_per_customer)
@@ -329,6 +351,8 @@ def share_of_wallet(ctx):
 
 
 def cross_sell_rate(ctx):
+    from crmmetrics.kpi import customer_orders, segment_names
+
     lines = ctx.tables["order_lines"]
     orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
     per_customer = (
@@ -351,6 +375,9 @@ def cross_sell_rate(ctx):
 
 
 def clv_simple(ctx):
+    from crmmetrics.kpi import customer_orders, margin, period_discount_rate, segment_names
+    from crmmetrics.kpi.clv import simple_clv
+
     margin_share = ctx.params["margin_share"]
     orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
     margins = {
@@ -376,6 +403,9 @@ def clv_simple(ctx):
 
 def _segments_of(ctx, ids: np.ndarray) -> np.ndarray:
     """The segment name of each customer id in ``ids`` (sorted master ids), as an object array."""
+    import numpy as np
+    from crmmetrics.kpi import segment_names
+
     customers = ctx.tables["customers"]
     names = segment_names(ctx)
     pairs = ctx.connection.execute(
@@ -402,16 +432,22 @@ def clv_bgnbd_gg(ctx):
 
 
 def expected_alive_customers(ctx):
+    import numpy as np
+
     model = _model(ctx)
     return None if model is None else _per_segment(ctx, model.p_alive, model, np.sum)
 
 
 def customer_equity(ctx):
+    import numpy as np
+
     model = _model(ctx)
     return None if model is None else _per_segment(ctx, model.clv, model, np.sum)
 
 
 def segment_clv(ctx):
+    import numpy as np
+
     model = _model(ctx)
     return None if model is None else _per_segment(ctx, model.clv, model, np.mean)[1:]
 
@@ -629,6 +665,8 @@ def crmmetrics_standards():
     KPIs in currency or counts (CLV, customer equity, CAC, AOV, new and alive customers) depend
     on the size and prices of the business and get no default: an admin sets theirs.
     """
+    from crmmetrics import StandardDefault
+
     marketing, service, finance = "marketing", "customer service", "finance"
     return [
         StandardDefault("vc_nps", target=30, red=0, green=30, owner=marketing),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import click
 from click.utils import make_default_short_help
@@ -54,6 +54,38 @@ COMMANDS: dict[str, Builtin] = {
     ),
     "values": Builtin(("values",), "Print every latest value (standard or not) with its period, dimensions and status."),
 }
+
+
+def _imported(reference: str) -> Any:
+    """The attribute named by ``"package.module:NAME"``, its module imported now."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class ImportedDefault(click.Option):
+    """An option whose default is a constant of a heavy module (``default_from="module:NAME"``),
+    imported only when the default is needed (the command's own --help, or a run without the
+    option), so that defining the command does not import it."""
+
+    def __init__(self, *args: Any, default_from: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_from = default_from
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        value = super().get_default(ctx, call=call)
+        return _imported(self.default_from) if value is None else value
+
+
+class ImportedChoice(click.Choice):
+    """A choice among the values of a heavy module's constant (``"module:NAME"``), imported when
+    the choices are first needed (parsing, or the command's own --help)."""
+
+    def __init__(self, choices_from: str, case_sensitive: bool = True) -> None:
+        self.choices_from, self.case_sensitive = choices_from, case_sensitive
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(_imported(self.choices_from))
 
 
 def _redact(text: str) -> str:

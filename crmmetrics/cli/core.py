@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmmetrics.serve.app import App, check_config
-from crmmetrics.core.config import edit_metric, effective_config, load_config
-from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.serve.logs import configure_logging
 from crmmetrics.core.periods import PERIOD_HELP, is_valid_period
-from crmmetrics.store.store import Run
 from . import cli
+
+# The service, the config model and the store are imported inside the commands that use them:
+# a command's --help (and `crmmetrics --help`) must not pay for SQLAlchemy, pydantic or SQLModel
+# (tests/test_cli_startup.py).
+if TYPE_CHECKING:
+    from crmmetrics.serve.app import App
+    from crmmetrics.store.store import Run
 
 config_option = click.option(
     "--config",
@@ -27,6 +29,10 @@ config_option = click.option(
 
 
 def _app(config_path: str | None) -> App:
+    from crmmetrics.core.config import load_config
+    from crmmetrics.serve.app import App
+    from crmmetrics.serve.logs import configure_logging
+
     config = load_config(config_path)
     configure_logging(config.model.logging.level, config.model.logging.format)
     return App.from_config(config)
@@ -293,6 +299,8 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
 
+    from crmmetrics.core.config import load_config
+
     config = None
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
         config = load_config(config_path)
@@ -329,6 +337,9 @@ def _editable(config_path: str | None, key: str) -> tuple[Any, Any]:
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
 
+    from crmmetrics.core.config import load_config
+    from crmmetrics.serve.logs import configure_logging
+
     config = load_config(config_path)
     configure_logging(config.model.logging.level, config.model.logging.format)
     registry = build_registry(get_plugin_manager(config.plugins_dir), config)
@@ -338,6 +349,9 @@ def _editable(config_path: str | None, key: str) -> tuple[Any, Any]:
 
 
 def _edit(config_path: str | None, key: str, changes: dict[str, Any]) -> None:
+    from crmmetrics.core.config import edit_metric
+    from crmmetrics.serve.app import check_config
+
     config, registry = _editable(config_path, key)
     edit_metric(config.path, key, changes, registry, validate=check_config)
 
@@ -370,6 +384,8 @@ def metrics_schedule(key: str, every: str | None, cron: str | None, config_path:
     if (every is None) == (cron is None):
         raise ConfigError("metrics schedule: give exactly one of --every or --cron")
     if every is not None:
+        from crmmetrics.core.definitions import parse_duration
+
         try:
             parse_duration(every)
         except ValueError as exc:
@@ -386,6 +402,9 @@ def metrics_schedule(key: str, every: str | None, cron: str | None, config_path:
 def metrics_set(key: str, assignments: tuple[str, ...], period: str | None, config_path: str | None) -> None:
     """Set parameters or the period of metric KEY, e.g. `crmmetrics metrics set vc_clv_simple discount_rate=0.1`
     or `crmmetrics metrics set vc_aov --period quarter`. Comments in the file are kept."""
+    from crmmetrics.core.config import edit_metric
+    from crmmetrics.serve.app import check_config
+
     config, registry = _editable(config_path, key)
     if not assignments and period is None:
         raise ConfigError("metrics set: give PARAM=VALUE assignments, --period, or both")
@@ -418,6 +437,9 @@ def config_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def config_check(file: str) -> None:
     """Validate FILE (syntax, keys, values, metrics and their parameters) without running anything."""
+    from crmmetrics.core.config import load_config
+    from crmmetrics.serve.app import check_config
+
     config = load_config(file)
     app = check_config(config)
     enabled = [d.key for d in app.registry if config.metric_settings(d).enabled]
@@ -428,5 +450,8 @@ def config_check(file: str) -> None:
 @config_option
 def config_show(config_path: str | None) -> None:
     """Print the effective configuration, defaults included, with secrets redacted."""
+    from crmmetrics.core.config import effective_config, load_config
+    from crmmetrics.serve.app import App
+
     app = App.from_config(load_config(config_path))
     click.echo(json.dumps(effective_config(app.config, app.registry), indent=2, default=str))

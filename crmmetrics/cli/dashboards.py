@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from crmmetrics.serve.app import App
-from crmmetrics.core.config import load_config
-from crmmetrics.readers.dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datasource, write_dashboards
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.compute.plugins import get_plugin_manager
-from crmmetrics.compute.registry import Registry, build_registry
-from crmmetrics.store.standards import collect_defaults
-from . import cli
+from . import ImportedDefault, cli
 from .core import config_option
+
+if TYPE_CHECKING:  # the generator and the plugins are imported by the commands, not by their --help
+    from crmmetrics.compute.registry import Registry
 
 prometheus_url_option = click.option(
     "--prometheus-url",
-    default=DEFAULT_PROMETHEUS_URL,
+    cls=ImportedDefault,
+    default_from="crmmetrics.readers.dashboards:DEFAULT_PROMETHEUS_URL",
     show_default=True,
     help="URL at which Grafana reaches the Prometheus that scrapes crmmetrics (the datasource).",
 )
@@ -38,6 +37,8 @@ def _currency(option: str | None, config_path: str | None) -> str | None:
             raise ConfigError(f"--currency: {option!r} is not an ISO 4217 code of three capital letters, e.g. EUR")
         return option
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
+        from crmmetrics.core.config import load_config
+
         return load_config(config_path).service.currency
     return None
 
@@ -48,6 +49,12 @@ def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     With a configuration: its plugins directory too, and the standards in force in its store
     (admin changes included); without one: the plugins' default standards.
     """
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
+    from crmmetrics.core.config import load_config
+    from crmmetrics.serve.app import App
+    from crmmetrics.store.standards import collect_defaults
+
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
         app = App.from_config(load_config(config_path))
         from .standards import in_force_without_writing
@@ -82,6 +89,8 @@ def build(out_dir: Path, prometheus_url: str, currency: str | None, config_path:
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out: {out_dir} is a file, not a directory")
+    from crmmetrics.readers.dashboards import write_dashboards
+
     registry, kpis = _metrics_and_kpis(config_path)
     try:
         result = write_dashboards(out_dir, registry, kpis, prometheus_url, _currency(currency, config_path))
@@ -104,7 +113,7 @@ def build(out_dir: Path, prometheus_url: str, currency: str | None, config_path:
     metavar="VAR",
     help="Environment variable holding a Grafana service account token (sent as a Bearer token).",
 )
-@click.option("--folder", default=FOLDER, show_default=True, help="Grafana folder to put the dashboards in.")
+@click.option("--folder", cls=ImportedDefault, default_from="crmmetrics.readers.dashboards:FOLDER", show_default=True, help="Grafana folder to put the dashboards in.")
 @prometheus_url_option
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for each request.")
 @currency_option
@@ -130,6 +139,8 @@ def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_u
         raise ConfigError(f"--url: {url!r} is not an http:// or https:// URL")
     if not folder.strip():
         raise ConfigError("--folder: the folder name is empty")
+    from crmmetrics.readers.dashboards import build_dashboards, datasource
+
     registry, kpis = _metrics_and_kpis(config_path)
     report = push_to_grafana(
         url, build_dashboards(registry, kpis, _currency(currency, config_path)), datasource(prometheus_url), folder=folder, token=token, timeout=timeout

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmmetrics.store.store import ModelFit
 from . import cli
 from .core import _app, config_option
+
+if TYPE_CHECKING:
+    from crmmetrics.store.store import ModelFit
 
 
 def fit_json(fit: ModelFit) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from crmmetrics.core.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
 from . import cli
 from .core import config_option
 
@@ -26,6 +25,7 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
     if ctx.invoked_subcommand is not None:
         return
     from crmmetrics.compute.plugins import get_plugin_manager, plugin_info
+    from crmmetrics.core.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
     from crmmetrics.compute.registry import build_registry
 
     config = None

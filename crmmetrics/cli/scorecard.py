@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from crmmetrics.readers.alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
-from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.core.periods import Period
-from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
-from crmmetrics.store.standards import standards_in_force
-from crmmetrics.core.vocabulary import Perspective, Process
-from . import cli
+from . import ImportedDefault, cli
 from .core import _app, config_option
+
+if TYPE_CHECKING:  # the readers are imported by the commands (their --help needs none of them)
+    from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard
 
 STATUS_STYLES = {"green": "green", "amber": "yellow", "red": "red", None: "dim"}
 STATUS_MARKS = {"green": "●", "amber": "◐", "red": "○", None: "·"}
@@ -39,6 +37,9 @@ PACING_STYLES = {"on_track": "green", "at_risk": "yellow", "off_track": "red"}
 
 def _kpi_line(kpi: Kpi, outlook=None):
     from rich.text import Text
+
+    from crmmetrics.core.periods import Period
+    from crmmetrics.readers.scorecard import change_is_good, format_change, format_value
 
     style = STATUS_STYLES[kpi.status]
     line = Text()
@@ -72,6 +73,8 @@ def render_terminal(scorecard: Scorecard, outlook=None) -> None:
     from rich.console import Console, Group
     from rich.table import Table
     from rich.text import Text
+
+    from crmmetrics.core.vocabulary import Perspective, Process
 
     console = Console(width=None if sys.stdout.isatty() else 180)
     attainment = "–" if scorecard.attainment is None else f"{scorecard.attainment * 100:.0f}%"
@@ -121,6 +124,7 @@ def render_terminal(scorecard: Scorecard, outlook=None) -> None:
 def scorecard(as_json: bool, config_path: str | None) -> None:
     """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
     from crmmetrics.readers.outlook import OutlookCache
+    from crmmetrics.readers.scorecard import build_scorecard
 
     store = _app(config_path).reader_store
     result = build_scorecard(store)
@@ -141,6 +145,7 @@ def scorecard(as_json: bool, config_path: str | None) -> None:
 def chain(as_json: bool, config_path: str | None) -> None:
     """The value chain: do employee KPIs lead customer KPIs, and customer KPIs shareholder KPIs?"""
     from crmmetrics.readers.outlook import OutlookCache, SourceUnitPairs
+    from crmmetrics.readers.scorecard import build_scorecard
 
     app = _app(config_path)
     store = app.reader_store
@@ -168,15 +173,19 @@ def alerts() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
 @click.option("--for-red", default="15m", show_default=True, metavar="DURATION", help="How long a KPI stays red before it alerts.")
 @click.option("--for-failing", default="15m", show_default=True, metavar="DURATION", help="How long a metric keeps failing before it alerts.")
-@click.option("--grafana-url", default=DEFAULT_GRAFANA_URL, show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
-@click.option("--runbook-url", default=DEFAULT_RUNBOOK_URL, show_default=True,
+@click.option("--grafana-url", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_GRAFANA_URL", show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
+@click.option("--runbook-url", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_RUNBOOK_URL", show_default=True,
               help="Where the operations guide is published; each alert links to its section.")
-@click.option("--job", default=DEFAULT_JOB, show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
+@click.option("--job", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_JOB", show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
 @config_option
 def alerts_export(output: str | None, for_red: str, for_failing: str, grafana_url: str, runbook_url: str, job: str,
                   config_path: str | None) -> None:
     """Write alerting rules: a KPI turning red (severity ticket, for its owner); crmmetrics down or
     absent, a metric failing or stale (severity warning, for its operators)."""
+    from crmmetrics.core.definitions import parse_duration
+    from crmmetrics.readers.alerts import Links, alert_rules, dump_rules
+    from crmmetrics.store.standards import standards_in_force
+
     for name, value in (("--for-red", for_red), ("--for-failing", for_failing)):
         try:
             parse_duration(value)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import click
 
-from crmmetrics.core.config import load_config, redact_url
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.data.importer import MODES, CsvImportError, import_csv, init_source
-from crmmetrics.core.schema import TABLES
-from . import cli
+from . import ImportedChoice, cli
 from .core import config_option
 
 
@@ -24,6 +21,9 @@ def source_init(url: str) -> None:
 
     Refuses, changing nothing, if a canonical table already holds rows.
     """
+    from crmmetrics.core.config import redact_url
+    from crmmetrics.data.importer import init_source
+
     result = init_source(url)
     click.echo(f"{redact_url(url)}: created {len(result.created)} canonical tables" + (f"; {len(result.existing)} existed already (empty)" if result.existing else ""))
 
@@ -42,7 +42,7 @@ def _mapping(assignments: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command("import")
-@click.argument("table", type=click.Choice(list(TABLES)), metavar="TABLE")
+@click.argument("table", type=ImportedChoice("crmmetrics.core.schema:TABLES"), metavar="TABLE")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--source", "source_url", metavar="URL", help="Database to import into (default: source.url of the config).")
 @config_option
@@ -54,7 +54,7 @@ def _mapping(assignments: tuple[str, ...]) -> dict[str, str]:
 @click.option("--derive-customers", is_flag=True, help="orders: create the customers the orders name, acquired at their first order.")
 @click.option(
     "--mode",
-    type=click.Choice(MODES),
+    type=ImportedChoice("crmmetrics.data.importer:MODES"),
     default="insert",
     show_default=True,
     help="Rows already in the table (same key): insert refuses the import, append skips them, upsert updates them, replace empties the table first.",
@@ -87,6 +87,9 @@ def import_command(
 
     Types, defaults, derived keys and checks: see the docstring of crmmetrics.data.importer.
     """
+    from crmmetrics.core.config import load_config
+    from crmmetrics.data.importer import CsvImportError, import_csv
+
     url = source_url or load_config(config_path).source_url
     try:
         result = import_csv(

@@ -6,11 +6,6 @@ import json
 
 import click
 
-from crmmetrics.serve.app import App
-from crmmetrics.core.config import load_config, parse_config, redact_url
-from crmmetrics.serve.logs import configure_logging
-from crmmetrics.data.source_check import check_source
-from . import cli  # noqa: F401 - the group below hangs off it
 from .core import config_option, parse_as_of
 from .source import source_group
 
@@ -26,6 +21,11 @@ def source_check(source_url: str | None, as_of: str | None, as_json: bool, confi
 
     Run it first on your own data: a metric it cannot compute is "no data" on the scorecard.
     """
+    from crmmetrics.core.config import load_config, parse_config, redact_url
+    from crmmetrics.data.source_check import check_source
+    from crmmetrics.serve.app import App
+    from crmmetrics.serve.logs import configure_logging
+
     if source_url is not None:
         config = parse_config({"source": {"url": source_url}, "store": {"url": "sqlite://"}}, None)
     else:

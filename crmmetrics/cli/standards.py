@@ -11,41 +11,25 @@ import json
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from crmmetrics.core.errors import ConfigError, StoreMissing
-from crmmetrics.store.standards import (
-    DEFAULT,
-    AdminStandard,
-    Standard,
-    StandardChange,
-    StandardDefault,
-    apply_admin_standards,
-    collect_defaults,
-    current_user,
-    describe_target,
-    direction_problem,
-    dump_standards_file,
-    format_key,
-    load_standards_file,
-    parse_key,
-    parse_number,
-    parse_target,
-    standard_history,
-    standards_in_force,
-    to_naive_utc,
-    validate_admin_standards,
-)
-from crmmetrics.serve.app import check_config
 from . import cli
 from .core import _app, config_option
+
+# The standards module (and with it the store and SQLModel) is imported by the commands that use
+# it: `crmmetrics standards --help` needs none of it.
+if TYPE_CHECKING:
+    from crmmetrics.store.standards import Standard, StandardChange, StandardDefault
 
 by_option = click.option("--by", metavar="NAME", help="Who makes the change (default: $CRMMETRICS_USER, else the OS user).")
 
 
 def _standard_json(standard: Standard, titles: dict[str, str]) -> dict[str, Any]:
+    from crmmetrics.store.standards import describe_target
+
     spec = standard.spec
     return {
         "key": standard.key,
@@ -67,6 +51,8 @@ def _standard_json(standard: Standard, titles: dict[str, str]) -> dict[str, Any]
 
 
 def _describe(spec: StandardDefault) -> str:
+    from crmmetrics.store.standards import describe_target
+
     target = describe_target(spec)
     text = f"target {target:g}" if isinstance(target, float) else f"target {target}"
     if spec.benchmark is not None:
@@ -76,6 +62,8 @@ def _describe(spec: StandardDefault) -> str:
 
 
 def _key(text: str) -> tuple[str, dict[str, str]]:
+    from crmmetrics.store.standards import parse_key
+
     try:
         return parse_key(text)
     except ValueError as exc:
@@ -92,6 +80,8 @@ def standards() -> None:
 @config_option
 def standards_list(as_json: bool, config_path: str | None) -> None:
     """List the standards in force (the admin's, else the plugins' defaults)."""
+    from crmmetrics.store.standards import DEFAULT, standards_in_force
+
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
     in_force = [s for s in standards_in_force(app.reader_store) if s.metric in app.registry]
@@ -135,6 +125,20 @@ def standards_set(
     Options left out keep the values of the standard in force; a new standard needs at least
     --target, --red and --green.
     """
+    from crmmetrics.serve.app import check_config
+    from crmmetrics.store.standards import (
+        AdminStandard,
+        StandardDefault,
+        apply_admin_standards,
+        current_user,
+        direction_problem,
+        format_key,
+        parse_number,
+        parse_target,
+        to_naive_utc,
+        validate_admin_standards,
+    )
+
     metric, dimensions = _key(key)
     values: dict[str, Any] = {}
     try:
@@ -192,6 +196,8 @@ def in_force_without_writing(app: Any) -> dict[str, Any]:
     """The standards in force by key, read without writing: the store's (if it exists yet), and
     for keys it has none the plugins' defaults that opening it for writing will record. A
     refused edit then leaves the store as it was (or absent)."""
+    from crmmetrics.store.standards import collect_defaults, format_key, standards_in_force
+
     try:
         stored = {s.key: s for s in standards_in_force(app.reader_store)}
     except StoreMissing:
@@ -207,6 +213,9 @@ def in_force_without_writing(app: Any) -> dict[str, Any]:
 @config_option
 def standards_import(file: str, by: str | None, config_path: str | None) -> None:
     """Import the standards of FILE (e.g. config/standards.toml): all of them or none."""
+    from crmmetrics.serve.app import check_config
+    from crmmetrics.store.standards import apply_admin_standards, current_user, load_standards_file, validate_admin_standards
+
     app = _app(config_path)
     wanted = load_standards_file(file, app.registry)
     validate_admin_standards(wanted, app.registry, where=f"{file}: ")  # before the store is opened for writing
@@ -222,6 +231,8 @@ def standards_import(file: str, by: str | None, config_path: str | None) -> None
 @config_option
 def standards_export(output: str | None, config_path: str | None) -> None:
     """Write the standards in force as a standards file (importable with 'standards import')."""
+    from crmmetrics.store.standards import dump_standards_file, standards_in_force
+
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
     text = dump_standards_file([s for s in standards_in_force(app.reader_store) if s.metric in app.registry], titles)
@@ -233,6 +244,8 @@ def standards_export(output: str | None, config_path: str | None) -> None:
 
 
 def _change_json(change: StandardChange) -> dict[str, Any]:
+    from crmmetrics.store.standards import describe_target
+
     spec = change.spec()
     return {
         "id": change.id,
@@ -258,6 +271,8 @@ def _change_json(change: StandardChange) -> dict[str, Any]:
 @config_option
 def standards_history(key: str, as_json: bool, config_path: str | None) -> None:
     """Every change of the standard of KEY, oldest first: what, who, when, from when."""
+    from crmmetrics.store.standards import format_key, standard_history
+
     metric, dimensions = _key(key)
     app = _app(config_path)
     if metric not in app.registry:

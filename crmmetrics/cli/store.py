@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import click
-import sqlalchemy.exc
+from typing import TYPE_CHECKING
 
-from crmmetrics.store import migrations
-from crmmetrics.core.config import load_config, redact_url
-from crmmetrics.data.engines import connection_problem
-from crmmetrics.core.errors import StoreError
-from crmmetrics.core.errors import ConfigError
-from crmmetrics.store.store import Store, open_store_engine, utcnow
+import click
+
+from crmmetrics.core.errors import ConfigError, StoreError
 from . import cli
 from .core import config_option
+
+# The store, its migrations (Alembic) and SQLAlchemy are imported by the commands that open it.
+if TYPE_CHECKING:
+    from crmmetrics.store.migrations import StoreState
 
 
 @cli.group()
@@ -24,10 +24,14 @@ def store() -> None:
 
 
 def _store_url(config_path: str | None) -> str:
+    from crmmetrics.core.config import load_config
+
     return load_config(config_path).store_url
 
 
-def _describe(found: migrations.StoreState) -> str:
+def _describe(found: StoreState) -> str:
+    from crmmetrics.store import migrations
+
     if found.kind == "empty":
         return "empty (no crmmetrics tables yet)"
     if found.kind == "unversioned":
@@ -43,6 +47,13 @@ def _describe(found: migrations.StoreState) -> str:
 @config_option
 def store_upgrade(config_path: str | None) -> None:
     """Bring the store to this crmmetrics' schema (creates a new store, stamps a 0.1.0 one)."""
+    import sqlalchemy.exc
+
+    from crmmetrics.core.config import redact_url
+    from crmmetrics.data.engines import connection_problem
+    from crmmetrics.store import migrations
+    from crmmetrics.store.store import open_store_engine
+
     url = _store_url(config_path)
     engine = open_store_engine(url)
     try:
@@ -61,6 +72,13 @@ def store_upgrade(config_path: str | None) -> None:
 @config_option
 def store_current(config_path: str | None) -> None:
     """Print the store's schema revision (reads only)."""
+    import sqlalchemy.exc
+
+    from crmmetrics.core.config import redact_url
+    from crmmetrics.data.engines import connection_problem
+    from crmmetrics.store import migrations
+    from crmmetrics.store.store import open_store_engine
+
     url = _store_url(config_path)
     engine = open_store_engine(url, read_only=True)
     try:
@@ -76,6 +94,8 @@ def store_current(config_path: str | None) -> None:
 @store.command("history")
 def store_history() -> None:
     """List the schema revisions this crmmetrics knows, oldest first."""
+    from crmmetrics.store import migrations
+
     for revision, parent, message in migrations.history():
         click.echo(f"{revision:32} <- {parent or '(none)':32} {message}")
 
@@ -90,7 +110,8 @@ def store_prune(older_than: str | None, dry_run: bool, config_path: str | None) 
     Never deleted: the standards history, runs still running, and each metric's last run and
     last successful run (its latest value). 'serve' does the same daily with [store] retention.
     """
-    from crmmetrics.core.config import parse_retention
+    from crmmetrics.core.config import load_config, parse_retention, redact_url
+    from crmmetrics.store.store import Store, utcnow
 
     config = load_config(config_path)
     if older_than is None:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.readers.scorecard import build_scorecard, format_value
-from crmmetrics.readers.values import MetricValue, metric_values
 from . import cli
 from .core import _app, config_option
+
+if TYPE_CHECKING:
+    from crmmetrics.readers.values import MetricValue
 
 
 def judged_values(store) -> list[MetricValue]:
     """Every latest value, with the KPI status and standard of those a standard judges."""
+    from crmmetrics.readers.scorecard import build_scorecard
+    from crmmetrics.readers.values import MetricValue, metric_values
+
     scorecard = build_scorecard(store)
     judged = {(kpi.metric, tuple(sorted(kpi.dimensions.items()))): kpi for kpi in scorecard.kpis}
     rows = []
@@ -32,6 +37,8 @@ def judged_values(store) -> list[MetricValue]:
 @config_option
 def values_command(metric: str | None, as_json: bool, config_path: str | None) -> None:
     """Print every latest value (standard or not) with its period, dimensions and status."""
+    from crmmetrics.readers.scorecard import format_value
+
     app = _app(config_path)
     if metric is not None and metric not in app.registry:
         raise ConfigError(f"--metric: unknown metric {metric!r} (see 'crmmetrics metrics list')")
