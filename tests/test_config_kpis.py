@@ -170,7 +170,24 @@ BAD = [
     pytest.param('sql = "SELECT count(*) AS value FROM orders"\nneeds = ["ordres"]', "kpis.cfg_bad.needs: needs 'ordres': no canonical table 'ordres'", id="needs-unknown-table"),
     pytest.param('dimensions = ["period"]\nsql = "SELECT 1 AS value, 2 AS period"', "kpis.cfg_bad.dimensions: dimension 'period' is a name crmmetrics reserves", id="reserved-dimension"),
     pytest.param('dimensions = ["value"]\nsql = "SELECT 1 AS value"', "dimension 'value' is a name crmmetrics reserves", id="dimension-named-value"),
-    pytest.param('kind = "measure"', "kpis.cfg_bad.kind: kind 'measure' is not available yet", id="measure-not-yet"),
+    pytest.param('kind = "measure"', 'kpis.cfg_bad: kind "measure" needs measure = {', id="measure-without-measure"),
+    pytest.param('kind = "measure"\nmeasure = { table = "ordres", column = "net_revenue" }', "kpis.cfg_bad.measure: no canonical table 'ordres'", id="measure-unknown-table"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", column = "amount" }', "kpis.cfg_bad.measure: table orders has no column 'amount'", id="measure-unknown-column"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", column = "net_revenue", agg = "median" }', "kpis.cfg_bad.measure: unknown aggregate 'median'", id="measure-unknown-aggregate"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", colum = "net_revenue" }', "kpis.cfg_bad.measure: unknown keys colum", id="measure-unknown-key"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", agg = "count", filters = [["net_revenue", "~", 1]] }', "kpis.cfg_bad.measure: filter on 'net_revenue': unknown operator '~'", id="measure-unknown-operator"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", agg = "count", filters = [["colour", "=", "red"]] }', "kpis.cfg_bad.measure: table orders has no column 'colour'", id="measure-filter-unknown-column"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", agg = "count", filters = [["net_revenue", ">", { param = "floor" }]] }', "kpis.cfg_bad.measure: filter on 'net_revenue': a KPI of the config file has no parameters", id="measure-parameter"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", agg = "count" }\ndimensions = ["objective"]', "kpis.cfg_bad.dimensions: cannot break down by 'objective' (not a column of orders)", id="measure-unknown-dimension"),
+    pytest.param('kind = "measure"\nmeasure = { table = "orders", agg = "count" }\nsql = "SELECT 1 AS value"', 'kind "measure" is declared by measure = { table = ..., ... }, not by sql', id="measure-with-sql"),
+    pytest.param('measure = { table = "orders", agg = "count" }\nsql = "SELECT 1 AS value"', 'kpis.cfg_bad: measure belongs to kind "measure"', id="sql-with-measure"),
+    pytest.param('kind = "ratio"\nnumerator = { table = "orders", agg = "count" }\ndenominator = "SELECT 1 AS value"', 'both SQL queries (text) or both measures (tables), not one of each', id="ratio-mixed"),
+    pytest.param('kind = "ratio"\nnumerator = { table = "orders", agg = "count" }\ndenominator = { table = "orders", agg = "sum" }', "kpis.cfg_bad.denominator: sum needs a column", id="ratio-bad-denominator-measure"),
+    pytest.param('sql = "SELECT 1 AS value"\n[kpis.cfg_bad.standard]\ntarget = 10\nred = 1', "kpis.cfg_bad.standard.green: required key is missing", id="standard-without-green"),
+    pytest.param('sql = "SELECT 1 AS value"\n[kpis.cfg_bad.standard]\ntarget = 10\nred = 9\ngreen = 1', "kpis.cfg_bad.standard: ", id="standard-against-the-direction"),
+    pytest.param('sql = "SELECT 1 AS value"\n[kpis.cfg_bad.standard]\ntarget = 10\nred = 1\ngreen = 5\ncolour = "red"', "kpis.cfg_bad.standard.colour: unknown key", id="standard-unknown-key"),
+    pytest.param('sql = "SELECT 1 AS value"\n[kpis.cfg_bad.standard]\ntarget = "lots"\nred = 1\ngreen = 5', "kpis.cfg_bad.standard.target: ", id="standard-bad-target"),
+    pytest.param('sql = "SELECT 1 AS value"\n[kpis.cfg_bad.standard]\ntarget = 10\nred = 1\ngreen = 5\nvalid_from = 2026-01-01', "kpis.cfg_bad.standard.valid_from: a default standard applies from when it is recorded", id="standard-dated"),
     pytest.param('kind = "ratio"\nnumerator = "SELECT 1 AS value"', 'kpis.cfg_bad: kind "ratio" needs denominator', id="ratio-without-denominator"),
     pytest.param('kind = "ratio"\nsql = "SELECT 1 AS value"\nnumerator = "SELECT 1 AS value"\ndenominator = "SELECT 1 AS value"', 'kind "ratio" has two queries, numerator and denominator, not sql', id="ratio-with-sql"),
     pytest.param('kind = "ratio"\nnumerator = "SELECT 1 AS value"\ndenominator = "SELECT count(*) AS n FROM orders"', "kpis.cfg_bad.denominator: the query returns no column 'value'", id="ratio-bad-denominator"),
@@ -510,3 +527,161 @@ def test_a_reload_that_changes_the_kpis_is_refused(make_config):
     config.write_text(config.read_text().replace('name = "Orders placed"', 'name = "Orders"'))
     with pytest.raises(ConfigError, match=r"kpis changed: restart crmmetrics serve to apply"):
         Service._validated(SimpleNamespace(app=app), app.config)
+
+
+# --- declared KPIs: the KPI kit's measures in the config file, and default standards -------------
+
+DECLARED_KPIS = """
+[kpis.cfg_big_orders]
+kind = "measure"
+name = "Orders over 100"
+process = "value_creation"
+perspective = "customer"
+value_lens = "customer_value"
+unit = "count"
+direction = "higher_is_better"
+measure = { table = "orders", agg = "count", filters = [["net_revenue", ">", 100]] }
+
+[kpis.cfg_revenue_by_channel]
+kind = "measure"
+name = "Net revenue by channel category"
+process = "multichannel_integration"
+perspective = "financial"
+value_lens = "shareholder_value"
+unit = "currency"
+direction = "higher_is_better"
+dimensions = ["channel_category"]
+measure = { table = "orders", column = "net_revenue", agg = "sum" }
+
+# the share of net revenue taken online, per segment of the customer's master record
+[kpis.cfg_web_share]
+kind = "ratio"
+name = "Web share of net revenue"
+process = "multichannel_integration"
+perspective = "customer"
+value_lens = "customer_value"
+unit = "percent"
+direction = "higher_is_better"
+dimensions = ["segment"]
+numerator = { table = "orders", column = "net_revenue", filters = [["channel.category", "in", ["e_commerce", "m_commerce"]]] }
+denominator = { table = "orders", column = "net_revenue" }
+[kpis.cfg_web_share.standard]
+target = 60
+red = 20
+green = 50
+owner = "e-commerce"
+"""
+
+BY_CHANNEL = (
+    "SELECT COALESCE(ch.category, 'unassigned'), SUM(o.net_revenue) FROM orders o LEFT JOIN channels ch ON ch.channel_id = o.channel_id "
+    "WHERE o.ordered_at >= ? AND o.ordered_at < ? GROUP BY 1"
+)
+# the segment of the master record; anonymous orders are 'unassigned'
+WEB_BY_SEGMENT = (
+    "SELECT COALESCE(s.name, 'unassigned'), SUM(CASE WHEN ch.category IN ('e_commerce', 'm_commerce') THEN o.net_revenue ELSE 0 END), "
+    "SUM(o.net_revenue) FROM orders o LEFT JOIN channels ch ON ch.channel_id = o.channel_id "
+    "LEFT JOIN customers c ON c.customer_id = o.customer_id "
+    "LEFT JOIN customers m ON m.customer_id = COALESCE(c.master_customer_id, c.customer_id) "
+    "LEFT JOIN segments s ON s.segment_id = m.segment_id WHERE o.ordered_at >= ? AND o.ordered_at < ? GROUP BY 1"
+)
+
+
+def _status(value: float, red: float, green: float) -> float:  # higher is better
+    return 2.0 if value >= green else 0.0 if value <= red else 1.0
+
+
+def test_declared_kpis_are_computed_exported_and_judged_by_their_default_standard_until_an_admin_sets_one(make_config, tmp_path, demo_db):
+    config = make_config(DECLARED_KPIS)
+    checked = invoke("config", "check", str(config))
+    assert checked.exit_code == 0, checked.output
+    listed = {row["key"]: row for row in json.loads(invoke("metrics", "list", "--json", "--config", str(config)).stdout)}
+    assert listed["cfg_web_share"]["plugin"] == "config" and listed["cfg_web_share"]["dimensions"] == ["segment"]
+    assert listed["cfg_revenue_by_channel"]["dimensions"] == ["channel_category"]
+    keys = ("cfg_big_orders", "cfg_revenue_by_channel", "cfg_web_share")
+    ran = invoke("run", "--config", str(config), *(arg for key in keys for arg in ("--metric", key)))
+    assert ran.exit_code == 0, ran.output
+    exposition = render_exposition(f"sqlite:///{tmp_path / 'store.sqlite'}")
+
+    bounds = {"current": ("2026-05-01", "2026-06-01"), "previous": ("2026-04-01", "2026-05-01")}
+    for label, (start, end) in bounds.items():
+        (big,), = hand(demo_db, "SELECT count(*) FROM orders WHERE net_revenue > 100 AND ordered_at >= ? AND ordered_at < ?", start, end)
+        assert 0 < big and exposition.metric_value("cfg_big_orders", label) == big
+        by_channel = dict(hand(demo_db, BY_CHANNEL, start, end))
+        assert len(by_channel) >= 3
+        for category, revenue in by_channel.items():
+            assert exposition.metric_value("cfg_revenue_by_channel", label, channel_category=category) == pytest.approx(revenue)
+        assert exposition.metric_value("cfg_revenue_by_channel", label) == pytest.approx(sum(by_channel.values()))
+        rows = hand(demo_db, WEB_BY_SEGMENT, start, end)
+        assert len(rows) >= 3 and any(segment == "unassigned" for segment, _, _ in rows)
+        for segment, web, revenue in rows:  # percent: exported as a ratio (0-1)
+            assert exposition.metric_value("cfg_web_share", label, segment=segment) == pytest.approx(web / revenue)
+        total = sum(web for _, web, _ in rows) / sum(revenue for _, _, revenue in rows)
+        assert exposition.metric_value("cfg_web_share", label) == pytest.approx(total)
+
+    # judged by the default standard of its [kpis.cfg_web_share.standard] table, recorded by plugin:config
+    rows = hand(demo_db, WEB_BY_SEGMENT, *bounds["current"])
+    share = 100 * sum(web for _, web, _ in rows) / sum(revenue for _, _, revenue in rows)
+    assert exposition.value("crmmetrics_kpi_status", metric="cfg_web_share") == _status(share, 20, 50)
+    assert exposition.value("crmmetrics_kpi_red_threshold_ratio", metric="cfg_web_share") == pytest.approx(0.20)
+    (standard,) = [s for s in json.loads(invoke("standards", "list", "--json", "--config", str(config)).stdout) if s["metric"] == "cfg_web_share"]
+    assert (standard["origin"], standard["changed_by"], standard["owner"], standard["green"]) == ("default", "plugin:config", "e-commerce", 50)
+
+    # an admin standard overrides it
+    admin_red, admin_green = share + 5, share + 10  # the value is now below red
+    assert invoke("standards", "set", "cfg_web_share", "--target", f"{share + 20:.3f}", "--red", f"{admin_red:.3f}",
+                  "--green", f"{admin_green:.3f}", "--config", str(config)).exit_code == 0
+    exposition = render_exposition(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    assert exposition.value("crmmetrics_kpi_status", metric="cfg_web_share") == 0.0
+    assert exposition.value("crmmetrics_kpi_red_threshold_ratio", metric="cfg_web_share") == pytest.approx(admin_red / 100, abs=1e-5)
+    scorecard = json.loads(invoke("scorecard", "--json", "--config", str(config)).stdout)
+    (kpi,) = [k for k in scorecard["kpis"] if k["metric"] == "cfg_web_share"]
+    assert (kpi["status"], kpi["standard_origin"]) == ("red", "admin")
+
+
+def test_explain_a_declared_kpi(make_config, demo_db):
+    config = make_config(DECLARED_KPIS)
+    data = explain(config, "cfg_web_share")
+    assert data["computed_by"].startswith(f"[kpis.cfg_web_share] in {config} (the KPI kit: 100 * sum(orders.net_revenue) where channel.category in")
+    assert data["needs"] == ["orders"] and data["sql_as_written"] == {}
+    assert [s["label"] for s in data["standards"]] == ["cfg_web_share"] and data["standards"][0]["green"] == 50
+    (statement,) = data["sql_run"]
+    assert "FROM orders LEFT OUTER JOIN channels AS row_channel" in statement["sql"] and "GROUP BY" in statement["sql"]
+    rows = hand(demo_db, WEB_BY_SEGMENT, "2026-05-01", "2026-06-01")
+    assert data["current_value"] == pytest.approx(100 * sum(w for _, w, _ in rows) / sum(v for _, _, v in rows))
+
+
+def test_kpis_add_writes_a_declared_measure_and_a_ratio_of_measures(make_config, demo_db):
+    config = make_config()
+    common = ["--process", "value_creation", "--perspective", "customer", "--value-lens", "customer_value",
+              "--direction", "higher_is_better", "--config", str(config)]
+    added = invoke("kpis", "add", "cfg_buyers", "--name", "Buyers", "--unit", "customers",
+                   "--measure", '{ table = "orders", agg = "customers" }', "--standard", "{ target = 50, red = 10, green = 40 }", *common)
+    assert added.exit_code == 0, added.output
+    text = config.read_text()
+    assert '[kpis.cfg_buyers]\nkind = "measure"\nname = "Buyers"' in text
+    assert 'measure = {table = "orders", agg = "customers"}' in text and "standard = {target = 50, red = 10, green = 40}" in text
+    (buyers,), = hand(
+        demo_db,
+        "SELECT count(DISTINCT COALESCE(c.master_customer_id, c.customer_id)) FROM orders o JOIN customers c ON c.customer_id = o.customer_id "
+        "WHERE o.ordered_at >= '2026-05-01' AND o.ordered_at < '2026-06-01'",
+    )
+    data = explain(config, "cfg_buyers")
+    assert data["current_value"] == buyers and data["standards"][0]["red"] == 10
+    added = invoke("kpis", "add", "cfg_discount_share", "--name", "Discounted orders", "--unit", "percent",
+                   "--numerator", '{ table = "orders", agg = "count", filters = [["discount", ">", 0]] }',
+                   "--denominator", '{ table = "orders", agg = "count" }', *common)
+    assert added.exit_code == 0, added.output
+    (discounted, orders), = hand(
+        demo_db, "SELECT sum(discount > 0), count(*) FROM orders WHERE ordered_at >= '2026-05-01' AND ordered_at < '2026-06-01'"
+    )
+    assert explain(config, "cfg_discount_share")["current_value"] == pytest.approx(100 * discounted / orders)
+    before = config.read_text()
+    assert_one_line_exit_2(
+        invoke("kpis", "add", "cfg_bad", "--name", "Bad", "--unit", "count", "--measure", '{ table = "orders", column = "amount" }', *common),
+        "kpis.cfg_bad.measure: table orders has no column 'amount'",
+    )
+    assert_one_line_exit_2(
+        invoke("kpis", "add", "cfg_bad", "--name", "Bad", "--unit", "count", "--measure", "{ table = orders }", *common),
+        "--measure: '{ table = orders }' is not a TOML inline table",
+    )
+    assert config.read_text() == before

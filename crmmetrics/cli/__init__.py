@@ -38,7 +38,7 @@ COMMANDS: dict[str, Builtin] = {
     "demo": Builtin(("core",), "Generate a synthetic CRM database, compute every metric once, and serve them."),
     "history": Builtin(("backfill",), "The stored history of every metric, period by period."),
     "import": Builtin(("source",), "Import the CSV export FILE into canonical TABLE, all rows or none."),
-    "kpis": Builtin(("kpis",), "KPIs defined in the config file as SQL: add one with comments in the file kept."),
+    "kpis": Builtin(("kpis",), "KPIs defined in the config file, as SQL or declared measures: add one with comments in the file kept."),
     "metrics": Builtin(("core", "explain"), "List metrics and change their settings in the config file."),
     "models": Builtin(("models",), "The fitted models (BG/NBD, Gamma-Gamma) behind the CLV KPIs."),
     "plugins": Builtin(("plugins",), "List the loaded plugins, the hooks they implement and the metrics they define."),

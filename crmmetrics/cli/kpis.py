@@ -14,11 +14,13 @@ from .core import config_option
 
 @cli.group()
 def kpis() -> None:
-    """KPIs defined in the config file as SQL: add one with comments in the file kept.
+    """KPIs defined in the config file, as SQL or declared measures: add one with comments in the file kept.
 
     A [kpis.KEY] table names the KPI and its place on the scorecard and holds a SQL query over
     the canonical tables returning a `value` column (and one column per dimension), with the
-    period's bounds as :start and :end. See docs/operations.md, "KPIs in the config file".
+    period's bounds as :start and :end; or, without SQL, a measure of the KPI kit (an aggregate
+    of a column of a canonical table) or a ratio of two measures. See docs/operations.md, "KPIs
+    in the config file".
     """
 
 
@@ -30,8 +32,11 @@ def _choice(enum: type) -> click.Choice:
 @click.argument("key")
 @click.option("--sql", help="The query: a value column (and one per --dimension); :start and :end are the period's bounds.")
 @click.option("--sql-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Read the query from this file.")
-@click.option("--numerator", metavar="SQL", help="A ratio KPI: the numerator's query (a value column, like --sql); with --denominator.")
-@click.option("--denominator", metavar="SQL", help="A ratio KPI: the denominator's query; value = numerator / denominator.")
+@click.option("--measure", metavar="TABLE", help="A declared KPI: its measure as a TOML inline table, e.g. "
+              "'{ table = \"orders\", column = \"net_revenue\", agg = \"sum\" }' (no --sql).")
+@click.option("--numerator", metavar="SQL|TABLE", help="A ratio KPI: the numerator's query (a value column, like --sql) or measure "
+              "(an inline table, like --measure); with --denominator.")
+@click.option("--denominator", metavar="SQL|TABLE", help="A ratio KPI: the denominator's query or measure; value = numerator / denominator.")
 @click.option("--name", required=True, help="The KPI's name, as people read it.")
 @click.option("--description", default="", help="What it measures and why.")
 @click.option("--formula", default="", help="The formula in words or symbols (shown by 'metrics explain').")
@@ -41,16 +46,20 @@ def _choice(enum: type) -> click.Choice:
 @click.option("--unit", required=True, help="Its unit: percent, ratio, count, customers, currency, seconds, ...")
 @click.option("--direction", required=True, type=_choice(Direction), help="Which way is better.")
 @click.option("--period", default=None, help="Reporting period (default month): month, quarter, year, *_to_date, trailing_<N>d.")
-@click.option("--dimension", "dimensions", multiple=True, metavar="NAME", help="A dimension column of the query (repeatable).")
+@click.option("--dimension", "dimensions", multiple=True, metavar="NAME",
+              help="A dimension column of the query, or what a measure is broken down by (repeatable).")
 @click.option("--needs", "needs", multiple=True, metavar="TABLE[.COLUMN]",
               help="A source input without which there is no value (repeatable; default: the tables the query reads).")
 @click.option("--every", metavar="DURATION", help="Run every DURATION (default: from the period).")
 @click.option("--cron", metavar="EXPR", help="Run on a five-field cron expression (default: from the period).")
+@click.option("--standard", metavar="TABLE", help="Its default standard as a TOML inline table, e.g. "
+              "'{ target = 60, red = 20, green = 50 }' (admin standards override it).")
 @config_option
-def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | None, denominator: str | None, name: str, description: str, formula: str, process: str,
-             perspective: str, value_lens: str, unit: str, direction: str, period: str | None, dimensions: tuple[str, ...],
-             needs: tuple[str, ...], every: str | None, cron: str | None, config_path: str | None) -> None:
-    """Add KPI KEY, defined by a SQL query, to the config file (comments in the file are kept).
+def kpis_add(key: str, sql: str | None, sql_file: Path | None, measure: str | None, numerator: str | None, denominator: str | None,
+             name: str, description: str, formula: str, process: str, perspective: str, value_lens: str, unit: str,
+             direction: str, period: str | None, dimensions: tuple[str, ...], needs: tuple[str, ...], every: str | None,
+             cron: str | None, standard: str | None, config_path: str | None) -> None:
+    """Add KPI KEY, defined by a SQL query or a measure, to the config file (comments in the file are kept).
 
     The edited file is checked as `config check` checks it, the query run against the source
     (LIMIT 0, names and types), before it replaces the old one; a bad definition leaves the file
@@ -59,6 +68,8 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | 
     crmmetrics kpis add cfg_orders --name Orders --process value_creation --perspective customer
     --value-lens customer_value --unit count --direction higher_is_better
     --sql "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
+
+    or, declared: --measure '{ table = "orders", agg = "count" }'
     """
     from crmmetrics.serve.app import check_config
     from crmmetrics.core.config import add_kpi, load_config
@@ -66,10 +77,12 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | 
     from crmmetrics.compute.registry import build_registry
 
     ratio = numerator is not None or denominator is not None
-    if ratio and (numerator is None or denominator is None or sql is not None or sql_file is not None):
-        raise ConfigError("kpis add: a ratio KPI takes --numerator and --denominator, and no --sql")
-    if not ratio and (sql is None) == (sql_file is None):
-        raise ConfigError("kpis add: give exactly one of --sql or --sql-file (or --numerator and --denominator)")
+    if ratio and (numerator is None or denominator is None or sql is not None or sql_file is not None or measure is not None):
+        raise ConfigError("kpis add: a ratio KPI takes --numerator and --denominator, and no --sql or --measure")
+    if measure is not None and (sql is not None or sql_file is not None):
+        raise ConfigError("kpis add: a declared KPI takes --measure, and no --sql")
+    if not ratio and measure is None and (sql is None) == (sql_file is None):
+        raise ConfigError("kpis add: give exactly one of --sql, --sql-file or --measure (or --numerator and --denominator)")
     if every is not None and cron is not None:
         raise ConfigError("kpis add: give at most one of --every or --cron")
     config = load_config(config_path)
@@ -78,7 +91,7 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | 
     registry = build_registry(get_plugin_manager(config.plugins_dir))
     if key in registry:
         raise ConfigError(f"{config.path}: kpis.{key}: {key!r} is already a metric of plugin {registry.plugin_of[key]}: choose another key")
-    fields: dict[str, object] = {"kind": "ratio"} if ratio else {}
+    fields: dict[str, object] = {"kind": "ratio"} if ratio else {"kind": "measure"} if measure is not None else {}
     fields["name"] = name
     if description:
         fields["description"] = description
@@ -94,8 +107,30 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | 
     if needs:
         fields["needs"] = list(needs)
     if ratio:
-        fields.update(numerator=numerator, denominator=denominator)
+        fields.update(numerator=_query_or_measure("--numerator", numerator), denominator=_query_or_measure("--denominator", denominator))
+    elif measure is not None:
+        fields["measure"] = _inline_table("--measure", measure)
     else:
         fields["sql"] = sql if sql is not None else sql_file.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    if standard is not None:
+        fields["standard"] = _inline_table("--standard", standard)
     add_kpi(config.path, key, fields, validate=check_config)
     click.echo(f"{config.path}: kpis.{key} added ('crmmetrics metrics explain {key}' shows what it runs)")
+
+
+def _inline_table(option: str, text: str) -> dict[str, object]:
+    """A TOML inline table given on the command line, as it is written in the file."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"value = {text.strip()}")["value"]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{option}: {text!r} is not a TOML inline table ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option}: {text!r} is not a TOML inline table {{ name = value, ... }}")
+    return value
+
+
+def _query_or_measure(option: str, text: str) -> str | dict[str, object]:
+    """A ratio's part: a measure if it is an inline table ``{ ... }``, else a SQL query."""
+    return _inline_table(option, text) if text.lstrip().startswith("{") else text

@@ -33,10 +33,10 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
         config = load_config(config_path)
     pm = get_plugin_manager(config.plugins_dir if config else None)
     registry = build_registry(pm, config)
-    info = plugin_info(pm)
-    if config is not None and config.model.kpis:  # the config file's KPIs, listed like a plugin's
-        from crmmetrics.compute.config_kpis import PLUGIN
+    from crmmetrics.compute.config_kpis import PLUGIN
 
+    info = [entry for entry in plugin_info(pm) if entry["name"] != PLUGIN]  # their default standards' hook
+    if config is not None and config.model.kpis:  # the config file's KPIs, listed like a plugin's
         info.append({"name": PLUGIN, "module": "[kpis.*]", "file": str(config.path), "package": None, "version": None, "hooks": []})
     for entry in info:
         entry["metrics"] = sorted(key for key, plugin in registry.plugin_of.items() if plugin == entry["name"])

@@ -29,6 +29,28 @@ A ratio is two such queries, ``numerator`` and ``denominator`` (``kind = "ratio"
 value is numerator / denominator (times 100 in percent, 1,000 per 1,000 customers), for the
 total and each breakdown value; a denominator that is missing, NULL or 0 gives no value.
 
+A KPI may also be declared, without SQL, with the KPI kit (crmmetrics.kpi): ``kind =
+"measure"`` and a ``measure`` table, an aggregate of a column of a canonical table over the
+period (``Measure.from_dict``: ``table``, ``column``, ``agg`` one of sum, count, customers,
+mean, max, min, ``filters`` as ``[column, op, value]`` lists, ``time``), broken down by
+``dimensions`` (``segment``, ``channel``, ``channel_category`` or a column of the table); or
+``kind = "ratio"`` with ``numerator`` and ``denominator`` tables. The kit applies the period,
+the master-record rule and the ``unassigned`` rule of every built-in KPI, and derives ``needs``::
+
+    [kpis.cfg_web_share]
+    kind = "ratio"
+    name = "Web share of net revenue"
+    ...
+    unit = "percent"
+    dimensions = ["segment"]
+    numerator = { table = "orders", column = "net_revenue", filters = [["channel.category", "=", "e_commerce"]] }
+    denominator = { table = "orders", column = "net_revenue" }
+
+A ``[kpis.KEY.standard]`` table gives the KPI a default standard, with the fields and checks of a
+``[standards.KEY]`` table of the standards file (``target``, ``red``, ``green``, ``weight``,
+``benchmark``, ``owner``, ``source``): recorded like a plugin's default (by ``plugin:config``),
+and overridden by an admin standard (``standards set``, ``standards import``).
+
 Such a KPI is registered under the plugin name ``config`` and runs exactly like a plugin's: in
 the runner, on the read-only source (crmmetrics.data.source), with the no-data rule applied to its
 ``needs``. When ``needs`` is not given, it is the canonical tables the query reads, found by
@@ -53,7 +75,8 @@ from sqlalchemy.sql.elements import TextClause
 from crmmetrics.core import schema
 from crmmetrics.core.config import Config, KpiSection, MetricSection
 from crmmetrics.core.definitions import MetricDefinition, Result, parse_duration
-from crmmetrics.core.errors import MetricError
+from crmmetrics.core.errors import ConfigError, MetricError
+from crmmetrics.core.hookspecs import hookimpl
 from crmmetrics.core.periods import reporting_periods
 
 #: The plugin name that KPIs from the config file are registered under.
@@ -225,7 +248,10 @@ def ratio_results(numerators: list[Result], denominators: list[Result], scale: f
 
 
 def queries(section: KpiSection) -> dict[str, str]:
-    """The queries of a KPI by their key in its table: ``sql``, or ``numerator`` and ``denominator``."""
+    """The queries of a KPI by their key in its table: ``sql``, or ``numerator`` and ``denominator``
+    (none for a KPI declared with the kit)."""
+    if section.declarative:
+        return {}
     if section.kind == "ratio":
         return {"numerator": section.numerator or "", "denominator": section.denominator or ""}
     return {"sql": section.sql or ""}
@@ -270,11 +296,42 @@ def _inputs(key: str, section: KpiSection) -> tuple[str, ...]:
     return tuple(table for table in schema.TABLES if table in read)
 
 
+def _measure(name: str, data: Any) -> Any:
+    """The kit's Measure of the ``name`` table (``measure``, ``numerator``, ``denominator``)."""
+    from crmmetrics.kpi import Filter, Measure, Param
+
+    try:
+        for field_name in ("column", "time"):
+            if field_name in data and not isinstance(data[field_name], str):
+                raise ValueError(f"{field_name} is a column name, not {data[field_name]!r}")
+        if not isinstance(data.get("filters", []), list):
+            raise ValueError('filters is a list of [column, op, value] lists, e.g. [["kind", "=", "complaint"]]')
+        measure = Measure.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        # the kit names "measure of TABLE"; here the key of the table in the file says which
+        message = str(exc).removeprefix("measure: ").removeprefix(f"measure of {data.get('table')}: ")
+        raise ValueError(f"{name}: {message}") from None
+    for condition in measure.filters:
+        if isinstance(condition, Filter) and isinstance(condition.value, Param):
+            raise ValueError(f"{name}: filter on {condition.column!r}: a KPI of the config file has no parameters: write the value")
+    return measure
+
+
+def kit_value(section: KpiSection) -> Any:
+    """The kit value of a declared KPI: its measure, or the ratio of its two measures (scaled
+    like a SQL ratio: x 100 in percent, x 1,000 per 1,000 customers)."""
+    from crmmetrics.kpi import Ratio
+
+    if section.kind == "measure":
+        return _measure("measure", section.measure)
+    return Ratio(_measure("numerator", section.numerator), _measure("denominator", section.denominator),
+                 RATIO_SCALE.get(section.unit, 1.0))
+
+
 def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
     """The MetricDefinition of ``[kpis.KEY]``; ValueError with what is wrong (starting with the
     key of the table it is about: ``sql: ...``)."""
-    needs = _inputs(key, section)
-    return MetricDefinition(
+    fields: dict[str, Any] = dict(
         key=key,
         name=section.name,
         description=section.description,
@@ -283,25 +340,71 @@ def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
         value_lens=section.value_lens,
         unit=section.unit,
         direction=section.direction,
+        source=section.source,
+        schedule=section.schedule.to_schedule() if section.schedule else None,
+        period=section.period,
+        timeout_seconds=parse_duration(section.timeout).total_seconds() if section.timeout else 120.0,
+    )
+    if section.declarative:
+        from crmmetrics.kpi import define
+
+        value = kit_value(section)
+        try:
+            return define(value=value, by=tuple(section.dimensions), needs=section.needs and tuple(section.needs),
+                          formula=section.formula or str(value), **fields)
+        except ValueError as exc:  # a dimension the measured table does not have
+            raise ValueError(f"dimensions: {str(exc).split(': ', 1)[-1]}") from None
+    return MetricDefinition(
         compute=_compute_function(key, section, section.unit),
         formula=section.formula or (
             f"numerator / denominator{'' if section.unit not in RATIO_SCALE else f' x {RATIO_SCALE[section.unit]:g}'}, "
             f"the SQL queries of [kpis.{key}] in the config file"
             if section.kind == "ratio" else f"the SQL query of [kpis.{key}] in the config file"
         ),
-        source=section.source,
         dimensions=tuple(section.dimensions),
-        schedule=section.schedule.to_schedule() if section.schedule else None,
-        period=section.period,
-        timeout_seconds=parse_duration(section.timeout).total_seconds() if section.timeout else 120.0,
-        needs=needs,
+        needs=_inputs(key, section),
+        **fields,
     )
 
 
-def add_config_kpis(registry: Any, config: Config) -> list[str]:
+# --- default standards: [kpis.KEY.standard] ---------------------------------------------------
+
+
+class ConfigStandards:
+    """The plugin ``config`` in the plugin manager: it gives the default standards of the config
+    file's KPIs, so that they are collected, recorded (by ``plugin:config``) and overridden by
+    admin standards exactly like a plugin's defaults."""
+
+    def __init__(self, defaults: list[Any]) -> None:
+        self.defaults = defaults
+
+    @hookimpl
+    def crmmetrics_standards(self) -> list[Any]:
+        return list(self.defaults)
+
+
+def default_standard(key: str, section: KpiSection, registry: Any) -> Any:
+    """The StandardDefault of ``[kpis.KEY.standard]`` (None without one); ValueError naming the
+    field (``standard.red: ...``). Read as a ``[standards.KEY]`` table of the standards file is."""
+    if section.standard is None:
+        return None
+    from crmmetrics.store.standards import parse_standard
+
+    if "valid_from" in section.standard:
+        raise ValueError("standard.valid_from: a default standard applies from when it is recorded; "
+                         "date an admin standard instead (crmmetrics standards set --valid-from)")
+    try:
+        return parse_standard(key, section.standard, "", registry).spec
+    except ConfigError as exc:
+        raise ValueError(str(exc).replace(f"standards.{key}", "standard", 1)) from None
+
+
+def add_config_kpis(registry: Any, config: Config, pm: Any = None) -> list[str]:
     """Add the config file's KPIs to ``registry`` (plugin ``config``); one problem line for each
-    bad one (left out), e.g. one whose key is already a plugin's metric."""
+    bad one (left out), e.g. one whose key is already a plugin's metric. With the plugin manager
+    ``pm``, their default standards are registered in it as plugin ``config`` (ConfigStandards)."""
     problems = []
+    defaults = []
     for key, section in config.model.kpis.items():
         if key in registry:
             problems.append(
@@ -311,8 +414,17 @@ def add_config_kpis(registry: Any, config: Config) -> list[str]:
             continue
         try:
             registry.add(definition_from_section(key, section), PLUGIN)
+            standard = default_standard(key, section, registry)
         except ValueError as exc:
             problems.append(f"{_where(config)}: kpis.{key}.{exc}")
+            continue
+        if standard is not None:
+            defaults.append(standard)
+    if pm is not None:
+        if pm.has_plugin(PLUGIN):
+            pm.unregister(name=PLUGIN)
+        if defaults:
+            pm.register(ConfigStandards(defaults), name=PLUGIN)
     return problems
 
 

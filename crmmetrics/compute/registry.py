@@ -66,7 +66,7 @@ def build_registry(pm: pluggy.PluginManager, config: Config | None = None) -> Re
     if config is not None and config.model.kpis:
         from .config_kpis import add_config_kpis
 
-        problems = add_config_kpis(registry, config)
+        problems = add_config_kpis(registry, config, pm)  # their default standards join pm as plugin config
         if problems:
             raise ConfigError("\n".join(problems))
     return registry

@@ -17,9 +17,13 @@ The file is the one source of truth for what runs where and when::
     schedule = { cron = "0 6 * * *" }
     period = "quarter"
     params = { ... }
-    [kpis.my_kpi]                      # a KPI defined here, as SQL (crmmetrics.compute.config_kpis)
-    name = "..."
+    [kpis.my_kpi]                      # a KPI defined here (crmmetrics.compute.config_kpis): SQL,
+    name = "..."                       # or a declarative measure or ratio of measures
     sql = "SELECT ... AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
+    [kpis.my_kpi.standard]             # optional: its default standard (admin standards override it)
+    target = 100
+    red = 50
+    green = 90
 
 Any string value may contain ``${NAME}`` to take an environment variable (for secrets).
 Every problem is reported as one line: ``FILE: key.path: what is wrong``.
@@ -206,11 +210,10 @@ class MetricSection(_Strict):
         return value
 
 
-# The kinds of [kpis.KEY] table: "sql" (one query) and "ratio" (two queries, numerator and
-# denominator). The declarative measure of the KPI kit (an aggregate of a column) is to come, and
-# a ratio's numerator and denominator may then be measures (tables) as well as SQL (strings).
-KPI_KINDS = ("sql", "ratio")
-PLANNED_KPI_KINDS = ("measure",)
+# The kinds of [kpis.KEY] table: "sql" (one query), "measure" (the KPI kit's declarative measure:
+# an aggregate of a column of a canonical table, with filters) and "ratio" (numerator /
+# denominator: two SQL queries as text, or two measures as tables).
+KPI_KINDS = ("sql", "measure", "ratio")
 
 
 class KpiSection(_Strict):
@@ -218,7 +221,11 @@ class KpiSection(_Strict):
 
     The fields of a MetricDefinition, and what the KPI computes: for ``kind = "sql"`` a query
     returning a ``value`` column and one column per declared dimension, with the period bounds
-    bound as ``:start`` and ``:end`` (half-open: ``>= :start AND < :end``).
+    bound as ``:start`` and ``:end`` (half-open: ``>= :start AND < :end``); for ``kind =
+    "measure"`` a ``measure`` table (``crmmetrics.kpi.Measure.from_dict``: table, column, agg,
+    filters, time), broken down by ``dimensions``; for ``kind = "ratio"`` a ``numerator`` and a
+    ``denominator``, both queries or both measures. ``standard``: the KPI's default standard
+    (the fields of a ``[standards.KEY]`` table), checked with the registry in crmmetrics.compute.config_kpis.
     """
 
     kind: str = "sql"
@@ -239,20 +246,23 @@ class KpiSection(_Strict):
     # the canonical tables the query reads, found by SQLite's own parser (crmmetrics.compute.config_kpis).
     needs: list[str] | None = None
     sql: str | None = None  # kind "sql"
-    numerator: str | None = None  # kind "ratio": two queries like sql; value = numerator / denominator
-    denominator: str | None = None
+    measure: dict[str, Any] | None = None  # kind "measure": {table, column, agg, filters, time}
+    # kind "ratio": two queries like sql, or two measures; value = numerator / denominator
+    numerator: str | dict[str, Any] | None = None
+    denominator: str | dict[str, Any] | None = None
+    standard: dict[str, Any] | None = None  # the default standard: target, red, green, weight, ...
 
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
-        if value in PLANNED_KPI_KINDS:
-            raise ValueError(
-                f"kind {value!r} is not available yet: write the KPI as SQL (kind = \"sql\", the default) or as a "
-                "ratio of two SQL queries (kind = \"ratio\" with numerator and denominator)"
-            )
         if value not in KPI_KINDS:
-            raise ValueError(f"unknown kind {value!r}: expected \"sql\" or \"ratio\"")
+            raise ValueError(f"unknown kind {value!r}: expected {', '.join(repr(k) for k in KPI_KINDS)}")
         return value
+
+    @property
+    def declarative(self) -> bool:
+        """Computed by the KPI kit (a measure, or a ratio of measures), not by SQL as written."""
+        return self.kind == "measure" or (self.kind == "ratio" and isinstance(self.numerator, dict))
 
     @field_validator("name")
     @classmethod
@@ -306,17 +316,31 @@ class KpiSection(_Strict):
 
     @model_validator(mode="after")
     def _query(self) -> KpiSection:
+        if self.kind != "measure" and self.measure is not None:
+            raise ValueError(f'measure belongs to kind "measure"; kind "{self.kind}" does not read it')
         if self.kind == "sql":
             if not (self.sql or "").strip():
                 raise ValueError('kind "sql" needs sql = "SELECT ... AS value ..."')
             if self.numerator is not None or self.denominator is not None:
                 raise ValueError('numerator and denominator belong to kind "ratio"; kind "sql" has one query, sql')
+        if self.kind == "measure":
+            if self.sql is not None or self.numerator is not None or self.denominator is not None:
+                raise ValueError('kind "measure" is declared by measure = { table = ..., ... }, not by sql, numerator or denominator')
+            if self.measure is None:
+                raise ValueError('kind "measure" needs measure = { table = "orders", column = "net_revenue", agg = "sum" }')
         if self.kind == "ratio":
             if self.sql is not None:
                 raise ValueError('kind "ratio" has two queries, numerator and denominator, not sql')
             for name in ("numerator", "denominator"):
-                if not (getattr(self, name) or "").strip():
-                    raise ValueError(f'kind "ratio" needs {name} = "SELECT ... AS value ..."')
+                part = getattr(self, name)
+                if part is None or (isinstance(part, str) and not part.strip()):
+                    raise ValueError(
+                        f'kind "ratio" needs {name} = "SELECT ... AS value ..." or {name} = {{ table = ..., column = ..., agg = ... }}'
+                    )
+            if isinstance(self.numerator, str) != isinstance(self.denominator, str):
+                raise ValueError(
+                    'kind "ratio": numerator and denominator are both SQL queries (text) or both measures (tables), not one of each'
+                )
         return self
 
 

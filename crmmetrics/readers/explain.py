@@ -11,7 +11,7 @@ the read-only source, exactly as the runner would call it, with a SQLAlchemy
 parameters; the transaction is then rolled back and nothing is stored. This is the only honest
 way for a plugin's ``compute=`` function, which builds its statements in Python (and may run
 several, or none when it reads a shared per-run value); for a KPI of the config file the query
-as written is shown too.
+as written is shown too (a declared one shows the kit's measure or ratio it is computed by).
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def explain(app: Any, key: str, as_of: datetime, standards: list[Any] = ()) -> E
         "dimensions": list(definition.dimensions),
         "needs": [str(need) for need in inputs],
         "computed_by": (
-            f"[kpis.{key}] in {app.config.path}" if plugin == CONFIG_PLUGIN else _computed_by(compute)
+            f"[kpis.{key}] in {app.config.path}" + (f" ({_computed_by(compute)})" if hasattr(compute, "value") else "")
+            if plugin == CONFIG_PLUGIN else _computed_by(compute)
         ),
         "sql_as_written": sql_of(key, app.config) if plugin == CONFIG_PLUGIN else None,
         "parameters": [
