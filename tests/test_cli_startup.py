@@ -1,6 +1,8 @@
 """The CLI starts without the heavy parts: `crmmetrics --help` imports no command module, no
-built-in plugin, and none of SQLAlchemy, SQLModel, numpy or scipy (checked with
-``python -X importtime``, not with a clock; benchmarks/bench_cli.py prints the time)."""
+built-in plugin, and none of SQLAlchemy, SQLModel, numpy or scipy; the help of every command
+imports none of them either, and the admin commands that compute nothing import only what
+their work needs (checked with ``python -X importtime`` and ``sys.modules``, not with a clock;
+benchmarks/bench_cli.py prints the times)."""
 
 from __future__ import annotations
 
@@ -76,3 +78,97 @@ def test_a_named_command_imports_its_module_only_then(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "crmmetrics.cli.plugins" in modules and "crmmetrics.cli.dashboards" not in modules
     assert "Usage: crmmetrics plugins new" in result.stdout
+
+
+def _heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in names))
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every built-in command and subcommand, as its arguments."""
+    from crmmetrics.cli import cli, import_command_modules
+
+    import_command_modules()
+    paths = []
+    for name, command in sorted(cli.commands.items()):
+        paths.append((name,))
+        paths += [(name, sub) for sub in sorted(getattr(command, "commands", {}))]
+    return paths
+
+
+# What a help page needs is click and the command's own module: none of the service, the config
+# model (pydantic), the store (SQLModel, Alembic), the exporter or the plugins.
+HELP_HEAVY = (*(h for h in HEAVY if h != "crmmetrics.cli.core"), "pydantic", "alembic", "prometheus_client", "crmmetrics.compute", "crmmetrics.store", "crmmetrics.serve")
+# These show defaults their generator defines (Grafana's URL, the scrape job, the folder), so
+# their help imports the generator; still no plugin, numpy or scipy.
+HELP_SHOWS_GENERATOR_DEFAULTS = {("alerts", "export"), ("dashboards", "build"), ("dashboards", "push")}
+# What computing needs and listing does not: numpy, scipy, the CLV models and per-customer helpers.
+COMPUTE_HEAVY = ("scipy", "numpy", "pandas", "crmmetrics.kpi.clv", "crmmetrics.kpi.customer_value")
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_the_help_of_every_command_imports_nothing_heavy(tmp_path, path):
+    from crmmetrics.cli import COMMANDS
+
+    result, modules = imported_modules(tmp_path, *path, "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Usage: crmmetrics {' '.join(path)}" in result.stdout
+    assert f"crmmetrics.cli.{COMMANDS[path[0]].modules[0]}" in modules  # the measurement sees the command's import
+    heavy = (*COMPUTE_HEAVY, "crmmetrics_plugins") if path in HELP_SHOWS_GENERATOR_DEFAULTS else HELP_HEAVY
+    assert _heavy(modules, heavy) == []
+
+
+CONFIG = """\
+[source]
+url = "sqlite:///{source}"
+[store]
+url = "sqlite:///{store}"
+[kpis.cfg_orders]
+kind = "measure"
+name = "Orders"
+process = "value_creation"
+perspective = "customer"
+value_lens = "customer_value"
+unit = "count"
+direction = "higher_is_better"
+measure = {{ table = "orders", agg = "count" }}
+[kpis.cfg_orders.standard]
+target = 100
+red = 10
+green = 50
+"""
+
+# The admin commands that compute nothing, and what each must not import. Listing metrics and
+# plugins builds the registry (the plugins' definitions: SQLAlchemy for the canonical tables,
+# pydantic for a config file) but fits no model and opens no store; `config check` opens the
+# source; the standards and the store's revision read the store (SQLModel, Alembic).
+LISTING_HEAVY = (*COMPUTE_HEAVY, "sqlmodel", "alembic", "prometheus_client", "crmmetrics.store")
+ADMIN = [  # (arguments, what the output shows, modules it must not import)
+    pytest.param(("metrics", "list"), "vc_aov ", LISTING_HEAVY, id="metrics list"),
+    pytest.param(("metrics", "list", "--config", "{config}"), "cfg_orders ", LISTING_HEAVY, id="metrics list --config"),
+    pytest.param(("plugins",), "value_creation 0.2.0", LISTING_HEAVY, id="plugins"),
+    pytest.param(("plugins", "--config", "{config}"), "config ([kpis.*]): 1 metrics", LISTING_HEAVY, id="plugins --config"),
+    pytest.param(("config", "check", "{config}"), ": OK (", (*COMPUTE_HEAVY, "prometheus_client"), id="config check"),
+    pytest.param(("standards", "list", "--config", "{config}"), "cfg_orders ", (*COMPUTE_HEAVY, "prometheus_client"), id="standards list"),
+    pytest.param(("store", "current", "--config", "{config}"), "(head)", (*COMPUTE_HEAVY, "crmmetrics_plugins", "crmmetrics.compute"), id="store current"),
+    pytest.param(("store", "history"), "baseline", (*COMPUTE_HEAVY, "crmmetrics_plugins", "crmmetrics.compute"), id="store history"),
+]
+
+
+@pytest.fixture
+def admin_config(tmp_path, crm_db):
+    config = tmp_path / "crmmetrics.toml"
+    config.write_text(CONFIG.format(source=tmp_path / "crm.sqlite", store=tmp_path / "store.sqlite"), encoding="utf-8")
+    # a run creates the store and records the default standards (the source is empty: no data)
+    ran = subprocess.run([sys.executable, "-m", "crmmetrics", "run", "--metric", "cfg_orders", "--config", str(config)],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    return config
+
+
+@pytest.mark.parametrize(("args", "shown", "heavy"), ADMIN)
+def test_admin_commands_that_compute_nothing_import_only_what_they_need(tmp_path, admin_config, args, shown, heavy):
+    result, modules = imported_modules(tmp_path, *(arg.format(config=admin_config) for arg in args))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shown in result.stdout  # it did its work
+    assert _heavy(modules, heavy) == []

@@ -73,7 +73,8 @@ class ImportedDefault(click.Option):
 
     def get_default(self, ctx: click.Context, call: bool = True) -> Any:
         value = super().get_default(ctx, call=call)
-        return _imported(self.default_from) if value is None else value
+        unset = value is None or value is getattr(click.core, "UNSET", None)  # click 8.3+: UNSET, not None
+        return _imported(self.default_from) if unset else value
 
 
 class ImportedChoice(click.Choice):

@@ -55,6 +55,7 @@ def _mapping(assignments: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--mode",
     type=ImportedChoice("crmmetrics.data.importer:MODES"),
+    metavar="MODE",  # the help names the modes: --help need not import the importer for them
     default="insert",
     show_default=True,
     help="Rows already in the table (same key): insert refuses the import, append skips them, upsert updates them, replace empties the table first.",

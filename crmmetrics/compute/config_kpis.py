@@ -373,14 +373,32 @@ def definition_from_section(key: str, section: KpiSection) -> MetricDefinition:
 class ConfigStandards:
     """The plugin ``config`` in the plugin manager: it gives the default standards of the config
     file's KPIs, so that they are collected, recorded (by ``plugin:config``) and overridden by
-    admin standards exactly like a plugin's defaults."""
+    admin standards exactly like a plugin's defaults. They are read when collected: listing the
+    metrics does not import the standards module (and SQLModel with it)."""
 
-    def __init__(self, defaults: list[Any]) -> None:
-        self.defaults = defaults
+    def __init__(self, config: Config, registry: Any) -> None:
+        self.config, self.registry = config, registry
 
     @hookimpl
     def crmmetrics_standards(self) -> list[Any]:
-        return list(self.defaults)
+        defaults, problems = config_standards(self.config, self.registry)
+        if problems:
+            raise ConfigError("\n".join(problems))
+        return defaults
+
+
+def config_standards(config: Config, registry: Any) -> tuple[list[Any], list[str]]:
+    """The default standards of the config file's KPIs in ``registry``, and one problem line for
+    each bad ``[kpis.KEY.standard]`` table."""
+    defaults, problems = [], []
+    for key, section in config.model.kpis.items():
+        if section.standard is None or registry.plugin_of.get(key) != PLUGIN:
+            continue
+        try:
+            defaults.append(default_standard(key, section, registry))
+        except ValueError as exc:
+            problems.append(f"{_where(config)}: kpis.{key}.{exc}")
+    return defaults, problems
 
 
 def default_standard(key: str, section: KpiSection, registry: Any) -> Any:
@@ -399,12 +417,12 @@ def default_standard(key: str, section: KpiSection, registry: Any) -> Any:
         raise ValueError(str(exc).replace(f"standards.{key}", "standard", 1)) from None
 
 
-def add_config_kpis(registry: Any, config: Config, pm: Any = None) -> list[str]:
+def add_config_kpis(registry: Any, config: Config, pm: Any = None, check_standards: bool = False) -> list[str]:
     """Add the config file's KPIs to ``registry`` (plugin ``config``); one problem line for each
     bad one (left out), e.g. one whose key is already a plugin's metric. With the plugin manager
-    ``pm``, their default standards are registered in it as plugin ``config`` (ConfigStandards)."""
+    ``pm``, their default standards are registered in it as plugin ``config`` (ConfigStandards);
+    ``check_standards`` reads them now, a bad one a problem line too (``config check``)."""
     problems = []
-    defaults = []
     for key, section in config.model.kpis.items():
         if key in registry:
             problems.append(
@@ -414,17 +432,15 @@ def add_config_kpis(registry: Any, config: Config, pm: Any = None) -> list[str]:
             continue
         try:
             registry.add(definition_from_section(key, section), PLUGIN)
-            standard = default_standard(key, section, registry)
         except ValueError as exc:
             problems.append(f"{_where(config)}: kpis.{key}.{exc}")
-            continue
-        if standard is not None:
-            defaults.append(standard)
+    if check_standards:
+        problems += config_standards(config, registry)[1]
     if pm is not None:
         if pm.has_plugin(PLUGIN):
             pm.unregister(name=PLUGIN)
-        if defaults:
-            pm.register(ConfigStandards(defaults), name=PLUGIN)
+        if any(section.standard is not None for section in config.model.kpis.values()):
+            pm.register(ConfigStandards(config, registry), name=PLUGIN)
     return problems
 
 

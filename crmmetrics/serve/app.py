@@ -78,7 +78,7 @@ def check_config(config: Config) -> App:
 
     pm = get_plugin_manager(config.plugins_dir)
     registry = build_registry(pm)
-    problems = add_config_kpis(registry, config, pm)  # a bad [kpis.*] table is left out, reported with the rest
+    problems = add_config_kpis(registry, config, pm, check_standards=True)  # a bad [kpis.*] table is left out, reported with the rest
     problems += config.problems_against(registry)
     caller = pm.hook.crmmetrics_validate_config
     for impl in reversed(caller.get_hookimpls()):
