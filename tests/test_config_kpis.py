@@ -636,6 +636,10 @@ def test_declared_kpis_are_computed_exported_and_judged_by_their_default_standar
     scorecard = json.loads(invoke("scorecard", "--json", "--config", str(config)).stdout)
     (kpi,) = [k for k in scorecard["kpis"] if k["metric"] == "cfg_web_share"]
     assert (kpi["status"], kpi["standard_origin"]) == ("red", "admin")
+    # drawn by the built dashboards, like a plugin's KPI
+    assert invoke("dashboards", "build", "--out", str(tmp_path / "dashboards"), "--config", str(config)).exit_code == 0
+    multichannel = next((tmp_path / "dashboards").glob("*multichannel*.json")).read_text()
+    assert 'metric=\\"cfg_web_share\\"' in multichannel and 'metric=\\"cfg_revenue_by_channel\\"' in multichannel
 
 
 def test_explain_a_declared_kpi(make_config, demo_db):
@@ -685,3 +689,25 @@ def test_kpis_add_writes_a_declared_measure_and_a_ratio_of_measures(make_config,
         "--measure: '{ table = orders }' is not a TOML inline table",
     )
     assert config.read_text() == before
+
+
+def test_config_check_computes_a_declared_kpi_on_the_source_once(tmp_path, crm_db):
+    """A source whose orders are a view without the discount column (an admin's mapping): the
+    kit's query for the measure is refused by the source, one line naming the KPI."""
+    connection = sqlite3.connect(crm_db.url.removeprefix("sqlite:///"))
+    connection.executescript(
+        "ALTER TABLE orders RENAME TO orders_table;"
+        "CREATE VIEW orders AS SELECT order_id, customer_id, ordered_at, channel_id, campaign_id, gross_revenue, "
+        "net_revenue, cogs, returned_amount FROM orders_table;"
+    )
+    connection.close()
+    config = tmp_path / "crmmetrics.toml"
+    good = _kpi('kind = "measure"\nmeasure = { table = "orders", column = "net_revenue" }', key="cfg_revenue")
+    config.write_text(HEADER.format(source=crm_db.url, store=tmp_path / "store.sqlite") + good, encoding="utf-8")
+    assert invoke("config", "check", str(config)).exit_code == 0
+    bad = _kpi('kind = "measure"\nmeasure = { table = "orders", column = "discount" }', key="cfg_discounts")
+    config.write_text(config.read_text() + bad, encoding="utf-8")
+    assert_one_line_exit_2(
+        invoke("config", "check", str(config)),
+        f"{config}: kpis.cfg_discounts: the source refused the SQL of measure sum(orders.discount): no such column",
+    )

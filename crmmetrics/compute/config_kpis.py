@@ -459,7 +459,8 @@ _PG_NUMERIC_TYPES = {20, 21, 23, 700, 701, 1700}
 def source_problems(config: Config, engine: Any, keys: Iterable[str] | None = None, as_of: datetime | None = None) -> list[str]:
     """Each config KPI's queries compiled and run against the source: with ``LIMIT 0`` for
     their column names (and, on PostgreSQL, their types); on SQLite, whose columns have no fixed
-    type, also once for the current period, checking that the values are numbers. Nothing is
+    type, also once for the current period, checking that the values are numbers. A declared KPI
+    is computed once for the current period (the kit's SQL for the source's dialect). Nothing is
     written: the source is read-only and every transaction is rolled back."""
     from crmmetrics.core.periods import to_naive_utc
 
@@ -471,12 +472,38 @@ def source_problems(config: Config, engine: Any, keys: Iterable[str] | None = No
             continue  # a bad definition, already reported
         settings = config.model.metrics.get(key, MetricSection())
         period = reporting_periods(settings.period or section.period, moment)[0]
+        if section.declarative:
+            problem = _declared_problem(engine, key, section, period, moment)
+            if problem:
+                problems.append(f"{where}: {problem}")
+            continue
         for name, sql in queries(section).items():
             problem = _query_problem(engine, f"kpis.{key}.{name}", sql, tuple(section.dimensions), period)
             if problem:
                 problems.append(f"{where}: {problem}")
                 break
     return problems
+
+
+def _declared_problem(engine: Any, key: str, section: KpiSection, period: Any, as_of: datetime) -> str | None:
+    """A declared KPI computed once for ``period`` on the source and rolled back: the source has
+    the columns the kit reads (a view may lack one) and runs its SQL."""
+    import sqlalchemy.exc
+
+    from crmmetrics.core.definitions import ComputeContext
+    from crmmetrics.data.engines import connection_problem
+
+    definition = definition_from_section(key, section)
+    try:
+        with engine.connect() as connection:
+            ctx = ComputeContext(connection=connection, tables=schema.TABLES, params={}, period=period, as_of=as_of, metric=definition)
+            definition.compute(ctx)
+            connection.rollback()
+    except sqlalchemy.exc.DBAPIError as exc:
+        return f"kpis.{key}: the source refused the SQL of {section.kind} {kit_value(section)}: {connection_problem(exc)}"
+    except PermissionError as exc:
+        return f"kpis.{key}: {exc}"
+    return None
 
 
 def _query_problem(engine: Any, label: str, sql: str, dimensions: tuple[str, ...], period: Any) -> str | None:
