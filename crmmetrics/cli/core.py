@@ -38,6 +38,18 @@ def _app(config_path: str | None) -> App:
     return App.from_config(config)
 
 
+def optional_config(config_path: str | None) -> Any:
+    """The config of --config, $CRMMETRICS_CONFIG or ./crmmetrics.toml, or None if there is none
+    (the listing commands work without one, and then need not import the config model)."""
+    import os
+
+    if not (config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists()):
+        return None
+    from crmmetrics.core.config import load_config
+
+    return load_config(config_path)
+
+
 def _progress(total: int, label: str):
     """A rich progress bar on a terminal; nothing when output is not a terminal."""
     if not sys.stderr.isatty():
@@ -294,16 +306,10 @@ def metrics() -> None:
 @config_option
 def metrics_list(as_json: bool, config_path: str | None) -> None:
     """List every metric with its process, perspective, unit and (with a config) its schedule."""
-    import os
-
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
 
-    from crmmetrics.core.config import load_config
-
-    config = None
-    if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
-        config = load_config(config_path)
+    config = optional_config(config_path)
     registry = build_registry(get_plugin_manager(config.plugins_dir if config else None), config)
     rows = [
         _metric_json(d, registry.plugin_of[d.key], config.metric_settings(d) if config else None)

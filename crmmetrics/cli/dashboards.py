@@ -10,7 +10,7 @@ import click
 
 from crmmetrics.core.errors import ConfigError
 from . import ImportedDefault, cli
-from .core import config_option
+from .core import config_option, optional_config
 
 if TYPE_CHECKING:  # the generator and the plugins are imported by the commands, not by their --help
     from crmmetrics.compute.registry import Registry
@@ -36,11 +36,8 @@ def _currency(option: str | None, config_path: str | None) -> str | None:
         if len(option) != 3 or not option.isalpha() or not option.isupper():
             raise ConfigError(f"--currency: {option!r} is not an ISO 4217 code of three capital letters, e.g. EUR")
         return option
-    if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
-        from crmmetrics.core.config import load_config
-
-        return load_config(config_path).service.currency
-    return None
+    config = optional_config(config_path)
+    return config.service.currency if config is not None else None
 
 
 def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
@@ -51,12 +48,12 @@ def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     """
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
-    from crmmetrics.core.config import load_config
     from crmmetrics.serve.app import App
     from crmmetrics.store.standards import collect_defaults
 
-    if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
-        app = App.from_config(load_config(config_path))
+    config = optional_config(config_path)
+    if config is not None:
+        app = App.from_config(config)
         from .standards import in_force_without_writing
 
         return app.registry, {standard.spec.metric for standard in in_force_without_writing(app).values()}

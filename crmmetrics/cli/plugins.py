@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from . import cli
-from .core import config_option
+from .core import config_option, optional_config
 
 
 @cli.group("plugins", invoke_without_command=True)
@@ -25,18 +24,16 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
     if ctx.invoked_subcommand is not None:
         return
     from crmmetrics.compute.plugins import get_plugin_manager, plugin_info
-    from crmmetrics.core.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
     from crmmetrics.compute.registry import build_registry
 
-    config = None
-    if config_path or os.environ.get(CONFIG_ENV) or Path(DEFAULT_CONFIG_NAME).exists():
-        config = load_config(config_path)
+    config = optional_config(config_path)
     pm = get_plugin_manager(config.plugins_dir if config else None)
     registry = build_registry(pm, config)
-    from crmmetrics.compute.config_kpis import PLUGIN
-
-    info = [entry for entry in plugin_info(pm) if entry["name"] != PLUGIN]  # their default standards' hook
+    info = plugin_info(pm)
     if config is not None and config.model.kpis:  # the config file's KPIs, listed like a plugin's
+        from crmmetrics.compute.config_kpis import PLUGIN
+
+        info = [entry for entry in info if entry["name"] != PLUGIN]  # the hook giving their default standards
         info.append({"name": PLUGIN, "module": "[kpis.*]", "file": str(config.path), "package": None, "version": None, "hooks": []})
     for entry in info:
         entry["metrics"] = sorted(key for key, plugin in registry.plugin_of.items() if plugin == entry["name"])
