@@ -57,12 +57,11 @@ from datetime import timedelta
 import numpy as np
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
+from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
+from crmmetrics.core.schema import customers as customers_table
+from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
 from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
 from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
-from crmmetrics.core.errors import ConfigError, MetricError
-from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
-from crmmetrics.core.schema import customers as customers_table
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"

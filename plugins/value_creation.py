@@ -81,9 +81,8 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.kpi.clv import simple_clv
-from crmmetrics.core.errors import MetricError
+from crmmetrics import MetricError, Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     UNASSIGNED,
@@ -115,7 +114,7 @@ from crmmetrics.kpi import (
     segment_names,
     trailing,
 )
-from crmmetrics.core.periods import Period
+from crmmetrics.kpi.clv import simple_clv
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from crmmetrics.kpi.clv import rfm_summary
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.data.importer import CsvImportError, import_csv, init_source
 from crmmetrics.core.schema import TABLES
+from crmmetrics.data.importer import CsvImportError, import_csv, init_source
+from crmmetrics.kpi.clv import rfm_summary
 from crmmetrics.testing import CrmDatabase
 
 DATA = Path(__file__).parent / "data" / "import"

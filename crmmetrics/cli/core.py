@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from crmmetrics.serve.app import App, check_config
 from crmmetrics.core.config import edit_metric, effective_config, load_config
 from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.serve.logs import configure_logging
 from crmmetrics.core.periods import PERIOD_HELP, is_valid_period
+from crmmetrics.serve.app import App, check_config
+from crmmetrics.serve.logs import configure_logging
 from crmmetrics.store.store import Run
 from . import cli
 
@@ -97,8 +97,8 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     import tomlkit
 
     from crmmetrics.core.config import redact_url, resolve_file_url
-    from crmmetrics.data.demo import generate_demo
     from crmmetrics.core.resources import config_dir
+    from crmmetrics.data.demo import generate_demo
 
     if source_url is not None:
         from crmmetrics.data.engines import check_driver
@@ -312,9 +312,9 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
 @metrics.command("docs")
 def metrics_docs() -> None:
     """Print the KPI catalogue of the loaded plugins as Markdown (docs/kpis.md)."""
-    from crmmetrics.readers.catalogue import catalogue_markdown
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
+    from crmmetrics.readers.catalogue import catalogue_markdown
 
     pm = get_plugin_manager()
     click.echo(catalogue_markdown(pm, build_registry(pm)), nl=False)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from crmmetrics.serve.app import App
-from crmmetrics.core.config import load_config
-from crmmetrics.readers.dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datasource, write_dashboards
-from crmmetrics.core.errors import ConfigError
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import Registry, build_registry
+from crmmetrics.core.config import load_config
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.readers.dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datasource, write_dashboards
+from crmmetrics.serve.app import App
 from crmmetrics.store.standards import collect_defaults
 from . import cli
 from .core import config_option

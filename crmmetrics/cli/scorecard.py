@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from crmmetrics.readers.alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
 from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.core.periods import Period
+from crmmetrics.core.vocabulary import Perspective, Process
+from crmmetrics.readers.alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
 from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
 from crmmetrics.store.standards import standards_in_force
-from crmmetrics.core.vocabulary import Perspective, Process
 from . import cli
 from .core import _app, config_option
 

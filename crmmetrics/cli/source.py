@@ -6,8 +6,8 @@ import click
 
 from crmmetrics.core.config import load_config, redact_url
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.data.importer import MODES, CsvImportError, import_csv, init_source
 from crmmetrics.core.schema import TABLES
+from crmmetrics.data.importer import MODES, CsvImportError, import_csv, init_source
 from . import cli
 from .core import config_option
 

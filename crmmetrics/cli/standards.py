@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from crmmetrics.core.errors import ConfigError, StoreMissing
+from crmmetrics.serve.app import check_config
 from crmmetrics.store.standards import (
     DEFAULT,
     AdminStandard,
@@ -38,7 +39,6 @@ from crmmetrics.store.standards import (
     to_naive_utc,
     validate_admin_standards,
 )
-from crmmetrics.serve.app import check_config
 from . import cli
 from .core import _app, config_option
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 import sqlalchemy.exc
 
-from crmmetrics.store import migrations
 from crmmetrics.core.config import load_config, redact_url
-from crmmetrics.data.engines import connection_problem
 from crmmetrics.core.errors import StoreError
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.store.store import Store, open_store_engine, utcnow
+from crmmetrics.core.periods import utcnow
+from crmmetrics.data.engines import connection_problem
+from crmmetrics.store import migrations
+from crmmetrics.store.store import Store, open_store_engine
 from . import cli
 from .core import config_option
 

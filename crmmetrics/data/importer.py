@@ -99,8 +99,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from crmmetrics.core.config import redact_url
 from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.periods import utcnow
 from crmmetrics.core.schema import TABLES, create_tables
-from crmmetrics.store.store import utcnow
 
 __all__ = [
     "CHUNK_ROWS",
