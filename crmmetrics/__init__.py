@@ -18,6 +18,7 @@ __version__ = "0.2.0"
 # public name -> the module that defines it
 _PUBLIC = {
     "ConfigError": "core.errors",
+    "CrmmetricsError": "core.errors",
     "MetricError": "core.errors",
     "ComputeContext": "core.definitions",
     "MetricDefinition": "core.definitions",
@@ -51,7 +52,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors
     from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
-    from crmmetrics.core.errors import ConfigError, MetricError
+    from crmmetrics.core.errors import ConfigError, CrmmetricsError, MetricError
     from crmmetrics.core.hookspecs import hookimpl
     from crmmetrics.core.vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
     from crmmetrics.store.standards import StandardDefault
