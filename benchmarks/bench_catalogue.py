@@ -26,8 +26,8 @@ MODEL_BACKED = ("vc_ltv_cac_ratio", "vc_clv_bgnbd_gg", "vc_expected_alive_custom
 
 
 def run_catalogue(source_url: str, directory: Path, as_of: date):
-    from crmmetrics.serve.app import App
     from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     name = source_url.split(":", 1)[0]
     config = parse_config(

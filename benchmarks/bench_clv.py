@@ -50,11 +50,11 @@ def cdnow() -> None:
 def demo(path: Path, end: datetime, repeat: int) -> None:
     from sqlalchemy import create_engine, event
 
-    from crmmetrics.kpi import customer_value
     from crmmetrics.core import schema
-    from crmmetrics.kpi.clv import clv_bgnbd_gg
     from crmmetrics.core.definitions import ComputeContext
     from crmmetrics.core.periods import Period
+    from crmmetrics.kpi import customer_value
+    from crmmetrics.kpi.clv import clv_bgnbd_gg
 
     engine = create_engine(f"sqlite:///{path}")
     statements: list[tuple[str, object]] = []

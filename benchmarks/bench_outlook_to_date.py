@@ -26,9 +26,9 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crmmetrics.readers.outlook import OutlookCache, _store_windows, _to_date_windows
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.readers.outlook import OutlookCache, _store_windows, _to_date_windows
 from crmmetrics.readers.scorecard import build_scorecard
 from crmmetrics.store.standards import StandardDefault, record_defaults
 from crmmetrics.store.store import MetricRunTotals, Observation, Run, Store

@@ -201,9 +201,9 @@ def compare(args: argparse.Namespace) -> None:
 # --- default: the real `crmmetrics serve` during full runs ------------------------------------
 
 def serve_under_load(args: argparse.Namespace) -> None:
-    from crmmetrics.data.demo import generate_demo
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
+    from crmmetrics.data.demo import generate_demo
 
     with tempfile.TemporaryDirectory() as directory:
         directory = Path(directory)

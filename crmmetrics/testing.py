@@ -39,8 +39,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from crmmetrics.core import schema
-from crmmetrics.serve.app import App
 from crmmetrics.core.config import parse_config
+from crmmetrics.serve.app import App
 from crmmetrics.store.store import Observation, Run
 
 DEMO_AS_OF = datetime(2026, 6, 15)

@@ -56,10 +56,9 @@ from datetime import timedelta
 
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Schedule, ValueLens, hookimpl
-from crmmetrics.core.errors import ConfigError, MetricError
-from crmmetrics.kpi import Filter, Measure, Ratio, define, in_period, master_customers, percent
+from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, ValueLens, hookimpl
 from crmmetrics.core.schema import customers as customers_table
+from crmmetrics.kpi import Filter, Measure, Ratio, define, in_period, master_customers, percent
 
 # numpy, the CLV models (scipy) and StandardDefault are imported by the functions that use them:
 # listing the metrics needs none of them.

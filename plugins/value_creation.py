@@ -82,8 +82,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Result, ValueLens, hookimpl
-from crmmetrics.core.errors import MetricError
+from crmmetrics import MetricError, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     UNASSIGNED,
@@ -108,7 +108,6 @@ from crmmetrics.kpi import (
     ratio,
     trailing,
 )
-from crmmetrics.core.periods import Period
 
 # numpy, the CLV models (scipy) and the per-customer helpers are imported by the compute
 # functions that use them: listing the metrics needs none of them.

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from crmmetrics.readers.anomaly import score_history
-from crmmetrics.data.demo import generate_demo
-from crmmetrics.readers.forecast import METHODS, InsufficientHistory, backtest, forecast_next, forecast_period_end
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.readers.anomaly import score_history
+from crmmetrics.readers.forecast import METHODS, InsufficientHistory, backtest, forecast_next, forecast_period_end
 from crmmetrics.testing import metric_history
 
 AS_OF = date(2026, 6, 15)

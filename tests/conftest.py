@@ -137,8 +137,8 @@ def chain_demos(tmp_path_factory):
 
     from crmmetrics.core import schema
     from crmmetrics.data.demo import generate_demo
-    from crmmetrics.testing import metric_history
     from crmmetrics.readers.value_chain import unit_pairs_from_interactions
+    from crmmetrics.testing import metric_history
 
     out = {}
     for planted in (True, False):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.core import hookspecs
 from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(

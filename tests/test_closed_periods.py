@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import update
 
 from crmmetrics.compute import runner as runner_module
-from crmmetrics.serve.app import App
 from crmmetrics.core.config import parse_config
 from crmmetrics.core.definitions import ComputeContext
 from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
 from crmmetrics.store.store import Observation
 
 AS_OF = datetime(2026, 11, 10)  # current: October 2026 (the last whole month); previous: September

@@ -517,9 +517,9 @@ def test_kpis_add_a_ratio(make_config, demo_db):
 def test_a_reload_that_changes_the_kpis_is_refused(make_config):
     from types import SimpleNamespace
 
-    from crmmetrics.serve.app import App
     from crmmetrics.core.config import load_config
     from crmmetrics.core.errors import ConfigError
+    from crmmetrics.serve.app import App
     from crmmetrics.serve.service import Service
 
     config = make_config(ORDERS_KPI)

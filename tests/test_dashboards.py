@@ -16,6 +16,9 @@ import pytest
 from jsonschema import Draft7Validator
 
 from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
+from crmmetrics.compute.plugins import LOAD_ENV, get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.definitions import UNITS
 from crmmetrics.readers.dashboards import (
     DATASOURCE_UID,
     GRAFANA_UNITS,
@@ -27,10 +30,7 @@ from crmmetrics.readers.dashboards import (
     process_uid,
     status_coloured_expr,
 )
-from crmmetrics.core.definitions import UNITS
 from crmmetrics.readers.families import target_family, value_family
-from crmmetrics.compute.plugins import LOAD_ENV, get_plugin_manager
-from crmmetrics.compute.registry import build_registry
 from crmmetrics.store.standards import collect_defaults
 from crmmetrics.testing import CrmDatabase
 

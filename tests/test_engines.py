@@ -85,9 +85,9 @@ def test_every_kpi_statement_compiles_for_trino(demo_db, tmp_path, monkeypatch):
     from sqlalchemy.engine import Engine
     from trino.sqlalchemy.dialect import TrinoDialect
 
-    from crmmetrics.serve.app import App
-    from crmmetrics.core.config import parse_config
     from crmmetrics.compute.plugins import LOAD_ENV
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     monkeypatch.setenv(LOAD_ENV, "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment")
     source_file = demo_db.url.removeprefix("sqlite:///")

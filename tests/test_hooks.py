@@ -11,9 +11,9 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.serve.app import App
 from crmmetrics.core.config import load_config, parse_config
 from crmmetrics.core.errors import PluginError
+from crmmetrics.serve.app import App
 from support.plugin_files import ORDERS_METRIC, install_distribution, write_plugin_file
 
 AS_OF = datetime(2026, 3, 10)  # current period: February 2026; previous: January 2026

@@ -11,10 +11,10 @@ from sqlalchemy import create_engine, select
 from support.small_shop import insert
 
 from crmmetrics.core import schema
-from crmmetrics.kpi.clv import clv_bgnbd_gg, conditional_expected_purchases, conditional_expected_spend, fit_bgnbd, fit_gamma_gamma, p_alive, rfm_summary
-from crmmetrics.kpi.customer_value import customer_summary, customer_values
 from crmmetrics.core.definitions import ComputeContext, RunCache
 from crmmetrics.core.periods import Period
+from crmmetrics.kpi.clv import clv_bgnbd_gg, conditional_expected_purchases, conditional_expected_spend, fit_bgnbd, fit_gamma_gamma, p_alive, rfm_summary
+from crmmetrics.kpi.customer_value import customer_summary, customer_values
 
 AS_OF = datetime(2026, 3, 10)  # current month February 2026 (fit at 2026-03-01), previous January
 SEGMENT = {"Retail": [1, 2, 3, 4, 5, 12, 13], "Business": [6, 7, 8, 9, 10, 11, 14]}

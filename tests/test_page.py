@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.serve.server import make_server
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.serve.server import make_server
 from crmmetrics.store.store import Store
 from crmmetrics.testing import CrmDatabase
 from support.scorecard_scenario import build_scenario

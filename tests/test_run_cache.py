@@ -9,9 +9,9 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import event
 
-from crmmetrics.serve.app import App
 from crmmetrics.core.config import parse_config
 from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
 
 AS_OF = date(2026, 11, 1)
 RFM = ["sd_rfm_champion_share", "sd_rfm_at_risk_share"]

@@ -8,11 +8,11 @@ from datetime import datetime
 import pytest
 
 from crmmetrics import MetricDefinition, Result, hookimpl
-from crmmetrics.serve.app import App
+from crmmetrics.compute.runner import normalise
 from crmmetrics.core.config import parse_config
 from crmmetrics.core.errors import MetricError
 from crmmetrics.readers.exporter import Exposition
-from crmmetrics.compute.runner import normalise
+from crmmetrics.serve.app import App
 
 AS_OF = datetime(2026, 3, 10)
 

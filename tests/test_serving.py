@@ -24,11 +24,11 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from crmmetrics.serve.app import App
-from crmmetrics.core.config import load_config
-from crmmetrics.data.demo import generate_demo
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.config import load_config
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
 from crmmetrics.serve.server import make_server
 from support.servers import PostgresServer, free_port, poll
 

@@ -18,8 +18,8 @@ import pytest
 
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.serve.server import ExporterApp, HTTPService
-from crmmetrics.store.store import Store
 from crmmetrics.serve.webconfig import WebConfigFile, parse_web_config
+from crmmetrics.store.store import Store
 
 
 def openssl(*args: str) -> None:

@@ -115,8 +115,8 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     import tomlkit
 
     from crmmetrics.core.config import redact_url, resolve_file_url
-    from crmmetrics.data.demo import generate_demo
     from crmmetrics.core.resources import config_dir
+    from crmmetrics.data.demo import generate_demo
 
     if source_url is not None:
         from crmmetrics.data.engines import check_driver
@@ -326,9 +326,9 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
 @metrics.command("docs")
 def metrics_docs() -> None:
     """Print the KPI catalogue of the loaded plugins as Markdown (docs/kpis.md)."""
-    from crmmetrics.readers.catalogue import catalogue_markdown
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
+    from crmmetrics.readers.catalogue import catalogue_markdown
 
     pm = get_plugin_manager()
     click.echo(catalogue_markdown(pm, build_registry(pm)), nl=False)

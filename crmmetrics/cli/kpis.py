@@ -71,10 +71,10 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, measure: str | No
 
     or, declared: --measure '{ table = "orders", agg = "count" }'
     """
-    from crmmetrics.serve.app import check_config
-    from crmmetrics.core.config import add_kpi, load_config
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
+    from crmmetrics.core.config import add_kpi, load_config
+    from crmmetrics.serve.app import check_config
 
     ratio = numerator is not None or denominator is not None
     if ratio and (numerator is None or denominator is None or sql is not None or sql_file is not None or measure is not None):

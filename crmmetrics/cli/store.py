@@ -111,7 +111,8 @@ def store_prune(older_than: str | None, dry_run: bool, config_path: str | None) 
     last successful run (its latest value). 'serve' does the same daily with [store] retention.
     """
     from crmmetrics.core.config import load_config, parse_retention, redact_url
-    from crmmetrics.store.store import Store, utcnow
+    from crmmetrics.core.periods import utcnow
+    from crmmetrics.store.store import Store
 
     config = load_config(config_path)
     if older_than is None:

@@ -32,8 +32,8 @@ from sqlalchemy import select
 
 from crmmetrics.core.definitions import RunCache
 from crmmetrics.core.periods import CALENDAR, TO_DATE, _calendar_start, _months_back, _UNIT_MONTHS, reporting_periods, to_naive_utc, trailing_days
-from .runner import Runner
 from crmmetrics.store.store import Observation, Run
+from .runner import Runner
 
 _TICK = timedelta(microseconds=1)
 

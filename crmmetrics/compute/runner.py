@@ -36,9 +36,9 @@ from crmmetrics.core.config import Config, redact_text
 from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Result, RunCache
 from crmmetrics.core.errors import MetricError
 from crmmetrics.core.inputs import missing_reason, source_fingerprint
-from crmmetrics.core.periods import reporting_periods, to_naive_utc
+from crmmetrics.core.periods import reporting_periods, to_naive_utc, utcnow
+from crmmetrics.store.store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key
 from .registry import Registry
-from crmmetrics.store.store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key, utcnow
 
 log = logging.getLogger("crmmetrics.runner")
 

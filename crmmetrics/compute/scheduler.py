@@ -45,9 +45,9 @@ from sqlalchemy.engine import Connection, make_url
 from crmmetrics.core.config import Config
 from crmmetrics.core.definitions import RunCache, Schedule, parse_duration
 from crmmetrics.core.errors import StoreError
+from crmmetrics.store.store import Run, Store
 from .health import ServiceHealth, one_line, store_failure_reason
 from .runner import Runner
-from crmmetrics.store.store import Run, Store
 
 log = logging.getLogger("crmmetrics.scheduler")
 
@@ -327,7 +327,7 @@ PRUNE_JOB = "store-prune"
 
 def prune_store(runner: Runner) -> None:
     """The leader's daily pruning of runs older than [store] retention."""
-    from crmmetrics.store.store import utcnow
+    from crmmetrics.core.periods import utcnow
 
     try:
         result = runner.store.prune(utcnow() - runner.config.retention)

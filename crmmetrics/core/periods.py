@@ -58,6 +58,11 @@ class Period:
         return {"start": self.start.isoformat() + "Z", "end": self.end.isoformat() + "Z", "label": self.describe()}
 
 
+def utcnow() -> datetime:
+    """Now as a naive UTC time (how the canonical tables and the store keep times)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
 def to_naive_utc(moment: datetime) -> datetime:
     """A naive UTC time (how the canonical tables and the store keep times); aware times are converted."""
     if moment.tzinfo is not None:

@@ -34,8 +34,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .engines import open_engine, parse_url, postgres_session_read_only
 from crmmetrics.core.errors import ConfigError
+from .engines import open_engine, parse_url, postgres_session_read_only
 
 log = logging.getLogger("crmmetrics.source")
 

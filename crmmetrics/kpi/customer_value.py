@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import case, func, select
 
+from crmmetrics.core.errors import MetricError
+from crmmetrics.core.periods import Period
+from . import UNASSIGNED  # the label of customers (and anonymous revenue) without a segment
 from .clv import (
     BgNbd,
     GammaGamma,
@@ -45,9 +48,6 @@ from .clv import (
     fit_gamma_gamma,
     p_alive,
 )
-from crmmetrics.core.errors import MetricError
-from . import UNASSIGNED  # the label of customers (and anonymous revenue) without a segment
-from crmmetrics.core.periods import Period
 from .sql import customer_masters, epoch_day, gross_margin
 
 

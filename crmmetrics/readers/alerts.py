@@ -34,8 +34,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crmmetrics.core.config import Config
-from .dashboards import HEALTH_UID, process_uid
 from crmmetrics.core.definitions import MetricDefinition, Schedule, parse_duration
+from crmmetrics.core.vocabulary import Direction
+from crmmetrics.store.standards import Standard, describe_target
+from .dashboards import HEALTH_UID, process_uid
 from .families import (
     FORECAST_PERIOD_END,
     FORECAST_PERIOD_START,
@@ -46,8 +48,6 @@ from .families import (
     value_family,
 )
 from .scorecard import format_value
-from crmmetrics.store.standards import Standard, describe_target
-from crmmetrics.core.vocabulary import Direction
 
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
 DEFAULT_RUNBOOK_URL = "docs/operations.md"  # the operations guide; point it at where you host the docs

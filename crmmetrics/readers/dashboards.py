@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from crmmetrics.core.definitions import UNITS, MetricDefinition
+from crmmetrics.core.vocabulary import Direction, Perspective, Process
 from .families import (
     CHAIN_CORRELATION,
     CHAIN_LAG,
@@ -56,7 +57,6 @@ from .families import (
     value_family,
 )
 from .scorecard import STATUS_VALUES
-from crmmetrics.core.vocabulary import Direction, Perspective, Process
 
 DATASOURCE_UID = "crmmetrics-prometheus"
 DATASOURCE_NAME = "crmmetrics Prometheus"

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from crmmetrics.core import schema
 from crmmetrics.compute.config_kpis import PLUGIN as CONFIG_PLUGIN
 from crmmetrics.compute.config_kpis import sql_of
+from crmmetrics.core import schema
 from crmmetrics.core.definitions import ComputeContext, RunCache
 from crmmetrics.core.inputs import missing_reason
 from crmmetrics.core.periods import Period, reporting_periods

@@ -56,10 +56,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS
-from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
-from .scorecard import evaluate, scorecard_families
 from crmmetrics.store.standards import standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store
+from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
+from .scorecard import evaluate, scorecard_families
 
 log = logging.getLogger("crmmetrics.exporter")
 

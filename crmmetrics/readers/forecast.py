@@ -56,8 +56,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from .scorecard import kpi_status
 from crmmetrics.core.vocabulary import Direction
+from .scorecard import kpi_status
 
 __all__ = [
     "METHODS",

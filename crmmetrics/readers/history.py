@@ -25,11 +25,11 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.samples import Sample
 from sqlalchemy import func, or_, select
 
+from crmmetrics.core.periods import CALENDAR
+from crmmetrics.store.standards import resolve, _all_changes
+from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store
 from .exporter import info_families, timestamp, value_families
 from .scorecard import evaluate, scorecard_families
-from crmmetrics.store.standards import resolve, _all_changes
-from crmmetrics.core.periods import CALENDAR
-from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,13 @@ from dataclasses import replace
 from html import escape
 from typing import Any
 
-from sqlmodel import select
-
+from crmmetrics.core.periods import Period, utcnow
+from crmmetrics.core.vocabulary import Perspective, Process
+from crmmetrics.store.standards import standard_history, standards_in_force
+from crmmetrics.store.store import Store
 from .history import Snapshot, history_snapshots
 from .page import _CSS, _when
-from crmmetrics.core.periods import Period
 from .scorecard import Kpi, build_scorecard, format_value
-from crmmetrics.store.standards import standard_history, standards_in_force
-from crmmetrics.store.store import BackfilledRun, Store, utcnow
-from crmmetrics.core.vocabulary import Perspective, Process
 
 _KPI_CSS = """
 main.kpi-page { max-width:1100px; }
@@ -377,9 +375,7 @@ def kpi_page(store: Store, key: str, outlook_cache: Any = None) -> str | None:
         for c in reversed(changes)
     ) or "<tr><td colspan='9'>No standard has been recorded for this metric.</td></tr>"
     runs = store.runs(key, limit=15)
-    with store.session() as session:
-        ids = [r.id for r in runs]
-        backfilled = set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_(ids))).all()) if ids else set()
+    backfilled = store.backfilled_run_ids(r.id for r in runs)
     run_rows = "".join(
         f"<tr data-run-id='{r.id}' data-status='{escape(r.status)}'><td>{r.id}</td><td>{_when(r.started_at)}</td><td>{escape(r.status)}</td>"
         f"<td>{r.duration_seconds:.3f} s</td><td>{r.rows}</td><td>{'backfill' if r.id in backfilled else 'live'}</td><td>{escape(r.error or '')}</td></tr>"

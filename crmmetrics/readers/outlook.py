@@ -50,8 +50,10 @@ import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from threadpoolctl import threadpool_limits
 
-from . import anomaly
 from crmmetrics.core.definitions import EXPORT_UNITS
+from crmmetrics.core.periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
+from crmmetrics.store.store import Store, dimensions_key
+from . import anomaly
 from .families import (
     CHAIN_CORRELATION,
     CHAIN_LAG,
@@ -67,9 +69,7 @@ from .families import (
     pacing_probability_family,
 )
 from .forecast import MIN_ERRORS, InsufficientHistory, Forecast, Pacing, forecast_next, forecast_period_end, pacing
-from crmmetrics.core.periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
 from .scorecard import GaugeFamilies, Kpi, Scorecard
-from crmmetrics.store.store import Store, dimensions_key
 from .value_chain import CHAIN, ChainLink, Linkage, link_across_units, link_over_periods
 
 log = logging.getLogger("crmmetrics.outlook")

@@ -16,10 +16,10 @@ from typing import Any
 from html import escape
 from urllib.parse import quote
 
-from crmmetrics.core.periods import Period
-from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
-from crmmetrics.store.store import LatestObservation, Store, dimensions_key, utcnow
+from crmmetrics.core.periods import Period, utcnow
 from crmmetrics.core.vocabulary import Direction, Perspective, Process
+from crmmetrics.store.store import LatestObservation, Store, dimensions_key
+from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
 
 STATUS_TITLES = {"green": "green", "amber": "amber", "red": "red", None: "no data"}
 

@@ -42,12 +42,12 @@ from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS, UNITS
-from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
 from crmmetrics.core.periods import Period
-from .values import metric_values
+from crmmetrics.core.vocabulary import Direction, Perspective, Process
 from crmmetrics.store.standards import Standard, better_or_equal, format_key, standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store, dimensions_key
-from crmmetrics.core.vocabulary import Direction, Perspective, Process
+from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
+from .values import metric_values
 
 STATUS_VALUES = {"red": 0, "amber": 1, "green": 2}
 

@@ -12,10 +12,10 @@ from functools import cached_property
 import pluggy
 from sqlalchemy.engine import Engine
 
-from crmmetrics.core.config import Config
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import Registry, build_registry
 from crmmetrics.compute.runner import Runner
+from crmmetrics.core.config import Config
 from crmmetrics.data.source import open_source, warn_if_writable
 from crmmetrics.store.standards import record_plugin_defaults
 from crmmetrics.store.store import Store
@@ -71,10 +71,10 @@ def check_config(config: Config) -> App:
     reachable, with the canonical tables. Admin edits run this on the edited file before it
     replaces the old one.
     """
-    from crmmetrics.core.config import raise_all
     from crmmetrics.compute.config_kpis import add_config_kpis
-    from crmmetrics.data.engines import check_driver
+    from crmmetrics.core.config import raise_all
     from crmmetrics.core.errors import ConfigError
+    from crmmetrics.data.engines import check_driver
 
     pm = get_plugin_manager(config.plugins_dir)
     registry = build_registry(pm)
@@ -132,8 +132,8 @@ def _check_source(config: Config, registry: Registry) -> list[str]:
 
     from crmmetrics.core import schema
     from crmmetrics.core.config import redact_url
-    from crmmetrics.data.engines import connection_problem
     from crmmetrics.core.errors import ConfigError
+    from crmmetrics.data.engines import connection_problem
 
     engine = open_source(config.source_url)
     try:

@@ -47,9 +47,9 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
+from crmmetrics.compute.health import ServiceHealth, one_line, self_metrics_registry
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.readers.exporter import CONTENT_TYPES, OPENMETRICS, TEXT, Exposition
-from crmmetrics.compute.health import ServiceHealth, one_line, self_metrics_registry
 from crmmetrics.store.store import Store
 from .webconfig import WebConfigFile
 

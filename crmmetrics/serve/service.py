@@ -20,16 +20,16 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
-from .app import App
+from crmmetrics.compute.health import ServiceHealth, one_line
+from crmmetrics.compute.scheduler import claim_leadership, run_until_signalled, sync_jobs
 from crmmetrics.core.config import Config, load_config
 from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.compute.health import ServiceHealth, one_line
-from .logs import configure_logging
-from crmmetrics.compute.scheduler import claim_leadership, run_until_signalled, sync_jobs
 from crmmetrics.readers.outlook import SourceUnitPairs
-from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
 from crmmetrics.store.standards import apply_admin_standards, current_user, load_standards_file
+from .app import App
+from .logs import configure_logging
+from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
 from .webconfig import WebConfigFile
 
 log = logging.getLogger("crmmetrics.service")

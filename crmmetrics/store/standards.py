@@ -46,10 +46,11 @@ from pydantic import NaiveDatetime
 from sqlalchemy import func
 from sqlmodel import Field, SQLModel, select
 
-from crmmetrics.core.errors import ConfigError, PluginError
 from crmmetrics.compute.plugins import call_each
-from .store import CHANGE_MARKERS, Store, dimensions_key, utcnow
+from crmmetrics.core.errors import ConfigError, PluginError
+from crmmetrics.core.periods import utcnow
 from crmmetrics.core.vocabulary import Direction
+from .store import CHANGE_MARKERS, Store, dimensions_key
 
 log = logging.getLogger("crmmetrics.standards")
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy.exc
@@ -23,9 +23,9 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from crmmetrics.core.config import redact_url
 from crmmetrics.core.definitions import MetricDefinition
-from crmmetrics.data.engines import connection_problem, postgres_session_read_only
 from crmmetrics.core.errors import StoreError, StoreMissing
-from crmmetrics.core.periods import Period
+from crmmetrics.core.periods import Period, utcnow
+from crmmetrics.data.engines import connection_problem, postgres_session_read_only
 
 
 # Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
@@ -57,10 +57,6 @@ def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
         # Readers' sessions refuse writes (a reader that tried would be a bug, not a change).
         event.listen(engine, "connect", postgres_session_read_only)
     return engine
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def dimensions_key(dimensions: Mapping[str, str]) -> str:
@@ -707,6 +703,14 @@ class Store:
             statement = statement.where(Run.metric_key == metric_key)
         with self.session() as session:
             return list(session.exec(statement).all())
+
+    def backfilled_run_ids(self, run_ids: Iterable[int]) -> set[int]:
+        """Which of these runs ``crmmetrics backfill`` made (the others are live runs)."""
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        with self.session() as session:
+            return set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_(ids))).all())
 
     def metric_records(self) -> dict[str, MetricRecord]:
         with self.session() as session:

@@ -16,8 +16,7 @@ own configuration, and a CLI command (``crmmetrics loyalty report``).
 
 from __future__ import annotations
 
-from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
-from crmmetrics.core.errors import ConfigError
+from crmmetrics import ConfigError, Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
 from crmmetrics.kpi import Filter, Measure, Param, Ratio, customers, define
 
 PURCHASE_FREQUENCY = "loyalty_purchase_frequency"
