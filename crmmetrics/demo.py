@@ -59,7 +59,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import groupby
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,6 +250,21 @@ def _money(x) -> np.ndarray:
     return np.round(np.asarray(x, dtype=np.float64), 2)
 
 
+def _rows(cols: dict[str, _Col | None]) -> int:
+    return next(len(c.values) for c in cols.values() if c is not None)
+
+
+def _concat(a: _Col, b: _Col) -> _Col:
+    """Two parts of a column, one after the other."""
+    if a.null is None and b.null is None:
+        null = None
+    else:
+        null = np.concatenate([np.zeros(len(a.values), bool) if a.null is None else a.null,
+                               np.zeros(len(b.values), bool) if b.null is None else b.null])
+    values = list(a.values) + list(b.values) if a.kind == "s" else np.concatenate([a.values, b.values])
+    return _Col(a.kind, values, null)
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -268,7 +284,9 @@ def generate_demo(
     ``customers`` is the number of rows of the ``customers`` table (about 2% of them are
     duplicate records of another customer).  The history covers :data:`HISTORY_DAYS` days up to
     midnight UTC of ``as_of`` (default: today, UTC); every timestamp is before it.  ``progress``
-    is called with ``(rows written, rows in total)`` while the tables are written.
+    is called with ``(rows written, rows in total)`` while the tables are written (the total
+    is extrapolated until the end for a demo of more than :data:`BLOCK_CUSTOMERS` customers,
+    which is generated and written a block of customers at a time).
     ``chain_effect``: plant the service-profit chain (team mood -> CSAT a month later; see the
     module docs); False generates the same data without it.
 
@@ -287,8 +305,9 @@ def generate_demo(
     try:
         _check_target(engine)
         demo = _Demo(customers, seed, as_of, chain_effect=chain_effect)
-        data = demo.build()
-        return _write(engine, data, demo.start_epoch, progress)
+        if len(demo.block_sizes) == 1:  # small enough to build first: the progress total is exact
+            return _write(engine, demo.build(), demo.start_epoch, progress)
+        return _write(engine, demo.pieces(), demo.start_epoch, progress, expected=demo.rows_expected)
     finally:
         engine.dispose()
 
@@ -297,8 +316,97 @@ def generate_demo(
 # The generator
 # --------------------------------------------------------------------------------------------
 
+#: Customers generated and written at a time. A demo of up to this many customers is one block
+#: drawn from ``default_rng(seed)`` alone, as every demo was before blocks (the default demo
+#: and every test's); a larger demo is cut into near-equal blocks of at most this many, each
+#: drawn from a stream of its own spawned from the seed (``SeedSequence(seed).spawn``), so
+#: that only one block's rows are in memory at a time.
+BLOCK_CUSTOMERS = 100_000
 
-class _Demo:
+#: Rows per customer the progress total assumes until the first block is written (about 15:
+#: 1.5 million rows for 100,000 customers).
+_ROWS_PER_CUSTOMER = 15
+
+# Cost rates of the ledger by channel: acquisition cost per new customer, service cost per
+# inbound contact, fulfilment cost per order.
+_CAC = {1: 320.0, 2: 35.0, 3: 70.0, 5: 110.0, 7: 55.0, 9: 40.0}
+_PER_CONTACT = {1: 60.0, 2: 8.0, 3: 6.0, 4: 0.5, 7: 0.3, 8: 3.5, 9: 0.2}
+_PER_ORDER = {1: 12.0, 2: 1.5, 3: 6.0, 5: 6.5, 7: 5.5, 9: 5.0}
+
+
+class _Draws:
+    """The calendar of the history (computed once by :class:`_Demo`, shared by its blocks) and
+    the draws every generator makes the same way from its own stream ``rng``."""
+
+    rng: np.random.Generator
+    D: int
+    END: int
+    day_p: np.ndarray
+    months: np.ndarray
+
+    def choose_rows(self, p: np.ndarray) -> np.ndarray:
+        """One draw per row of a (n, k) weight matrix."""
+        cdf = np.cumsum(p, axis=1)
+        cdf /= cdf[:, -1:]
+        u = self.rng.random(p.shape[0])[:, None]
+        return np.minimum((u > cdf).sum(axis=1), p.shape[1] - 1)
+
+    def tod(self, channel: np.ndarray) -> np.ndarray:
+        """Seconds after midnight, following the opening hours of each channel."""
+        u = self.rng.random(channel.shape[0])[:, None]
+        hour = np.minimum((u > _HOUR_CDF[channel]).sum(axis=1), 23)
+        return hour * 3600 + self.rng.integers(0, 3600, channel.shape[0])
+
+    def order_channel(self, day: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        frac = (day / self.D)[:, None]
+        p = (_ORDER_MIX0 * (1 - frac) + _ORDER_MIX1 * frac) * _ORDER_SEG[seg]
+        return _ORDER_CH[self.choose_rows(p)]
+
+    def month_of(self, sec: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.months[:, 0], sec, side="right") - 1
+
+    def sample_monthly(self, at: np.ndarray, p: float, floor: int) -> np.ndarray:
+        """Indices of the candidates (at times ``at``) who answer a survey: each with
+        probability ``p``, and at least ``floor`` a month where there are that many candidates
+        (the survey programme keeps a minimum sample per month, per block of customers)."""
+        u = self.rng.random(at.size)
+        month = self.month_of(at)
+        order = np.lexsort((u, month))
+        rank = np.empty(at.size, dtype=np.int64)
+        rank[order] = np.arange(at.size) - np.searchsorted(month[order], month[order])
+        return np.nonzero((u < p) | (rank < floor))[0]
+
+
+class _CheckCounts:
+    """What the weekly data-quality checks count, summed over the blocks: how many records
+    (of a kind) existed at each check, and for the timeliness checks the newest of them and
+    those of the week before."""
+
+    def __init__(self, checks: np.ndarray) -> None:
+        self.checks = checks
+        self.before: dict[str, np.ndarray] = {}
+        self.newest: dict[str, np.ndarray] = {}
+        self.week: dict[str, np.ndarray] = {}
+
+    def count(self, key: str, times: np.ndarray, flag: np.ndarray | None = None) -> None:
+        t = np.sort(times if flag is None else times[flag])
+        self.before[key] = self.before.get(key, 0) + np.searchsorted(t, self.checks, side="right")
+
+    def track(self, key: str, times: np.ndarray) -> None:
+        t = np.sort(times)
+        k = np.searchsorted(t, self.checks, side="right")
+        none = np.iinfo(np.int64).min
+        newest = np.where(k > 0, t[np.maximum(k - 1, 0)], none) if t.size else np.full(k.size, none)
+        self.before[key] = self.before.get(key, 0) + k
+        self.newest[key] = np.maximum(self.newest.get(key, none), newest)
+        self.week[key] = self.week.get(key, 0) + k - np.searchsorted(t, self.checks - 7 * DAY, side="right")
+
+
+class _Demo(_Draws):
+    """The whole demo: the shop-wide tables (segments, channels, campaigns, employees and their
+    surveys, costs, data quality) drawn from ``default_rng(seed)``, and the customers in blocks
+    (:class:`_Block`) whose tables are handed to the writer one block at a time."""
+
     def __init__(self, n: int, seed: int, as_of: _dt.date, chain_effect: bool = True) -> None:
         self.rng = np.random.default_rng(seed)
         self.n = n
@@ -329,6 +437,24 @@ class _Demo:
         self.day_p = w / w.sum()
         self.t: dict[str, dict[str, _Col]] = {}
         self.team_mood = self._team_mood(seed) if chain_effect else np.zeros((len(_DEPARTMENTS), len(self.months)))
+        blocks = -(-n // BLOCK_CUSTOMERS)
+        self.block_sizes = [n // blocks + (i < n % blocks) for i in range(blocks)]
+        self.block_seeds = np.random.SeedSequence(seed).spawn(blocks) if blocks > 1 else None
+        # the data-quality checks: Mondays 02:00
+        first_monday = (7 - self.start.weekday()) % 7
+        checks = np.arange(first_monday, self.D, 7) * DAY + 2 * 3600
+        self.dq = _CheckCounts(checks[checks < self.END])
+        # what the shop-wide tables need from the blocks, summed as the blocks are written
+        NM = len(self.months)
+        self.next_id = dict.fromkeys(("customers", "orders", "interactions", "cases", "survey_responses"), 0)
+        self.loyal_orders = np.zeros((_NSEG, NM), dtype=np.int64)
+        self.inbound_contacts = np.zeros((10, NM), dtype=np.int64)
+        self.channel_orders = np.zeros((10, NM), dtype=np.int64)
+        self.channel_revenue = np.zeros((10, NM))
+        self.goodwill: list[tuple[np.ndarray, ...]] = []
+        self.m_cid: list[np.ndarray] = []
+        self.m_revenue: list[np.ndarray] = []
+        self.customers_done = self.block_rows = 0
 
     def _team_mood(self, seed: int) -> np.ndarray:
         """(department, month) team mood of the planted chain, from a generator of its own so that
@@ -356,57 +482,131 @@ class _Demo:
         effect[ok] = CSAT_PER_MOOD * self.team_mood[d[ok], month[ok]]
         return effect
 
-    # ---- small helpers -------------------------------------------------------------------
-
-    def choose_rows(self, p: np.ndarray) -> np.ndarray:
-        """One draw per row of a (n, k) weight matrix."""
-        cdf = np.cumsum(p, axis=1)
-        cdf /= cdf[:, -1:]
-        u = self.rng.random(p.shape[0])[:, None]
-        return np.minimum((u > cdf).sum(axis=1), p.shape[1] - 1)
-
-    def tod(self, channel: np.ndarray) -> np.ndarray:
-        """Seconds after midnight, following the opening hours of each channel."""
-        u = self.rng.random(channel.shape[0])[:, None]
-        hour = np.minimum((u > _HOUR_CDF[channel]).sum(axis=1), 23)
-        return hour * 3600 + self.rng.integers(0, 3600, channel.shape[0])
-
-    def order_channel(self, day: np.ndarray, seg: np.ndarray) -> np.ndarray:
-        frac = (day / self.D)[:, None]
-        p = (_ORDER_MIX0 * (1 - frac) + _ORDER_MIX1 * frac) * _ORDER_SEG[seg]
-        return _ORDER_CH[self.choose_rows(p)]
-
-    def month_of(self, sec: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.months[:, 0], sec, side="right") - 1
-
-    def sample_monthly(self, at: np.ndarray, p: float, floor: int) -> np.ndarray:
-        """Indices of the candidates (at times ``at``) who answer a survey: each with
-        probability ``p``, and at least ``floor`` a month where there are that many candidates
-        (the survey programme keeps a minimum sample per month)."""
-        u = self.rng.random(at.size)
-        month = self.month_of(at)
-        order = np.lexsort((u, month))
-        rank = np.empty(at.size, dtype=np.int64)
-        rank[order] = np.arange(at.size) - np.searchsorted(month[order], month[order])
-        return np.nonzero((u < p) | (rank < floor))[0]
-
     # ---- build everything ----------------------------------------------------------------
 
     def build(self) -> dict[str, dict[str, _Col]]:
+        """Every table in memory (the blocks' parts joined): for tests and small demos."""
+        tables: dict[str, dict[str, _Col]] = {}
+        for name, cols in self.pieces():
+            tables[name] = cols if name not in tables else {
+                c: _concat(tables[name][c], cols[c]) for c in cols}
+        return {name: tables[name] for name in TABLES}
+
+    def pieces(self) -> Iterator[tuple[str, dict[str, _Col]]]:
+        """``(table, columns)`` in an order the foreign keys allow, each customer table a block
+        at a time. A block's stream must be drawn in the order one stream was drawn before
+        blocks existed (the shop-wide draws coming between a block's own: campaigns after
+        its customers, employees after its customer table, outbound contacts after its
+        service cases), so a one-block demo is exactly what it was; a larger demo's blocks
+        are drawn twice (first their customers, purchases and campaign attribution, which
+        the campaigns' responses count; then again, from the same stream, in full) and
+        written in between."""
         self.segments_channels()
-        self.customers_base()
-        self.campaigns_base()
-        self.purchases()
-        self.orders_and_lines()
+        yield "segments", self.t.pop("segments")
+        yield "channels", self.t.pop("channels")
+        single = self.block_seeds is None
+        kept = None
+        acq, acq_ch, seg, start = [], [], [], [0]
+        for k, size in enumerate(self.block_sizes):
+            blk = _Block(self, size, self.rng if single else np.random.default_rng(self.block_seeds[k]))
+            blk.customers_base()
+            if k == 0:
+                self.campaigns_base()
+                self.attributed = np.zeros(self.C, dtype=np.int64)
+            blk.purchases()
+            blk.attribute()
+            self.attributed += np.bincount(blk.o_camp[blk.o_camp >= 0], minlength=self.C)
+            if single:
+                blk.order_values()
+                kept = blk
+            acq.append(blk.acq)
+            acq_ch.append(blk.acq_ch)
+            seg.append(blk.seg)
+            start.append(start[-1] + blk.M)
+            del blk
+        self.acq, self.acq_ch, self.seg = np.concatenate(acq), np.concatenate(acq_ch), np.concatenate(seg)
+        self.M, self.block_start = start[-1], start
         self.campaign_results()
-        self.customers_table()
-        self.employees()
-        self.interactions()
-        self.surveys()
+        yield "campaigns", self.t.pop("campaigns")
+        for k, size in enumerate(self.block_sizes):
+            blk, kept = kept or self._replay(k, size), None
+            blk.master_start = start[k]
+            blk.customers_table()
+            for name in ("customers", "orders", "order_lines"):
+                yield name, blk.t[name]
+            if k == 0:
+                self.employees()
+                yield "employees", self.t.pop("employees")
+            blk.inbound_cases()
+            if k == 0:
+                self.outbound_contacts()
+            blk.interactions()
+            yield "interactions", blk.t["interactions"]
+            blk.surveys()
+            yield "survey_responses", blk.t["survey_responses"]
+            self._count_block(blk)
+            del blk
         self.employee_surveys()
         self.costs()
         self.data_quality()
-        return {name: self.t[name] for name in TABLES}
+        for name in ("employee_survey_responses", "cost_entries", "data_quality_facts"):
+            yield name, self.t.pop(name)
+
+    def _replay(self, k: int, size: int) -> _Block:
+        """Block ``k`` drawn again from the start of its stream, up to where the first sweep
+        left it, and on to its orders' values and lines."""
+        blk = _Block(self, size, np.random.default_rng(self.block_seeds[k]))
+        blk.customers_base()
+        blk.purchases()
+        blk.attribute()
+        blk.order_values()
+        return blk
+
+    def rows_expected(self, written: int) -> int:
+        """Rows of the whole demo for the progress total: extrapolated from the blocks done."""
+        if not self.customers_done:
+            return max(written, self.n * _ROWS_PER_CUSTOMER)
+        return written + round(self.block_rows / self.customers_done * (self.n - self.customers_done))
+
+    def _count_block(self, blk: _Block) -> None:
+        """Take from a written block what the costs and data-quality checks need."""
+        NM = len(self.months)
+        o, it, q = blk.orders, blk.i, blk.dq_customers
+        self.customers_done += blk.n
+        self.block_rows += sum(_rows(blk.t[name]) for name in blk.t)
+        known = o["master"] >= 0
+        act_m = self.month_of(o["ts"][known])
+        act_seg = blk.seg[o["master"][known]]
+        for s in range(_NSEG):
+            self.loyal_orders[s] += np.bincount(act_m[act_seg == s], minlength=NM)
+        i_m = self.month_of(it["at"])
+        for c in _PER_CONTACT:
+            self.inbound_contacts[c] += np.bincount(i_m[(it["chan"] == c) & it["inbound"]], minlength=NM)
+        o_m = self.month_of(o["ts"])
+        for c in _PER_ORDER:
+            sel = o["ch"] == c
+            self.channel_orders[c] += np.bincount(o_m[sel], minlength=NM)
+            self.channel_revenue[c] += np.bincount(o_m[sel], weights=o["net"][sel], minlength=NM)
+        # complaints opened by known customers: candidates for a goodwill credit
+        comp = np.nonzero((it["kind"] == 2) & it["inbound"] & (it["cust"] >= 0) & (it["step"] == 0))[0]
+        self.goodwill.append((comp + blk.first_interaction, it["at"][comp], it["chan"][comp],
+                              blk.seg[it["cust"][comp]], blk.cid[it["cust"][comp]]))
+        self.m_cid.append(blk.cid[:blk.M])
+        self.m_revenue.append(np.bincount(o["master"][known], weights=o["net"][known], minlength=blk.M))
+        dq = self.dq
+        created = q["created"]
+        dq.count("customers", created)
+        for key in ("miss_email", "miss_phone", "miss_post", "miss_seg", "miss_ch", "is_dup",
+                    "bad_email", "bad_phone", "bad_post"):
+            dq.count(key, created, q[key])
+        dq.track("customers.updated_at", q["upd"])
+        dq.track("orders.ordered_at", o["ts"])
+        dq.track("interactions.started_at", it["at"])
+        dq.count("orders.no_cogs", o["ts"], o["no_cogs"])
+        dq.count("orders.anonymous", o["ts"], o["rec"] < 0)
+        dq.count("interactions.anonymous", it["at"], it["cust"] < 0)
+
+    # ---- the shop-wide tables ------------------------------------------------------------
 
     def segments_channels(self) -> None:
         n = self.n
@@ -424,44 +624,6 @@ class _Demo:
             "is_virtual": _b([c[3] for c in _CHANNELS]),
             "is_self_service": _b([c[4] for c in _CHANNELS]),
         }
-
-    def customers_base(self) -> None:
-        """Master customers (sorted by acquisition) and their latent behaviour."""
-        rng, n = self.rng, self.n
-        n_dup = max(1, round(0.02 * n))
-        M = n - n_dup
-        seg = rng.choice(_NSEG, M, p=_SEG_SHARE)
-        day = rng.choice(self.D, M, p=self.day_p)
-        ch = self.order_channel(day, seg)
-        acq = day * DAY + self.tod(ch)
-        order = np.argsort(acq, kind="stable")
-        seg, day, ch, acq = seg[order], day[order], ch[order], acq[order]
-        self.M, self.n_dup = M, n_dup
-        self.seg, self.acq, self.acq_ch = seg, acq, ch
-        # contracts and sBG churn: yearly renewal, churn probability theta ~ Beta(gamma, delta)
-        contract = rng.random(M) < _SEG_CONTRACT[seg]
-        theta = rng.beta(_SEG_SBG[seg, 0], _SEG_SBG[seg, 1])
-        years = rng.geometric(np.clip(theta, 1e-6, 1.0))
-        churn = acq + years * 365 * DAY - rng.integers(0, 21 * DAY, M)
-        self.contract = contract
-        self.churned = contract & (churn < self.END)
-        self.churn = np.where(self.churned, churn, -1)
-        self.life_end = np.where(self.churned, churn, self.END)
-        # BG/NBD: purchase rate per day ~ Gamma(r, 1/alpha), dropout p ~ Beta(a, b)
-        self.lam = rng.gamma(0.9, 1.0 / 70.0, M) * _SEG_LAM[seg]
-        self.pdrop = rng.beta(1.0, 3.0 * _SEG_B[seg])
-        # gamma-gamma spend: nu ~ Gamma(q, 1/gamma); order value ~ Gamma(p, 1/nu)
-        self.nu = rng.gamma(3.74, 1.0 / 15.44, M)
-        self.home_cat = self.choose_rows(_CAT_HOME[seg])
-        self.fav_ch = np.where(rng.random(M) < 0.6, ch, self.order_channel(day, seg))
-        # duplicate records: a later record of the same person
-        self.dup_master = np.sort(rng.choice(M, n_dup, replace=False))
-        u = rng.random(n_dup)
-        self.dup_created = (acq[self.dup_master] + DAY
-                            + u * np.maximum(self.END - acq[self.dup_master] - 2 * DAY, 0)
-                            ).astype(np.int64)
-        self.dup_created = np.minimum(self.dup_created, self.END - 1)
-        self.dup_ch = self.order_channel(self.dup_created // DAY, seg[self.dup_master])
 
     def campaigns_base(self) -> None:
         rng = self.rng
@@ -503,6 +665,377 @@ class _Demo:
                 pad[d, :ids.size] = ids
             self.c_pad.append(pad)
             self.c_cnt.append(cnt)
+
+    def campaign_results(self) -> None:
+        rng, C = self.rng, self.C
+        attributed = self.attributed
+        responses = attributed + rng.poisson(0.3 * attributed + 3)
+        lo = np.array([_RESP_RATE[c][0] for c in self.c_ch])
+        hi = np.array([_RESP_RATE[c][1] for c in self.c_ch])
+        rate = rng.uniform(lo, hi)
+        # the audience is planned for at least a few responses: never a campaign without contacts
+        contacts = np.ceil(np.maximum(responses, 3) / rate).astype(np.int64)
+        brand = self.c_obj == 4
+        reach = np.round(self.n * rng.uniform(0.3, 1.5, C)).astype(np.int64)
+        contacts = np.where(brand, reach, contacts)
+        responses = np.where(brand, rng.binomial(reach, rate), responses)
+        running = self.c_end >= self.END
+        self.c_contacts = contacts
+        year_month = (np.datetime64(self.start.isoformat(), "s")
+                      + self.c_start.astype("timedelta64[s]")).astype("datetime64[M]")
+        names = [f"{ym} {_OBJECTIVES[o].replace('_', '-')} {_CAMP_CH_SHORT[c]} #{i + 1}"
+                 for i, (ym, o, c) in enumerate(zip(year_month.astype(str), self.c_obj,
+                                                    self.c_ch))]
+        self.t["campaigns"] = {
+            "campaign_id": _i(np.arange(1, C + 1)),
+            "name": _s(names),
+            "channel_id": _i(self.c_ch),
+            "objective": _s([_OBJECTIVES[o] for o in self.c_obj]),
+            "segment_id": _i(self.c_seg + 1, self.c_seg < 0),
+            "starts_at": _t(self.c_start),
+            "ends_at": _t(np.minimum(self.c_end, self.END - 1), running),
+            "contacts_sent": _i(contacts),
+            "responses": _i(responses),
+        }
+
+    def employees(self) -> None:
+        rng = self.rng
+        base = int(round(40 + 30 * math.sqrt(self.n / 1000)))
+        shares = np.array([d[2] for d in _DEPARTMENTS])
+        per_dept = np.maximum(np.round(base * shares).astype(np.int64), 2)
+        dept = np.repeat(np.arange(len(_DEPARTMENTS)), per_dept)
+        hired = -rng.integers(20, 12 * 365, dept.size) * DAY  # hired at midnight UTC
+        # growth hires during the history
+        n_growth = int(round(0.15 * dept.size))
+        g_dept = rng.choice(len(_DEPARTMENTS), n_growth, p=shares)
+        g_hired = rng.integers(0, self.D, n_growth) * DAY
+        dept = np.concatenate([dept, g_dept])
+        hired = np.concatenate([hired, g_hired])
+        hazard = np.array([d[3] for d in _DEPARTMENTS])
+        all_dept, all_hired, all_left = [], [], []
+        for _ in range(60):
+            if dept.size == 0:
+                break
+            stay = rng.exponential(1.0, dept.size) / hazard[dept] * 365 * DAY
+            left = (np.maximum(hired, 0) + stay.astype(np.int64)) // DAY * DAY + DAY
+            left = np.where(left < self.END, left, -1)
+            all_dept.append(dept)
+            all_hired.append(hired)
+            all_left.append(left)
+            repl = np.nonzero(left >= 0)[0]
+            new_hired = left[repl] + rng.integers(14, 75, repl.size) * DAY
+            keep = new_hired < self.END
+            dept, hired = dept[repl][keep], new_hired[keep]
+        dept = np.concatenate(all_dept)
+        hired = np.concatenate(all_hired)
+        left = np.concatenate(all_left)
+        order = np.argsort(hired, kind="stable")
+        dept, hired, left = dept[order], hired[order], left[order]
+        E = dept.size
+        facing = np.array([d[1] for d in _DEPARTMENTS])[dept]
+        part = rng.random(E) < np.array([d[4] for d in _DEPARTMENTS])[dept]
+        fte = np.where(part, np.array([0.5, 0.6, 0.8])[rng.integers(0, 3, E)], 1.0)
+        voluntary = rng.random(E) < 0.75
+        self.e_dept, self.e_hired = dept, hired
+        self.e_left = np.where(left >= 0, left, np.iinfo(np.int64).max)
+        # about 10% of customer-facing staff never log their contacts in the CRM
+        self.e_adopter = facing & (rng.random(E) >= 0.10)
+        self.t["employees"] = {
+            "employee_id": _i(np.arange(1, E + 1)),
+            "department": _s([_DEPARTMENTS[d][0] for d in dept.tolist()]),
+            "is_customer_facing": _b(facing),
+            "fte": _f(fte),
+            "hired_at": _t(hired),
+            "left_at": _t(left, left < 0),
+            "leave_type": _s(np.where(voluntary, "voluntary", "involuntary").tolist(), left < 0),
+        }
+
+    def outbound_contacts(self) -> None:
+        """Calls and visits of the contact-centre and field-sales campaigns, each to a customer
+        (of the campaign's segment, if it has one) of any block acquired before it."""
+        rng = self.rng
+        oc = np.nonzero(np.isin(self.c_ch, (1, 3)))[0]
+        per = self.c_contacts[oc]
+        o_camp = np.repeat(oc, per)
+        o_from = self.c_start[o_camp]
+        o_to = np.minimum(self.c_end[o_camp], self.END)
+        o_ts = (o_from + rng.random(o_camp.size) * (o_to - o_from)).astype(np.int64)
+        o_ts = (o_ts // DAY) * DAY + self.tod(self.c_ch[o_camp])
+        o_ts = np.clip(o_ts, o_from, self.END - 1)
+        by_acq = np.argsort(self.acq, kind="stable")  # one block: already in acquisition order
+        avail = np.searchsorted(self.acq[by_acq], o_ts, side="left")
+        o_cust = np.full(o_camp.size, -1, dtype=np.int64)
+        todo = np.nonzero(avail > 0)[0]
+        for _ in range(8):
+            if todo.size == 0:
+                break
+            cand = by_acq[(rng.random(todo.size) * avail[todo]).astype(np.int64)]
+            want = self.c_seg[o_camp[todo]]
+            ok = (want < 0) | (self.seg[cand] == want)
+            o_cust[todo[ok]] = cand[ok]
+            todo = todo[~ok]
+        keep = o_cust >= 0
+        self.outbound = (o_camp[keep], o_ts[keep], o_cust[keep])
+
+    def employee_surveys(self) -> None:
+        """Monthly pulses, opening on the 4th for ten days: each employee is invited in one month
+        of every quarter (a fixed rota of thirds), so every month and quarter has answers."""
+        rng = self.rng
+        waves = self.month_first + 3 * DAY
+        keep = (waves >= 0) & (waves < self.END)
+        waves, wave_month, wave_index = waves[keep], self.month_number[keep], np.nonzero(keep)[0]
+        E = self.e_dept.size
+        rota = rng.integers(0, 3, E)
+        person = rng.normal(0.0, 1.0, E)
+        dept_eff = rng.normal(0.0, 0.4, len(_DEPARTMENTS))
+        emp_l, at_l, inst_l, score_l, anon_l = [], [], [], [], []
+        for w_i, (w, month) in enumerate(zip(waves.tolist(), wave_month.tolist())):
+            invited = np.nonzero((self.e_hired <= w) & (w < self.e_left) & (rota == month % 3))[0]
+            resp = invited[rng.random(invited.size) < 0.68]
+            at = w + 9 * 3600 + rng.integers(0, 10 * DAY, resp.size)
+            answered = (at < self.END) & (at < self.e_left[resp])
+            resp, at = resp[answered], at[answered]
+            anon = rng.random(resp.size) < 0.35
+            mood = (person[resp] + dept_eff[self.e_dept[resp]] + rng.normal(0, 0.15)
+                    + 0.1 * w_i / max(len(waves), 1) + self.team_mood[self.e_dept[resp], wave_index[w_i]])
+            for inst, (lo, hi, mu, sd) in enumerate(((0, 10, 7.0, 1.8), (1, 5, 3.7, 0.8),
+                                                     (1, 5, 3.6, 0.8))):
+                s = np.clip(np.round(mu + sd * mood + rng.normal(0, sd * 0.5, resp.size)), lo, hi)
+                emp_l.append(resp)
+                at_l.append(at)
+                inst_l.append(np.full(resp.size, inst))
+                score_l.append(s)
+                anon_l.append(anon)
+        emp = np.concatenate(emp_l) if emp_l else np.zeros(0, np.int64)
+        at = np.concatenate(at_l) if at_l else np.zeros(0, np.int64)
+        inst = np.concatenate(inst_l) if inst_l else np.zeros(0, np.int64)
+        score = np.concatenate(score_l) if score_l else np.zeros(0)
+        anon = np.concatenate(anon_l) if anon_l else np.zeros(0, bool)
+        order = np.argsort(at, kind="stable")
+        emp, at, inst, score, anon = emp[order], at[order], inst[order], score[order], anon[order]
+        lo = np.array([0.0, 1.0, 1.0])[inst]
+        hi = np.array([10.0, 5.0, 5.0])[inst]
+        self.t["employee_survey_responses"] = {
+            "response_id": _i(np.arange(1, at.size + 1)),
+            "employee_id": _i(emp + 1, anon),
+            "department": _s([_DEPARTMENTS[d][0] for d in self.e_dept[emp].tolist()]),
+            "responded_at": _t(at),
+            "instrument": _s(np.array(["enps", "esat", "engagement"])[inst].tolist()),
+            "score": _f(score),
+            "scale_min": _f(lo),
+            "scale_max": _f(hi),
+        }
+
+    def costs(self) -> None:
+        rng = self.rng
+        NM = self.months.shape[0]
+        ps, pe = self.months[:, 0], self.months[:, 1]
+        frac = (pe - ps) / (self.month_days * DAY)  # share of the month inside the history
+        sc = self.scale
+        rows: dict[str, list] = {k: [] for k in ("ps", "pe", "type", "purpose", "ch", "seg",
+                                                 "camp", "cust", "amount", "desc")}
+
+        def add(month, ctype, purpose, amount, ch=-1, seg=-1, camp=-1, cust=-1, desc=""):
+            month = np.atleast_1d(month)
+            n = month.size
+            rows["ps"].append(ps[month])
+            rows["pe"].append(pe[month])
+            rows["type"].append(np.full(n, ctype, dtype=object))
+            rows["purpose"].append(np.full(n, purpose, dtype=object))
+            for key, v in (("ch", ch), ("seg", seg), ("camp", camp), ("cust", cust)):
+                rows[key].append(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)))
+            rows["amount"].append(np.broadcast_to(_money(amount), (n,)))
+            rows["desc"].append(np.full(n, desc, dtype=object))
+
+        months = np.arange(NM)
+        noise = lambda k=NM: rng.lognormal(0.0, 0.12, k)  # noqa: E731
+        # acquisition spend by channel, proportional to new (master) customers
+        new_m = self.month_of(self.acq)
+        for c, v in _CAC.items():
+            n_new = np.bincount(new_m[self.acq_ch == c], minlength=NM)
+            amount = (n_new * v * 0.8 + 150 * sc * frac) * noise()
+            add(months, "sales" if c in (1, 2) else "marketing", "acquisition", amount, ch=c,
+                desc="acquisition spend")
+        # campaign spend, spread over the months the campaign runs
+        for c in range(self.C):
+            s, e = self.c_start[c], min(self.c_end[c], self.END)
+            ms = np.arange(self.month_of(np.array([s]))[0], self.month_of(np.array([e - 1]))[0] + 1)
+            overlap = np.minimum(pe[ms], e) - np.maximum(ps[ms], s)
+            share = overlap / max(e - s, 1)
+            ch = int(self.c_ch[c])
+            total = self.c_contacts[c] * _COST_PER_CONTACT[ch] + rng.uniform(300, 3000) * sc
+            obj = _OBJECTIVES[self.c_obj[c]]
+            purpose = {"acquisition": "acquisition", "brand": "other"}.get(obj, "retention")
+            add(ms, "sales" if ch in (1, 3) else "marketing", purpose, total * share, ch=ch,
+                seg=int(self.c_seg[c]), camp=c, desc="campaign")
+        # loyalty programme per segment (retention)
+        for s in range(_NSEG):
+            n_orders = self.loyal_orders[s]
+            amount = (n_orders * [3.0, 1.0, 1.2, 0.5, 2.0, 0.3][s] + 100 * sc * frac) * noise()
+            add(months, "marketing", "retention", amount, seg=s, desc="loyalty programme")
+        # field sales account management (retention) for small businesses
+        add(months, "sales", "retention", 4000 * sc * frac * noise(), ch=1, seg=4,
+            desc="account management")
+        # service cost per channel: per contact plus a fixed part
+        for c, v in _PER_CONTACT.items():
+            n_c = self.inbound_contacts[c]
+            add(months, "service", "service", (n_c * v + 200 * sc * frac) * noise(), ch=c,
+                desc="customer service")
+        # fulfilment per order channel
+        for c, v in _PER_ORDER.items():
+            n_o, rev = self.channel_orders[c], self.channel_revenue[c]
+            add(months, "fulfilment", "service", (n_o * v + 0.025 * rev) * noise(), ch=c,
+                desc="fulfilment")
+        # IT: CRM platform (grows with the customer base), web shop and app platforms
+        cum_customers = np.cumsum(np.bincount(new_m, minlength=NM))
+        add(months, "it", "infrastructure", (2500 * sc + 0.3 * cum_customers) * frac * noise(),
+            desc="CRM platform")
+        add(months, "it", "infrastructure", 1800 * sc * frac * noise(), ch=7, desc="web platform")
+        add(months, "it", "infrastructure", 1200 * sc * frac * noise(), ch=9, desc="app platform")
+        add(months, "other", "other", 3000 * sc * frac * noise(), desc="overheads")
+        # per customer: key-account management of the top customers, goodwill after complaints
+        rev, cid = np.concatenate(self.m_revenue), np.concatenate(self.m_cid)
+        top = np.argsort(-rev, kind="stable")[:max(3, self.M // 200)]
+        for cst in np.sort(top).tolist():
+            ms = np.arange(self.month_of(np.array([self.acq[cst]]))[0], NM)
+            add(ms, "sales", "retention", rng.uniform(80, 200) * frac[ms], ch=1,
+                seg=int(self.seg[cst]), cust=cid[cst] - 1, desc="key account management")
+        pos, at, chan, seg, cust = (np.concatenate(x) for x in zip(*self.goodwill))
+        comp = np.nonzero(rng.random(self.next_id["interactions"])[pos] < 0.25)[0]
+        add(self.month_of(at[comp]), "service", "service", rng.uniform(10, 80, comp.size),
+            ch=chan[comp], seg=seg[comp], cust=cust[comp] - 1, desc="goodwill credit")
+        cat = {k: np.concatenate(v) for k, v in rows.items()}
+        order = np.argsort(cat["ps"], kind="stable")
+        cat = {k: v[order] for k, v in cat.items()}
+        n = order.size
+        self.t["cost_entries"] = {
+            "cost_id": _i(np.arange(1, n + 1)),
+            "period_start": _t(cat["ps"]),
+            "period_end": _t(cat["pe"]),
+            "cost_type": _s(cat["type"].tolist()),
+            "purpose": _s(cat["purpose"].tolist()),
+            "channel_id": _i(np.maximum(cat["ch"], 0), cat["ch"] < 0),
+            "segment_id": _i(cat["seg"] + 1, cat["seg"] < 0),
+            "campaign_id": _i(cat["camp"] + 1, cat["camp"] < 0),
+            "customer_id": _i(cat["cust"] + 1, cat["cust"] < 0),
+            "amount": _f(cat["amount"]),
+            "description": _s(cat["desc"].tolist()),
+        }
+
+    def data_quality(self) -> None:
+        """Weekly checks (Mondays 02:00) per source system, computed from the generated data."""
+        rng, counted = self.rng, self.dq
+        checks = counted.checks
+        W = checks.size
+        out: dict[str, list] = {k: [] for k in ("at", "src", "tbl", "col", "dim", "n", "bad",
+                                                "age")}
+
+        def add(src, tbl, col, dim, n, bad, age=None):
+            out["at"].append(checks)
+            out["src"].append([src] * W)
+            out["tbl"].append([tbl] * W)
+            out["col"].append([col] * W)
+            out["dim"].append([dim] * W)
+            out["n"].append(np.asarray(n, dtype=np.int64))
+            out["bad"].append(np.asarray(bad, dtype=np.int64))
+            out["age"].append(np.full(W, np.nan) if age is None else np.round(age, 2))
+
+        before = counted.before
+        n_cust = before["customers"]
+        for col, key in (("email", "miss_email"), ("phone", "miss_phone"),
+                         ("postcode", "miss_post"), ("segment_id", "miss_seg"),
+                         ("acquisition_channel_id", "miss_ch")):
+            add("crm", "customers", col, "completeness", n_cust, before[key])
+        add("crm", "customers", "email", "uniqueness", n_cust, before["is_dup"])
+        for col, key in (("email", "bad_email"), ("phone", "bad_phone"),
+                         ("postcode", "bad_post")):
+            add("crm", "customers", col, "validity", n_cust, before[key])
+        # timeliness: hours since the newest loaded record, with load lags and a few outages
+        lag = rng.uniform(0.5, 6.0, (3, W)) + np.where(rng.random((3, W)) < 0.03, 48.0, 0.0)
+        for i, (src, tbl, col) in enumerate((("crm", "customers", "updated_at"),
+                                             ("erp", "orders", "ordered_at"),
+                                             ("web", "interactions", "started_at"))):
+            key = f"{tbl}.{col}"
+            newest = np.where(before[key] > 0, counted.newest[key], checks - 7 * DAY)
+            age = (checks - newest) / 3600.0 + lag[i]
+            week = counted.week[key]
+            late = rng.binomial(week, np.where(lag[i] > 24, 0.3, 0.01))
+            add(src, tbl, col, "timeliness", week, late, age)
+        n_ord = before["orders.ordered_at"]
+        add("erp", "orders", "cogs", "completeness", n_ord, before["orders.no_cogs"])
+        add("erp", "orders", "customer_id", "completeness", n_ord, before["orders.anonymous"])
+        add("erp", "orders", "net_revenue", "validity", n_ord, rng.binomial(n_ord, 0.0002))
+        add("erp", "order_lines", "net_revenue", "consistency", n_ord,
+            rng.binomial(n_ord, 0.0005))
+        n_int = before["interactions.started_at"]
+        add("web", "interactions", "customer_id", "completeness", n_int,
+            before["interactions.anonymous"])
+        add("web", "interactions", "case_id", "consistency", n_int, rng.binomial(n_int, 0.001))
+        cat = {k: (np.concatenate(v) if k in ("at", "n", "bad", "age") else sum(v, []))
+               for k, v in out.items()}
+        order = np.argsort(cat["at"], kind="stable")
+        n = order.size
+        pick = order.tolist()
+        self.t["data_quality_facts"] = {
+            "check_id": _i(np.arange(1, n + 1)),
+            "checked_at": _t(cat["at"][order]),
+            "source_system": _s([cat["src"][i] for i in pick]),
+            "table_name": _s([cat["tbl"][i] for i in pick]),
+            "column_name": _s([cat["col"][i] for i in pick]),
+            "dimension": _s([cat["dim"][i] for i in pick]),
+            "records_checked": _i(cat["n"][order]),
+            "records_failed": _i(cat["bad"][order]),
+            "max_age_hours": _f(cat["age"][order]),
+        }
+
+
+
+class _Block(_Draws):
+    """One block of customers: their records and latent behaviour, orders, service contacts and
+    surveys, drawn from the block's own stream (the demo's, when it is the only block)."""
+
+    def __init__(self, shop: _Demo, n: int, rng: np.random.Generator) -> None:
+        self.shop, self.n, self.rng = shop, n, rng
+        self.D, self.END, self.day_p, self.months = shop.D, shop.END, shop.day_p, shop.months
+        self.t: dict[str, dict[str, _Col]] = {}
+
+    def customers_base(self) -> None:
+        """Master customers (sorted by acquisition) and their latent behaviour."""
+        rng, n = self.rng, self.n
+        n_dup = max(1, round(0.02 * n))
+        M = n - n_dup
+        seg = rng.choice(_NSEG, M, p=_SEG_SHARE)
+        day = rng.choice(self.D, M, p=self.day_p)
+        ch = self.order_channel(day, seg)
+        acq = day * DAY + self.tod(ch)
+        order = np.argsort(acq, kind="stable")
+        seg, day, ch, acq = seg[order], day[order], ch[order], acq[order]
+        self.M, self.n_dup = M, n_dup
+        self.seg, self.acq, self.acq_ch = seg, acq, ch
+        # contracts and sBG churn: yearly renewal, churn probability theta ~ Beta(gamma, delta)
+        contract = rng.random(M) < _SEG_CONTRACT[seg]
+        theta = rng.beta(_SEG_SBG[seg, 0], _SEG_SBG[seg, 1])
+        years = rng.geometric(np.clip(theta, 1e-6, 1.0))
+        churn = acq + years * 365 * DAY - rng.integers(0, 21 * DAY, M)
+        self.contract = contract
+        self.churned = contract & (churn < self.END)
+        self.churn = np.where(self.churned, churn, -1)
+        self.life_end = np.where(self.churned, churn, self.END)
+        # BG/NBD: purchase rate per day ~ Gamma(r, 1/alpha), dropout p ~ Beta(a, b)
+        self.lam = rng.gamma(0.9, 1.0 / 70.0, M) * _SEG_LAM[seg]
+        self.pdrop = rng.beta(1.0, 3.0 * _SEG_B[seg])
+        # gamma-gamma spend: nu ~ Gamma(q, 1/gamma); order value ~ Gamma(p, 1/nu)
+        self.nu = rng.gamma(3.74, 1.0 / 15.44, M)
+        self.home_cat = self.choose_rows(_CAT_HOME[seg])
+        self.fav_ch = np.where(rng.random(M) < 0.6, ch, self.order_channel(day, seg))
+        # duplicate records: a later record of the same person
+        self.dup_master = np.sort(rng.choice(M, n_dup, replace=False))
+        u = rng.random(n_dup)
+        self.dup_created = (acq[self.dup_master] + DAY
+                            + u * np.maximum(self.END - acq[self.dup_master] - 2 * DAY, 0)
+                            ).astype(np.int64)
+        self.dup_created = np.minimum(self.dup_created, self.END - 1)
+        self.dup_ch = self.order_channel(self.dup_created // DAY, seg[self.dup_master])
 
     def purchases(self) -> None:
         """Purchase occasions of the master customers (BG/NBD) and of duplicates."""
@@ -565,8 +1098,9 @@ class _Demo:
                                              np.ones(dj.size, bool), np.zeros(n_anon, bool)])
         self.o_first = np.concatenate([first, np.zeros(extra.size + dj.size + n_anon, bool)])
 
-    def orders_and_lines(self) -> None:
-        rng = self.rng
+    def attribute(self) -> None:
+        """The block's orders in time order, and the campaign each is attributed to (if any)."""
+        rng, shop = self.rng, self.shop
         order = np.argsort(self.o_ts, kind="stable")
         rec, ts, ch = self.o_rec[order], self.o_ts[order], self.o_ch[order]
         master, cls, first = self.o_master[order], self.o_cls[order], self.o_first[order]
@@ -580,13 +1114,24 @@ class _Demo:
         u2 = rng.random(n)
         for k, p_attr in enumerate((0.45, 0.18, 0.5)):
             sel = np.nonzero(cls == k)[0]
-            cnt = self.c_cnt[k][day[sel]]
+            cnt = shop.c_cnt[k][day[sel]]
             has = cnt > 0
             sel, cnt = sel[has], cnt[has]
-            c = self.c_pad[k][day[sel], (u[sel] * cnt).astype(np.int64)]
-            ok = ((self.c_seg[c] < 0) | (self.c_seg[c] == seg[sel])) & (u2[sel] < p_attr) \
-                & (ts[sel] >= self.c_start[c])
+            c = shop.c_pad[k][day[sel], (u[sel] * cnt).astype(np.int64)]
+            ok = ((shop.c_seg[c] < 0) | (shop.c_seg[c] == seg[sel])) & (u2[sel] < p_attr) \
+                & (ts[sel] >= shop.c_start[c])
             camp[sel[ok]] = c[ok]
+        self.orders = dict(rec=rec, ts=ts, ch=ch, camp=camp, master=master, first=first, seg=seg)
+        self.o_camp = camp
+        del self.o_rec, self.o_ts, self.o_ch, self.o_master, self.o_cls, self.o_first
+
+    def order_values(self) -> None:
+        """Value, discount, cost and returns of the block's orders, and their lines."""
+        rng = self.rng
+        o = self.orders
+        ts, ch, camp, master, first, seg = o["ts"], o["ch"], o["camp"], o["master"], o["first"], o["seg"]
+        n = ts.size
+        known = master >= 0
         # order value: gamma-gamma with a segment multiplier
         nu = np.where(known, self.nu[np.maximum(master, 0)], rng.gamma(3.74, 1.0 / 15.44, n))
         value = rng.gamma(6.25, 1.0, n) / nu * 2.2 * _SEG_SPEND[seg]
@@ -622,11 +1167,9 @@ class _Demo:
         no_cogs = rng.random(n) < 0.10
         ret = rng.random(n)
         returned = np.where(ret < 0.02, net, np.where(ret < 0.055, l_net[offsets], 0.0))
-        self.orders = dict(rec=rec, ts=ts, ch=ch, camp=camp, master=master, net=net, cogs=cogs,
-                           first=first, seg=seg, no_cogs=no_cogs)
-        self.t["orders"] = {
-            "order_id": _i(np.arange(1, n + 1)),
-            "customer_id": None,  # filled in once customer ids are known
+        o.update(net=net, cogs=cogs, no_cogs=no_cogs)
+        self.lo = lo
+        self.t["orders"] = {  # order_id and customer_id once the block's ids are known
             "ordered_at": _t(ts),
             "channel_id": _i(ch),
             "campaign_id": _i(camp + 1, camp < 0),
@@ -637,45 +1180,11 @@ class _Demo:
             "returned_amount": _f(_money(returned)),
         }
         self.t["order_lines"] = {
-            "order_id": _i(lo + 1),
             "line_no": _i(np.arange(L) - offsets[lo] + 1),
             "product_category": _s(np.array(_CATEGORIES)[cat].tolist()),
             "quantity": _f(qty),
             "net_revenue": _f(l_net),
             "cogs": _f(l_cogs, no_cogs[lo]),
-        }
-
-    def campaign_results(self) -> None:
-        rng, C = self.rng, self.C
-        camp = self.orders["camp"]
-        attributed = np.bincount(camp[camp >= 0], minlength=C)
-        responses = attributed + rng.poisson(0.3 * attributed + 3)
-        lo = np.array([_RESP_RATE[c][0] for c in self.c_ch])
-        hi = np.array([_RESP_RATE[c][1] for c in self.c_ch])
-        rate = rng.uniform(lo, hi)
-        # the audience is planned for at least a few responses: never a campaign without contacts
-        contacts = np.ceil(np.maximum(responses, 3) / rate).astype(np.int64)
-        brand = self.c_obj == 4
-        reach = np.round(self.n * rng.uniform(0.3, 1.5, C)).astype(np.int64)
-        contacts = np.where(brand, reach, contacts)
-        responses = np.where(brand, rng.binomial(reach, rate), responses)
-        running = self.c_end >= self.END
-        self.c_contacts = contacts
-        year_month = (np.datetime64(self.start.isoformat(), "s")
-                      + self.c_start.astype("timedelta64[s]")).astype("datetime64[M]")
-        names = [f"{ym} {_OBJECTIVES[o].replace('_', '-')} {_CAMP_CH_SHORT[c]} #{i + 1}"
-                 for i, (ym, o, c) in enumerate(zip(year_month.astype(str), self.c_obj,
-                                                    self.c_ch))]
-        self.t["campaigns"] = {
-            "campaign_id": _i(np.arange(1, C + 1)),
-            "name": _s(names),
-            "channel_id": _i(self.c_ch),
-            "objective": _s([_OBJECTIVES[o] for o in self.c_obj]),
-            "segment_id": _i(self.c_seg + 1, self.c_seg < 0),
-            "starts_at": _t(self.c_start),
-            "ends_at": _t(np.minimum(self.c_end, self.END - 1), running),
-            "contacts_sent": _i(contacts),
-            "responses": _i(responses),
         }
 
     def customers_table(self) -> None:
@@ -688,11 +1197,17 @@ class _Demo:
         created_m = np.maximum(self.acq - lead, 0)
         created = np.concatenate([created_m, self.dup_created])
         rec_order = np.argsort(created, kind="stable")
+        ids = self.shop.next_id
         cid = np.empty(M + n_dup, dtype=np.int64)
-        cid[rec_order] = np.arange(1, M + n_dup + 1)
+        cid[rec_order] = np.arange(1, M + n_dup + 1) + ids["customers"]
         self.cid = cid
+        n_orders = o["ts"].size
+        self.t["orders"]["order_id"] = _i(np.arange(1, n_orders + 1) + ids["orders"])
         self.t["orders"]["customer_id"] = _i(np.where(o["rec"] >= 0, cid[np.maximum(o["rec"], 0)],
                                                       0), o["rec"] < 0)
+        self.t["order_lines"]["order_id"] = _i(self.lo + 1 + ids["orders"])
+        ids["customers"] += M + n_dup
+        ids["orders"] += n_orders
         # first-order campaign = acquisition campaign
         first_idx = np.nonzero(o["first"])[0]
         acq_camp = np.full(M, -1, dtype=np.int64)
@@ -801,64 +1316,12 @@ class _Demo:
             upd=cat(upd, d_upd),
         )
 
-    def employees(self) -> None:
-        rng = self.rng
-        base = int(round(40 + 30 * math.sqrt(self.n / 1000)))
-        shares = np.array([d[2] for d in _DEPARTMENTS])
-        per_dept = np.maximum(np.round(base * shares).astype(np.int64), 2)
-        dept = np.repeat(np.arange(len(_DEPARTMENTS)), per_dept)
-        hired = -rng.integers(20, 12 * 365, dept.size) * DAY  # hired at midnight UTC
-        # growth hires during the history
-        n_growth = int(round(0.15 * dept.size))
-        g_dept = rng.choice(len(_DEPARTMENTS), n_growth, p=shares)
-        g_hired = rng.integers(0, self.D, n_growth) * DAY
-        dept = np.concatenate([dept, g_dept])
-        hired = np.concatenate([hired, g_hired])
-        hazard = np.array([d[3] for d in _DEPARTMENTS])
-        all_dept, all_hired, all_left = [], [], []
-        for _ in range(60):
-            if dept.size == 0:
-                break
-            stay = rng.exponential(1.0, dept.size) / hazard[dept] * 365 * DAY
-            left = (np.maximum(hired, 0) + stay.astype(np.int64)) // DAY * DAY + DAY
-            left = np.where(left < self.END, left, -1)
-            all_dept.append(dept)
-            all_hired.append(hired)
-            all_left.append(left)
-            repl = np.nonzero(left >= 0)[0]
-            new_hired = left[repl] + rng.integers(14, 75, repl.size) * DAY
-            keep = new_hired < self.END
-            dept, hired = dept[repl][keep], new_hired[keep]
-        dept = np.concatenate(all_dept)
-        hired = np.concatenate(all_hired)
-        left = np.concatenate(all_left)
-        order = np.argsort(hired, kind="stable")
-        dept, hired, left = dept[order], hired[order], left[order]
-        E = dept.size
-        facing = np.array([d[1] for d in _DEPARTMENTS])[dept]
-        part = rng.random(E) < np.array([d[4] for d in _DEPARTMENTS])[dept]
-        fte = np.where(part, np.array([0.5, 0.6, 0.8])[rng.integers(0, 3, E)], 1.0)
-        voluntary = rng.random(E) < 0.75
-        self.e_dept, self.e_hired = dept, hired
-        self.e_left = np.where(left >= 0, left, np.iinfo(np.int64).max)
-        # about 10% of customer-facing staff never log their contacts in the CRM
-        self.e_adopter = facing & (rng.random(E) >= 0.10)
-        self.t["employees"] = {
-            "employee_id": _i(np.arange(1, E + 1)),
-            "department": _s([_DEPARTMENTS[d][0] for d in dept.tolist()]),
-            "is_customer_facing": _b(facing),
-            "fte": _f(fte),
-            "hired_at": _t(hired),
-            "left_at": _t(left, left < 0),
-            "leave_type": _s(np.where(voluntary, "voluntary", "involuntary").tolist(), left < 0),
-        }
-
     def pick_employee(self, dept: np.ndarray, at: np.ndarray) -> np.ndarray:
         """An employee of the department employed at the time (0-based, -1 if none)."""
-        rng = self.rng
+        rng, shop = self.rng, self.shop
         out = np.full(dept.size, -1, dtype=np.int64)
         for d in np.unique(dept[dept >= 0]).tolist():
-            pool = np.nonzero((self.e_dept == d) & self.e_adopter)[0]
+            pool = np.nonzero((shop.e_dept == d) & shop.e_adopter)[0]
             idx = np.nonzero(dept == d)[0]
             if pool.size == 0:
                 continue
@@ -866,12 +1329,14 @@ class _Demo:
                 if idx.size == 0:
                     break
                 cand = pool[rng.integers(0, pool.size, idx.size)]
-                ok = (self.e_hired[cand] <= at[idx]) & (at[idx] < self.e_left[cand])
+                ok = (shop.e_hired[cand] <= at[idx]) & (at[idx] < shop.e_left[cand])
                 out[idx[ok]] = cand[ok]
                 idx = idx[~ok]
         return out
 
-    def interactions(self) -> None:
+    def inbound_cases(self) -> None:
+        """Service cases of the block's customers (and anonymous ones), each a chain of
+        contacts until it is resolved or dropped."""
         rng, M = self.rng, self.M
         # inbound service cases of known customers
         years = (self.life_end - self.acq) / (365.0 * DAY)
@@ -889,7 +1354,6 @@ class _Demo:
         c_start = np.concatenate([c_start, a_start])
         ncase = c_cust.size
         seg = np.where(c_cust >= 0, self.seg[np.maximum(c_cust, 0)], 3)
-        kinds = np.array(["inquiry", "service", "complaint", "sales", "other"])
         kind = rng.choice(5, ncase, p=[0.38, 0.30, 0.09, 0.13, 0.10])
         frac = (c_start / self.END)[:, None]
         first_ch = np.array([2, 3, 4, 7, 8, 9, 1])
@@ -939,34 +1403,24 @@ class _Demo:
         its = np.concatenate(i_ts)
         ires = np.concatenate(i_res)
         ik = np.concatenate(i_k)
-        n_in = case.size
         n_contacts = np.bincount(case, minlength=ncase)
-        # outbound: calls and visits of contact-centre and field-sales campaigns
-        oc = np.nonzero(np.isin(self.c_ch, (1, 3)))[0]
-        per = self.c_contacts[oc]
-        o_camp = np.repeat(oc, per)
-        o_from = self.c_start[o_camp]
-        o_to = np.minimum(self.c_end[o_camp], self.END)
-        o_ts = (o_from + rng.random(o_camp.size) * (o_to - o_from)).astype(np.int64)
-        o_ts = (o_ts // DAY) * DAY + self.tod(self.c_ch[o_camp])
-        o_ts = np.clip(o_ts, o_from, self.END - 1)
-        avail = np.searchsorted(self.acq, o_ts, side="left")
-        o_cust = np.full(o_camp.size, -1, dtype=np.int64)
-        todo = np.nonzero(avail > 0)[0]
-        for _ in range(8):
-            if todo.size == 0:
-                break
-            cand = (rng.random(todo.size) * avail[todo]).astype(np.int64)
-            want = self.c_seg[o_camp[todo]]
-            ok = (want < 0) | (self.seg[cand] == want)
-            o_cust[todo[ok]] = cand[ok]
-            todo = todo[~ok]
-        keep = o_cust >= 0
-        o_camp, o_ts, o_cust = o_camp[keep], o_ts[keep], o_cust[keep]
+        self.cases = dict(c_cust=c_cust, kind=kind, case=case, ich=ich, its=its, ires=ires, ik=ik,
+                          n_contacts=n_contacts)
+
+    def interactions(self) -> None:
+        """The block's inbound contacts and the outbound ones to its customers, in time order."""
+        rng, shop, M = self.rng, self.shop, self.M
+        cs = self.cases
+        c_cust, kind, case, ich, its, ires, ik = (cs[k] for k in ("c_cust", "kind", "case", "ich", "its", "ires", "ik"))
+        n_contacts, ncase, n_in = cs["n_contacts"], c_cust.size, case.size
+        kinds = np.array(["inquiry", "service", "complaint", "sales", "other"])
+        o_camp, o_ts, o_cust = shop.outbound
+        mine = (o_cust >= self.master_start) & (o_cust < self.master_start + self.M)
+        o_camp, o_ts, o_cust = o_camp[mine], o_ts[mine], o_cust[mine] - self.master_start
         n_out = o_camp.size
         # all interactions, sorted by time
         cust = np.concatenate([c_cust[case], o_cust])
-        chan = np.concatenate([ich, self.c_ch[o_camp]])
+        chan = np.concatenate([ich, shop.c_ch[o_camp]])
         at = np.concatenate([its, o_ts])
         kind_all = np.concatenate([kind[case], np.full(n_out, 3)])
         inbound = np.concatenate([np.ones(n_in, bool), np.zeros(n_out, bool)])
@@ -997,9 +1451,13 @@ class _Demo:
         self.case_contacts, self.case_kind, self.case_cust = n_contacts, kind, c_cust
         self.case_last_res = np.zeros(ncase, bool)
         self.case_last_res[case_all[inbound]] = resolved[inbound]  # last contact wins (sorted)
-        case_ids = np.array([f"C{x:08d}" for x in range(1, ncase + 1)], dtype=object)
+        ids = shop.next_id
+        self.first_interaction = ids["interactions"]
+        case_ids = np.array([f"C{x:08d}" for x in range(ids["cases"] + 1, ids["cases"] + ncase + 1)], dtype=object)
+        ids["interactions"] += N
+        ids["cases"] += ncase
         self.t["interactions"] = {
-            "interaction_id": _i(np.arange(1, N + 1)),
+            "interaction_id": _i(np.arange(1, N + 1) + self.first_interaction),
             "customer_id": _i(self.cid[np.maximum(cust, 0)], cust < 0),
             "channel_id": _i(chan),
             "employee_id": _i(emp + 1, emp < 0),
@@ -1045,7 +1503,7 @@ class _Demo:
                                       0.12, 8)
         latent = (3.7 + 0.8 * it["resolved"][idx] - 0.7 * (it["kind"][idx] == 2)
                   - 0.25 * (it["step"][idx] > 0) - 0.002 * np.minimum(it["wait"][idx], 600)
-                  + rng.normal(0.0, 0.7, idx.size) + self.chain_csat(it["chan"][idx], it["at"][idx]))
+                  + rng.normal(0.0, 0.7, idx.size) + self.shop.chain_csat(it["chan"][idx], it["at"][idx]))
         parts.append(self._survey_after(idx, at, 1, np.clip(np.round(latent), 1, 5), 1.0, 5.0))
         idx, at = self._answers_after(np.nonzero(it["inbound"])[0], 600, 8 * 3600, 0.08, 8)
         latent = (5.0 + 1.0 * it["resolved"][idx] - 0.8 * (it["step"][idx] > 0)
@@ -1079,10 +1537,11 @@ class _Demo:
         inst, score, lo, hi = inst[keep][order], score[keep][order], lo[keep][order], \
             hi[keep][order]
         names = np.array(["nps", "csat", "ces", "fcr", "sow"])
+        ids = self.shop.next_id
         self.t["survey_responses"] = {
-            "response_id": _i(np.arange(1, at.size + 1)),
+            "response_id": _i(np.arange(1, at.size + 1) + ids["survey_responses"]),
             "customer_id": _i(self.cid[np.maximum(cust, 0)], cust < 0),
-            "interaction_id": _i(inter + 1, inter < 0),
+            "interaction_id": _i(inter + 1 + self.first_interaction, inter < 0),
             "channel_id": _i(chan),
             "responded_at": _t(at),
             "instrument": _s(names[inst].tolist()),
@@ -1090,6 +1549,7 @@ class _Demo:
             "scale_min": _f(lo),
             "scale_max": _f(hi),
         }
+        ids["survey_responses"] += at.size
 
     def _answers_after(self, cand, delay_min, delay_max, p, floor):
         """The interactions (of ``cand``) whose post-contact survey is answered, and when: a
@@ -1103,242 +1563,6 @@ class _Demo:
         return dict(cust=it["cust"][idx], inter=idx, chan=it["chan"][idx], at=at,
                     inst=np.full(idx.size, inst), score=score.astype(float), lo=lo, hi=hi)
 
-    def employee_surveys(self) -> None:
-        """Monthly pulses, opening on the 4th for ten days: each employee is invited in one month
-        of every quarter (a fixed rota of thirds), so every month and quarter has answers."""
-        rng = self.rng
-        waves = self.month_first + 3 * DAY
-        keep = (waves >= 0) & (waves < self.END)
-        waves, wave_month, wave_index = waves[keep], self.month_number[keep], np.nonzero(keep)[0]
-        E = self.e_dept.size
-        rota = rng.integers(0, 3, E)
-        person = rng.normal(0.0, 1.0, E)
-        dept_eff = rng.normal(0.0, 0.4, len(_DEPARTMENTS))
-        emp_l, at_l, inst_l, score_l, anon_l = [], [], [], [], []
-        for w_i, (w, month) in enumerate(zip(waves.tolist(), wave_month.tolist())):
-            invited = np.nonzero((self.e_hired <= w) & (w < self.e_left) & (rota == month % 3))[0]
-            resp = invited[rng.random(invited.size) < 0.68]
-            at = w + 9 * 3600 + rng.integers(0, 10 * DAY, resp.size)
-            answered = (at < self.END) & (at < self.e_left[resp])
-            resp, at = resp[answered], at[answered]
-            anon = rng.random(resp.size) < 0.35
-            mood = (person[resp] + dept_eff[self.e_dept[resp]] + rng.normal(0, 0.15)
-                    + 0.1 * w_i / max(len(waves), 1) + self.team_mood[self.e_dept[resp], wave_index[w_i]])
-            for inst, (lo, hi, mu, sd) in enumerate(((0, 10, 7.0, 1.8), (1, 5, 3.7, 0.8),
-                                                     (1, 5, 3.6, 0.8))):
-                s = np.clip(np.round(mu + sd * mood + rng.normal(0, sd * 0.5, resp.size)), lo, hi)
-                emp_l.append(resp)
-                at_l.append(at)
-                inst_l.append(np.full(resp.size, inst))
-                score_l.append(s)
-                anon_l.append(anon)
-        emp = np.concatenate(emp_l) if emp_l else np.zeros(0, np.int64)
-        at = np.concatenate(at_l) if at_l else np.zeros(0, np.int64)
-        inst = np.concatenate(inst_l) if inst_l else np.zeros(0, np.int64)
-        score = np.concatenate(score_l) if score_l else np.zeros(0)
-        anon = np.concatenate(anon_l) if anon_l else np.zeros(0, bool)
-        order = np.argsort(at, kind="stable")
-        emp, at, inst, score, anon = emp[order], at[order], inst[order], score[order], anon[order]
-        lo = np.array([0.0, 1.0, 1.0])[inst]
-        hi = np.array([10.0, 5.0, 5.0])[inst]
-        self.t["employee_survey_responses"] = {
-            "response_id": _i(np.arange(1, at.size + 1)),
-            "employee_id": _i(emp + 1, anon),
-            "department": _s([_DEPARTMENTS[d][0] for d in self.e_dept[emp].tolist()]),
-            "responded_at": _t(at),
-            "instrument": _s(np.array(["enps", "esat", "engagement"])[inst].tolist()),
-            "score": _f(score),
-            "scale_min": _f(lo),
-            "scale_max": _f(hi),
-        }
-
-    def costs(self) -> None:
-        rng = self.rng
-        NM = self.months.shape[0]
-        ps, pe = self.months[:, 0], self.months[:, 1]
-        frac = (pe - ps) / (self.month_days * DAY)  # share of the month inside the history
-        sc = self.scale
-        rows: dict[str, list] = {k: [] for k in ("ps", "pe", "type", "purpose", "ch", "seg",
-                                                 "camp", "cust", "amount", "desc")}
-
-        def add(month, ctype, purpose, amount, ch=-1, seg=-1, camp=-1, cust=-1, desc=""):
-            month = np.atleast_1d(month)
-            n = month.size
-            rows["ps"].append(ps[month])
-            rows["pe"].append(pe[month])
-            rows["type"].append(np.full(n, ctype, dtype=object))
-            rows["purpose"].append(np.full(n, purpose, dtype=object))
-            for key, v in (("ch", ch), ("seg", seg), ("camp", camp), ("cust", cust)):
-                rows[key].append(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)))
-            rows["amount"].append(np.broadcast_to(_money(amount), (n,)))
-            rows["desc"].append(np.full(n, desc, dtype=object))
-
-        months = np.arange(NM)
-        noise = lambda k=NM: rng.lognormal(0.0, 0.12, k)  # noqa: E731
-        # acquisition spend by channel, proportional to new (master) customers
-        new_m = self.month_of(self.acq)
-        cac = {1: 320.0, 2: 35.0, 3: 70.0, 5: 110.0, 7: 55.0, 9: 40.0}
-        for c, v in cac.items():
-            n_new = np.bincount(new_m[self.acq_ch == c], minlength=NM)
-            amount = (n_new * v * 0.8 + 150 * sc * frac) * noise()
-            add(months, "sales" if c in (1, 2) else "marketing", "acquisition", amount, ch=c,
-                desc="acquisition spend")
-        # campaign spend, spread over the months the campaign runs
-        for c in range(self.C):
-            s, e = self.c_start[c], min(self.c_end[c], self.END)
-            ms = np.arange(self.month_of(np.array([s]))[0], self.month_of(np.array([e - 1]))[0] + 1)
-            overlap = np.minimum(pe[ms], e) - np.maximum(ps[ms], s)
-            share = overlap / max(e - s, 1)
-            ch = int(self.c_ch[c])
-            total = self.c_contacts[c] * _COST_PER_CONTACT[ch] + rng.uniform(300, 3000) * sc
-            obj = _OBJECTIVES[self.c_obj[c]]
-            purpose = {"acquisition": "acquisition", "brand": "other"}.get(obj, "retention")
-            add(ms, "sales" if ch in (1, 3) else "marketing", purpose, total * share, ch=ch,
-                seg=int(self.c_seg[c]), camp=c, desc="campaign")
-        # loyalty programme per segment (retention)
-        act_m = self.month_of(self.orders["ts"][self.orders["master"] >= 0])
-        act_seg = self.seg[self.orders["master"][self.orders["master"] >= 0]]
-        for s in range(_NSEG):
-            n_orders = np.bincount(act_m[act_seg == s], minlength=NM)
-            amount = (n_orders * [3.0, 1.0, 1.2, 0.5, 2.0, 0.3][s] + 100 * sc * frac) * noise()
-            add(months, "marketing", "retention", amount, seg=s, desc="loyalty programme")
-        # field sales account management (retention) for small businesses
-        add(months, "sales", "retention", 4000 * sc * frac * noise(), ch=1, seg=4,
-            desc="account management")
-        # service cost per channel: per contact plus a fixed part
-        it = self.i
-        i_m = self.month_of(it["at"])
-        per_contact = {1: 60.0, 2: 8.0, 3: 6.0, 4: 0.5, 7: 0.3, 8: 3.5, 9: 0.2}
-        for c, v in per_contact.items():
-            n_c = np.bincount(i_m[(it["chan"] == c) & it["inbound"]], minlength=NM)
-            add(months, "service", "service", (n_c * v + 200 * sc * frac) * noise(), ch=c,
-                desc="customer service")
-        # fulfilment per order channel
-        o = self.orders
-        o_m = self.month_of(o["ts"])
-        per_order = {1: 12.0, 2: 1.5, 3: 6.0, 5: 6.5, 7: 5.5, 9: 5.0}
-        for c, v in per_order.items():
-            sel = o["ch"] == c
-            n_o = np.bincount(o_m[sel], minlength=NM)
-            rev = np.bincount(o_m[sel], weights=o["net"][sel], minlength=NM)
-            add(months, "fulfilment", "service", (n_o * v + 0.025 * rev) * noise(), ch=c,
-                desc="fulfilment")
-        # IT: CRM platform (grows with the customer base), web shop and app platforms
-        cum_customers = np.cumsum(np.bincount(new_m, minlength=NM))
-        add(months, "it", "infrastructure", (2500 * sc + 0.3 * cum_customers) * frac * noise(),
-            desc="CRM platform")
-        add(months, "it", "infrastructure", 1800 * sc * frac * noise(), ch=7, desc="web platform")
-        add(months, "it", "infrastructure", 1200 * sc * frac * noise(), ch=9, desc="app platform")
-        add(months, "other", "other", 3000 * sc * frac * noise(), desc="overheads")
-        # per customer: key-account management of the top customers, goodwill after complaints
-        rev = np.bincount(o["master"][o["master"] >= 0], weights=o["net"][o["master"] >= 0],
-                          minlength=self.M)
-        top = np.argsort(-rev, kind="stable")[:max(3, self.M // 200)]
-        for cst in np.sort(top).tolist():
-            ms = np.arange(self.month_of(np.array([self.acq[cst]]))[0], NM)
-            add(ms, "sales", "retention", rng.uniform(80, 200) * frac[ms], ch=1,
-                seg=int(self.seg[cst]), cust=self.cid[cst] - 1, desc="key account management")
-        comp = np.nonzero((it["kind"] == 2) & it["inbound"] & (it["cust"] >= 0)
-                          & (it["step"] == 0) & (rng.random(it["at"].size) < 0.25))[0]
-        add(self.month_of(it["at"][comp]), "service", "service",
-            rng.uniform(10, 80, comp.size), ch=it["chan"][comp],
-            seg=self.seg[it["cust"][comp]], cust=self.cid[it["cust"][comp]] - 1,
-            desc="goodwill credit")
-        cat = {k: np.concatenate(v) for k, v in rows.items()}
-        order = np.argsort(cat["ps"], kind="stable")
-        cat = {k: v[order] for k, v in cat.items()}
-        n = order.size
-        self.t["cost_entries"] = {
-            "cost_id": _i(np.arange(1, n + 1)),
-            "period_start": _t(cat["ps"]),
-            "period_end": _t(cat["pe"]),
-            "cost_type": _s(cat["type"].tolist()),
-            "purpose": _s(cat["purpose"].tolist()),
-            "channel_id": _i(np.maximum(cat["ch"], 0), cat["ch"] < 0),
-            "segment_id": _i(cat["seg"] + 1, cat["seg"] < 0),
-            "campaign_id": _i(cat["camp"] + 1, cat["camp"] < 0),
-            "customer_id": _i(cat["cust"] + 1, cat["cust"] < 0),
-            "amount": _f(cat["amount"]),
-            "description": _s(cat["desc"].tolist()),
-        }
-
-    def data_quality(self) -> None:
-        """Weekly checks (Mondays 02:00) per source system, computed from the generated data."""
-        rng = self.rng
-        first_monday = (7 - self.start.weekday()) % 7
-        checks = np.arange(first_monday, self.D, 7) * DAY + 2 * 3600
-        checks = checks[checks < self.END]
-        W = checks.size
-        out: dict[str, list] = {k: [] for k in ("at", "src", "tbl", "col", "dim", "n", "bad",
-                                                "age")}
-
-        def add(src, tbl, col, dim, n, bad, age=None):
-            out["at"].append(checks)
-            out["src"].append([src] * W)
-            out["tbl"].append([tbl] * W)
-            out["col"].append([col] * W)
-            out["dim"].append([dim] * W)
-            out["n"].append(np.asarray(n, dtype=np.int64))
-            out["bad"].append(np.asarray(bad, dtype=np.int64))
-            out["age"].append(np.full(W, np.nan) if age is None else np.round(age, 2))
-
-        def cum_before(times, flag=None):
-            t = np.sort(times if flag is None else times[flag])
-            return np.searchsorted(t, checks, side="right")
-
-        q = self.dq_customers
-        created = q["created"]
-        n_cust = cum_before(created)
-        for col, key in (("email", "miss_email"), ("phone", "miss_phone"),
-                         ("postcode", "miss_post"), ("segment_id", "miss_seg"),
-                         ("acquisition_channel_id", "miss_ch")):
-            add("crm", "customers", col, "completeness", n_cust, cum_before(created, q[key]))
-        add("crm", "customers", "email", "uniqueness", n_cust, cum_before(created, q["is_dup"]))
-        for col, key in (("email", "bad_email"), ("phone", "bad_phone"),
-                         ("postcode", "bad_post")):
-            add("crm", "customers", col, "validity", n_cust, cum_before(created, q[key]))
-        # timeliness: hours since the newest loaded record, with load lags and a few outages
-        lag = rng.uniform(0.5, 6.0, (3, W)) + np.where(rng.random((3, W)) < 0.03, 48.0, 0.0)
-        for i, (src, tbl, col, times) in enumerate((
-                ("crm", "customers", "updated_at", q["upd"]),
-                ("erp", "orders", "ordered_at", self.orders["ts"]),
-                ("web", "interactions", "started_at", self.i["at"]))):
-            t = np.sort(times)
-            k = np.searchsorted(t, checks, side="right")
-            newest = np.where(k > 0, t[np.maximum(k - 1, 0)], checks - 7 * DAY)
-            age = (checks - newest) / 3600.0 + lag[i]
-            week = k - np.searchsorted(t, checks - 7 * DAY, side="right")
-            late = rng.binomial(week, np.where(lag[i] > 24, 0.3, 0.01))
-            add(src, tbl, col, "timeliness", week, late, age)
-        o = self.orders
-        n_ord = cum_before(o["ts"])
-        add("erp", "orders", "cogs", "completeness", n_ord, cum_before(o["ts"], o["no_cogs"]))
-        add("erp", "orders", "customer_id", "completeness", n_ord,
-            cum_before(o["ts"], o["rec"] < 0))
-        add("erp", "orders", "net_revenue", "validity", n_ord, rng.binomial(n_ord, 0.0002))
-        add("erp", "order_lines", "net_revenue", "consistency", n_ord,
-            rng.binomial(n_ord, 0.0005))
-        it = self.i
-        n_int = cum_before(it["at"])
-        add("web", "interactions", "customer_id", "completeness", n_int,
-            cum_before(it["at"], it["cust"] < 0))
-        add("web", "interactions", "case_id", "consistency", n_int, rng.binomial(n_int, 0.001))
-        cat = {k: (np.concatenate(v) if k in ("at", "n", "bad", "age") else sum(v, []))
-               for k, v in out.items()}
-        order = np.argsort(cat["at"], kind="stable")
-        n = order.size
-        pick = order.tolist()
-        self.t["data_quality_facts"] = {
-            "check_id": _i(np.arange(1, n + 1)),
-            "checked_at": _t(cat["at"][order]),
-            "source_system": _s([cat["src"][i] for i in pick]),
-            "table_name": _s([cat["tbl"][i] for i in pick]),
-            "column_name": _s([cat["col"][i] for i in pick]),
-            "dimension": _s([cat["dim"][i] for i in pick]),
-            "records_checked": _i(cat["n"][order]),
-            "records_failed": _i(cat["bad"][order]),
-            "max_age_hours": _f(cat["age"][order]),
-        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1426,26 +1650,33 @@ def _np_column(col: _Col | None, n: int, start_epoch: int) -> np.ndarray:
 WRITE_CHUNK_ROWS = 50_000
 
 
-def _write(engine: Engine, data: dict[str, dict[str, _Col]], start_epoch: int,
-           progress: Callable[[int, int], None] | None, *, loader: str | None = None
-           ) -> dict[str, int]:
+def _write(engine: Engine, data: Mapping[str, dict[str, _Col]] | Iterable[tuple[str, dict[str, _Col]]],
+           start_epoch: int, progress: Callable[[int, int], None] | None, *, loader: str | None = None,
+           expected: Callable[[int], int] | None = None) -> dict[str, int]:
     """Create the missing tables, bulk-load every table in one transaction, then the indexes.
 
-    Each table is converted and written :data:`WRITE_CHUNK_ROWS` rows at a time by the
-    engine's own bulk path (``loader``, default: the engine's): SQLite through the raw DBAPI
-    connection (executemany of tuples in SQLAlchemy's own storage format), PostgreSQL with
-    ``COPY ... FROM STDIN`` (psycopg), DuckDB by scanning the chunk's numpy arrays
-    (``INSERT ... SELECT``), any other database (and ``loader="core"``) through SQLAlchemy
-    Core ``insert`` executemany.
+    ``data`` is every table (name -> columns), or ``(name, columns)`` parts of the tables in an
+    order the foreign keys allow, generated while they are written (``expected(rows written)``
+    then gives the progress total). Each part is converted and written
+    :data:`WRITE_CHUNK_ROWS` rows at a time by the engine's own bulk path (``loader``,
+    default: the engine's): SQLite through the raw DBAPI connection (executemany of tuples in
+    SQLAlchemy's own storage format), PostgreSQL with ``COPY ... FROM STDIN`` (psycopg), DuckDB
+    by scanning the chunk's numpy arrays (``INSERT ... SELECT``), any other database (and
+    ``loader="core"``) through SQLAlchemy Core ``insert`` executemany.
     """
-    counts = {}
-    for name, cols in data.items():
-        first = next(iter(cols.values()))
-        counts[name] = len(first.values)
-    total = sum(counts.values())
+    if isinstance(data, Mapping):
+        parts: Iterable[tuple[str, dict[str, _Col]]] = [
+            (t.name, data[t.name]) for t in metadata.sorted_tables if t.name in data]
+        total = sum(_rows(cols) for _, cols in parts)
+        expected = lambda done: total  # noqa: E731
+    else:
+        parts = data
+        if expected is None:
+            raise ValueError("expected is needed to report progress on parts generated while written")
+    counts = dict.fromkeys(TABLES, 0)
     done = 0
     if progress:
-        progress(0, total)
+        progress(0, expected(0))
     loader = loader or engine.dialect.name
     if loader not in _LOADERS:
         loader = "core"
@@ -1456,22 +1687,33 @@ def _write(engine: Engine, data: dict[str, dict[str, _Col]], start_epoch: int,
                 create_key_sequence(t, conn)
                 conn.execute(CreateTable(t))
 
-    def chunks(t):
+    def chunks():
+        """(table, rows, columns) a chunk at a time, the parts' order kept."""
         nonlocal done
-        n = counts[t.name]
-        for i in range(0, n, WRITE_CHUNK_ROWS):
-            j = min(n, i + WRITE_CHUNK_ROWS)
-            yield j - i, {c.name: _slice(data[t.name].get(c.name), i, j) for c in t.columns}
-            done += j - i
-            if progress:
-                progress(done, total)
+        for name, cols in parts:
+            t = metadata.tables[name]
+            n = _rows(cols)
+            counts[name] += n
+            for i in range(0, n, WRITE_CHUNK_ROWS):
+                j = min(n, i + WRITE_CHUNK_ROWS)
+                yield t, j - i, {c.name: _slice(cols.get(c.name), i, j) for c in t.columns}
+                done += j - i
+                if progress:
+                    progress(done, max(done, expected(done)))
 
     # The indexes after the rows (faster than updating them row by row), in the same transaction.
     indexes = [str(CreateIndex(ix, if_not_exists=True).compile(dialect=engine.dialect))
                for t in metadata.sorted_tables
                for ix in sorted(t.indexes, key=lambda ix: str(ix.name))]  # a set: fix the order
-    _LOADERS[loader](engine, chunks, start_epoch, indexes)
-    return {name: counts[name] for name in TABLES}
+    _LOADERS[loader](engine, chunks(), start_epoch, indexes)
+    if progress and expected(done) != done:
+        progress(done, done)
+    return counts
+
+
+def _by_table(chunks):
+    """The chunks grouped into runs of one table: (table, its chunks)."""
+    return groupby(chunks, key=lambda chunk: chunk[0])
 
 
 def _columns(t) -> str:
@@ -1486,9 +1728,9 @@ def _load_sqlite(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -
         cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: the index builds sort in it
         cur.execute("PRAGMA threads=2")  # and may use a second core
         cur.execute("BEGIN")
-        for t in metadata.sorted_tables:
+        for t, run in _by_table(chunks):
             sql = f'INSERT INTO "{t.name}" ({_columns(t)}) VALUES ({", ".join("?" * len(t.columns))})'
-            for n, cols in chunks(t):
+            for _, n, cols in run:
                 cur.executemany(sql, zip(*(_py_column(cols[c.name], n, start_epoch, True) for c in t.columns)))
         for ddl in indexes:
             cur.execute(ddl)
@@ -1508,9 +1750,9 @@ def _load_postgresql(engine: Engine, chunks, start_epoch: int, indexes: list[str
         return
     with engine.begin() as conn:
         cursor = conn.connection.driver_connection.cursor()
-        for t in metadata.sorted_tables:
+        for t, run in _by_table(chunks):
             with cursor.copy(f'COPY "{t.name}" ({_columns(t)}) FROM STDIN') as copy:
-                for n, cols in chunks(t):
+                for _, n, cols in run:
                     for row in zip(*(_py_column(cols[c.name], n, start_epoch, False) for c in t.columns)):
                         copy.write_row(row)
         _reset_sequences(conn)
@@ -1521,13 +1763,12 @@ def _load_postgresql(engine: Engine, chunks, start_epoch: int, indexes: list[str
 def _load_duckdb(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
     with engine.begin() as conn:
         duck = conn.connection.driver_connection
-        for t in metadata.sorted_tables:
-            for n, cols in chunks(t):
-                duck.register("demo_chunk", {c.name: _np_column(cols[c.name], n, start_epoch) for c in t.columns})
-                try:
-                    duck.execute(f'INSERT INTO "{t.name}" ({_columns(t)}) SELECT {_columns(t)} FROM demo_chunk')
-                finally:
-                    duck.unregister("demo_chunk")
+        for t, n, cols in chunks:
+            duck.register("demo_chunk", {c.name: _np_column(cols[c.name], n, start_epoch) for c in t.columns})
+            try:
+                duck.execute(f'INSERT INTO "{t.name}" ({_columns(t)}) SELECT {_columns(t)} FROM demo_chunk')
+            finally:
+                duck.unregister("demo_chunk")
         _reset_sequences(conn)
         for ddl in indexes:
             conn.exec_driver_sql(ddl)
@@ -1535,9 +1776,9 @@ def _load_duckdb(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -
 
 def _load_core(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
     with engine.begin() as conn:
-        for t in metadata.sorted_tables:
+        for t, run in _by_table(chunks):
             names = [c.name for c in t.columns]
-            for n, cols in chunks(t):
+            for _, n, cols in run:
                 py = [_py_column(cols[c], n, start_epoch, False) for c in names]
                 conn.execute(t.insert(), [dict(zip(names, r)) for r in zip(*py)])
         if engine.dialect.name in ("postgresql", "duckdb"):
