@@ -50,8 +50,11 @@ Every month and quarter of the history thus has data for each built-in KPI (from
 customers on): both periods a KPI compares, the current and the previous one, have a value
 whatever ``as_of``.
 
-Everything derives from one ``numpy.random.Generator(seed)``: the same ``customers``, ``seed``
-and ``as_of`` give identical data.  Timestamps are naive UTC and all lie before midnight UTC of
+Everything derives from the seed: the same ``customers``, ``seed`` and ``as_of`` give identical
+data. A demo of up to :data:`BLOCK_CUSTOMERS` customers draws everything from one
+``numpy.random.default_rng(seed)``; a larger one is generated and written a block of customers
+at a time, each block from a stream of its own spawned from the seed (the shop-wide tables
+still from ``default_rng(seed)``), so that memory stays that of one block.  Timestamps are naive UTC and all lie before midnight UTC of
 ``as_of`` (period ends of the cost ledger are exclusive and at most ``as_of``).
 """
 
