@@ -25,11 +25,11 @@ from crmmetrics.dashboards import (
     build_files,
     metric_over_time,
     process_uid,
-    status_coloured_expr,
 )
 from crmmetrics.definitions import UNITS
 from crmmetrics.families import target_family, value_family
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
+from crmmetrics.promql import status_coloured_expr
 from crmmetrics.registry import build_registry
 from crmmetrics.standards import collect_defaults
 from crmmetrics.testing import CrmDatabase
