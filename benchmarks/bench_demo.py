@@ -36,7 +36,7 @@ def _peak_rss() -> int:
 
 
 def _child(phase: str, url: str, customers: int, seed: int, as_of: dt.date) -> None:
-    from crmmetrics import demo
+    from crmmetrics.data import demo
 
     started = time.perf_counter()
     if phase == "build":  # the tables as generate_demo makes them, a block at a time, dropped
