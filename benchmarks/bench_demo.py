@@ -40,9 +40,12 @@ def _child(phase: str, url: str, customers: int, seed: int, as_of: dt.date) -> N
 
     started = time.perf_counter()
     if phase == "build":  # the tables as generate_demo makes them, a block at a time, dropped
-        counts = dict.fromkeys(demo.TABLES, 0)
+        from crmmetrics.core.schema import TABLES
+        from crmmetrics.data.demo.columns import _rows
+
+        counts = dict.fromkeys(TABLES, 0)
         for name, cols in demo._Demo(customers, seed, as_of).pieces():
-            counts[name] += demo._rows(cols)
+            counts[name] += _rows(cols)
     else:
         counts = demo.generate_demo(url, customers=customers, seed=seed, as_of=as_of)
     seconds = time.perf_counter() - started

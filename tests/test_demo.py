@@ -11,6 +11,9 @@ from crmmetrics.compute.plugins import LOAD_ENV
 from crmmetrics.core import schema
 from crmmetrics.core.config import parse_config
 from crmmetrics.data import demo
+from crmmetrics.data.demo import generator as demo_generator
+from crmmetrics.data.demo import shop as demo_shop
+from crmmetrics.data.demo import writer as demo_writer
 from crmmetrics.data.demo import generate_demo
 from crmmetrics.serve.app import App
 
@@ -109,7 +112,7 @@ def test_progress_reports_rows_up_to_the_total(dbs):
 def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path, monkeypatch):
     """The raw-DBAPI fast path writes exactly what SQLAlchemy Core inserts would, and chunks
     that do not divide a table change nothing."""
-    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
     gen = demo._Demo(N, 42, AS_OF)
     data = gen.build()
     engine = create_engine(_url(tmp_path / "core.db"))
@@ -124,7 +127,7 @@ def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path, monkeypatch)
 def test_every_engine_holds_the_same_demo(engine_name, db, tmp_path, request, monkeypatch):
     """COPY into PostgreSQL and the numpy scan into DuckDB write the rows the SQLite path does
     (read back through SQLAlchemy's types), in chunks, and the database numbers new rows after them."""
-    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
     if engine_name == "postgresql":
         url = request.getfixturevalue("fresh_pg_db")
     else:
@@ -497,7 +500,7 @@ def blocked(tmp_path_factory):
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         for key, block in (("a", 500), ("b", 500), ("one", BLOCKED)):
-            mp.setattr(demo, "BLOCK_CUSTOMERS", block)
+            mp.setattr(demo_generator, "BLOCK_CUSTOMERS", block)
             calls: list[tuple[int, int]] = []
             counts = generate_demo(_url(d / f"{key}.db"), customers=BLOCKED, seed=42, as_of=AS_OF,
                                    progress=lambda done, total: calls.append((done, total)))
@@ -509,7 +512,7 @@ def blocked(tmp_path_factory):
 
 def test_a_demo_is_cut_into_near_equal_blocks():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(demo, "BLOCK_CUSTOMERS", 500)
+        mp.setattr(demo_generator, "BLOCK_CUSTOMERS", 500)
         assert demo._Demo(BLOCKED, 42, AS_OF).block_sizes == [400, 400, 400]
         assert demo._Demo(1001, 42, AS_OF).block_sizes == [334, 334, 333]
         assert demo._Demo(500, 42, AS_OF).block_sizes == [500]
@@ -603,7 +606,7 @@ def test_blocks_keep_the_shops_proportions(blocked):
         assert ca[table] == co[table], table  # sized by the whole demo, as before
     share = {r[0]: r[1] for r in _rows(ea, "SELECT segment_id, AVG(1.0) * COUNT(*) / :n FROM customers "
                                           "WHERE segment_id IS NOT NULL GROUP BY 1", n=BLOCKED)}
-    for i, s in enumerate(demo._SEGMENTS):
+    for i, s in enumerate(demo_shop._SEGMENTS):
         assert abs(share[i + 1] - s[2]) < 0.04, (s[0], share[i + 1])
 
 
@@ -611,8 +614,8 @@ def test_blocks_keep_the_shops_proportions(blocked):
 def test_blocks_load_into_every_engine(engine_name, blocked, tmp_path, request, monkeypatch):
     """Written block by block, each table in several parts, the demo's references hold on the
     engines that check them as the rows arrive, and the rows are SQLite's."""
-    monkeypatch.setattr(demo, "BLOCK_CUSTOMERS", 500)
-    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    monkeypatch.setattr(demo_generator, "BLOCK_CUSTOMERS", 500)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
     if engine_name == "postgresql":
         url = request.getfixturevalue("fresh_pg_db")
     else:
