@@ -199,7 +199,7 @@ class Outlook:
         return link.lag * self.chain_period_months.get((link.driver, link.outcome, link.basis), 1)
 
     def of(self, kpi: Kpi) -> KpiOutlook | None:
-        return self.kpis.get((kpi.metric, dimensions_key(kpi.dimensions)))
+        return self.kpis.get((kpi.metric, kpi.dimensions_key))
 
     def chain_statement(self) -> str:
         """One plain sentence for the whole chain."""
@@ -235,15 +235,19 @@ def _stage(link: Linkage) -> str:
 # --- computing ------------------------------------------------------------------------------
 
 
-def _series(snapshots: Sequence[Any], dimensions: Mapping[str, str]) -> tuple[list[Period], list[float | None]]:
-    """The complete calendar periods of a metric's history and the value of ``dimensions`` in each."""
-    periods, values = [], []
-    for snapshot in snapshots:
-        if calendar_unit(snapshot.period_start, snapshot.period_end) is None:
-            continue  # a to-date or trailing window: not one of a series of whole periods
-        periods.append(Period("current", snapshot.period_start, snapshot.period_end))
-        values.append(snapshot.current(**dimensions))
-    return periods, values
+def _calendar_snapshots(snapshots: Sequence[Any]) -> tuple[list[Any], list[Period]]:
+    """The snapshots of a metric's history on complete calendar periods, and those periods."""
+    # a to-date or trailing window is not one of a series of whole periods
+    kept = [s for s in snapshots if calendar_unit(s.period_start, s.period_end) is not None]
+    return kept, [Period("current", s.period_start, s.period_end) for s in kept]
+
+
+def _series(snapshots: Sequence[Any], dimensions: str,
+            calendar: tuple[list[Any], list[Period]] | None = None) -> tuple[list[Period], list[float | None]]:
+    """The complete calendar periods of a metric's history and the value of ``dimensions`` (a
+    dimensions key) in each (``calendar``: ``_calendar_snapshots(snapshots)``, when already made)."""
+    kept, periods = calendar if calendar is not None else _calendar_snapshots(snapshots)
+    return list(periods), [s.current_values.get(dimensions) for s in kept]
 
 
 @dataclass(frozen=True)
@@ -463,11 +467,20 @@ class OutlookCache:
         self._unit_pairs = unit_pairs
         self._kpis: dict[Any, KpiOutlook] = {}
         self._links: dict[Any, list[Linkage]] = {}
+        from .history import HistoryCache
+
+        self.history = HistoryCache()  # each metric's history, read again when it moved
         self.computed = 0  # answers computed (not remembered): for the tests and the benchmark
 
     def unit_pairs(self) -> list[tuple[str, str]] | None:
         pairs = self._unit_pairs() if callable(self._unit_pairs) else self._unit_pairs
         return None if pairs is None else [tuple(p) for p in pairs]
+
+    @staticmethod
+    def history_keys(scorecard: Scorecard, chain: bool = True) -> set[str]:
+        """The metrics whose history the outlook of ``scorecard`` reads."""
+        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)} if chain else set()
+        return {kpi.metric for kpi in scorecard.kpis} | chain_keys
 
     def build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None = None, *, chain: bool = True,
               partial: bool = False) -> Outlook:
@@ -481,22 +494,19 @@ class OutlookCache:
             return self._build(store, scorecard, snapshots, chain, partial)
 
     def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool) -> Outlook:
-        from .history import history_snapshots
-
-        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)} if chain else set()
-        keys = {kpi.metric for kpi in scorecard.kpis} | chain_keys
         if snapshots is None:
-            snapshots = history_snapshots(store, keys=keys)
+            snapshots = self.history.snapshots(store, self.history_keys(scorecard, chain))
         by_metric: dict[str, list[Any]] = defaultdict(list)
         for snapshot in snapshots:
             by_metric[snapshot.metric_key].append(snapshot)
         kpis, used_kpis = {}, {}
         specs, to_date = self._to_date(store, scorecard)
+        calendars = {metric: _calendar_snapshots(snapshots) for metric, snapshots in by_metric.items()}
         for kpi in scorecard.kpis:
-            periods, values = _series(by_metric.get(kpi.metric, []), kpi.dimensions)
+            periods, values = _series(by_metric.get(kpi.metric, []), kpi.dimensions_key, calendars.get(kpi.metric))
             spec = kpi.standard.spec
-            running = to_date.get((kpi.metric, dimensions_key(kpi.dimensions)))
-            memo = (kpi.metric, dimensions_key(kpi.dimensions), kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
+            running = to_date.get((kpi.metric, kpi.dimensions_key))
+            memo = (kpi.metric, kpi.dimensions_key, kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
                     spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)), running,
                     specs.get(kpi.metric))
             result = self._kpis.get(memo)
@@ -509,7 +519,7 @@ class OutlookCache:
                                         anomaly_reason=f"no anomaly score: {exc}")
                 self.computed += 1
             used_kpis[memo] = result
-            kpis[(kpi.metric, dimensions_key(kpi.dimensions))] = result
+            kpis[(kpi.metric, kpi.dimensions_key)] = result
         if partial:
             self._kpis.update(used_kpis)
         else:
@@ -549,14 +559,14 @@ class OutlookCache:
                 continue
             # runs of the to-date spec, and of the whole unit (a complete-period value)
             points = store.period_points(metric, [spec, unit], _store_windows(windows),
-                                         sorted({dimensions_key(k.dimensions) for k in kpis}))
+                                         sorted({k.dimensions_key for k in kpis}))
             by_dims: dict[str, list[Any]] = defaultdict(list)
             for point in points:
                 by_dims[point.dimensions].append(point)
             for kpi in kpis:
                 if (kpi.period_start, kpi.period_end) != (start, now):
                     continue
-                key = dimensions_key(kpi.dimensions)
+                key = kpi.dimensions_key
                 found[(metric, key)] = ToDate(spec, running, elapsed, _earlier_points(windows, by_dims.get(key, [])))
         return specs, found
 
@@ -570,7 +580,7 @@ class OutlookCache:
             snapshots = by_metric.get(key)
             if not snapshots:
                 continue
-            periods, values = _series(snapshots, {})
+            periods, values = _series(snapshots, dimensions_key({}))
             if any(v is not None for v in values):
                 totals[key] = (periods, values)
             units: dict[str, list[float | None]] = {}

@@ -108,6 +108,12 @@ class Kpi:
     period_start: datetime | None = None  # the current period the value covers, [start, end)
     period_end: datetime | None = None
     missing_reason: str | None = None  # why there is no value, when the runner knows
+    stored_dimensions: str | None = field(default=None, compare=False, repr=False)  # canonical JSON, as stored
+
+    @property
+    def dimensions_key(self) -> str:
+        """The dimensions as canonical JSON (crmmetrics.store.dimensions_key), without encoding them again."""
+        return self.stored_dimensions if self.stored_dimensions is not None else dimensions_key(self.dimensions)
 
     @property
     def key(self) -> str:
@@ -277,11 +283,12 @@ class Scorecard:
         }
 
 
-def _judged(standards: list[Standard], observed: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """Which observations (by dimensions) each standard of one metric judges (see module docs)."""
-    has_total = any(not dims for dims in observed)
-    judged: dict[str, list[dict[str, str]]] = {s.key: [] for s in standards}
-    for dims in observed:
+def _judged(standards: list[Standard], observed: list[tuple[str, dict[str, str]]]) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Which observations ((dimensions key, dimensions) pairs) each standard of one metric
+    judges (see module docs)."""
+    has_total = any(not dims for _, dims in observed)
+    judged: dict[str, list[tuple[str, dict[str, str]]]] = {s.key: [] for s in standards}
+    for key, dims in observed:
         candidates = [
             s
             for s in standards
@@ -289,8 +296,12 @@ def _judged(standards: list[Standard], observed: list[dict[str, str]]) -> dict[s
         ]
         if candidates:
             best = min(candidates, key=lambda s: (-len(s.dimensions), s.key))
-            judged[best.key].append(dims)
+            judged[best.key].append((key, dims))
     return judged
+
+
+_PROCESS_ORDER = {str(p): i for i, p in enumerate(Process)}
+_PERSPECTIVE_ORDER = {str(q): i for i, q in enumerate(Perspective)}
 
 
 def evaluate(
@@ -302,7 +313,7 @@ def evaluate(
     observations = list(observations)
     values: dict[str, dict[str, dict[str, LatestObservation]]] = defaultdict(lambda: defaultdict(dict))
     for observation in observations:
-        values[observation.metric_key][dimensions_key(observation.dimensions)][observation.period_label] = observation
+        values[observation.metric_key][observation.dimensions_key][observation.period_label] = observation
     by_metric: dict[str, list[Standard]] = defaultdict(list)
     for standard in standards:
         if standard.metric in records:  # a standard for a metric no plugin defines is not on the scorecard
@@ -313,13 +324,14 @@ def evaluate(
         record = records[metric]
         direction = Direction(record.direction)
         observed = values.get(metric, {})
-        judged = _judged(metric_standards, [next(iter(p.values())).dimensions for p in observed.values()])
+        judged = _judged(metric_standards, [(key, next(iter(p.values())).dimensions) for key, p in observed.items()])
         for standard in metric_standards:
-            rows = judged[standard.key] or [standard.dimensions]  # nothing observed: one "no data" row
-            periods = [observed.get(dimensions_key(dims), {}) for dims in rows]
+            # nothing observed: one "no data" row
+            rows = judged[standard.key] or [(dimensions_key(standard.dimensions), standard.dimensions)]
+            periods = [observed.get(key, {}) for key, _ in rows]
             with_value = sum(1 for p in periods if p.get("current") and p["current"].value is not None)
             share = 1.0 / (with_value or len(rows))
-            for dims, period in zip(rows, periods):
+            for (canonical, dims), period in zip(rows, periods):
                 current, previous = period.get("current"), period.get("previous")
                 value = current.value if current else None
                 before = previous.value if previous else None
@@ -347,35 +359,38 @@ def evaluate(
                         period_start=current.period_start if current else None,
                         period_end=current.period_end if current else None,
                         missing_reason=current.reason if current else None,
+                        stored_dimensions=canonical,
                     )
                 )
-    kpis.sort(key=lambda k: (list(Process).index(Process(k.process)), list(Perspective).index(Perspective(k.perspective)), k.name, k.key))
+    kpis.sort(key=lambda k: (_PROCESS_ORDER[k.process], _PERSPECTIVE_ORDER[k.perspective], k.name, k.key))
 
-    cells = {
-        (str(p), str(q)): weighted_mean((k.score, k.weight) for k in kpis if k.process == p and k.perspective == q)
-        for p in Process
-        for q in Perspective
-    }
-    processes = {str(p): weighted_mean((k.score, k.weight) for k in kpis if k.process == p) for p in Process}
-    perspectives = {str(q): weighted_mean((k.score, k.weight) for k in kpis if k.perspective == q) for q in Perspective}
+    # each roll-up's KPIs, grouped in one pass
+    by_cell: dict[tuple[str, str], list[Kpi]] = {(str(p), str(q)): [] for p in Process for q in Perspective}
+    by_process: dict[str, list[Kpi]] = {str(p): [] for p in Process}
+    by_perspective: dict[str, list[Kpi]] = {str(q): [] for q in Perspective}
+    for kpi in kpis:
+        by_cell[(kpi.process, kpi.perspective)].append(kpi)
+        by_process[kpi.process].append(kpi)
+        by_perspective[kpi.perspective].append(kpi)
+
+    def score(group: list[Kpi]) -> float | None:
+        return weighted_mean((k.score, k.weight) for k in group)
+
+    perspectives = {q: score(group) for q, group in by_perspective.items()}
     scored = [s for s in perspectives.values() if s is not None]
     judged = [k.attained for k in kpis if k.attained is not None]
     times = [k.computed_at for k in kpis if k.computed_at is not None]
     return Scorecard(
         kpis=kpis,
-        cells=cells,
-        processes=processes,
+        cells={cell: score(group) for cell, group in by_cell.items()},
+        processes={p: score(group) for p, group in by_process.items()},
         perspectives=perspectives,
         index=sum(scored) / len(scored) if scored else None,
         attainment=sum(judged) / len(judged) if judged else None,
         computed_at=max(times) if times else None,
-        cell_coverage={
-            (str(p), str(q)): Coverage.of(k for k in kpis if k.process == p and k.perspective == q)
-            for p in Process
-            for q in Perspective
-        },
-        process_coverage={str(p): Coverage.of(k for k in kpis if k.process == p) for p in Process},
-        perspective_coverage={str(q): Coverage.of(k for k in kpis if k.perspective == q) for q in Perspective},
+        cell_coverage={cell: Coverage.of(group) for cell, group in by_cell.items()},
+        process_coverage={p: Coverage.of(group) for p, group in by_process.items()},
+        perspective_coverage={q: Coverage.of(group) for q, group in by_perspective.items()},
         coverage=Coverage.of(kpis),
         value_source=(records, observations),
     )
@@ -437,10 +452,13 @@ class GaugeFamilies:
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
 
-    def add(self, name: str, documentation: str, labels: Mapping[str, str], value: float) -> None:
-        if name not in self.families:
-            self.families[name] = Metric(name, documentation, "gauge")
-        self.families[name].samples.append(Sample(name, dict(labels), value))
+    def add(self, name: str, documentation: str, labels: dict[str, str], value: float) -> None:
+        """A sample with ``labels``, not copied: the samples of one KPI share one dict (and the
+        exposition renders its label text once), so it must not change afterwards."""
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = Metric(name, documentation, "gauge")
+        family.samples.append(Sample(name, labels, value))
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self.families[name] for name in sorted(self.families))
@@ -457,26 +475,36 @@ def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
     the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
     """
     kpi_families = GaugeFamilies()
+    add = kpi_families.add
+    names: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
     for kpi in scorecard.kpis:
-        dims = list(kpi.dimensions)
+        dims = tuple(kpi.dimensions)
+        named = names.get((kpi.unit, dims))
+        if named is None:  # the families' names and help of one unit and dimension set, once
+            suffix = EXPORT_UNITS[kpi.unit].suffix
+            named = names[(kpi.unit, dims)] = (
+                (target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}"),
+                (threshold_family("red", kpi.unit, dims), f"The red threshold of a KPI, in {suffix}"),
+                (threshold_family("green", kpi.unit, dims), f"The green threshold of a KPI, in {suffix}"),
+                (status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)"),
+                (score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds"),
+                (change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|"),
+                (weight_family(dims), "Weight of a KPI in the scorecard roll-ups"),
+            )
+        target, red, green, status, score, change, weight = named
         labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
         base = EXPORT_UNITS[kpi.unit]
         spec = kpi.standard.spec
-        suffix = base.suffix
         if kpi.target is not None:
-            kpi_families.add(target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}", labels, base.to_base(kpi.target))
-        for threshold, value in (("red", spec.red), ("green", spec.green)):
-            kpi_families.add(
-                threshold_family(threshold, kpi.unit, dims), f"The {threshold} threshold of a KPI, in {suffix}", labels, base.to_base(value)
-            )
+            add(*target, labels, base.to_base(kpi.target))
+        add(*red, labels, base.to_base(spec.red))
+        add(*green, labels, base.to_base(spec.green))
         if kpi.status is not None:
-            kpi_families.add(status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)", labels,
-                             STATUS_VALUES[kpi.status])
-            kpi_families.add(score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds", labels, kpi.score)
+            add(*status, labels, STATUS_VALUES[kpi.status])
+            add(*score, labels, kpi.score)
         if kpi.change is not None:
-            kpi_families.add(change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|",
-                             labels, kpi.change)
-        kpi_families.add(weight_family(dims), "Weight of a KPI in the scorecard roll-ups", labels, kpi.weight)
+            add(*change, labels, kpi.change)
+        add(*weight, labels, kpi.weight)
     yield from kpi_families
 
     cell = Metric("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100", "gauge")
