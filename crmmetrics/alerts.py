@@ -45,7 +45,7 @@ from .families import (
     status_family,
     value_family,
 )
-from .scorecard import format_value
+from .display import format_value
 from .standards import Standard, describe_target
 from .vocabulary import Direction
 

@@ -27,7 +27,7 @@ docs/operations.md):
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
 The scorecard adds the standards' targets, thresholds, statuses and scores
-(``crmmetrics.scorecard.scorecard_families``), and the outlook the forecasts, pacing, anomaly
+(``crmmetrics.scorecard_families``), and the outlook the forecasts, pacing, anomaly
 scores and value-chain links (``crmmetrics.outlook.outlook_families``), computed from the
 stored history; the change marker therefore includes the backfilled runs
 (``Store.history_marker``). The HTTP server (``crmmetrics.server``) serves
@@ -56,7 +56,8 @@ from prometheus_client.samples import Sample
 from . import exposition_format
 from .definitions import EXPORT_UNITS
 from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
-from .scorecard import evaluate, scorecard_families
+from .scorecard import evaluate
+from .scorecard_families import scorecard_families
 from .standards import standards_in_force
 from .store import LatestObservation, MetricRecord, Store
 

@@ -29,7 +29,8 @@ from prometheus_client.samples import Sample
 from sqlalchemy import func, or_, select
 
 from .exporter import info_families, timestamp, value_families
-from .scorecard import evaluate, scorecard_families
+from .scorecard import evaluate
+from .scorecard_families import scorecard_families
 from .standards import resolve, _all_changes
 from .periods import CALENDAR
 from .store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store, dimensions_key

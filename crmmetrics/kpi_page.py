@@ -21,7 +21,8 @@ from sqlmodel import select
 from .history import Snapshot, history_snapshots
 from .page import _CSS, _when
 from .periods import Period
-from .scorecard import Kpi, build_scorecard, format_value
+from .display import format_value
+from .scorecard import Kpi, build_scorecard
 from .standards import standard_history, standards_in_force
 from .store import BackfilledRun, Store, utcnow
 from .vocabulary import Perspective, Process

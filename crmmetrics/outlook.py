@@ -61,6 +61,7 @@ from .families import (
     CHAIN_UPPER,
     FORECAST_PERIOD_END,
     FORECAST_PERIOD_START,
+    GaugeFamilies,
     anomaly_family,
     forecast_family,
     pacing_family,
@@ -68,7 +69,7 @@ from .families import (
 )
 from .forecast import MIN_ERRORS, InsufficientHistory, Forecast, Pacing, forecast_next, forecast_period_end, pacing
 from .periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
-from .scorecard import GaugeFamilies, Kpi, Scorecard
+from .scorecard import Kpi, Scorecard
 from .store import Store, dimensions_key
 from .value_chain import CHAIN, ChainLink, Linkage, link_across_units, link_over_periods
 

@@ -17,7 +17,8 @@ from html import escape
 from urllib.parse import quote
 
 from .periods import Period
-from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from .display import change_is_good, format_change, format_value
+from .scorecard import Coverage, Kpi, Scorecard, build_scorecard
 from .store import LatestObservation, Store, utcnow
 from .vocabulary import Direction, Perspective, Process
 

@@ -26,7 +26,8 @@ from crmmetrics.exporter import Exposition, timestamp
 from crmmetrics.forecast import forecast_next, pacing
 from crmmetrics.history import history_snapshots
 from crmmetrics.outlook import OutlookCache, calendar_unit
-from crmmetrics.scorecard import build_scorecard, format_value
+from crmmetrics.display import format_value
+from crmmetrics.scorecard import build_scorecard
 from crmmetrics.server import make_server
 from crmmetrics.store import Store
 from support.monthly_shop import build_shop

@@ -13,7 +13,8 @@ from ..alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Link
 from ..definitions import parse_duration
 from ..errors import ConfigError
 from ..periods import Period
-from ..scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from ..display import change_is_good, format_change, format_value
+from ..scorecard import Coverage, Kpi, Scorecard, build_scorecard
 from ..standards import standards_in_force
 from ..vocabulary import Perspective, Process
 from . import cli

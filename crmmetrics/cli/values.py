@@ -7,7 +7,8 @@ import json
 import click
 
 from ..errors import ConfigError
-from ..scorecard import build_scorecard, format_value
+from ..display import format_value
+from ..scorecard import build_scorecard
 from ..values import MetricValue, metric_values
 from . import cli
 from .core import _app, config_option
