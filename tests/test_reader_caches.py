@@ -109,3 +109,19 @@ def test_the_history_kept_per_metric_is_a_fresh_read_after_live_and_backfilled_r
     ]
     assert snapshot_view(cache.snapshots(store, ["beta"])) == snapshot_view(history_snapshots(store, keys=["beta"]))
     assert store.metric_history_markers()["beta"][2:] != (0, None)  # its backfilled runs are in its marker
+
+
+def test_the_page_is_rendered_once_per_change_of_the_store(store, monkeypatch):
+    from crmmetrics import page
+    from crmmetrics.server import CachedPage
+
+    rendered = []
+    real = page.landing_page
+    monkeypatch.setattr(page, "landing_page", lambda *args: rendered.append(args) or real(*args))
+    cached = CachedPage(store)
+    first = cached()
+    assert cached() is first and len(rendered) == 1
+    live_run(store, "alpha", 6, 30.0)
+    second = cached()
+    assert len(rendered) == 2 and "30" in second and second != first
+    assert cached() is second and len(rendered) == 2
