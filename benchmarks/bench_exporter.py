@@ -16,13 +16,14 @@ change and weight; the other half values only), sized so that the exposition has
 
 Prints the figures and the ratios to the floor, measured in the same run, interleaved.
 
-    python benchmarks/bench_exporter.py [--samples 10000] [--repeat 10]
+    python benchmarks/bench_exporter.py [--samples 10000] [--repeat 10] [--store DEMO/store.sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import shutil
 import statistics
 import tempfile
 import time
@@ -104,10 +105,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--metrics", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--store", type=Path,
+                        help="render a copy of this store (e.g. a demo's store.sqlite) instead of a filled one; "
+                             "a change is a new run of its first metric with its latest values")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        store = Store(f"sqlite:///{Path(directory) / 'store.sqlite'}")
-        segments = fill(store, args.samples, args.metrics)
+        path = Path(directory) / "store.sqlite"
+        if args.store:
+            shutil.copyfile(args.store, path)
+        store = Store(f"sqlite:///{path}")
+        segments = 0 if args.store else fill(store, args.samples, args.metrics)
         exposition = Exposition(store)
         body = exposition.body()  # the first scrape renders (and computes the outlook from scratch)
         samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
@@ -120,7 +127,18 @@ def main() -> None:
 
         def change() -> None:
             shift[0] += 1
-            write_run(store, "bench_00", segments, shift[0])
+            if not args.store:
+                write_run(store, "bench_00", segments, shift[0])
+                return
+            latest = store.latest_observations()
+            key = latest[0].metric_key
+            run = Run(metric_key=key, plugin="bench", started_at=NOW, finished_at=NOW, duration_seconds=0.1, status="success")
+            store.write_run(run, [
+                Observation(run_id=0, metric_key=key, dimensions=o.dimensions_key, period_label=o.period_label,
+                            period_start=o.period_start, period_end=o.period_end,
+                            value=None if o.value is None else o.value + shift[0], computed_at=o.computed_at)
+                for o in latest if o.metric_key == key
+            ])
 
         def after_change(encoding: str) -> float:
             change()
@@ -141,7 +159,8 @@ def main() -> None:
             om_floor.extend(timed(openmetrics_floor, 1))
         cached = statistics.median(timed(exposition.body, args.repeat * 4))
         median = statistics.median
-        print(f"{args.metrics} metrics x {segments} segments: {samples:,} samples, exposition {len(body):,} bytes; "
+        shape = f"a copy of {args.store}" if args.store else f"{args.metrics} metrics x {segments} segments"
+        print(f"{shape}: {samples:,} samples, exposition {len(body):,} bytes; "
               f"renders {exposition.renders}; floor's text identical to crmmetrics': {same}")
         print(f"floor, plain prometheus_client, text:                {median(text_floor) * 1000:8.1f} ms")
         print(f"render after a change, text:                         {median(text) * 1000:8.1f} ms  "

@@ -65,6 +65,9 @@ def history_snapshots(
     runs = Run.__table__.c
     backfilled = select(BackfilledRun.run_id)
     latest_live = select(func.max(runs.id)).where(runs.status == "success", runs.id.not_in(backfilled)).group_by(runs.metric_key)
+    if keys is not None:
+        keys = list(keys)
+        latest_live = latest_live.where(runs.metric_key.in_(keys))  # the metrics asked for only, by their index
     newest = (
         select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
         .join(Run.__table__, runs.id == obs.run_id)
@@ -79,7 +82,7 @@ def history_snapshots(
     if end is not None:
         newest = newest.where(obs.period_end <= end)
     if keys is not None:
-        newest = newest.where(obs.metric_key.in_(list(keys)))
+        newest = newest.where(obs.metric_key.in_(keys))
     newest = newest.subquery()
     missing = MissingValue.__table__.c
     statement = (

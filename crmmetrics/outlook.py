@@ -38,9 +38,9 @@ inputs moved. ``benchmarks/bench_outlook.py`` measures a full computation on the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
+from contextlib import ExitStack
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -490,11 +490,21 @@ class OutlookCache:
         ``chain=False`` leaves the value chain out; ``partial``: ``scorecard`` holds only some
         KPIs (one KPI's page), so the answers remembered for the others are kept."""
         # The fits are thousands of optimisations of a few dozen numbers: BLAS threads only get
-        # in each other's way (measured: 15 s instead of 1.6 s on two busy cores).
-        with threadpool_limits(limits=1):
-            return self._build(store, scorecard, snapshots, chain, partial)
+        # in each other's way (measured: 15 s instead of 1.6 s on two busy cores). Limited when
+        # the first answer is computed: finding the BLAS libraries costs more than a build whose
+        # answers are all remembered.
+        with ExitStack() as stack:
+            limited: list[bool] = []
 
-    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool) -> Outlook:
+            def one_blas_thread() -> None:
+                if not limited:
+                    stack.enter_context(threadpool_limits(limits=1))
+                    limited.append(True)
+
+            return self._build(store, scorecard, snapshots, chain, partial, one_blas_thread)
+
+    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool,
+               computing: Callable[[], None]) -> Outlook:
         if snapshots is None:
             snapshots = self.history.snapshots(store, self.history_keys(scorecard, chain))
         by_metric: dict[str, list[Any]] = defaultdict(list)
@@ -512,6 +522,7 @@ class OutlookCache:
                     specs.get(kpi.metric))
             result = self._kpis.get(memo)
             if result is None:
+                computing()
                 try:
                     result = _kpi_outlook(kpi, periods, values, running, specs.get(kpi.metric))
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # one KPI's odd history
@@ -527,11 +538,12 @@ class OutlookCache:
             self._kpis = used_kpis  # forget answers no KPI asks for any more: the memory stays bounded
         if not chain:
             return Outlook(kpis, [], self.unit_pairs() if self._unit_pairs is not None else None)
-        analyses, used_links = self._chain(store, by_metric)
+        records = scorecard.value_source[0] if scorecard.value_source is not None else store.metric_records()
+        analyses, used_links = self._chain(records, by_metric, computing)
         self._links = used_links
         chain = [link for link, _ in analyses]
         months = {(link.driver, link.outcome, link.basis): m for link, m in analyses}
-        names = {key: record.name for key, record in store.metric_records().items()}
+        names = {key: record.name for key, record in records.items()}
         return Outlook(kpis, chain, self.unit_pairs(), months, names)
 
     def _to_date(self, store: Store, scorecard: Scorecard) -> tuple[dict[str, str], dict[tuple[str, str], ToDate]]:
@@ -571,8 +583,8 @@ class OutlookCache:
                 found[(metric, key)] = ToDate(spec, running, elapsed, _earlier_points(windows, by_dims.get(key, [])))
         return specs, found
 
-    def _chain(self, store: Store, by_metric: Mapping[str, list[Any]]) -> tuple[list[tuple[Linkage, int]], dict[Any, Any]]:
-        records = store.metric_records()
+    def _chain(self, records: Mapping[str, Any], by_metric: Mapping[str, list[Any]],
+               computing: Callable[[], None]) -> tuple[list[tuple[Linkage, int]], dict[Any, Any]]:
         names = {key: record.name for key, record in records.items()}
         totals: dict[str, tuple[list[Period], list[float | None]]] = {}
         by_unit: dict[str, dict[str, tuple[list[Period], list[float | None]]]] = {}
@@ -596,10 +608,11 @@ class OutlookCache:
         for link in CHAIN:
             involved = [totals[k] for k in (link.driver, link.outcome) if k in totals]
             units = [sorted((u, _frozen(s)) for u, s in by_unit.get(k, {}).items()) for k in (link.driver, link.outcome)]
-            memo = (link, tuple(_frozen(s) for s in involved), json.dumps(units, default=str), tuple(pairs or ()),
+            memo = (link, tuple(_frozen(s) for s in involved), tuple(tuple(u) for u in units), tuple(pairs or ()),
                     pairs is None, names.get(link.driver), names.get(link.outcome))
             result = self._links.get(memo)
             if result is None:
+                computing()
                 try:
                     result = _link_analyses(link, totals, by_unit, pairs, names)
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
