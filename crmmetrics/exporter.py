@@ -44,6 +44,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import groupby
+from operator import attrgetter
 from datetime import datetime
 from typing import Any
 
@@ -77,37 +79,78 @@ def timestamp(moment: datetime) -> float:
     return calendar.timegm(moment.timetuple()) + moment.microsecond / 1e6
 
 
-def value_families(records: Mapping[str, MetricRecord], observations: Iterable[LatestObservation]) -> Iterator[Metric]:
-    """The value families of these observations, with their period bounds and computation times.
-
-    One place for how a stored value becomes samples: ``/metrics`` renders the latest
-    observations, ``crmmetrics history export`` each stored period (crmmetrics.history).
-    """
-    values: dict[str, Metric] = {}
+def _metric_value_samples(
+    metric: str, record: MetricRecord, observations: list[LatestObservation], names: dict[tuple[str, tuple[str, ...]], tuple[str, str]]
+) -> tuple[list[tuple[str, str, Sample]], dict[tuple[str, str], tuple[datetime, datetime]], datetime | None]:
+    """One metric's value samples (family name, help, sample), its period bounds and when it was
+    computed; ``names``: family names and help by unit and dimension names, made once per render."""
+    samples = []
     bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
-    computed_at: dict[str, datetime] = {}
-    names: dict[tuple[str, tuple[str, ...]], Metric] = {}  # (unit, dimension names) -> its family
+    computed_at = None
+    to_base = EXPORT_UNITS[record.unit].to_base
     for observation in observations:
-        record = records.get(observation.metric_key)
-        if observation.value is None or record is None:
+        if observation.value is None:
             continue
         dimensions = observation.dimensions
-        family = names.get((record.unit, tuple(dimensions)))
-        if family is None:
-            name = value_family(record.unit, dimensions)
-            if name not in values:
-                values[name] = Metric(name, _value_help(record.unit, dimensions), "gauge")
-            family = names[(record.unit, tuple(dimensions))] = values[name]
+        named = names.get((record.unit, tuple(dimensions)))
+        if named is None:
+            named = names[(record.unit, tuple(dimensions))] = (
+                value_family(record.unit, dimensions), _value_help(record.unit, dimensions)
+            )
         labels = {
-            "metric": observation.metric_key,
+            "metric": metric,
             "process": record.process,
             "perspective": record.perspective,
             "period": observation.period_label,
             **dimensions,
         }
-        family.samples.append(Sample(family.name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
-        bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
-        computed_at[observation.metric_key] = observation.computed_at
+        samples.append((*named, Sample(named[0], labels, to_base(observation.value))))
+        bounds[(metric, observation.period_label)] = (observation.period_start, observation.period_end)
+        computed_at = observation.computed_at
+    return samples, bounds, computed_at
+
+
+def value_families(
+    records: Mapping[str, MetricRecord], observations: Iterable[LatestObservation], memo: dict[str, Any] | None = None
+) -> Iterator[Metric]:
+    """The value families of these observations, with their period bounds and computation times.
+
+    One place for how a stored value becomes samples: ``/metrics`` renders the latest
+    observations, ``crmmetrics history export`` each stored period (crmmetrics.history).
+    ``memo``: a dict a reader keeps between renders: a metric whose definition is unchanged and
+    whose observations are the same objects (the store keeps a run's) keeps its samples.
+    """
+    values: dict[str, Metric] = {}
+    bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+    computed_at: dict[str, datetime] = {}
+    names: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
+    kept: dict[str, Any] = {}
+    for metric, run in groupby(observations, key=attrgetter("metric_key")):
+        group = list(run)
+        record = records.get(metric)
+        if record is None:
+            continue
+        shown = (record.unit, record.process, record.perspective)
+        known = memo.get(metric) if memo is not None and metric not in kept else None
+        if (known is not None and known[0] == shown and len(known[1]) == len(group)
+                and all(a is b for a, b in zip(known[1], group))):
+            part = known[2]
+        else:
+            part = _metric_value_samples(metric, record, group, names)
+        if metric not in kept:
+            kept[metric] = (shown, group, part)
+        samples, metric_bounds, computed = part
+        for name, documentation, sample in samples:
+            family = values.get(name)
+            if family is None:
+                family = values[name] = Metric(name, documentation, "gauge")
+            family.samples.append(sample)
+        bounds.update(metric_bounds)
+        if computed is not None:
+            computed_at[metric] = computed
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
     for name in sorted(values):
         yield values[name]
     start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
@@ -148,11 +191,14 @@ class StoreCollector:
 
         self.store = store
         self.outlook = outlook if outlook is not None else OutlookCache()
+        self._values: dict[str, Any] = {}  # memos kept between renders (value_families, evaluate, scorecard_families)
+        self._kpis: dict[str, Any] = {}
+        self._kpi_samples: dict[int, Any] = {}
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
         observations = self.store.latest_observations()
-        yield from value_families(records, observations)
+        yield from value_families(records, observations, self._values)
         yield from info_families(records.values())
 
         labels = ["metric", "plugin"]
@@ -173,9 +219,10 @@ class StoreCollector:
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)
         yield from model_fit_families(self.store.latest_model_fits())
-        # The scorecard judges the same snapshot: one read of the store per render.
-        scorecard = evaluate(standards_in_force(self.store), records, observations)
-        yield from scorecard_families(scorecard)
+        # The scorecard judges the same snapshot: one read of the store per render. A metric
+        # whose run, definition and standards did not change keeps its KPIs and their samples.
+        scorecard = evaluate(standards_in_force(self.store), records, observations, self._kpis)
+        yield from scorecard_families(scorecard, self._kpi_samples)
         from sqlalchemy.exc import SQLAlchemyError
 
         from .outlook import outlook_families

@@ -86,10 +86,13 @@ class GaugeFamilies:
     def add(self, name: str, documentation: str, labels: dict[str, str], value: float) -> None:
         """A sample with ``labels``, not copied: the samples of one KPI share one dict (and the
         exposition renders its label text once), so it must not change afterwards."""
+        self.append(name, documentation, Sample(name, labels, value))
+
+    def append(self, name: str, documentation: str, sample: Sample) -> None:
         family = self.families.get(name)
         if family is None:
             family = self.families[name] = Metric(name, documentation, "gauge")
-        family.samples.append(Sample(name, labels, value))
+        family.samples.append(sample)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self.families[name] for name in sorted(self.families))

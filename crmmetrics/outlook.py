@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from contextlib import ExitStack
+from functools import lru_cache
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import anomaly
 from .definitions import EXPORT_UNITS
@@ -107,6 +108,7 @@ _SEASONS = {"month": 12, "quarter": 4, "year": None}
 _UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
+@lru_cache(maxsize=4096)  # asked for every KPI and stored period on every build
 def calendar_unit(start: datetime | None, end: datetime | None) -> str | None:
     """``month``, ``quarter`` or ``year`` when ``[start, end)`` is one whole calendar unit, else None."""
     if start is None or end is None:
@@ -459,6 +461,17 @@ def _frozen(series: tuple[list[Period], list[float | None]]) -> tuple:
     return tuple((p.start, p.end, v) for p, v in zip(periods, values))
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries, found once (numpy's and scipy's are loaded with this module): finding
+    them reads the process's libraries, which took longer than a build whose answers are remembered."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 class OutlookCache:
     """Remembers each KPI's and each chain pair's answer by its inputs, so that a change of the
     store recomputes only what it touched (see the module docs). Thread-safe enough for the
@@ -467,6 +480,8 @@ class OutlookCache:
     def __init__(self, unit_pairs: Callable[[], list[tuple[str, str]] | None] | list[tuple[str, str]] | None = None) -> None:
         self._unit_pairs = unit_pairs
         self._kpis: dict[Any, KpiOutlook] = {}
+        # (metric, dimensions key) -> the KPI, its history, its answer: found without building its memo key
+        self._recent: dict[tuple[str, str], Any] = {}
         self._links: dict[Any, list[Linkage]] = {}
         from .history import HistoryCache
 
@@ -498,7 +513,7 @@ class OutlookCache:
 
             def one_blas_thread() -> None:
                 if not limited:
-                    stack.enter_context(threadpool_limits(limits=1))
+                    stack.enter_context(_blas().limit(limits=1))
                     limited.append(True)
 
             return self._build(store, scorecard, snapshots, chain, partial, one_blas_thread)
@@ -513,10 +528,22 @@ class OutlookCache:
         kpis, used_kpis = {}, {}
         specs, to_date = self._to_date(store, scorecard)
         calendars = {metric: _calendar_snapshots(snapshots) for metric, snapshots in by_metric.items()}
+        recent: dict[tuple[str, str], Any] = {}
         for kpi in scorecard.kpis:
-            periods, values = _series(by_metric.get(kpi.metric, []), kpi.dimensions_key, calendars.get(kpi.metric))
+            place = (kpi.metric, kpi.dimensions_key)
+            running = to_date.get(place)
+            history = by_metric.get(kpi.metric, [])
+            # the same KPI on the same history (the same snapshot objects) as last time: its answer
+            last = self._recent.get(place)
+            if (last is not None and (last[0] is kpi or last[0] == kpi) and last[2] == (running, specs.get(kpi.metric))
+                    and len(last[1]) == len(history) and all(a is b for a, b in zip(last[1], history))):
+                memo, result = last[3], last[4]
+                recent[place] = last
+                used_kpis[memo] = result
+                kpis[place] = result
+                continue
+            periods, values = _series(history, kpi.dimensions_key, calendars.get(kpi.metric))
             spec = kpi.standard.spec
-            running = to_date.get((kpi.metric, kpi.dimensions_key))
             memo = (kpi.metric, kpi.dimensions_key, kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
                     spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)), running,
                     specs.get(kpi.metric))
@@ -531,11 +558,14 @@ class OutlookCache:
                                         anomaly_reason=f"no anomaly score: {exc}")
                 self.computed += 1
             used_kpis[memo] = result
-            kpis[(kpi.metric, kpi.dimensions_key)] = result
+            kpis[place] = result
+            recent[place] = (kpi, history, (running, specs.get(kpi.metric)), memo, result)
         if partial:
             self._kpis.update(used_kpis)
+            self._recent = {**self._recent, **recent}
         else:
             self._kpis = used_kpis  # forget answers no KPI asks for any more: the memory stays bounded
+            self._recent = recent
         if not chain:
             return Outlook(kpis, [], self.unit_pairs() if self._unit_pairs is not None else None)
         records = scorecard.value_source[0] if scorecard.value_source is not None else store.metric_records()

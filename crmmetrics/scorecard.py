@@ -302,65 +302,106 @@ _PROCESS_ORDER = {str(p): i for i, p in enumerate(Process)}
 _PERSPECTIVE_ORDER = {str(q): i for i, q in enumerate(Perspective)}
 
 
+def _metric_kpis(
+    metric: str, record: MetricRecord, metric_standards: list[Standard], observed: Mapping[str, Mapping[str, LatestObservation]]
+) -> list[Kpi]:
+    """The KPIs of one metric: each standard applied to the observations it judges."""
+    direction = Direction(record.direction)
+    kpis: list[Kpi] = []
+    judged = _judged(metric_standards, [(key, next(iter(p.values())).dimensions) for key, p in observed.items()])
+    for standard in metric_standards:
+        # nothing observed: one "no data" row
+        rows = judged[standard.key] or [(dimensions_key(standard.dimensions), standard.dimensions)]
+        periods = [observed.get(key, {}) for key, _ in rows]
+        with_value = sum(1 for p in periods if p.get("current") and p["current"].value is not None)
+        share = 1.0 / (with_value or len(rows))
+        for (canonical, dims), period in zip(rows, periods):
+            current, previous = period.get("current"), period.get("previous")
+            value = current.value if current else None
+            before = previous.value if previous else None
+            spec = standard.spec
+            target = spec.target_for(before)
+            kpis.append(
+                Kpi(
+                    standard=standard,
+                    metric=metric,
+                    name=record.name,
+                    process=record.process,
+                    perspective=record.perspective,
+                    unit=record.unit,
+                    direction=record.direction,
+                    dimensions=dims,
+                    share=share,
+                    value=value,
+                    previous=before,
+                    target=target,
+                    status=kpi_status(value, spec.red, spec.green) if value is not None else None,
+                    score=kpi_score(value, spec.red, spec.green) if value is not None else None,
+                    change=change_ratio(value, before),
+                    attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
+                    computed_at=current.computed_at if current else None,
+                    period_start=current.period_start if current else None,
+                    period_end=current.period_end if current else None,
+                    missing_reason=current.reason if current else None,
+                    stored_dimensions=canonical,
+                )
+            )
+    return kpis
+
+
+def _same_inputs(old: tuple[Any, list[Standard], list[LatestObservation]], new: tuple[Any, list[Standard], list[LatestObservation]]) -> bool:
+    """A metric's definition and standards equal, and its observations the very same (the store
+    keeps a run's observations, so an unchanged run gives the same objects)."""
+    return (
+        old[0] == new[0]
+        and old[1] == new[1]
+        and len(old[2]) == len(new[2])
+        and all(a is b for a, b in zip(old[2], new[2]))
+    )
+
+
 def evaluate(
     standards: Iterable[Standard],
     records: Mapping[str, MetricRecord],
     observations: Iterable[LatestObservation],
+    memo: dict[str, Any] | None = None,
 ) -> Scorecard:
-    """The scorecard for these standards, metric definitions and latest observations."""
+    """The scorecard for these standards, metric definitions and latest observations.
+
+    ``memo``: a dict a reader keeps between evaluations (the exporter, after every change): a
+    metric whose definition, standards and observations did not change keeps its KPIs."""
     observations = list(observations)
     values: dict[str, dict[str, dict[str, LatestObservation]]] = defaultdict(lambda: defaultdict(dict))
+    of_metric: dict[str, list[LatestObservation]] = defaultdict(list)
     for observation in observations:
         values[observation.metric_key][observation.dimensions_key][observation.period_label] = observation
+        of_metric[observation.metric_key].append(observation)
     by_metric: dict[str, list[Standard]] = defaultdict(list)
     for standard in standards:
         if standard.metric in records:  # a standard for a metric no plugin defines is not on the scorecard
             by_metric[standard.metric].append(standard)
 
-    kpis: list[Kpi] = []
+    ordered: list[tuple[tuple[Any, ...], Kpi]] = []
+    kept: dict[str, Any] = {}
     for metric, metric_standards in sorted(by_metric.items()):
         record = records[metric]
-        direction = Direction(record.direction)
-        observed = values.get(metric, {})
-        judged = _judged(metric_standards, [(key, next(iter(p.values())).dimensions) for key, p in observed.items()])
-        for standard in metric_standards:
-            # nothing observed: one "no data" row
-            rows = judged[standard.key] or [(dimensions_key(standard.dimensions), standard.dimensions)]
-            periods = [observed.get(key, {}) for key, _ in rows]
-            with_value = sum(1 for p in periods if p.get("current") and p["current"].value is not None)
-            share = 1.0 / (with_value or len(rows))
-            for (canonical, dims), period in zip(rows, periods):
-                current, previous = period.get("current"), period.get("previous")
-                value = current.value if current else None
-                before = previous.value if previous else None
-                spec = standard.spec
-                target = spec.target_for(before)
-                kpis.append(
-                    Kpi(
-                        standard=standard,
-                        metric=metric,
-                        name=record.name,
-                        process=record.process,
-                        perspective=record.perspective,
-                        unit=record.unit,
-                        direction=record.direction,
-                        dimensions=dims,
-                        share=share,
-                        value=value,
-                        previous=before,
-                        target=target,
-                        status=kpi_status(value, spec.red, spec.green) if value is not None else None,
-                        score=kpi_score(value, spec.red, spec.green) if value is not None else None,
-                        change=change_ratio(value, before),
-                        attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
-                        computed_at=current.computed_at if current else None,
-                        period_start=current.period_start if current else None,
-                        period_end=current.period_end if current else None,
-                        missing_reason=current.reason if current else None,
-                        stored_dimensions=canonical,
-                    )
-                )
-    kpis.sort(key=lambda k: (_PROCESS_ORDER[k.process], _PERSPECTIVE_ORDER[k.perspective], k.name, k.key))
+        inputs = ((record.name, record.process, record.perspective, record.unit, record.direction), metric_standards,
+                  of_metric.get(metric, []))
+        known = memo.get(metric) if memo is not None else None
+        if known is not None and _same_inputs(known[0], inputs):
+            metric_kpis = known[1]
+        else:
+            metric_kpis = [
+                ((_PROCESS_ORDER[k.process], _PERSPECTIVE_ORDER[k.perspective], k.name, k.key), k)
+                for k in _metric_kpis(metric, record, metric_standards, values.get(metric, {}))
+            ]
+        kept[metric] = (inputs, metric_kpis)
+        ordered.extend(metric_kpis)
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)  # only the metrics asked for now: the memory stays bounded
+    ordered.sort(key=lambda item: item[0])
+    kpis = [kpi for _, kpi in ordered]
 
     # each roll-up's KPIs, grouped in one pass
     by_cell: dict[tuple[str, str], list[Kpi]] = {(str(p), str(q)): [] for p in Process for q in Perspective}

@@ -7,56 +7,74 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from .definitions import EXPORT_UNITS
 from .families import GaugeFamilies, change_family, score_family, status_family, target_family, threshold_family, weight_family
-from .scorecard import STATUS_VALUES, Scorecard
+from .scorecard import STATUS_VALUES, Kpi, Scorecard
 
 
 STATUS_LABELS = ("green", "amber", "red", "no_data")
 
 
-def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
+def _kpi_samples(kpi: Kpi, names: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]]) -> list[tuple[str, str, Sample]]:
+    """One KPI's samples (family name, help, sample); ``names``: the families' names and help by
+    unit and dimension set, made once per render."""
+    dims = tuple(kpi.dimensions)
+    named = names.get((kpi.unit, dims))
+    if named is None:
+        suffix = EXPORT_UNITS[kpi.unit].suffix
+        named = names[(kpi.unit, dims)] = (
+            (target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}"),
+            (threshold_family("red", kpi.unit, dims), f"The red threshold of a KPI, in {suffix}"),
+            (threshold_family("green", kpi.unit, dims), f"The green threshold of a KPI, in {suffix}"),
+            (status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)"),
+            (score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds"),
+            (change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|"),
+            (weight_family(dims), "Weight of a KPI in the scorecard roll-ups"),
+        )
+    target, red, green, status, score, change, weight = named
+    # one label dict for all of the KPI's samples (the exposition renders its text once)
+    labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
+    base = EXPORT_UNITS[kpi.unit]
+    spec = kpi.standard.spec
+    values: list[tuple[tuple[str, str], float]] = []
+    if kpi.target is not None:
+        values.append((target, base.to_base(kpi.target)))
+    values += [(red, base.to_base(spec.red)), (green, base.to_base(spec.green))]
+    if kpi.status is not None:
+        values += [(status, STATUS_VALUES[kpi.status]), (score, kpi.score)]
+    if kpi.change is not None:
+        values.append((change, kpi.change))
+    values.append((weight, kpi.weight))
+    return [(name, documentation, Sample(name, labels, value)) for (name, documentation), value in values]
+
+
+def scorecard_families(scorecard: Scorecard, memo: dict[int, Any] | None = None) -> Iterator[Metric]:
     """The scorecard's Prometheus families (the model: crmmetrics.families, docs/operations.md).
 
     Per KPI, families by dimension set like the values: a target and thresholds in the base
     unit of the KPI's metric, a status, a score, a change and a weight. Then the roll-ups and
     the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
+
+    ``memo``: a dict a reader keeps between renders, with a scorecard evaluated with a memo too
+    (crmmetrics.scorecard.evaluate): a KPI that is the same object as last time keeps its samples.
     """
     kpi_families = GaugeFamilies()
-    add = kpi_families.add
     names: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
+    kept: dict[int, Any] = {}
     for kpi in scorecard.kpis:
-        dims = tuple(kpi.dimensions)
-        named = names.get((kpi.unit, dims))
-        if named is None:  # the families' names and help of one unit and dimension set, once
-            suffix = EXPORT_UNITS[kpi.unit].suffix
-            named = names[(kpi.unit, dims)] = (
-                (target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}"),
-                (threshold_family("red", kpi.unit, dims), f"The red threshold of a KPI, in {suffix}"),
-                (threshold_family("green", kpi.unit, dims), f"The green threshold of a KPI, in {suffix}"),
-                (status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)"),
-                (score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds"),
-                (change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|"),
-                (weight_family(dims), "Weight of a KPI in the scorecard roll-ups"),
-            )
-        target, red, green, status, score, change, weight = named
-        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
-        base = EXPORT_UNITS[kpi.unit]
-        spec = kpi.standard.spec
-        if kpi.target is not None:
-            add(*target, labels, base.to_base(kpi.target))
-        add(*red, labels, base.to_base(spec.red))
-        add(*green, labels, base.to_base(spec.green))
-        if kpi.status is not None:
-            add(*status, labels, STATUS_VALUES[kpi.status])
-            add(*score, labels, kpi.score)
-        if kpi.change is not None:
-            add(*change, labels, kpi.change)
-        add(*weight, labels, kpi.weight)
+        known = memo.get(id(kpi)) if memo is not None else None
+        samples = known[1] if known is not None and known[0] is kpi else _kpi_samples(kpi, names)
+        kept[id(kpi)] = (kpi, samples)  # the KPI kept alive with its samples: its id is not reused
+        for name, documentation, sample in samples:
+            kpi_families.append(name, documentation, sample)
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
     yield from kpi_families
 
     cell = Metric("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100", "gauge")
