@@ -35,9 +35,9 @@ from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from crmmetrics.exporter import OPENMETRICS, TEXT, Exposition
-from crmmetrics.standards import StandardChange
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.readers.exporter import OPENMETRICS, TEXT, Exposition
+from crmmetrics.store.standards import StandardChange
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 NOW = datetime(2026, 11, 1)
 UNITS = ("count", "percent", "currency", "customers")

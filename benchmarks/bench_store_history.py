@@ -28,12 +28,12 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crmmetrics.exporter import Exposition
-from crmmetrics.outlook import OutlookCache
-from crmmetrics.page import landing_page
-from crmmetrics.periods import _months_back
-from crmmetrics.standards import StandardChange
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.core.periods import _months_back
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.readers.outlook import OutlookCache
+from crmmetrics.readers.page import landing_page
+from crmmetrics.store.standards import StandardChange
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 METRICS = 61
 FLOOR_RUNS = METRICS * 10  # the same 140 days of monthly periods, ten runs per metric

@@ -1,4 +1,4 @@
-"""The exposition is rendered by crmmetrics.exposition_format: the same bytes as prometheus_client.
+"""The exposition is rendered by crmmetrics.readers.exposition_format: the same bytes as prometheus_client.
 
 Both formats (text 0.0.4 and OpenMetrics 1.0) against prometheus_client's own ``generate_latest``
 of the same families: the families of a store with awkward dimension values (quotes, a backslash,
@@ -17,10 +17,10 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
-from crmmetrics.exporter import OPENMETRICS, TEXT, Exposition
-from crmmetrics.exposition_format import render
-from crmmetrics.standards import StandardChange
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.readers.exporter import OPENMETRICS, TEXT, Exposition
+from crmmetrics.readers.exposition_format import render
+from crmmetrics.store.standards import StandardChange
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 T0 = datetime(2026, 10, 1)
 T1 = datetime(2026, 11, 1)

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.history import HistoryCache, history_snapshots
-from crmmetrics.periods import Period
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.core.periods import Period
+from crmmetrics.readers.history import HistoryCache, history_snapshots
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 MONTHS = [datetime(2026, m, 1) for m in range(1, 12)]
 
@@ -112,8 +112,8 @@ def test_the_history_kept_per_metric_is_a_fresh_read_after_live_and_backfilled_r
 
 
 def test_the_page_is_rendered_once_per_change_of_the_store(store, monkeypatch):
-    from crmmetrics import page
-    from crmmetrics.server import CachedPage
+    from crmmetrics.readers import page
+    from crmmetrics.serve.server import CachedPage
 
     rendered = []
     real = page.landing_page

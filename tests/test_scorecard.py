@@ -10,11 +10,11 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from crmmetrics.exporter import Exposition
-from crmmetrics.display import format_value
-from crmmetrics.scorecard import change_ratio, evaluate, kpi_score, kpi_status, weighted_mean
-from crmmetrics.standards import Standard, StandardDefault
-from crmmetrics.store import LatestObservation, MetricRecord, Store
+from crmmetrics.readers.display import format_value
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.readers.scorecard import change_ratio, evaluate, kpi_score, kpi_status, weighted_mean
+from crmmetrics.store.standards import Standard, StandardDefault
+from crmmetrics.store.store import LatestObservation, MetricRecord, Store
 from crmmetrics.testing import render_exposition
 from support.scorecard_scenario import build_scenario
 
@@ -329,6 +329,6 @@ def test_a_standards_change_re_renders_the_exposition(scenario):
 
 
 def test_change_is_shown_with_a_sign_only_when_it_shows():
-    from crmmetrics.display import format_change
+    from crmmetrics.readers.display import format_change
 
     assert [format_change(c) for c in (0.0321, -0.005, -0.0004, 0.0, None)] == ["+3.2%", "-0.5%", "0.0%", "0.0%", ""]

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from ..errors import ConfigError
-from ..display import format_value
-from ..scorecard import build_scorecard
-from ..values import MetricValue, metric_values
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.readers.display import format_value
+from crmmetrics.readers.scorecard import build_scorecard
+from crmmetrics.readers.values import MetricValue, metric_values
 from . import cli
 from .core import _app, config_option
 
