@@ -39,7 +39,7 @@ def _kpi_line(kpi: Kpi, outlook=None):
     from rich.text import Text
 
     from crmmetrics.core.periods import Period
-    from crmmetrics.readers.scorecard import change_is_good, format_change, format_value
+    from crmmetrics.readers.display import change_is_good, format_change, format_value
 
     style = STATUS_STYLES[kpi.status]
     line = Text()

@@ -37,7 +37,7 @@ def judged_values(store) -> list[MetricValue]:
 @config_option
 def values_command(metric: str | None, as_json: bool, config_path: str | None) -> None:
     """Print every latest value (standard or not) with its period, dimensions and status."""
-    from crmmetrics.readers.scorecard import format_value
+    from crmmetrics.readers.display import format_value
 
     app = _app(config_path)
     if metric is not None and metric not in app.registry:
