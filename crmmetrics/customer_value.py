@@ -39,10 +39,10 @@ from .clv import (
     BgNbd,
     GammaGamma,
     clv_bgnbd_gg,
-    conditional_expected_purchases,
     conditional_expected_spend,
     fit_bgnbd,
     fit_gamma_gamma,
+    horizon_purchases,
     p_alive,
 )
 from .errors import MetricError
@@ -297,6 +297,11 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
     monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
     observed_margin = gross_margin / revenue if revenue else margin_share  # of the customers' orders
     with np.errstate(all="ignore"):  # the outputs of a refused fit (q <= 1) are never read
+        # The horizon's purchases once for the forecast and the CLV (as :func:`_clv` computes it).
+        purchases, discounted = horizon_purchases(
+            bgnbd, x, t_x, T, horizon_periods=horizon_months, period_length=_MONTH_DAYS / UNIT_DAYS, discount_rate=monthly_rate
+        )
+        spend = conditional_expected_spend(gamma_gamma, x, spend_mbar)
         return CustomerValues(
             end=end,
             ids=ids,
@@ -310,9 +315,9 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
             horizon_months=horizon_months,
             monthly_discount_rate=monthly_rate,
             p_alive=p_alive(bgnbd, x, t_x, T),
-            expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
-            expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
-            clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
+            expected_purchases=purchases,
+            expected_spend=spend,
+            clv=observed_margin * spend * discounted,
         )
 
 
