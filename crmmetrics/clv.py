@@ -307,7 +307,13 @@ def conditional_expected_purchases(params: BgNbd, t: ArrayLike, x: ArrayLike, t_
     x, t_x, T = _as_float(x, t_x, T)
     # The published denominator 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) is exactly
     # 1 / P(alive), so reuse the overflow-safe P(alive).
-    return _purchases_if_alive(params, t, x, T) * p_alive(params, x, t_x, T)
+    if t.ndim == 0 and x.ndim == T.ndim == 1 and x.size == T.size:
+        # One horizon for a customer base: the hypergeometric function once per distinct (x, T).
+        (ux, uT), inverse, _ = distinct_rows(x, T)
+        if_alive = _purchases_if_alive(params, t, ux, uT)[inverse]
+    else:
+        if_alive = _purchases_if_alive(params, t, x, T)
+    return if_alive * p_alive(params, x, t_x, T)
 
 
 def _purchases_if_alive(params: BgNbd, t: np.ndarray, x: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -252,7 +252,7 @@ def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
         .group_by(ranked.c.customer_id)
         .order_by(ranked.c.customer_id)
     )
-    table = _fetch_array(ctx.connection, statement, columns=7)
+    table = fetch_array(ctx.connection, statement, columns=7)
     ids = table[:, 0].astype(np.int64)
     occasions, first, last, total, first_revenue, gross_margin = table[:, 1:].T
     x = occasions - 1
@@ -262,9 +262,10 @@ def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
     return ids, x, t_x, T, mbar, float(total.sum()), float(gross_margin.sum())
 
 
-def _fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
-    """The rows of ``statement`` as one float array, read from the DBAPI cursor as plain tuples:
-    SQLAlchemy's Row objects cost about 40x more to build and convert at a million customers."""
+def fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
+    """The rows of ``statement`` (numbers only) as one float array of ``columns`` columns, read
+    from the DBAPI cursor as plain tuples: SQLAlchemy's Row objects cost about 40x more to build
+    and convert at a million customers."""
     result = connection.execute(statement)
     try:
         rows = result.cursor.fetchall()

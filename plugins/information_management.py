@@ -59,7 +59,7 @@ from sqlalchemy import String, and_, case, func, literal, or_, select
 
 from crmmetrics import Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
 from crmmetrics.clv import conditional_expected_purchases, fit_bgnbd
-from crmmetrics.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
+from crmmetrics.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, fetch_array, last_day
 from crmmetrics.errors import ConfigError, MetricError
 from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
 from crmmetrics.schema import customers as customers_table
@@ -200,12 +200,16 @@ def _holdout(ctx):
     with np.errstate(all="ignore"):  # the forecast of a fit that did not converge is never read
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
-    occasions = dict(
-        ctx.connection.execute(
-            select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id)
-        ).all()
-    )
-    actual = np.array([occasions.get(int(i), 0) for i in ids], dtype=float)
+    buyers, occasions = fetch_array(
+        ctx.connection, select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
+    ).T
+    # ids are sorted: each buyer of the period who bought before it finds its place among them.
+    buyers = buyers.astype(np.int64)
+    actual = np.zeros(ids.size)
+    place = np.searchsorted(ids, buyers)
+    known = place < ids.size
+    known[known] = ids[place[known]] == buyers[known]
+    actual[place[known]] = occasions[known]
     return ids, model, expected, actual
 
 
