@@ -75,20 +75,23 @@ def margin(columns: Any, margin_share: float) -> Any:
     return gross_margin(columns.net_revenue, columns.cogs, margin_share)
 
 
-def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False) -> Any:
+def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False, master: bool = True) -> Any:
     """Orders in ``[start, end)`` with the customer they belong to, as a subquery.
 
     Columns: ``customer_id`` (the master record; NULL for anonymous orders, which are only
-    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record,
-    ``order_id``, ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``,
-    ``cogs``. ``start=None`` means from the beginning.
+    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record
+    (not with ``master=False``, which spares the source a lookup per order), ``order_id``,
+    ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``, ``cogs``.
+    ``start=None`` means from the beginning.
     """
     orders, customers = tables["orders"], tables["customers"]
     masters = customer_masters(tables)
-    master = customers.alias("master")
-    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id).outerjoin(
-        master, master.c.customer_id == masters.c.master_id
-    )
+    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id)
+    record = []
+    if master:
+        record_table = customers.alias("master")
+        joined = joined.outerjoin(record_table, record_table.c.customer_id == masters.c.master_id)
+        record = [record_table.c.segment_id, record_table.c.acquired_at]
     conditions = [orders.c.ordered_at < end]
     if start is not None:
         conditions.append(orders.c.ordered_at >= start)
@@ -97,8 +100,7 @@ def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anony
     return (
         select(
             masters.c.master_id.label("customer_id"),
-            master.c.segment_id,
-            master.c.acquired_at,
+            *record,
             orders.c.order_id,
             orders.c.ordered_at,
             epoch_day(orders.c.ordered_at).label("day"),
@@ -192,20 +194,15 @@ class CustomerValues:
 
     def rows(self) -> list[dict[str, Any]]:
         """Per-customer outputs for ``ComputeContext.record_customer_values``."""
+        # tolist() makes the Python numbers of a whole column at once (not one numpy scalar each).
         return [
-            {
-                "customer_id": int(customer),
-                "p_alive": float(alive),
-                "expected_purchases": float(purchases),
-                "expected_spend": float(spend),
-                "clv": float(value),
-            }
+            {"customer_id": customer, "p_alive": alive, "expected_purchases": purchases, "expected_spend": spend, "clv": value}
             for customer, alive, purchases, spend, value in zip(
                 self.ids.tolist(),
-                self.p_alive,
-                self.expected_purchases,
-                self.expected_spend,
-                self.clv,
+                self.p_alive.tolist(),
+                self.expected_purchases.tolist(),
+                self.expected_spend.tolist(),
+                self.clv.tolist(),
             )
         ]
 
@@ -221,7 +218,7 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
 def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
     """:func:`customer_summary` and, from the same pass over the orders, the customers' total
     net revenue and gross margin (``margin_share`` where cogs are missing)."""
-    rows = customer_orders(ctx.tables, None, end)
+    rows = customer_orders(ctx.tables, None, end, master=False)
     days = (
         select(
             rows.c.customer_id,

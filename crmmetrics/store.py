@@ -412,15 +412,16 @@ class Store:
                 session.execute(
                     CustomerValue.__table__.delete().where(CustomerValue.__table__.c.metric_key == run.metric_key)
                 )
+                run_id, metric_key, computed_at = run.id, run.metric_key, run.finished_at  # not an ORM read per row
                 session.execute(
                     CustomerValue.__table__.insert(),
                     [
                         {
-                            "run_id": run.id,
-                            "metric_key": run.metric_key,
+                            "run_id": run_id,
+                            "metric_key": metric_key,
                             "customer_id": int(row["customer_id"]),
                             "values": json.dumps({k: v for k, v in row.items() if k != "customer_id"}),
-                            "computed_at": run.finished_at,
+                            "computed_at": computed_at,
                         }
                         for row in customer_values
                     ],

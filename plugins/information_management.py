@@ -199,7 +199,7 @@ def _holdout(ctx):
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
     with np.errstate(all="ignore"):  # the forecast of a fit that did not converge is never read
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
-    rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
+    rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, master=False)
     buyers, occasions = fetch_array(
         ctx.connection, select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
     ).T
