@@ -234,6 +234,29 @@ class CustomerValue(SQLModel, table=True):
     computed_at: NaiveDatetime
 
 
+def _insert_customer_values(connection: Any, run: Run, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert a run's customer values with one ``executemany`` on the DBAPI cursor.
+
+    A million customers are a normal customer base: SQLAlchemy's per-row parameter processing
+    cost more than the insert itself there, and only ``computed_at``, the same in every row,
+    needs it (once)."""
+    table = CustomerValue.__table__
+    columns = ["run_id", "metric_key", "customer_id", "values", "computed_at"]
+    compiled = table.insert().compile(dialect=connection.dialect, column_keys=columns)
+    process = table.c.computed_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    fixed = {"run_id": run.id, "metric_key": run.metric_key,
+             "computed_at": process(run.finished_at) if process else run.finished_at}
+    values = (
+        (int(row["customer_id"]), json.dumps({k: v for k, v in row.items() if k != "customer_id"})) for row in rows
+    )
+    if compiled.positional:
+        order = compiled.positiontup
+        parameters = [tuple({**fixed, "customer_id": customer, "values": text}[name] for name in order) for customer, text in values]
+    else:
+        parameters = [{**fixed, "customer_id": customer, "values": text} for customer, text in values]
+    connection.exec_driver_sql(compiled.string, parameters)
+
+
 @dataclass(frozen=True)
 class LatestObservation:
     metric_key: str
@@ -412,20 +435,7 @@ class Store:
                 session.execute(
                     CustomerValue.__table__.delete().where(CustomerValue.__table__.c.metric_key == run.metric_key)
                 )
-                run_id, metric_key, computed_at = run.id, run.metric_key, run.finished_at  # not an ORM read per row
-                session.execute(
-                    CustomerValue.__table__.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "metric_key": metric_key,
-                            "customer_id": int(row["customer_id"]),
-                            "values": json.dumps({k: v for k, v in row.items() if k != "customer_id"}),
-                            "computed_at": computed_at,
-                        }
-                        for row in customer_values
-                    ],
-                )
+                _insert_customer_values(session.connection(), run, customer_values)
             session.commit()
         return run
 
