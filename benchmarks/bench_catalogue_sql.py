@@ -38,9 +38,9 @@ def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date, keys: 
     """Each metric's seconds, and the statements it sent in order: (metric, statement, parameters)."""
     from sqlalchemy import event
 
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
-    from crmmetrics.runner import RunCache
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.core.definitions import RunCache
+    from crmmetrics.serve.app import App
 
     name = source_url.split(":", 1)[0].split("+")[0]
     config = parse_config(
@@ -110,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     keys = None if args.metrics is None else list(MODEL_BACKED) if args.metrics == "model-backed" else args.metrics.split(",")
     os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     as_of = date(2026, 11, 1)
     totals = {}

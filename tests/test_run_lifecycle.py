@@ -135,8 +135,9 @@ def test_a_run_another_live_process_is_computing_is_left_alone(setup):
 
 
 def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
-    from crmmetrics.exporter import Exposition
-    from crmmetrics.store import INTERRUPTED, Run, Store, utcnow
+    from crmmetrics.core.periods import utcnow
+    from crmmetrics.readers.exporter import Exposition
+    from crmmetrics.store.store import INTERRUPTED, Run, Store
 
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     try:
@@ -161,7 +162,7 @@ def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(bac
 
     from sqlalchemy import select
 
-    from crmmetrics.store import RUNNING, SUCCESS, CustomerValue, Run, Store
+    from crmmetrics.store.store import RUNNING, SUCCESS, CustomerValue, Run, Store
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}" if backend == "sqlite" else request.getfixturevalue("fresh_pg_db")
     store = Store(url)

@@ -11,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from crmmetrics.cli import cli
-from crmmetrics.errors import PluginError
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.resources import config_dir
-from crmmetrics.standards import (
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.errors import PluginError
+from crmmetrics.core.periods import utcnow
+from crmmetrics.core.resources import config_dir
+from crmmetrics.store.standards import (
     ADMIN,
     DEFAULT,
     AdminStandard,
@@ -33,7 +34,7 @@ from crmmetrics.standards import (
     standard_history,
     standards_in_force,
 )
-from crmmetrics.store import Store, dimensions_key, utcnow
+from crmmetrics.store.store import Store, dimensions_key
 from support.plugin_files import write_plugin_file
 from support.scorecard_scenario import DATA, ENV, write_config
 

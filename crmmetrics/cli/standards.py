@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, StoreMissing
-from ..standards import (
+from crmmetrics.core.errors import ConfigError, StoreMissing
+from crmmetrics.serve.app import check_config
+from crmmetrics.store.standards import (
     DEFAULT,
     AdminStandard,
     Standard,
@@ -38,7 +39,6 @@ from ..standards import (
     to_naive_utc,
     validate_admin_standards,
 )
-from ..app import check_config
 from . import cli
 from .core import _app, config_option
 
