@@ -189,13 +189,13 @@ def _as_float(*arrays: ArrayLike) -> list[np.ndarray]:
     return [np.asarray(v, dtype=float) for v in arrays]
 
 
-def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def _distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """The distinct rows of equal-length 1-d ``columns``: the columns of the distinct rows
     (sorted), the index of each input row's distinct row, and how many input rows each has.
 
     Customers share a history (x, t_x, T) far more often than not, so the models are evaluated
-    once per distinct row. A sort on the columns themselves (``np.unique(axis=0)`` is several
-    times slower: it sorts the rows as opaque bytes).
+    once per distinct row. The rows are sorted on the columns themselves: ``np.unique(axis=0)``
+    is several times slower (it sorts the rows as opaque bytes).
     """
     n = columns[0].size
     order = np.lexsort(columns[::-1])
@@ -259,7 +259,7 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
         raise ValueError("need x >= 0 and 0 <= t_x <= T")
     # Customers with identical (x, t_x, T) contribute identical terms: fitting on the distinct
     # rows with counts as weights makes large customer bases cheap.
-    (ux, ut_x, uT), _, counts = distinct_rows(x, t_x, T)
+    (ux, ut_x, uT), _, counts = _distinct_rows(x, t_x, T)
 
     x_values, x_index = np.unique(ux, return_inverse=True)
     counts = counts.astype(float)
@@ -309,7 +309,7 @@ def conditional_expected_purchases(params: BgNbd, t: ArrayLike, x: ArrayLike, t_
     # 1 / P(alive), so reuse the overflow-safe P(alive).
     if t.ndim == 0 and x.ndim == T.ndim == 1 and x.size == T.size:
         # One horizon for a customer base: the hypergeometric function once per distinct (x, T).
-        (ux, uT), inverse, _ = distinct_rows(x, T)
+        (ux, uT), inverse, _ = _distinct_rows(x, T)
         if_alive = _purchases_if_alive(params, t, ux, uT)[inverse]
     else:
         if_alive = _purchases_if_alive(params, t, x, T)
@@ -339,7 +339,7 @@ def horizon_purchases(params: BgNbd, x: ArrayLike, t_x: ArrayLike, T: ArrayLike,
         raise ValueError("horizon_periods must be >= 1")
     x, t_x, T = np.broadcast_arrays(*_as_float(x, t_x, T))
     shape = x.shape
-    (ux, uT), inverse, _ = distinct_rows(x.ravel(), T.ravel())
+    (ux, uT), inverse, _ = _distinct_rows(x.ravel(), T.ravel())
     k = np.arange(horizon_periods + 1, dtype=float)
     # Row k holds E[Y(kL) | alive] of every distinct (x, T); row 0 is 0.
     cumulative = _purchases_if_alive(params, (k * period_length)[:, None], ux, uT)
