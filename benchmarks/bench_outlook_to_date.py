@@ -30,7 +30,8 @@ from crmmetrics.outlook import OutlookCache, _store_windows, _to_date_windows
 from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.scorecard import build_scorecard
-from crmmetrics.standards import StandardDefault, record_defaults
+from crmmetrics.standard import StandardDefault
+from crmmetrics.standards import record_defaults
 from crmmetrics.store import MetricRunTotals, Observation, Run, Store
 
 METRIC = "pa_revenue_per_employee"

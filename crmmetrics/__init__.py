@@ -22,7 +22,7 @@ _PUBLIC = {
     "Result": "definitions",
     "Schedule": "definitions",
     "hookimpl": "hookspecs",
-    "StandardDefault": "standards",
+    "StandardDefault": "standard",
     "ChannelCategory": "vocabulary",
     "Direction": "vocabulary",
     "Perspective": "vocabulary",
@@ -49,5 +49,5 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors
     from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
     from .hookspecs import hookimpl
-    from .standards import StandardDefault
+    from .standard import StandardDefault
     from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens

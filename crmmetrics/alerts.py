@@ -46,7 +46,7 @@ from .families import (
     value_family,
 )
 from .scorecard import format_value
-from .standards import Standard, describe_target
+from .standard import Standard, describe_target
 from .vocabulary import Direction
 
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"

@@ -17,7 +17,7 @@ from .plugins import get_plugin_manager
 from .registry import Registry, build_registry
 from .runner import Runner
 from .source import open_source, warn_if_writable
-from .standards import record_plugin_defaults
+from .standard_defaults import record_plugin_defaults
 from .store import Store
 
 
@@ -119,7 +119,7 @@ def _check_web_config(config: Config) -> None:
 
 def _check_standards_file(config: Config, registry: Registry) -> None:
     if config.standards_file is not None:
-        from .standards import load_standards_file
+        from .standards_file import load_standards_file
 
         load_standards_file(config.standards_file, registry)
 

@@ -45,7 +45,8 @@ from .definitions import EXPORT_UNITS, UNITS
 from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
 from .periods import Period
 from .values import metric_values
-from .standards import Standard, better_or_equal, format_key, standards_in_force
+from .standard import Standard, better_or_equal, format_key
+from .standards import standards_in_force
 from .store import LatestObservation, MetricRecord, Store, dimensions_key
 from .vocabulary import Direction, Perspective, Process
 

@@ -29,7 +29,8 @@ from .logs import configure_logging
 from .scheduler import claim_leadership, run_until_signalled, sync_jobs
 from .outlook import SourceUnitPairs
 from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
-from .standards import apply_admin_standards, current_user, load_standards_file
+from .standards import apply_admin_standards, current_user
+from .standards_file import load_standards_file
 from .webconfig import WebConfigFile
 
 log = logging.getLogger("crmmetrics.service")

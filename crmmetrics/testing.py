@@ -328,7 +328,7 @@ def loaded_plugins():
     """
     from .plugins import get_plugin_manager
     from .registry import build_registry
-    from .standards import collect_defaults
+    from .standard_defaults import collect_defaults
 
     def load(plugins_dir: str | Path | None = None) -> LoadedPlugins:
         pm = get_plugin_manager(plugins_dir)

@@ -31,7 +31,7 @@ from crmmetrics.definitions import UNITS
 from crmmetrics.families import target_family, value_family
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
-from crmmetrics.standards import collect_defaults
+from crmmetrics.standard_defaults import collect_defaults
 from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent

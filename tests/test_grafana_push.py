@@ -23,7 +23,7 @@ from crmmetrics.dashboards import DATASOURCE_UID, build_dashboards, datasource, 
 from crmmetrics.grafana import folder_uid
 from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.registry import build_registry
-from crmmetrics.standards import collect_defaults
+from crmmetrics.standard_defaults import collect_defaults
 
 BUILT_IN = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"
 TOKEN = "glsa_test_token"

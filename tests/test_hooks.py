@@ -53,7 +53,7 @@ def test_hook_crmmetrics_metrics(orders_source, compute, loaded_plugins, tmp_pat
 def test_hook_crmmetrics_standards(loaded_plugins, tmp_path):
     plugins_dir = tmp_path / "plugins"
     standards = """
-from crmmetrics.standards import StandardDefault
+from crmmetrics.standard import StandardDefault
 
 
 @hookimpl

@@ -29,7 +29,8 @@ from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.scorecard import build_scorecard
 from crmmetrics.server import make_server
-from crmmetrics.standards import StandardDefault, record_defaults
+from crmmetrics.standard import StandardDefault
+from crmmetrics.standards import record_defaults
 from crmmetrics.store import Observation, Run, Store
 from test_page import DomParser, chromium
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crmmetrics.exporter import Exposition
 from crmmetrics.scorecard import change_ratio, evaluate, format_value, kpi_score, kpi_status, weighted_mean
-from crmmetrics.standards import Standard, StandardDefault
+from crmmetrics.standard import Standard, StandardDefault
 from crmmetrics.store import LatestObservation, MetricRecord, Store
 from crmmetrics.testing import render_exposition
 from support.scorecard_scenario import build_scenario

@@ -15,24 +15,26 @@ from crmmetrics.errors import PluginError
 from crmmetrics.plugins import get_plugin_manager
 from crmmetrics.registry import build_registry
 from crmmetrics.resources import config_dir
-from crmmetrics.standards import (
+from crmmetrics.standard import (
     ADMIN,
     DEFAULT,
     AdminStandard,
-    StandardChange,
     StandardDefault,
-    apply_admin_standards,
     check_against,
-    collect_defaults,
     format_key,
-    load_standards_file,
     parse_key,
     parse_target,
+)
+from crmmetrics.standard_defaults import collect_defaults
+from crmmetrics.standards import (
+    StandardChange,
+    apply_admin_standards,
     record_defaults,
     resolve,
     standard_history,
     standards_in_force,
 )
+from crmmetrics.standards_file import load_standards_file
 from crmmetrics.store import Store, dimensions_key, utcnow
 from support.plugin_files import write_plugin_file
 from support.scorecard_scenario import DATA, ENV, write_config

@@ -13,7 +13,7 @@ from ..dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datas
 from ..errors import ConfigError
 from ..plugins import get_plugin_manager
 from ..registry import Registry, build_registry
-from ..standards import collect_defaults
+from ..standard_defaults import collect_defaults
 from . import cli
 from .core import config_option
 

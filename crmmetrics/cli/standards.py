@@ -16,28 +16,28 @@ from typing import Any
 import click
 
 from ..errors import ConfigError, StoreMissing
-from ..standards import (
+from ..standard import (
     DEFAULT,
     AdminStandard,
     Standard,
-    StandardChange,
     StandardDefault,
-    apply_admin_standards,
-    collect_defaults,
-    current_user,
     describe_target,
     direction_problem,
-    dump_standards_file,
     format_key,
-    load_standards_file,
     parse_key,
     parse_number,
     parse_target,
+)
+from ..standard_defaults import collect_defaults
+from ..standards import (
+    StandardChange,
+    apply_admin_standards,
+    current_user,
     standard_history,
     standards_in_force,
-    to_naive_utc,
     validate_admin_standards,
 )
+from ..standards_file import dump_standards_file, load_standards_file, to_naive_utc
 from ..app import check_config
 from . import cli
 from .core import _app, config_option
