@@ -40,7 +40,7 @@ from sqlmodel import Field, SQLModel, select
 
 from .errors import ConfigError
 from .standard import ADMIN, DEFAULT, AdminStandard, Standard, StandardDefault, check_against
-from .store import CHANGE_MARKERS, Store, dimensions_key, utcnow
+from .store import Store, dimensions_key, utcnow
 
 USER_ENV = "CRMMETRICS_USER"
 
@@ -114,15 +114,12 @@ class StandardChange(SQLModel, table=True):
 
 
 def in_force_count() -> Any:
-    """A scalar subquery (made fresh per call) for ``Store.change_marker``: it moves when a
+    """A scalar subquery (made fresh per call) for ``store.shown_table_markers``: it moves when a
     change is written that is already in force, and when a scheduled one comes into force;
     either can change what the exporter and the page show."""
     return (
         select(func.count(StandardChange.id)).where(StandardChange.valid_from <= utcnow()).scalar_subquery()
     )
-
-
-CHANGE_MARKERS.append(in_force_count)
 
 
 def _change_row(spec: StandardDefault, **provenance: Any) -> StandardChange:

@@ -9,7 +9,7 @@ same combination always compares equal.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
@@ -28,9 +28,14 @@ from .errors import StoreError, StoreMissing
 from .periods import Period
 
 
-# Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
-# module's tables that readers show (e.g. the standards) register theirs here.
-CHANGE_MARKERS: list[Callable[[], Any]] = []
+def shown_table_markers() -> tuple[Any, ...]:
+    """Scalar subqueries (fresh per call) for the store's other tables that readers show, each
+    moving when what the table holds in force changes; ``Store.change_marker`` adds them to its
+    single query. Declared here, the one place: a table whose changes should re-render the
+    exposition and the page is added to this tuple."""
+    from .standards import in_force_count  # standards builds on this module
+
+    return (in_force_count(),)
 
 
 def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -468,12 +473,12 @@ class Store:
         """A cheap value that changes whenever anything a reader shows has changed.
 
         The number of finished runs (from the totals: one row per metric) moves whenever a run
-        finishes in any process sharing this store; CHANGE_MARKERS add their own parts
-        (standards) to the same single query.
+        finishes in any process sharing this store; ``shown_table_markers`` adds the other
+        tables readers show (standards) to the same single query.
         """
         finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:
-            return tuple(connection.execute(select(finished, *(part() for part in CHANGE_MARKERS))).one())
+            return tuple(connection.execute(select(finished, *shown_table_markers())).one())
 
     def history_marker(self) -> tuple[Any, ...]:
         """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
@@ -487,7 +492,7 @@ class Store:
         )
         runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:  # one query, as change_marker
-            return tuple(connection.execute(select(runs, *(part() for part in CHANGE_MARKERS), finished)).one())
+            return tuple(connection.execute(select(runs, *shown_table_markers(), finished)).one())
 
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
