@@ -25,8 +25,10 @@ _PUBLIC = {
     "StandardDefault": "standard",
     "ChannelCategory": "vocabulary",
     "Direction": "vocabulary",
+    "PeriodLabel": "vocabulary",
     "Perspective": "vocabulary",
     "Process": "vocabulary",
+    "RunStatus": "vocabulary",
     "ValueLens": "vocabulary",
 }
 
@@ -50,4 +52,4 @@ if TYPE_CHECKING:  # for type checkers and editors
     from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
     from .hookspecs import hookimpl
     from .standard import StandardDefault
-    from .vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
+    from .vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens

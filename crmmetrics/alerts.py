@@ -47,7 +47,7 @@ from .families import (
 )
 from .scorecard import format_value
 from .standard import Standard, describe_target
-from .vocabulary import Direction
+from .vocabulary import Direction, PeriodLabel
 
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
 DEFAULT_RUNBOOK_URL = "docs/operations.md"  # the operations guide; point it at where you host the docs
@@ -101,7 +101,7 @@ def _either(selectors: list[str]) -> str:
 def _judged_values(definition: MetricDefinition, standard: Standard) -> str:
     """The current values a standard may judge: its dimension values, or the metric's total and
     breakdown for a whole-metric standard (the status decides which of them it judges)."""
-    matchers = _matchers(definition.key, standard.dimensions, {"period": "current"})
+    matchers = _matchers(definition.key, standard.dimensions, {"period": PeriodLabel.CURRENT})
     names = [value_family(definition.unit, definition.dimensions)] if standard.dimensions else [value_family(definition.unit)]
     if definition.dimensions and not standard.dimensions:
         names.append(value_family(definition.unit, definition.dimensions))

@@ -34,6 +34,7 @@ from .definitions import RunCache
 from .periods import CALENDAR, TO_DATE, _calendar_start, _months_back, _UNIT_MONTHS, reporting_periods, to_naive_utc, trailing_days
 from .runner import Runner
 from .store import Observation, Run
+from .vocabulary import PeriodLabel, RunStatus
 
 _TICK = timedelta(microseconds=1)
 
@@ -67,7 +68,7 @@ def stored_periods(runner: Runner, key: str) -> set[tuple[datetime, datetime]]:
     statement = (
         select(columns.period_start, columns.period_end)
         .join(Run.__table__, Run.__table__.c.id == columns.run_id)
-        .where(columns.metric_key == key, columns.period_label == "current", Run.__table__.c.status == "success")
+        .where(columns.metric_key == key, columns.period_label == PeriodLabel.CURRENT, Run.__table__.c.status == RunStatus.SUCCESS)
         .distinct()
     )
     with runner.store.engine.connect() as connection:

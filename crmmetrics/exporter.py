@@ -60,6 +60,7 @@ from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, val
 from .scorecard import evaluate, scorecard_families
 from .standards import standards_in_force
 from .store import LatestObservation, MetricRecord, Store
+from .vocabulary import RunStatus
 
 log = logging.getLogger("crmmetrics.exporter")
 
@@ -163,7 +164,7 @@ class StoreCollector:
             duration.add_metric(label_values, health.last_duration_seconds)
             if health.last_success_at is not None:
                 success.add_metric(label_values, timestamp(health.last_success_at))
-            up.add_metric(label_values, 1.0 if health.last_status == "success" else 0.0)
+            up.add_metric(label_values, 1.0 if health.last_status == RunStatus.SUCCESS else 0.0)
             failures.add_metric(label_values, health.failures)
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)

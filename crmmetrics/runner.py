@@ -37,7 +37,8 @@ from .errors import MetricError
 from .inputs import missing_reason, source_fingerprint
 from .periods import reporting_periods, to_naive_utc
 from .registry import Registry
-from .store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key, utcnow
+from .store import Observation, Run, Store, dimensions_key, utcnow
+from .vocabulary import PeriodLabel, RunStatus
 
 log = logging.getLogger("crmmetrics.runner")
 
@@ -201,7 +202,7 @@ class Runner:
                     # The previous period is closed: unless its inputs changed since the latest
                     # run computed it (or the user asks to recompute), its stored values stand.
                     # A recompute keeps the fingerprint too, so that the next run reuses it.
-                    if period.label == "previous" and fingerprint_closed and inputs:
+                    if period.label == PeriodLabel.PREVIOUS and fingerprint_closed and inputs:
                         outcome.previous_fingerprint, stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
                         if stored is not None and reuse_closed:
                             results.append((period, stored))
@@ -217,7 +218,7 @@ class Runner:
                         run_cache=run_cache,
                     )
                     results.append((period, normalise(definition, definition.compute(ctx))))
-                    if period.label == "current":
+                    if period.label == PeriodLabel.CURRENT:
                         customer_values = ctx.customer_values
             outcome.results, outcome.customer_values, outcome.missing = results, customer_values, missing
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
@@ -244,7 +245,7 @@ class Runner:
         # Recorded before computing: a process killed mid-run leaves a visible ``running`` run
         # (marked ``interrupted`` at the next start), never a silent gap.
         run = self.store.start_run(
-            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RUNNING, period=settings.period, owner=process_owner()),
+            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RunStatus.RUNNING, period=settings.period, owner=process_owner()),
             backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
         )
         clock = time.perf_counter()
@@ -257,13 +258,13 @@ class Runner:
         worker.start()
         worker.join(settings.timeout_seconds)
         duration = time.perf_counter() - clock
-        run.finished_at, run.duration_seconds, run.status = utcnow(), duration, SUCCESS
+        run.finished_at, run.duration_seconds, run.status = utcnow(), duration, RunStatus.SUCCESS
         observations: list[Observation] = []
         if worker.is_alive():
-            run.status, run.error = FAILED, f"timed out after {settings.timeout_seconds:g}s"
+            run.status, run.error = RunStatus.FAILED, f"timed out after {settings.timeout_seconds:g}s"
         elif outcome.error is not None:
             # Stored and exported: a URL with its password in an exception must not leak there.
-            run.status, run.error = FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
+            run.status, run.error = RunStatus.FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
         else:
             for period, results in outcome.results or []:
                 for result in results:
@@ -281,13 +282,13 @@ class Runner:
                     )
             run.rows = len(observations)
             run.previous_fingerprint = outcome.previous_fingerprint
-        ok = run.status == SUCCESS
+        ok = run.status == RunStatus.SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(
             run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [],
             backfilled=backfill,
         )
-        level = logging.INFO if run.status == SUCCESS else logging.WARNING
+        level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
         log.log(
             level,
             "run metric=%s status=%s duration=%.3fs rows=%d%s%s",
@@ -333,8 +334,8 @@ class Runner:
         marked = self.store.mark_interrupted(dead, "interrupted: the process computing it stopped before the run finished")
         for run in marked:
             log.warning(
-                "run metric=%s status=%s started_at=%s (run %s)", run.metric_key, INTERRUPTED, run.started_at, run.id,
-                extra={"metric": run.metric_key, "plugin": run.plugin, "status": INTERRUPTED, "run_id": run.id},
+                "run metric=%s status=%s started_at=%s (run %s)", run.metric_key, RunStatus.INTERRUPTED, run.started_at, run.id,
+                extra={"metric": run.metric_key, "plugin": run.plugin, "status": RunStatus.INTERRUPTED, "run_id": run.id},
             )
         return marked
 

@@ -48,6 +48,7 @@ from .errors import StoreError
 from .health import ServiceHealth, one_line, store_failure_reason
 from .runner import Runner
 from .store import Run, Store
+from .vocabulary import RunStatus
 
 log = logging.getLogger("crmmetrics.scheduler")
 
@@ -115,7 +116,7 @@ def scheduled_run(runner: Runner, key: str, health: ServiceHealth, window: RunWi
         return None
     if health.store_answered():
         log.info("store answers again: scheduled runs are stored")
-    health.source_answered(run.status == "success" or source_answers(runner))
+    health.source_answered(run.status == RunStatus.SUCCESS or source_answers(runner))
     return run
 
 

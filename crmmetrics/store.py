@@ -26,6 +26,7 @@ from .definitions import MetricDefinition
 from .engines import connection_problem, postgres_session_read_only
 from .errors import StoreError, StoreMissing
 from .periods import Period
+from .vocabulary import PeriodLabel, RunStatus
 
 
 def shown_table_markers() -> tuple[Any, ...]:
@@ -110,7 +111,7 @@ class Run(SQLModel, table=True):
     started_at: NaiveDatetime
     finished_at: NaiveDatetime | None = None
     duration_seconds: float | None = None
-    status: str  # RUNNING, then SUCCESS or FAILED; INTERRUPTED if its process died
+    status: str  # a RunStatus: running, then success or failed; interrupted if its process died
     error: str | None = None
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
@@ -120,8 +121,6 @@ class Run(SQLModel, table=True):
     # same fingerprint reuses that period's stored values instead of computing them again.
     previous_fingerprint: str | None = None
 
-
-RUNNING, SUCCESS, FAILED, INTERRUPTED = "running", "success", "failed", "interrupted"
 
 
 class MetricRunTotals(SQLModel, table=True):
@@ -140,8 +139,8 @@ class MetricRunTotals(SQLModel, table=True):
 def _count_finished(session: Session, run: Run) -> None:
     """Add a finished run to its metric's totals (in the run's own transaction)."""
     table = MetricRunTotals.__table__
-    failed = 1 if run.status in (FAILED, INTERRUPTED) else 0
-    success_id = run.id if run.status == SUCCESS else None
+    failed = 1 if run.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) else 0
+    success_id = run.id if run.status == RunStatus.SUCCESS else None
     updated = session.execute(
         table.update()
         .where(table.c.metric_key == run.metric_key)
@@ -175,7 +174,7 @@ class Observation(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str = Field(index=True)
     dimensions: str = "{}"
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     period_start: NaiveDatetime
     period_end: NaiveDatetime
     value: float | None = None
@@ -203,7 +202,7 @@ class MissingValue(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     reason: str
 
 
@@ -214,7 +213,7 @@ class ModelFit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str = Field(index=True)
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     model: str  # "bgnbd", "gamma_gamma", ...
     calibration_end: NaiveDatetime  # the data it was fitted on ends here (exclusive)
     parameters: str  # JSON object name -> value
@@ -356,7 +355,7 @@ class Store:
         ``backfilled``: the past period a run of ``crmmetrics backfill`` computes; marked now, so
         that a backfill killed mid-run leaves an ``interrupted`` run known as backfilled.
         """
-        run.status = RUNNING
+        run.status = RunStatus.RUNNING
         with self.session() as session:
             session.add(run)
             session.flush()
@@ -442,7 +441,7 @@ class Store:
 
     def unfinished_runs(self) -> list[Run]:
         with self.session() as session:
-            return list(session.exec(select(Run).where(Run.status == RUNNING).order_by(Run.id)).all())
+            return list(session.exec(select(Run).where(Run.status == RunStatus.RUNNING).order_by(Run.id)).all())
 
     def mark_interrupted(self, runs: Iterable[Run], reason: str) -> list[Run]:
         """Mark runs whose process died as ``interrupted`` (only those still ``running``)."""
@@ -453,16 +452,16 @@ class Store:
             for run in runs:
                 result = session.execute(
                     Run.__table__.update()
-                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RUNNING)
+                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RunStatus.RUNNING)
                     .values(
-                        status=INTERRUPTED,
+                        status=RunStatus.INTERRUPTED,
                         finished_at=now,
                         duration_seconds=(now - run.started_at).total_seconds(),
                         error=reason,
                     )
                 )
                 if result.rowcount:
-                    run.status = INTERRUPTED
+                    run.status = RunStatus.INTERRUPTED
                     if run.id not in backfilled:  # as in finish_run: totals count live runs
                         _count_finished(session, run)
                     marked.append(run)
@@ -487,7 +486,7 @@ class Store:
             select(func.count())
             .select_from(BackfilledRun)
             .join(Run, Run.id == BackfilledRun.run_id)
-            .where(Run.status != RUNNING)
+            .where(Run.status != RunStatus.RUNNING)
             .scalar_subquery()
         )
         runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
@@ -500,7 +499,7 @@ class Store:
             rows = session.exec(
                 select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
             ).all()
-            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RunStatus.RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
         times = dict(rows)
         for key, started in running:
             times[key] = max(started, times.get(key, started))
@@ -566,8 +565,8 @@ class Store:
             .join(Run.__table__, runs.id == obs.run_id)
             .where(
                 obs.metric_key == metric_key,
-                obs.period_label == "current",
-                runs.status == SUCCESS,
+                obs.period_label == PeriodLabel.CURRENT,
+                runs.status == RunStatus.SUCCESS,
                 runs.period.in_(list(specs)),
                 obs.dimensions.in_(list(dimensions)),
                 or_(*(and_(obs.period_start == start, obs.period_end >= low, obs.period_end <= high) for start, low, high in windows)),
@@ -598,14 +597,14 @@ class Store:
         runs, observations = Run.__table__.c, Observation.__table__.c
         of_period = (
             observations.metric_key == metric_key,
-            observations.period_label == "previous",
+            observations.period_label == PeriodLabel.PREVIOUS,
             observations.period_start == period.start,
             observations.period_end == period.end,
         )
         latest = (
             select(runs.id, runs.previous_fingerprint)
             .join(Observation.__table__, observations.run_id == runs.id)
-            .where(runs.metric_key == metric_key, runs.status == SUCCESS, *of_period)
+            .where(runs.metric_key == metric_key, runs.status == RunStatus.SUCCESS, *of_period)
             .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
             .order_by(runs.id.desc())
             .limit(1)
@@ -686,7 +685,7 @@ class Store:
             ids = [
                 run_id
                 for (run_id,) in connection.execute(
-                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RUNNING).order_by(runs.c.id)
+                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RunStatus.RUNNING).order_by(runs.c.id)
                 ).all()
                 if run_id not in keep
             ]

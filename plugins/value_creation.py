@@ -81,7 +81,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, PeriodLabel, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.clv import simple_clv
 from crmmetrics.errors import MetricError
 from crmmetrics.kpi import (
@@ -183,7 +183,7 @@ def _model(ctx):
     try:
         return customer_values(ctx)
     except MetricError:
-        if ctx.period.label == "previous":
+        if ctx.period.label == PeriodLabel.PREVIOUS:
             return None
         raise
 
@@ -396,7 +396,7 @@ def clv_bgnbd_gg(ctx):
     model = _model(ctx)
     if model is None:
         return None
-    if ctx.period.label == "current":
+    if ctx.period.label == PeriodLabel.CURRENT:
         ctx.record_customer_values(model.rows())
     return float(model.clv.mean())
 

@@ -16,7 +16,7 @@ own configuration, and a CLI command (``crmmetrics loyalty report``).
 
 from __future__ import annotations
 
-from crmmetrics import Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
+from crmmetrics import Parameter, PeriodLabel, Perspective, Process, StandardDefault, ValueLens, hookimpl
 from crmmetrics.errors import ConfigError
 from crmmetrics.kpi import Filter, Measure, Param, Ratio, customers, define
 
@@ -108,6 +108,6 @@ def crmmetrics_cli_commands(cli):
         for (key, label), periods in sorted(values.items()):
             shown = "  ".join(
                 f"{period} {'-' if periods.get(period) is None else format(periods[period], '.2f')}"
-                for period in ("current", "previous")
+                for period in PeriodLabel
             )
             click.echo(f"{key}{'{' + label + '}' if label else ''}  {shown}")
