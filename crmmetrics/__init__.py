@@ -22,6 +22,11 @@ _PUBLIC = {
     "Result": "definitions",
     "Schedule": "definitions",
     "hookimpl": "hookspecs",
+    "FinishedRun": "hookspecs",
+    "LoadedMetrics": "hookspecs",
+    "ObservedValue": "hookspecs",
+    "PluginConfig": "hookspecs",
+    "ServiceSettings": "hookspecs",
     "StandardDefault": "standard",
     "ChannelCategory": "vocabulary",
     "Direction": "vocabulary",
@@ -50,6 +55,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors
     from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
-    from .hookspecs import hookimpl
+    from .hookspecs import FinishedRun, LoadedMetrics, ObservedValue, PluginConfig, ServiceSettings, hookimpl
     from .standard import StandardDefault
     from .vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens

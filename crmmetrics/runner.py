@@ -311,7 +311,7 @@ class Runner:
         )
         if self.pm is not None and not backfill:  # observers hear of live runs, not of history being filled in
             try:
-                self.pm.hook.crmmetrics_run_finished(run=run, observations=observations)
+                self.pm.hook.crmmetrics_run_finished(run=run.for_plugins(), observations=tuple(o.for_plugins() for o in observations))
             except Exception:  # an observer's bug must not undo or fail a stored run
                 log.exception("a crmmetrics_run_finished hook failed for run %s", run.id)
         return run

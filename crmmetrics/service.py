@@ -20,7 +20,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
-from .app import App
+from .app import App, validate_config_arguments
 from .config import Config, load_config
 from .definitions import parse_duration
 from .errors import ConfigError
@@ -160,7 +160,7 @@ class Service:
             raise ConfigError(f"{new.path}: {', '.join(changed)} changed: restart crmmetrics serve to apply")
         registry = self.app.registry
         new.validate_against(registry)
-        self.app.pm.hook.crmmetrics_validate_config(config=new, registry=registry)
+        self.app.pm.hook.crmmetrics_validate_config(**validate_config_arguments(new, registry))
         for definition in registry:
             new.metric_settings(definition)  # parameters coerce, or ValueError
         if new.standards_file is not None:

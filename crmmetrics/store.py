@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy.exc
@@ -25,6 +26,7 @@ from .config import redact_url
 from .definitions import MetricDefinition
 from .engines import connection_problem, postgres_session_read_only
 from .errors import StoreError, StoreMissing
+from .hookspecs import FinishedRun, ObservedValue
 from .periods import Period
 from .vocabulary import PeriodLabel, RunStatus
 
@@ -121,6 +123,22 @@ class Run(SQLModel, table=True):
     # same fingerprint reuses that period's stored values instead of computing them again.
     previous_fingerprint: str | None = None
 
+    def for_plugins(self) -> FinishedRun:
+        """A frozen copy of this finished run for ``crmmetrics_run_finished``."""
+        assert self.id is not None and self.finished_at is not None and self.duration_seconds is not None
+        return FinishedRun(
+            id=self.id,
+            metric_key=self.metric_key,
+            plugin=self.plugin,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_seconds=self.duration_seconds,
+            status=RunStatus(self.status),
+            error=self.error,
+            rows=self.rows,
+            period=self.period,
+        )
+
 
 
 class MetricRunTotals(SQLModel, table=True):
@@ -179,6 +197,18 @@ class Observation(SQLModel, table=True):
     period_end: NaiveDatetime
     value: float | None = None
     computed_at: NaiveDatetime
+
+    def for_plugins(self) -> ObservedValue:
+        """A frozen copy of this value for ``crmmetrics_run_finished``."""
+        return ObservedValue(
+            metric_key=self.metric_key,
+            period_label=PeriodLabel(self.period_label),
+            period_start=self.period_start,
+            period_end=self.period_end,
+            dimensions=MappingProxyType(json.loads(self.dimensions)),
+            value=self.value,
+            computed_at=self.computed_at,
+        )
 
 
 class BackfilledRun(SQLModel, table=True):
