@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -146,6 +147,9 @@ RETURNS_ALLOWED = ("order_lines", "cost_entries")
 MAX_LISTED = 20
 #: Rows validated and inserted together (memory is bounded by this, not by the file).
 CHUNK_ROWS = 1000
+# An import of at least this many lines (and a quarter of the table's rows) builds the table's
+# plain indexes at its end instead of row by row (SQLite; _Import._defer_indexes).
+DEFER_INDEXES_FROM_ROWS = 10_000
 
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -537,25 +541,31 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number of the record's first line, fields) for each non-blank record."""
     line = 1
     try:
-        with open(path, "rb") as stream:
-            reader = csv.reader(_decoded_lines(path, stream), strict=True)
+        # Decoded by the text layer in blocks (decoding line by line cost a sixth of an import);
+        # bad bytes are then found at their line by a second, slow pass.
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            reader = csv.reader(stream, strict=True)
             for fields in reader:
                 if fields:
                     yield line, fields
                 line = reader.line_num + 1
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(_not_utf8(path)) from None
     except csv.Error as exc:
         raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
 
 
-def _decoded_lines(path: Path, stream: Any) -> Iterator[str]:
-    """The file's lines as text, decoded one by one so that bad bytes are found at their line."""
-    for number, raw in enumerate(stream, 1):
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+def _not_utf8(path: Path) -> str:
+    """The message for a file that is not UTF-8 text, naming the first bad line and byte."""
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, 1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                return f"{path}:{number}: not UTF-8 text (byte {raw[exc.start]:#04x})"
+    return f"{path}: not UTF-8 text"
 
 
 class _Import:
@@ -662,6 +672,7 @@ class _Import:
             self.rejects.start(header[1])
             if self.mode == "replace":
                 self.rows_replaced = self.connection.execute(self.table.delete()).rowcount
+            deferred = self._defer_indexes()
             self.parsers = [(index, column, _parser(column, date_format, zone)) for index, column in self.positions]
             self.column_parsers = [
                 (index, column, _column_parser(column, date_format, zone, column.name in self.required))
@@ -677,6 +688,39 @@ class _Import:
             self.write(self.parse_chunk(chunk))
         if self.customers_derived:
             self._date_derived_customers()
+        for statement in deferred:
+            self.connection.exec_driver_sql(statement)
+
+    def _defer_indexes(self) -> list[str]:
+        """SQLite, a large import: drop the table's plain (not unique) indexes, and return the
+        statements that build them again at the end of the import, in its transaction (a failed
+        import rolls the drop back too). Building an index once over all rows is several times
+        cheaper than keeping it current row by row (benchmarks/bench_import.py); a small import
+        into a large table keeps them, as rebuilding would cost more."""
+        if self.connection.dialect.name != "sqlite":
+            return []
+        with open(self.path, "rb") as stream:
+            lines = sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b""))
+        if lines < DEFER_INDEXES_FROM_ROWS:
+            return []
+        name = self.table.name
+        if lines < self.connection.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar() // 4:
+            return []
+        plain = {row[1] for row in self.connection.exec_driver_sql(f'PRAGMA index_list("{name}")') if not row[2]}
+        found = self.connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (name,)
+        ).all()
+        driver = self.connection.connection.driver_connection
+        if not driver.in_transaction:
+            # The sqlite3 module opens its transaction at the first INSERT, not before DDL: without
+            # this BEGIN the DROP INDEX would be committed at once and survive a failed import.
+            driver.execute("BEGIN")
+        statements = []
+        for index, statement in found:
+            if index in plain:
+                self.connection.exec_driver_sql(f'DROP INDEX "{index}"')
+                statements.append(statement)
+        return statements
 
     def parse_chunk(self, records: list[tuple[int, list[str]]]) -> list[_Row]:
         """Type a chunk of lines column by column; a chunk the column parsers cannot vouch for
@@ -838,6 +882,16 @@ class _Import:
         """Which of ``keys`` (values of ``columns``) are in the database already."""
         if not keys:
             return set()
+        if self.connection.dialect.name == "sqlite" and len(columns) == 1:
+            values = [key[0] for key in keys]
+            if all(type(value) in (int, str) for value in values):
+                # One JSON parameter instead of an IN list that SQLAlchemy renders value by value.
+                column = columns[0]
+                found = self.connection.exec_driver_sql(
+                    f'SELECT "{column.name}" FROM "{column.table.name}" WHERE "{column.name}" IN (SELECT value FROM json_each(?))',
+                    (json.dumps(values),),
+                )
+                return set(found.fetchall())
         match = columns[0].in_([key[0] for key in keys]) if len(columns) == 1 else tuple_(*columns).in_(list(keys))
         return {tuple(found) for found in self.connection.execute(select(*columns).where(match))}
 

@@ -291,6 +291,47 @@ def test_one_bad_row_at_the_end_of_a_long_file_writes_nothing(source_backend, tm
     ]
 
 
+def _orders_indexes(db) -> list[tuple[str, str]]:
+    with db.engine.connect() as connection:
+        return sorted(connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' AND sql IS NOT NULL"
+        ).all())
+
+
+@pytest.mark.parametrize("bad_last_line", [False, True])
+def test_a_large_import_builds_the_indexes_at_its_end_and_a_failed_one_keeps_them(crm_db, tmp_path, bad_last_line):
+    """SQLite: an import of 10,000 lines or more drops the plain indexes of its table and builds them
+    again at its end, in its transaction: afterwards they are there, the same, and used."""
+    crm_db.insert("customers", [{"customer_id": c, "acquired_at": datetime(2024, 1, 1)} for c in range(1, 101)])
+    before = _orders_indexes(crm_db)
+    assert len(before) == 4  # orders: ordered_at, (customer_id, ordered_at), channel_id, campaign_id
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["order_id", "customer_id", "ordered_at", "net_revenue"])
+        writer.writerows([n, n % 100 + 1, f"2025-{n % 12 + 1:02d}-01", n / 4] for n in range(1, 12_001))
+        if bad_last_line:
+            writer.writerow([12_001, 7, "2025-01-01", "twelve"])
+    if bad_last_line:
+        with pytest.raises(CsvImportError):
+            import_csv(crm_db.url, "orders", path)
+    else:
+        assert import_csv(crm_db.url, "orders", path).rows_imported == 12_000
+    assert _orders_indexes(crm_db) == before
+    with crm_db.engine.connect() as connection:
+        count, total = connection.exec_driver_sql("SELECT count(*), sum(net_revenue) FROM orders").one()
+        plan = " ".join(row[3] for row in connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM orders WHERE customer_id = 7 AND ordered_at >= '2025-03-01'"
+        ))
+        integrity = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
+    assert integrity == "ok"
+    if bad_last_line:
+        assert (count, total) == (0, None)
+    else:
+        assert (count, total) == (12_000, sum(n / 4 for n in range(1, 12_001)))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+
+
 def test_a_reject_file_takes_the_bad_rows_and_the_good_ones_are_imported(source_backend, tmp_path):
     db = source_backend()
     db.insert("customers", [{"customer_id": 1}])

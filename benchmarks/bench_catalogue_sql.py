@@ -1,0 +1,163 @@
+"""Benchmark: the whole built-in catalogue against its own SQL replayed raw, on SQLite and PostgreSQL.
+
+Generates the demo of N customers into each engine, runs every built-in metric once (current and
+previous period, one run cache, as ``crmmetrics run`` does) while capturing every statement it
+sends to the source, then replays each distinct (statement, parameters) once on the engine's raw
+DBAPI connection, fetching every row: that replay is the floor, measured in the same run. Prints
+crmmetrics' time against the floor for the whole catalogue, the SQL-bound KPIs and the
+model-backed ones, the metrics furthest above their floor, and PostgreSQL against SQLite.
+
+    python benchmarks/bench_catalogue_sql.py [--customers 100000] [--engines sqlite,postgresql]
+
+PostgreSQL is a throw-away server on loopback (started as the tests start theirs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_catalogue import BUILTINS, MODEL_BACKED  # noqa: E402
+
+
+def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date):
+    """Each metric's seconds, and the statements it sent in order: (metric, statement, parameters)."""
+    from sqlalchemy import event
+
+    from crmmetrics.app import App
+    from crmmetrics.config import parse_config
+    from crmmetrics.runner import RunCache
+
+    name = source_url.split(":", 1)[0].split("+")[0]
+    config = parse_config(
+        {
+            "source": {"url": source_url},
+            "store": {"url": f"sqlite:///{directory / f'store-{name}.sqlite'}"},
+            "service": {"as_of": datetime(as_of.year, as_of.month, as_of.day)},
+        },
+        None,
+    )
+    app = App.from_config(config)
+    runner = app.runner
+    current = [None]
+    statements: list[tuple[str, str, object]] = []
+
+    @event.listens_for(app.source, "before_cursor_execute")
+    def capture(_conn, _cursor, statement, parameters, _context, executemany):
+        if not executemany:
+            statements.append((current[0], statement, parameters))
+
+    seconds: dict[str, float] = {}
+    failed = []
+    cache = RunCache()
+    for key in runner.enabled_keys():
+        current[0] = key
+        started = time.perf_counter()
+        run = runner.run_metric(key, run_cache=cache)
+        seconds[key] = time.perf_counter() - started
+        if run.status != "success":
+            failed.append((key, run.error))
+    event.remove(app.source, "before_cursor_execute", capture)
+    return app, seconds, statements, failed
+
+
+def replay(engine, statements) -> dict[str, float]:
+    """Each distinct statement once on the raw DBAPI connection, its time charged to the first
+    metric that sent it."""
+    floor: dict[str, float] = {}
+    seen = set()
+    raw = engine.raw_connection()
+    try:
+        for metric, statement, parameters in statements:
+            key = (statement, repr(parameters))
+            if key in seen:
+                continue
+            seen.add(key)
+            cursor = raw.cursor()
+            started = time.perf_counter()
+            cursor.execute(statement, parameters)
+            if cursor.description is not None:
+                cursor.fetchall()
+            floor[metric] = floor.get(metric, 0.0) + time.perf_counter() - started
+            cursor.close()
+        raw.rollback()
+    finally:
+        raw.close()
+    return floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
+    from crmmetrics.demo import generate_demo
+
+    as_of = date(2026, 11, 1)
+    totals = {}
+    server = None
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        try:
+            for engine_name in args.engines.split(","):
+                if engine_name == "sqlite":
+                    url = f"sqlite:///{directory / 'crm.sqlite'}"
+                elif engine_name == "postgresql":
+                    from tests.support.servers import PostgresServer
+
+                    server = PostgresServer()
+                    server.start()
+                    url = server.url()
+                else:
+                    raise SystemExit(f"--engines: {engine_name!r} is not sqlite or postgresql")
+                started = time.perf_counter()
+                rows = generate_demo(url, customers=args.customers, seed=args.seed, as_of=as_of)
+                print(f"{engine_name}: demo of {args.customers:,} customers, {sum(rows.values()):,} rows, "
+                      f"generated in {time.perf_counter() - started:.1f} s")
+                app, seconds, statements, failed = catalogue_with_its_sql(url, directory, as_of)
+                floor = replay(app.source, statements)
+                app.source.dispose()
+                app.store.engine.dispose()
+                totals[engine_name] = seconds
+                report(engine_name, seconds, floor, statements, failed)
+        finally:
+            if server is not None:
+                server.stop()
+    if "sqlite" in totals and "postgresql" in totals:
+        pg, lite = totals["postgresql"], totals["sqlite"]
+        print(f"postgresql / sqlite (floor, same run): whole catalogue {sum(pg.values()):.1f} s / {sum(lite.values()):.1f} s "
+              f"= {sum(pg.values()) / sum(lite.values()):.2f}x (goal <= 1.0x at 100,000 customers)")
+
+
+def report(engine: str, seconds: dict[str, float], floor: dict[str, float], statements, failed) -> None:
+    def ratio(keys) -> str:
+        ours, raw = sum(seconds[k] for k in keys), sum(floor.get(k, 0.0) for k in keys)
+        return f"{ours:.1f} s vs raw SQL {raw:.1f} s = {ours / raw:.2f}x" if raw else f"{ours:.1f} s (no SQL)"
+
+    sql_bound = [k for k in seconds if k not in MODEL_BACKED]
+    model = [k for k in seconds if k in MODEL_BACKED]
+    distinct = len({(s, repr(p)) for _m, s, p in statements})
+    print(f"{engine}: {len(seconds)} metrics ({len(failed)} failed), {len(statements)} statements ({distinct} distinct)")
+    print(f"{engine}: whole catalogue {ratio(list(seconds))} (goal <= 1.10x)")
+    print(f"{engine}: SQL-bound KPIs  {ratio(sql_bound)}")
+    print(f"{engine}: model-backed    {ratio(model)} (goal <= 1.5x)")
+    above = sorted(seconds, key=lambda k: floor.get(k, 0.0) - seconds[k])[:8]
+    for key in above:
+        print(f"  {key:36} {seconds[key]:7.2f} s  raw SQL {floor.get(key, 0.0):7.2f} s")
+    for key, error in failed:
+        print(f"  FAILED {key}: {error}")
+
+
+if __name__ == "__main__":
+    main()
