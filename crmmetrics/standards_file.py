@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import periods
 from .errors import ConfigError
 from .standard import ADMIN, DEFAULT, AdminStandard, Standard, StandardDefault, describe_target, direction_problem, finite_number, parse_key, parse_target
 
@@ -22,12 +23,10 @@ FILE_FIELDS = ("target", "red", "green", "weight", "owner", "source", "benchmark
 
 
 def to_naive_utc(value: date | datetime) -> datetime:
-    """A TOML date or datetime (or an ISO text parsed to one) as naive UTC."""
+    """A TOML date (its midnight) or datetime (or an ISO text parsed to one) as naive UTC."""
     if not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
+    return periods.to_naive_utc(value)
 
 
 def parse_standard(key: str, table: Mapping[str, Any], where: str, registry: Any = None) -> AdminStandard:
