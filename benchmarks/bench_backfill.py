@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crmmetrics.app import App  # noqa: E402
-from crmmetrics.backfill import plan_backfill, run_backfill  # noqa: E402
-from crmmetrics.config import parse_config  # noqa: E402
-from crmmetrics.demo import generate_demo  # noqa: E402
-from crmmetrics.periods import _months_back  # noqa: E402
+from crmmetrics.compute.backfill import plan_backfill, run_backfill  # noqa: E402
+from crmmetrics.core.config import parse_config  # noqa: E402
+from crmmetrics.core.periods import _months_back  # noqa: E402
+from crmmetrics.data.demo import generate_demo  # noqa: E402
+from crmmetrics.serve.app import App  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ MODEL_BACKED = ("vc_ltv_cac_ratio", "vc_clv_bgnbd_gg", "vc_expected_alive_custom
 
 
 def run_catalogue(source_url: str, directory: Path, as_of: date):
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     name = source_url.split(":", 1)[0]
     config = parse_config(
@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
 
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     as_of = date(2026, 11, 1)
     engines = args.engines.split(",")

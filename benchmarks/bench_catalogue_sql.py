@@ -33,9 +33,9 @@ def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date):
     """Each metric's seconds, and the statements it sent in order: (metric, statement, parameters)."""
     from sqlalchemy import event
 
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
-    from crmmetrics.runner import RunCache
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.core.definitions import RunCache
+    from crmmetrics.serve.app import App
 
     name = source_url.split(":", 1)[0].split("+")[0]
     config = parse_config(
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
     os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     as_of = date(2026, 11, 1)
     totals = {}

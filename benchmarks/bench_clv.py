@@ -5,7 +5,7 @@
 
 With ``--demo`` (a SQLite demo made by ``crmmetrics demo`` or ``generate_demo``, as of
 ``--as-of``), it computes the BG/NBD + Gamma-Gamma fit that the CLV KPIs share
-(:func:`crmmetrics.customer_value.customer_values`, in a new run cache each time), captures every
+(:func:`crmmetrics.kpi.customer_value.customer_values`, in a new run cache each time), captures every
 SQL statement it sends, replays them with plain ``sqlite3`` (the floor: the inputs, fetched as
 tuples) and prints both and their ratio, with the Python steps broken down.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crmmetrics.clv import fit_bgnbd, fit_gamma_gamma, fit_sbg, rfm_summary
+from crmmetrics.kpi.clv import fit_bgnbd, fit_gamma_gamma, fit_sbg, rfm_summary
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "cdnow"
 PARAMS = {"margin_share": 0.3, "horizon_months": 36, "annual_discount_rate": 0.10}
@@ -50,10 +50,11 @@ def cdnow() -> None:
 def demo(path: Path, end: datetime, repeat: int) -> None:
     from sqlalchemy import create_engine, event
 
-    from crmmetrics import customer_value, schema
-    from crmmetrics.clv import clv_bgnbd_gg
-    from crmmetrics.definitions import ComputeContext
-    from crmmetrics.periods import Period
+    from crmmetrics.core import schema
+    from crmmetrics.core.definitions import ComputeContext
+    from crmmetrics.core.periods import Period
+    from crmmetrics.kpi import customer_value
+    from crmmetrics.kpi.clv import clv_bgnbd_gg
 
     engine = create_engine(f"sqlite:///{path}")
     statements: list[tuple[str, object]] = []

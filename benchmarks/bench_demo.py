@@ -35,7 +35,7 @@ def _peak_rss() -> int:
 
 
 def _child(phase: str, url: str, customers: int, seed: int, as_of: dt.date) -> None:
-    from crmmetrics import demo
+    from crmmetrics.data import demo
 
     started = time.perf_counter()
     if phase == "build":

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from crmmetrics.exporter import Exposition
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 
 def fill(store: Store, samples: int) -> None:

@@ -6,7 +6,7 @@
 Writes an orders CSV of ``--rows`` rows (every column of ``orders``; campaign_id empty, cogs
 empty on a tenth) for 100,000 customers, then imports
 it twice into fresh SQLite files holding the canonical tables and the customers: with
-``crmmetrics.importer.import_csv`` (typed, validated, all or nothing) and, as the floor measured in
+``crmmetrics.data.importer.import_csv`` (typed, validated, all or nothing) and, as the floor measured in
 the same run, with the sqlite3 command-line shell's ``.import --csv`` into the same table (no
 checks, values stored as the text the file holds where the column affinity allows). A second
 floor imports into a bare table of the same columns without the canonical table's four indexes,
@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine  # noqa: E402
 
-from crmmetrics import schema  # noqa: E402
-from crmmetrics.importer import import_csv  # noqa: E402
+from crmmetrics.core import schema  # noqa: E402
+from crmmetrics.data.importer import import_csv  # noqa: E402
 
 CUSTOMERS = 100_000
 

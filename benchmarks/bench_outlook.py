@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from crmmetrics.exporter import Exposition, encode
-from crmmetrics.outlook import Outlook, OutlookCache
-from crmmetrics.scorecard import build_scorecard
-from crmmetrics.store import Store
+from crmmetrics.readers.exporter import Exposition, encode
+from crmmetrics.readers.outlook import Outlook, OutlookCache
+from crmmetrics.readers.scorecard import build_scorecard
+from crmmetrics.store.store import Store
 
 BUILT_IN = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crmmetrics.outlook import OutlookCache, _store_windows, _to_date_windows
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.scorecard import build_scorecard
-from crmmetrics.standard import StandardDefault
-from crmmetrics.standards import record_defaults
-from crmmetrics.store import MetricRunTotals, Observation, Run, Store
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.standard import StandardDefault
+from crmmetrics.readers.outlook import OutlookCache, _store_windows, _to_date_windows
+from crmmetrics.readers.scorecard import build_scorecard
+from crmmetrics.store.standards import record_defaults
+from crmmetrics.store.store import MetricRunTotals, Observation, Run, Store
 
 METRIC = "pa_revenue_per_employee"
 

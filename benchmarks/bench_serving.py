@@ -149,8 +149,8 @@ def idle_probe(port: int, idle: int, seconds: float) -> tuple[float, int, int]:
 # --- --compare: the same app on two servers ---------------------------------------------------
 
 def _serve_app(kind: str, store_url: str, port: int) -> None:
-    from crmmetrics.server import ExporterApp, HTTPService
-    from crmmetrics.store import Store
+    from crmmetrics.serve.server import ExporterApp, HTTPService
+    from crmmetrics.store.store import Store
 
     app = ExporterApp(Store(store_url), allowed_hosts=None)
     if kind == "cheroot":
@@ -169,7 +169,7 @@ def compare(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_exporter import fill
 
-    from crmmetrics.store import Store
+    from crmmetrics.store.store import Store
 
     with tempfile.TemporaryDirectory() as directory:
         store_url = f"sqlite:///{Path(directory) / 'store.sqlite'}"
@@ -201,9 +201,9 @@ def compare(args: argparse.Namespace) -> None:
 # --- default: the real `crmmetrics serve` during full runs ------------------------------------
 
 def serve_under_load(args: argparse.Namespace) -> None:
-    from crmmetrics.demo import generate_demo
-    from crmmetrics.plugins import get_plugin_manager
-    from crmmetrics.registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
+    from crmmetrics.data.demo import generate_demo
 
     with tempfile.TemporaryDirectory() as directory:
         directory = Path(directory)

@@ -31,12 +31,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("CRMMETRICS_LOAD_PLUGINS", "value_creation")
 
-    from crmmetrics import customer_value
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
-    from crmmetrics.demo import generate_demo
-    from crmmetrics.health import ServiceHealth
-    from crmmetrics.scheduler import RunWindow, scheduled_run
+    from crmmetrics.compute.health import ServiceHealth
+    from crmmetrics.compute.scheduler import RunWindow, scheduled_run
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.data.demo import generate_demo
+    from crmmetrics.kpi import customer_value
+    from crmmetrics.serve.app import App
 
     work = Path(tempfile.mkdtemp(prefix="bench-shared-fit-"))
     demo = args.demo

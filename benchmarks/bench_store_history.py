@@ -21,9 +21,9 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crmmetrics.exporter import Exposition
-from crmmetrics.page import landing_page
-from crmmetrics.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.readers.page import landing_page
+from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
 
 METRICS = 61
 NOW = datetime(2026, 11, 1)

@@ -1,7 +1,8 @@
 """crmmetrics: standards, metrics and KPIs for Payne & Frow's five CRM processes.
 
-A plugin writes ``from crmmetrics import hookimpl, MetricDefinition, StandardDefault`` and needs
-nothing else from the package's internals.
+A plugin writes ``from crmmetrics import hookimpl, MetricDefinition, StandardDefault`` (and builds
+its KPIs with ``crmmetrics.kpi``) and needs nothing else from the package's internals, which are
+private and may move (docs/plugins.md, "Package layout").
 
 The names below are imported when first used (PEP 562), so that ``import crmmetrics`` (and with
 it every CLI command that computes nothing) does not pay for SQLAlchemy, numpy or scipy.
@@ -16,25 +17,28 @@ __version__ = "0.2.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "ComputeContext": "definitions",
-    "MetricDefinition": "definitions",
-    "Parameter": "definitions",
-    "Result": "definitions",
-    "Schedule": "definitions",
-    "hookimpl": "hookspecs",
-    "FinishedRun": "hookspecs",
-    "LoadedMetrics": "hookspecs",
-    "ObservedValue": "hookspecs",
-    "PluginConfig": "hookspecs",
-    "ServiceSettings": "hookspecs",
-    "StandardDefault": "standard",
-    "ChannelCategory": "vocabulary",
-    "Direction": "vocabulary",
-    "PeriodLabel": "vocabulary",
-    "Perspective": "vocabulary",
-    "Process": "vocabulary",
-    "RunStatus": "vocabulary",
-    "ValueLens": "vocabulary",
+    "ConfigError": "core.errors",
+    "CrmmetricsError": "core.errors",
+    "MetricError": "core.errors",
+    "ComputeContext": "core.definitions",
+    "MetricDefinition": "core.definitions",
+    "Parameter": "core.definitions",
+    "Result": "core.definitions",
+    "Schedule": "core.definitions",
+    "hookimpl": "core.hookspecs",
+    "FinishedRun": "core.hookspecs",
+    "LoadedMetrics": "core.hookspecs",
+    "ObservedValue": "core.hookspecs",
+    "PluginConfig": "core.hookspecs",
+    "ServiceSettings": "core.hookspecs",
+    "StandardDefault": "core.standard",
+    "ChannelCategory": "core.vocabulary",
+    "Direction": "core.vocabulary",
+    "PeriodLabel": "core.vocabulary",
+    "Perspective": "core.vocabulary",
+    "Process": "core.vocabulary",
+    "RunStatus": "core.vocabulary",
+    "ValueLens": "core.vocabulary",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -54,7 +58,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors
-    from .definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
-    from .hookspecs import FinishedRun, LoadedMetrics, ObservedValue, PluginConfig, ServiceSettings, hookimpl
-    from .standard import StandardDefault
-    from .vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens
+    from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
+    from crmmetrics.core.errors import ConfigError, CrmmetricsError, MetricError
+    from crmmetrics.core.hookspecs import FinishedRun, LoadedMetrics, ObservedValue, PluginConfig, ServiceSettings, hookimpl
+    from crmmetrics.core.standard import StandardDefault
+    from crmmetrics.core.vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens

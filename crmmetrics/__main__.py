@@ -1,3 +1,3 @@
-from .cli import main
+from crmmetrics.cli import main
 
 main()

@@ -38,11 +38,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from . import schema
-from .app import App
-from .config import parse_config
-from .store import Observation, Run
-from .vocabulary import PeriodLabel, RunStatus
+from crmmetrics.core import schema
+from crmmetrics.core.config import parse_config
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
+from crmmetrics.serve.app import App
+from crmmetrics.store.store import Observation, Run
 
 DEMO_AS_OF = datetime(2026, 6, 15)
 DEMO_CUSTOMERS = 400
@@ -222,7 +222,7 @@ class DemoDatabase:
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDatabase:
     """A seeded demo source with 400 customers as of 2026-06-15, generated once per session."""
-    from .demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     path = tmp_path_factory.mktemp("crmmetrics-demo") / "crm.sqlite"
     url = f"sqlite:///{path}"
@@ -281,8 +281,8 @@ def render_exposition(store_url: str) -> ParsedExposition:
     """Render ``/metrics`` over the store at ``store_url`` with the real exporter and parse it."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from .exporter import Exposition
-    from .store import Store
+    from crmmetrics.readers.exporter import Exposition
+    from crmmetrics.store.store import Store
 
     store = Store(store_url)
     try:
@@ -316,7 +316,7 @@ class LoadedPlugins:
     """What the plugin manager loaded: the plugins, their metrics and their default standards."""
 
     pm: Any
-    registry: Any  # crmmetrics.registry.Registry: .get(key), .plugin_of[key]
+    registry: Any  # crmmetrics.compute.registry.Registry: .get(key), .plugin_of[key]
     standards: dict[str, tuple[Any, str]]  # standard label -> (StandardDefault, plugin name)
 
 
@@ -327,9 +327,9 @@ def loaded_plugins():
     A default standard that contradicts its metric (wrong direction, unknown dimension) raises
     PluginError here, as it would when the service starts.
     """
-    from .plugins import get_plugin_manager
-    from .registry import build_registry
-    from .standard_defaults import collect_defaults
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
+    from crmmetrics.compute.standard_defaults import collect_defaults
 
     def load(plugins_dir: str | Path | None = None) -> LoadedPlugins:
         pm = get_plugin_manager(plugins_dir)

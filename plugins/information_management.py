@@ -38,7 +38,7 @@ Changes from the catalogue
 * ``im_clv_forecast_accuracy`` splits into two KPIs with one unit each, both from a holdout test
   of the BG/NBD model (Fader, Hardie & Lee 2005) in which the reporting period (a quarter by
   default) is the holdout and everything before it the calibration: BG/NBD is fitted on the
-  customers who bought before the period (``crmmetrics.customer_value.customer_summary``), and
+  customers who bought before the period (``crmmetrics.kpi.customer_value.customer_summary``), and
   each one's conditional expected purchase occasions in the period are compared with the
   occasions (distinct purchase days) they really had. ``im_clv_forecast_correlation`` is the
   Pearson correlation over those customers (ratio; on the CDNOW sample with 39 + 39 weeks it is
@@ -57,12 +57,11 @@ from datetime import timedelta
 import numpy as np
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
-from crmmetrics import Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
-from crmmetrics.clv import conditional_expected_purchases, fit_bgnbd
-from crmmetrics.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
-from crmmetrics.errors import ConfigError, MetricError
+from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
+from crmmetrics.core.schema import customers as customers_table
 from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
-from crmmetrics.schema import customers as customers_table
+from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
+from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"

@@ -16,7 +16,7 @@ Conventions
   customers, spend uplift) count identified customers, each once: a duplicate record's orders and
   interactions belong to its master record.
 * A cost entry counts in a period in proportion to the overlap of its ``[period_start,
-  period_end)`` with the period (``crmmetrics.sql.prorated_cost``).
+  period_end)`` with the period (``crmmetrics.kpi.sql.prorated_cost``).
 * Where ``cogs`` is NULL, the metric's ``margin_share`` parameter gives the gross margin.
 * A breakdown reports the rows without a value of its dimension (a customer without a segment,
   an interaction or a case's first contact without a channel, a campaign without an objective)

@@ -6,7 +6,7 @@ metrics and KPIs. This plugin measures the employee side (satisfaction, eNPS, en
 turnover), the shareholder side (revenue per employee, gross margin by segment, customer
 profitability) and cost reduction (cost to serve, CRM cost per active customer). The scorecard
 itself (target attainment, the balanced-scorecard index) is computed from the standards by
-``crmmetrics.scorecard``, not here.
+``crmmetrics.readers.scorecard``, not here.
 
 Conventions
 -----------
@@ -40,7 +40,7 @@ Changes from the catalogue
 * ``pa_enps``: only answers on the 0-10 scale count (or without a stated scale).
 * ``pa_employee_satisfaction`` by ``department`` (of the answer), so that a team's
   satisfaction can be set beside the customer KPIs of the channels it serves (the
-  service-profit chain, :mod:`crmmetrics.value_chain`); answers without a department are
+  service-profit chain, :mod:`crmmetrics.readers.value_chain`); answers without a department are
   reported as ``unassigned``.
 * ``pa_employee_engagement``: an answer is "engaged" when it lies at or above
   ``engaged_threshold`` (0.75 by default: 4 on 1-5, 1 on an engaged flag 0-1) of its scale.

@@ -7,7 +7,7 @@ how concentrated revenue is, and how the base splits into RFM segments.
 
 Every customer-level KPI counts master records only (a duplicate's orders belong to its master),
 counts purchase occasions as distinct purchase days, and leaves anonymous orders out; revenue
-totals include anonymous orders (see :mod:`crmmetrics.customer_value`). Customers without a
+totals include anonymous orders (see :mod:`crmmetrics.kpi.customer_value`). Customers without a
 segment, and anonymous revenue in the revenue split, are reported under the segment
 ``unassigned``.
 

@@ -9,7 +9,7 @@ Gamma-Gamma CLV, expected alive customers, customer equity, CLV by segment).
 
 Every customer-level KPI counts master records only (a duplicate's orders and interactions belong
 to its master), counts purchase occasions as distinct purchase days, and leaves anonymous orders
-out; revenue totals (average order value) include them (see :mod:`crmmetrics.customer_value`).
+out; revenue totals (average order value) include them (see :mod:`crmmetrics.kpi.customer_value`).
 A breakdown reports the rows without a value of its dimension as ``unassigned``
 (:mod:`crmmetrics.kpi`): customers without a segment and anonymous complaints under the segment,
 answers and costs without a channel under the channel category.
@@ -20,7 +20,7 @@ Retention comes in two kinds that are never mixed: *contractual* (``customers.co
 period). Each kind has its own retention and churn KPI, labelled in key, name and description.
 
 The CLV models (BG/NBD + Gamma-Gamma) are fitted once per period end and shared by five KPIs
-(:func:`crmmetrics.customer_value.customer_values`). When the data cannot support a fit (fewer
+(:func:`crmmetrics.kpi.customer_value.customer_values`). When the data cannot support a fit (fewer
 than 10 customers with a repeat purchase) the run of the current period fails with that reason
 (stored with the run, visible in ``crmmetrics_run_up``); for the previous period the value is
 missing instead, so a young customer base still gets its current value.
@@ -81,9 +81,8 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import Parameter, PeriodLabel, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.clv import simple_clv
-from crmmetrics.errors import MetricError
+from crmmetrics import MetricError, Parameter, PeriodLabel, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
+from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     UNASSIGNED,
@@ -115,7 +114,7 @@ from crmmetrics.kpi import (
     segment_names,
     trailing,
 )
-from crmmetrics.periods import Period
+from crmmetrics.kpi.clv import simple_clv
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"

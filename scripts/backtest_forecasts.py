@@ -5,13 +5,13 @@ with a monthly or quarterly period as of the first day of each month (quarter) o
 through the real runner and store, so each value is that of the last complete month (quarter);
 and the monthly ones also month-to-date as of the 16th (days 1-15). Then, per KPI total:
 
-* :func:`crmmetrics.forecast.backtest`: each method's one-step-ahead rolling-origin error;
-* ``auto`` (:func:`crmmetrics.forecast.forecast_next`, choosing its method on the history
+* :func:`crmmetrics.readers.forecast.backtest`: each method's one-step-ahead rolling-origin error;
+* ``auto`` (:func:`crmmetrics.readers.forecast.forecast_next`, choosing its method on the history
   before each origin only) on the last 12 months / 4 quarters: its MASE and how often the 80%
   interval held the actual value;
-* the period-end forecast (:func:`crmmetrics.forecast.forecast_period_end`) from day 15 of
+* the period-end forecast (:func:`crmmetrics.readers.forecast.forecast_period_end`) from day 15 of
   each month and the earlier months, against the naive "the month ends where it stands";
-* :func:`crmmetrics.anomaly.score_history`: the share of scored months flagged.
+* :func:`crmmetrics.readers.anomaly.score_history`: the share of scored months flagged.
 
 Prints a Markdown summary (the figures in docs/scorecard.md). Takes several minutes:
 ``python scripts/backtest_forecasts.py [--customers N]``.
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from crmmetrics.anomaly import score_history
-from crmmetrics.demo import generate_demo
-from crmmetrics.forecast import METHODS, InsufficientHistory, backtest, forecast_next, forecast_period_end
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.readers.anomaly import score_history
+from crmmetrics.readers.forecast import METHODS, InsufficientHistory, backtest, forecast_next, forecast_period_end
 from crmmetrics.testing import metric_history
 
 AS_OF = date(2026, 6, 15)

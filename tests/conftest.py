@@ -135,10 +135,10 @@ def chain_demos(tmp_path_factory):
     answer) and ``pairs`` (the department -> channel category pairs of the source)."""
     from types import SimpleNamespace
 
-    from crmmetrics import schema
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.core import schema
+    from crmmetrics.data.demo import generate_demo
+    from crmmetrics.readers.value_chain import unit_pairs_from_interactions
     from crmmetrics.testing import metric_history
-    from crmmetrics.value_chain import unit_pairs_from_interactions
 
     out = {}
     for planted in (True, False):

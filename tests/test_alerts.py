@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.alerts import alert_rules, dump_rules, schedule_interval, to_yaml
-from crmmetrics.definitions import Schedule
+from crmmetrics.core.definitions import Schedule
+from crmmetrics.readers.alerts import alert_rules, dump_rules, schedule_interval, to_yaml
 from crmmetrics.testing import CrmDatabase
 from support.scorecard_scenario import build_scenario
 
@@ -330,10 +330,10 @@ def test_amtool_checks_the_alertmanager_example():
 @pytest.fixture(scope="module")
 def generated(rules, tmp_path_factory):
     """The rule groups as ``alert_rules`` returns them for the scenario (what rules.yml holds)."""
-    from crmmetrics.alerts import Links
-    from crmmetrics.app import App
-    from crmmetrics.config import load_config
-    from crmmetrics.standards import standards_in_force
+    from crmmetrics.core.config import load_config
+    from crmmetrics.readers.alerts import Links
+    from crmmetrics.serve.app import App
+    from crmmetrics.store.standards import standards_in_force
     from support.scorecard_scenario import ENV
 
     patch = pytest.MonkeyPatch()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crmmetrics.anomaly import FALSE_POSITIVE_RATE, MIN_CHANGES, THRESHOLD, anomalies, latest, score_history
+from crmmetrics.readers.anomaly import FALSE_POSITIVE_RATE, MIN_CHANGES, THRESHOLD, anomalies, latest, score_history
 
 SEASON = np.array([0.9, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 0.9, 1.0, 1.05, 1.25, 1.4])
 

@@ -1,6 +1,6 @@
 """The hooks are a public contract: each has a test of its own and is documented by its exact signature.
 
-Adding a hook to crmmetrics/hookspecs.py without a test_hook_<name> in tests/test_hooks.py, or
+Adding a hook to crmmetrics/core/hookspecs.py without a test_hook_<name> in tests/test_hooks.py, or
 without a section headed by its signature in docs/plugins.md, fails here.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics import hookspecs
-from crmmetrics.plugins import get_plugin_manager
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(

@@ -14,10 +14,10 @@ from datetime import datetime
 import pytest
 from click.testing import CliRunner
 
-from crmmetrics.backfill import backfill_as_ofs
 from crmmetrics.cli import cli
-from crmmetrics.history import history_snapshots
-from crmmetrics.store import Store
+from crmmetrics.compute.backfill import backfill_as_ofs
+from crmmetrics.readers.history import history_snapshots
+from crmmetrics.store.store import Store
 from support.monthly_shop import MONTHS, build_shop, expected_aov, expected_identified_share, month_start
 from support.servers import poll
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from crmmetrics.cli import cli
-from crmmetrics.config import redact_text, redact_url
+from crmmetrics.core.config import redact_text, redact_url
 from crmmetrics.testing import CrmDatabase
 
 
@@ -146,7 +146,7 @@ def test_passwords_are_redacted_in_every_form(setup, url, shown):
 
 
 def test_logs_and_stored_run_errors_hide_passwords(setup, tmp_path, capsys):
-    from crmmetrics.logs import configure_logging
+    from crmmetrics.serve.logs import configure_logging
 
     for fmt in ("text", "json"):
         configure_logging("INFO", fmt)

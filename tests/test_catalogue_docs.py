@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.vocabulary import Perspective, Process
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.vocabulary import Perspective, Process
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTINS = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"

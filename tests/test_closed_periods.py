@@ -11,12 +11,12 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import update
 
-from crmmetrics import runner as runner_module
-from crmmetrics.app import App
-from crmmetrics.config import parse_config
-from crmmetrics.definitions import ComputeContext
-from crmmetrics.demo import generate_demo
-from crmmetrics.store import Observation
+from crmmetrics.compute import runner as runner_module
+from crmmetrics.core.config import parse_config
+from crmmetrics.core.definitions import ComputeContext
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
+from crmmetrics.store.store import Observation
 
 AS_OF = datetime(2026, 11, 10)  # current: October 2026 (the last whole month); previous: September
 KEY = "vc_aov"
@@ -126,7 +126,7 @@ def test_a_second_run_keeps_the_closed_period_and_a_late_correction_reaches_it(c
 
 
 def test_recompute_and_backfill_compute_the_closed_period(crm, tmp_path, monkeypatch, computed):
-    from crmmetrics.backfill import plan_backfill, run_backfill
+    from crmmetrics.compute.backfill import plan_backfill, run_backfill
 
     app = app_on(crm, tmp_path, monkeypatch)
     app.runner.run_all([KEY])
@@ -182,8 +182,8 @@ def test_the_fingerprint_is_the_same_under_parallel_aggregation_on_postgresql(fr
     parallel workers (a float sum of the same column may differ in its last digits there)."""
     from sqlalchemy import create_engine, text
 
-    from crmmetrics.inputs import Need, source_fingerprint
-    from crmmetrics.periods import Period
+    from crmmetrics.core.inputs import Need, source_fingerprint
+    from crmmetrics.core.periods import Period
 
     generate_demo(fresh_pg_db, customers=1000, seed=5, as_of=date(2026, 11, 10))
     engine = create_engine(fresh_pg_db)
@@ -214,13 +214,13 @@ def test_a_changed_computation_computes_the_closed_period_again(monkeypatch):
     import sys
     from dataclasses import replace
 
-    from crmmetrics.runner import _definition_identity
+    from crmmetrics.compute.runner import _definition_identity
 
     script = (
         "import os; os.environ['CRMMETRICS_LOAD_PLUGINS'] = 'value_creation'\n"
-        "from crmmetrics.plugins import get_plugin_manager\n"
-        "from crmmetrics.registry import build_registry\n"
-        "from crmmetrics.runner import _definition_identity\n"
+        "from crmmetrics.compute.plugins import get_plugin_manager\n"
+        "from crmmetrics.compute.registry import build_registry\n"
+        "from crmmetrics.compute.runner import _definition_identity\n"
         "registry = build_registry(get_plugin_manager())\n"
         "print(' '.join(_definition_identity(registry.get(k)) for k in ('vc_aov', 'vc_nps', 'vc_customer_equity')))\n"
     )
@@ -230,8 +230,8 @@ def test_a_changed_computation_computes_the_closed_period_again(monkeypatch):
     assert first == second and len(set(first)) == 3
 
     monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "value_creation")
-    from crmmetrics.plugins import get_plugin_manager
-    from crmmetrics.registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
 
     aov = build_registry(get_plugin_manager()).get("vc_aov")
 

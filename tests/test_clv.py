@@ -1,4 +1,4 @@
-"""Tests of crmmetrics.clv against numbers published in the literature.
+"""Tests of crmmetrics.kpi.clv against numbers published in the literature.
 
 Reference data: the CDNOW 1/10 sample (Fader & Hardie), copied with attribution into
 tests/data/cdnow (see ATTRIBUTION.md there). Published numbers: Fader, Hardie & Lee 2005
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crmmetrics.clv import (
+from crmmetrics.kpi.clv import (
     BgNbd,
     GammaGamma,
     Sbg,
@@ -308,7 +308,7 @@ def test_the_analytic_gradients_match_finite_differences():
     """The fits follow the analytic gradients: they must be the likelihoods' own."""
     from scipy.optimize import approx_fprime
 
-    from crmmetrics import clv
+    from crmmetrics.kpi import clv
 
     rng = np.random.default_rng(7)
     x = rng.integers(0, 9, 400).astype(float)

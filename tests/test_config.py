@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.config import edit_metric, load_config, redact_url
-from crmmetrics.errors import ConfigError
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.config import edit_metric, load_config, redact_url
+from crmmetrics.core.errors import ConfigError
 
 GOOD = """\
 # the demo's config

@@ -430,7 +430,7 @@ def test_explain_an_unknown_metric(make_config):
 def test_on_postgresql_types_are_checked_and_a_writing_query_is_refused_by_the_read_only_session(pg_databases, tmp_path):
     from sqlalchemy import create_engine, text
 
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     url = pg_databases.create()
     generate_demo(url, customers=60, seed=3, as_of=__import__("datetime").date(2026, 6, 15))
@@ -500,10 +500,10 @@ def test_kpis_add_a_ratio(make_config, demo_db):
 def test_a_reload_that_changes_the_kpis_is_refused(make_config):
     from types import SimpleNamespace
 
-    from crmmetrics.app import App
-    from crmmetrics.config import load_config
-    from crmmetrics.errors import ConfigError
-    from crmmetrics.service import Service
+    from crmmetrics.core.config import load_config
+    from crmmetrics.core.errors import ConfigError
+    from crmmetrics.serve.app import App
+    from crmmetrics.serve.service import Service
 
     config = make_config(ORDERS_KPI)
     app = App.from_config(load_config(config))

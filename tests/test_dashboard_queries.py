@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.plugins import LOAD_ENV
+from crmmetrics.compute.plugins import LOAD_ENV
 
 pytestmark = pytest.mark.prometheus
 
@@ -94,10 +94,10 @@ def test_every_dashboard_query_returns_data(demo_dir, prometheus, crmmetrics_ser
 def test_every_kpi_alert_selects_its_kpis_values(demo_dir, prometheus, crmmetrics_service):
     """Each red-KPI rule, with "is red" widened to "has a status", returns the values of the KPIs
     its standard judges, from the same real Prometheus: the rules read families that exist."""
-    from crmmetrics.alerts import alert_rules
-    from crmmetrics.app import App
-    from crmmetrics.config import load_config
-    from crmmetrics.standards import standards_in_force
+    from crmmetrics.core.config import load_config
+    from crmmetrics.readers.alerts import alert_rules
+    from crmmetrics.serve.app import App
+    from crmmetrics.store.standards import standards_in_force
 
     patch = pytest.MonkeyPatch()
     patch.setenv(LOAD_ENV, BUILT_IN)

@@ -16,7 +16,11 @@ import pytest
 from jsonschema import Draft7Validator
 
 from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
-from crmmetrics.dashboards import (
+from crmmetrics.compute.plugins import LOAD_ENV, get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
+from crmmetrics.core.definitions import UNITS
+from crmmetrics.readers.dashboards import (
     DATASOURCE_UID,
     GRAFANA_UNITS,
     HEALTH_UID,
@@ -27,11 +31,7 @@ from crmmetrics.dashboards import (
     process_uid,
     status_coloured_expr,
 )
-from crmmetrics.definitions import UNITS
-from crmmetrics.families import target_family, value_family
-from crmmetrics.plugins import LOAD_ENV, get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.standard_defaults import collect_defaults
+from crmmetrics.readers.families import target_family, value_family
 from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import DateTime, create_engine, func, select, text
 
-from crmmetrics import demo, schema
-from crmmetrics.app import App
-from crmmetrics.config import parse_config
-from crmmetrics.demo import generate_demo
-from crmmetrics.plugins import LOAD_ENV
+from crmmetrics.compute.plugins import LOAD_ENV
+from crmmetrics.core import schema
+from crmmetrics.core.config import parse_config
+from crmmetrics.data import demo
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
 
 N = 500
 AS_OF = dt.date(2025, 6, 1)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from crmmetrics.store import Store
+from crmmetrics.store.store import Store
 
 pytestmark = pytest.mark.prometheus
 

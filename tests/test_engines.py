@@ -10,8 +10,8 @@ import sys
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from crmmetrics import schema
-from crmmetrics.config import load_config
+from crmmetrics.core import schema
+from crmmetrics.core.config import load_config
 
 
 def crmmetrics(*args, cwd=None):
@@ -80,14 +80,14 @@ NOT_TRINO = ("julianday(", "strftime(", "extract(epoch", "double precision", " d
 
 def test_every_kpi_statement_compiles_for_trino(demo_db, tmp_path, monkeypatch):
     """Every statement the whole catalogue sends to the source compiles with the trino package's
-    SQLAlchemy dialect, with Trino's own date arithmetic (crmmetrics.sql), not SQLite's."""
+    SQLAlchemy dialect, with Trino's own date arithmetic (crmmetrics.kpi.sql), not SQLite's."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
     from trino.sqlalchemy.dialect import TrinoDialect
 
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
-    from crmmetrics.plugins import LOAD_ENV
+    from crmmetrics.compute.plugins import LOAD_ENV
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     monkeypatch.setenv(LOAD_ENV, "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment")
     source_file = demo_db.url.removeprefix("sqlite:///")

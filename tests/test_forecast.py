@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from crmmetrics.forecast import (
+from crmmetrics.readers.forecast import (
     Forecast,
     InsufficientHistory,
     backtest,

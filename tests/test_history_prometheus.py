@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.exporter import timestamp
-from crmmetrics.history import history_snapshots
-from crmmetrics.store import Store
+from crmmetrics.readers.exporter import timestamp
+from crmmetrics.readers.history import history_snapshots
+from crmmetrics.store.store import Store
 
 pytestmark = pytest.mark.prometheus
 

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.app import App
-from crmmetrics.config import load_config, parse_config
-from crmmetrics.errors import PluginError
+from crmmetrics.core.config import load_config, parse_config
+from crmmetrics.core.errors import PluginError
+from crmmetrics.serve.app import App
 from support.plugin_files import ORDERS_METRIC, install_distribution, write_plugin_file
 
 AS_OF = datetime(2026, 3, 10)  # current period: February 2026; previous: January 2026
@@ -53,7 +53,7 @@ def test_hook_crmmetrics_metrics(orders_source, compute, loaded_plugins, tmp_pat
 def test_hook_crmmetrics_standards(loaded_plugins, tmp_path):
     plugins_dir = tmp_path / "plugins"
     standards = """
-from crmmetrics.standard import StandardDefault
+from crmmetrics.core.standard import StandardDefault
 
 
 @hookimpl
@@ -84,7 +84,7 @@ def write_config(directory, source_url, plugins_dir, metrics=""):
 def test_hook_crmmetrics_validate_config(orders_source, crmmetrics_cli, tmp_path):
     plugins_dir = tmp_path / "plugins"
     write_plugin_file(plugins_dir, "orders", ORDERS_METRIC + '''
-from crmmetrics.errors import ConfigError
+from crmmetrics.core.errors import ConfigError
 
 
 @hookimpl

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from crmmetrics.clv import rfm_summary
-from crmmetrics.errors import ConfigError
-from crmmetrics.importer import CsvImportError, import_csv, init_source
-from crmmetrics.schema import TABLES
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.schema import TABLES
+from crmmetrics.data.importer import CsvImportError, import_csv, init_source
+from crmmetrics.kpi.clv import rfm_summary
 from crmmetrics.testing import CrmDatabase
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -511,7 +511,7 @@ def test_cli_a_missing_file_is_one_line(crmmetrics_cli, crm_db):
 def test_typing_column_by_column_gives_what_typing_line_by_line_does(tmp_path, monkeypatch):
     """The column parsers (fast path) and the line-by-line parser agree on every good file,
     including padded fields, UTC offsets, exponents, defaults and booleans."""
-    from crmmetrics import importer
+    from crmmetrics.data import importer
 
     padded = tmp_path / "orders_padded.csv"
     padded.write_text(

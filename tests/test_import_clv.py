@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crmmetrics.clv import fit_bgnbd, p_alive, rfm_summary
+from crmmetrics.kpi.clv import fit_bgnbd, p_alive, rfm_summary
 from crmmetrics.testing import render_exposition
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
@@ -111,9 +111,9 @@ def test_models_show_gives_the_published_cdnow_fit(imported_log, tmp_path):
 
 
 def test_a_fit_that_did_not_converge_fails_its_kpis_with_the_reason(imported_log, compute, monkeypatch):
-    import crmmetrics.clv
+    import crmmetrics.kpi.clv
 
-    monkeypatch.setattr(crmmetrics.clv, "MAX_ITERATIONS", 3)  # the search stops long before the optimum
+    monkeypatch.setattr(crmmetrics.kpi.clv, "MAX_ITERATIONS", 3)  # the search stops long before the optimum
     clv = compute("vc_clv_bgnbd_gg", imported_log, as_of=AS_OF, period=PERIOD, params={"horizon_months": 11})
     assert clv.run.status == "failed"
     assert clv.run.error.startswith("MetricError: BG/NBD fit at 1997-10-01 00:00 did not converge after 3 iterations: ")

@@ -8,8 +8,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import create_engine
 
-from crmmetrics import Perspective, Process, ValueLens, schema
-from crmmetrics.definitions import ComputeContext
+from crmmetrics import Perspective, Process, ValueLens
+from crmmetrics.core import schema
+from crmmetrics.core.definitions import ComputeContext
+from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     UNASSIGNED,
     Derived,
@@ -27,7 +29,6 @@ from crmmetrics.kpi import (
     statements,
     trailing,
 )
-from crmmetrics.periods import Period
 
 MARCH = Period("current", datetime(2026, 3, 1), datetime(2026, 4, 1))
 FIELDS = dict(

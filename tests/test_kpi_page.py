@@ -14,9 +14,9 @@ from datetime import datetime
 
 import pytest
 
-from crmmetrics.history import history_snapshots
-from crmmetrics.server import make_server
-from crmmetrics.store import Store
+from crmmetrics.readers.history import history_snapshots
+from crmmetrics.serve.server import make_server
+from crmmetrics.store.store import Store
 from support.monthly_shop import build_shop, expected_aov
 from test_page import ARTIFACTS, DomParser, chromium, png_size
 

@@ -1,5 +1,5 @@
 """The model-based CLV KPIs: the SQL summary (x, t_x, T, mbar) by hand, and every KPI against
-crmmetrics.clv applied directly to the hand-built summary, on SQLite and PostgreSQL."""
+crmmetrics.kpi.clv applied directly to the hand-built summary, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from support.small_shop import insert
 
-from crmmetrics import schema
-from crmmetrics.clv import clv_bgnbd_gg, conditional_expected_purchases, conditional_expected_spend, fit_bgnbd, fit_gamma_gamma, p_alive, rfm_summary
-from crmmetrics.customer_value import customer_summary, customer_values
-from crmmetrics.definitions import ComputeContext, RunCache
-from crmmetrics.periods import Period
+from crmmetrics.core import schema
+from crmmetrics.core.definitions import ComputeContext, RunCache
+from crmmetrics.core.periods import Period
+from crmmetrics.kpi.clv import clv_bgnbd_gg, conditional_expected_purchases, conditional_expected_spend, fit_bgnbd, fit_gamma_gamma, p_alive, rfm_summary
+from crmmetrics.kpi.customer_value import customer_summary, customer_values
 
 AS_OF = datetime(2026, 3, 10)  # current month February 2026 (fit at 2026-03-01), previous January
 SEGMENT = {"Retail": [1, 2, 3, 4, 5, 12, 13], "Business": [6, 7, 8, 9, 10, 11, 14]}
@@ -155,7 +155,7 @@ def test_summary_by_hand(base):
 
 
 def test_summary_matches_rfm_summary_on_the_demo(demo_db):
-    """On a few hundred generated customers, the SQL summary equals crmmetrics.clv.rfm_summary of
+    """On a few hundred generated customers, the SQL summary equals crmmetrics.kpi.clv.rfm_summary of
     the raw orders (duplicates mapped to their masters, anonymous orders left out)."""
     end = datetime(2026, 6, 1)
     engine = create_engine(demo_db.url)
@@ -245,7 +245,7 @@ def test_the_fit_is_shared_and_deterministic_on_postgresql_with_parallel_aggrega
     a second run fits again on the same data and gets the same parameters and values."""
     from sqlalchemy import text
 
-    from crmmetrics.demo import generate_demo
+    from crmmetrics.data.demo import generate_demo
 
     generate_demo(fresh_pg_db, customers=3000, seed=5, as_of=date(2026, 3, 10))
     engine = create_engine(fresh_pg_db)

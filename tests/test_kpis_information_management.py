@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.errors import ConfigError
+from crmmetrics.core.errors import ConfigError
 
 AS_OF = datetime(2026, 4, 10)
 

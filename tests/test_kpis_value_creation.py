@@ -1,7 +1,7 @@
 """Value-creation KPIs against values computed by hand on the small shop
 (tests/support/small_shop.py), on SQLite and PostgreSQL, and on the demo source.
 
-The model-based CLV KPIs are checked against crmmetrics.clv in test_kpis_clv.py; here only
+The model-based CLV KPIs are checked against crmmetrics.kpi.clv in test_kpis_clv.py; here only
 that they refuse a customer base too small to fit.
 """
 

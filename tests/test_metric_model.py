@@ -18,8 +18,8 @@ from collections import defaultdict
 
 import pytest
 
-from crmmetrics.definitions import EXPORT_UNITS
-from crmmetrics.plugins import LOAD_ENV
+from crmmetrics.compute.plugins import LOAD_ENV
+from crmmetrics.core.definitions import EXPORT_UNITS
 from crmmetrics.testing import render_exposition
 
 BUILT_IN = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"

@@ -12,11 +12,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import create_engine, text
 
-from crmmetrics.app import App
-from crmmetrics.config import parse_config
-from crmmetrics.demo import generate_demo
-from crmmetrics.periods import reporting_periods
-from crmmetrics.scorecard import build_scorecard
+from crmmetrics.core.config import parse_config
+from crmmetrics.core.periods import reporting_periods
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.readers.scorecard import build_scorecard
+from crmmetrics.serve.app import App
 
 AS_OF = dt.datetime(2026, 6, 15)
 EMPTIED = (

@@ -20,15 +20,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
-from crmmetrics.anomaly import THRESHOLD, score_history
-from crmmetrics.demo import CHAIN_LAG_MONTHS
-from crmmetrics.exporter import Exposition, timestamp
-from crmmetrics.forecast import forecast_next, pacing
-from crmmetrics.history import history_snapshots
-from crmmetrics.outlook import OutlookCache, calendar_unit
-from crmmetrics.scorecard import build_scorecard, format_value
-from crmmetrics.server import make_server
-from crmmetrics.store import Store
+from crmmetrics.data.demo import CHAIN_LAG_MONTHS
+from crmmetrics.readers.anomaly import THRESHOLD, score_history
+from crmmetrics.readers.exporter import Exposition, timestamp
+from crmmetrics.readers.forecast import forecast_next, pacing
+from crmmetrics.readers.history import history_snapshots
+from crmmetrics.readers.outlook import OutlookCache, calendar_unit
+from crmmetrics.readers.scorecard import build_scorecard, format_value
+from crmmetrics.serve.server import make_server
+from crmmetrics.store.store import Store
 from support.monthly_shop import build_shop
 from test_page import DomParser, chromium
 
@@ -314,8 +314,8 @@ def test_a_period_never_computed_is_a_gap_not_skipped():
     quarter is not mixed in, and the history counts the 23 months stored."""
     from types import SimpleNamespace
 
-    from crmmetrics.outlook import _kpi_outlook
-    from crmmetrics.periods import Period
+    from crmmetrics.core.periods import Period
+    from crmmetrics.readers.outlook import _kpi_outlook
 
     months = [datetime(2023 + m // 12, m % 12 + 1, 1) for m in range(25)]
     periods = [Period("current", a, b) for a, b in zip(months, months[1:]) if a != datetime(2024, 6, 1)]

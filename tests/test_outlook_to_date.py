@@ -23,15 +23,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
-from crmmetrics.exporter import Exposition, timestamp
-from crmmetrics.outlook import MIN_EARLIER_PERIODS, TO_DATE_TOLERANCE, OutlookCache
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.scorecard import build_scorecard
-from crmmetrics.server import make_server
-from crmmetrics.standard import StandardDefault
-from crmmetrics.standards import record_defaults
-from crmmetrics.store import Observation, Run, Store
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.standard import StandardDefault
+from crmmetrics.readers.exporter import Exposition, timestamp
+from crmmetrics.readers.outlook import MIN_EARLIER_PERIODS, TO_DATE_TOLERANCE, OutlookCache
+from crmmetrics.readers.scorecard import build_scorecard
+from crmmetrics.serve.server import make_server
+from crmmetrics.store.standards import record_defaults
+from crmmetrics.store.store import Observation, Run, Store
 from test_page import DomParser, chromium
 
 METRIC = "pa_revenue_per_employee"

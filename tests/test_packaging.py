@@ -25,6 +25,13 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     assert "crmmetrics/bundled/config/crmmetrics.toml" in names
     shipped_dashboards = {p.relative_to(ROOT / "dashboards").as_posix() for p in (ROOT / "dashboards").rglob("*.json")}
     assert {f"crmmetrics/bundled/dashboards/{name}" for name in shipped_dashboards} <= names
+    # Every module of every layer's subpackage, the migrations' template and the scaffold's.
+    sources = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "crmmetrics").rglob("*")
+        if p.suffix in (".py", ".mako", ".tmpl") and "__pycache__" not in p.parts
+    }
+    assert "crmmetrics/cli/scaffold_template/plugin.py.tmpl" in sources and "crmmetrics/core/schema.py" in sources
+    assert sorted(sources - names) == []
 
     # Installed into a fresh environment (dependencies from this one), the console script finds
     # the plugins through their entry points and the demo config through the bundled data.
@@ -39,7 +46,7 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     (Path(venv_site) / "test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True, capture_output=True)
     where = subprocess.run(
-        [python, "-c", "import crmmetrics, crmmetrics_plugins, crmmetrics.resources as r; print(crmmetrics.__file__); print(r.config_dir()); print(crmmetrics_plugins.__file__)"],
+        [python, "-c", "import crmmetrics, crmmetrics_plugins, crmmetrics.core.resources as r; print(crmmetrics.__file__); print(r.config_dir()); print(crmmetrics_plugins.__file__)"],
         capture_output=True, text=True, cwd=tmp_path, check=True,
     ).stdout.split()
     assert all(str(venv) in line for line in where), where
@@ -54,10 +61,16 @@ def test_wheel_installs_with_plugins_config_and_dashboards(tmp_path):
     )
     assert demo.returncode == 0, demo.stderr
     assert "# crmmetrics configuration." in (tmp_path / "demo" / "crmmetrics.toml").read_text()
+    scaffold = subprocess.run(
+        [venv / "bin" / "crmmetrics", "plugins", "new", "acme-churn", "--dir", str(tmp_path / "scaffold")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert scaffold.returncode == 0, scaffold.stderr
+    assert "crmmetrics_acme_churn" in next((tmp_path / "scaffold").rglob("pyproject.toml")).read_text()
 
     # The store's migrations ship inside the package and run without an alembic.ini.
-    migrations_files = {name for name in names if name.startswith("crmmetrics/migrations/")}
-    assert {"crmmetrics/migrations/env.py", "crmmetrics/migrations/script.py.mako", "crmmetrics/migrations/versions/0001_baseline.py"} <= migrations_files
+    migrations_files = {name for name in names if name.startswith("crmmetrics/store/migrations/")}
+    assert {"crmmetrics/store/migrations/env.py", "crmmetrics/store/migrations/script.py.mako", "crmmetrics/store/migrations/versions/0001_baseline.py"} <= migrations_files
     history = subprocess.run([venv / "bin" / "crmmetrics", "store", "history"], capture_output=True, text=True, cwd=tmp_path)
     assert history.returncode == 0 and history.stdout.startswith("0001_baseline"), history.stderr
     current = subprocess.run(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from crmmetrics.server import make_server
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.store import Store
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.serve.server import make_server
+from crmmetrics.store.store import Store
 from crmmetrics.testing import CrmDatabase
 from support.scorecard_scenario import build_scenario
 

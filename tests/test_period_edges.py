@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmmetrics.periods import Period, reporting_periods, to_naive_utc
+from crmmetrics.core.periods import Period, reporting_periods, to_naive_utc
 
 D = datetime
 

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crmmetrics.definitions import Parameter, Schedule, default_schedule, parse_duration
-from crmmetrics.periods import reporting_periods
-from crmmetrics.scheduler import build_scheduler, is_due
+from crmmetrics.compute.scheduler import build_scheduler, is_due
+from crmmetrics.core.definitions import Parameter, Schedule, default_schedule, parse_duration
+from crmmetrics.core.periods import reporting_periods
 
 AS_OF = datetime(2026, 11, 23, 10, 30)
 UTC = ZoneInfo("UTC")
@@ -87,8 +87,8 @@ def test_missed_runs_are_due_after_a_restart():
 
 
 def test_scheduler_jobs_have_the_safe_defaults(tmp_path, crm_db):
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     config = parse_config(
         {

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from crmmetrics.errors import PluginError
+from crmmetrics.core.errors import PluginError
 from support.plugin_files import ORDERS_METRIC, write_plugin_file
 
 BUILT_INS = ["information_management", "multichannel_integration", "performance_assessment", "strategy_development", "value_creation"]

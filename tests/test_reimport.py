@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crmmetrics.importer import CsvImportError, ReimportError, import_csv
-from crmmetrics.schema import TABLES
+from crmmetrics.core.schema import TABLES
+from crmmetrics.data.importer import CsvImportError, ReimportError, import_csv
 
 DATA = Path(__file__).parent / "data" / "import"
 TRANSACTION_LOG = {"customer": "customer_id", "date": "ordered_at", "amount": "net_revenue"}

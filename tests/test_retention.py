@@ -11,9 +11,10 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from crmmetrics.cli import cli
-from crmmetrics.exporter import Exposition
-from crmmetrics.standards import StandardChange
-from crmmetrics.store import CustomerValue, MissingValue, ModelFit, Observation, Run, Store, utcnow
+from crmmetrics.core.periods import utcnow
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.store.standards import StandardChange
+from crmmetrics.store.store import CustomerValue, MissingValue, ModelFit, Observation, Run, Store
 from crmmetrics.testing import CrmDatabase
 
 
@@ -110,9 +111,9 @@ def test_store_prune_command(tmp_path):
 
 
 def test_serve_schedules_daily_pruning_in_the_leader(tmp_path):
-    from crmmetrics.app import App
-    from crmmetrics.config import parse_config
-    from crmmetrics.scheduler import PRUNE_JOB, build_scheduler
+    from crmmetrics.compute.scheduler import PRUNE_JOB, build_scheduler
+    from crmmetrics.core.config import parse_config
+    from crmmetrics.serve.app import App
 
     CrmDatabase(f"sqlite:///{tmp_path / 'crm.sqlite'}").dispose()
     config = parse_config({"source": {"url": f"sqlite:///{tmp_path / 'crm.sqlite'}"},

@@ -9,9 +9,9 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import event
 
-from crmmetrics.app import App
-from crmmetrics.config import parse_config
-from crmmetrics.demo import generate_demo
+from crmmetrics.core.config import parse_config
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
 
 AS_OF = date(2026, 11, 1)
 RFM = ["sd_rfm_champion_share", "sd_rfm_at_risk_share"]
@@ -76,7 +76,7 @@ CLV = ["vc_clv_bgnbd_gg", "vc_expected_alive_customers", "vc_customer_equity", "
 @pytest.fixture
 def fits(monkeypatch):
     """The period ends the shared BG/NBD + Gamma-Gamma fit was computed at, one entry per fit."""
-    from crmmetrics import customer_value
+    from crmmetrics.kpi import customer_value
 
     ends: list[datetime] = []
     fit = customer_value._fit
@@ -118,7 +118,7 @@ def test_one_clv_fit_per_period_in_a_run_of_all_clv_kpis(crm, tmp_path, monkeypa
 
 
 def test_a_backfill_fits_each_period_once(crm, tmp_path, monkeypatch, fits):
-    from crmmetrics.backfill import plan_backfill, run_backfill
+    from crmmetrics.compute.backfill import plan_backfill, run_backfill
 
     app, _ = app_on(crm, tmp_path, monkeypatch)
     # Three monthly steps (September, October, November 1) of two CLV KPIs and an RFM share.
@@ -134,8 +134,8 @@ def test_a_backfill_fits_each_period_once(crm, tmp_path, monkeypatch, fits):
 
 def test_scheduled_clv_kpis_due_together_share_one_fit_per_period(crm, tmp_path, monkeypatch, fits):
     """Under ``serve`` each metric is its own job; the CLV KPIs due at the same time share."""
-    from crmmetrics.health import ServiceHealth
-    from crmmetrics.scheduler import RunWindow, scheduled_run
+    from crmmetrics.compute.health import ServiceHealth
+    from crmmetrics.compute.scheduler import RunWindow, scheduled_run
 
     app, _ = app_on(crm, tmp_path, monkeypatch)
     window, health = RunWindow(), ServiceHealth()
@@ -145,7 +145,7 @@ def test_scheduled_clv_kpis_due_together_share_one_fit_per_period(crm, tmp_path,
 
 
 def test_scheduled_runs_starting_within_a_minute_share_one_cache():
-    from crmmetrics.scheduler import RunWindow
+    from crmmetrics.compute.scheduler import RunWindow
 
     now = [100.0]
     window = RunWindow(seconds=60, clock=lambda: now[0])

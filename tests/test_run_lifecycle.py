@@ -135,8 +135,9 @@ def test_a_run_another_live_process_is_computing_is_left_alone(setup):
 
 
 def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
-    from crmmetrics.exporter import Exposition
-    from crmmetrics.store import Run, Store, utcnow
+    from crmmetrics.core.periods import utcnow
+    from crmmetrics.readers.exporter import Exposition
+    from crmmetrics.store.store import Run, Store
 
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     try:

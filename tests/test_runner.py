@@ -8,11 +8,11 @@ from datetime import datetime
 import pytest
 
 from crmmetrics import MetricDefinition, Result, hookimpl
-from crmmetrics.app import App
-from crmmetrics.config import parse_config
-from crmmetrics.errors import MetricError
-from crmmetrics.exporter import Exposition
-from crmmetrics.runner import normalise
+from crmmetrics.compute.runner import normalise
+from crmmetrics.core.config import parse_config
+from crmmetrics.core.errors import MetricError
+from crmmetrics.readers.exporter import Exposition
+from crmmetrics.serve.app import App
 
 AS_OF = datetime(2026, 3, 10)
 
@@ -90,7 +90,7 @@ def make_app(tmp_path, crm_db, plugin) -> App:
     )
     app = App.from_config(config)
     app.pm.register(plugin, name="misbehaving")
-    from crmmetrics.registry import build_registry
+    from crmmetrics.compute.registry import build_registry
 
     app.registry = build_registry(app.pm)
     return app

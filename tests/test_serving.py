@@ -24,12 +24,12 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from crmmetrics.app import App
-from crmmetrics.config import load_config
-from crmmetrics.demo import generate_demo
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.server import make_server
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.config import load_config
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.serve.app import App
+from crmmetrics.serve.server import make_server
 from support.servers import PostgresServer, free_port, poll
 
 KEYS = [definition.key for definition in build_registry(get_plugin_manager())]

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import create_engine, func, select, text
 
-from crmmetrics import schema
-from crmmetrics.errors import ConfigError
-from crmmetrics.source import open_source, warn_if_writable
+from crmmetrics.core import schema
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.data.source import open_source, warn_if_writable
 
 
 def test_source_reads_but_refuses_writes(source_backend):

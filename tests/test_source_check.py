@@ -9,9 +9,9 @@ import json
 
 from sqlalchemy import create_engine, func, select
 
-from crmmetrics import schema
-from crmmetrics.demo import generate_demo
-from crmmetrics.importer import init_source
+from crmmetrics.core import schema
+from crmmetrics.data.demo import generate_demo
+from crmmetrics.data.importer import init_source
 from test_no_data import EMPTIED, orders_only
 
 AS_OF = "2026-06-15T00:00:00"

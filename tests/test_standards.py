@@ -11,11 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from crmmetrics.cli import cli
-from crmmetrics.errors import PluginError
-from crmmetrics.plugins import get_plugin_manager
-from crmmetrics.registry import build_registry
-from crmmetrics.resources import config_dir
-from crmmetrics.standard import (
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
+from crmmetrics.core.errors import PluginError
+from crmmetrics.core.periods import utcnow
+from crmmetrics.core.resources import config_dir
+from crmmetrics.core.standard import (
     ADMIN,
     DEFAULT,
     AdminStandard,
@@ -25,8 +27,8 @@ from crmmetrics.standard import (
     parse_key,
     parse_target,
 )
-from crmmetrics.standard_defaults import collect_defaults
-from crmmetrics.standards import (
+from crmmetrics.core.standards_file import load_standards_file
+from crmmetrics.store.standards import (
     StandardChange,
     apply_admin_standards,
     record_defaults,
@@ -34,8 +36,7 @@ from crmmetrics.standards import (
     standard_history,
     standards_in_force,
 )
-from crmmetrics.standards_file import load_standards_file
-from crmmetrics.store import Store, dimensions_key, utcnow
+from crmmetrics.store.store import Store, dimensions_key
 from support.plugin_files import write_plugin_file
 from support.scorecard_scenario import DATA, ENV, write_config
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from crmmetrics import migrations
-from crmmetrics.migrations.__main__ import differences
-from crmmetrics.store import Store
+from crmmetrics.store import migrations
+from crmmetrics.store.migrations.__main__ import differences
+from crmmetrics.store.store import Store
 
 DATA = Path(__file__).parent / "data" / "store"
 
@@ -215,8 +215,8 @@ def test_readers_never_write_to_the_store(tmp_path, crm):
 
 
 def test_the_page_and_metrics_render_from_a_read_only_store(tmp_path, crm):
-    from crmmetrics.exporter import Exposition
-    from crmmetrics.page import landing_page
+    from crmmetrics.readers.exporter import Exposition
+    from crmmetrics.readers.page import landing_page
 
     store_file = tmp_path / "store.sqlite"
     config = str(write_config(tmp_path, crm, f"sqlite:///{store_file}"))

@@ -34,7 +34,7 @@ def write_config(directory: Path, store_url: str) -> Path:
     disabled = "".join(
         f"[metrics.{key}]\nenabled = false\n"
         for key in subprocess.run(
-            [sys.executable, "-c", "from crmmetrics.plugins import get_plugin_manager as g; from crmmetrics.registry import build_registry as b; print(' '.join(d.key for d in b(g())))"],
+            [sys.executable, "-c", "from crmmetrics.compute.plugins import get_plugin_manager as g; from crmmetrics.compute.registry import build_registry as b; print(' '.join(d.key for d in b(g())))"],
             capture_output=True, text=True, check=True,
         ).stdout.split()
     )

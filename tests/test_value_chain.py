@@ -8,15 +8,15 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from crmmetrics.demo import CHAIN_LAG_MONTHS
-from crmmetrics.testing import metric_history
-from crmmetrics.value_chain import (
+from crmmetrics.data.demo import CHAIN_LAG_MONTHS
+from crmmetrics.readers.value_chain import (
     CHAIN,
     MIN_DEGREES_OF_FREEDOM,
     assess_chain,
     link_across_units,
     link_over_periods,
 )
+from crmmetrics.testing import metric_history
 
 
 def panel(rng, *, units=4, periods=36, effect=0.8, lag=1):

@@ -16,10 +16,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from crmmetrics.errors import ConfigError
-from crmmetrics.server import ExporterApp, HTTPService
-from crmmetrics.store import Store
-from crmmetrics.webconfig import WebConfigFile, parse_web_config
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.serve.server import ExporterApp, HTTPService
+from crmmetrics.serve.webconfig import WebConfigFile, parse_web_config
+from crmmetrics.store.store import Store
 
 
 def openssl(*args: str) -> None:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import click
 from click.utils import make_default_short_help
 
-from ..errors import CrmmetricsError
+from crmmetrics.core.errors import CrmmetricsError
 
 
 class Builtin(NamedTuple):
@@ -58,7 +58,7 @@ COMMANDS: dict[str, Builtin] = {
 
 def _redact(text: str) -> str:
     """Passwords in URLs as ``***`` (the config module is imported only when there is an error)."""
-    from ..config import redact_text
+    from crmmetrics.core.config import redact_text
 
     return redact_text(text)
 
@@ -134,7 +134,7 @@ def add_plugin_commands() -> None:
     if _plugin_commands_added:
         return
     _plugin_commands_added = True
-    from ..plugins import get_plugin_manager
+    from crmmetrics.compute.plugins import get_plugin_manager
 
     try:
         pm = get_plugin_manager(builtin=False)

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import click
 
-from ..errors import ConfigError
-from ..vocabulary import RunStatus
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.vocabulary import RunStatus
 from . import cli
 from .core import _app, _progress, config_option
 
@@ -21,7 +21,7 @@ def _date(option: str, text: str | None) -> datetime | None:
 
 
 def _parse(option: str, text: str) -> datetime:
-    from ..periods import to_naive_utc
+    from crmmetrics.core.periods import to_naive_utc
 
     try:
         return to_naive_utc(datetime.fromisoformat(text.strip()))
@@ -46,7 +46,7 @@ def backfill(config_path: str | None, metrics: tuple[str, ...], start: str, end:
     run. Periods already stored are skipped (unless --force), so an interrupted backfill is
     resumed by running the same command again. Exits 1 if any period failed.
     """
-    from ..backfill import plan_backfill, run_backfill
+    from crmmetrics.compute.backfill import plan_backfill, run_backfill
 
     app = _app(config_path)
     first = _parse("--from", start)
@@ -81,8 +81,8 @@ def backfill(config_path: str | None, metrics: tuple[str, ...], start: str, end:
 
 def backfill_demo(app, months: int) -> None:
     """The demo's history: the last ``months`` months of every enabled metric (already stored ones skipped)."""
-    from ..backfill import plan_backfill, run_backfill
-    from ..periods import _calendar_start, _months_back
+    from crmmetrics.compute.backfill import plan_backfill, run_backfill
+    from crmmetrics.core.periods import _calendar_start, _months_back
 
     now = app.runner.as_of()
     plan = plan_backfill(app.runner, app.runner.enabled_keys(), _months_back(_calendar_start(now, "month"), months), now)
@@ -117,7 +117,7 @@ def history_export(config_path: str | None, fmt: str, start: str | None, end: st
     OpenMetrics carries the families and labels /metrics serves, each sample stamped with the
     end of its period.
     """
-    from ..history import export_csv, export_json, export_openmetrics, history_snapshots
+    from crmmetrics.readers.history import export_csv, export_json, export_openmetrics, history_snapshots
 
     app = _app(config_path)
     snapshots = history_snapshots(app.store, _date("--from", start), _date("--to", end), list(metrics) or None)

@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from ..app import App, check_config
-from ..config import edit_metric, effective_config, load_config
-from ..definitions import parse_duration
-from ..errors import ConfigError
-from ..logs import configure_logging
-from ..periods import PERIOD_HELP, is_valid_period
-from ..store import Run
-from ..vocabulary import RunStatus
+from crmmetrics.core.config import edit_metric, effective_config, load_config
+from crmmetrics.core.definitions import parse_duration
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.periods import PERIOD_HELP, is_valid_period
+from crmmetrics.core.vocabulary import RunStatus
+from crmmetrics.serve.app import App, check_config
+from crmmetrics.serve.logs import configure_logging
+from crmmetrics.store.store import Run
 from . import cli
 
 config_option = click.option(
@@ -58,7 +58,7 @@ def run_metrics(app: App, keys: list[str] | None = None, recompute: bool = False
 
 def serve_app(app: App, host: str | None = None, port: int | None = None, web_config_file: str | None = None) -> None:
     """Serve /metrics and / and run the schedule until SIGTERM or SIGINT (SIGHUP reloads)."""
-    from ..service import Service
+    from crmmetrics.serve.service import Service
 
     service = Service(app, host, port, web_config_file)
     service.run(announce=lambda url: click.echo(f"crmmetrics: serving {url}/ and /metrics (Ctrl-C to stop)", err=True))
@@ -97,12 +97,12 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
     import sqlalchemy.exc
     import tomlkit
 
-    from ..config import redact_url, resolve_file_url
-    from ..demo import generate_demo
-    from ..resources import config_dir
+    from crmmetrics.core.config import redact_url, resolve_file_url
+    from crmmetrics.core.resources import config_dir
+    from crmmetrics.data.demo import generate_demo
 
     if source_url is not None:
-        from ..engines import check_driver
+        from crmmetrics.data.engines import check_driver
 
         source_url = resolve_file_url(source_url, Path.cwd())  # the config lives elsewhere
         try:
@@ -136,7 +136,7 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
         except ValueError as exc:  # the database already holds CRM data: nothing was written
             raise ConfigError(f"--source: {exc}") from None
         except sqlalchemy.exc.DBAPIError as exc:  # cannot connect, or the write failed and was rolled back
-            from ..engines import connection_problem
+            from crmmetrics.data.engines import connection_problem
 
             raise ConfigError(f"--source: {redact_url(source_url)}: {connection_problem(exc)}") from None
         finally:
@@ -226,7 +226,7 @@ def parse_as_of(text: str) -> Any:
     """``--as-of``: an ISO 8601 date or date-time; an aware one is converted to naive UTC."""
     from datetime import datetime
 
-    from ..periods import to_naive_utc
+    from crmmetrics.core.periods import to_naive_utc
 
     try:
         return to_naive_utc(datetime.fromisoformat(text.strip()))
@@ -291,8 +291,8 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
     """List every metric with its process, perspective, unit and (with a config) its schedule."""
     import os
 
-    from ..plugins import get_plugin_manager
-    from ..registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
 
     config = None
     if config_path or os.environ.get("CRMMETRICS_CONFIG") or Path("crmmetrics.toml").exists():
@@ -313,9 +313,9 @@ def metrics_list(as_json: bool, config_path: str | None) -> None:
 @metrics.command("docs")
 def metrics_docs() -> None:
     """Print the KPI catalogue of the loaded plugins as Markdown (docs/kpis.md)."""
-    from ..catalogue import catalogue_markdown
-    from ..plugins import get_plugin_manager
-    from ..registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
+    from crmmetrics.readers.catalogue import catalogue_markdown
 
     pm = get_plugin_manager()
     click.echo(catalogue_markdown(pm, build_registry(pm)), nl=False)
@@ -327,8 +327,8 @@ def _editable(config_path: str | None, key: str) -> tuple[Any, Any]:
     The file's [metrics.*] tables are not checked here, only the edited result is (fully, as
     'config check'): an edit must be able to undo a bad hand edit.
     """
-    from ..plugins import get_plugin_manager
-    from ..registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
 
     config = load_config(config_path)
     configure_logging(config.model.logging.level, config.model.logging.format)

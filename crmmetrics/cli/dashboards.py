@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from ..app import App
-from ..config import load_config
-from ..dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datasource, write_dashboards
-from ..errors import ConfigError
-from ..plugins import get_plugin_manager
-from ..registry import Registry, build_registry
-from ..standard_defaults import collect_defaults
+from crmmetrics.compute.plugins import get_plugin_manager
+from crmmetrics.compute.registry import Registry, build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
+from crmmetrics.core.config import load_config
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.readers.dashboards import DEFAULT_PROMETHEUS_URL, FOLDER, build_dashboards, datasource, write_dashboards
+from crmmetrics.serve.app import App
 from . import cli
 from .core import config_option
 
@@ -118,7 +118,7 @@ def push(ctx: click.Context, url: str, token_env: str, folder: str, prometheus_u
     unreachable or rejects something, 2 if it refuses the credentials.
     """
     try:
-        from ..grafana import push as push_to_grafana
+        from crmmetrics.readers.grafana import push as push_to_grafana
     except ImportError as exc:
         raise ConfigError(f"dashboards push needs the grafana extra ({exc.name} is not installed): pip install 'crmmetrics[grafana]'") from None
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..errors import ConfigError
+from crmmetrics.core.errors import ConfigError
 from .core import _app, config_option, metrics, parse_as_of
 
 
@@ -25,8 +25,8 @@ def metrics_explain(key: str, as_of: str | None, as_json: bool, config_path: str
     """
     from datetime import datetime, timezone
 
-    from ..explain import explain, explanation_text
-    from ..periods import to_naive_utc
+    from crmmetrics.core.periods import to_naive_utc
+    from crmmetrics.readers.explain import explain, explanation_text
     from .standards import in_force_without_writing
 
     app = _app(config_path)

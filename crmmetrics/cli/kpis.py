@@ -1,4 +1,4 @@
-"""``crmmetrics kpis``: KPIs defined in the config file (``[kpis.KEY]`` tables, crmmetrics.config_kpis)."""
+"""``crmmetrics kpis``: KPIs defined in the config file (``[kpis.KEY]`` tables, crmmetrics.compute.config_kpis)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
-from ..vocabulary import Direction, Perspective, Process, ValueLens
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.vocabulary import Direction, Perspective, Process, ValueLens
 from . import cli
 from .core import config_option
 
@@ -60,10 +60,10 @@ def kpis_add(key: str, sql: str | None, sql_file: Path | None, numerator: str | 
     --value-lens customer_value --unit count --direction higher_is_better
     --sql "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
     """
-    from ..app import check_config
-    from ..config import add_kpi, load_config
-    from ..plugins import get_plugin_manager
-    from ..registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager
+    from crmmetrics.compute.registry import build_registry
+    from crmmetrics.core.config import add_kpi, load_config
+    from crmmetrics.serve.app import check_config
 
     ratio = numerator is not None or denominator is not None
     if ratio and (numerator is None or denominator is None or sql is not None or sql_file is not None):

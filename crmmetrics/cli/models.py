@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..store import ModelFit
+from crmmetrics.store.store import ModelFit
 from . import cli
 from .core import _app, config_option
 

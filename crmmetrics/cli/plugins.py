@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
+from crmmetrics.core.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
 from . import cli
 from .core import config_option
 
@@ -25,8 +25,8 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..plugins import get_plugin_manager, plugin_info
-    from ..registry import build_registry
+    from crmmetrics.compute.plugins import get_plugin_manager, plugin_info
+    from crmmetrics.compute.registry import build_registry
 
     config = None
     if config_path or os.environ.get(CONFIG_ENV) or Path(DEFAULT_CONFIG_NAME).exists():
@@ -35,7 +35,7 @@ def plugins_group(ctx: click.Context, as_json: bool, config_path: str | None) ->
     registry = build_registry(pm, config)
     info = plugin_info(pm)
     if config is not None and config.model.kpis:  # the config file's KPIs, listed like a plugin's
-        from ..config_kpis import PLUGIN
+        from crmmetrics.compute.config_kpis import PLUGIN
 
         info.append({"name": PLUGIN, "module": "[kpis.*]", "file": str(config.path), "package": None, "version": None, "hooks": []})
     for entry in info:
@@ -65,7 +65,7 @@ def plugins_new(name: str, directory: str) -> None:
     NAME is lower-case letters, digits and hyphens, e.g. `loyalty`; the package is
     crmmetrics-NAME, ready for `pip install -e` and `pytest`.
     """
-    from ..scaffold import write_plugin
+    from .scaffold import write_plugin
 
     plugin = write_plugin(name, Path(directory))
     click.echo(f"Created {plugin.root}:")

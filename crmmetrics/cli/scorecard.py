@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from ..alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
-from ..definitions import parse_duration
-from ..errors import ConfigError
-from ..periods import Period
-from ..scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
-from ..standards import standards_in_force
-from ..vocabulary import KpiStatus, PeriodLabel, Perspective, Process
+from crmmetrics.core.definitions import parse_duration
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.periods import Period
+from crmmetrics.core.vocabulary import KpiStatus, PeriodLabel, Perspective, Process
+from crmmetrics.readers.alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
+from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from crmmetrics.store.standards import standards_in_force
 from . import cli
 from .core import _app, config_option
 
@@ -120,7 +120,7 @@ def render_terminal(scorecard: Scorecard, outlook=None) -> None:
 @config_option
 def scorecard(as_json: bool, config_path: str | None) -> None:
     """Show the balanced scorecard: 5 processes x 4 perspectives, KPI status, scores, index."""
-    from ..outlook import OutlookCache
+    from crmmetrics.readers.outlook import OutlookCache
 
     store = _app(config_path).reader_store
     result = build_scorecard(store)
@@ -140,7 +140,7 @@ def scorecard(as_json: bool, config_path: str | None) -> None:
 @config_option
 def chain(as_json: bool, config_path: str | None) -> None:
     """The value chain: do employee KPIs lead customer KPIs, and customer KPIs shareholder KPIs?"""
-    from ..outlook import OutlookCache, SourceUnitPairs
+    from crmmetrics.readers.outlook import OutlookCache, SourceUnitPairs
 
     app = _app(config_path)
     store = app.reader_store

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..config import load_config, redact_url
-from ..errors import ConfigError
-from ..importer import MODES, CsvImportError, import_csv, init_source
-from ..schema import TABLES
+from crmmetrics.core.config import load_config, redact_url
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.schema import TABLES
+from crmmetrics.data.importer import MODES, CsvImportError, import_csv, init_source
 from . import cli
 from .core import config_option
 
@@ -85,7 +85,7 @@ def import_command(
       crmmetrics import orders tx.csv --derive-customers \\
         --map customer=customer_id --map date=ordered_at --map amount=net_revenue
 
-    Types, defaults, derived keys and checks: see the docstring of crmmetrics.importer.
+    Types, defaults, derived keys and checks: see the docstring of crmmetrics.data.importer.
     """
     url = source_url or load_config(config_path).source_url
     try:

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from ..app import App
-from ..config import load_config, parse_config, redact_url
-from ..logs import configure_logging
-from ..source_check import check_source
+from crmmetrics.core.config import load_config, parse_config, redact_url
+from crmmetrics.data.source_check import check_source
+from crmmetrics.serve.app import App
+from crmmetrics.serve.logs import configure_logging
 from . import cli  # noqa: F401 - the group below hangs off it
 from .core import config_option, parse_as_of
 from .source import source_group

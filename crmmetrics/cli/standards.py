@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, StoreMissing
-from ..standard import (
+from crmmetrics.compute.standard_defaults import collect_defaults
+from crmmetrics.core.errors import ConfigError, StoreMissing
+from crmmetrics.core.standard import (
     DEFAULT,
     AdminStandard,
     Standard,
@@ -28,8 +29,9 @@ from ..standard import (
     parse_number,
     parse_target,
 )
-from ..standard_defaults import collect_defaults
-from ..standards import (
+from crmmetrics.core.standards_file import dump_standards_file, load_standards_file, to_naive_utc
+from crmmetrics.serve.app import check_config
+from crmmetrics.store.standards import (
     StandardChange,
     apply_admin_standards,
     current_user,
@@ -37,8 +39,6 @@ from ..standards import (
     standards_in_force,
     validate_admin_standards,
 )
-from ..standards_file import dump_standards_file, load_standards_file, to_naive_utc
-from ..app import check_config
 from . import cli
 from .core import _app, config_option
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 import sqlalchemy.exc
 
-from .. import migrations
-from ..config import load_config, redact_url
-from ..engines import connection_problem
-from ..errors import StoreError
-from ..errors import ConfigError
-from ..store import Store, open_store_engine, utcnow
+from crmmetrics.core.config import load_config, redact_url
+from crmmetrics.core.errors import StoreError
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.periods import utcnow
+from crmmetrics.data.engines import connection_problem
+from crmmetrics.store import migrations
+from crmmetrics.store.store import Store, open_store_engine
 from . import cli
 from .core import config_option
 
@@ -90,7 +91,7 @@ def store_prune(older_than: str | None, dry_run: bool, config_path: str | None) 
     Never deleted: the standards history, runs still running, and each metric's last run and
     last successful run (its latest value). 'serve' does the same daily with [store] retention.
     """
-    from ..config import parse_retention
+    from crmmetrics.core.config import parse_retention
 
     config = load_config(config_path)
     if older_than is None:

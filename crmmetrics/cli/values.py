@@ -6,9 +6,9 @@ import json
 
 import click
 
-from ..errors import ConfigError
-from ..scorecard import build_scorecard, format_value
-from ..values import MetricValue, metric_values
+from crmmetrics.core.errors import ConfigError
+from crmmetrics.readers.scorecard import build_scorecard, format_value
+from crmmetrics.readers.values import MetricValue, metric_values
 from . import cli
 from .core import _app, config_option
 

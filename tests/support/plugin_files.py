@@ -15,7 +15,7 @@ ORDERS_METRIC = '''
 from sqlalchemy import func, select
 
 from crmmetrics import MetricDefinition, hookimpl
-from crmmetrics.sql import in_period
+from crmmetrics.kpi.sql import in_period
 
 
 def orders_in_period(ctx):

@@ -16,8 +16,7 @@ own configuration, and a CLI command (``crmmetrics loyalty report``).
 
 from __future__ import annotations
 
-from crmmetrics import Parameter, PeriodLabel, Perspective, Process, StandardDefault, ValueLens, hookimpl
-from crmmetrics.errors import ConfigError
+from crmmetrics import ConfigError, Parameter, PeriodLabel, Perspective, Process, StandardDefault, ValueLens, hookimpl
 from crmmetrics.kpi import Filter, Measure, Param, Ratio, customers, define
 
 PURCHASE_FREQUENCY = "loyalty_purchase_frequency"
@@ -94,8 +93,8 @@ def crmmetrics_cli_commands(cli):
     @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
     def report(config_path):
         """Print the latest loyalty KPI values from the store, current and previous period."""
-        from crmmetrics.config import load_config
-        from crmmetrics.store import Store
+        from crmmetrics.core.config import load_config
+        from crmmetrics.store.store import Store
 
         store = Store(load_config(config_path).store_url)
         values = {}

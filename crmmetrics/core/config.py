@@ -1,0 +1,668 @@
+"""Configuration: one TOML file, validated up front, edited in place by the CLI.
+
+The file is the one source of truth for what runs where and when::
+
+    [source]                      # the organisation's CRM data (read-only)
+    url = "sqlite:///crm.sqlite"  # relative SQLite paths are relative to this file
+    [store]                       # crmmetrics' own results
+    url = "sqlite:///store.sqlite"
+    [service]
+    host = "127.0.0.1"
+    port = 9632
+    timezone = "UTC"
+    standards_file = "standards.toml"  # optional: imported at start and on every reload
+    [web]                              # the HTTP server (see docs/operations.md)
+    config_file = "web.yml"            # optional: exporter-toolkit TLS / basic auth file
+    [metrics.vc_nps]
+    schedule = { cron = "0 6 * * *" }
+    period = "quarter"
+    params = { ... }
+    [kpis.my_kpi]                      # a KPI defined here, as SQL (crmmetrics.compute.config_kpis)
+    name = "..."
+    sql = "SELECT ... AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
+
+Any string value may contain ``${NAME}`` to take an environment variable (for secrets).
+Every problem is reported as one line: ``FILE: key.path: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .definitions import KEY_PATTERN, RESERVED_LABELS, UNITS, MetricDefinition, Schedule, parse_duration
+from .errors import ConfigError
+from .hookspecs import PluginConfig, ServiceSettings
+from .inputs import Need
+from .periods import PERIOD_HELP, is_valid_period
+from .vocabulary import Direction, Perspective, Process, ValueLens
+
+CONFIG_ENV = "CRMMETRICS_CONFIG"
+DEFAULT_CONFIG_NAME = "crmmetrics.toml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSection(_Strict):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value)
+        except Exception:
+            raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}") from None
+        return value
+
+
+# Runs older than this are pruned (their observations with them). Every run stores the current
+# and the previous period, so 731 days of runs keep at least two years of every KPI's period
+# values; the standards history and each metric's latest run and latest value are never pruned.
+DEFAULT_RETENTION = "731d"
+MAX_RETENTION = timedelta(days=36600)
+
+
+def parse_retention(value: str) -> timedelta:
+    retention = parse_duration(value, maximum=MAX_RETENTION)
+    if retention < timedelta(days=1):
+        raise ValueError(f"retention {value!r} is shorter than a day")
+    return retention
+
+
+class StoreSection(DatabaseSection):
+    retention: str = DEFAULT_RETENTION
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        parse_retention(value)
+        return value
+
+
+class ServiceSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(9632, ge=0, le=65535)
+    timezone: str = "UTC"
+    plugins_dir: str | None = None
+    as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
+    misfire_grace: str = "10m"
+    # How often a standby instance tries to take over scheduling (PostgreSQL store), and the
+    # leader checks it still holds the lock: a dead leader is replaced within this time.
+    leader_poll: str = "15s"
+    # ISO 4217 code of the reporting currency that amounts are in (dashboards, alert texts);
+    # None: neutral amounts. Family names never include it (docs/operations.md).
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"invalid currency {value!r}: expected an ISO 4217 code of three capital letters, e.g. EUR")
+        return value
+
+    standards_file: str | None = None  # imported by `serve` at start and on every reload
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("leader_poll")
+    @classmethod
+    def _leader_poll(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() > 60:
+            raise ValueError(f"{value!r} is longer than 60s: a dead leader must be replaced within a minute")
+        return value
+
+
+class WebSection(_Strict):
+    """The HTTP server of `crmmetrics serve` (crmmetrics.serve.server)."""
+
+    config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth, headers
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered on loopback, besides localhost
+    threads: int = Field(16, ge=1, le=512)  # worker threads: requests served at once
+    backlog: int = Field(1024, ge=16, le=65535)  # connections the kernel queues before accept
+    timeout: str = "10s"  # a connection idle (or sending a request) this long is closed
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class LoggingSection(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class ScheduleSection(_Strict):
+    every: str | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleSection:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        if self.every is not None:
+            parse_duration(self.every)
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
+        return self
+
+    def to_schedule(self) -> Schedule:
+        return Schedule(every=self.every, cron=self.cron)
+
+
+class MetricSection(_Strict):
+    enabled: bool = True
+    schedule: ScheduleSection | None = None
+    period: str | None = None
+    timeout: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_period(value):
+            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+# The kinds of [kpis.KEY] table: "sql" (one query) and "ratio" (two queries, numerator and
+# denominator). The declarative measure of the KPI kit (an aggregate of a column) is to come, and
+# a ratio's numerator and denominator may then be measures (tables) as well as SQL (strings).
+KPI_KINDS = ("sql", "ratio")
+PLANNED_KPI_KINDS = ("measure",)
+
+
+class KpiSection(_Strict):
+    """``[kpis.KEY]``: a KPI an admin defines in the config file (crmmetrics.compute.config_kpis).
+
+    The fields of a MetricDefinition, and what the KPI computes: for ``kind = "sql"`` a query
+    returning a ``value`` column and one column per declared dimension, with the period bounds
+    bound as ``:start`` and ``:end`` (half-open: ``>= :start AND < :end``).
+    """
+
+    kind: str = "sql"
+    name: str
+    description: str = ""
+    formula: str = ""  # in words or symbols, for people (metrics explain, the KPI page)
+    source: str = ""  # where the definition comes from (a book, a policy), as plugins cite theirs
+    process: Process
+    perspective: Perspective
+    value_lens: ValueLens
+    unit: str
+    direction: Direction
+    period: str = "month"
+    schedule: ScheduleSection | None = None  # None: derived from the period, as for plugin KPIs
+    timeout: str | None = None
+    dimensions: list[str] = Field(default_factory=list)
+    # Source inputs without which there is no value (the no-data rule, crmmetrics.core.inputs); None:
+    # the canonical tables the query reads, found by SQLite's own parser (crmmetrics.compute.config_kpis).
+    needs: list[str] | None = None
+    sql: str | None = None  # kind "sql"
+    numerator: str | None = None  # kind "ratio": two queries like sql; value = numerator / denominator
+    denominator: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value in PLANNED_KPI_KINDS:
+            raise ValueError(
+                f"kind {value!r} is not available yet: write the KPI as SQL (kind = \"sql\", the default) or as a "
+                "ratio of two SQL queries (kind = \"ratio\" with numerator and denominator)"
+            )
+        if value not in KPI_KINDS:
+            raise ValueError(f"unknown kind {value!r}: expected \"sql\" or \"ratio\"")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the name is empty")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        if value not in UNITS:
+            raise ValueError(f"unknown unit {value!r}: expected one of {', '.join(UNITS)}")
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if not is_valid_period(value):
+            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, value: list[str]) -> list[str]:
+        for dimension in value:
+            if not KEY_PATTERN.match(dimension):
+                raise ValueError(f"dimension {dimension!r} must be lower_snake_case")
+            if dimension in RESERVED_LABELS or dimension == "value":
+                raise ValueError(
+                    f"dimension {dimension!r} is a name crmmetrics reserves (value, {', '.join(sorted(RESERVED_LABELS))}): "
+                    "rename the column"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("a dimension is listed twice")
+        return value
+
+    @field_validator("needs")
+    @classmethod
+    def _needs(cls, value: list[str] | None) -> list[str] | None:
+        for need in value or ():
+            Need.parse(need)
+        return value
+
+    @model_validator(mode="after")
+    def _query(self) -> KpiSection:
+        if self.kind == "sql":
+            if not (self.sql or "").strip():
+                raise ValueError('kind "sql" needs sql = "SELECT ... AS value ..."')
+            if self.numerator is not None or self.denominator is not None:
+                raise ValueError('numerator and denominator belong to kind "ratio"; kind "sql" has one query, sql')
+        if self.kind == "ratio":
+            if self.sql is not None:
+                raise ValueError('kind "ratio" has two queries, numerator and denominator, not sql')
+            for name in ("numerator", "denominator"):
+                if not (getattr(self, name) or "").strip():
+                    raise ValueError(f'kind "ratio" needs {name} = "SELECT ... AS value ..."')
+        return self
+
+
+class ConfigModel(_Strict):
+    source: DatabaseSection
+    store: StoreSection
+    service: ServiceSection = Field(default_factory=ServiceSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    web: WebSection = Field(default_factory=WebSection)
+    metrics: dict[str, MetricSection] = Field(default_factory=dict)
+    kpis: dict[str, KpiSection] = Field(default_factory=dict)
+
+    @field_validator("kpis")
+    @classmethod
+    def _kpi_keys(cls, value: dict[str, KpiSection]) -> dict[str, KpiSection]:
+        for key in value:
+            if not KEY_PATTERN.match(key):
+                raise ValueError(f"KPI key {key!r} must be lower_snake_case (a letter, then letters, digits, _)")
+        return value
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The effective settings of one metric: its definition's defaults overridden by config."""
+
+    enabled: bool
+    schedule: Schedule
+    period: str
+    timeout_seconds: float
+    params: dict[str, Any]
+
+
+@dataclass
+class Config:
+    """A validated configuration and the file it came from."""
+
+    path: Path | None
+    model: ConfigModel
+
+    @property
+    def source_url(self) -> str:
+        return self.model.source.url
+
+    @property
+    def store_url(self) -> str:
+        return self.model.store.url
+
+    @property
+    def retention(self) -> timedelta:
+        return parse_retention(self.model.store.retention)
+
+    @property
+    def service(self) -> ServiceSection:
+        return self.model.service
+
+    @property
+    def plugins_dir(self) -> Path | None:
+        if self.service.plugins_dir is None:
+            return None
+        return self._relative(self.service.plugins_dir)
+
+    @property
+    def standards_file(self) -> Path | None:
+        return None if self.service.standards_file is None else self._relative(self.service.standards_file)
+
+    @property
+    def web_config_file(self) -> Path | None:
+        return None if self.model.web.config_file is None else self._relative(self.model.web.config_file)
+
+    def _relative(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
+
+    def metric_settings(self, definition: MetricDefinition) -> MetricSettings:
+        section = self.model.metrics.get(definition.key, MetricSection())
+        params = definition.default_params()
+        for name, value in section.params.items():
+            params[name] = definition.parameter(name).coerce(value)
+        return MetricSettings(
+            enabled=section.enabled,
+            schedule=section.schedule.to_schedule() if section.schedule else definition.schedule_for(section.period or definition.period),
+            period=section.period or definition.period,
+            timeout_seconds=(
+                parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds
+            ),
+            params=params,
+        )
+
+    def for_plugins(self, definitions: Iterable[MetricDefinition]) -> PluginConfig:
+        """A frozen copy for ``crmmetrics_validate_config``, with the settings of ``definitions``
+        (a metric whose parameters do not coerce is left out: that problem is reported already)."""
+        settings = {}
+        for definition in definitions:
+            try:
+                settings[definition.key] = self.metric_settings(definition)
+            except ValueError:
+                continue
+        service = self.service
+        return PluginConfig(
+            path=self.path,
+            source_url=self.source_url,
+            store_url=self.store_url,
+            service=ServiceSettings(
+                host=service.host,
+                port=service.port,
+                timezone=service.timezone,
+                plugins_dir=self.plugins_dir,
+                as_of=service.as_of,
+                misfire_grace=service.misfire_grace,
+                currency=service.currency,
+            ),
+            settings=MappingProxyType(settings),
+        )
+
+    def validate_against(self, registry: Any) -> None:
+        """Check the [metrics.*] tables against the loaded metric definitions (every problem at once)."""
+        raise_all(self.problems_against(registry))
+
+    def problems_against(self, registry: Any) -> list[str]:
+        where = self.path or "<config>"
+        problems = []
+        for key, section in self.model.metrics.items():
+            if key not in registry:
+                problems.append(f"{where}: metrics.{key}: unknown metric {key!r} (see 'crmmetrics metrics list')")
+                continue
+            definition = registry.get(key)
+            for name, value in section.params.items():
+                try:
+                    definition.parameter(name).coerce(value)
+                except KeyError as exc:
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc.args[0]}")
+                except ValueError as exc:
+                    problems.append(f"{where}: metrics.{key}.params.{name}: {exc}")
+        return problems
+
+
+def raise_all(problems: list[str]) -> None:
+    """One ConfigError carrying every problem, one per line (the first line stands alone)."""
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@?]*:).*@(?=[^@]*$)", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A database URL with every password in it replaced by ***.
+
+    Covers ``user:pw@``, a user-less ``:pw@`` and query parameters such as ``password=``,
+    ``sslpassword=`` (anything named like a password, secret or token). Works on text that is
+    not a valid URL too, since it is used on what the user typed. The part between ``:`` and
+    the last ``@`` is taken as the password: a raw ``@`` inside it is hidden with it.
+    """
+    url = _URL_PASSWORD.sub(r"\1***@", url)
+    return _QUERY_SECRET.sub(r"\1***", url)
+
+
+# In free text a URL ends at white space; a query value may be followed by ": message".
+_TEXT_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]*:)\S*@", re.IGNORECASE)
+_TEXT_QUERY_SECRET = re.compile(r"([?&][^=&\s]*(?:password|passwd|pwd|secret|token)[^=&\s]*=)[^&\s]*?(?=:?(?:\s|$|&))", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error, a log line) with the passwords of any URLs in it replaced by ***."""
+    return _TEXT_QUERY_SECRET.sub(r"\1***", _TEXT_URL_PASSWORD.sub(r"\1***@", text))
+
+
+def _interpolate(value: Any, where: str, key: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: {key}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, where, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, where, key) for v in value]
+    return value
+
+
+#: URL prefixes of the file-based databases, whose relative paths are relative to the config file.
+_FILE_URL_PREFIXES = ("sqlite:///", "duckdb:///")
+
+
+def resolve_file_url(url: str, base: Path) -> str:
+    """Make a relative SQLite or DuckDB path relative to ``base`` (the config file's folder, so a
+    config works from any cwd)."""
+    for prefix in _FILE_URL_PREFIXES:
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :] not in ("", ":memory:"):
+            return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _error_line(where: str, error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"] if part not in ("function-after",))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{where}: {key}: {message}"
+
+
+def parse_config(data: dict[str, Any], path: Path | None) -> Config:
+    where = str(path) if path else "<config>"
+    data = _interpolate(data, where, "")
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise_all([_error_line(where, error) for error in exc.errors()])
+    if path is not None:
+        base = path.parent
+        model.source.url = resolve_file_url(model.source.url, base)
+        model.store.url = resolve_file_url(model.store.url, base)
+    return Config(path=path, model=model)
+
+
+def find_config_path(option: str | Path | None) -> Path:
+    """The config file named by --config, else $CRMMETRICS_CONFIG, else ./crmmetrics.toml."""
+    value = option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    return Path(value)
+
+
+def load_config(option: str | Path | None = None) -> Config:
+    path = find_config_path(option)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
+    except FileNotFoundError:
+        hint = "" if option or os.environ.get(CONFIG_ENV) else f" (pass --config or set {CONFIG_ENV})"
+        raise ConfigError(f"{path}: config file not found{hint}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def effective_config(config: Config, registry: Any) -> dict[str, Any]:
+    """Everything that is in force, defaults included, secrets redacted (for `config show`)."""
+    data = config.model.model_dump(mode="json", exclude={"metrics"})
+    data["source"]["url"] = redact_url(data["source"]["url"])
+    data["store"]["url"] = redact_url(data["store"]["url"])
+    metrics = {}
+    for definition in registry:
+        settings = config.metric_settings(definition)
+        metrics[definition.key] = {
+            "enabled": settings.enabled,
+            "schedule": {"every": settings.schedule.every} if settings.schedule.every else {"cron": settings.schedule.cron},
+            "period": settings.period,
+            "timeout_seconds": settings.timeout_seconds,
+            "params": settings.params,
+        }
+    data["metrics"] = metrics
+    return data
+
+
+def _multiline(value: str) -> Any:
+    """A multi-line TOML string starting on its own line (TOML drops that first newline)."""
+    if "'''" in value:
+        return tomlkit.string(value, multiline=True)
+    from tomlkit.items import String, StringType, Trivia
+
+    return String(StringType.MLL, value, "\n" + value, Trivia())
+
+
+def add_kpi(path: Path, key: str, fields: dict[str, Any], validate: Callable[[Config], Any] | None = None) -> None:
+    """Write ``[kpis.KEY]`` with ``fields`` into the config file, keeping its comments and layout.
+
+    The edited text is validated in full (with ``validate``, e.g. crmmetrics.serve.app.check_config,
+    which runs the query against the source) before it replaces the file, atomically.
+    """
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    kpis = document.setdefault("kpis", tomlkit.table(is_super_table=True))
+    if key in kpis:
+        raise ConfigError(f"{path}: kpis.{key}: already defined in the file: edit it there")
+    table = tomlkit.table()
+    for name, value in fields.items():
+        if isinstance(value, str) and "\n" in value:
+            value = _multiline(value.strip("\n") + "\n")
+        elif isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table[name] = value
+    kpis[key] = table
+    new_text = tomlkit.dumps(document)
+    config = parse_config(tomllib.loads(new_text), path)
+    if validate is not None:
+        validate(config)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def edit_metric(
+    path: Path, key: str, changes: dict[str, Any], registry: Any, validate: Callable[[Config], Any] | None = None
+) -> None:
+    """Apply ``changes`` to ``[metrics.KEY]`` keeping the file's comments and layout.
+
+    ``changes`` maps a dotted name under the metric (``enabled``, ``schedule``, ``params.NAME``)
+    to its new value. The edited text is validated in full before it replaces the file (with
+    ``validate``, e.g. crmmetrics.serve.app.check_config: exactly as ``config check``), and the
+    replacement is atomic, so a bad change leaves the file as it was.
+    """
+    text = path.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    metrics = document.setdefault("metrics", tomlkit.table(is_super_table=True))
+    if key not in metrics:
+        metrics[key] = tomlkit.table()
+    table = metrics[key]
+    for name, value in changes.items():
+        *parents, leaf = name.split(".")
+        target = table
+        for parent in parents:
+            if parent not in target:
+                target[parent] = tomlkit.inline_table()
+            target = target[parent]
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        target[leaf] = value
+    new_text = tomlkit.dumps(document)
+    config = parse_config(tomllib.loads(new_text), path)
+    config.validate_against(registry)
+    if key in config.model.metrics:
+        config.metric_settings(registry.get(key))
+    if validate is not None:
+        validate(config)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(new_text, encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,375 @@
+"""The customer-level building blocks of the value KPIs, pushed down into the source as SQL, and
+the BG/NBD + Gamma-Gamma fit that several KPIs share.
+
+Conventions every customer-level KPI of the built-in plugins follows:
+
+- **One customer, one record.** A duplicate record (``master_customer_id`` set) belongs to its
+  master: its orders count as the master's, and segment, acquisition date and wallet are read
+  from the master record (:func:`crmmetrics.kpi.sql.customer_masters`). A duplicate is expected to
+  point at a master record, not at another duplicate.
+- **Anonymous orders** (``customer_id`` NULL) count in revenue totals only, never in
+  customer-level KPIs.
+- **A purchase occasion is a distinct purchase day** of a customer (several orders on one UTC
+  day are one occasion): repeat purchases, frequency, RFM and the CLV models count occasions.
+- **Margin** of an order is ``net_revenue - cogs``; where ``cogs`` is NULL the configured
+  ``margin_share`` of the net revenue applies.
+
+The model fit: every customer (master record) with a purchase before the end of a reporting
+period is summarised in SQL into one row ``(x, t_x, T, mbar)``: x = purchase days after the first,
+t_x = first to last purchase day, T = first purchase day to the last day of the period (both in
+weeks), mbar = mean day total of the x repeat days (0 when x = 0), as in
+:func:`crmmetrics.kpi.clv.rfm_summary`. BG/NBD and Gamma-Gamma are fitted on these rows and the
+per-customer outputs (P(alive), expected purchases and spend, CLV) are kept in a small bounded
+cache, keyed by the source database, the period end, the parameters and a fingerprint of the
+orders, so that the KPIs computed from one fit (expected alive customers, BG/NBD + Gamma-Gamma
+CLV, customer equity, segment CLV, LTV/CAC) fit it once and never serve a stale fit after the
+data changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import case, func, select
+
+from crmmetrics.core.errors import MetricError
+from crmmetrics.core.periods import Period
+from . import UNASSIGNED  # the label of customers (and anonymous revenue) without a segment
+from .clv import (
+    BgNbd,
+    GammaGamma,
+    clv_bgnbd_gg,
+    conditional_expected_purchases,
+    conditional_expected_spend,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    p_alive,
+)
+from .sql import customer_masters, epoch_day, gross_margin
+
+
+#: The fits need customers who came back: with fewer repeat customers than this the models are
+#: not identified and a KPI built on them fails with the reason instead of a meaningless number.
+MIN_REPEAT_CUSTOMERS = 10
+
+#: BG/NBD time unit (days): weeks, as in Fader, Hardie & Lee 2005.
+UNIT_DAYS = 7.0
+_MONTH_DAYS = 365.25 / 12
+
+
+def day_number(moment: datetime) -> int:
+    """The :class:`epoch_day` of a Python datetime."""
+    return (moment.date() - datetime(1970, 1, 1).date()).days
+
+
+def last_day(period_end: datetime) -> int:
+    """The day number of the last instant before a (half-open) period end."""
+    return day_number(period_end - timedelta(microseconds=1))
+
+
+def margin(columns: Any, margin_share: float) -> Any:
+    """Gross margin of an order row: net revenue minus cogs, or ``margin_share`` of it without cogs."""
+    return gross_margin(columns.net_revenue, columns.cogs, margin_share)
+
+
+def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False) -> Any:
+    """Orders in ``[start, end)`` with the customer they belong to, as a subquery.
+
+    Columns: ``customer_id`` (the master record; NULL for anonymous orders, which are only
+    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record,
+    ``order_id``, ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``,
+    ``cogs``. ``start=None`` means from the beginning.
+    """
+    orders, customers = tables["orders"], tables["customers"]
+    masters = customer_masters(tables)
+    master = customers.alias("master")
+    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id).outerjoin(
+        master, master.c.customer_id == masters.c.master_id
+    )
+    conditions = [orders.c.ordered_at < end]
+    if start is not None:
+        conditions.append(orders.c.ordered_at >= start)
+    if not anonymous:
+        conditions.append(masters.c.master_id.is_not(None))
+    return (
+        select(
+            masters.c.master_id.label("customer_id"),
+            master.c.segment_id,
+            master.c.acquired_at,
+            orders.c.order_id,
+            orders.c.ordered_at,
+            epoch_day(orders.c.ordered_at).label("day"),
+            orders.c.channel_id,
+            orders.c.net_revenue,
+            orders.c.cogs,
+        )
+        .select_from(joined)
+        .where(*conditions)
+        .subquery("customer_orders")
+    )
+
+
+def customer_activity(tables: Any, period: Period, name: str = "activity") -> Any:
+    """A subquery ``name`` with one row per customer with an order in the period: ``customer_id``,
+    ``segment_id``, ``occasions`` (distinct purchase days), ``orders``, ``revenue``."""
+    rows = customer_orders(tables, period.start, period.end)
+    return (
+        select(
+            rows.c.customer_id,
+            rows.c.segment_id,
+            func.count(func.distinct(rows.c.day)).label("occasions"),
+            func.count().label("orders"),
+            func.sum(rows.c.net_revenue).label("revenue"),
+        )
+        .group_by(rows.c.customer_id, rows.c.segment_id)
+        .subquery(name)
+    )
+
+
+def preceding(period: Period) -> Period:
+    """The window just before ``period``, for period-on-period comparisons of the same customers.
+
+    Calendar periods (starting and ending on the first of a month at midnight) step back by the
+    same number of calendar months; any other window steps back by its own length.
+    """
+    start, end = period.start, period.end
+    if all(t.day == 1 and t.time() == datetime.min.time() for t in (start, end)):
+        months = (end.year * 12 + end.month) - (start.year * 12 + start.month)
+        index = start.year * 12 + (start.month - 1) - months
+        return Period(period.label, start.replace(year=index // 12, month=index % 12 + 1), start)
+    return Period(period.label, start - (end - start), start)
+
+
+def segment_names(ctx: Any) -> dict[Any, str]:
+    """``segment_id -> name`` of the (small) segments table, with NULL mapped to ``unassigned``."""
+    segments = ctx.tables["segments"]
+    names: dict[Any, str] = {None: UNASSIGNED}
+    names.update(ctx.connection.execute(select(segments.c.segment_id, segments.c.name)).all())
+    return names
+
+
+def period_discount_rate(annual_rate: float, days: float) -> float:
+    """The discount rate of a period of ``days`` days equivalent to ``annual_rate`` a year."""
+    return (1.0 + annual_rate) ** (days / 365.25) - 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# The shared model fit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerValues:
+    """The fitted models at one period end and their per-customer outputs (arrays by customer).
+
+    ``ids`` are master customer ids (sorted); ``x``, ``t_x``, ``T`` (weeks) and ``mbar`` the
+    summary the models were fitted on; ``expected_purchases`` the purchase days expected over the
+    horizon, ``expected_spend`` E[M | x, mbar], ``clv`` the discounted margin over the horizon.
+    """
+
+    end: datetime
+    ids: np.ndarray
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    mbar: np.ndarray
+    bgnbd: BgNbd
+    gamma_gamma: GammaGamma
+    margin_share: float  # observed margin / net revenue of the customers' orders
+    horizon_months: int
+    monthly_discount_rate: float
+    p_alive: np.ndarray
+    expected_purchases: np.ndarray
+    expected_spend: np.ndarray
+    clv: np.ndarray
+
+    def clv_of(self, x: Any, t_x: Any, T: Any, mbar: Any) -> np.ndarray:
+        """CLV under the fitted models of customers with the given history (a new customer: all 0)."""
+        return _clv(self.bgnbd, self.gamma_gamma, self.margin_share, self.horizon_months, self.monthly_discount_rate, x, t_x, T, mbar)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per-customer outputs for ``ComputeContext.record_customer_values``."""
+        return [
+            {
+                "customer_id": int(customer),
+                "p_alive": float(alive),
+                "expected_purchases": float(purchases),
+                "expected_spend": float(spend),
+                "clv": float(value),
+            }
+            for customer, alive, purchases, spend, value in zip(
+                self.ids.tolist(),
+                self.p_alive,
+                self.expected_purchases,
+                self.expected_spend,
+                self.clv,
+            )
+        ]
+
+
+def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
+    """``(ids, x, t_x, T, mbar)`` of every customer with a purchase before ``end``, from SQL.
+
+    The source returns one row per customer; purchase days are formed in the database.
+    """
+    return _summary(ctx, end, margin_share=0.0)[:5]
+
+
+def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
+    """:func:`customer_summary` and, from the same pass over the orders, the customers' total
+    net revenue and gross margin (``margin_share`` where cogs are missing)."""
+    rows = customer_orders(ctx.tables, None, end)
+    days = (
+        select(
+            rows.c.customer_id,
+            rows.c.day,
+            func.sum(rows.c.net_revenue).label("revenue"),
+            func.sum(margin(rows.c, margin_share)).label("margin"),
+        )
+        .group_by(rows.c.customer_id, rows.c.day)
+        .subquery("purchase_days")
+    )
+    ranked = select(
+        days.c.customer_id,
+        days.c.day,
+        days.c.revenue,
+        days.c.margin,
+        func.min(days.c.day).over(partition_by=days.c.customer_id).label("first_day"),
+    ).subquery("ranked_days")
+    statement = (
+        select(
+            ranked.c.customer_id,
+            func.count(),
+            func.min(ranked.c.day),
+            func.max(ranked.c.day),
+            func.sum(ranked.c.revenue),
+            func.sum(case((ranked.c.day == ranked.c.first_day, ranked.c.revenue), else_=0.0)),
+            func.sum(ranked.c.margin),
+        )
+        .group_by(ranked.c.customer_id)
+        .order_by(ranked.c.customer_id)
+    )
+    table = _fetch_array(ctx.connection, statement, columns=7)
+    ids = table[:, 0].astype(np.int64)
+    occasions, first, last, total, first_revenue, gross_margin = table[:, 1:].T
+    x = occasions - 1
+    mbar = np.divide(total - first_revenue, x, out=np.zeros_like(x), where=x > 0)
+    t_x = (last - first) / UNIT_DAYS
+    T = (last_day(end) - first) / UNIT_DAYS
+    return ids, x, t_x, T, mbar, float(total.sum()), float(gross_margin.sum())
+
+
+def _fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
+    """The rows of ``statement`` as one float array, read from the DBAPI cursor as plain tuples:
+    SQLAlchemy's Row objects cost about 40x more to build and convert at a million customers."""
+    result = connection.execute(statement)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not rows:
+        return np.zeros((0, columns))
+    return np.array(rows, dtype=float)
+
+
+def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annual_discount_rate: float) -> CustomerValues:
+    ids, x, t_x, T, mbar, revenue, gross_margin = _summary(ctx, end, margin_share)
+    repeaters = int(np.count_nonzero((x > 0) & (mbar > 0)))
+    if repeaters < MIN_REPEAT_CUSTOMERS:
+        raise MetricError(
+            f"BG/NBD + Gamma-Gamma need at least {MIN_REPEAT_CUSTOMERS} customers with a repeat purchase "
+            f"(and positive spend) before {end:%Y-%m-%d %H:%M}; found {repeaters} among {ids.size} customers"
+        )
+    try:
+        bgnbd = fit_bgnbd(x, t_x, T)
+        # Gamma-Gamma needs a positive mean spend: customers whose repeat days total 0 (free
+        # orders) are left out of its fit.
+        spending = mbar > 0
+        gamma_gamma = fit_gamma_gamma(x[spending], mbar[spending])
+    except (RuntimeError, ValueError) as exc:
+        raise MetricError(f"BG/NBD + Gamma-Gamma fit failed at {end:%Y-%m-%d %H:%M}: {exc}") from None
+    # A fit that did not converge, or has q <= 1, is kept (it is shown with the run) and refused
+    # by customer_values(); the outputs below are then never read.
+    spend_mbar = np.maximum(mbar, 0.0)
+    monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
+    observed_margin = gross_margin / revenue if revenue else margin_share  # of the customers' orders
+    with np.errstate(all="ignore"):  # the outputs of a refused fit (q <= 1) are never read
+        return CustomerValues(
+            end=end,
+            ids=ids,
+            x=x,
+            t_x=t_x,
+            T=T,
+            mbar=mbar,
+            bgnbd=bgnbd,
+            gamma_gamma=gamma_gamma,
+            margin_share=observed_margin,
+            horizon_months=horizon_months,
+            monthly_discount_rate=monthly_rate,
+            p_alive=p_alive(bgnbd, x, t_x, T),
+            expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
+            expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
+            clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
+        )
+
+
+def _clv(bgnbd: BgNbd, gamma_gamma: GammaGamma, margin_share: float, horizon_months: int, monthly_rate: float, x, t_x, T, mbar) -> np.ndarray:
+    """Discounted margin over ``horizon_months`` months, cash at the end of each month."""
+    return clv_bgnbd_gg(
+        bgnbd,
+        gamma_gamma,
+        x,
+        t_x,
+        T,
+        mbar,
+        horizon_periods=horizon_months,
+        period_length=_MONTH_DAYS / UNIT_DAYS,
+        discount_rate=monthly_rate,
+        margin_share=margin_share,
+    )
+
+
+def customer_values(ctx: Any, end: datetime | None = None) -> CustomerValues:
+    """The BG/NBD + Gamma-Gamma fit and per-customer outputs at ``end`` (default: the period end).
+
+    Parameters come from ``ctx.params``: ``margin_share``, ``horizon_months``,
+    ``annual_discount_rate``. Raises :class:`MetricError` when the data cannot support a fit.
+    """
+    end = end or ctx.period.end
+    params = (float(ctx.params["margin_share"]), int(ctx.params["horizon_months"]), float(ctx.params["annual_discount_rate"]))
+    # One fit per (period end, parameters) in a run or a backfill step, shared by every CLV KPI
+    # through the run's cache: the run is the scope, so nothing is kept between runs and no
+    # fingerprint of the data is needed to notice a change (the next run fits again).
+    values = ctx.shared(("customer_values", end, params), lambda: _fit(ctx, end, *params))
+    _record_fits(ctx, values)
+    for name, fit in (("BG/NBD", values.bgnbd), ("Gamma-Gamma", values.gamma_gamma)):
+        if not fit.convergence.converged:  # no numbers from a fit that did not converge
+            raise MetricError(
+                f"{name} fit at {end:%Y-%m-%d %H:%M} did not converge after {fit.convergence.iterations} iterations: "
+                f"{fit.convergence.message}"
+            )
+    if values.gamma_gamma.q <= 1:
+        raise MetricError(f"Gamma-Gamma fit at {end:%Y-%m-%d %H:%M} has q = {values.gamma_gamma.q:.3g} <= 1: no finite mean spend")
+    return values
+
+
+def _record_fits(ctx: Any, values: CustomerValues) -> None:
+    """Keep the two fits with the run (once per period), so that they can be judged."""
+    record = getattr(ctx, "record_model_fit", None)
+    if record is None or any(f["calibration_end"] == values.end for f in getattr(ctx, "model_fits", ())):
+        return
+    bg, gg = values.bgnbd, values.gamma_gamma
+    spenders = int(np.count_nonzero((values.x > 0) & (values.mbar > 0)))
+    record(
+        "bgnbd", {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b}, log_likelihood=bg.log_likelihood,
+        customers=int(values.ids.size), converged=bg.convergence.converged, message=bg.convergence.message,
+        calibration_end=values.end,
+    )
+    record(
+        "gamma_gamma", {"p": gg.p, "q": gg.q, "gamma": gg.gamma}, log_likelihood=gg.log_likelihood,
+        customers=spenders, converged=gg.convergence.converged, message=gg.convergence.message,
+        calibration_end=values.end,
+    )

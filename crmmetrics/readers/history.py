@@ -1,0 +1,179 @@
+"""The stored history of metrics: one snapshot per metric and reporting period.
+
+A snapshot is what ``/metrics`` would have served for one metric just after one of its
+periods ended: the observations (current and previous period) of the newest successful run
+whose current period it is, backfilled or live (of the live runs of a to-date or trailing
+period, whose periods end at each run's time, only the latest). ``crmmetrics history export`` writes them in
+the exporter's own families (crmmetrics.readers.exporter.value_families and the scorecard's per-KPI
+families, judged by the standards in force at the period's end), each sample stamped with the
+period's end. The scorecard roll-ups (``crmmetrics_scorecard_*``) combine metrics whose
+periods differ, so they are not part of the history.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client.core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.samples import Sample
+from sqlalchemy import func, or_, select
+
+from crmmetrics.core.periods import CALENDAR
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
+from crmmetrics.store.standards import _all_changes, resolve
+from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store
+from .exporter import info_families, timestamp, value_families
+from .scorecard import evaluate, scorecard_families
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    metric_key: str
+    run_id: int
+    period_start: datetime  # the current period
+    period_end: datetime
+    observations: list[LatestObservation]
+
+    def current(self, **dimensions: str) -> float | None:
+        for observation in self.observations:
+            if observation.period_label == PeriodLabel.CURRENT and observation.dimensions == dimensions:
+                return observation.value
+        return None
+
+
+def history_snapshots(
+    store: Store, start: datetime | None = None, end: datetime | None = None, keys: Iterable[str] | None = None
+) -> list[Snapshot]:
+    """Per metric and current period (ending within ``[start, end]``), the newest successful run's values; oldest first."""
+    obs = Observation.__table__.c
+    runs = Run.__table__.c
+    backfilled = select(BackfilledRun.run_id)
+    latest_live = select(func.max(runs.id)).where(runs.status == RunStatus.SUCCESS, runs.id.not_in(backfilled)).group_by(runs.metric_key)
+    newest = (
+        select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
+        .join(Run.__table__, runs.id == obs.run_id)
+        .where(obs.period_label == PeriodLabel.CURRENT, runs.status == RunStatus.SUCCESS)
+        # A live run of a to-date or trailing period ends at its own run time: of those only
+        # the latest counts, or the history would get a point per scheduled run.
+        .where(or_(runs.period.in_(CALENDAR), runs.id.in_(backfilled), runs.id.in_(latest_live)))
+        .group_by(obs.metric_key, obs.period_start, obs.period_end)
+    )
+    if start is not None:
+        newest = newest.where(obs.period_end >= start)
+    if end is not None:
+        newest = newest.where(obs.period_end <= end)
+    if keys is not None:
+        newest = newest.where(obs.metric_key.in_(list(keys)))
+    newest = newest.subquery()
+    missing = MissingValue.__table__.c
+    statement = (
+        select(
+            newest.c.run_id, obs.metric_key, obs.dimensions, obs.period_label, obs.period_start, obs.period_end,
+            obs.value, obs.computed_at, missing.reason,
+        )
+        .join(newest, obs.run_id == newest.c.run_id)
+        .outerjoin(
+            MissingValue.__table__,
+            (missing.run_id == obs.run_id) & (missing.period_label == obs.period_label) & obs.value.is_(None),
+        )
+        .order_by(obs.run_id, obs.period_label, obs.dimensions)
+    )
+    with store.engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    by_run: dict[int, list[LatestObservation]] = defaultdict(list)
+    for run_id, key, dimensions, label, first, last, value, computed_at, reason in rows:
+        by_run[run_id].append(LatestObservation(key, json.loads(dimensions), label, first, last, value, computed_at, reason))
+    snapshots = []
+    for run_id, observations in by_run.items():
+        current = next((o for o in observations if o.period_label == PeriodLabel.CURRENT), observations[0])
+        snapshots.append(Snapshot(current.metric_key, run_id, current.period_start, current.period_end, observations))
+    snapshots.sort(key=lambda s: (s.period_end, s.metric_key))
+    return snapshots
+
+
+def history_families(store: Store, snapshots: Iterable[Snapshot]) -> list[Metric]:
+    """The families of every snapshot, each sample stamped with its period's end, in series order."""
+    records = store.metric_records()
+    changes = _all_changes(store)
+    merged: dict[str, Metric] = {}
+    seen: set[tuple[str, tuple, float]] = set()
+    for snapshot in snapshots:
+        at = snapshot.period_end
+        moment = timestamp(at)
+        standards = [s for s in resolve(changes, at) if s.metric == snapshot.metric_key]
+        families = [
+            *value_families(records, snapshot.observations),
+            *(info_families([records[snapshot.metric_key]]) if snapshot.metric_key in records else ()),
+            *(f for f in scorecard_families(evaluate(standards, records, snapshot.observations)) if not f.name.startswith("crmmetrics_scorecard_")),
+        ]
+        for family in families:
+            target = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
+            for sample in family.samples:
+                identity = (sample.name, tuple(sorted(sample.labels.items())), moment)
+                if identity in seen:  # the same series at the same moment from two runs: keep the first
+                    continue
+                seen.add(identity)
+                target.samples.append(Sample(sample.name, sample.labels, sample.value, moment))
+    for family in merged.values():
+        # OpenMetrics wants each series' samples together and in time order.
+        family.samples.sort(key=lambda s: (s.name, sorted(s.labels.items()), s.timestamp))
+    return [merged[name] for name in sorted(merged)]
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def export_openmetrics(store: Store, snapshots: Iterable[Snapshot]) -> str:
+    """OpenMetrics text with timestamps, as ``promtool tsdb create-blocks-from openmetrics`` reads it."""
+    families = [f for f in history_families(store, snapshots) if f.samples]
+    return openmetrics_latest(_Families(families)).decode()
+
+
+def _rows(snapshots: Iterable[Snapshot]) -> Iterator[dict]:
+    for snapshot in snapshots:
+        for o in snapshot.observations:
+            if o.period_label != PeriodLabel.CURRENT:
+                continue
+            yield {
+                "metric": o.metric_key,
+                "dimensions": o.dimensions,
+                "period_start": o.period_start.isoformat() + "Z",
+                "period_end": o.period_end.isoformat() + "Z",
+                "value": o.value,
+                "missing_reason": o.reason,
+                "computed_at": o.computed_at.isoformat() + "Z",
+                "run_id": snapshot.run_id,
+            }
+
+
+def export_json(store: Store, snapshots: Iterable[Snapshot]) -> str:
+    """One object per value of a current period, in the metric's own unit (null: no data, with the reason)."""
+    units = {key: record.unit for key, record in store.metric_records().items()}
+    return json.dumps([{**row, "unit": units.get(row["metric"], "")} for row in _rows(snapshots)], indent=2) + "\n"
+
+
+def export_csv(store: Store, snapshots: Iterable[Snapshot]) -> str:
+    """One row per value of a current period; dimensions as ``name=value`` pairs joined by ``;``; empty value: no data."""
+    units = {key: record.unit for key, record in store.metric_records().items()}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["metric", "dimensions", "period_start", "period_end", "value", "unit", "missing_reason", "computed_at", "run_id"])
+    for row in _rows(snapshots):
+        writer.writerow([
+            row["metric"], ";".join(f"{k}={v}" for k, v in sorted(row["dimensions"].items())), row["period_start"],
+            row["period_end"], "" if row["value"] is None else repr(row["value"]), units.get(row["metric"], ""),
+            row["missing_reason"] or "", row["computed_at"], row["run_id"],
+        ])
+    return out.getvalue()

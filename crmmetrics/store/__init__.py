@@ -1,0 +1,1 @@
+"""The results store (SQLModel tables, migrations) and the standards; may import data and below."""

@@ -1,0 +1,756 @@
+"""The store: crmmetrics' own memory of definitions, runs, observations and model outputs.
+
+SQLModel tables on any SQLAlchemy URL (a SQLite file by default, PostgreSQL in production).
+Only the runner writes runs and observations; readers (exporter, scorecard, dashboards) read.
+Times are naive UTC (``NaiveDatetime`` fields: SQLite would drop a timezone anyway). Dimensions are kept as canonical JSON text (sorted keys) so that the
+same combination always compares equal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy.exc
+from pydantic import NaiveDatetime
+from sqlalchemy import Index, and_, case, event, func, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from crmmetrics.core.config import redact_url
+from crmmetrics.core.definitions import MetricDefinition
+from crmmetrics.core.errors import StoreError, StoreMissing
+from crmmetrics.core.hookspecs import FinishedRun, ObservedValue
+from crmmetrics.core.periods import Period, utcnow
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
+from crmmetrics.data.engines import connection_problem, postgres_session_read_only
+
+
+def shown_table_markers() -> tuple[Any, ...]:
+    """Scalar subqueries (fresh per call) for the store's other tables that readers show, each
+    moving when what the table holds in force changes; ``Store.change_marker`` adds them to its
+    single query. Declared here, the one place: a table whose changes should re-render the
+    exposition and the page is added to this tuple."""
+    from .standards import in_force_count  # standards builds on this module
+
+    return (in_force_count(),)
+
+
+def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine on the store; read-only ones cannot write (SQLite mode=ro, PostgreSQL read-only
+    sessions) and never create a SQLite file."""
+    from crmmetrics.data.engines import open_engine, parse_url
+
+    parsed = parse_url(url, "store")
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"timeout": 30} if sqlite else {}
+    target: Any = url
+    database = parsed.database or ""
+    if sqlite and database not in ("", ":memory:"):
+        folder = Path(database).resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"store {redact_url(url)}: the directory {folder} does not exist")
+    if read_only and sqlite:
+        if database in ("", ":memory:") or not Path(database).exists():
+            raise StoreMissing(f"store {redact_url(url)}: no such store file (nothing has been run yet: run 'crmmetrics run' first)")
+        # mode=ro: SQLite itself refuses every write, and never creates the file.
+        target = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+    engine = open_engine(target, "store", connect_args=connect_args)
+    if read_only and engine.dialect.name == "postgresql":
+        # Readers' sessions refuse writes (a reader that tried would be a bug, not a change).
+        event.listen(engine, "connect", postgres_session_read_only)
+    return engine
+
+
+def dimensions_key(dimensions: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(dimensions.items())), separators=(",", ":"))
+
+
+class MetricRecord(SQLModel, table=True):
+    """A metric definition as last seen from a plugin (so readers know names and units)."""
+
+    __tablename__ = "metric_definitions"
+    key: str = Field(primary_key=True)
+    plugin: str
+    name: str
+    description: str
+    process: str
+    perspective: str
+    value_lens: str
+    unit: str
+    direction: str
+    dimensions: str  # JSON list
+    formula: str = ""
+    source: str = ""
+    seen_at: NaiveDatetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    """One computation of one metric: when, how long, and whether it worked.
+
+    Written when it starts (``running``, no finish yet) and completed when it ends
+    (``success`` or ``failed``). A run still ``running`` when its process died is marked
+    ``interrupted`` by the next process that starts on the store.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_metric_id", "metric_key", "id"),
+        Index("ix_runs_metric_status_id", "metric_key", "status", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    metric_key: str = Field(index=True)
+    plugin: str
+    started_at: NaiveDatetime
+    finished_at: NaiveDatetime | None = None
+    duration_seconds: float | None = None
+    status: str  # a RunStatus: running, then success or failed; interrupted if its process died
+    error: str | None = None
+    rows: int = 0
+    period: str = ""  # the period spec used, e.g. "month"
+    owner: str = Field(default="", sa_column_kwargs={"server_default": ""})  # host:pid:token of the process
+    # What the inputs held up to the end of the previous (closed) period when this run computed
+    # it (crmmetrics.core.inputs.source_fingerprint with the parameters, JSON); a later run with the
+    # same fingerprint reuses that period's stored values instead of computing them again.
+    previous_fingerprint: str | None = None
+
+    def for_plugins(self) -> FinishedRun:
+        """A frozen copy of this finished run for ``crmmetrics_run_finished``."""
+        assert self.id is not None and self.finished_at is not None and self.duration_seconds is not None
+        return FinishedRun(
+            id=self.id,
+            metric_key=self.metric_key,
+            plugin=self.plugin,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_seconds=self.duration_seconds,
+            status=RunStatus(self.status),
+            error=self.error,
+            rows=self.rows,
+            period=self.period,
+        )
+
+
+class MetricRunTotals(SQLModel, table=True):
+    """Per metric: finished runs and failures counted as they finish (pruning old runs does not
+    lower them: they are exported as counters), and its last finished and last successful run,
+    so that readers look up one row per metric instead of scanning the runs."""
+
+    __tablename__ = "metric_run_totals"
+    metric_key: str = Field(primary_key=True)
+    runs: int = 0
+    failures: int = 0
+    last_run_id: int | None = None
+    last_success_run_id: int | None = None
+
+
+def _count_finished(session: Session, run: Run) -> None:
+    """Add a finished run to its metric's totals (in the run's own transaction)."""
+    table = MetricRunTotals.__table__
+    failed = 1 if run.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) else 0
+    success_id = run.id if run.status == RunStatus.SUCCESS else None
+    updated = session.execute(
+        table.update()
+        .where(table.c.metric_key == run.metric_key)
+        .values(
+            runs=table.c.runs + 1,
+            failures=table.c.failures + failed,
+            last_run_id=case((table.c.last_run_id.is_(None) | (table.c.last_run_id < run.id), run.id), else_=table.c.last_run_id),
+            last_success_run_id=(
+                case(
+                    (table.c.last_success_run_id.is_(None) | (table.c.last_success_run_id < run.id), run.id),
+                    else_=table.c.last_success_run_id,
+                )
+                if success_id is not None
+                else table.c.last_success_run_id
+            ),
+        )
+    )
+    if not updated.rowcount:
+        session.execute(
+            table.insert().values(
+                metric_key=run.metric_key, runs=1, failures=failed, last_run_id=run.id, last_success_run_id=success_id
+            )
+        )
+
+
+class Observation(SQLModel, table=True):
+    """One value of a metric for one period and one combination of dimensions."""
+
+    __tablename__ = "observations"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    dimensions: str = "{}"
+    period_label: str  # a PeriodLabel
+    period_start: NaiveDatetime
+    period_end: NaiveDatetime
+    value: float | None = None
+    computed_at: NaiveDatetime
+
+    def for_plugins(self) -> ObservedValue:
+        """A frozen copy of this value for ``crmmetrics_run_finished``."""
+        return ObservedValue(
+            metric_key=self.metric_key,
+            period_label=PeriodLabel(self.period_label),
+            period_start=self.period_start,
+            period_end=self.period_end,
+            dimensions=MappingProxyType(json.loads(self.dimensions)),
+            value=self.value,
+            computed_at=self.computed_at,
+        )
+
+
+class BackfilledRun(SQLModel, table=True):
+    """A run that ``crmmetrics backfill`` made for a past period (crmmetrics.compute.backfill).
+
+    Its observations are ordinary history; readers of the *latest* values and model outputs
+    pass over backfilled runs, so a backfill never replaces what the live runs show.
+    """
+
+    __tablename__ = "backfilled_runs"
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    metric_key: str = Field(index=True)
+    period_start: NaiveDatetime  # the run's current period
+    period_end: NaiveDatetime
+
+
+class MissingValue(SQLModel, table=True):
+    """Why a run stored a missing value for a period: the input the source lacked (crmmetrics.core.inputs)."""
+
+    __tablename__ = "missing_values"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str
+    period_label: str  # a PeriodLabel
+    reason: str
+
+
+class ModelFit(SQLModel, table=True):
+    """A model a run fitted (e.g. BG/NBD, Gamma-Gamma): parameters, fit quality and convergence."""
+
+    __tablename__ = "model_fits"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    period_label: str  # a PeriodLabel
+    model: str  # "bgnbd", "gamma_gamma", ...
+    calibration_end: NaiveDatetime  # the data it was fitted on ends here (exclusive)
+    parameters: str  # JSON object name -> value
+    log_likelihood: float | None = None
+    customers: int = 0
+    converged: bool = True
+    message: str = ""
+    fitted_at: NaiveDatetime
+
+
+class CustomerValue(SQLModel, table=True):
+    """Per-customer outputs of a model (P(alive), expected purchases, CLV...) from the latest run."""
+
+    __tablename__ = "customer_values"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    metric_key: str = Field(index=True)
+    customer_id: int = Field(index=True)
+    values: str  # JSON object of the model outputs
+    computed_at: NaiveDatetime
+
+
+@dataclass(frozen=True)
+class LatestObservation:
+    metric_key: str
+    dimensions: dict[str, str]
+    period_label: str
+    period_start: datetime
+    period_end: datetime
+    value: float | None
+    computed_at: datetime
+    reason: str | None = None  # why the value is missing, when the runner knows (an input had no rows)
+
+
+@dataclass(frozen=True)
+class PeriodPoint:
+    """The value one successful run stored for its current period (one combination of dimensions)."""
+
+    run_id: int
+    period_start: datetime
+    period_end: datetime
+    dimensions: str  # canonical JSON, as dimensions_key makes it
+    value: float | None
+
+
+@dataclass(frozen=True)
+class RunPeriod(Period):
+    """A period one run computed, with the reason its value is missing (None: it has values)."""
+
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "missing_reason": self.reason}
+
+
+@dataclass(frozen=True)
+class MetricHealth:
+    metric_key: str
+    plugin: str
+    last_status: str
+    last_duration_seconds: float
+    last_run_at: datetime
+    last_success_at: datetime | None
+    failures: int
+    runs: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    runs: int
+    observations: int
+    older_than: datetime
+    dry_run: bool
+
+
+class Store:
+    """Reads and writes the store database.
+
+    ``Store(url)`` is for commands that write (serve, run, standards edits): a new store is
+    created at the newest schema revision, one made by crmmetrics 0.1.0 is stamped, and a store
+    at any other revision is refused (StoreError naming 'crmmetrics store upgrade').
+    ``Store(url, read_only=True)`` is for readers (scorecard, standards list, the page in a
+    reader): it never creates, stamps or writes anything, and refuses a missing store.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        from . import migrations
+
+        self.url = url
+        self.read_only = read_only
+        self.where = redact_url(url)
+        self.engine: Engine = open_store_engine(url, read_only=read_only)
+        try:
+            if read_only:
+                with self.engine.connect() as connection:
+                    found = migrations.state(connection)
+                if found.kind == "empty":
+                    raise StoreMissing(f"store {self.where} has no crmmetrics tables (nothing has been run yet: run 'crmmetrics run' first)")
+                problem = migrations.refusal(found, self.where)
+                if problem:
+                    raise StoreError(problem)
+            else:
+                migrations.prepare(self.engine, self.where)
+        except sqlalchemy.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise StoreError(f"store {self.where}: cannot open: {connection_problem(exc)}") from None
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def record_definitions(self, definitions: Iterable[MetricDefinition], plugin_of: Mapping[str, str]) -> None:
+        with self.session() as session:
+            for definition in definitions:
+                session.merge(
+                    MetricRecord(
+                        key=definition.key,
+                        plugin=plugin_of.get(definition.key, ""),
+                        name=definition.name,
+                        description=definition.description,
+                        process=str(definition.process),
+                        perspective=str(definition.perspective),
+                        value_lens=str(definition.value_lens),
+                        unit=definition.unit,
+                        direction=str(definition.direction),
+                        dimensions=json.dumps(list(definition.dimensions)),
+                        formula=definition.formula,
+                        source=definition.source,
+                    )
+                )
+            session.commit()
+
+    def start_run(self, run: Run, backfilled: Period | None = None) -> Run:
+        """Record that a run has started (status ``running``), before anything is computed.
+
+        ``backfilled``: the past period a run of ``crmmetrics backfill`` computes; marked now, so
+        that a backfill killed mid-run leaves an ``interrupted`` run known as backfilled.
+        """
+        run.status = RunStatus.RUNNING
+        with self.session() as session:
+            session.add(run)
+            session.flush()
+            if backfilled is not None:
+                session.add(
+                    BackfilledRun(run_id=run.id, metric_key=run.metric_key, period_start=backfilled.start, period_end=backfilled.end)
+                )
+            session.commit()
+        return run
+
+    def finish_run(
+        self,
+        run: Run,
+        observations: Sequence[Observation] = (),
+        customer_values: Sequence[Mapping[str, Any]] = (),
+        missing: Mapping[str, str] | None = None,
+        model_fits: Sequence[Mapping[str, Any]] = (),
+        backfilled: bool = False,
+    ) -> Run:
+        """Complete a started run with its observations (and model outputs) in one transaction:
+        a process killed before the commit leaves the run ``running`` and no observation.
+
+        ``missing`` maps a period label to the reason its value is missing; ``model_fits`` are
+        the models the run fitted (``ComputeContext.record_model_fit``). A ``backfilled`` run (of
+        ``crmmetrics backfill``, marked by ``start_run``) keeps no customer values (a snapshot of
+        the latest run) and is not counted in the metric's totals, so the latest values, the run
+        health and the scheduler's catch-up stay those of the live runs.
+        """
+        with self.session() as session:
+            if run.id is None:
+                session.add(run)
+                session.flush()
+            else:
+                run = session.merge(run)
+            session.flush()
+            if not backfilled:
+                _count_finished(session, run)
+            for observation in observations:
+                observation.run_id = run.id
+                session.add(observation)
+            for label, reason in (missing or {}).items():
+                session.add(MissingValue(run_id=run.id, metric_key=run.metric_key, period_label=label, reason=reason))
+            for fit in model_fits:
+                session.add(
+                    ModelFit(
+                        run_id=run.id,
+                        metric_key=run.metric_key,
+                        fitted_at=run.finished_at,
+                        **{**fit, "parameters": json.dumps(fit["parameters"])},
+                    )
+                )
+            if backfilled:
+                customer_values = ()
+            if customer_values:
+                # Model outputs are a snapshot: the latest run replaces the previous one.
+                session.execute(
+                    CustomerValue.__table__.delete().where(CustomerValue.__table__.c.metric_key == run.metric_key)
+                )
+                session.execute(
+                    CustomerValue.__table__.insert(),
+                    [
+                        {
+                            "run_id": run.id,
+                            "metric_key": run.metric_key,
+                            "customer_id": int(row["customer_id"]),
+                            "values": json.dumps({k: v for k, v in row.items() if k != "customer_id"}),
+                            "computed_at": run.finished_at,
+                        }
+                        for row in customer_values
+                    ],
+                )
+            session.commit()
+        return run
+
+    def write_run(
+        self,
+        run: Run,
+        observations: Sequence[Observation] = (),
+        customer_values: Sequence[Mapping[str, Any]] = (),
+    ) -> Run:
+        """Write a finished run with its observations in one transaction (imports, tests)."""
+        return self.finish_run(run, observations, customer_values)
+
+    def unfinished_runs(self) -> list[Run]:
+        with self.session() as session:
+            return list(session.exec(select(Run).where(Run.status == RunStatus.RUNNING).order_by(Run.id)).all())
+
+    def mark_interrupted(self, runs: Iterable[Run], reason: str) -> list[Run]:
+        """Mark runs whose process died as ``interrupted`` (only those still ``running``)."""
+        marked = []
+        now = utcnow()
+        with self.session() as session:
+            backfilled = set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_([r.id for r in runs]))).all())
+            for run in runs:
+                result = session.execute(
+                    Run.__table__.update()
+                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RunStatus.RUNNING)
+                    .values(
+                        status=RunStatus.INTERRUPTED,
+                        finished_at=now,
+                        duration_seconds=(now - run.started_at).total_seconds(),
+                        error=reason,
+                    )
+                )
+                if result.rowcount:
+                    run.status = RunStatus.INTERRUPTED
+                    if run.id not in backfilled:  # as in finish_run: totals count live runs
+                        _count_finished(session, run)
+                    marked.append(run)
+            session.commit()
+        return marked
+
+    def change_marker(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever anything a reader shows has changed.
+
+        The number of finished runs (from the totals: one row per metric) moves whenever a run
+        finishes in any process sharing this store; ``shown_table_markers`` adds the other
+        tables readers show (standards) to the same single query.
+        """
+        finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
+        with self.engine.connect() as connection:
+            return tuple(connection.execute(select(finished, *shown_table_markers())).one())
+
+    def history_marker(self) -> tuple[Any, ...]:
+        """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
+        adds history (backfilled runs are not in the run totals), for readers that show it."""
+        finished = (
+            select(func.count())
+            .select_from(BackfilledRun)
+            .join(Run, Run.id == BackfilledRun.run_id)
+            .where(Run.status != RunStatus.RUNNING)
+            .scalar_subquery()
+        )
+        runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
+        with self.engine.connect() as connection:  # one query, as change_marker
+            return tuple(connection.execute(select(runs, *shown_table_markers(), finished)).one())
+
+    def last_run_times(self) -> dict[str, datetime]:
+        """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
+        with self.session() as session:
+            rows = session.exec(
+                select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
+            ).all()
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RunStatus.RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
+        times = dict(rows)
+        for key, started in running:
+            times[key] = max(started, times.get(key, started))
+        return times
+
+    def latest_observations(self) -> list[LatestObservation]:
+        """The observations of each metric's latest successful run (not a backfilled one)."""
+        latest = (
+            select(MetricRunTotals.last_success_run_id.label("run_id"))
+            .where(MetricRunTotals.last_success_run_id.is_not(None))
+            .subquery()
+        )
+        columns = Observation.__table__.c
+        missing = MissingValue.__table__.c
+        statement = (
+            select(
+                columns.metric_key, columns.dimensions, columns.period_label, columns.period_start,
+                columns.period_end, columns.value, columns.computed_at, missing.reason,
+            )
+            .join(latest, columns.run_id == latest.c.run_id)
+            .outerjoin(
+                MissingValue.__table__,
+                (missing.run_id == columns.run_id) & (missing.period_label == columns.period_label) & columns.value.is_(None),
+            )
+        )
+        # Plain rows, not ORM objects: this runs on every render of the exposition. Sorted here,
+        # not by ORDER BY: that makes SQLite walk every observation in metric_key order.
+        with self.engine.connect() as connection:
+            rows = sorted(connection.execute(statement).all(), key=lambda row: (row[0], row[2], row[1]))
+        return [
+            LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at, reason)
+            for key, dimensions, label, start, end, value, computed_at, reason in rows
+        ]
+
+    def latest_run_periods(self) -> dict[str, str]:
+        """Metric key -> the period spec (``month_to_date``...) of its latest successful live run: one query."""
+        runs = Run.__table__.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(MetricRunTotals.metric_key, runs.period).join(Run.__table__, runs.id == MetricRunTotals.last_success_run_id)
+            ).all()
+        return dict(rows)
+
+    def period_points(
+        self,
+        metric_key: str,
+        specs: Sequence[str],
+        windows: Sequence[tuple[datetime, datetime, datetime]],
+        dimensions: Sequence[str],
+    ) -> list[PeriodPoint]:
+        """The current-period values that successful runs of ``metric_key`` (computed with one of
+        the period ``specs``) stored for the ``dimensions`` (canonical keys), for every window
+        ``(start, low, high)``: a current period that starts at ``start`` and ends in ``[low, high]``.
+
+        For the to-date outlook (crmmetrics.readers.outlook): the runs of earlier periods near the same
+        point and near their end, in one query however many runs are kept (the windows bound
+        what is read)."""
+        if not windows or not dimensions or not specs:
+            return []
+        obs, runs = Observation.__table__.c, Run.__table__.c
+        statement = (
+            select(obs.run_id, obs.period_start, obs.period_end, obs.dimensions, obs.value)
+            .join(Run.__table__, runs.id == obs.run_id)
+            .where(
+                obs.metric_key == metric_key,
+                obs.period_label == PeriodLabel.CURRENT,
+                runs.status == RunStatus.SUCCESS,
+                runs.period.in_(list(specs)),
+                obs.dimensions.in_(list(dimensions)),
+                or_(*(and_(obs.period_start == start, obs.period_end >= low, obs.period_end <= high) for start, low, high in windows)),
+            )
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [PeriodPoint(*row) for row in rows]
+
+    def run_periods(self, run_id: int) -> dict[str, RunPeriod]:
+        """Period label -> the period a run computed and, if its value is missing, why."""
+        columns = Observation.__table__.c
+        reasons = self.missing_reasons(run_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(columns.period_label, func.min(columns.period_start), func.max(columns.period_end))
+                .where(columns.run_id == run_id)
+                .group_by(columns.period_label)
+            ).all()
+        return {label: RunPeriod(label, start, end, reasons.get(label)) for label, start, end in rows}
+
+    def closed_period_values(self, metric_key: str, period: Period, fingerprint: str) -> list[tuple[str, float | None]] | None:
+        """The stored values (dimensions key, value) of ``period`` as the previous period of the
+        latest successful live run of ``metric_key`` that has it, if that run computed it from
+        inputs with this ``fingerprint``; None otherwise (the period must be computed). Only the
+        latest such run counts: after a recompute, an older run with the same fingerprint may
+        hold a value that the recompute corrected."""
+        runs, observations = Run.__table__.c, Observation.__table__.c
+        of_period = (
+            observations.metric_key == metric_key,
+            observations.period_label == PeriodLabel.PREVIOUS,
+            observations.period_start == period.start,
+            observations.period_end == period.end,
+        )
+        latest = (
+            select(runs.id, runs.previous_fingerprint)
+            .join(Observation.__table__, observations.run_id == runs.id)
+            .where(runs.metric_key == metric_key, runs.status == RunStatus.SUCCESS, *of_period)
+            .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
+            .order_by(runs.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            found = connection.execute(latest).first()
+            if found is None or found.previous_fingerprint != fingerprint:
+                return None
+            rows = connection.execute(
+                select(observations.dimensions, observations.value).where(observations.run_id == found.id, *of_period)
+            ).all()
+        return [(dimensions, value) for dimensions, value in rows] or None
+
+    def latest_model_fits(self) -> list[ModelFit]:
+        """The fits recorded by each metric's latest run (successful or not)."""
+        with self.session() as session:
+            # The last finished run of each metric, one row per metric (not a scan of every run).
+            last_ids = select(MetricRunTotals.last_run_id).where(MetricRunTotals.last_run_id.is_not(None))
+            statement = select(ModelFit).where(ModelFit.run_id.in_(last_ids)).order_by(ModelFit.metric_key, ModelFit.id)
+            return list(session.exec(statement).all())
+
+    def missing_reasons(self, run_id: int) -> dict[str, str]:
+        """Period label -> why the run's value for that period is missing."""
+        with self.session() as session:
+            rows = session.exec(select(MissingValue).where(MissingValue.run_id == run_id)).all()
+        return {row.period_label: row.reason for row in rows}
+
+    def health(self) -> list[MetricHealth]:
+        """Per metric: the last finished run, the last success and the counts of runs and failures.
+
+        Read from the totals (one row per metric) and the runs they point at: as cheap with
+        200,000 runs kept as with 60.
+        """
+        with self.session() as session:
+            totals = {row.metric_key: row for row in session.exec(select(MetricRunTotals)).all()}
+            ids = {t.last_run_id for t in totals.values() if t.last_run_id} | {
+                t.last_success_run_id for t in totals.values() if t.last_success_run_id
+            }
+            runs = {run.id: run for run in session.exec(select(Run).where(Run.id.in_(ids))).all()} if ids else {}
+        health = []
+        for key in sorted(totals):
+            total = totals[key]
+            last = runs.get(total.last_run_id)
+            if last is None:
+                continue
+            success = runs.get(total.last_success_run_id)
+            health.append(
+                MetricHealth(
+                    metric_key=key,
+                    plugin=last.plugin,
+                    last_status=last.status,
+                    last_duration_seconds=last.duration_seconds or 0.0,
+                    last_run_at=last.finished_at,
+                    last_success_at=success.finished_at if success else None,
+                    failures=total.failures,
+                    runs=total.runs,
+                    last_error=last.error,
+                )
+            )
+        return health
+
+    def prune(self, older_than: datetime, *, dry_run: bool = False, batch: int = 5000) -> PruneResult:
+        """Delete runs started before ``older_than`` with their observations and model outputs.
+
+        Never touched: runs still ``running``, each metric's last finished run and last
+        successful run (its latest value), the run totals and the standards history. Deletes in
+        batches of ``batch`` runs, each its own transaction, so readers are never blocked long.
+        """
+        totals = MetricRunTotals.__table__.c
+        runs, observations, values = Run.__table__, Observation.__table__, CustomerValue.__table__
+        with self.engine.connect() as connection:
+            keep = {
+                run_id
+                for pair in connection.execute(select(totals.last_run_id, totals.last_success_run_id)).all()
+                for run_id in pair
+                if run_id is not None
+            }
+            ids = [
+                run_id
+                for (run_id,) in connection.execute(
+                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RunStatus.RUNNING).order_by(runs.c.id)
+                ).all()
+                if run_id not in keep
+            ]
+            counted = 0
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                counted += connection.execute(
+                    select(func.count()).select_from(observations).where(observations.c.run_id.in_(chunk))
+                ).scalar_one()
+        if not dry_run:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                with self.engine.begin() as connection:
+                    # Every table that refers to a run first (PostgreSQL enforces the keys).
+                    for table in (observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
+                        connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
+                    connection.execute(runs.delete().where(runs.c.id.in_(chunk)))
+        return PruneResult(runs=len(ids), observations=counted, older_than=older_than, dry_run=dry_run)
+
+    def runs(self, metric_key: str | None = None, limit: int = 50) -> list[Run]:
+        statement = select(Run).order_by(Run.id.desc()).limit(limit)
+        if metric_key:
+            statement = statement.where(Run.metric_key == metric_key)
+        with self.session() as session:
+            return list(session.exec(statement).all())
+
+    def backfilled_run_ids(self, run_ids: Iterable[int]) -> set[int]:
+        """Which of these runs ``crmmetrics backfill`` made (the others are live runs)."""
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        with self.session() as session:
+            return set(session.exec(select(BackfilledRun.run_id).where(BackfilledRun.run_id.in_(ids))).all())
+
+    def metric_records(self) -> dict[str, MetricRecord]:
+        with self.session() as session:
+            return {record.key: record for record in session.exec(select(MetricRecord)).all()}
+
+    def customer_values(self, metric_key: str) -> list[dict[str, Any]]:
+        with self.session() as session:
+            rows = session.exec(select(CustomerValue).where(CustomerValue.metric_key == metric_key)).all()
+        return [{"customer_id": row.customer_id, **json.loads(row.values)} for row in rows]
+
