@@ -29,9 +29,9 @@ from crmmetrics.readers.dashboards import (
     build_files,
     metric_over_time,
     process_uid,
-    status_coloured_expr,
 )
 from crmmetrics.readers.families import target_family, value_family
+from crmmetrics.readers.promql import status_coloured_expr
 from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent

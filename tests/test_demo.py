@@ -11,6 +11,9 @@ from crmmetrics.compute.plugins import LOAD_ENV
 from crmmetrics.core import schema
 from crmmetrics.core.config import parse_config
 from crmmetrics.data import demo
+from crmmetrics.data.demo import generator as demo_generator
+from crmmetrics.data.demo import shop as demo_shop
+from crmmetrics.data.demo import writer as demo_writer
 from crmmetrics.data.demo import generate_demo
 from crmmetrics.serve.app import App
 
@@ -109,7 +112,7 @@ def test_progress_reports_rows_up_to_the_total(dbs):
 def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path, monkeypatch):
     """The raw-DBAPI fast path writes exactly what SQLAlchemy Core inserts would, and chunks
     that do not divide a table change nothing."""
-    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
     gen = demo._Demo(N, 42, AS_OF)
     data = gen.build()
     engine = create_engine(_url(tmp_path / "core.db"))
@@ -124,7 +127,7 @@ def test_bulk_sqlite_path_equals_sqlalchemy_core_path(db, tmp_path, monkeypatch)
 def test_every_engine_holds_the_same_demo(engine_name, db, tmp_path, request, monkeypatch):
     """COPY into PostgreSQL and the numpy scan into DuckDB write the rows the SQLite path does
     (read back through SQLAlchemy's types), in chunks, and the database numbers new rows after them."""
-    monkeypatch.setattr(demo, "WRITE_CHUNK_ROWS", 777)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
     if engine_name == "postgresql":
         url = request.getfixturevalue("fresh_pg_db")
     else:
@@ -482,6 +485,148 @@ def test_every_month_has_campaigns_and_survey_answers(db):
                           FROM employee_survey_responses
                           WHERE employee_id IS NOT NULL AND instrument = 'enps'
                           GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)""") == 0
+
+
+# ---- a demo of several blocks ---------------------------------------------------------------
+
+BLOCKED = 1200  # with blocks of at most 500 customers: three blocks of 400
+
+
+@pytest.fixture(scope="module")
+def blocked(tmp_path_factory):
+    """A demo of three blocks made twice with the same seed, and a one-block demo of the same
+    size, seed and date (blocks of at most BLOCKED customers), with their progress calls."""
+    d = tmp_path_factory.mktemp("blocks")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, block in (("a", 500), ("b", 500), ("one", BLOCKED)):
+            mp.setattr(demo_generator, "BLOCK_CUSTOMERS", block)
+            calls: list[tuple[int, int]] = []
+            counts = generate_demo(_url(d / f"{key}.db"), customers=BLOCKED, seed=42, as_of=AS_OF,
+                                   progress=lambda done, total: calls.append((done, total)))
+            out[key] = (create_engine(_url(d / f"{key}.db")), counts, calls)
+    yield out
+    for engine, _, _ in out.values():
+        engine.dispose()
+
+
+def test_a_demo_is_cut_into_near_equal_blocks():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_generator, "BLOCK_CUSTOMERS", 500)
+        assert demo._Demo(BLOCKED, 42, AS_OF).block_sizes == [400, 400, 400]
+        assert demo._Demo(1001, 42, AS_OF).block_sizes == [334, 334, 333]
+        assert demo._Demo(500, 42, AS_OF).block_sizes == [500]
+        assert demo._Demo(500, 42, AS_OF).block_seeds is None  # one block: the seed's own stream
+
+
+def test_blocks_are_deterministic_and_differ_from_one_block(blocked):
+    (ea, ca, _), (eb, cb, _), (eo, co, _) = blocked["a"], blocked["b"], blocked["one"]
+    assert ca == cb
+    assert _dump(ea) == _dump(eb)
+    assert ca["customers"] == co["customers"] == BLOCKED
+    assert _dump(ea)["orders"] != _dump(eo)["orders"]
+
+
+def test_blocks_number_every_table_once(blocked):
+    engine, counts, calls = blocked["a"]
+    for table, key in (("customers", "customer_id"), ("orders", "order_id"),
+                       ("interactions", "interaction_id"), ("survey_responses", "response_id"),
+                       ("cost_entries", "cost_id"), ("campaigns", "campaign_id")):
+        n, distinct, lo, hi = _rows(engine, f"SELECT COUNT(*), COUNT(DISTINCT {key}), MIN({key}), "
+                                            f"MAX({key}) FROM {table}")[0]
+        assert (n, distinct, lo, hi) == (counts[table], counts[table], 1, counts[table]), table
+    # a case belongs to one customer; order lines are numbered 1.. within their order
+    assert _scalar(engine, "SELECT COUNT(*) FROM (SELECT case_id FROM interactions WHERE case_id "
+                           "IS NOT NULL GROUP BY 1 HAVING COUNT(DISTINCT COALESCE(customer_id, 0)) > 1)") == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM (SELECT order_id FROM order_lines GROUP BY 1 "
+                           "HAVING MIN(line_no) <> 1 OR MAX(line_no) <> COUNT(*))") == 0
+    assert _scalar(engine, "SELECT COUNT(*) FROM orders WHERE order_id NOT IN "
+                           "(SELECT order_id FROM order_lines)") == 0
+    # progress: from 0 up to the exact total, never past it
+    total = sum(counts.values())
+    assert calls[0][0] == 0 and calls[-1] == (total, total)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert all(done <= of for done, of in calls)
+
+
+def test_blocks_keep_every_reference(blocked):
+    engine = blocked["a"][0]
+    test_foreign_keys_hold(engine)
+    for sql in (
+        # every order's, contact's, answer's and cost's customer exists
+        "SELECT COUNT(*) FROM orders o LEFT JOIN customers c USING (customer_id) "
+        "WHERE o.customer_id IS NOT NULL AND c.customer_id IS NULL",
+        "SELECT COUNT(*) FROM interactions i LEFT JOIN customers c USING (customer_id) "
+        "WHERE i.customer_id IS NOT NULL AND c.customer_id IS NULL",
+        "SELECT COUNT(*) FROM survey_responses s LEFT JOIN customers c USING (customer_id) "
+        "WHERE s.customer_id IS NOT NULL AND c.customer_id IS NULL",
+        "SELECT COUNT(*) FROM cost_entries e LEFT JOIN customers c USING (customer_id) "
+        "WHERE e.customer_id IS NOT NULL AND c.customer_id IS NULL",
+        # a post-contact answer comes from the customer of its contact
+        "SELECT COUNT(*) FROM survey_responses s JOIN interactions i USING (interaction_id) "
+        "WHERE s.customer_id IS NOT i.customer_id",
+        # no order before its customer was acquired; outbound contacts reach acquired customers
+        "SELECT COUNT(*) FROM orders o JOIN customers c USING (customer_id) WHERE o.ordered_at < c.acquired_at",
+        "SELECT COUNT(*) FROM interactions i JOIN customers c USING (customer_id) "
+        "WHERE i.direction = 'outbound' AND i.started_at < c.acquired_at",
+        # an acquisition campaign is the campaign of the customer's first order
+        "SELECT COUNT(*) FROM customers c WHERE acquisition_campaign_id IS NOT NULL AND "
+        "acquisition_campaign_id <> (SELECT campaign_id FROM orders o WHERE o.customer_id = c.customer_id "
+        "ORDER BY ordered_at LIMIT 1)",
+    ):
+        assert _scalar(engine, sql) == 0, sql
+    # every block's customers are reached by the outbound campaigns
+    assert _scalar(engine, "SELECT MAX(customer_id) FROM interactions WHERE direction = 'outbound'") > 800
+    assert _scalar(engine, "SELECT MIN(customer_id) FROM interactions WHERE direction = 'outbound'") <= 400
+    # the one-block demo's checks hold on the blocked one too
+    for check in (test_all_timestamps_before_as_of, test_campaigns, test_interactions, test_survey_scales,
+                  test_employees_and_their_surveys, test_cost_ledger, test_data_quality_facts):
+        check(engine)
+
+
+def test_blocks_keep_the_shops_proportions(blocked):
+    """Each block follows the one-block parameters: its duplicates and anonymous orders exactly
+    (2 % of its records, 4 % of its orders), and per customer about as many orders, lines,
+    contacts and costs as one block of the same size."""
+    (ea, ca, _), (eo, co, _) = blocked["a"], blocked["one"]
+    assert _scalar(ea, "SELECT COUNT(*) FROM customers WHERE master_customer_id IS NOT NULL") == 3 * round(0.02 * 400)
+    anonymous = _scalar(ea, "SELECT AVG(customer_id IS NULL) FROM orders")
+    assert abs(anonymous - 0.04) < 0.002
+    # the duplicates of a block point at a master of the same block (ids 1-400, 401-800, 801-1200)
+    assert _scalar(ea, "SELECT COUNT(*) FROM customers WHERE (customer_id - 1) / 400 "
+                       "<> (master_customer_id - 1) / 400") == 0
+    for table in ("orders", "order_lines"):
+        assert 0.85 < ca[table] / co[table] < 1.15, (table, ca[table], co[table])
+    # at least as many answers: each block keeps its own monthly minimum of answers
+    assert ca["survey_responses"] > co["survey_responses"]
+    # service contacts per customer (the outbound ones follow the campaigns, drawn differently)
+    inbound = "SELECT COUNT(*) FROM interactions WHERE direction = 'inbound'"
+    assert 0.8 < _scalar(ea, inbound) / _scalar(eo, inbound) < 1.2
+    for table in ("segments", "channels", "campaigns", "data_quality_facts"):
+        assert ca[table] == co[table], table  # sized by the whole demo, as before
+    share = {r[0]: r[1] for r in _rows(ea, "SELECT segment_id, AVG(1.0) * COUNT(*) / :n FROM customers "
+                                          "WHERE segment_id IS NOT NULL GROUP BY 1", n=BLOCKED)}
+    for i, s in enumerate(demo_shop._SEGMENTS):
+        assert abs(share[i + 1] - s[2]) < 0.04, (s[0], share[i + 1])
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "duckdb"])
+def test_blocks_load_into_every_engine(engine_name, blocked, tmp_path, request, monkeypatch):
+    """Written block by block, each table in several parts, the demo's references hold on the
+    engines that check them as the rows arrive, and the rows are SQLite's."""
+    monkeypatch.setattr(demo_generator, "BLOCK_CUSTOMERS", 500)
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
+    if engine_name == "postgresql":
+        url = request.getfixturevalue("fresh_pg_db")
+    else:
+        url = f"duckdb:///{tmp_path / 'demo.duckdb'}"
+    counts = generate_demo(url, customers=BLOCKED, seed=42, as_of=AS_OF)
+    engine = create_engine(url)
+    try:
+        assert counts == blocked["a"][1]
+        assert _dump(engine) == _dump(blocked["a"][0])
+    finally:
+        engine.dispose()
 
 
 # ---- every built-in KPI has a current and a previous value ------------------------------------

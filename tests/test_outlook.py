@@ -22,11 +22,12 @@ from sqlalchemy import create_engine, text
 
 from crmmetrics.data.demo import CHAIN_LAG_MONTHS
 from crmmetrics.readers.anomaly import THRESHOLD, score_history
+from crmmetrics.readers.display import format_value
 from crmmetrics.readers.exporter import Exposition, timestamp
 from crmmetrics.readers.forecast import forecast_next, pacing
 from crmmetrics.readers.history import history_snapshots
 from crmmetrics.readers.outlook import OutlookCache, calendar_unit
-from crmmetrics.readers.scorecard import build_scorecard, format_value
+from crmmetrics.readers.scorecard import build_scorecard
 from crmmetrics.serve.server import make_server
 from crmmetrics.store.store import Store
 from support.monthly_shop import build_shop

@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from crmmetrics.core.standard import Standard, StandardDefault
+from crmmetrics.readers.display import format_value
 from crmmetrics.readers.exporter import Exposition
-from crmmetrics.readers.scorecard import change_ratio, evaluate, format_value, kpi_score, kpi_status, weighted_mean
+from crmmetrics.readers.scorecard import change_ratio, evaluate, kpi_score, kpi_status, weighted_mean
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store
 from crmmetrics.testing import render_exposition
 from support.scorecard_scenario import build_scenario
@@ -328,6 +329,6 @@ def test_a_standards_change_re_renders_the_exposition(scenario):
 
 
 def test_change_is_shown_with_a_sign_only_when_it_shows():
-    from crmmetrics.readers.scorecard import format_change
+    from crmmetrics.readers.display import format_change
 
     assert [format_change(c) for c in (0.0321, -0.005, -0.0004, 0.0, None)] == ["+3.2%", "-0.5%", "0.0%", "0.0%", ""]

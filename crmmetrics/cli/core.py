@@ -13,7 +13,7 @@ from crmmetrics.core.config import edit_metric, effective_config, load_config
 from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.core.periods import PERIOD_HELP, is_valid_period
-from crmmetrics.core.vocabulary import RunStatus
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.serve.app import App, check_config
 from crmmetrics.serve.logs import configure_logging
 from crmmetrics.store.store import Run
@@ -214,7 +214,7 @@ def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of:
     else:
         for run in runs:
             status = run.status if run.status == RunStatus.SUCCESS else f"FAILED: {run.error}"
-            current = details[run.id].get("current")
+            current = details[run.id].get(PeriodLabel.CURRENT)
             period = current.describe() if current else ""
             missing = "".join(f"  {label}: no data ({p.reason})" for label, p in details[run.id].items() if p.reason)
             click.echo(f"{run.metric_key:40} {run.duration_seconds:8.3f}s {run.rows:5d} rows  {period:17} {status}{missing}")

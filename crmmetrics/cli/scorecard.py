@@ -14,7 +14,8 @@ from crmmetrics.core.errors import ConfigError
 from crmmetrics.core.periods import Period
 from crmmetrics.core.vocabulary import KpiStatus, PeriodLabel, Perspective, Process
 from crmmetrics.readers.alerts import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL, Links, alert_rules, dump_rules
-from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from crmmetrics.readers.display import change_is_good, format_change, format_value
+from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard, build_scorecard
 from crmmetrics.store.standards import standards_in_force
 from . import cli
 from .core import _app, config_option

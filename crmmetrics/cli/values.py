@@ -7,7 +7,8 @@ import json
 import click
 
 from crmmetrics.core.errors import ConfigError
-from crmmetrics.readers.scorecard import build_scorecard, format_value
+from crmmetrics.readers.display import format_value
+from crmmetrics.readers.scorecard import build_scorecard
 from crmmetrics.readers.values import MetricValue, metric_values
 from . import cli
 from .core import _app, config_option

@@ -38,6 +38,7 @@ from crmmetrics.core.definitions import MetricDefinition, Schedule, parse_durati
 from crmmetrics.core.standard import Standard, describe_target
 from crmmetrics.core.vocabulary import Direction, PeriodLabel
 from .dashboards import HEALTH_UID, process_uid
+from .display import format_value
 from .families import (
     FORECAST_PERIOD_END,
     FORECAST_PERIOD_START,
@@ -47,7 +48,6 @@ from .families import (
     status_family,
     value_family,
 )
-from .scorecard import format_value
 
 DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
 DEFAULT_RUNBOOK_URL = "docs/operations.md"  # the operations guide; point it at where you host the docs

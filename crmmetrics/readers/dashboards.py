@@ -19,10 +19,11 @@ The dashboards (``uid`` in brackets):
   freshness of every metric, per metric and plugin.
 
 Every dashboard has a ``datasource`` variable (any Prometheus; the provisioned one by default),
-the tag ``crmmetrics`` and a drop-down of links to the others. Queries read only the families the
-exporter and the scorecard export (see crmmetrics.readers.exporter and crmmetrics.readers.scorecard); statuses,
-scores and targets come from Prometheus, so a standard changed in the store shows at the next
-scrape. Only which metrics are KPIs is decided at build time.
+the tag ``crmmetrics`` and a drop-down of links to the others. Queries (a metric's built by
+crmmetrics.readers.promql) read only the families the exporter and the scorecard export (see
+crmmetrics.readers.exporter and crmmetrics.readers.scorecard); statuses, scores and targets
+come from Prometheus, so a standard changed in the store shows at the next scrape. Only which
+metrics are KPIs is decided at build time.
 
 Everything validates against Grafana's JSON Schemas (tests/test_dashboards.py), which admit only
 object-valued override matchers and properties: hence ``byRegexpOrNames`` matchers and no
@@ -35,7 +36,7 @@ Output is deterministic (sorted keys, panel ids in layout order) so that the com
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -54,7 +55,18 @@ from .families import (
     pacing_probability_family,
     status_family,
     target_family,
-    value_family,
+)
+from .promql import (
+    breakdown,
+    change_expr,
+    kpi_families,
+    name_total,
+    per_kpi,
+    period_values,
+    status_coloured_expr,
+    union,
+    value_expr,
+    with_name,
 )
 from .scorecard import STATUS_VALUES
 
@@ -112,99 +124,6 @@ _LINK_VARS = "${__url_time_range}&${datasource:queryparam}"
 def process_uid(process: Process | str) -> str:
     """The uid of a process's dashboard; the process key keeps links computable from labels."""
     return f"crmmetrics-{Process(process).value}"
-
-
-def _selector(name: str, definition: MetricDefinition, matchers: Iterable[str] = ()) -> str:
-    return name + "{" + ", ".join([f'metric="{definition.key}"', *matchers]) + "}"
-
-
-def _union(selectors: Iterable[str]) -> str:
-    """Several families as one vector (their label sets differ, so ``or`` keeps every series)."""
-    selectors = list(selectors)
-    return selectors[0] if len(selectors) == 1 else "(" + " or ".join(selectors) + ")"
-
-
-def _values(definition: MetricDefinition, period: str = "current", total: bool = False, matchers: Iterable[str] = ()) -> str:
-    """The metric's exported values for a period: its total and its breakdown (the total and the
-    breakdown are families of their own); with ``total``, only the total."""
-    matchers = [f'period="{period}"', *matchers]
-    names = [value_family(definition.unit)]
-    if definition.dimensions and not total:
-        names.append(value_family(definition.unit, definition.dimensions))
-    return _union(_selector(name, definition, matchers) for name in names)
-
-
-def _breakdown(definition: MetricDefinition, period: str = "current") -> str:
-    return _selector(value_family(definition.unit, definition.dimensions), definition, [f'period="{period}"'])
-
-
-def _per_kpi(definition: MetricDefinition, family: Callable[[tuple[str, ...]], str], matchers: Iterable[str] = ()) -> str:
-    """A scorecard family of the metric's KPIs: those judging its total, and its dimension values."""
-    dimension_sets = [()] + ([tuple(definition.dimensions)] if definition.dimensions else [])
-    return _union(_selector(family(dims), definition, matchers) for dims in dimension_sets)
-
-
-def _change(definition: MetricDefinition, total: bool = False) -> str:
-    """Current minus previous period, in the metric's own unit (a stat panel has one unit)."""
-    return f"({_values(definition, total=total)} - ignoring(period) {_values(definition, 'previous', total)})"
-
-
-def _status(definition: MetricDefinition) -> str:
-    return _per_kpi(definition, status_family)
-
-
-def _total_or_each(definition: MetricDefinition, build: Callable[[bool], str]) -> str:
-    """``build(total)``'s total when the metric reports one, otherwise its every dimension value."""
-    if not definition.dimensions:
-        return build(False)
-    total = build(True)
-    return f"({total} or ({build(False)} unless on(metric) {total}))"
-
-
-def _shown(definition: MetricDefinition, build: Callable[[bool], str]) -> str:
-    """What a KPI's stat panel shows: the values the scorecard judges (those with a status) or,
-    when it judges none, the total (or every dimension value without a total)."""
-    status = _status(definition)
-    return f"({build(False)} and ignoring(period) {status}) or ({_total_or_each(definition, build)} unless on(metric) {status})"
-
-
-def _name_total(definition: MetricDefinition, expr: str) -> str:
-    """Name the total "total" in the first dimension's label, so that legends read well."""
-    if not definition.dimensions:
-        return expr
-    first = definition.dimensions[0]
-    return f'label_replace({expr}, "{first}", "total", "{first}", "")'
-
-
-def status_coloured_expr(definition: MetricDefinition) -> str:
-    """A KPI's shown values with a ``status`` label: red, amber, green, or none.
-
-    PromQL cannot turn the status sample's value into a label, so each judged value is selected
-    once per status (``and`` on the matching status series: the scorecard labels a status like
-    the observation it judges, dimensions included, without ``period``) and labelled by
-    ``label_replace``; when no value has a status (none judged yet), the total or every
-    dimension value is labelled ``none``. One expression that always returns data, so a stat
-    panel can colour each value by the status at the end of its name.
-    """
-    values, status = _values(definition), _status(definition)
-    branches = [
-        f'label_replace({values} and ignoring(period) ({status} == {number}), "status", "{name}", "metric", ".*")'
-        for name, number in sorted(STATUS_VALUES.items(), key=lambda item: -item[1])
-    ]
-    unjudged = f"{_total_or_each(definition, partial(_values, definition, 'current'))} unless on(metric) {status}"
-    branches.append(f'label_replace({unjudged}, "status", "none", "metric", ".*")')
-    return _name_total(definition, "\n  or ".join(branches))
-
-
-def change_expr(definition: MetricDefinition, kpi: bool) -> str:
-    """The change on the previous period of the values a metric's stat panel shows."""
-    build = partial(_change, definition)
-    return _name_total(definition, _shown(definition, build) if kpi else _total_or_each(definition, build))
-
-
-def value_expr(definition: MetricDefinition) -> str:
-    """The total of a metric that is no KPI, or every dimension value when it reports no total."""
-    return _name_total(definition, _total_or_each(definition, partial(_values, definition, "current")))
 
 
 def _legend(definition: MetricDefinition, suffix: str = "") -> str:
@@ -627,17 +546,6 @@ def scorecard_dashboard(definitions: Iterable[MetricDefinition], kpis: Collectio
 PACING_STATES = [(0, "off track", "red"), (1, "at risk", "orange"), (2, "on track", "green")]
 
 
-def _kpi_families(definitions: Iterable[MetricDefinition], family: Callable[[Iterable[str]], str], matchers: str = "") -> str:
-    """The union of ``family`` over the dimension sets the KPIs are judged in (total, breakdowns)."""
-    names = sorted({family(())} | {family(d.dimensions) for d in definitions if d.dimensions})
-    return _union(f"{name}{matchers}" for name in names)
-
-
-def _named(expr: str) -> str:
-    """``expr`` with the metric's name from crmmetrics_metric_info (its value is 1)."""
-    return f"{expr} * on(job, instance, metric) group_left(name) crmmetrics_metric_info"
-
-
 def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, Any], int, int]]:
     """Pacing, anomalies and the value chain (crmmetrics.readers.outlook): (panel, width, height)."""
     dimensions = sorted({dimension for d in definitions for dimension in d.dimensions})
@@ -648,7 +556,7 @@ def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, 
         "Where each KPI is heading by the end of the period now running, from a forecast on its stored history: "
         "off track (P(red) >= 50%), at risk, on track (P(green) >= 50% and P(red) < 20%). KPIs without enough "
         "history (or on a trailing window) have no forecast and are not listed; a to-date KPI's forecast is for the end of its period.",
-        [_target(f"sort({_named(_kpi_families(definitions, pacing_family))})", "A", legend, instant=True)],
+        [_target(f"sort({with_name(kpi_families(definitions, pacing_family))})", "A", legend, instant=True)],
         {
             "displayMode": "basic", "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": False},
             "maxVizHeight": 300, "minVizHeight": 16, "minVizWidth": 8, "namePlacement": "left", "orientation": "horizontal",
@@ -664,7 +572,7 @@ def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, 
         "Chance of ending red",
         "Probability that each KPI ends the period now running at or beyond its red threshold (the forecast's "
         "distribution beyond the threshold), highest first.",
-        [_target("sort_desc(" + _named(_kpi_families(definitions, pacing_probability_family, '{status="red"}')) + ")", "A", legend, instant=True)],
+        [_target("sort_desc(" + with_name(kpi_families(definitions, pacing_probability_family, '{status="red"}')) + ")", "A", legend, instant=True)],
         {"unit": "percentunit", "decimals": 0, "min": 0, "max": 1,
          "color": {"mode": "thresholds"}, "thresholds": _thresholds([(None, "green"), (0.2, "orange"), (0.5, "red")])},
     )
@@ -674,8 +582,8 @@ def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, 
         "KPIs whose latest period is unusual against their own history and season (|robust z| >= 5), and of those "
         "the bad surprises. KPIs without enough history (a monthly KPI needs 21 months) are not scored.",
         [
-            _target(f"sum({_kpi_families(definitions, partial(anomaly_family, 'flagged'))})", "A", "flagged", instant=True),
-            _target(f"count({_kpi_families(definitions, partial(anomaly_family, 'score'))})", "B", "scored", instant=True),
+            _target(f"sum({kpi_families(definitions, partial(anomaly_family, 'flagged'))})", "A", "flagged", instant=True),
+            _target(f"count({kpi_families(definitions, partial(anomaly_family, 'score'))})", "B", "scored", instant=True),
         ],
         {**_stat_options(text_mode="value_and_name"), "orientation": "vertical"},
         {"unit": "short", "decimals": 0, "color": _colour("text")},
@@ -684,7 +592,7 @@ def outlook_panels(definitions: list[MetricDefinition]) -> list[tuple[dict[str, 
         "Anomaly score of the latest period",
         "Robust z-score of each KPI's latest period against its history and season: the value less the value a "
         "season earlier plus the typical change, over the spread of those changes. Beyond ±5 it is flagged.",
-        [_target(f"sort_desc(abs({_named(_kpi_families(definitions, partial(anomaly_family, 'score')))}))", "A", legend, instant=True)],
+        [_target(f"sort_desc(abs({with_name(kpi_families(definitions, partial(anomaly_family, 'score')))}))", "A", legend, instant=True)],
         {"unit": "none", "decimals": 1, "min": 0, "max": 10,
          "color": {"mode": "thresholds"}, "thresholds": _thresholds([(None, "green"), (3.5, "orange"), (5, "red")])},
     )
@@ -829,9 +737,8 @@ def status_timeline(process: Process, definitions: list[MetricDefinition]) -> di
     """The status of each of the process's KPIs over time (one lane per KPI and dimension value)."""
     dimensions = sorted({dimension for d in definitions for dimension in d.dimensions})
     families = sorted({status_family(())} | {status_family(d.dimensions) for d in definitions if d.dimensions})
-    statuses = _union(f'{name}{{process="{process.value}"}}' for name in families)
-    # The metric's name comes from crmmetrics_metric_info (its value is 1, so the status is kept).
-    expr = f"{statuses} * on(job, instance, metric) group_left(name) crmmetrics_metric_info"
+    statuses = union(f'{name}{{process="{process.value}"}}' for name in families)
+    expr = with_name(statuses)  # crmmetrics_metric_info's value is 1: the status is kept
     return _state_timeline(
         "KPI status over time",
         "Red, amber or green as the scorecard judged each KPI of this process at each moment; "
@@ -870,10 +777,10 @@ def _state_timeline(title: str, description: str, target: dict[str, Any], states
 
 def metric_over_time(definition: MetricDefinition, kpi: bool, currency: str | None = None) -> dict[str, Any]:
     """The metric's current-period values over time; a KPI's target in force as a dashed line."""
-    targets = [_target(_name_total(definition, _values(definition)), "A", _legend(definition) or "value")]
+    targets = [_target(name_total(definition, period_values(definition)), "A", _legend(definition) or "value")]
     if kpi:
-        target = _per_kpi(definition, partial(target_family, definition.unit))
-        targets.append(_target(_name_total(definition, target), "B", _legend(definition, "target")))
+        target = per_kpi(definition, partial(target_family, definition.unit))
+        targets.append(_target(name_total(definition, target), "B", _legend(definition, "target")))
     return _timeseries(
         f"{definition.name} {'against target' if kpi else 'over time'}",
         metric_description(definition),
@@ -896,7 +803,7 @@ def metric_breakdown(definition: MetricDefinition, currency: str | None = None) 
     return _bargauge(
         f"{definition.name} by {', '.join(definition.dimensions)}",
         metric_description(definition),
-        [_target(f"sort_desc({_breakdown(definition)})", "A", _legend(definition), instant=True)],
+        [_target(f"sort_desc({breakdown(definition)})", "A", _legend(definition), instant=True)],
         {**_unit_defaults(definition, currency), "color": {"mode": "palette-classic"}},
     )
 

@@ -27,7 +27,7 @@ docs/operations.md):
 - ``crmmetrics_runs_total{metric, plugin}`` (counter): runs kept in the store.
 
 The scorecard adds the standards' targets, thresholds, statuses and scores
-(``crmmetrics.readers.scorecard.scorecard_families``), and the outlook the forecasts, pacing, anomaly
+(``crmmetrics.readers.scorecard_families``), and the outlook the forecasts, pacing, anomaly
 scores and value-chain links (``crmmetrics.readers.outlook.outlook_families``), computed from the
 stored history; the change marker therefore includes the backfilled runs
 (``Store.history_marker``). The HTTP server (``crmmetrics.serve.server``) serves
@@ -44,23 +44,25 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS
 from crmmetrics.core.vocabulary import RunStatus
 from crmmetrics.store.standards import standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store
+from . import exposition_format
 from .families import COMPUTED, INFO, PERIOD_END, PERIOD_START, unit_suffix, value_family
-from .scorecard import evaluate, scorecard_families
+from .scorecard import evaluate
+from .scorecard_families import scorecard_families
 
 log = logging.getLogger("crmmetrics.exporter")
 
@@ -78,32 +80,78 @@ def timestamp(moment: datetime) -> float:
     return calendar.timegm(moment.timetuple()) + moment.microsecond / 1e6
 
 
-def value_families(records: Mapping[str, MetricRecord], observations: Iterable[LatestObservation]) -> Iterator[Metric]:
+def _metric_value_samples(
+    metric: str, record: MetricRecord, observations: list[LatestObservation], names: dict[tuple[str, tuple[str, ...]], tuple[str, str]]
+) -> tuple[list[tuple[str, str, Sample]], dict[tuple[str, str], tuple[datetime, datetime]], datetime | None]:
+    """One metric's value samples (family name, help, sample), its period bounds and when it was
+    computed; ``names``: family names and help by unit and dimension names, made once per render."""
+    samples = []
+    bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+    computed_at = None
+    to_base = EXPORT_UNITS[record.unit].to_base
+    for observation in observations:
+        if observation.value is None:
+            continue
+        dimensions = observation.dimensions
+        named = names.get((record.unit, tuple(dimensions)))
+        if named is None:
+            named = names[(record.unit, tuple(dimensions))] = (
+                value_family(record.unit, dimensions), _value_help(record.unit, dimensions)
+            )
+        labels = {
+            "metric": metric,
+            "process": record.process,
+            "perspective": record.perspective,
+            "period": observation.period_label,
+            **dimensions,
+        }
+        samples.append((*named, Sample(named[0], labels, to_base(observation.value))))
+        bounds[(metric, observation.period_label)] = (observation.period_start, observation.period_end)
+        computed_at = observation.computed_at
+    return samples, bounds, computed_at
+
+
+def value_families(
+    records: Mapping[str, MetricRecord], observations: Iterable[LatestObservation], memo: dict[str, Any] | None = None
+) -> Iterator[Metric]:
     """The value families of these observations, with their period bounds and computation times.
 
     One place for how a stored value becomes samples: ``/metrics`` renders the latest
     observations, ``crmmetrics history export`` each stored period (crmmetrics.readers.history).
+    ``memo``: a dict a reader keeps between renders: a metric whose definition is unchanged and
+    whose observations are the same objects (the store keeps a run's) keeps its samples.
     """
     values: dict[str, Metric] = {}
     bounds: dict[tuple[str, str], tuple[datetime, datetime]] = {}
     computed_at: dict[str, datetime] = {}
-    for observation in observations:
-        record = records.get(observation.metric_key)
-        if observation.value is None or record is None:
+    names: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
+    kept: dict[str, Any] = {}
+    for metric, run in groupby(observations, key=attrgetter("metric_key")):
+        group = list(run)
+        record = records.get(metric)
+        if record is None:
             continue
-        name = value_family(record.unit, observation.dimensions)
-        if name not in values:
-            values[name] = Metric(name, _value_help(record.unit, observation.dimensions), "gauge")
-        labels = {
-            "metric": observation.metric_key,
-            "process": record.process,
-            "perspective": record.perspective,
-            "period": observation.period_label,
-            **observation.dimensions,
-        }
-        values[name].samples.append(Sample(name, labels, EXPORT_UNITS[record.unit].to_base(observation.value)))
-        bounds[(observation.metric_key, observation.period_label)] = (observation.period_start, observation.period_end)
-        computed_at[observation.metric_key] = observation.computed_at
+        shown = (record.unit, record.process, record.perspective)
+        known = memo.get(metric) if memo is not None and metric not in kept else None
+        if (known is not None and known[0] == shown and len(known[1]) == len(group)
+                and all(a is b for a, b in zip(known[1], group))):
+            part = known[2]
+        else:
+            part = _metric_value_samples(metric, record, group, names)
+        if metric not in kept:
+            kept[metric] = (shown, group, part)
+        samples, metric_bounds, computed = part
+        for name, documentation, sample in samples:
+            family = values.get(name)
+            if family is None:
+                family = values[name] = Metric(name, documentation, "gauge")
+            family.samples.append(sample)
+        bounds.update(metric_bounds)
+        if computed is not None:
+            computed_at[metric] = computed
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
     for name in sorted(values):
         yield values[name]
     start = GaugeMetricFamily(PERIOD_START, "Unix time at which the period of a metric's exported values starts", labels=["metric", "period"])
@@ -144,11 +192,14 @@ class StoreCollector:
 
         self.store = store
         self.outlook = outlook if outlook is not None else OutlookCache()
+        self._values: dict[str, Any] = {}  # memos kept between renders (value_families, evaluate, scorecard_families)
+        self._kpis: dict[str, Any] = {}
+        self._kpi_samples: dict[int, Any] = {}
 
     def collect(self) -> Iterator[Metric]:
         records = self.store.metric_records()
         observations = self.store.latest_observations()
-        yield from value_families(records, observations)
+        yield from value_families(records, observations, self._values)
         yield from info_families(records.values())
 
         labels = ["metric", "plugin"]
@@ -169,9 +220,10 @@ class StoreCollector:
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)
         yield from model_fit_families(self.store.latest_model_fits())
-        # The scorecard judges the same snapshot: one read of the store per render.
-        scorecard = evaluate(standards_in_force(self.store), records, observations)
-        yield from scorecard_families(scorecard)
+        # The scorecard judges the same snapshot: one read of the store per render. A metric
+        # whose run, definition and standards did not change keeps its KPIs and their samples.
+        scorecard = evaluate(standards_in_force(self.store), records, observations, self._kpis)
+        yield from scorecard_families(scorecard, self._kpi_samples)
         from sqlalchemy.exc import SQLAlchemyError
 
         from .outlook import outlook_families
@@ -208,63 +260,68 @@ def model_fit_families(fits: Iterable[Any]) -> Iterator[Metric]:
     yield from (parameter, log_likelihood, customers, converged)
 
 
-class _Snapshot:
-    """Metric families collected once, so that every encoding renders the same read of the store."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> list[Metric]:
-        return self.families
-
-
-@dataclass(frozen=True)
 class Encoded:
     """One encoding of the store's families, rendered once per change.
 
     ``body`` is the rendered text without a final ``# EOF`` (so that live self-metrics can be
-    appended). ``gzip_prefix`` is that text gzip-compressed up to a sync flush, and
-    ``gzip_state`` the compressor at that point: a response appends the live part by compressing
-    it with a copy of the compressor, so a gzip scrape never re-compresses the big part.
+    appended). Its gzip is made on the first gzip scrape and kept: the text compressed up to a
+    sync flush, and the compressor at that point; a response appends the live part by
+    compressing it with a copy of the compressor, so a gzip scrape never re-compresses the big part.
     """
 
-    content_type: str
-    body: bytes
-    gzip_prefix: bytes
-    gzip_state: Any
-
-    @classmethod
-    def of(cls, content_type: str, body: bytes) -> Encoded:
-        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
-        prefix = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(content_type, body, prefix, compressor)
+    def __init__(self, content_type: str, body: bytes) -> None:
+        self.content_type = content_type
+        self.body = body
+        self._gzip: tuple[bytes, Any] | None = None
+        self._lock = threading.Lock()
 
     def gzip(self, tail: bytes) -> bytes:
-        compressor = self.gzip_state.copy()
-        return self.gzip_prefix + compressor.compress(tail) + compressor.flush()
+        with self._lock:
+            if self._gzip is None:
+                compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+                self._gzip = (compressor.compress(self.body) + compressor.flush(zlib.Z_SYNC_FLUSH), compressor)
+            prefix, state = self._gzip
+            compressor = state.copy()
+        return prefix + compressor.compress(tail) + compressor.flush()
 
 
-TEXT = "text"
-OPENMETRICS = "openmetrics"
+TEXT = exposition_format.TEXT
+OPENMETRICS = exposition_format.OPENMETRICS
 CONTENT_TYPES = {TEXT: CONTENT_TYPE_PLAIN_0_0_4, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
-_EOF = b"# EOF\n"
 
 
-def encode(source: Any) -> dict[str, Encoded]:
-    """The text and OpenMetrics encodings of what ``source.collect()`` yields (no ``# EOF``)."""
-    openmetrics = openmetrics_latest(source)
-    return {
-        TEXT: Encoded.of(CONTENT_TYPES[TEXT], generate_latest(source)),
-        OPENMETRICS: Encoded.of(CONTENT_TYPES[OPENMETRICS], openmetrics.removesuffix(_EOF)),
-    }
+class Rendering:
+    """The families of one read of the store, and each encoding of them rendered when first
+    asked for (a scraper asks for one: Prometheus for OpenMetrics, curl for text), so that every
+    encoding renders the same read."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+        self._encoded: dict[str, Encoded] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, encoding: str) -> Encoded:
+        encoded = self._encoded.get(encoding)
+        if encoded is None:
+            with self._lock:  # scrapes asking at once wait for one rendering
+                encoded = self._encoded.get(encoding)
+                if encoded is None:
+                    body = exposition_format.render(self.families, encoding)
+                    encoded = self._encoded[encoding] = Encoded(CONTENT_TYPES[encoding], body)
+        return encoded
+
+
+def encode(source: Any) -> Rendering:
+    """The encodings of what ``source.collect()`` yields (OpenMetrics without its ``# EOF``)."""
+    return Rendering(list(source.collect()))
 
 
 class Exposition:
     """The rendered /metrics bytes, re-rendered only when the store's change marker moves.
 
-    Every encoding (text, OpenMetrics, and the gzip of each) is rendered from one collection, so
-    a scrape in any encoding serves bytes. ``last`` keeps the last good rendering: the HTTP
-    server serves it while the store cannot be read.
+    Every encoding (text, OpenMetrics, and the gzip of each) is rendered from one collection,
+    when a scrape first asks for it, and then served as bytes. ``last`` keeps the last good
+    rendering: the HTTP server serves it while the store cannot be read.
 
     Under many concurrent scrapers (``crmmetrics serve``): ``recheck_after`` seconds pass between
     two looks at the change marker, so a hundred scrapers make one store query, not a hundred;
@@ -281,12 +338,13 @@ class Exposition:
         self._lock = threading.Lock()
         self._marker: Any = object()
         self._checked_at = float("-inf")
-        self.last: dict[str, Encoded] | None = None
+        self.last: Rendering | None = None
         self.error: BaseException | None = None  # why the last look at the store failed, if it did
         self.renders = 0
 
-    def encodings(self) -> dict[str, Encoded]:
-        """The current renderings (raises what the store raises if it cannot be read)."""
+    def encodings(self, encoding: str = TEXT) -> Rendering:
+        """The current renderings, ``encoding`` among them already rendered (raises what the
+        store raises if it cannot be read)."""
         last = self.last
         if last is not None and time.monotonic() - self._checked_at < self.recheck_after:
             return last
@@ -298,7 +356,9 @@ class Exposition:
                 # history too: the forecasts and anomaly scores read the backfilled periods
                 marker = self.store.history_marker()
                 if marker != self._marker or self.last is None:
-                    self.last = encode(_Snapshot(list(self.registry.collect())))
+                    rendering = encode(self.registry)
+                    rendering[encoding]  # before the others are served it
+                    self.last = rendering
                     self._marker = marker
                     self.renders += 1
             except Exception as exc:

@@ -17,7 +17,10 @@ families, the reasoning and the stability policy are in docs/operations.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS
 
@@ -68,6 +71,31 @@ def change_family(dimensions: Iterable[str] = ()) -> str:
 
 def weight_family(dimensions: Iterable[str] = ()) -> str:
     return family("kpi", "weight", dimensions)
+
+
+# --- building families ----------------------------------------------------------------------
+
+
+class GaugeFamilies:
+    """Gauge families created on first use, so that each dimension set and unit gets its own
+    (the scorecard's and the outlook's)."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def add(self, name: str, documentation: str, labels: dict[str, str], value: float) -> None:
+        """A sample with ``labels``, not copied: the samples of one KPI share one dict (and the
+        exposition renders its label text once), so it must not change afterwards."""
+        self.append(name, documentation, Sample(name, labels, value))
+
+    def append(self, name: str, documentation: str, sample: Sample) -> None:
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = Metric(name, documentation, "gauge")
+        family.samples.append(sample)
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self.families[name] for name in sorted(self.families))
 
 
 PERIOD_START = family("metric", "period_start_timestamp_seconds")

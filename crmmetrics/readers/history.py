@@ -15,10 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
@@ -27,10 +30,11 @@ from sqlalchemy import func, or_, select
 
 from crmmetrics.core.periods import CALENDAR
 from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
-from crmmetrics.store.standards import _all_changes, resolve
-from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store
+from crmmetrics.store.standards import resolve, _all_changes
+from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store, dimensions_key
 from .exporter import info_families, timestamp, value_families
-from .scorecard import evaluate, scorecard_families
+from .scorecard import evaluate
+from .scorecard_families import scorecard_families
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,16 @@ class Snapshot:
     observations: list[LatestObservation]
 
     def current(self, **dimensions: str) -> float | None:
+        return self.current_values.get(dimensions_key(dimensions))
+
+    @cached_property
+    def current_values(self) -> dict[str, float | None]:
+        """Dimensions key (crmmetrics.store.store.dimensions_key) -> the current period's value."""
+        values: dict[str, float | None] = {}
         for observation in self.observations:
-            if observation.period_label == PeriodLabel.CURRENT and observation.dimensions == dimensions:
-                return observation.value
-        return None
+            if observation.period_label == PeriodLabel.CURRENT:
+                values.setdefault(observation.dimensions_key, observation.value)
+        return values
 
 
 def history_snapshots(
@@ -56,6 +66,9 @@ def history_snapshots(
     runs = Run.__table__.c
     backfilled = select(BackfilledRun.run_id)
     latest_live = select(func.max(runs.id)).where(runs.status == RunStatus.SUCCESS, runs.id.not_in(backfilled)).group_by(runs.metric_key)
+    if keys is not None:
+        keys = list(keys)
+        latest_live = latest_live.where(runs.metric_key.in_(keys))  # the metrics asked for only, by their index
     newest = (
         select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
         .join(Run.__table__, runs.id == obs.run_id)
@@ -70,7 +83,7 @@ def history_snapshots(
     if end is not None:
         newest = newest.where(obs.period_end <= end)
     if keys is not None:
-        newest = newest.where(obs.metric_key.in_(list(keys)))
+        newest = newest.where(obs.metric_key.in_(keys))
     newest = newest.subquery()
     missing = MissingValue.__table__.c
     statement = (
@@ -88,14 +101,45 @@ def history_snapshots(
     with store.engine.connect() as connection:
         rows = connection.execute(statement).all()
     by_run: dict[int, list[LatestObservation]] = defaultdict(list)
+    decoded: dict[str, dict[str, str]] = {}  # each distinct dimensions text decoded once
     for run_id, key, dimensions, label, first, last, value, computed_at, reason in rows:
-        by_run[run_id].append(LatestObservation(key, json.loads(dimensions), label, first, last, value, computed_at, reason))
+        if dimensions not in decoded:
+            decoded[dimensions] = json.loads(dimensions)
+        by_run[run_id].append(LatestObservation(key, decoded[dimensions], label, first, last, value, computed_at, reason, dimensions))
     snapshots = []
     for run_id, observations in by_run.items():
         current = next((o for o in observations if o.period_label == PeriodLabel.CURRENT), observations[0])
         snapshots.append(Snapshot(current.metric_key, run_id, current.period_start, current.period_end, observations))
     snapshots.sort(key=lambda s: (s.period_end, s.metric_key))
     return snapshots
+
+
+class HistoryCache:
+    """Each metric's snapshots (:func:`history_snapshots`), read again only when a run of that
+    metric finished (:meth:`Store.metric_history_markers`): after a run of one metric, a reader
+    of the whole history (the outlook, the page's sparklines) reads that metric's history only,
+    however long the others' are."""
+
+    def __init__(self) -> None:
+        self._by_metric: dict[str, tuple[Any, list[Snapshot]]] = {}
+        self._lock = threading.Lock()
+
+    def snapshots(self, store: Store, keys: Iterable[str]) -> list[Snapshot]:
+        keys = set(keys)
+        markers = store.metric_history_markers()  # before the read: a run finishing meanwhile is read next time
+        with self._lock:
+            known = dict(self._by_metric)
+        stale = sorted(k for k in keys if k not in known or known[k][0] != markers.get(k))
+        if stale:
+            read: dict[str, list[Snapshot]] = {k: [] for k in stale}
+            for snapshot in history_snapshots(store, keys=stale):
+                read[snapshot.metric_key].append(snapshot)
+            with self._lock:
+                for key in stale:
+                    known[key] = self._by_metric[key] = (markers.get(key), read[key])
+        found = [snapshot for key in keys for snapshot in known[key][1]]
+        found.sort(key=lambda s: (s.period_end, s.metric_key))
+        return found
 
 
 def history_families(store: Store, snapshots: Iterable[Snapshot]) -> list[Metric]:

@@ -22,7 +22,8 @@ from crmmetrics.store.standards import standard_history, standards_in_force
 from crmmetrics.store.store import Store
 from .history import Snapshot, history_snapshots
 from .page import _CSS, _when
-from .scorecard import Kpi, build_scorecard, format_value
+from .display import format_value
+from .scorecard import Kpi, build_scorecard
 
 _KPI_CSS = """
 main.kpi-page { max-width:1100px; }

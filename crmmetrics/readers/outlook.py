@@ -38,9 +38,10 @@ inputs moved. ``benchmarks/bench_outlook.py`` measures a full computation on the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
+from contextlib import ExitStack
+from functools import lru_cache
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from crmmetrics.core.definitions import EXPORT_UNITS
 from crmmetrics.core.periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
@@ -64,13 +65,14 @@ from .families import (
     CHAIN_UPPER,
     FORECAST_PERIOD_END,
     FORECAST_PERIOD_START,
+    GaugeFamilies,
     anomaly_family,
     forecast_family,
     pacing_family,
     pacing_probability_family,
 )
-from .forecast import MIN_ERRORS, Forecast, InsufficientHistory, Pacing, forecast_next, forecast_period_end, pacing
-from .scorecard import GaugeFamilies, Kpi, Scorecard
+from .forecast import MIN_ERRORS, InsufficientHistory, Forecast, Pacing, forecast_next, forecast_period_end, pacing
+from .scorecard import Kpi, Scorecard
 from .value_chain import CHAIN, ChainLink, Linkage, link_across_units, link_over_periods
 
 log = logging.getLogger("crmmetrics.outlook")
@@ -107,6 +109,7 @@ _SEASONS = {"month": 12, "quarter": 4, "year": None}
 _UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
+@lru_cache(maxsize=4096)  # asked for every KPI and stored period on every build
 def calendar_unit(start: datetime | None, end: datetime | None) -> str | None:
     """``month``, ``quarter`` or ``year`` when ``[start, end)`` is one whole calendar unit, else None."""
     if start is None or end is None:
@@ -200,7 +203,7 @@ class Outlook:
         return link.lag * self.chain_period_months.get((link.driver, link.outcome, link.basis), 1)
 
     def of(self, kpi: Kpi) -> KpiOutlook | None:
-        return self.kpis.get((kpi.metric, dimensions_key(kpi.dimensions)))
+        return self.kpis.get((kpi.metric, kpi.dimensions_key))
 
     def chain_statement(self) -> str:
         """One plain sentence for the whole chain."""
@@ -236,15 +239,19 @@ def _stage(link: Linkage) -> str:
 # --- computing ------------------------------------------------------------------------------
 
 
-def _series(snapshots: Sequence[Any], dimensions: Mapping[str, str]) -> tuple[list[Period], list[float | None]]:
-    """The complete calendar periods of a metric's history and the value of ``dimensions`` in each."""
-    periods, values = [], []
-    for snapshot in snapshots:
-        if calendar_unit(snapshot.period_start, snapshot.period_end) is None:
-            continue  # a to-date or trailing window: not one of a series of whole periods
-        periods.append(Period(PeriodLabel.CURRENT, snapshot.period_start, snapshot.period_end))
-        values.append(snapshot.current(**dimensions))
-    return periods, values
+def _calendar_snapshots(snapshots: Sequence[Any]) -> tuple[list[Any], list[Period]]:
+    """The snapshots of a metric's history on complete calendar periods, and those periods."""
+    # a to-date or trailing window is not one of a series of whole periods
+    kept = [s for s in snapshots if calendar_unit(s.period_start, s.period_end) is not None]
+    return kept, [Period(PeriodLabel.CURRENT, s.period_start, s.period_end) for s in kept]
+
+
+def _series(snapshots: Sequence[Any], dimensions: str,
+            calendar: tuple[list[Any], list[Period]] | None = None) -> tuple[list[Period], list[float | None]]:
+    """The complete calendar periods of a metric's history and the value of ``dimensions`` (a
+    dimensions key) in each (``calendar``: ``_calendar_snapshots(snapshots)``, when already made)."""
+    kept, periods = calendar if calendar is not None else _calendar_snapshots(snapshots)
+    return list(periods), [s.current_values.get(dimensions) for s in kept]
 
 
 @dataclass(frozen=True)
@@ -455,6 +462,17 @@ def _frozen(series: tuple[list[Period], list[float | None]]) -> tuple:
     return tuple((p.start, p.end, v) for p, v in zip(periods, values))
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries, found once (numpy's and scipy's are loaded with this module): finding
+    them reads the process's libraries, which took longer than a build whose answers are remembered."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 class OutlookCache:
     """Remembers each KPI's and each chain pair's answer by its inputs, so that a change of the
     store recomputes only what it touched (see the module docs). Thread-safe enough for the
@@ -463,12 +481,23 @@ class OutlookCache:
     def __init__(self, unit_pairs: Callable[[], list[tuple[str, str]] | None] | list[tuple[str, str]] | None = None) -> None:
         self._unit_pairs = unit_pairs
         self._kpis: dict[Any, KpiOutlook] = {}
+        # (metric, dimensions key) -> the KPI, its history, its answer: found without building its memo key
+        self._recent: dict[tuple[str, str], Any] = {}
         self._links: dict[Any, list[Linkage]] = {}
+        from .history import HistoryCache
+
+        self.history = HistoryCache()  # each metric's history, read again when it moved
         self.computed = 0  # answers computed (not remembered): for the tests and the benchmark
 
     def unit_pairs(self) -> list[tuple[str, str]] | None:
         pairs = self._unit_pairs() if callable(self._unit_pairs) else self._unit_pairs
         return None if pairs is None else [tuple(p) for p in pairs]
+
+    @staticmethod
+    def history_keys(scorecard: Scorecard, chain: bool = True) -> set[str]:
+        """The metrics whose history the outlook of ``scorecard`` reads."""
+        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)} if chain else set()
+        return {kpi.metric for kpi in scorecard.kpis} | chain_keys
 
     def build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None = None, *, chain: bool = True,
               partial: bool = False) -> Outlook:
@@ -477,31 +506,51 @@ class OutlookCache:
         ``chain=False`` leaves the value chain out; ``partial``: ``scorecard`` holds only some
         KPIs (one KPI's page), so the answers remembered for the others are kept."""
         # The fits are thousands of optimisations of a few dozen numbers: BLAS threads only get
-        # in each other's way (measured: 15 s instead of 1.6 s on two busy cores).
-        with threadpool_limits(limits=1):
-            return self._build(store, scorecard, snapshots, chain, partial)
+        # in each other's way (measured: 15 s instead of 1.6 s on two busy cores). Limited when
+        # the first answer is computed: finding the BLAS libraries costs more than a build whose
+        # answers are all remembered.
+        with ExitStack() as stack:
+            limited: list[bool] = []
 
-    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool) -> Outlook:
-        from .history import history_snapshots
+            def one_blas_thread() -> None:
+                if not limited:
+                    stack.enter_context(_blas().limit(limits=1))
+                    limited.append(True)
 
-        chain_keys = {k for link in CHAIN for k in (link.driver, link.outcome)} if chain else set()
-        keys = {kpi.metric for kpi in scorecard.kpis} | chain_keys
+            return self._build(store, scorecard, snapshots, chain, partial, one_blas_thread)
+
+    def _build(self, store: Store, scorecard: Scorecard, snapshots: Sequence[Any] | None, chain: bool, partial: bool,
+               computing: Callable[[], None]) -> Outlook:
         if snapshots is None:
-            snapshots = history_snapshots(store, keys=keys)
+            snapshots = self.history.snapshots(store, self.history_keys(scorecard, chain))
         by_metric: dict[str, list[Any]] = defaultdict(list)
         for snapshot in snapshots:
             by_metric[snapshot.metric_key].append(snapshot)
         kpis, used_kpis = {}, {}
         specs, to_date = self._to_date(store, scorecard)
+        calendars = {metric: _calendar_snapshots(snapshots) for metric, snapshots in by_metric.items()}
+        recent: dict[tuple[str, str], Any] = {}
         for kpi in scorecard.kpis:
-            periods, values = _series(by_metric.get(kpi.metric, []), kpi.dimensions)
+            place = (kpi.metric, kpi.dimensions_key)
+            running = to_date.get(place)
+            history = by_metric.get(kpi.metric, [])
+            # the same KPI on the same history (the same snapshot objects) as last time: its answer
+            last = self._recent.get(place)
+            if (last is not None and (last[0] is kpi or last[0] == kpi) and last[2] == (running, specs.get(kpi.metric))
+                    and len(last[1]) == len(history) and all(a is b for a, b in zip(last[1], history))):
+                memo, result = last[3], last[4]
+                recent[place] = last
+                used_kpis[memo] = result
+                kpis[place] = result
+                continue
+            periods, values = _series(history, kpi.dimensions_key, calendars.get(kpi.metric))
             spec = kpi.standard.spec
-            running = to_date.get((kpi.metric, dimensions_key(kpi.dimensions)))
-            memo = (kpi.metric, dimensions_key(kpi.dimensions), kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
+            memo = (kpi.metric, kpi.dimensions_key, kpi.direction, kpi.value, kpi.period_start, kpi.period_end,
                     spec.red, spec.green, tuple((p.start, p.end, v) for p, v in zip(periods, values)), running,
                     specs.get(kpi.metric))
             result = self._kpis.get(memo)
             if result is None:
+                computing()
                 try:
                     result = _kpi_outlook(kpi, periods, values, running, specs.get(kpi.metric))
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # one KPI's odd history
@@ -510,18 +559,22 @@ class OutlookCache:
                                         anomaly_reason=f"no anomaly score: {exc}")
                 self.computed += 1
             used_kpis[memo] = result
-            kpis[(kpi.metric, dimensions_key(kpi.dimensions))] = result
+            kpis[place] = result
+            recent[place] = (kpi, history, (running, specs.get(kpi.metric)), memo, result)
         if partial:
             self._kpis.update(used_kpis)
+            self._recent = {**self._recent, **recent}
         else:
             self._kpis = used_kpis  # forget answers no KPI asks for any more: the memory stays bounded
+            self._recent = recent
         if not chain:
             return Outlook(kpis, [], self.unit_pairs() if self._unit_pairs is not None else None)
-        analyses, used_links = self._chain(store, by_metric)
+        records = scorecard.value_source[0] if scorecard.value_source is not None else store.metric_records()
+        analyses, used_links = self._chain(records, by_metric, computing)
         self._links = used_links
         chain = [link for link, _ in analyses]
         months = {(link.driver, link.outcome, link.basis): m for link, m in analyses}
-        names = {key: record.name for key, record in store.metric_records().items()}
+        names = {key: record.name for key, record in records.items()}
         return Outlook(kpis, chain, self.unit_pairs(), months, names)
 
     def _to_date(self, store: Store, scorecard: Scorecard) -> tuple[dict[str, str], dict[tuple[str, str], ToDate]]:
@@ -550,19 +603,19 @@ class OutlookCache:
                 continue
             # runs of the to-date spec, and of the whole unit (a complete-period value)
             points = store.period_points(metric, [spec, unit], _store_windows(windows),
-                                         sorted({dimensions_key(k.dimensions) for k in kpis}))
+                                         sorted({k.dimensions_key for k in kpis}))
             by_dims: dict[str, list[Any]] = defaultdict(list)
             for point in points:
                 by_dims[point.dimensions].append(point)
             for kpi in kpis:
                 if (kpi.period_start, kpi.period_end) != (start, now):
                     continue
-                key = dimensions_key(kpi.dimensions)
+                key = kpi.dimensions_key
                 found[(metric, key)] = ToDate(spec, running, elapsed, _earlier_points(windows, by_dims.get(key, [])))
         return specs, found
 
-    def _chain(self, store: Store, by_metric: Mapping[str, list[Any]]) -> tuple[list[tuple[Linkage, int]], dict[Any, Any]]:
-        records = store.metric_records()
+    def _chain(self, records: Mapping[str, Any], by_metric: Mapping[str, list[Any]],
+               computing: Callable[[], None]) -> tuple[list[tuple[Linkage, int]], dict[Any, Any]]:
         names = {key: record.name for key, record in records.items()}
         totals: dict[str, tuple[list[Period], list[float | None]]] = {}
         by_unit: dict[str, dict[str, tuple[list[Period], list[float | None]]]] = {}
@@ -571,7 +624,7 @@ class OutlookCache:
             snapshots = by_metric.get(key)
             if not snapshots:
                 continue
-            periods, values = _series(snapshots, {})
+            periods, values = _series(snapshots, dimensions_key({}))
             if any(v is not None for v in values):
                 totals[key] = (periods, values)
             units: dict[str, list[float | None]] = {}
@@ -586,10 +639,11 @@ class OutlookCache:
         for link in CHAIN:
             involved = [totals[k] for k in (link.driver, link.outcome) if k in totals]
             units = [sorted((u, _frozen(s)) for u, s in by_unit.get(k, {}).items()) for k in (link.driver, link.outcome)]
-            memo = (link, tuple(_frozen(s) for s in involved), json.dumps(units, default=str), tuple(pairs or ()),
+            memo = (link, tuple(_frozen(s) for s in involved), tuple(tuple(u) for u in units), tuple(pairs or ()),
                     pairs is None, names.get(link.driver), names.get(link.outcome))
             result = self._links.get(memo)
             if result is None:
+                computing()
                 try:
                     result = _link_analyses(link, totals, by_unit, pairs, names)
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from crmmetrics.core.periods import Period, utcnow
 from crmmetrics.core.vocabulary import Direction, KpiStatus, PeriodLabel, Perspective, Process
-from crmmetrics.store.store import LatestObservation, Store, dimensions_key
-from .scorecard import Coverage, Kpi, Scorecard, build_scorecard, change_is_good, format_change, format_value
+from crmmetrics.store.store import LatestObservation, Store
+from .display import change_is_good, format_change, format_value
+from .scorecard import Coverage, Kpi, Scorecard, build_scorecard
 
 STATUS_TITLES = {KpiStatus.GREEN: "green", KpiStatus.AMBER: "amber", KpiStatus.RED: "red", None: "no data"}
 
@@ -235,7 +236,7 @@ def _kpi_list(kpis: list[Kpi], trends: Mapping[tuple[str, str], str] | None = No
     trends = trends or {}
 
     def item(kpi: Kpi, grouped: bool = False) -> str:
-        return _kpi_item(kpi, grouped, trends.get((kpi.metric, dimensions_key(kpi.dimensions)), ""),
+        return _kpi_item(kpi, grouped, trends.get((kpi.metric, kpi.dimensions_key), ""),
                          outlook.of(kpi) if outlook is not None else None)
 
     items, by_metric = [], {}
@@ -405,20 +406,24 @@ history; ⚠ unusual: the latest period is an anomaly against the KPI's own hist
 """
 
 
-def kpi_trends(store: Store, scorecard: Scorecard, periods: int = 24) -> dict[tuple[str, str], str]:
-    """A sparkline of the last ``periods`` stored periods of every KPI on the scorecard."""
+def kpi_trends(store: Store, scorecard: Scorecard, periods: int = 24, snapshots: list | None = None) -> dict[tuple[str, str], str]:
+    """A sparkline of the last ``periods`` stored periods of every KPI on the scorecard
+    (``snapshots``: the history, when already read)."""
     from .history import history_snapshots
     from .kpi_page import sparkline
 
     keys = {kpi.metric for kpi in scorecard.kpis}
+    if snapshots is None:
+        snapshots = history_snapshots(store, keys=keys) if keys else []
     by_metric: dict[str, list] = {}
-    for snapshot in history_snapshots(store, keys=keys) if keys else []:
-        by_metric.setdefault(snapshot.metric_key, []).append(snapshot)
+    for snapshot in snapshots:
+        if snapshot.metric_key in keys:
+            by_metric.setdefault(snapshot.metric_key, []).append(snapshot)
     trends = {}
     for kpi in scorecard.kpis:
-        snapshots = by_metric.get(kpi.metric, [])[-periods:]
-        values = [s.current(**kpi.dimensions) for s in snapshots]
-        trends[(kpi.metric, dimensions_key(kpi.dimensions))] = sparkline(
+        recent = by_metric.get(kpi.metric, [])[-periods:]
+        values = [s.current_values.get(kpi.dimensions_key) for s in recent]
+        trends[(kpi.metric, kpi.dimensions_key)] = sparkline(
             values, f"{kpi.name}: {sum(v is not None for v in values)} stored periods, oldest to latest"
         )
     return trends
@@ -429,8 +434,11 @@ def landing_page(store: Store, outlook_cache: Any = None) -> str:
     from .outlook import OutlookCache
 
     scorecard = build_scorecard(store)
-    outlook = (outlook_cache or OutlookCache()).build(store, scorecard)
-    return render_page(scorecard, utcnow(), other_metrics(store, scorecard), kpi_trends(store, scorecard), outlook)
+    cache = outlook_cache or OutlookCache()
+    # one read of the history for the outlook and the sparklines (each metric's kept until it moves)
+    snapshots = cache.history.snapshots(store, cache.history_keys(scorecard))
+    outlook = cache.build(store, scorecard, snapshots)
+    return render_page(scorecard, utcnow(), other_metrics(store, scorecard), kpi_trends(store, scorecard, snapshots=snapshots), outlook)
 
 
 # --- the value chain ------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The balanced scorecard: KPIs (metrics with a standard) with status, score and roll-ups.
 
+The rules live here; how values read for people in crmmetrics.readers.display, and the
+scorecard's Prometheus families in crmmetrics.readers.scorecard_families.
+
 Rules (the issue, made precise):
 
 - **Score** of a KPI: ``clamp(100 * (value - red) / (green - red), 0, 100)``; it works for
@@ -33,21 +36,16 @@ Rules (the issue, made precise):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
-
-from crmmetrics.core.definitions import EXPORT_UNITS, UNITS
 from crmmetrics.core.periods import Period
 from crmmetrics.core.standard import Standard, better_or_equal, format_key
 from crmmetrics.core.vocabulary import Direction, KpiStatus, PeriodLabel, Perspective, Process
 from crmmetrics.store.standards import standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store, dimensions_key
-from .families import change_family, score_family, status_family, target_family, threshold_family, weight_family
 from .values import metric_values
 
 STATUS_VALUES = {KpiStatus.RED: 0, KpiStatus.AMBER: 1, KpiStatus.GREEN: 2}
@@ -109,6 +107,12 @@ class Kpi:
     period_start: datetime | None = None  # the current period the value covers, [start, end)
     period_end: datetime | None = None
     missing_reason: str | None = None  # why there is no value, when the runner knows
+    stored_dimensions: str | None = field(default=None, compare=False, repr=False)  # canonical JSON, as stored
+
+    @property
+    def dimensions_key(self) -> str:
+        """The dimensions as canonical JSON (crmmetrics.store.store.dimensions_key), without encoding them again."""
+        return self.stored_dimensions if self.stored_dimensions is not None else dimensions_key(self.dimensions)
 
     @property
     def key(self) -> str:
@@ -278,11 +282,12 @@ class Scorecard:
         }
 
 
-def _judged(standards: list[Standard], observed: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """Which observations (by dimensions) each standard of one metric judges (see module docs)."""
-    has_total = any(not dims for dims in observed)
-    judged: dict[str, list[dict[str, str]]] = {s.key: [] for s in standards}
-    for dims in observed:
+def _judged(standards: list[Standard], observed: list[tuple[str, dict[str, str]]]) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Which observations ((dimensions key, dimensions) pairs) each standard of one metric
+    judges (see module docs)."""
+    has_total = any(not dims for _, dims in observed)
+    judged: dict[str, list[tuple[str, dict[str, str]]]] = {s.key: [] for s in standards}
+    for key, dims in observed:
         candidates = [
             s
             for s in standards
@@ -290,93 +295,142 @@ def _judged(standards: list[Standard], observed: list[dict[str, str]]) -> dict[s
         ]
         if candidates:
             best = min(candidates, key=lambda s: (-len(s.dimensions), s.key))
-            judged[best.key].append(dims)
+            judged[best.key].append((key, dims))
     return judged
+
+
+_PROCESS_ORDER = {str(p): i for i, p in enumerate(Process)}
+_PERSPECTIVE_ORDER = {str(q): i for i, q in enumerate(Perspective)}
+
+
+def _metric_kpis(
+    metric: str, record: MetricRecord, metric_standards: list[Standard], observed: Mapping[str, Mapping[str, LatestObservation]]
+) -> list[Kpi]:
+    """The KPIs of one metric: each standard applied to the observations it judges."""
+    direction = Direction(record.direction)
+    kpis: list[Kpi] = []
+    judged = _judged(metric_standards, [(key, next(iter(p.values())).dimensions) for key, p in observed.items()])
+    for standard in metric_standards:
+        # nothing observed: one "no data" row
+        rows = judged[standard.key] or [(dimensions_key(standard.dimensions), standard.dimensions)]
+        periods = [observed.get(key, {}) for key, _ in rows]
+        with_value = sum(1 for p in periods if p.get(PeriodLabel.CURRENT) and p[PeriodLabel.CURRENT].value is not None)
+        share = 1.0 / (with_value or len(rows))
+        for (canonical, dims), period in zip(rows, periods):
+            current, previous = period.get(PeriodLabel.CURRENT), period.get(PeriodLabel.PREVIOUS)
+            value = current.value if current else None
+            before = previous.value if previous else None
+            spec = standard.spec
+            target = spec.target_for(before)
+            kpis.append(
+                Kpi(
+                    standard=standard,
+                    metric=metric,
+                    name=record.name,
+                    process=record.process,
+                    perspective=record.perspective,
+                    unit=record.unit,
+                    direction=record.direction,
+                    dimensions=dims,
+                    share=share,
+                    value=value,
+                    previous=before,
+                    target=target,
+                    status=kpi_status(value, spec.red, spec.green) if value is not None else None,
+                    score=kpi_score(value, spec.red, spec.green) if value is not None else None,
+                    change=change_ratio(value, before),
+                    attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
+                    computed_at=current.computed_at if current else None,
+                    period_start=current.period_start if current else None,
+                    period_end=current.period_end if current else None,
+                    missing_reason=current.reason if current else None,
+                    stored_dimensions=canonical,
+                )
+            )
+    return kpis
+
+
+def _same_inputs(old: tuple[Any, list[Standard], list[LatestObservation]], new: tuple[Any, list[Standard], list[LatestObservation]]) -> bool:
+    """A metric's definition and standards equal, and its observations the very same (the store
+    keeps a run's observations, so an unchanged run gives the same objects)."""
+    return (
+        old[0] == new[0]
+        and old[1] == new[1]
+        and len(old[2]) == len(new[2])
+        and all(a is b for a, b in zip(old[2], new[2]))
+    )
 
 
 def evaluate(
     standards: Iterable[Standard],
     records: Mapping[str, MetricRecord],
     observations: Iterable[LatestObservation],
+    memo: dict[str, Any] | None = None,
 ) -> Scorecard:
-    """The scorecard for these standards, metric definitions and latest observations."""
+    """The scorecard for these standards, metric definitions and latest observations.
+
+    ``memo``: a dict a reader keeps between evaluations (the exporter, after every change): a
+    metric whose definition, standards and observations did not change keeps its KPIs."""
     observations = list(observations)
     values: dict[str, dict[str, dict[str, LatestObservation]]] = defaultdict(lambda: defaultdict(dict))
+    of_metric: dict[str, list[LatestObservation]] = defaultdict(list)
     for observation in observations:
-        values[observation.metric_key][dimensions_key(observation.dimensions)][observation.period_label] = observation
+        values[observation.metric_key][observation.dimensions_key][observation.period_label] = observation
+        of_metric[observation.metric_key].append(observation)
     by_metric: dict[str, list[Standard]] = defaultdict(list)
     for standard in standards:
         if standard.metric in records:  # a standard for a metric no plugin defines is not on the scorecard
             by_metric[standard.metric].append(standard)
 
-    kpis: list[Kpi] = []
+    ordered: list[tuple[tuple[Any, ...], Kpi]] = []
+    kept: dict[str, Any] = {}
     for metric, metric_standards in sorted(by_metric.items()):
         record = records[metric]
-        direction = Direction(record.direction)
-        observed = values.get(metric, {})
-        judged = _judged(metric_standards, [next(iter(p.values())).dimensions for p in observed.values()])
-        for standard in metric_standards:
-            rows = judged[standard.key] or [standard.dimensions]  # nothing observed: one "no data" row
-            periods = [observed.get(dimensions_key(dims), {}) for dims in rows]
-            with_value = sum(1 for p in periods if p.get(PeriodLabel.CURRENT) and p[PeriodLabel.CURRENT].value is not None)
-            share = 1.0 / (with_value or len(rows))
-            for dims, period in zip(rows, periods):
-                current, previous = period.get(PeriodLabel.CURRENT), period.get(PeriodLabel.PREVIOUS)
-                value = current.value if current else None
-                before = previous.value if previous else None
-                spec = standard.spec
-                target = spec.target_for(before)
-                kpis.append(
-                    Kpi(
-                        standard=standard,
-                        metric=metric,
-                        name=record.name,
-                        process=record.process,
-                        perspective=record.perspective,
-                        unit=record.unit,
-                        direction=record.direction,
-                        dimensions=dims,
-                        share=share,
-                        value=value,
-                        previous=before,
-                        target=target,
-                        status=kpi_status(value, spec.red, spec.green) if value is not None else None,
-                        score=kpi_score(value, spec.red, spec.green) if value is not None else None,
-                        change=change_ratio(value, before),
-                        attained=better_or_equal(value, target, direction) if value is not None and target is not None else None,
-                        computed_at=current.computed_at if current else None,
-                        period_start=current.period_start if current else None,
-                        period_end=current.period_end if current else None,
-                        missing_reason=current.reason if current else None,
-                    )
-                )
-    kpis.sort(key=lambda k: (list(Process).index(Process(k.process)), list(Perspective).index(Perspective(k.perspective)), k.name, k.key))
+        inputs = ((record.name, record.process, record.perspective, record.unit, record.direction), metric_standards,
+                  of_metric.get(metric, []))
+        known = memo.get(metric) if memo is not None else None
+        if known is not None and _same_inputs(known[0], inputs):
+            metric_kpis = known[1]
+        else:
+            metric_kpis = [
+                ((_PROCESS_ORDER[k.process], _PERSPECTIVE_ORDER[k.perspective], k.name, k.key), k)
+                for k in _metric_kpis(metric, record, metric_standards, values.get(metric, {}))
+            ]
+        kept[metric] = (inputs, metric_kpis)
+        ordered.extend(metric_kpis)
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)  # only the metrics asked for now: the memory stays bounded
+    ordered.sort(key=lambda item: item[0])
+    kpis = [kpi for _, kpi in ordered]
 
-    cells = {
-        (str(p), str(q)): weighted_mean((k.score, k.weight) for k in kpis if k.process == p and k.perspective == q)
-        for p in Process
-        for q in Perspective
-    }
-    processes = {str(p): weighted_mean((k.score, k.weight) for k in kpis if k.process == p) for p in Process}
-    perspectives = {str(q): weighted_mean((k.score, k.weight) for k in kpis if k.perspective == q) for q in Perspective}
+    # each roll-up's KPIs, grouped in one pass
+    by_cell: dict[tuple[str, str], list[Kpi]] = {(str(p), str(q)): [] for p in Process for q in Perspective}
+    by_process: dict[str, list[Kpi]] = {str(p): [] for p in Process}
+    by_perspective: dict[str, list[Kpi]] = {str(q): [] for q in Perspective}
+    for kpi in kpis:
+        by_cell[(kpi.process, kpi.perspective)].append(kpi)
+        by_process[kpi.process].append(kpi)
+        by_perspective[kpi.perspective].append(kpi)
+
+    def score(group: list[Kpi]) -> float | None:
+        return weighted_mean((k.score, k.weight) for k in group)
+
+    perspectives = {q: score(group) for q, group in by_perspective.items()}
     scored = [s for s in perspectives.values() if s is not None]
     judged = [k.attained for k in kpis if k.attained is not None]
     times = [k.computed_at for k in kpis if k.computed_at is not None]
     return Scorecard(
         kpis=kpis,
-        cells=cells,
-        processes=processes,
+        cells={cell: score(group) for cell, group in by_cell.items()},
+        processes={p: score(group) for p, group in by_process.items()},
         perspectives=perspectives,
         index=sum(scored) / len(scored) if scored else None,
         attainment=sum(judged) / len(judged) if judged else None,
         computed_at=max(times) if times else None,
-        cell_coverage={
-            (str(p), str(q)): Coverage.of(k for k in kpis if k.process == p and k.perspective == q)
-            for p in Process
-            for q in Perspective
-        },
-        process_coverage={str(p): Coverage.of(k for k in kpis if k.process == p) for p in Process},
-        perspective_coverage={str(q): Coverage.of(k for k in kpis if k.perspective == q) for q in Perspective},
+        cell_coverage={cell: Coverage.of(group) for cell, group in by_cell.items()},
+        process_coverage={p: Coverage.of(group) for p, group in by_process.items()},
+        perspective_coverage={q: Coverage.of(group) for q, group in by_perspective.items()},
         coverage=Coverage.of(kpis),
         value_source=(records, observations),
     )
@@ -385,161 +439,3 @@ def evaluate(
 def build_scorecard(store: Store, at: datetime | None = None) -> Scorecard:
     """The scorecard from the store: standards in force now (or at ``at``), latest observations."""
     return evaluate(standards_in_force(store, at), store.metric_records(), store.latest_observations())
-
-
-# --- presentation helpers shared by the CLI and the page ---------------------------------------
-
-
-def format_number(value: float) -> str:
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 10:
-        return f"{value:,.1f}"
-    return f"{value:.2f}"
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """A value with its unit for people: ``42.1%``, ``1,234 customers``, ``0.85``; "no data" if None."""
-    if value is None:
-        return "no data"
-    whole = unit in ("count", "customers") and float(value).is_integer()
-    number = f"{value:,.0f}" if whole else format_number(value)
-    if UNITS.get(unit) == "%":
-        return f"{number}%"
-    suffix = UNITS.get(unit, "")
-    if unit in ("ratio", "currency", "count", "score") or not suffix:
-        return number
-    return f"{number} {suffix}"
-
-
-def format_change(change: float | None) -> str:
-    """``+3.2%`` / ``-0.5%`` of the previous period, or an empty string."""
-    if change is None:
-        return ""
-    text = f"{change * 100:+.1f}%"
-    return "0.0%" if text in ("+0.0%", "-0.0%") else text  # a change too small to show has no sign
-
-
-def change_is_good(kpi: Kpi) -> bool | None:
-    """Whether the change against the previous period went the good way for this KPI."""
-    if kpi.change is None or kpi.change == 0:
-        return None
-    return (kpi.change > 0) == (kpi.direction == Direction.HIGHER_IS_BETTER)
-
-
-# --- Prometheus families ------------------------------------------------------------------------
-
-
-class GaugeFamilies:
-    """Gauge families created on first use, so that each dimension set and unit gets its own
-    (the scorecard's and the outlook's)."""
-
-    def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
-
-    def add(self, name: str, documentation: str, labels: Mapping[str, str], value: float) -> None:
-        if name not in self.families:
-            self.families[name] = Metric(name, documentation, "gauge")
-        self.families[name].samples.append(Sample(name, dict(labels), value))
-
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self.families[name] for name in sorted(self.families))
-
-
-STATUS_LABELS = tuple(KpiStatus)
-
-
-def scorecard_families(scorecard: Scorecard) -> Iterator[Metric]:
-    """The scorecard's Prometheus families (the model: crmmetrics.readers.families, docs/operations.md).
-
-    Per KPI, families by dimension set like the values: a target and thresholds in the base
-    unit of the KPI's metric, a status, a score, a change and a weight. Then the roll-ups and
-    the number of KPIs by status per roll-up (``no_data``: KPIs without a current value).
-    """
-    kpi_families = GaugeFamilies()
-    for kpi in scorecard.kpis:
-        dims = list(kpi.dimensions)
-        labels = {"metric": kpi.metric, "process": kpi.process, "perspective": kpi.perspective, **kpi.dimensions}
-        base = EXPORT_UNITS[kpi.unit]
-        spec = kpi.standard.spec
-        suffix = base.suffix
-        if kpi.target is not None:
-            kpi_families.add(target_family(kpi.unit, dims), f"Target in force for a KPI, in {suffix}", labels, base.to_base(kpi.target))
-        for threshold, value in (("red", spec.red), ("green", spec.green)):
-            kpi_families.add(
-                threshold_family(threshold, kpi.unit, dims), f"The {threshold} threshold of a KPI, in {suffix}", labels, base.to_base(value)
-            )
-        if kpi.status is not None:
-            kpi_families.add(status_family(dims), "Status of a KPI: 0 red, 1 amber, 2 green (absent without a value)", labels,
-                             STATUS_VALUES[kpi.status])
-            kpi_families.add(score_family(dims), "Score of a KPI, 0-100, from its red and green thresholds", labels, kpi.score)
-        if kpi.change is not None:
-            kpi_families.add(change_family(dims), "Change of a KPI against the previous period: (current - previous) / |previous|",
-                             labels, kpi.change)
-        kpi_families.add(weight_family(dims), "Weight of a KPI in the scorecard roll-ups", labels, kpi.weight)
-    yield from kpi_families
-
-    cell = Metric("crmmetrics_scorecard_cell_score", "Weighted mean score of the KPIs of one process in one perspective, 0-100", "gauge")
-    for (process, perspective), value in scorecard.cells.items():
-        if value is not None:
-            cell.samples.append(Sample(cell.name, {"process": process, "perspective": perspective}, value))
-    process_score = Metric("crmmetrics_scorecard_process_score", "Weighted mean score of the KPIs of one CRM process, 0-100", "gauge")
-    for process, value in scorecard.processes.items():
-        if value is not None:
-            process_score.samples.append(Sample(process_score.name, {"process": process}, value))
-    perspective_score = Metric(
-        "crmmetrics_scorecard_perspective_score", "Weighted mean score of the KPIs of one scorecard perspective, 0-100", "gauge"
-    )
-    for perspective, value in scorecard.perspectives.items():
-        if value is not None:
-            perspective_score.samples.append(Sample(perspective_score.name, {"perspective": perspective}, value))
-    index = Metric("crmmetrics_scorecard_index", "Balanced scorecard index: mean of the perspective scores, 0-100", "gauge")
-    if scorecard.index is not None:
-        index.samples.append(Sample(index.name, {}, scorecard.index))
-    attainment = Metric("crmmetrics_scorecard_target_attainment_ratio", "Share (0-1) of KPIs at or beyond their target", "gauge")
-    if scorecard.attainment is not None:
-        attainment.samples.append(Sample(attainment.name, {}, scorecard.attainment))
-    yield from (cell, process_score, perspective_score, index, attainment)
-    yield from _coverage(scorecard)
-    yield from _kpi_counts(scorecard)
-
-
-def _coverage(scorecard: Scorecard) -> Iterator[Metric]:
-    """Coverage of each roll-up: the share (0-1) of its KPIs with a current value, which are the
-    ones its score is computed over. A roll-up without KPIs has no coverage (no sample)."""
-    levels = (
-        ("crmmetrics_scorecard_coverage_ratio", "on the scorecard", {(): scorecard.coverage}),
-        ("crmmetrics_scorecard_cell_coverage_ratio", "of one process in one perspective",
-         {(("process", p), ("perspective", q)): c for (p, q), c in scorecard.cell_coverage.items()}),
-        ("crmmetrics_scorecard_process_coverage_ratio", "of one CRM process",
-         {(("process", p),): c for p, c in scorecard.process_coverage.items()}),
-        ("crmmetrics_scorecard_perspective_coverage_ratio", "of one scorecard perspective",
-         {(("perspective", q),): c for q, c in scorecard.perspective_coverage.items()}),
-    )
-    for name, what, coverages in levels:
-        family = Metric(name, f"Share (0-1) of the KPIs {what} that have a current value (the ones scored)", "gauge")
-        for labels, coverage in sorted(coverages.items()):
-            if coverage.ratio is not None:
-                family.samples.append(Sample(name, dict(labels), coverage.ratio))
-        yield family
-
-
-def _kpi_counts(scorecard: Scorecard) -> Iterator[Metric]:
-    """KPIs by status (``no_data`` included), for the whole scorecard and per roll-up: summing a
-    family over ``status`` gives the KPIs of the roll-up, so coverage is n (with data) of m."""
-    levels = (
-        ("crmmetrics_scorecard_kpis", "on the scorecard", ()),
-        ("crmmetrics_scorecard_cell_kpis", "of one process in one perspective", ("process", "perspective")),
-        ("crmmetrics_scorecard_process_kpis", "of one CRM process", ("process",)),
-        ("crmmetrics_scorecard_perspective_kpis", "of one scorecard perspective", ("perspective",)),
-    )
-    for name, what, keys in levels:
-        counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUS_LABELS, 0))
-        for kpi in scorecard.kpis:
-            counts[tuple(getattr(kpi, key) for key in keys)][kpi.status or KpiStatus.NO_DATA] += 1
-        family = Metric(name, f"KPIs {what} by status (no_data: no current value)", "gauge")
-        for group, by_status in sorted(counts.items()):
-            for status, count in by_status.items():
-                family.samples.append(Sample(name, {**dict(zip(keys, group)), "status": status}, count))
-        yield family

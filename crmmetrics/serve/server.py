@@ -202,7 +202,7 @@ class ExporterApp:
         _, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
         encoding = OPENMETRICS if content_type.startswith("application/openmetrics-text") else TEXT
         try:
-            rendered = self.exposition.encodings()
+            rendered = self.exposition.encodings(encoding)
         except Exception:  # noqa: BLE001 - the store is down or broken: serve the last good bytes
             rendered = self.exposition.last
         error = self.exposition.error  # the last look at the store, by this scrape or another

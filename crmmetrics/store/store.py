@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
 from types import MappingProxyType
@@ -271,6 +271,12 @@ class LatestObservation:
     value: float | None
     computed_at: datetime
     reason: str | None = None  # why the value is missing, when the runner knows (an input had no rows)
+    stored_dimensions: str | None = field(default=None, compare=False, repr=False)  # as stored: canonical JSON
+
+    @property
+    def dimensions_key(self) -> str:
+        """The dimensions as canonical JSON (:func:`dimensions_key`), without encoding them again."""
+        return self.stored_dimensions if self.stored_dimensions is not None else dimensions_key(self.dimensions)
 
 
 @dataclass(frozen=True)
@@ -332,6 +338,7 @@ class Store:
         self.read_only = read_only
         self.where = redact_url(url)
         self.engine: Engine = open_store_engine(url, read_only=read_only)
+        self._latest_runs: dict[int, list[LatestObservation]] = {}  # see latest_observations
         try:
             if read_only:
                 with self.engine.connect() as connection:
@@ -518,6 +525,24 @@ class Store:
         with self.engine.connect() as connection:  # one query, as change_marker
             return tuple(connection.execute(select(runs, *shown_table_markers(), finished)).one())
 
+    def metric_history_markers(self) -> dict[str, tuple[Any, ...]]:
+        """Per metric, a value that moves whenever a run of it finishes, live or backfilled: a
+        reader that keeps each metric's history reads again only the metrics whose marker moved."""
+        totals = MetricRunTotals.__table__.c
+        backfilled, runs = BackfilledRun.__table__.c, Run.__table__.c
+        with self.engine.connect() as connection:
+            live = connection.execute(select(totals.metric_key, totals.runs, totals.last_run_id)).all()
+            past = connection.execute(
+                select(backfilled.metric_key, func.count(), func.max(backfilled.run_id))
+                .join(Run.__table__, runs.id == backfilled.run_id)
+                .where(runs.status != RUNNING)
+                .group_by(backfilled.metric_key)
+            ).all()
+        markers: dict[str, tuple[Any, ...]] = {key: (count, last, 0, None) for key, count, last in live}
+        for key, count, last in past:
+            markers[key] = (*markers.get(key, (0, None))[:2], count, last)
+        return markers
+
     def last_run_times(self) -> dict[str, datetime]:
         """When each metric last ran live (any status); the scheduler uses it to catch up missed runs."""
         with self.session() as session:
@@ -531,33 +556,51 @@ class Store:
         return times
 
     def latest_observations(self) -> list[LatestObservation]:
-        """The observations of each metric's latest successful run (not a backfilled one)."""
-        latest = (
-            select(MetricRunTotals.last_success_run_id.label("run_id"))
-            .where(MetricRunTotals.last_success_run_id.is_not(None))
-            .subquery()
-        )
+        """The observations of each metric's latest successful run (not a backfilled one), sorted
+        by metric, period label and dimensions.
+
+        A run's observations never change once it has finished, so they are read once per run
+        and kept (for the latest runs only): after a run of one metric, a render reads that
+        run's observations and one row per metric, however many values the others have.
+        """
+        totals = MetricRunTotals.__table__.c
+        with self.engine.connect() as connection:
+            latest = connection.execute(
+                select(totals.metric_key, totals.last_success_run_id).where(totals.last_success_run_id.is_not(None))
+            ).all()
+            known = self._latest_runs
+            new = [run_id for _, run_id in latest if run_id not in known]
+            read = self._read_run_observations(connection, new) if new else {}
+        runs = {run_id: known[run_id] if run_id in known else read.get(run_id, []) for _, run_id in latest}
+        self._latest_runs = runs  # forget runs that are no longer anyone's latest
+        return [observation for _, run_id in sorted(latest) for observation in runs[run_id]]
+
+    def _read_run_observations(self, connection: Any, run_ids: Sequence[int]) -> dict[int, list[LatestObservation]]:
+        """The observations of these runs, each run's sorted by period label and dimensions."""
         columns = Observation.__table__.c
         missing = MissingValue.__table__.c
-        statement = (
-            select(
-                columns.metric_key, columns.dimensions, columns.period_label, columns.period_start,
-                columns.period_end, columns.value, columns.computed_at, missing.reason,
-            )
-            .join(latest, columns.run_id == latest.c.run_id)
-            .outerjoin(
-                MissingValue.__table__,
-                (missing.run_id == columns.run_id) & (missing.period_label == columns.period_label) & columns.value.is_(None),
-            )
+        statement = select(
+            columns.run_id, columns.metric_key, columns.dimensions, columns.period_label, columns.period_start,
+            columns.period_end, columns.value, columns.computed_at, missing.reason,
+        ).outerjoin(
+            MissingValue.__table__,
+            (missing.run_id == columns.run_id) & (missing.period_label == columns.period_label) & columns.value.is_(None),
         )
-        # Plain rows, not ORM objects: this runs on every render of the exposition. Sorted here,
-        # not by ORDER BY: that makes SQLite walk every observation in metric_key order.
-        with self.engine.connect() as connection:
-            rows = sorted(connection.execute(statement).all(), key=lambda row: (row[0], row[2], row[1]))
-        return [
-            LatestObservation(key, json.loads(dimensions), label, start, end, value, computed_at, reason)
-            for key, dimensions, label, start, end, value, computed_at, reason in rows
-        ]
+        rows = []
+        for start in range(0, len(run_ids), 500):  # bound the number of bound parameters
+            rows += connection.execute(statement.where(columns.run_id.in_(run_ids[start : start + 500]))).all()
+        # Plain tuples, not ORM objects; sorted here, not by ORDER BY (that makes SQLite walk
+        # every observation in order). Each distinct dimensions text is decoded once.
+        rows.sort(key=lambda row: (row[0], row[3], row[2]))
+        decoded: dict[str, dict[str, str]] = {}
+        by_run: dict[int, list[LatestObservation]] = {run_id: [] for run_id in run_ids}
+        for run_id, key, dimensions, label, start, end, value, computed_at, reason in rows:
+            if dimensions not in decoded:
+                decoded[dimensions] = json.loads(dimensions)
+            by_run[run_id].append(
+                LatestObservation(key, decoded[dimensions], label, start, end, value, computed_at, reason, dimensions)
+            )
+        return by_run
 
     def latest_run_periods(self) -> dict[str, str]:
         """Metric key -> the period spec (``month_to_date``...) of its latest successful live run: one query."""
@@ -663,12 +706,15 @@ class Store:
         Read from the totals (one row per metric) and the runs they point at: as cheap with
         200,000 runs kept as with 60.
         """
-        with self.session() as session:
-            totals = {row.metric_key: row for row in session.exec(select(MetricRunTotals)).all()}
+        table, runs_table = MetricRunTotals.__table__, Run.__table__
+        with self.engine.connect() as connection:  # plain rows: this runs on every render of /metrics
+            totals = {row.metric_key: row for row in connection.execute(select(table)).all()}
             ids = {t.last_run_id for t in totals.values() if t.last_run_id} | {
                 t.last_success_run_id for t in totals.values() if t.last_success_run_id
             }
-            runs = {run.id: run for run in session.exec(select(Run).where(Run.id.in_(ids))).all()} if ids else {}
+            columns = runs_table.c
+            statement = select(columns.id, columns.plugin, columns.status, columns.duration_seconds, columns.finished_at, columns.error)
+            runs = {run.id: run for run in connection.execute(statement.where(columns.id.in_(ids))).all()} if ids else {}
         health = []
         for key in sorted(totals):
             total = totals[key]
