@@ -535,7 +535,7 @@ class Store:
             past = connection.execute(
                 select(backfilled.metric_key, func.count(), func.max(backfilled.run_id))
                 .join(Run.__table__, runs.id == backfilled.run_id)
-                .where(runs.status != RUNNING)
+                .where(runs.status != RunStatus.RUNNING)
                 .group_by(backfilled.metric_key)
             ).all()
         markers: dict[str, tuple[Any, ...]] = {key: (count, last, 0, None) for key, count, last in live}
