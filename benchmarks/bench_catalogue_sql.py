@@ -8,6 +8,11 @@ crmmetrics' time against the floor for the whole catalogue, the SQL-bound KPIs a
 model-backed ones, the metrics furthest above their floor, and PostgreSQL against SQLite.
 
     python benchmarks/bench_catalogue_sql.py [--customers 100000] [--engines sqlite,postgresql]
+    python benchmarks/bench_catalogue_sql.py --engines sqlite --demo crm.sqlite --metrics model-backed
+
+``--demo`` uses an existing SQLite demo (as of 2026-11-01) instead of generating one (a
+million-customer demo takes minutes to generate); ``--metrics`` runs only the given keys, or the
+model-backed ones.
 
 PostgreSQL is a throw-away server on loopback (started as the tests start theirs).
 """
@@ -29,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_catalogue import BUILTINS, MODEL_BACKED  # noqa: E402
 
 
-def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date):
+def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date, keys: list[str] | None = None):
     """Each metric's seconds, and the statements it sent in order: (metric, statement, parameters)."""
     from sqlalchemy import event
 
@@ -59,7 +64,7 @@ def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date):
     seconds: dict[str, float] = {}
     failed = []
     cache = RunCache()
-    for key in runner.enabled_keys():
+    for key in keys or runner.enabled_keys():
         current[0] = key
         started = time.perf_counter()
         run = runner.run_metric(key, run_cache=cache)
@@ -100,7 +105,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--demo", type=Path, help="an existing SQLite demo as of 2026-11-01 (with --engines sqlite)")
+    parser.add_argument("--metrics", help="comma-separated keys, or 'model-backed' (default: the whole catalogue)")
     args = parser.parse_args()
+    keys = None if args.metrics is None else list(MODEL_BACKED) if args.metrics == "model-backed" else args.metrics.split(",")
     os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
     from crmmetrics.data.demo import generate_demo
 
@@ -111,7 +119,9 @@ def main() -> None:
         directory = Path(tmp)
         try:
             for engine_name in args.engines.split(","):
-                if engine_name == "sqlite":
+                if engine_name == "sqlite" and args.demo is not None:
+                    url = f"sqlite:///{args.demo.resolve()}"
+                elif engine_name == "sqlite":
                     url = f"sqlite:///{directory / 'crm.sqlite'}"
                 elif engine_name == "postgresql":
                     from tests.support.servers import PostgresServer
@@ -121,11 +131,14 @@ def main() -> None:
                     url = server.url()
                 else:
                     raise SystemExit(f"--engines: {engine_name!r} is not sqlite or postgresql")
-                started = time.perf_counter()
-                rows = generate_demo(url, customers=args.customers, seed=args.seed, as_of=as_of)
-                print(f"{engine_name}: demo of {args.customers:,} customers, {sum(rows.values()):,} rows, "
-                      f"generated in {time.perf_counter() - started:.1f} s")
-                app, seconds, statements, failed = catalogue_with_its_sql(url, directory, as_of)
+                if engine_name == "sqlite" and args.demo is not None:
+                    print(f"{engine_name}: demo {args.demo}")
+                else:
+                    started = time.perf_counter()
+                    rows = generate_demo(url, customers=args.customers, seed=args.seed, as_of=as_of)
+                    print(f"{engine_name}: demo of {args.customers:,} customers, {sum(rows.values()):,} rows, "
+                          f"generated in {time.perf_counter() - started:.1f} s")
+                app, seconds, statements, failed = catalogue_with_its_sql(url, directory, as_of, keys)
                 floor = replay(app.source, statements)
                 app.source.dispose()
                 app.store.engine.dispose()

@@ -61,7 +61,7 @@ from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process
 from crmmetrics.core.schema import customers as customers_table
 from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
 from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
-from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day
+from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, fetch_array, last_day
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 DAMA = "DAMA-DMBOK 2nd ed. 2017 (data quality dimensions); ISO/IEC 25012:2008"
@@ -198,13 +198,17 @@ def _holdout(ctx):
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
     with np.errstate(all="ignore"):  # the forecast of a fit that did not converge is never read
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
-    rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
-    occasions = dict(
-        ctx.connection.execute(
-            select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id)
-        ).all()
-    )
-    actual = np.array([occasions.get(int(i), 0) for i in ids], dtype=float)
+    rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, master=False)
+    buyers, occasions = fetch_array(
+        ctx.connection, select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
+    ).T
+    # ids are sorted: each buyer of the period who bought before it finds its place among them.
+    buyers = buyers.astype(np.int64)
+    actual = np.zeros(ids.size)
+    place = np.searchsorted(ids, buyers)
+    known = place < ids.size
+    known[known] = ids[place[known]] == buyers[known]
+    actual[place[known]] = occasions[known]
     return ids, model, expected, actual
 
 

@@ -85,7 +85,6 @@ from crmmetrics import MetricError, Parameter, PeriodLabel, Perspective, Process
 from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     MARGIN_SHARE,
-    UNASSIGNED,
     Derived,
     Filter,
     Measure,
@@ -115,6 +114,7 @@ from crmmetrics.kpi import (
     trailing,
 )
 from crmmetrics.kpi.clv import simple_clv
+from crmmetrics.kpi.customer_value import fetch_array
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
 FARRIS = "Farris, Bendle, Pfeifer & Reibstein 2010, Marketing Metrics (2nd ed.)"
@@ -373,21 +373,36 @@ def clv_simple(ctx):
     return breakdown(rows, value, labels=segment_names(ctx))
 
 
-def _segments_of(ctx, ids: np.ndarray) -> np.ndarray:
-    """The segment name of each customer id in ``ids`` (sorted master ids), as an object array."""
+def _segments_of(ctx, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The segment names of the customers ``ids`` (sorted master ids) and, per customer, the
+    index of its name. The customers' segments are read once per run as arrays (they are the
+    source's now, whatever the period): at a million customers a dictionary of Row objects cost
+    seconds per KPI and period."""
     customers = ctx.tables["customers"]
+    table = ctx.shared(("master_segments",), lambda: fetch_array(
+        ctx.connection,
+        select(customers.c.customer_id, customers.c.segment_id)
+        .where(customers.c.master_customer_id.is_(None))
+        .order_by(customers.c.customer_id),
+        columns=2,
+    ))
+    known, segment_ids = table[:, 0].astype(np.int64), table[:, 1]  # segment NaN: none
+    segment = np.full(ids.size, np.nan)
+    if known.size:
+        place = np.minimum(np.searchsorted(known, ids), known.size - 1)
+        found = known[place] == ids
+        segment[found] = segment_ids[place[found]]
+    values, codes = np.unique(segment, return_inverse=True)  # one NaN, last
     names = segment_names(ctx)
-    pairs = ctx.connection.execute(
-        select(customers.c.customer_id, customers.c.segment_id).where(customers.c.master_customer_id.is_(None))
-    ).all()
-    lookup = {customer: label(segment, names) for customer, segment in pairs}
-    return np.array([lookup.get(customer, UNASSIGNED) for customer in ids.tolist()], dtype=object)
+    labels = [label(None if np.isnan(value) else int(value), names) for value in values]
+    order = sorted(set(labels))  # two segments of one name are one
+    return order, np.array([order.index(name) for name in labels], dtype=np.intp)[codes.reshape(-1)]
 
 
 def _per_segment(ctx, values: np.ndarray, model, reduce) -> list[Result]:
-    segments = _segments_of(ctx, model.ids)
+    names, codes = _segments_of(ctx, model.ids)
     return [Result(float(reduce(values)))] + [
-        Result(float(reduce(values[segments == name])), {"segment": name}) for name in sorted(set(segments.tolist()))
+        Result(float(reduce(values[codes == index])), {"segment": name}) for index, name in enumerate(names)
     ]
 
 

@@ -1,6 +1,8 @@
-"""A closed (previous) period is not computed again on every run: its stored values stand while
-the tables it needs hold the same rows up to its end; a late correction, a change of parameters
-or ``run --recompute`` computes it again. Backfills compute what they are asked."""
+"""A closed period (one that ended before the run's as-of time: the previous period, and the
+current one of a calendar period such as the last full month) is not computed again on every
+run: its stored values stand while the tables it needs hold the same rows up to its end; a late
+correction, a change of parameters or ``run --recompute`` computes it again. A period ending at
+the as-of time (to date, trailing) is always computed. Backfills compute what they are asked."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import sqlite3
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from crmmetrics.compute import runner as runner_module
 from crmmetrics.core.config import parse_config
@@ -50,69 +52,90 @@ def computed(monkeypatch):
     return labels
 
 
-def app_on(crm, tmp_path, monkeypatch, params=None) -> App:
+def app_on(crm, tmp_path, monkeypatch, params=None, period=None, as_of=AS_OF, source=None, key=KEY) -> App:
     monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "value_creation")
-    metrics = {KEY: {"params": params}} if params else {}
+    settings = {**({"params": params} if params else {}), **({"period": period} if period else {})}
     return App.from_config(
         parse_config(
-            {"source": {"url": f"sqlite:///{crm}"}, "store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"},
-             "service": {"as_of": AS_OF}, **({"metrics": metrics} if metrics else {})},
+            {"source": {"url": source or f"sqlite:///{crm}"}, "store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"},
+             "service": {"as_of": as_of}, **({"metrics": {key: settings}} if settings else {})},
             None,
         )
     )
 
 
-def september_aov(crm) -> float:
-    """By hand: net revenue per order of September 2026, anonymous orders included."""
+def aov(crm, start: str = "2026-09-01", end: str = "2026-10-01") -> float:
+    """By hand: net revenue per order in [start, end), anonymous orders included."""
     with sqlite3.connect(crm) as connection:
         total, orders = connection.execute(
-            "SELECT sum(net_revenue), count(*) FROM orders WHERE ordered_at >= '2026-09-01' AND ordered_at < '2026-10-01'"
+            "SELECT sum(net_revenue), count(*) FROM orders WHERE ordered_at >= ? AND ordered_at < ?", (start, end)
         ).fetchone()
     return total / orders
 
 
-def stored(app: App) -> dict[str, float | None]:
-    latest = {o.period_label: o.value for o in app.store.latest_observations() if o.metric_key == KEY and not o.dimensions}
+def september_aov(crm) -> float:
+    return aov(crm)
+
+
+def october_aov(crm) -> float:
+    return aov(crm, "2026-10-01", "2026-11-01")
+
+
+def stored(app: App, key: str = KEY) -> dict[str, float | None]:
+    latest = {o.period_label: o.value for o in app.store.latest_observations() if o.metric_key == key and not o.dimensions}
     return latest
 
 
-def add_september_order(crm, net_revenue: float) -> None:
+def add_order(crm, net_revenue: float, ordered_at: str = "2026-09-15 12:00:00.000000") -> None:
     with sqlite3.connect(crm) as connection:
         connection.execute(
             "INSERT INTO orders (order_id, customer_id, ordered_at, channel_id, net_revenue, cogs) "
-            "VALUES ((SELECT max(order_id) + 1 FROM orders), NULL, '2026-09-15 12:00:00.000000', NULL, ?, NULL)",
-            (net_revenue,),
+            "VALUES ((SELECT max(order_id) + 1 FROM orders), NULL, ?, NULL, ?, NULL)",
+            (ordered_at, net_revenue),
         )
 
 
-def test_a_second_run_keeps_the_closed_period_and_a_late_correction_reaches_it(crm, tmp_path, monkeypatch, computed):
+def test_a_second_run_keeps_the_closed_periods_and_a_late_correction_reaches_them(crm, tmp_path, monkeypatch, computed):
     app = app_on(crm, tmp_path, monkeypatch)
     [first] = app.runner.run_all([KEY])
     assert first.status == "success" and computed == ["current", "previous"]
     values = stored(app)
     assert values["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
-    assert first.previous_fingerprint is not None
+    assert values["current"] == pytest.approx(october_aov(crm), rel=1e-12)
+    assert first.previous_fingerprint is not None and first.current_fingerprint is not None
 
+    # As of 10 November both months are over: neither is computed again.
     computed.clear()
     [second] = app.runner.run_all([KEY])
     assert second.status == "success" and second.id != first.id
-    assert computed == ["current"]  # September was not computed again
-    assert stored(app) == values  # the latest run carries September's stored value
+    assert computed == []
+    assert stored(app) == values  # the latest run carries both stored values
+    assert (second.previous_fingerprint, second.current_fingerprint) == (first.previous_fingerprint, first.current_fingerprint)
 
-    # A late correction: an order of September arrives after September was computed.
+    # A late correction of October: October is computed again, September (whose inputs end on
+    # 1 October) is kept.
+    add_order(crm, 5000.0, "2026-10-20 08:00:00.000000")
+    assert october_aov(crm) != pytest.approx(values["current"])
+    computed.clear()
+    app.runner.run_all([KEY])
+    assert computed == ["current"]
+    assert stored(app) == {"current": pytest.approx(october_aov(crm), rel=1e-12), "previous": values["previous"]}
+
+    # A late correction of September: both are computed again (October's inputs are the history
+    # up to its end, which CLV and retention read).
     before = september_aov(crm)
-    add_september_order(crm, 5000.0)
+    add_order(crm, 5000.0)
     assert september_aov(crm) != pytest.approx(before)
     computed.clear()
     app.runner.run_all([KEY])
     assert computed == ["current", "previous"]
     assert stored(app)["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
 
-    # ... and from then on it is kept again.
+    # ... and from then on both are kept again.
     computed.clear()
     app.runner.run_all([KEY])
-    assert computed == ["current"]
-    assert stored(app)["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
+    assert computed == []
+    assert stored(app) == {"current": pytest.approx(october_aov(crm), rel=1e-12), "previous": pytest.approx(september_aov(crm), rel=1e-12)}
 
     # An amount corrected in place (the same rows, times and keys) reaches it too.
     corrected = september_aov(crm)
@@ -125,6 +148,71 @@ def test_a_second_run_keeps_the_closed_period_and_a_late_correction_reaches_it(c
     assert stored(app)["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
 
 
+def test_a_period_ending_at_the_as_of_time_is_always_computed(crm, tmp_path, monkeypatch, computed):
+    # Month to date as of 10 November: the current period is 1-10 November, still open.
+    app = app_on(crm, tmp_path, monkeypatch, period="month_to_date")
+    for expected in (["current", "previous"], ["current"], ["current"]):
+        computed.clear()
+        [run] = app.runner.run_all([KEY])
+        assert run.status == "success" and computed == expected
+        assert run.current_fingerprint is None
+    assert stored(app)["current"] == pytest.approx(aov(crm, "2026-11-01", "2026-11-10"), rel=1e-12)
+
+    # The last full month as of its very end (1 November, 00:00) is not yet before the as-of
+    # time: it is computed, as the open period it was a moment ago.
+    (tmp_path / "midnight").mkdir()
+    app = app_on(crm, tmp_path / "midnight", monkeypatch, as_of=datetime(2026, 11, 1))
+    for expected in (["current", "previous"], ["current"]):
+        computed.clear()
+        app.runner.run_all([KEY])
+        assert computed == expected
+    assert stored(app)["current"] == pytest.approx(october_aov(crm), rel=1e-12)
+
+
+def test_last_months_current_period_is_this_months_previous(crm, tmp_path, monkeypatch, computed):
+    # As of 10 November October is the current month; as of 10 December it is the previous one,
+    # kept from the November run (its inputs are unchanged), and November is computed.
+    app_on(crm, tmp_path, monkeypatch).runner.run_all([KEY])
+    computed.clear()
+    app = app_on(crm, tmp_path, monkeypatch, as_of=datetime(2026, 12, 10))
+    [run] = app.runner.run_all([KEY])
+    assert run.status == "success" and computed == ["current"]
+    assert stored(app) == {"current": pytest.approx(aov(crm, "2026-11-01", "2026-12-01"), rel=1e-12),
+                           "previous": pytest.approx(october_aov(crm), rel=1e-12)}
+
+    # Back to 10 November: October, the current month again, is not taken from the December run,
+    # where it was the previous month (the per-customer values kept are a current period's).
+    computed.clear()
+    app_on(crm, tmp_path, monkeypatch).runner.run_all([KEY])
+    assert computed == ["current"]
+
+
+def test_a_kept_period_keeps_its_model_fits(crm, tmp_path, monkeypatch, computed):
+    """A CLV KPI whose two months are kept computes nothing, and the run still shows the fits
+    its values came from (``crmmetrics models show`` lists the latest run's fits) and the
+    per-customer values of the run that computed the current month stand."""
+    key = "vc_clv_bgnbd_gg"
+    app = app_on(crm, tmp_path, monkeypatch, key=key)
+    [first] = app.runner.run_all([key])
+    assert first.status == "success" and computed == ["current", "previous"]
+    fits = sorted((f.model, f.period_label, f.calibration_end, f.parameters, f.customers) for f in app.store.latest_model_fits())
+    assert [(model, label) for model, label, *_ in fits] == [
+        ("bgnbd", "current"), ("bgnbd", "previous"), ("gamma_gamma", "current"), ("gamma_gamma", "previous")]
+    values = stored(app, key)
+    with app.store.session() as session:
+        customers = session.execute(text("SELECT run_id, count(*) FROM customer_values GROUP BY run_id")).all()
+
+    computed.clear()
+    [second] = app.runner.run_all([key])
+    assert second.status == "success" and computed == []
+    assert stored(app, key) == values
+    assert sorted((f.model, f.period_label, f.calibration_end, f.parameters, f.customers) for f in app.store.latest_model_fits()) == fits
+    assert {f.run_id for f in app.store.latest_model_fits()} == {second.id}
+    with app.store.session() as session:  # the customers' values of the run that computed October stand
+        assert session.execute(text("SELECT run_id, count(*) FROM customer_values GROUP BY run_id")).all() == customers
+    assert customers[0][0] == first.id and customers[0][1] > 0
+
+
 def test_recompute_and_backfill_compute_the_closed_period(crm, tmp_path, monkeypatch, computed):
     from crmmetrics.compute.backfill import plan_backfill, run_backfill
 
@@ -133,19 +221,19 @@ def test_recompute_and_backfill_compute_the_closed_period(crm, tmp_path, monkeyp
     computed.clear()
     app.runner.run_all([KEY], recompute=True)
     assert computed == ["current", "previous"]
-    assert stored(app)["previous"] == pytest.approx(september_aov(crm), rel=1e-12)
+    assert stored(app) == {"current": pytest.approx(october_aov(crm), rel=1e-12), "previous": pytest.approx(september_aov(crm), rel=1e-12)}
 
     # The recompute is the latest run of the period: the next run reuses its values, not the
     # first run's (a recompute is asked for when a change escaped the fingerprint).
     [recomputed] = app.runner.run_all([KEY], recompute=True)
-    assert recomputed.previous_fingerprint is not None
+    assert recomputed.previous_fingerprint is not None and recomputed.current_fingerprint is not None
     with app.store.session() as session:
-        session.execute(update(Observation).where(Observation.run_id == recomputed.id, Observation.period_label == "previous")
-                        .values(value=-1.0))  # marks which stored run the next run takes September from
+        session.execute(update(Observation).where(Observation.run_id == recomputed.id)
+                        .values(value=-1.0))  # marks which stored run the next run takes both months from
         session.commit()
     computed.clear()
     app.runner.run_all([KEY])
-    assert computed == ["current"] and stored(app)["previous"] == -1.0
+    assert computed == [] and stored(app) == {"current": -1.0, "previous": -1.0}
 
     computed.clear()
     run_backfill(app.runner, plan_backfill(app.runner, [KEY], datetime(2026, 10, 1), datetime(2026, 11, 1), force=True))
@@ -170,7 +258,7 @@ def test_the_cli_run_recompute_flag(crm, tmp_path, monkeypatch, computed):
         f'[source]\nurl = "sqlite:///{crm}"\n[store]\nurl = "sqlite:///{tmp_path / "store.sqlite"}"\n[service]\nas_of = {AS_OF.isoformat()}\n'
     )
     monkeypatch.setenv("CRMMETRICS_LOAD_PLUGINS", "value_creation")
-    for flags, expected in (([], ["current", "previous"]), ([], ["current"]), (["--recompute"], ["current", "previous"])):
+    for flags, expected in (([], ["current", "previous"]), ([], []), (["--recompute"], ["current", "previous"]), ([], [])):
         computed.clear()
         result = CliRunner().invoke(cli, ["run", "--config", str(config), "--metric", KEY, *flags])
         assert result.exit_code == 0, result.output
@@ -241,3 +329,34 @@ def test_a_changed_computation_computes_the_closed_period_again(monkeypatch):
     edited.__qualname__ = aov.compute.__qualname__
     assert _definition_identity(replace(aov, compute=aov.compute)) == first[0]
     assert _definition_identity(replace(aov, compute=edited)) != first[0]
+
+
+def test_the_closed_current_period_is_kept_on_postgresql(fresh_pg_db, tmp_path, monkeypatch, computed):
+    from sqlalchemy import create_engine
+
+    generate_demo(fresh_pg_db, customers=800, seed=7, as_of=date(2026, 11, 10))
+    engine = create_engine(fresh_pg_db)
+
+    def october() -> float:  # by hand, on the server
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT sum(net_revenue) / count(*) FROM orders WHERE ordered_at >= '2026-10-01' AND ordered_at < '2026-11-01'"
+            )).scalar()
+
+    app = app_on(None, tmp_path, monkeypatch, source=fresh_pg_db)
+    for expected in (["current", "previous"], []):
+        computed.clear()
+        [run] = app.runner.run_all([KEY])
+        assert run.status == "success" and computed == expected
+    assert stored(app)["current"] == pytest.approx(float(october()), rel=1e-12)
+
+    with engine.begin() as connection:  # a late order of October
+        connection.execute(text(
+            "INSERT INTO orders (order_id, customer_id, ordered_at, channel_id, net_revenue, cogs) "
+            "SELECT max(order_id) + 1, NULL, '2026-10-20 08:00:00', NULL, 5000, NULL FROM orders"
+        ))
+    computed.clear()
+    app.runner.run_all([KEY])
+    assert computed == ["current"]
+    assert stored(app)["current"] == pytest.approx(float(october()), rel=1e-12)
+    engine.dispose()

@@ -241,6 +241,26 @@ def test_clv_one_period_by_hand(bg, gg, cdnow):
     np.testing.assert_allclose(value, 0.5 * spend * purchases / 1.02, rtol=1e-12)
 
 
+def test_clv_and_forecast_over_a_customer_base_equal_them_customer_by_customer(bg, gg, cdnow):
+    """The customer base is evaluated once per distinct (x, T) and scaled by each customer's
+    P(alive); one customer at a time (scalars) it is the published formula term by term."""
+    from crmmetrics.kpi.clv import horizon_purchases
+
+    chosen = np.r_[np.arange(0, cdnow.x.size, 47), np.flatnonzero(cdnow.x == cdnow.x.max())]
+    length, rate, months = 52 / 12, 0.01, 12
+    total, discounted = horizon_purchases(bg, cdnow.x, cdnow.t_x, cdnow.T, horizon_periods=months,
+                                          period_length=length, discount_rate=rate)
+    forecast = conditional_expected_purchases(bg, months * length, cdnow.x, cdnow.t_x, cdnow.T)
+    value = clv(bg, gg, cdnow)
+    for i in chosen:
+        x, t_x, T, mbar = cdnow.x[i], cdnow.t_x[i], cdnow.T[i], cdnow.mbar[i]
+        path = [float(conditional_expected_purchases(bg, k * length, x, t_x, T)) for k in range(months + 1)]
+        by_hand = sum((path[k] - path[k - 1]) / (1 + rate) ** k for k in range(1, months + 1))
+        assert total[i] == pytest.approx(path[-1], rel=1e-12) and forecast[i] == pytest.approx(path[-1], rel=1e-12)
+        assert discounted[i] == pytest.approx(by_hand, rel=1e-12)
+        assert value[i] == pytest.approx(0.3 * float(conditional_expected_spend(gg, x, mbar)) * by_hand, rel=1e-12)
+
+
 def test_clv_is_finite_and_monotone(bg, gg, cdnow):
     base = clv(bg, gg, cdnow)
     assert base.shape == cdnow.x.shape

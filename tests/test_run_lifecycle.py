@@ -151,3 +151,39 @@ def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
         assert 'crmmetrics_run_failures_total{metric="t_x",plugin="p"} 1.0' in body
     finally:
         store.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(backend, tmp_path, request):
+    """The per-customer model outputs go in with one executemany on the DBAPI cursor: the
+    values, the customer, the run and its finish time as SQLAlchemy would have written them."""
+    import json
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from crmmetrics.store.store import RUNNING, SUCCESS, CustomerValue, Run, Store
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}" if backend == "sqlite" else request.getfixturevalue("fresh_pg_db")
+    store = Store(url)
+
+    def finish(rows, finished_at):
+        run = store.start_run(Run(metric_key="vc_clv_bgnbd_gg", plugin="value_creation", started_at=finished_at,
+                                  status=RUNNING, period="month"))
+        run.finished_at, run.status = finished_at, SUCCESS
+        return store.finish_run(run, [], rows)
+
+    def stored():
+        with store.engine.connect() as connection:
+            table = CustomerValue.__table__
+            return [(r.run_id, r.metric_key, r.customer_id, json.loads(r.values), r.computed_at)
+                    for r in connection.execute(select(table).order_by(table.c.customer_id))]
+
+    at = datetime(2026, 11, 10, 4, 30, 15, 123456)
+    first = finish([{"customer_id": 9, "p_alive": 1.0, "clv": 0.1 + 0.2}, {"customer_id": 7, "p_alive": 0.25, "clv": 1234.5}], at)
+    assert stored() == [(first.id, "vc_clv_bgnbd_gg", 7, {"p_alive": 0.25, "clv": 1234.5}, at),
+                        (first.id, "vc_clv_bgnbd_gg", 9, {"p_alive": 1.0, "clv": 0.30000000000000004}, at)]
+    later = datetime(2026, 12, 1)
+    second = finish([{"customer_id": 8, "p_alive": 0.5, "clv": 2.0}], later)
+    assert stored() == [(second.id, "vc_clv_bgnbd_gg", 8, {"p_alive": 0.5, "clv": 2.0}, later)]
+    store.engine.dispose()

@@ -76,7 +76,7 @@ class _Outcome:
     customer_values: list[dict[str, Any]] | None = None
     missing: dict[str, str] | None = None  # period label -> reason its value is missing
     model_fits: list[dict[str, Any]] | None = None  # kept even when the run fails
-    previous_fingerprint: str | None = None  # of the inputs of the previous (closed) period
+    fingerprints: dict[str, str] | None = None  # period label -> of the inputs of that closed period
     error: BaseException | None = None
 
 
@@ -158,10 +158,10 @@ class Runner:
 
     def _closed_period(
         self, connection: Any, definition: MetricDefinition, settings: Any, inputs: Any, period: Any, run_cache: RunCache
-    ) -> tuple[str, list[Result] | None]:
+    ) -> tuple[str, tuple[list[Result], list[dict[str, Any]]] | None]:
         """The fingerprint of a closed period's inputs (with the metric's parameters), and the
-        values stored for it by the latest live run that computed it, if that run saw the same
-        fingerprint."""
+        values and model fits stored for it by the latest live run that computed it, if that run
+        saw the same fingerprint."""
         needs = tuple(sorted(inputs, key=str))
         # The same tables up to the same end are summarised once per run, for every metric.
         summary = run_cache.get(
@@ -176,7 +176,8 @@ class Runner:
         stored = self.store.closed_period_values(definition.key, period, fingerprint)
         if stored is None:
             return fingerprint, None
-        return fingerprint, [Result(value, json.loads(dimensions)) for dimensions, value in stored]
+        values, fits = stored
+        return fingerprint, ([Result(value, json.loads(dimensions)) for dimensions, value in values], fits)
 
     def _compute(
         self, definition: MetricDefinition, settings: Any, as_of: datetime, outcome: _Outcome, run_cache: RunCache,
@@ -191,6 +192,7 @@ class Runner:
                 customer_values: list[dict[str, Any]] = []
                 missing: dict[str, str] = {}
                 outcome.model_fits = fits = []
+                outcome.fingerprints = fingerprints = {}
                 inputs = definition.inputs(settings.params)
                 for period in periods:
                     # No data is no data: an input without rows for the period makes the value
@@ -200,13 +202,17 @@ class Runner:
                         missing[period.label] = reason
                         results.append((period, [Result(None)]))
                         continue
-                    # The previous period is closed: unless its inputs changed since the latest
-                    # run computed it (or the user asks to recompute), its stored values stand.
-                    # A recompute keeps the fingerprint too, so that the next run reuses it.
-                    if period.label == PeriodLabel.PREVIOUS and fingerprint_closed and inputs:
-                        outcome.previous_fingerprint, stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
+                    # A period that ended before the as-of time is closed (the previous period
+                    # always; the current one of a calendar period such as the last full month):
+                    # unless its inputs changed since the latest run computed it (or the user
+                    # asks to recompute), its stored values and model fits stand. A recompute
+                    # keeps the fingerprint too, so that the next run reuses it.
+                    if period.end < as_of and fingerprint_closed and inputs:
+                        fingerprints[period.label], stored = self._closed_period(connection, definition, settings, inputs, period, run_cache)
                         if stored is not None and reuse_closed:
-                            results.append((period, stored))
+                            values, stored_fits = stored
+                            results.append((period, values))
+                            fits.extend(stored_fits)
                             continue
                     ctx = ComputeContext(
                         connection=connection,
@@ -234,10 +240,12 @@ class Runner:
         ``as_of`` overrides the as-of time; ``backfill`` stores the run as a backfilled one
         (crmmetrics.compute.backfill): marked with its current period, not the latest values.
         ``run_cache`` is shared by the metrics of one run (:meth:`run_all`); without it the two
-        periods of this metric share a new one. The previous period, which is closed, is not
-        computed again when the latest live run that computed it saw the same inputs (the same
-        fingerprint of the needed tables up to its end, the same parameters): its stored values
-        are kept. ``recompute`` computes it regardless; a backfill computes what it is asked.
+        periods of this metric share a new one. A closed period (one that ended before the
+        as-of time: the previous period, and the current one of a calendar period) is not
+        computed again when the latest live run that has it saw the same inputs (the same
+        fingerprint of the needed tables up to its end, the same parameters and computation):
+        its stored values and model fits are kept. ``recompute`` computes it regardless; a
+        backfill computes what it is asked.
         """
         definition = self.registry.get(key)
         plugin = self.registry.plugin_of.get(key, "")
@@ -282,7 +290,8 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
-            run.previous_fingerprint = outcome.previous_fingerprint
+            run.previous_fingerprint = (outcome.fingerprints or {}).get(PeriodLabel.PREVIOUS)
+            run.current_fingerprint = (outcome.fingerprints or {}).get(PeriodLabel.CURRENT)
         ok = run.status == RunStatus.SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(

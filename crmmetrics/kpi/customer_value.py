@@ -42,10 +42,10 @@ from .clv import (
     BgNbd,
     GammaGamma,
     clv_bgnbd_gg,
-    conditional_expected_purchases,
     conditional_expected_spend,
     fit_bgnbd,
     fit_gamma_gamma,
+    horizon_purchases,
     p_alive,
 )
 from .sql import customer_masters, epoch_day, gross_margin
@@ -75,20 +75,23 @@ def margin(columns: Any, margin_share: float) -> Any:
     return gross_margin(columns.net_revenue, columns.cogs, margin_share)
 
 
-def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False) -> Any:
+def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anonymous: bool = False, master: bool = True) -> Any:
     """Orders in ``[start, end)`` with the customer they belong to, as a subquery.
 
     Columns: ``customer_id`` (the master record; NULL for anonymous orders, which are only
-    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record,
-    ``order_id``, ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``,
-    ``cogs``. ``start=None`` means from the beginning.
+    included with ``anonymous=True``), ``segment_id`` and ``acquired_at`` of that master record
+    (not with ``master=False``, which spares the source a lookup per order), ``order_id``,
+    ``ordered_at``, ``day`` (:class:`epoch_day`), ``channel_id``, ``net_revenue``, ``cogs``.
+    ``start=None`` means from the beginning.
     """
     orders, customers = tables["orders"], tables["customers"]
     masters = customer_masters(tables)
-    master = customers.alias("master")
-    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id).outerjoin(
-        master, master.c.customer_id == masters.c.master_id
-    )
+    joined = orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id)
+    record = []
+    if master:
+        record_table = customers.alias("master")
+        joined = joined.outerjoin(record_table, record_table.c.customer_id == masters.c.master_id)
+        record = [record_table.c.segment_id, record_table.c.acquired_at]
     conditions = [orders.c.ordered_at < end]
     if start is not None:
         conditions.append(orders.c.ordered_at >= start)
@@ -97,8 +100,7 @@ def customer_orders(tables: Any, start: datetime | None, end: datetime, *, anony
     return (
         select(
             masters.c.master_id.label("customer_id"),
-            master.c.segment_id,
-            master.c.acquired_at,
+            *record,
             orders.c.order_id,
             orders.c.ordered_at,
             epoch_day(orders.c.ordered_at).label("day"),
@@ -192,20 +194,15 @@ class CustomerValues:
 
     def rows(self) -> list[dict[str, Any]]:
         """Per-customer outputs for ``ComputeContext.record_customer_values``."""
+        # tolist() makes the Python numbers of a whole column at once (not one numpy scalar each).
         return [
-            {
-                "customer_id": int(customer),
-                "p_alive": float(alive),
-                "expected_purchases": float(purchases),
-                "expected_spend": float(spend),
-                "clv": float(value),
-            }
+            {"customer_id": customer, "p_alive": alive, "expected_purchases": purchases, "expected_spend": spend, "clv": value}
             for customer, alive, purchases, spend, value in zip(
                 self.ids.tolist(),
-                self.p_alive,
-                self.expected_purchases,
-                self.expected_spend,
-                self.clv,
+                self.p_alive.tolist(),
+                self.expected_purchases.tolist(),
+                self.expected_spend.tolist(),
+                self.clv.tolist(),
             )
         ]
 
@@ -221,7 +218,7 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
 def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
     """:func:`customer_summary` and, from the same pass over the orders, the customers' total
     net revenue and gross margin (``margin_share`` where cogs are missing)."""
-    rows = customer_orders(ctx.tables, None, end)
+    rows = customer_orders(ctx.tables, None, end, master=False)
     days = (
         select(
             rows.c.customer_id,
@@ -252,7 +249,7 @@ def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
         .group_by(ranked.c.customer_id)
         .order_by(ranked.c.customer_id)
     )
-    table = _fetch_array(ctx.connection, statement, columns=7)
+    table = fetch_array(ctx.connection, statement, columns=7)
     ids = table[:, 0].astype(np.int64)
     occasions, first, last, total, first_revenue, gross_margin = table[:, 1:].T
     x = occasions - 1
@@ -262,9 +259,10 @@ def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
     return ids, x, t_x, T, mbar, float(total.sum()), float(gross_margin.sum())
 
 
-def _fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
-    """The rows of ``statement`` as one float array, read from the DBAPI cursor as plain tuples:
-    SQLAlchemy's Row objects cost about 40x more to build and convert at a million customers."""
+def fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
+    """The rows of ``statement`` (numbers only) as one float array of ``columns`` columns, read
+    from the DBAPI cursor as plain tuples: SQLAlchemy's Row objects cost about 40x more to build
+    and convert at a million customers."""
     result = connection.execute(statement)
     try:
         rows = result.cursor.fetchall()
@@ -297,6 +295,11 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
     monthly_rate = period_discount_rate(annual_discount_rate, _MONTH_DAYS)
     observed_margin = gross_margin / revenue if revenue else margin_share  # of the customers' orders
     with np.errstate(all="ignore"):  # the outputs of a refused fit (q <= 1) are never read
+        # The horizon's purchases once for the forecast and the CLV (as :func:`_clv` computes it).
+        purchases, discounted = horizon_purchases(
+            bgnbd, x, t_x, T, horizon_periods=horizon_months, period_length=_MONTH_DAYS / UNIT_DAYS, discount_rate=monthly_rate
+        )
+        spend = conditional_expected_spend(gamma_gamma, x, spend_mbar)
         return CustomerValues(
             end=end,
             ids=ids,
@@ -310,9 +313,9 @@ def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annu
             horizon_months=horizon_months,
             monthly_discount_rate=monthly_rate,
             p_alive=p_alive(bgnbd, x, t_x, T),
-            expected_purchases=conditional_expected_purchases(bgnbd, horizon_months * _MONTH_DAYS / UNIT_DAYS, x, t_x, T),
-            expected_spend=conditional_expected_spend(gamma_gamma, x, spend_mbar),
-            clv=_clv(bgnbd, gamma_gamma, observed_margin, horizon_months, monthly_rate, x, t_x, T, spend_mbar),
+            expected_purchases=purchases,
+            expected_spend=spend,
+            clv=observed_margin * spend * discounted,
         )
 
 

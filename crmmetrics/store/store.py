@@ -114,10 +114,12 @@ class Run(SQLModel, table=True):
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
     owner: str = Field(default="", sa_column_kwargs={"server_default": ""})  # host:pid:token of the process
-    # What the inputs held up to the end of the previous (closed) period when this run computed
-    # it (crmmetrics.core.inputs.source_fingerprint with the parameters, JSON); a later run with the
-    # same fingerprint reuses that period's stored values instead of computing them again.
+    # What the inputs held up to the end of each closed period when this run computed it (or
+    # reused it): crmmetrics.core.inputs.source_fingerprint with the parameters, JSON. A later run
+    # with the same fingerprint reuses that period's stored values instead of computing them
+    # again. The current period has one only when it had ended before the run's as-of time.
     previous_fingerprint: str | None = None
+    current_fingerprint: str | None = None
 
     def for_plugins(self) -> FinishedRun:
         """A frozen copy of this finished run for ``crmmetrics_run_finished``."""
@@ -259,6 +261,29 @@ class CustomerValue(SQLModel, table=True):
     customer_id: int = Field(index=True)
     values: str  # JSON object of the model outputs
     computed_at: NaiveDatetime
+
+
+def _insert_customer_values(connection: Any, run: Run, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert a run's customer values with one ``executemany`` on the DBAPI cursor.
+
+    A million customers are a normal customer base: SQLAlchemy's per-row parameter processing
+    cost more than the insert itself there, and only ``computed_at``, the same in every row,
+    needs it (once)."""
+    table = CustomerValue.__table__
+    columns = ["run_id", "metric_key", "customer_id", "values", "computed_at"]
+    compiled = table.insert().compile(dialect=connection.dialect, column_keys=columns)
+    process = table.c.computed_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    fixed = {"run_id": run.id, "metric_key": run.metric_key,
+             "computed_at": process(run.finished_at) if process else run.finished_at}
+    values = (
+        (int(row["customer_id"]), json.dumps({k: v for k, v in row.items() if k != "customer_id"})) for row in rows
+    )
+    if compiled.positional:
+        order = compiled.positiontup
+        parameters = [tuple({**fixed, "customer_id": customer, "values": text}[name] for name in order) for customer, text in values]
+    else:
+        parameters = [{**fixed, "customer_id": customer, "values": text} for customer, text in values]
+    connection.exec_driver_sql(compiled.string, parameters)
 
 
 @dataclass(frozen=True)
@@ -446,19 +471,7 @@ class Store:
                 session.execute(
                     CustomerValue.__table__.delete().where(CustomerValue.__table__.c.metric_key == run.metric_key)
                 )
-                session.execute(
-                    CustomerValue.__table__.insert(),
-                    [
-                        {
-                            "run_id": run.id,
-                            "metric_key": run.metric_key,
-                            "customer_id": int(row["customer_id"]),
-                            "values": json.dumps({k: v for k, v in row.items() if k != "customer_id"}),
-                            "computed_at": run.finished_at,
-                        }
-                        for row in customer_values
-                    ],
-                )
+                _insert_customer_values(session.connection(), run, customer_values)
             session.commit()
         return run
 
@@ -656,21 +669,26 @@ class Store:
             ).all()
         return {label: RunPeriod(label, start, end, reasons.get(label)) for label, start, end in rows}
 
-    def closed_period_values(self, metric_key: str, period: Period, fingerprint: str) -> list[tuple[str, float | None]] | None:
-        """The stored values (dimensions key, value) of ``period`` as the previous period of the
-        latest successful live run of ``metric_key`` that has it, if that run computed it from
-        inputs with this ``fingerprint``; None otherwise (the period must be computed). Only the
-        latest such run counts: after a recompute, an older run with the same fingerprint may
-        hold a value that the recompute corrected."""
-        runs, observations = Run.__table__.c, Observation.__table__.c
+    def closed_period_values(
+        self, metric_key: str, period: Period, fingerprint: str
+    ) -> tuple[list[tuple[str, float | None]], list[dict[str, Any]]] | None:
+        """The stored values (dimensions key, value) of the closed ``period`` and the model fits
+        made for it, from the latest successful live run of ``metric_key`` that has it, if that
+        run computed it from inputs with this ``fingerprint``; None otherwise (the period must be
+        computed). Only the latest such run counts: after a recompute, an older run with the same
+        fingerprint may hold a value that the recompute corrected.
+
+        A previous period may come from a run that had it as its current one (last month's
+        current month is this month's previous); a current period only from a run that had it
+        as its current one too (the per-customer values kept are those of a current period)."""
+        runs, observations, fits = Run.__table__.c, Observation.__table__.c, ModelFit.__table__.c
         of_period = (
             observations.metric_key == metric_key,
-            observations.period_label == PeriodLabel.PREVIOUS,
             observations.period_start == period.start,
             observations.period_end == period.end,
         )
         latest = (
-            select(runs.id, runs.previous_fingerprint)
+            select(runs.id, observations.period_label, runs.previous_fingerprint, runs.current_fingerprint)
             .join(Observation.__table__, observations.run_id == runs.id)
             .where(runs.metric_key == metric_key, runs.status == RunStatus.SUCCESS, *of_period)
             .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
@@ -679,12 +697,28 @@ class Store:
         )
         with self.engine.connect() as connection:
             found = connection.execute(latest).first()
-            if found is None or found.previous_fingerprint != fingerprint:
+            if found is None or (period.label == PeriodLabel.CURRENT and found.period_label != PeriodLabel.CURRENT):
+                return None
+            seen = found.current_fingerprint if found.period_label == PeriodLabel.CURRENT else found.previous_fingerprint
+            if seen != fingerprint:
                 return None
             rows = connection.execute(
-                select(observations.dimensions, observations.value).where(observations.run_id == found.id, *of_period)
+                select(observations.dimensions, observations.value)
+                .where(observations.run_id == found.id, observations.period_label == found.period_label, *of_period)
             ).all()
-        return [(dimensions, value) for dimensions, value in rows] or None
+            made = connection.execute(
+                select(fits.model, fits.calibration_end, fits.parameters, fits.log_likelihood, fits.customers, fits.converged, fits.message)
+                .where(fits.run_id == found.id, fits.period_label == found.period_label)
+                .order_by(fits.id)
+            ).all()
+        if not rows:
+            return None
+        return [(dimensions, value) for dimensions, value in rows], [
+            {"model": fit.model, "period_label": period.label, "calibration_end": fit.calibration_end,
+             "parameters": json.loads(fit.parameters), "log_likelihood": fit.log_likelihood, "customers": fit.customers,
+             "converged": bool(fit.converged), "message": fit.message}
+            for fit in made
+        ]
 
     def latest_model_fits(self) -> list[ModelFit]:
         """The fits recorded by each metric's latest run (successful or not)."""
