@@ -162,15 +162,16 @@ def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(bac
 
     from sqlalchemy import select
 
-    from crmmetrics.store.store import RUNNING, SUCCESS, CustomerValue, Run, Store
+    from crmmetrics.core.vocabulary import RunStatus
+    from crmmetrics.store.store import CustomerValue, Run, Store
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}" if backend == "sqlite" else request.getfixturevalue("fresh_pg_db")
     store = Store(url)
 
     def finish(rows, finished_at):
         run = store.start_run(Run(metric_key="vc_clv_bgnbd_gg", plugin="value_creation", started_at=finished_at,
-                                  status=RUNNING, period="month"))
-        run.finished_at, run.status = finished_at, SUCCESS
+                                  status=RunStatus.RUNNING, period="month"))
+        run.finished_at, run.status = finished_at, RunStatus.SUCCESS
         return store.finish_run(run, [], rows)
 
     def stored():
