@@ -28,9 +28,10 @@ from sqlalchemy import insert
 
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.standard import StandardDefault
 from crmmetrics.readers.outlook import OutlookCache, _store_windows, _to_date_windows
 from crmmetrics.readers.scorecard import build_scorecard
-from crmmetrics.store.standards import StandardDefault, record_defaults
+from crmmetrics.store.standards import record_defaults
 from crmmetrics.store.store import MetricRunTotals, Observation, Run, Store
 
 METRIC = "pa_revenue_per_employee"

@@ -26,11 +26,18 @@ _PUBLIC = {
     "Result": "core.definitions",
     "Schedule": "core.definitions",
     "hookimpl": "core.hookspecs",
-    "StandardDefault": "store.standards",
+    "FinishedRun": "core.hookspecs",
+    "LoadedMetrics": "core.hookspecs",
+    "ObservedValue": "core.hookspecs",
+    "PluginConfig": "core.hookspecs",
+    "ServiceSettings": "core.hookspecs",
+    "StandardDefault": "core.standard",
     "ChannelCategory": "core.vocabulary",
     "Direction": "core.vocabulary",
+    "PeriodLabel": "core.vocabulary",
     "Perspective": "core.vocabulary",
     "Process": "core.vocabulary",
+    "RunStatus": "core.vocabulary",
     "ValueLens": "core.vocabulary",
 }
 
@@ -53,6 +60,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors
     from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
     from crmmetrics.core.errors import ConfigError, CrmmetricsError, MetricError
-    from crmmetrics.core.hookspecs import hookimpl
-    from crmmetrics.core.vocabulary import ChannelCategory, Direction, Perspective, Process, ValueLens
-    from crmmetrics.store.standards import StandardDefault
+    from crmmetrics.core.hookspecs import FinishedRun, LoadedMetrics, ObservedValue, PluginConfig, ServiceSettings, hookimpl
+    from crmmetrics.core.standard import StandardDefault
+    from crmmetrics.core.vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens

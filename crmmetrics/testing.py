@@ -40,6 +40,7 @@ from sqlalchemy.pool import NullPool
 
 from crmmetrics.core import schema
 from crmmetrics.core.config import parse_config
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.serve.app import App
 from crmmetrics.store.store import Observation, Run
 
@@ -86,13 +87,13 @@ class ComputedMetric:
     missing: dict[str, str] = field(default_factory=dict)
 
     def current(self, **dimensions: str) -> float | None:
-        return self._get("current", dimensions)
+        return self._get(PeriodLabel.CURRENT, dimensions)
 
     def previous(self, **dimensions: str) -> float | None:
-        return self._get("previous", dimensions)
+        return self._get(PeriodLabel.PREVIOUS, dimensions)
 
     def _get(self, period: str, dimensions: Mapping[str, str]) -> float | None:
-        if self.run.status != "success":
+        if self.run.status != RunStatus.SUCCESS:
             raise AssertionError(f"metric {self.run.metric_key} failed: {self.run.error}")
         key = (period, _dims(dimensions))
         if key not in self.values:
@@ -100,10 +101,10 @@ class ComputedMetric:
             raise KeyError(f"no {period} value for dimensions {dict(dimensions)}; stored: {', '.join(known) or 'none'}")
         return self.values[key]
 
-    def dimension_values(self, period: str = "current") -> dict[tuple[tuple[str, str], ...], float | None]:
+    def dimension_values(self, period: str = PeriodLabel.CURRENT) -> dict[tuple[tuple[str, str], ...], float | None]:
         return {dims: value for (p, dims), value in self.values.items() if p == period}
 
-    def by_dimension_values(self, period: str = "current") -> dict[tuple[str, ...], float | None]:
+    def by_dimension_values(self, period: str = PeriodLabel.CURRENT) -> dict[tuple[str, ...], float | None]:
         """``{("e_commerce",): 80.0, (): 75.0}``: values keyed by their dimension values (in the
         order of the sorted dimension names), ``()`` for the undimensioned total."""
         return {tuple(value for _, value in dims): number for dims, number in self.dimension_values(period).items()}
@@ -149,7 +150,7 @@ def compute_metric(
     import json
 
     values = {(row[0].period_label, _dims(json.loads(row[0].dimensions))): row[0].value for row in rows}
-    customer_values = app.store.customer_values(key) if run.status == "success" else []
+    customer_values = app.store.customer_values(key) if run.status == RunStatus.SUCCESS else []
     missing = app.store.missing_reasons(run.id)
     app.store.engine.dispose()
     return ComputedMetric(run=run, values=values, customer_values=customer_values, missing=missing)
@@ -178,12 +179,12 @@ def metric_history(
             app.runner.now = lambda moment=moment: moment
             for key in keys:
                 run = app.runner.run_metric(key)
-                if run.status != "success":
+                if run.status != RunStatus.SUCCESS:
                     raise AssertionError(f"metric {key} failed as of {moment}: {run.error}")
                 with app.store.session() as session:
                     rows = session.exec(select(Observation).where(Observation.run_id == run.id)).all()
                 history[key].append(
-                    {_dims(json.loads(row[0].dimensions)): row[0].value for row in rows if row[0].period_label == "current"}
+                    {_dims(json.loads(row[0].dimensions)): row[0].value for row in rows if row[0].period_label == PeriodLabel.CURRENT}
                 )
     finally:
         app.source.dispose()
@@ -249,7 +250,7 @@ class ParsedExposition:
             if sample.name == name and all(sample.labels.get(k, "") == v for k, v in labels.items())
         ]
 
-    def metric_value(self, metric: str, period: str = "current", **dimensions: str) -> float | None:
+    def metric_value(self, metric: str, period: str = PeriodLabel.CURRENT, **dimensions: str) -> float | None:
         """The exported value of ``metric`` for ``period`` and exactly these dimension values (none:
         its total), whichever value family holds it (``crmmetrics_metric[_by_...]_<unit>``), in
         that family's base unit (a percent as a 0-1 ratio); None when it is not exported."""
@@ -328,7 +329,7 @@ def loaded_plugins():
     """
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
-    from crmmetrics.store.standards import collect_defaults
+    from crmmetrics.compute.standard_defaults import collect_defaults
 
     def load(plugins_dir: str | Path | None = None) -> LoadedPlugins:
         pm = get_plugin_manager(plugins_dir)

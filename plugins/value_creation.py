@@ -82,7 +82,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import MetricError, Parameter, Perspective, Process, Result, ValueLens, hookimpl
+from crmmetrics import MetricError, Parameter, PeriodLabel, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.core.periods import Period
 from crmmetrics.kpi import (
     MARGIN_SHARE,
@@ -181,7 +181,7 @@ def _model(ctx):
     try:
         return customer_values(ctx)
     except MetricError:
-        if ctx.period.label == "previous":
+        if ctx.period.label == PeriodLabel.PREVIOUS:
             return None
         raise
 
@@ -440,7 +440,7 @@ def clv_bgnbd_gg(ctx):
     model = _model(ctx)
     if model is None:
         return None
-    if ctx.period.label == "current":
+    if ctx.period.label == PeriodLabel.CURRENT:
         ctx.record_customer_values(model.rows())
     return float(model.clv.mean())
 

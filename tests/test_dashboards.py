@@ -18,6 +18,7 @@ from jsonschema import Draft7Validator
 from crmmetrics import MetricDefinition, Perspective, Process, ValueLens, hookimpl
 from crmmetrics.compute.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
 from crmmetrics.core.definitions import UNITS
 from crmmetrics.readers.dashboards import (
     DATASOURCE_UID,
@@ -31,7 +32,6 @@ from crmmetrics.readers.dashboards import (
 )
 from crmmetrics.readers.families import target_family, value_family
 from crmmetrics.readers.promql import status_coloured_expr
-from crmmetrics.store.standards import collect_defaults
 from crmmetrics.testing import CrmDatabase
 
 ROOT = Path(__file__).resolve().parent.parent

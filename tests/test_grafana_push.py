@@ -21,9 +21,9 @@ import pytest
 from crmmetrics import Process
 from crmmetrics.compute.plugins import LOAD_ENV, get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
 from crmmetrics.readers.dashboards import DATASOURCE_UID, build_dashboards, datasource, process_uid
 from crmmetrics.readers.grafana import folder_uid
-from crmmetrics.store.standards import collect_defaults
 
 BUILT_IN = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"
 TOKEN = "glsa_test_token"

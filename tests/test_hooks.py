@@ -53,7 +53,7 @@ def test_hook_crmmetrics_metrics(orders_source, compute, loaded_plugins, tmp_pat
 def test_hook_crmmetrics_standards(loaded_plugins, tmp_path):
     plugins_dir = tmp_path / "plugins"
     standards = """
-from crmmetrics.store.standards import StandardDefault
+from crmmetrics.core.standard import StandardDefault
 
 
 @hookimpl
@@ -101,12 +101,20 @@ SEEN = []
 
 @hookimpl
 def crmmetrics_validate_config(registry):
-    SEEN.append(len(registry))
+    try:
+        registry.plugin_of["t_orders"] = "counter"
+    except TypeError:
+        frozen = True
+    else:
+        frozen = False
+    SEEN.append((type(registry).__name__, len(registry), registry.plugin_of["t_orders"], frozen))
 ''')
     good = write_config(tmp_path, orders_source.url, plugins_dir)
     app = App.from_config(load_config(good))
     metrics = len(app.registry)
-    assert app.pm.get_plugin("file:counter").SEEN == [metrics]
+    # Plain frozen data, not the registry itself: the plugin cannot change what is loaded.
+    assert app.pm.get_plugin("file:counter").SEEN == [("LoadedMetrics", metrics, "file:orders", True)]
+    assert app.registry.plugin_of["t_orders"] == "file:orders"
     result = crmmetrics_cli("config", "check", str(good))
     assert (result.returncode, result.stdout) == (0, f"{good}: OK ({metrics} metrics, {metrics} enabled)\n")
 
@@ -147,14 +155,25 @@ def test_hook_crmmetrics_run_finished(orders_source, tmp_path):
     plugins_dir = tmp_path / "plugins"
     write_plugin_file(plugins_dir, "orders", ORDERS_METRIC)
     write_plugin_file(plugins_dir, "observer", '''
-from crmmetrics import hookimpl
+import dataclasses
+
+from crmmetrics import RunStatus, hookimpl
 
 FINISHED = []
 
 
 @hookimpl
 def crmmetrics_run_finished(run, observations):
-    FINISHED.append((run.id, run.metric_key, run.status, sorted((o.period_label, o.value) for o in observations)))
+    try:
+        run.status = "failed"
+    except dataclasses.FrozenInstanceError:
+        frozen = True
+    else:
+        frozen = False
+    FINISHED.append((
+        type(run).__name__, {type(o).__name__ for o in observations}, frozen, run.status is RunStatus.SUCCESS,
+        run.id, run.metric_key, run.status, sorted((o.period_label, dict(o.dimensions), o.value) for o in observations),
+    ))
 ''')
     write_plugin_file(plugins_dir, "broken_observer", '''
 from crmmetrics import hookimpl
@@ -175,5 +194,8 @@ def crmmetrics_run_finished(run):
     app = App.from_config(config)
     run = app.runner.run_metric("t_orders")
     # The observer saw the run after it was stored (it has an id); the broken one changed nothing.
-    assert app.pm.get_plugin("file:observer").FINISHED == [(run.id, "t_orders", "success", [("current", 3.0), ("previous", 1.0)])]
+    # Frozen copies of what was stored, with the dimensions as a mapping (the total: none).
+    assert app.pm.get_plugin("file:observer").FINISHED == [
+        ("FinishedRun", {"ObservedValue"}, True, True, run.id, "t_orders", "success", [("current", {}, 3.0), ("previous", {}, 1.0)])
+    ]
     assert [(r.id, r.status) for r in app.store.runs("t_orders")] == [(run.id, "success")]

@@ -25,11 +25,12 @@ from scipy import stats
 
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.core.standard import StandardDefault
 from crmmetrics.readers.exporter import Exposition, timestamp
 from crmmetrics.readers.outlook import MIN_EARLIER_PERIODS, TO_DATE_TOLERANCE, OutlookCache
 from crmmetrics.readers.scorecard import build_scorecard
 from crmmetrics.serve.server import make_server
-from crmmetrics.store.standards import StandardDefault, record_defaults
+from crmmetrics.store.standards import record_defaults
 from crmmetrics.store.store import Observation, Run, Store
 from test_page import DomParser, chromium
 

@@ -137,7 +137,7 @@ def test_a_run_another_live_process_is_computing_is_left_alone(setup):
 def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
     from crmmetrics.core.periods import utcnow
     from crmmetrics.readers.exporter import Exposition
-    from crmmetrics.store.store import INTERRUPTED, Run, Store
+    from crmmetrics.store.store import Run, Store
 
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     try:
@@ -145,7 +145,7 @@ def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
         body = Exposition(store).body().decode()
         assert 'crmmetrics_run_up{metric="t_x"' not in body  # a run still computing has no outcome yet
         assert store.mark_interrupted([run], "interrupted: test") == [run]
-        assert store.runs("t_x")[0].status == INTERRUPTED
+        assert store.runs("t_x")[0].status == "interrupted"
         body = Exposition(store).body().decode()
         assert 'crmmetrics_run_up{metric="t_x",plugin="p"} 0.0' in body
         assert 'crmmetrics_run_failures_total{metric="t_x",plugin="p"} 1.0' in body
@@ -162,15 +162,16 @@ def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(bac
 
     from sqlalchemy import select
 
-    from crmmetrics.store.store import RUNNING, SUCCESS, CustomerValue, Run, Store
+    from crmmetrics.core.vocabulary import RunStatus
+    from crmmetrics.store.store import CustomerValue, Run, Store
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}" if backend == "sqlite" else request.getfixturevalue("fresh_pg_db")
     store = Store(url)
 
     def finish(rows, finished_at):
         run = store.start_run(Run(metric_key="vc_clv_bgnbd_gg", plugin="value_creation", started_at=finished_at,
-                                  status=RUNNING, period="month"))
-        run.finished_at, run.status = finished_at, SUCCESS
+                                  status=RunStatus.RUNNING, period="month"))
+        run.finished_at, run.status = finished_at, RunStatus.SUCCESS
         return store.finish_run(run, [], rows)
 
     def stored():

@@ -10,10 +10,10 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from crmmetrics.core.standard import Standard, StandardDefault
 from crmmetrics.readers.display import format_value
 from crmmetrics.readers.exporter import Exposition
 from crmmetrics.readers.scorecard import change_ratio, evaluate, kpi_score, kpi_status, weighted_mean
-from crmmetrics.store.standards import Standard, StandardDefault
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store
 from crmmetrics.testing import render_exposition
 from support.scorecard_scenario import build_scenario

@@ -13,22 +13,24 @@ from click.testing import CliRunner
 from crmmetrics.cli import cli
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
+from crmmetrics.compute.standard_defaults import collect_defaults
 from crmmetrics.core.errors import PluginError
 from crmmetrics.core.periods import utcnow
 from crmmetrics.core.resources import config_dir
-from crmmetrics.store.standards import (
+from crmmetrics.core.standard import (
     ADMIN,
     DEFAULT,
     AdminStandard,
-    StandardChange,
     StandardDefault,
-    apply_admin_standards,
     check_against,
-    collect_defaults,
     format_key,
-    load_standards_file,
     parse_key,
     parse_target,
+)
+from crmmetrics.core.standards_file import load_standards_file
+from crmmetrics.store.standards import (
+    StandardChange,
+    apply_admin_standards,
     record_defaults,
     resolve,
     standard_history,

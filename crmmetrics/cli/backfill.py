@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.vocabulary import RunStatus
 from . import cli
 from .core import _app, _progress, config_option
 
@@ -70,7 +71,7 @@ def backfill(config_path: str | None, metrics: tuple[str, ...], start: str, end:
     finally:
         if bar:
             bar[0].stop()
-    failed = [run for run in runs if run.status != "success"]
+    failed = [run for run in runs if run.status != RunStatus.SUCCESS]
     click.echo(f"crmmetrics: stored {len(runs) - len(failed)} of {len(runs)} periods", err=True)
     for run in failed:
         click.echo(f"  {run.metric_key}: {run.error}", err=True)
@@ -94,7 +95,7 @@ def backfill_demo(app, months: int) -> None:
     finally:
         if bar:
             bar[0].stop()
-    failed = sum(run.status != "success" for run in runs)
+    failed = sum(run.status != RunStatus.SUCCESS for run in runs)
     click.echo(f"crmmetrics: stored {len(runs) - failed} of {len(runs)} past periods" + (f" ({failed} failed, see the log)" if failed else ""), err=True)
 
 

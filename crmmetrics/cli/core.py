@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.core.periods import PERIOD_HELP, is_valid_period
 from . import cli
 
@@ -179,7 +180,7 @@ def demo(directory: str, customers: int, seed: int, host: str | None, port: int 
                 bar[0].stop()
     app = _app(str(config_path))
     runs = run_metrics(app)
-    failed = [run for run in runs if run.status != "success"]
+    failed = [run for run in runs if run.status != RunStatus.SUCCESS]
     click.echo(f"crmmetrics: computed {len(runs) - len(failed)} of {len(runs)} metrics into {target / 'store.sqlite'}", err=True)
     for run in failed:
         click.echo(f"  {run.metric_key}: {run.error}", err=True)
@@ -230,12 +231,12 @@ def run(config_path: str | None, metrics: tuple[str, ...], as_json: bool, as_of:
         click.echo(json.dumps([_run_json(run, details[run.id]) for run in runs], indent=2))
     else:
         for run in runs:
-            status = run.status if run.status == "success" else f"FAILED: {run.error}"
-            current = details[run.id].get("current")
+            status = run.status if run.status == RunStatus.SUCCESS else f"FAILED: {run.error}"
+            current = details[run.id].get(PeriodLabel.CURRENT)
             period = current.describe() if current else ""
             missing = "".join(f"  {label}: no data ({p.reason})" for label, p in details[run.id].items() if p.reason)
             click.echo(f"{run.metric_key:40} {run.duration_seconds:8.3f}s {run.rows:5d} rows  {period:17} {status}{missing}")
-    if any(run.status != "success" for run in runs):
+    if any(run.status != RunStatus.SUCCESS for run in runs):
         sys.exit(1)
 
 

@@ -49,7 +49,7 @@ def _metrics_and_kpis(config_path: str | None) -> tuple[Registry, set[str]]:
     from crmmetrics.compute.plugins import get_plugin_manager
     from crmmetrics.compute.registry import build_registry
     from crmmetrics.serve.app import App
-    from crmmetrics.store.standards import collect_defaults
+    from crmmetrics.compute.standard_defaults import collect_defaults
 
     config = optional_config(config_path)
     if config is not None:

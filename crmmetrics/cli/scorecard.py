@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 import click
 
 from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.vocabulary import KpiStatus, PeriodLabel
 from . import ImportedDefault, cli
 from .core import _app, config_option
 
 if TYPE_CHECKING:  # the readers are imported by the commands (their --help needs none of them)
     from crmmetrics.readers.scorecard import Coverage, Kpi, Scorecard
 
-STATUS_STYLES = {"green": "green", "amber": "yellow", "red": "red", None: "dim"}
-STATUS_MARKS = {"green": "●", "amber": "◐", "red": "○", None: "·"}
+STATUS_STYLES = {KpiStatus.GREEN: "green", KpiStatus.AMBER: "yellow", KpiStatus.RED: "red", None: "dim"}
+STATUS_MARKS = {KpiStatus.GREEN: "●", KpiStatus.AMBER: "◐", KpiStatus.RED: "○", None: "·"}
 
 
 def _score(value: float | None) -> str:
@@ -50,7 +51,7 @@ def _kpi_line(kpi: Kpi, outlook=None):
     if kpi.value is None and kpi.missing_reason:
         line.append(f" ({kpi.missing_reason})", style="dim")
     if kpi.period_start is not None and kpi.period_end is not None:
-        line.append(f"  [{Period('current', kpi.period_start, kpi.period_end).describe()}]", style="dim")
+        line.append(f"  [{Period(PeriodLabel.CURRENT, kpi.period_start, kpi.period_end).describe()}]", style="dim")
     if kpi.target is not None:
         line.append(f"  target {format_value(kpi.target, kpi.unit)}", style="dim")
     change = format_change(kpi.change)
@@ -85,9 +86,9 @@ def render_terminal(scorecard: Scorecard, outlook=None) -> None:
     heading.append(f"index {_score(scorecard.index)}{'/100' if scorecard.index is not None else ''}", style="bold")
     heading.append(f" ({scorecard.coverage.describe()})")
     heading.append(f"   target attainment {attainment}   ")
-    heading.append(f"{counts['green']} green ", style="green")
-    heading.append(f"{counts['amber']} amber ", style="yellow")
-    heading.append(f"{counts['red']} red ", style="red")
+    heading.append(f"{counts[KpiStatus.GREEN]} green ", style="green")
+    heading.append(f"{counts[KpiStatus.AMBER]} amber ", style="yellow")
+    heading.append(f"{counts[KpiStatus.RED]} red ", style="red")
     heading.append(f"{counts['no data']} no data", style="dim")
     heading.append(f"   computed {computed}", style="dim")
     console.print(heading)

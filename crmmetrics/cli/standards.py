@@ -22,13 +22,14 @@ from .core import _app, config_option
 # The standards module (and with it the store and SQLModel) is imported by the commands that use
 # it: `crmmetrics standards --help` needs none of it.
 if TYPE_CHECKING:
-    from crmmetrics.store.standards import Standard, StandardChange, StandardDefault
+    from crmmetrics.core.standard import Standard, StandardDefault
+    from crmmetrics.store.standards import StandardChange
 
 by_option = click.option("--by", metavar="NAME", help="Who makes the change (default: $CRMMETRICS_USER, else the OS user).")
 
 
 def _standard_json(standard: Standard, titles: dict[str, str]) -> dict[str, Any]:
-    from crmmetrics.store.standards import describe_target
+    from crmmetrics.core.standard import describe_target
 
     spec = standard.spec
     return {
@@ -51,7 +52,7 @@ def _standard_json(standard: Standard, titles: dict[str, str]) -> dict[str, Any]
 
 
 def _describe(spec: StandardDefault) -> str:
-    from crmmetrics.store.standards import describe_target
+    from crmmetrics.core.standard import describe_target
 
     target = describe_target(spec)
     text = f"target {target:g}" if isinstance(target, float) else f"target {target}"
@@ -62,7 +63,7 @@ def _describe(spec: StandardDefault) -> str:
 
 
 def _key(text: str) -> tuple[str, dict[str, str]]:
-    from crmmetrics.store.standards import parse_key
+    from crmmetrics.core.standard import parse_key
 
     try:
         return parse_key(text)
@@ -80,7 +81,8 @@ def standards() -> None:
 @config_option
 def standards_list(as_json: bool, config_path: str | None) -> None:
     """List the standards in force (the admin's, else the plugins' defaults)."""
-    from crmmetrics.store.standards import DEFAULT, standards_in_force
+    from crmmetrics.core.standard import DEFAULT
+    from crmmetrics.store.standards import standards_in_force
 
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
@@ -126,18 +128,16 @@ def standards_set(
     --target, --red and --green.
     """
     from crmmetrics.serve.app import check_config
-    from crmmetrics.store.standards import (
+    from crmmetrics.core.standard import (
         AdminStandard,
         StandardDefault,
-        apply_admin_standards,
-        current_user,
         direction_problem,
         format_key,
         parse_number,
         parse_target,
-        to_naive_utc,
-        validate_admin_standards,
     )
+    from crmmetrics.core.standards_file import to_naive_utc
+    from crmmetrics.store.standards import apply_admin_standards, current_user, validate_admin_standards
 
     metric, dimensions = _key(key)
     values: dict[str, Any] = {}
@@ -196,7 +196,9 @@ def in_force_without_writing(app: Any) -> dict[str, Any]:
     """The standards in force by key, read without writing: the store's (if it exists yet), and
     for keys it has none the plugins' defaults that opening it for writing will record. A
     refused edit then leaves the store as it was (or absent)."""
-    from crmmetrics.store.standards import collect_defaults, format_key, standards_in_force
+    from crmmetrics.compute.standard_defaults import collect_defaults
+    from crmmetrics.core.standard import format_key
+    from crmmetrics.store.standards import standards_in_force
 
     try:
         stored = {s.key: s for s in standards_in_force(app.reader_store)}
@@ -214,7 +216,8 @@ def in_force_without_writing(app: Any) -> dict[str, Any]:
 def standards_import(file: str, by: str | None, config_path: str | None) -> None:
     """Import the standards of FILE (e.g. config/standards.toml): all of them or none."""
     from crmmetrics.serve.app import check_config
-    from crmmetrics.store.standards import apply_admin_standards, current_user, load_standards_file, validate_admin_standards
+    from crmmetrics.core.standards_file import load_standards_file
+    from crmmetrics.store.standards import apply_admin_standards, current_user, validate_admin_standards
 
     app = _app(config_path)
     wanted = load_standards_file(file, app.registry)
@@ -231,7 +234,8 @@ def standards_import(file: str, by: str | None, config_path: str | None) -> None
 @config_option
 def standards_export(output: str | None, config_path: str | None) -> None:
     """Write the standards in force as a standards file (importable with 'standards import')."""
-    from crmmetrics.store.standards import dump_standards_file, standards_in_force
+    from crmmetrics.core.standards_file import dump_standards_file
+    from crmmetrics.store.standards import standards_in_force
 
     app = _app(config_path)
     titles = {d.key: d.name for d in app.registry}
@@ -244,7 +248,7 @@ def standards_export(output: str | None, config_path: str | None) -> None:
 
 
 def _change_json(change: StandardChange) -> dict[str, Any]:
-    from crmmetrics.store.standards import describe_target
+    from crmmetrics.core.standard import describe_target
 
     spec = change.spec()
     return {
@@ -271,7 +275,8 @@ def _change_json(change: StandardChange) -> dict[str, Any]:
 @config_option
 def standards_history(key: str, as_json: bool, config_path: str | None) -> None:
     """Every change of the standard of KEY, oldest first: what, who, when, from when."""
-    from crmmetrics.store.standards import format_key, standard_history
+    from crmmetrics.core.standard import format_key
+    from crmmetrics.store.standards import standard_history
 
     metric, dimensions = _key(key)
     app = _app(config_path)

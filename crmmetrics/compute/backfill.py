@@ -31,7 +31,17 @@ from typing import Any
 from sqlalchemy import select
 
 from crmmetrics.core.definitions import RunCache
-from crmmetrics.core.periods import CALENDAR, TO_DATE, _calendar_start, _months_back, _UNIT_MONTHS, reporting_periods, to_naive_utc, trailing_days
+from crmmetrics.core.periods import (
+    CALENDAR,
+    TO_DATE,
+    _UNIT_MONTHS,
+    _calendar_start,
+    _months_back,
+    reporting_periods,
+    to_naive_utc,
+    trailing_days,
+)
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.store.store import Observation, Run
 from .runner import Runner
 
@@ -67,7 +77,7 @@ def stored_periods(runner: Runner, key: str) -> set[tuple[datetime, datetime]]:
     statement = (
         select(columns.period_start, columns.period_end)
         .join(Run.__table__, Run.__table__.c.id == columns.run_id)
-        .where(columns.metric_key == key, columns.period_label == "current", Run.__table__.c.status == "success")
+        .where(columns.metric_key == key, columns.period_label == PeriodLabel.CURRENT, Run.__table__.c.status == RunStatus.SUCCESS)
         .distinct()
     )
     with runner.store.engine.connect() as connection:

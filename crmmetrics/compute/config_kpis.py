@@ -406,7 +406,7 @@ def default_standard(key: str, section: KpiSection, registry: Any) -> Any:
     field (``standard.red: ...``). Read as a ``[standards.KEY]`` table of the standards file is."""
     if section.standard is None:
         return None
-    from crmmetrics.store.standards import parse_standard
+    from crmmetrics.core.standards_file import parse_standard
 
     if "valid_from" in section.standard:
         raise ValueError("standard.valid_from: a default standard applies from when it is recorded; "

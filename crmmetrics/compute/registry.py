@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import pluggy
 
 from crmmetrics.core.definitions import RESERVED_LABELS, MetricDefinition
 from crmmetrics.core.errors import ConfigError, PluginError
+from crmmetrics.core.hookspecs import LoadedMetrics, MetricLookup
 from .plugins import call_each
 
 if TYPE_CHECKING:
@@ -18,26 +19,15 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Registry:
+class Registry(MetricLookup):
     """Metric definitions by key, and which plugin contributed each."""
 
     metrics: dict[str, MetricDefinition] = field(default_factory=dict)
     plugin_of: dict[str, str] = field(default_factory=dict)
 
-    def __iter__(self) -> Iterator[MetricDefinition]:
-        return iter(self.metrics.values())
-
-    def __len__(self) -> int:
-        return len(self.metrics)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.metrics
-
-    def get(self, key: str) -> MetricDefinition:
-        try:
-            return self.metrics[key]
-        except KeyError:
-            raise KeyError(f"unknown metric {key!r}") from None
+    def for_plugins(self) -> LoadedMetrics:
+        """A frozen copy for ``crmmetrics_validate_config``."""
+        return LoadedMetrics(metrics=MappingProxyType(dict(self.metrics)), plugin_of=MappingProxyType(dict(self.plugin_of)))
 
     def add(self, definition: MetricDefinition, plugin: str) -> None:
         if not isinstance(definition, MetricDefinition):

@@ -37,7 +37,8 @@ from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Result
 from crmmetrics.core.errors import MetricError
 from crmmetrics.core.inputs import missing_reason, source_fingerprint
 from crmmetrics.core.periods import reporting_periods, to_naive_utc, utcnow
-from crmmetrics.store.store import FAILED, INTERRUPTED, RUNNING, SUCCESS, Observation, Run, Store, dimensions_key
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
+from crmmetrics.store.store import Observation, Run, Store, dimensions_key
 from .registry import Registry
 
 log = logging.getLogger("crmmetrics.runner")
@@ -224,7 +225,7 @@ class Runner:
                         run_cache=run_cache,
                     )
                     results.append((period, normalise(definition, definition.compute(ctx))))
-                    if period.label == "current":
+                    if period.label == PeriodLabel.CURRENT:
                         customer_values = ctx.customer_values
             outcome.results, outcome.customer_values, outcome.missing = results, customer_values, missing
         except BaseException as exc:  # noqa: BLE001 - a plugin's failure is recorded, not raised
@@ -253,7 +254,7 @@ class Runner:
         # Recorded before computing: a process killed mid-run leaves a visible ``running`` run
         # (marked ``interrupted`` at the next start), never a silent gap.
         run = self.store.start_run(
-            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RUNNING, period=settings.period, owner=process_owner()),
+            Run(metric_key=key, plugin=plugin, started_at=utcnow(), status=RunStatus.RUNNING, period=settings.period, owner=process_owner()),
             backfilled=reporting_periods(settings.period, as_of)[0] if backfill else None,
         )
         clock = time.perf_counter()
@@ -266,13 +267,13 @@ class Runner:
         worker.start()
         worker.join(settings.timeout_seconds)
         duration = time.perf_counter() - clock
-        run.finished_at, run.duration_seconds, run.status = utcnow(), duration, SUCCESS
+        run.finished_at, run.duration_seconds, run.status = utcnow(), duration, RunStatus.SUCCESS
         observations: list[Observation] = []
         if worker.is_alive():
-            run.status, run.error = FAILED, f"timed out after {settings.timeout_seconds:g}s"
+            run.status, run.error = RunStatus.FAILED, f"timed out after {settings.timeout_seconds:g}s"
         elif outcome.error is not None:
             # Stored and exported: a URL with its password in an exception must not leak there.
-            run.status, run.error = FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
+            run.status, run.error = RunStatus.FAILED, redact_text(f"{type(outcome.error).__name__}: {outcome.error}")
         else:
             for period, results in outcome.results or []:
                 for result in results:
@@ -289,15 +290,15 @@ class Runner:
                         )
                     )
             run.rows = len(observations)
-            run.previous_fingerprint = (outcome.fingerprints or {}).get("previous")
-            run.current_fingerprint = (outcome.fingerprints or {}).get("current")
-        ok = run.status == SUCCESS
+            run.previous_fingerprint = (outcome.fingerprints or {}).get(PeriodLabel.PREVIOUS)
+            run.current_fingerprint = (outcome.fingerprints or {}).get(PeriodLabel.CURRENT)
+        ok = run.status == RunStatus.SUCCESS
         missing = outcome.missing if ok else None
         run = self.store.finish_run(
             run, observations, outcome.customer_values if ok else (), missing, [] if worker.is_alive() else outcome.model_fits or [],
             backfilled=backfill,
         )
-        level = logging.INFO if run.status == SUCCESS else logging.WARNING
+        level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
         log.log(
             level,
             "run metric=%s status=%s duration=%.3fs rows=%d%s%s",
@@ -320,7 +321,7 @@ class Runner:
         )
         if self.pm is not None and not backfill:  # observers hear of live runs, not of history being filled in
             try:
-                self.pm.hook.crmmetrics_run_finished(run=run, observations=observations)
+                self.pm.hook.crmmetrics_run_finished(run=run.for_plugins(), observations=tuple(o.for_plugins() for o in observations))
             except Exception:  # an observer's bug must not undo or fail a stored run
                 log.exception("a crmmetrics_run_finished hook failed for run %s", run.id)
         return run
@@ -343,8 +344,8 @@ class Runner:
         marked = self.store.mark_interrupted(dead, "interrupted: the process computing it stopped before the run finished")
         for run in marked:
             log.warning(
-                "run metric=%s status=%s started_at=%s (run %s)", run.metric_key, INTERRUPTED, run.started_at, run.id,
-                extra={"metric": run.metric_key, "plugin": run.plugin, "status": INTERRUPTED, "run_id": run.id},
+                "run metric=%s status=%s started_at=%s (run %s)", run.metric_key, RunStatus.INTERRUPTED, run.started_at, run.id,
+                extra={"metric": run.metric_key, "plugin": run.plugin, "status": RunStatus.INTERRUPTED, "run_id": run.id},
             )
         return marked
 

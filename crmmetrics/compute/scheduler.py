@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection, make_url
 from crmmetrics.core.config import Config
 from crmmetrics.core.definitions import RunCache, Schedule, parse_duration
 from crmmetrics.core.errors import StoreError
+from crmmetrics.core.vocabulary import RunStatus
 from crmmetrics.store.store import Run, Store
 from .health import ServiceHealth, one_line, store_failure_reason
 from .runner import Runner
@@ -115,7 +116,7 @@ def scheduled_run(runner: Runner, key: str, health: ServiceHealth, window: RunWi
         return None
     if health.store_answered():
         log.info("store answers again: scheduled runs are stored")
-    health.source_answered(run.status == "success" or source_answers(runner))
+    health.source_answered(run.status == RunStatus.SUCCESS or source_answers(runner))
     return run
 
 

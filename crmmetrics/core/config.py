@@ -34,10 +34,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .definitions import KEY_PATTERN, RESERVED_LABELS, UNITS, MetricDefinition, Schedule, parse_duration
 from .errors import ConfigError
+from .hookspecs import PluginConfig, ServiceSettings
 from .inputs import Need
 from .periods import PERIOD_HELP, is_valid_period
 from .vocabulary import Direction, Perspective, Process, ValueLens
@@ -429,6 +431,32 @@ class Config:
                 parse_duration(section.timeout).total_seconds() if section.timeout else definition.timeout_seconds
             ),
             params=params,
+        )
+
+    def for_plugins(self, definitions: Iterable[MetricDefinition]) -> PluginConfig:
+        """A frozen copy for ``crmmetrics_validate_config``, with the settings of ``definitions``
+        (a metric whose parameters do not coerce is left out: that problem is reported already)."""
+        settings = {}
+        for definition in definitions:
+            try:
+                settings[definition.key] = self.metric_settings(definition)
+            except ValueError:
+                continue
+        service = self.service
+        return PluginConfig(
+            path=self.path,
+            source_url=self.source_url,
+            store_url=self.store_url,
+            service=ServiceSettings(
+                host=service.host,
+                port=service.port,
+                timezone=service.timezone,
+                plugins_dir=self.plugins_dir,
+                as_of=service.as_of,
+                misfire_grace=service.misfire_grace,
+                currency=service.currency,
+            ),
+            settings=MappingProxyType(settings),
         )
 
     def validate_against(self, registry: Any) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from .vocabulary import PeriodLabel
+
 
 CALENDAR = ("month", "quarter", "year")
 TO_DATE = ("month_to_date", "quarter_to_date", "year_to_date")
@@ -23,7 +25,7 @@ PERIOD_HELP = f"month, quarter, year, month_to_date, quarter_to_date, year_to_da
 class Period:
     """A half-open reporting window ``[start, end)`` with a label ``current`` or ``previous``."""
 
-    label: str
+    label: str  # a PeriodLabel
     start: datetime
     end: datetime
 
@@ -117,7 +119,7 @@ def reporting_periods(spec: str, as_of: datetime) -> tuple[Period, Period]:
         months = _UNIT_MONTHS[spec]
         end = _calendar_start(as_of, spec)
         start = _months_back(end, months)
-        return Period("current", start, end), Period("previous", _months_back(start, months), start)
+        return Period(PeriodLabel.CURRENT, start, end), Period(PeriodLabel.PREVIOUS, _months_back(start, months), start)
     if spec in TO_DATE:
         unit = spec.removesuffix("_to_date")
         start = _calendar_start(as_of, unit)
@@ -126,9 +128,9 @@ def reporting_periods(spec: str, as_of: datetime) -> tuple[Period, Period]:
         # day and time, or to its end when it has no such day (as of 31 March: all of February).
         prev_start = _months_back(start, months)
         prev_end = min(_same_moment_months_back(as_of, months), start)
-        return Period("current", start, as_of), Period("previous", prev_start, prev_end)
+        return Period(PeriodLabel.CURRENT, start, as_of), Period(PeriodLabel.PREVIOUS, prev_start, prev_end)
     match = _TRAILING.match(spec)
     if not match or not 1 <= int(match.group(1)) <= MAX_TRAILING_DAYS:
         raise ValueError(f"unknown period {spec!r}: expected {PERIOD_HELP}")
     length = timedelta(days=int(match.group(1)))
-    return Period("current", as_of - length, as_of), Period("previous", as_of - 2 * length, as_of - length)
+    return Period(PeriodLabel.CURRENT, as_of - length, as_of), Period(PeriodLabel.PREVIOUS, as_of - 2 * length, as_of - length)

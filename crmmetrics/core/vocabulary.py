@@ -83,3 +83,35 @@ class Direction(StrEnum):
 
     HIGHER_IS_BETTER = "higher_is_better"
     LOWER_IS_BETTER = "lower_is_better"
+
+
+# The words crmmetrics itself uses for its runs, periods and KPIs. Their values are what the
+# store holds, what JSON and logs say and what the Prometheus labels carry: a StrEnum member
+# compares equal to, and formats as, its text.
+
+
+class RunStatus(StrEnum):
+    """Where a run of a metric is: running, then success or failed (a time-out is a failure
+    whose error says so); interrupted if its process died while it ran."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class PeriodLabel(StrEnum):
+    """Which of the two reporting periods every metric is computed for."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+
+
+class KpiStatus(StrEnum):
+    """A KPI's status under its standard. A KPI without a current value has no status (None,
+    never a colour); ``NO_DATA`` is only the label under which such KPIs are counted."""
+
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+    NO_DATA = "no_data"

@@ -35,8 +35,8 @@ from typing import Any
 
 from crmmetrics.core.config import Config
 from crmmetrics.core.definitions import MetricDefinition, Schedule, parse_duration
-from crmmetrics.core.vocabulary import Direction
-from crmmetrics.store.standards import Standard, describe_target
+from crmmetrics.core.standard import Standard, describe_target
+from crmmetrics.core.vocabulary import Direction, PeriodLabel
 from .dashboards import HEALTH_UID, process_uid
 from .display import format_value
 from .families import (
@@ -101,7 +101,7 @@ def _either(selectors: list[str]) -> str:
 def _judged_values(definition: MetricDefinition, standard: Standard) -> str:
     """The current values a standard may judge: its dimension values, or the metric's total and
     breakdown for a whole-metric standard (the status decides which of them it judges)."""
-    matchers = _matchers(definition.key, standard.dimensions, {"period": "current"})
+    matchers = _matchers(definition.key, standard.dimensions, {"period": PeriodLabel.CURRENT})
     names = [value_family(definition.unit, definition.dimensions)] if standard.dimensions else [value_family(definition.unit)]
     if definition.dimensions and not standard.dimensions:
         names.append(value_family(definition.unit, definition.dimensions))

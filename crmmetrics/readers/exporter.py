@@ -56,6 +56,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS
+from crmmetrics.core.vocabulary import RunStatus
 from crmmetrics.store.standards import standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store
 from . import exposition_format
@@ -214,7 +215,7 @@ class StoreCollector:
             duration.add_metric(label_values, health.last_duration_seconds)
             if health.last_success_at is not None:
                 success.add_metric(label_values, timestamp(health.last_success_at))
-            up.add_metric(label_values, 1.0 if health.last_status == "success" else 0.0)
+            up.add_metric(label_values, 1.0 if health.last_status == RunStatus.SUCCESS else 0.0)
             failures.add_metric(label_values, health.failures)
             runs.add_metric(label_values, health.runs)
         yield from (duration, success, up, failures, runs)

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from crmmetrics.core.vocabulary import Direction
+from crmmetrics.core.vocabulary import Direction, KpiStatus
 from .scorecard import kpi_status
 
 __all__ = [
@@ -427,7 +427,7 @@ def status_probabilities(forecast: Forecast, red: float, green: float) -> dict[s
     """
     if red == green:
         raise ValueError("red and green thresholds must differ")
-    probabilities = {"green": 0.0, "amber": 0.0, "red": 0.0}
+    probabilities = {KpiStatus.GREEN: 0.0, KpiStatus.AMBER: 0.0, KpiStatus.RED: 0.0}
     distribution = forecast.distribution()
     if distribution is None:
         probabilities[kpi_status(forecast.value, red, green)] = 1.0

@@ -29,6 +29,7 @@ from prometheus_client.samples import Sample
 from sqlalchemy import func, or_, select
 
 from crmmetrics.core.periods import CALENDAR
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.store.standards import resolve, _all_changes
 from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store, dimensions_key
 from .exporter import info_families, timestamp, value_families
@@ -52,7 +53,7 @@ class Snapshot:
         """Dimensions key (crmmetrics.store.store.dimensions_key) -> the current period's value."""
         values: dict[str, float | None] = {}
         for observation in self.observations:
-            if observation.period_label == "current":
+            if observation.period_label == PeriodLabel.CURRENT:
                 values.setdefault(observation.dimensions_key, observation.value)
         return values
 
@@ -64,14 +65,14 @@ def history_snapshots(
     obs = Observation.__table__.c
     runs = Run.__table__.c
     backfilled = select(BackfilledRun.run_id)
-    latest_live = select(func.max(runs.id)).where(runs.status == "success", runs.id.not_in(backfilled)).group_by(runs.metric_key)
+    latest_live = select(func.max(runs.id)).where(runs.status == RunStatus.SUCCESS, runs.id.not_in(backfilled)).group_by(runs.metric_key)
     if keys is not None:
         keys = list(keys)
         latest_live = latest_live.where(runs.metric_key.in_(keys))  # the metrics asked for only, by their index
     newest = (
         select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
         .join(Run.__table__, runs.id == obs.run_id)
-        .where(obs.period_label == "current", runs.status == "success")
+        .where(obs.period_label == PeriodLabel.CURRENT, runs.status == RunStatus.SUCCESS)
         # A live run of a to-date or trailing period ends at its own run time: of those only
         # the latest counts, or the history would get a point per scheduled run.
         .where(or_(runs.period.in_(CALENDAR), runs.id.in_(backfilled), runs.id.in_(latest_live)))
@@ -107,7 +108,7 @@ def history_snapshots(
         by_run[run_id].append(LatestObservation(key, decoded[dimensions], label, first, last, value, computed_at, reason, dimensions))
     snapshots = []
     for run_id, observations in by_run.items():
-        current = next((o for o in observations if o.period_label == "current"), observations[0])
+        current = next((o for o in observations if o.period_label == PeriodLabel.CURRENT), observations[0])
         snapshots.append(Snapshot(current.metric_key, run_id, current.period_start, current.period_end, observations))
     snapshots.sort(key=lambda s: (s.period_end, s.metric_key))
     return snapshots
@@ -187,7 +188,7 @@ def export_openmetrics(store: Store, snapshots: Iterable[Snapshot]) -> str:
 def _rows(snapshots: Iterable[Snapshot]) -> Iterator[dict]:
     for snapshot in snapshots:
         for o in snapshot.observations:
-            if o.period_label != "current":
+            if o.period_label != PeriodLabel.CURRENT:
                 continue
             yield {
                 "metric": o.metric_key,

@@ -17,7 +17,7 @@ from html import escape
 from typing import Any
 
 from crmmetrics.core.periods import Period, utcnow
-from crmmetrics.core.vocabulary import Perspective, Process
+from crmmetrics.core.vocabulary import KpiStatus, PeriodLabel, Perspective, Process
 from crmmetrics.store.standards import standard_history, standards_in_force
 from crmmetrics.store.store import Store
 from .history import Snapshot, history_snapshots
@@ -49,7 +49,7 @@ svg.spark { display:block; width:100%; height:22px; margin-top:3px; }
 @media (max-width:600px) { main { padding:12px; } header { padding:12px; } .kpi-page section { padding:10px; } }
 """
 
-BAND_COLOURS = {"red": "#fbe3e4", "amber": "#fdf1d3", "green": "#dcf1e1"}
+BAND_COLOURS = {KpiStatus.RED: "#fbe3e4", KpiStatus.AMBER: "#fdf1d3", KpiStatus.GREEN: "#dcf1e1"}
 
 
 def _segments(values: Sequence[float | None], point: Callable[[int, float], str]) -> list[str]:
@@ -112,8 +112,8 @@ def history_chart(periods: Sequence[Period], lines: Sequence[tuple[str, Sequence
     if red is not None and green is not None:
         higher_better = green >= red
         bands = (
-            [("green", green, high), ("amber", red, green), ("red", low, red)] if higher_better
-            else [("red", red, high), ("amber", green, red), ("green", low, green)]
+            [(KpiStatus.GREEN, green, high), (KpiStatus.AMBER, red, green), (KpiStatus.RED, low, red)] if higher_better
+            else [(KpiStatus.RED, red, high), (KpiStatus.AMBER, green, red), (KpiStatus.GREEN, low, green)]
         )
         parts.append(f"<g class='bands' data-red='{_fmt(red)}' data-green='{_fmt(green)}'>")
         for name, a, b in bands:
@@ -220,9 +220,9 @@ def sparkline(values: Sequence[float | None], title: str, width: int = 120, heig
 
 def chart_lines(snapshots: Sequence[Snapshot], max_lines: int = 8) -> list[tuple[str, list[float | None]]]:
     """The total per period; a metric reported only by dimension values gets one line per value."""
-    if any(o.period_label == "current" and not o.dimensions for s in snapshots for o in s.observations):
+    if any(o.period_label == PeriodLabel.CURRENT and not o.dimensions for s in snapshots for o in s.observations):
         return [("total", [s.current() for s in snapshots])]
-    combos = sorted({json.dumps(o.dimensions, sort_keys=True) for s in snapshots for o in s.observations if o.period_label == "current"})
+    combos = sorted({json.dumps(o.dimensions, sort_keys=True) for s in snapshots for o in s.observations if o.period_label == PeriodLabel.CURRENT})
     lines = []
     for combo in combos[:max_lines]:
         dims = json.loads(combo)
@@ -329,7 +329,7 @@ def kpi_page(store: Store, key: str, outlook_cache: Any = None) -> str | None:
     outlook = (outlook_cache or OutlookCache()).build(store, replace(scorecard, kpis=metric_kpis), snapshots, chain=False, partial=True)
     kpis = [k for k in metric_kpis if not k.dimensions]
     target = kpis[0].target if kpis else (standard.spec.target if standard else None)
-    periods = [Period("current", s.period_start, s.period_end) for s in snapshots]
+    periods = [Period(PeriodLabel.CURRENT, s.period_start, s.period_end) for s in snapshots]
     lines = chart_lines(snapshots)
     bands = (standard.spec.red if standard else None, standard.spec.green if standard else None, target)
     title = f"{record.name} per reporting period, in {record.unit}"
@@ -348,11 +348,11 @@ def kpi_page(store: Store, key: str, outlook_cache: Any = None) -> str | None:
         if standard else "<p class='legend'>No standard: no target or thresholds to draw (<code>crmmetrics standards set</code>).</p>"
     )
     # The breakdown of the latest period: one chart per dimension.
-    latest = [o for o in store.latest_observations() if o.metric_key == key and o.period_label == "current"]
+    latest = [o for o in store.latest_observations() if o.metric_key == key and o.period_label == PeriodLabel.CURRENT]
     breakdown_parts = []
     period_text = ""
     if latest:
-        period_text = Period("current", latest[0].period_start, latest[0].period_end).describe()
+        period_text = Period(PeriodLabel.CURRENT, latest[0].period_start, latest[0].period_end).describe()
     for dimension in json.loads(record.dimensions):
         grouped: dict[str, list[float | None]] = defaultdict(list)
         for o in latest:

@@ -53,6 +53,7 @@ from threadpoolctl import ThreadpoolController
 
 from crmmetrics.core.definitions import EXPORT_UNITS
 from crmmetrics.core.periods import TO_DATE, Period, _calendar_start, _months_back, trailing_days
+from crmmetrics.core.vocabulary import PeriodLabel
 from crmmetrics.store.store import Store, dimensions_key
 from . import anomaly
 from .families import (
@@ -242,7 +243,7 @@ def _calendar_snapshots(snapshots: Sequence[Any]) -> tuple[list[Any], list[Perio
     """The snapshots of a metric's history on complete calendar periods, and those periods."""
     # a to-date or trailing window is not one of a series of whole periods
     kept = [s for s in snapshots if calendar_unit(s.period_start, s.period_end) is not None]
-    return kept, [Period("current", s.period_start, s.period_end) for s in kept]
+    return kept, [Period(PeriodLabel.CURRENT, s.period_start, s.period_end) for s in kept]
 
 
 def _series(snapshots: Sequence[Any], dimensions: str,
@@ -269,12 +270,12 @@ def _to_date_windows(spec: str, start: datetime, now: datetime) -> tuple[Period,
     (newest first, up to MAX_HISTORY) the window of run times around the same point and the window
     before its end, both TO_DATE_TOLERANCE of that period wide."""
     months = _UNIT_MONTHS[spec.removesuffix("_to_date")]
-    running = Period("current", start, _months_ahead(start, months))
+    running = Period(PeriodLabel.CURRENT, start, _months_ahead(start, months))
     elapsed = (now - start) / (running.end - start)
     windows = []
     end = start
     for _ in range(MAX_HISTORY):
-        earlier = Period("current", _months_back(end, months), end)
+        earlier = Period(PeriodLabel.CURRENT, _months_back(end, months), end)
         length = earlier.end - earlier.start
         windows.append((earlier, earlier.start + elapsed * length, earlier.end - TO_DATE_TOLERANCE * length))
         end = earlier.start
@@ -333,7 +334,7 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None], to
         start = max(start, first)
         while start < kpi.period_end:
             end = _months_ahead(start, months)
-            periods.append(Period("current", start, end))
+            periods.append(Period(PeriodLabel.CURRENT, start, end))
             values.append(stored.get(start))
             start = end
     else:
@@ -371,7 +372,7 @@ def _kpi_outlook(kpi: Kpi, periods: list[Period], values: list[float | None], to
             spec = kpi.standard.spec
             pace = pacing(forecast, spec.red, spec.green)
             months = _UNIT_MONTHS[unit]
-            forecast_period = Period("current", kpi.period_end, _months_ahead(kpi.period_end, months))
+            forecast_period = Period(PeriodLabel.CURRENT, kpi.period_end, _months_ahead(kpi.period_end, months))
         except InsufficientHistory as exc:
             reason = f"no forecast: {exc}"
     # anomaly of the latest period, and every flagged one
@@ -629,7 +630,7 @@ class OutlookCache:
             units: dict[str, list[float | None]] = {}
             for i, snapshot in enumerate(s for s in snapshots if calendar_unit(s.period_start, s.period_end)):
                 for o in snapshot.observations:
-                    if o.period_label == "current" and len(o.dimensions) == 1 and next(iter(o.dimensions)) in unit_dims:
+                    if o.period_label == PeriodLabel.CURRENT and len(o.dimensions) == 1 and next(iter(o.dimensions)) in unit_dims:
                         units.setdefault(next(iter(o.dimensions.values())), [None] * len(periods))[i] = o.value
             if units:
                 by_unit[key] = {u: (periods, v) for u, v in units.items()}

@@ -17,12 +17,12 @@ from html import escape
 from urllib.parse import quote
 
 from crmmetrics.core.periods import Period, utcnow
-from crmmetrics.core.vocabulary import Direction, Perspective, Process
+from crmmetrics.core.vocabulary import Direction, KpiStatus, PeriodLabel, Perspective, Process
 from crmmetrics.store.store import LatestObservation, Store
 from .display import change_is_good, format_change, format_value
 from .scorecard import Coverage, Kpi, Scorecard, build_scorecard
 
-STATUS_TITLES = {"green": "green", "amber": "amber", "red": "red", None: "no data"}
+STATUS_TITLES = {KpiStatus.GREEN: "green", KpiStatus.AMBER: "amber", KpiStatus.RED: "red", None: "no data"}
 
 _CSS = """
 :root { --green:#1a7f37; --amber:#b07d00; --red:#c62a2f; --grey:#8a94a0; --ink:#1d2430;
@@ -133,7 +133,7 @@ def _period_text(start: datetime | None, end: datetime | None) -> str:
     """The period a value covers, as a ``<span class='kpi-period'>`` with ISO bounds."""
     if start is None or end is None:
         return ""
-    period = Period("current", start, end)
+    period = Period(PeriodLabel.CURRENT, start, end)
     return (
         f"<span class='kpi-period' data-period-start='{start.isoformat()}Z' data-period-end='{end.isoformat()}Z' "
         f"title='from {start.isoformat()}Z (inclusive) to {end.isoformat()}Z (exclusive)'>{escape(period.describe())}</span>"
@@ -269,7 +269,7 @@ def other_metrics(store: Store, scorecard: Scorecard) -> list[OtherMetric]:
     current: dict[str, list[LatestObservation]] = {}
     periods: dict[str, str] = {}
     for observation in store.latest_observations():
-        if observation.period_label == "current":
+        if observation.period_label == PeriodLabel.CURRENT:
             periods[observation.metric_key] = _period_text(observation.period_start, observation.period_end)
             if observation.value is not None:
                 current.setdefault(observation.metric_key, []).append(observation)

@@ -42,12 +42,13 @@ from datetime import datetime
 from typing import Any
 
 from crmmetrics.core.periods import Period
-from crmmetrics.core.vocabulary import Direction, Perspective, Process
-from crmmetrics.store.standards import Standard, better_or_equal, format_key, standards_in_force
+from crmmetrics.core.standard import Standard, better_or_equal, format_key
+from crmmetrics.core.vocabulary import Direction, KpiStatus, PeriodLabel, Perspective, Process
+from crmmetrics.store.standards import standards_in_force
 from crmmetrics.store.store import LatestObservation, MetricRecord, Store, dimensions_key
 from .values import metric_values
 
-STATUS_VALUES = {"red": 0, "amber": 1, "green": 2}
+STATUS_VALUES = {KpiStatus.RED: 0, KpiStatus.AMBER: 1, KpiStatus.GREEN: 2}
 
 
 def kpi_score(value: float, red: float, green: float) -> float:
@@ -55,14 +56,14 @@ def kpi_score(value: float, red: float, green: float) -> float:
     return min(100.0, max(0.0, 100.0 * (value - red) / (green - red)))
 
 
-def kpi_status(value: float, red: float, green: float) -> str:
+def kpi_status(value: float, red: float, green: float) -> KpiStatus:
     """``green`` at or beyond green, ``red`` at or beyond red, ``amber`` in between."""
     position = (value - red) / (green - red)
     if position >= 1:
-        return "green"
+        return KpiStatus.GREEN
     if position <= 0:
-        return "red"
-    return "amber"
+        return KpiStatus.RED
+    return KpiStatus.AMBER
 
 
 def change_ratio(current: float | None, previous: float | None) -> float | None:
@@ -155,7 +156,7 @@ class Kpi:
 def _period_json(start: datetime | None, end: datetime | None) -> dict[str, str] | None:
     if start is None or end is None:
         return None
-    return Period("current", start, end).to_json()
+    return Period(PeriodLabel.CURRENT, start, end).to_json()
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ class Scorecard:
     def period_of(self, kpi: Kpi) -> Period | None:
         if kpi.period_start is None or kpi.period_end is None:
             return None
-        return Period("current", kpi.period_start, kpi.period_end)
+        return Period(PeriodLabel.CURRENT, kpi.period_start, kpi.period_end)
 
     @property
     def periods(self) -> list[tuple[Period, int]]:
@@ -241,7 +242,7 @@ class Scorecard:
         return [k for k in self.kpis if k.process == process and k.perspective == perspective]
 
     def status_counts(self) -> dict[str, int]:
-        counts = {"green": 0, "amber": 0, "red": 0, "no data": 0}
+        counts = {KpiStatus.GREEN: 0, KpiStatus.AMBER: 0, KpiStatus.RED: 0, "no data": 0}
         for kpi in self.kpis:
             counts[kpi.status or "no data"] += 1
         return counts
@@ -313,10 +314,10 @@ def _metric_kpis(
         # nothing observed: one "no data" row
         rows = judged[standard.key] or [(dimensions_key(standard.dimensions), standard.dimensions)]
         periods = [observed.get(key, {}) for key, _ in rows]
-        with_value = sum(1 for p in periods if p.get("current") and p["current"].value is not None)
+        with_value = sum(1 for p in periods if p.get(PeriodLabel.CURRENT) and p[PeriodLabel.CURRENT].value is not None)
         share = 1.0 / (with_value or len(rows))
         for (canonical, dims), period in zip(rows, periods):
-            current, previous = period.get("current"), period.get("previous")
+            current, previous = period.get(PeriodLabel.CURRENT), period.get(PeriodLabel.PREVIOUS)
             value = current.value if current else None
             before = previous.value if previous else None
             spec = standard.spec

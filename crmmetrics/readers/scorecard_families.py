@@ -13,11 +13,12 @@ from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from crmmetrics.core.definitions import EXPORT_UNITS
+from crmmetrics.core.vocabulary import KpiStatus
 from .families import GaugeFamilies, change_family, score_family, status_family, target_family, threshold_family, weight_family
 from .scorecard import STATUS_VALUES, Kpi, Scorecard
 
 
-STATUS_LABELS = ("green", "amber", "red", "no_data")
+STATUS_LABELS = tuple(KpiStatus)
 
 
 def _kpi_samples(kpi: Kpi, names: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]]) -> list[tuple[str, str, Sample]]:
@@ -134,7 +135,7 @@ def _kpi_counts(scorecard: Scorecard) -> Iterator[Metric]:
     for name, what, keys in levels:
         counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUS_LABELS, 0))
         for kpi in scorecard.kpis:
-            counts[tuple(getattr(kpi, key) for key in keys)][kpi.status or "no_data"] += 1
+            counts[tuple(getattr(kpi, key) for key in keys)][kpi.status or KpiStatus.NO_DATA] += 1
         family = Metric(name, f"KPIs {what} by status (no_data: no current value)", "gauge")
         for group, by_status in sorted(counts.items()):
             for status, count in by_status.items():

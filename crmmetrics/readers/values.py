@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crmmetrics.core.periods import Period
+from crmmetrics.core.vocabulary import PeriodLabel
 from crmmetrics.store.store import LatestObservation, MetricRecord, dimensions_key
 
 
@@ -66,7 +67,7 @@ def metric_values(records: Mapping[str, MetricRecord], observations: Iterable[La
     rows = []
     for (metric, dims), periods in sorted(grouped.items(), key=lambda item: (item[0][0], item[0][1] != "{}", item[0][1])):
         record = records.get(metric)
-        current, previous = periods.get("current"), periods.get("previous")
+        current, previous = periods.get(PeriodLabel.CURRENT), periods.get(PeriodLabel.PREVIOUS)
         any_one = current or previous
         rows.append(
             MetricValue(
@@ -77,9 +78,9 @@ def metric_values(records: Mapping[str, MetricRecord], observations: Iterable[La
                 perspective=record.perspective if record else "",
                 dimensions=any_one.dimensions,
                 value=current.value if current else None,
-                current=Period("current", current.period_start, current.period_end) if current else None,
+                current=Period(PeriodLabel.CURRENT, current.period_start, current.period_end) if current else None,
                 previous_value=previous.value if previous else None,
-                previous=Period("previous", previous.period_start, previous.period_end) if previous else None,
+                previous=Period(PeriodLabel.PREVIOUS, previous.period_start, previous.period_end) if previous else None,
                 computed_at=any_one.computed_at,
                 missing_reason=current.reason if current else None,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import pluggy
 from sqlalchemy.engine import Engine
@@ -15,9 +16,9 @@ from sqlalchemy.engine import Engine
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import Registry, build_registry
 from crmmetrics.compute.runner import Runner
+from crmmetrics.compute.standard_defaults import record_plugin_defaults
 from crmmetrics.core.config import Config
 from crmmetrics.data.source import open_source, warn_if_writable
-from crmmetrics.store.standards import record_plugin_defaults
 from crmmetrics.store.store import Store
 
 
@@ -32,7 +33,7 @@ class App:
         pm = get_plugin_manager(config.plugins_dir)
         registry = build_registry(pm, config)
         config.validate_against(registry)
-        pm.hook.crmmetrics_validate_config(config=config, registry=registry)
+        pm.hook.crmmetrics_validate_config(**validate_config_arguments(config, registry))
         return cls(config=config, pm=pm, registry=registry)
 
     @cached_property
@@ -63,6 +64,12 @@ class App:
         return runner
 
 
+def validate_config_arguments(config: Config, registry: Registry) -> dict[str, Any]:
+    """The arguments of ``crmmetrics_validate_config``: frozen copies, not the config and the
+    registry themselves (a plugin reads them; it cannot change them)."""
+    return {"config": config.for_plugins(registry), "registry": registry.for_plugins()}
+
+
 def check_config(config: Config) -> App:
     """Everything ``config check`` verifies, every problem reported at once; opens no store.
 
@@ -81,10 +88,11 @@ def check_config(config: Config) -> App:
     problems = add_config_kpis(registry, config, pm, check_standards=True)  # a bad [kpis.*] table is left out, reported with the rest
     problems += config.problems_against(registry)
     caller = pm.hook.crmmetrics_validate_config
+    arguments = validate_config_arguments(config, registry)
     for impl in reversed(caller.get_hookimpls()):
         others = [p for p in pm.get_plugins() if p is not impl.plugin]
         try:
-            pm.subset_hook_caller("crmmetrics_validate_config", remove_plugins=others)(config=config, registry=registry)
+            pm.subset_hook_caller("crmmetrics_validate_config", remove_plugins=others)(**arguments)
         except ConfigError as exc:
             problems.append(str(exc))
     for check in (lambda: check_driver(config.store_url, "store"), lambda: problems.extend(_check_source(config, registry))):
@@ -119,7 +127,7 @@ def _check_web_config(config: Config) -> None:
 
 def _check_standards_file(config: Config, registry: Registry) -> None:
     if config.standards_file is not None:
-        from crmmetrics.store.standards import load_standards_file
+        from crmmetrics.core.standards_file import load_standards_file
 
         load_standards_file(config.standards_file, registry)
 

@@ -25,9 +25,10 @@ from crmmetrics.compute.scheduler import claim_leadership, run_until_signalled, 
 from crmmetrics.core.config import Config, load_config
 from crmmetrics.core.definitions import parse_duration
 from crmmetrics.core.errors import ConfigError
+from crmmetrics.core.standards_file import load_standards_file
 from crmmetrics.readers.outlook import SourceUnitPairs
-from crmmetrics.store.standards import apply_admin_standards, current_user, load_standards_file
-from .app import App
+from crmmetrics.store.standards import apply_admin_standards, current_user
+from .app import App, validate_config_arguments
 from .logs import configure_logging
 from .server import LOOPBACK_NAMES, ExporterApp, HTTPService, is_loopback
 from .webconfig import WebConfigFile
@@ -159,7 +160,7 @@ class Service:
             raise ConfigError(f"{new.path}: {', '.join(changed)} changed: restart crmmetrics serve to apply")
         registry = self.app.registry
         new.validate_against(registry)
-        self.app.pm.hook.crmmetrics_validate_config(config=new, registry=registry)
+        self.app.pm.hook.crmmetrics_validate_config(**validate_config_arguments(new, registry))
         for definition in registry:
             new.metric_settings(definition)  # parameters coerce, or ValueError
         if new.standards_file is not None:

@@ -9,10 +9,11 @@ same combination always compares equal.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy.exc
@@ -24,13 +25,20 @@ from sqlmodel import Field, Session, SQLModel, select
 from crmmetrics.core.config import redact_url
 from crmmetrics.core.definitions import MetricDefinition
 from crmmetrics.core.errors import StoreError, StoreMissing
+from crmmetrics.core.hookspecs import FinishedRun, ObservedValue
 from crmmetrics.core.periods import Period, utcnow
+from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.data.engines import connection_problem, postgres_session_read_only
 
 
-# Scalar subqueries (made fresh per call) that Store.change_marker() adds to its query: another
-# module's tables that readers show (e.g. the standards) register theirs here.
-CHANGE_MARKERS: list[Callable[[], Any]] = []
+def shown_table_markers() -> tuple[Any, ...]:
+    """Scalar subqueries (fresh per call) for the store's other tables that readers show, each
+    moving when what the table holds in force changes; ``Store.change_marker`` adds them to its
+    single query. Declared here, the one place: a table whose changes should re-render the
+    exposition and the page is added to this tuple."""
+    from .standards import in_force_count  # standards builds on this module
+
+    return (in_force_count(),)
 
 
 def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -101,7 +109,7 @@ class Run(SQLModel, table=True):
     started_at: NaiveDatetime
     finished_at: NaiveDatetime | None = None
     duration_seconds: float | None = None
-    status: str  # RUNNING, then SUCCESS or FAILED; INTERRUPTED if its process died
+    status: str  # a RunStatus: running, then success or failed; interrupted if its process died
     error: str | None = None
     rows: int = 0
     period: str = ""  # the period spec used, e.g. "month"
@@ -113,8 +121,21 @@ class Run(SQLModel, table=True):
     previous_fingerprint: str | None = None
     current_fingerprint: str | None = None
 
-
-RUNNING, SUCCESS, FAILED, INTERRUPTED = "running", "success", "failed", "interrupted"
+    def for_plugins(self) -> FinishedRun:
+        """A frozen copy of this finished run for ``crmmetrics_run_finished``."""
+        assert self.id is not None and self.finished_at is not None and self.duration_seconds is not None
+        return FinishedRun(
+            id=self.id,
+            metric_key=self.metric_key,
+            plugin=self.plugin,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_seconds=self.duration_seconds,
+            status=RunStatus(self.status),
+            error=self.error,
+            rows=self.rows,
+            period=self.period,
+        )
 
 
 class MetricRunTotals(SQLModel, table=True):
@@ -133,8 +154,8 @@ class MetricRunTotals(SQLModel, table=True):
 def _count_finished(session: Session, run: Run) -> None:
     """Add a finished run to its metric's totals (in the run's own transaction)."""
     table = MetricRunTotals.__table__
-    failed = 1 if run.status in (FAILED, INTERRUPTED) else 0
-    success_id = run.id if run.status == SUCCESS else None
+    failed = 1 if run.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) else 0
+    success_id = run.id if run.status == RunStatus.SUCCESS else None
     updated = session.execute(
         table.update()
         .where(table.c.metric_key == run.metric_key)
@@ -168,11 +189,23 @@ class Observation(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str = Field(index=True)
     dimensions: str = "{}"
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     period_start: NaiveDatetime
     period_end: NaiveDatetime
     value: float | None = None
     computed_at: NaiveDatetime
+
+    def for_plugins(self) -> ObservedValue:
+        """A frozen copy of this value for ``crmmetrics_run_finished``."""
+        return ObservedValue(
+            metric_key=self.metric_key,
+            period_label=PeriodLabel(self.period_label),
+            period_start=self.period_start,
+            period_end=self.period_end,
+            dimensions=MappingProxyType(json.loads(self.dimensions)),
+            value=self.value,
+            computed_at=self.computed_at,
+        )
 
 
 class BackfilledRun(SQLModel, table=True):
@@ -196,7 +229,7 @@ class MissingValue(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     reason: str
 
 
@@ -207,7 +240,7 @@ class ModelFit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str = Field(index=True)
-    period_label: str  # "current" or "previous"
+    period_label: str  # a PeriodLabel
     model: str  # "bgnbd", "gamma_gamma", ...
     calibration_end: NaiveDatetime  # the data it was fitted on ends here (exclusive)
     parameters: str  # JSON object name -> value
@@ -379,7 +412,7 @@ class Store:
         ``backfilled``: the past period a run of ``crmmetrics backfill`` computes; marked now, so
         that a backfill killed mid-run leaves an ``interrupted`` run known as backfilled.
         """
-        run.status = RUNNING
+        run.status = RunStatus.RUNNING
         with self.session() as session:
             session.add(run)
             session.flush()
@@ -453,7 +486,7 @@ class Store:
 
     def unfinished_runs(self) -> list[Run]:
         with self.session() as session:
-            return list(session.exec(select(Run).where(Run.status == RUNNING).order_by(Run.id)).all())
+            return list(session.exec(select(Run).where(Run.status == RunStatus.RUNNING).order_by(Run.id)).all())
 
     def mark_interrupted(self, runs: Iterable[Run], reason: str) -> list[Run]:
         """Mark runs whose process died as ``interrupted`` (only those still ``running``)."""
@@ -464,16 +497,16 @@ class Store:
             for run in runs:
                 result = session.execute(
                     Run.__table__.update()
-                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RUNNING)
+                    .where(Run.__table__.c.id == run.id, Run.__table__.c.status == RunStatus.RUNNING)
                     .values(
-                        status=INTERRUPTED,
+                        status=RunStatus.INTERRUPTED,
                         finished_at=now,
                         duration_seconds=(now - run.started_at).total_seconds(),
                         error=reason,
                     )
                 )
                 if result.rowcount:
-                    run.status = INTERRUPTED
+                    run.status = RunStatus.INTERRUPTED
                     if run.id not in backfilled:  # as in finish_run: totals count live runs
                         _count_finished(session, run)
                     marked.append(run)
@@ -484,12 +517,12 @@ class Store:
         """A cheap value that changes whenever anything a reader shows has changed.
 
         The number of finished runs (from the totals: one row per metric) moves whenever a run
-        finishes in any process sharing this store; CHANGE_MARKERS add their own parts
-        (standards) to the same single query.
+        finishes in any process sharing this store; ``shown_table_markers`` adds the other
+        tables readers show (standards) to the same single query.
         """
         finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:
-            return tuple(connection.execute(select(finished, *(part() for part in CHANGE_MARKERS))).one())
+            return tuple(connection.execute(select(finished, *shown_table_markers())).one())
 
     def history_marker(self) -> tuple[Any, ...]:
         """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
@@ -498,12 +531,12 @@ class Store:
             select(func.count())
             .select_from(BackfilledRun)
             .join(Run, Run.id == BackfilledRun.run_id)
-            .where(Run.status != RUNNING)
+            .where(Run.status != RunStatus.RUNNING)
             .scalar_subquery()
         )
         runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         with self.engine.connect() as connection:  # one query, as change_marker
-            return tuple(connection.execute(select(runs, *(part() for part in CHANGE_MARKERS), finished)).one())
+            return tuple(connection.execute(select(runs, *shown_table_markers(), finished)).one())
 
     def metric_history_markers(self) -> dict[str, tuple[Any, ...]]:
         """Per metric, a value that moves whenever a run of it finishes, live or backfilled: a
@@ -515,7 +548,7 @@ class Store:
             past = connection.execute(
                 select(backfilled.metric_key, func.count(), func.max(backfilled.run_id))
                 .join(Run.__table__, runs.id == backfilled.run_id)
-                .where(runs.status != RUNNING)
+                .where(runs.status != RunStatus.RUNNING)
                 .group_by(backfilled.metric_key)
             ).all()
         markers: dict[str, tuple[Any, ...]] = {key: (count, last, 0, None) for key, count, last in live}
@@ -529,7 +562,7 @@ class Store:
             rows = session.exec(
                 select(Run.metric_key, Run.started_at).join(MetricRunTotals, Run.id == MetricRunTotals.last_run_id)
             ).all()
-            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
+            running = session.exec(select(Run.metric_key, func.max(Run.started_at)).where(Run.status == RunStatus.RUNNING, Run.id.not_in(select(BackfilledRun.run_id))).group_by(Run.metric_key)).all()
         times = dict(rows)
         for key, started in running:
             times[key] = max(started, times.get(key, started))
@@ -613,8 +646,8 @@ class Store:
             .join(Run.__table__, runs.id == obs.run_id)
             .where(
                 obs.metric_key == metric_key,
-                obs.period_label == "current",
-                runs.status == SUCCESS,
+                obs.period_label == PeriodLabel.CURRENT,
+                runs.status == RunStatus.SUCCESS,
                 runs.period.in_(list(specs)),
                 obs.dimensions.in_(list(dimensions)),
                 or_(*(and_(obs.period_start == start, obs.period_end >= low, obs.period_end <= high) for start, low, high in windows)),
@@ -657,16 +690,16 @@ class Store:
         latest = (
             select(runs.id, observations.period_label, runs.previous_fingerprint, runs.current_fingerprint)
             .join(Observation.__table__, observations.run_id == runs.id)
-            .where(runs.metric_key == metric_key, runs.status == SUCCESS, *of_period)
+            .where(runs.metric_key == metric_key, runs.status == RunStatus.SUCCESS, *of_period)
             .where(runs.id.not_in(select(BackfilledRun.__table__.c.run_id)))
             .order_by(runs.id.desc())
             .limit(1)
         )
         with self.engine.connect() as connection:
             found = connection.execute(latest).first()
-            if found is None or (period.label == "current" and found.period_label != "current"):
+            if found is None or (period.label == PeriodLabel.CURRENT and found.period_label != PeriodLabel.CURRENT):
                 return None
-            seen = found.current_fingerprint if found.period_label == "current" else found.previous_fingerprint
+            seen = found.current_fingerprint if found.period_label == PeriodLabel.CURRENT else found.previous_fingerprint
             if seen != fingerprint:
                 return None
             rows = connection.execute(
@@ -757,7 +790,7 @@ class Store:
             ids = [
                 run_id
                 for (run_id,) in connection.execute(
-                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RUNNING).order_by(runs.c.id)
+                    select(runs.c.id).where(runs.c.started_at < older_than, runs.c.status != RunStatus.RUNNING).order_by(runs.c.id)
                 ).all()
                 if run_id not in keep
             ]

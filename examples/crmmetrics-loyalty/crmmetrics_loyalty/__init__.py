@@ -16,7 +16,7 @@ own configuration, and a CLI command (``crmmetrics loyalty report``).
 
 from __future__ import annotations
 
-from crmmetrics import ConfigError, Parameter, Perspective, Process, StandardDefault, ValueLens, hookimpl
+from crmmetrics import ConfigError, Parameter, PeriodLabel, Perspective, Process, StandardDefault, ValueLens, hookimpl
 from crmmetrics.kpi import Filter, Measure, Param, Ratio, customers, define
 
 PURCHASE_FREQUENCY = "loyalty_purchase_frequency"
@@ -107,6 +107,6 @@ def crmmetrics_cli_commands(cli):
         for (key, label), periods in sorted(values.items()):
             shown = "  ".join(
                 f"{period} {'-' if periods.get(period) is None else format(periods[period], '.2f')}"
-                for period in ("current", "previous")
+                for period in PeriodLabel
             )
             click.echo(f"{key}{'{' + label + '}' if label else ''}  {shown}")
