@@ -58,8 +58,7 @@ import numpy as np
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
 from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, StandardDefault, ValueLens, hookimpl
-from crmmetrics.core.schema import customers as customers_table
-from crmmetrics.kpi import Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
+from crmmetrics.kpi import TABLES, Filter, Measure, Ratio, customer_orders, define, in_period, master_customers, percent
 from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
 from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, fetch_array, last_day
 
@@ -239,7 +238,7 @@ def crmmetrics_validate_config(config, registry):
         return
     text = config.metric_settings(registry.get("im_data_completeness")).params["required_fields"]
     try:
-        required_columns(customers_table, text)
+        required_columns(TABLES["customers"], text)
     except ValueError as exc:
         raise ConfigError(f"{config.path or '<config>'}: metrics.im_data_completeness.params.required_fields: {exc}") from None
 

@@ -81,8 +81,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import MetricError, Parameter, PeriodLabel, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
-from crmmetrics.core.periods import Period
+from crmmetrics import MetricError, Parameter, Period, PeriodLabel, Perspective, Process, Result, StandardDefault, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     Derived,

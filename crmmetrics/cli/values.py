@@ -8,23 +8,9 @@ import click
 
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.readers.display import format_value
-from crmmetrics.readers.scorecard import build_scorecard
-from crmmetrics.readers.values import MetricValue, metric_values
+from crmmetrics.readers.latest import judged_values
 from . import cli
 from .core import _app, config_option
-
-
-def judged_values(store) -> list[MetricValue]:
-    """Every latest value, with the KPI status and standard of those a standard judges."""
-    scorecard = build_scorecard(store)
-    judged = {(kpi.metric, tuple(sorted(kpi.dimensions.items()))): kpi for kpi in scorecard.kpis}
-    rows = []
-    for value in metric_values(store.metric_records(), store.latest_observations()):
-        kpi = judged.get((value.metric, tuple(sorted(value.dimensions.items()))))
-        if kpi is not None:
-            value = MetricValue(**{**value.__dict__, "status": kpi.status, "standard": kpi.standard.key})
-        rows.append(value)
-    return rows
 
 
 @cli.command("values")
