@@ -25,6 +25,7 @@ _PUBLIC = {
     "Parameter": "core.definitions",
     "Result": "core.definitions",
     "Schedule": "core.definitions",
+    "Period": "core.periods",
     "hookimpl": "core.hookspecs",
     "FinishedRun": "core.hookspecs",
     "LoadedMetrics": "core.hookspecs",
@@ -32,6 +33,8 @@ _PUBLIC = {
     "PluginConfig": "core.hookspecs",
     "ServiceSettings": "core.hookspecs",
     "StandardDefault": "core.standard",
+    "MetricValue": "readers.values",
+    "latest_values": "readers.latest",
     "ChannelCategory": "core.vocabulary",
     "Direction": "core.vocabulary",
     "PeriodLabel": "core.vocabulary",
@@ -57,9 +60,11 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_PUBLIC])
 
 
-if TYPE_CHECKING:  # for type checkers and editors
+if TYPE_CHECKING:  # for type checkers and editors (not latest_values and MetricValue: the layers
+    # below readers import this package for __version__, and import-linter follows these imports)
     from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Parameter, Result, Schedule
     from crmmetrics.core.errors import ConfigError, CrmmetricsError, MetricError
     from crmmetrics.core.hookspecs import FinishedRun, LoadedMetrics, ObservedValue, PluginConfig, ServiceSettings, hookimpl
+    from crmmetrics.core.periods import Period
     from crmmetrics.core.standard import StandardDefault
     from crmmetrics.core.vocabulary import ChannelCategory, Direction, PeriodLabel, Perspective, Process, RunStatus, ValueLens

@@ -57,8 +57,7 @@ from datetime import timedelta
 from sqlalchemy import String, and_, case, func, literal, or_, select
 
 from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, ValueLens, hookimpl
-from crmmetrics.core.schema import customers as customers_table
-from crmmetrics.kpi import Filter, Measure, Ratio, define, in_period, master_customers, percent
+from crmmetrics.kpi import TABLES, Filter, Measure, Ratio, define, in_period, master_customers, percent
 
 # numpy, the CLV models (scipy) and StandardDefault are imported by the functions that use them:
 # listing the metrics needs none of them.
@@ -246,7 +245,7 @@ def crmmetrics_validate_config(config, registry):
         return
     text = config.metric_settings(registry.get("im_data_completeness")).params["required_fields"]
     try:
-        required_columns(customers_table, text)
+        required_columns(TABLES["customers"], text)
     except ValueError as exc:
         raise ConfigError(f"{config.path or '<config>'}: metrics.im_data_completeness.params.required_fields: {exc}") from None
 

@@ -82,8 +82,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, func, or_, select
 
-from crmmetrics import MetricError, Parameter, PeriodLabel, Perspective, Process, Result, ValueLens, hookimpl
-from crmmetrics.core.periods import Period
+from crmmetrics import MetricError, Parameter, Period, PeriodLabel, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
     Derived,

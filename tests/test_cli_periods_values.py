@@ -105,3 +105,24 @@ def test_scorecard_json_and_values_say_the_period(scenario):
     # The terminal scorecard states coverage and periods.
     terminal = scenario.cli("scorecard").stdout
     assert "(7 of 8 KPIs with data)" in terminal and "periods: 2026-05 (8 KPIs)" in terminal
+
+
+def test_latest_values_gives_a_plugin_what_values_json_prints(scenario, tmp_path):
+    """crmmetrics.latest_values, the public way for a plugin's command to read the store."""
+    import crmmetrics
+
+    printed = json.loads(scenario.cli("values", "--json").stdout)
+    store = tmp_path / "store.sqlite"
+    before = store.read_bytes()
+    rows = crmmetrics.latest_values(scenario.config)
+    assert [row.to_json() for row in rows] == printed
+    nps = next(row for row in rows if row.metric == "sc_nps")
+    assert (nps.value, nps.previous_value, nps.status, nps.current.to_json()) == (30.0, 25.0, "green", MAY)
+    assert store.read_bytes() == before  # read without writing
+    # Nothing run yet (no store): no values, not an error.
+    other = tmp_path / "empty"
+    other.mkdir()
+    config = other / "crmmetrics.toml"
+    config.write_text(scenario.config.read_text().replace(str(store), str(other / "store.sqlite")))
+    assert crmmetrics.latest_values(config) == []
+    assert not (other / "store.sqlite").exists()

@@ -53,3 +53,41 @@ def test_a_violation_is_reported(tmp_path):
     assert "crmmetrics.core is not allowed to import crmmetrics.store" in result.stdout
     assert "crmmetrics.core.periods -> crmmetrics.store.store" in result.stdout
     assert "crmmetrics.readers.page -> sqlmodel" in result.stdout
+
+
+#: What a plugin may import from crmmetrics (docs/plugins.md, "Package layout: what a plugin imports").
+PUBLIC = ("crmmetrics", "crmmetrics.kpi", "crmmetrics.kpi.sql", "crmmetrics.kpi.customer_value", "crmmetrics.kpi.clv",
+          "crmmetrics.testing")
+
+
+def crmmetrics_imports(source: str, template: bool = False) -> set[str]:
+    """The crmmetrics modules a file imports; a scaffold template (placeholders, so not Python
+    yet) by its import lines."""
+    import ast
+    import re
+
+    if template:
+        lines = re.findall(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", source, re.MULTILINE)
+        return {name for pair in lines for name in pair if name == "crmmetrics" or name.startswith("crmmetrics.")}
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "crmmetrics" or name.startswith("crmmetrics.")}
+
+
+def test_the_plugins_the_example_and_the_scaffold_use_only_the_public_api():
+    files = [*(ROOT / "plugins").glob("*.py"), *(ROOT / "examples").rglob("*.py"),
+             *(ROOT / "crmmetrics" / "cli" / "scaffold_template").rglob("*.py.tmpl")]
+    assert len(files) >= 8
+    private = {
+        str(path.relative_to(ROOT)): sorted(crmmetrics_imports(path.read_text(encoding="utf-8"), path.suffix == ".tmpl") - set(PUBLIC))
+        for path in files
+    }
+    assert {path: names for path, names in private.items() if names} == {}
+    assert crmmetrics_imports("from crmmetrics.store.store import Store\nimport crmmetrics.kpi") == {
+        "crmmetrics.store.store", "crmmetrics.kpi"}
+    assert crmmetrics_imports("from crmmetrics import hookimpl\nfrom crmmetrics.core.schema import x\n", True) == {
+        "crmmetrics", "crmmetrics.core.schema"}

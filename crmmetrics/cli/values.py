@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
-
 import click
 
 from crmmetrics.core.errors import ConfigError
 from . import cli
 from .core import _app, config_option
-
-if TYPE_CHECKING:
-    from crmmetrics.readers.values import MetricValue
-
-
-def judged_values(store) -> list[MetricValue]:
-    """Every latest value, with the KPI status and standard of those a standard judges."""
-    from crmmetrics.readers.scorecard import build_scorecard
-    from crmmetrics.readers.values import MetricValue, metric_values
-
-    scorecard = build_scorecard(store)
-    judged = {(kpi.metric, tuple(sorted(kpi.dimensions.items()))): kpi for kpi in scorecard.kpis}
-    rows = []
-    for value in metric_values(store.metric_records(), store.latest_observations()):
-        kpi = judged.get((value.metric, tuple(sorted(value.dimensions.items()))))
-        if kpi is not None:
-            value = MetricValue(**{**value.__dict__, "status": kpi.status, "standard": kpi.standard.key})
-        rows.append(value)
-    return rows
 
 
 @cli.command("values")
@@ -38,6 +17,7 @@ def judged_values(store) -> list[MetricValue]:
 def values_command(metric: str | None, as_json: bool, config_path: str | None) -> None:
     """Print every latest value (standard or not) with its period, dimensions and status."""
     from crmmetrics.readers.display import format_value
+    from crmmetrics.readers.latest import judged_values
 
     app = _app(config_path)
     if metric is not None and metric not in app.registry:

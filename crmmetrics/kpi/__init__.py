@@ -69,8 +69,13 @@ from .sql import (
     ratio,
 )
 
+#: The canonical CRM tables as SQLAlchemy ``Table``s by name: the same as ``ctx.tables``, for a
+#: plugin's checks that run before any computation (e.g. a parameter naming a column).
+TABLES = schema.TABLES
+
 __all__ = [
     "AGGREGATES",
+    "TABLES",
     "OPERATORS",
     "UNASSIGNED",
     "Derived",

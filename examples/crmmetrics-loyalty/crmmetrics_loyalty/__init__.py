@@ -93,15 +93,13 @@ def crmmetrics_cli_commands(cli):
     @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
     def report(config_path):
         """Print the latest loyalty KPI values from the store, current and previous period."""
-        from crmmetrics.core.config import load_config
-        from crmmetrics.store.store import Store
+        from crmmetrics import latest_values
 
-        store = Store(load_config(config_path).store_url)
         values = {}
-        for observation in store.latest_observations():
-            if observation.metric_key in KEYS:
-                label = ",".join(f"{k}={v}" for k, v in sorted(observation.dimensions.items()))
-                values.setdefault((observation.metric_key, label), {})[observation.period_label] = observation.value
+        for row in latest_values(config_path):
+            if row.metric in KEYS:
+                label = ",".join(f"{k}={v}" for k, v in sorted(row.dimensions.items()))
+                values[(row.metric, label)] = {"current": row.value, "previous": row.previous_value}
         if not values:
             click.echo("no loyalty KPI values stored yet (run 'crmmetrics run')")
         for (key, label), periods in sorted(values.items()):
