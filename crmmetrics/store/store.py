@@ -593,13 +593,9 @@ class Store:
     def history_marker(self) -> tuple[Any, ...]:
         """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
         adds history (backfilled runs are not in the run totals), for readers that show it."""
-        finished = (
-            select(func.count())
-            .select_from(BackfilledRun)
-            .join(Run, Run.id == BackfilledRun.run_id)
-            .where(Run.status != RunStatus.RUNNING)
-            .scalar_subquery()
-        )
+        # EXISTS, not a join: SQLite would walk every run to find the few backfilled ones
+        done = select(Run.id).where(Run.id == BackfilledRun.run_id, Run.status != RunStatus.RUNNING).exists()
+        finished = select(func.count()).select_from(BackfilledRun).where(done).scalar_subquery()
         runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
         pruned = select(func.coalesce(func.sum(MetricRunTotals.pruned), 0)).scalar_subquery()
         with self.engine.connect() as connection:  # one query, as change_marker
