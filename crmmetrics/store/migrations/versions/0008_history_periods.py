@@ -1,7 +1,9 @@
 """``history_periods``: per metric and current period, the newest run that stays in its history (a
 live run of a calendar period or a backfilled run), kept as runs finish, so that the history is
 read one row per metric and period instead of grouping every observation kept; and
-``metric_run_totals.pruned``, the runs a prune deleted, which moves the readers' markers.
+``metric_run_totals.pruned``, the runs a prune deleted, which moves the readers' markers; and
+``ix_observations_metric_period`` (metric, period start, end) in place of the metric's index, so
+that the to-date outlook's windows are seeks, not a walk of every value of the metric.
 
 Revision ID: 0008_history_periods
 Revises: 0007_runs_current_fingerprint
@@ -34,6 +36,11 @@ def upgrade() -> None:
     with op.batch_alter_table('metric_run_totals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pruned', sa.Integer(), server_default='0', nullable=False))
 
+    # A metric's values by period (its prefix serves what the metric_key index served).
+    with op.batch_alter_table('observations', schema=None) as batch_op:
+        batch_op.drop_index('ix_observations_metric_key')
+        batch_op.create_index('ix_observations_metric_period', ['metric_key', 'period_start', 'period_end'], unique=False)
+
     # The runs already stored, as Store.finish_run keeps them from now on.
     op.execute(
         "INSERT INTO history_periods (metric_key, period_start, period_end, run_id) "
@@ -46,6 +53,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('observations', schema=None) as batch_op:
+        batch_op.drop_index('ix_observations_metric_period')
+        batch_op.create_index('ix_observations_metric_key', ['metric_key'], unique=False)
+
     with op.batch_alter_table('metric_run_totals', schema=None) as batch_op:
         batch_op.drop_column('pruned')
 
