@@ -7,7 +7,7 @@ then with --runs runs in all (200,000 by default: about 140 days of the default 
 times at both sizes:
 
 * a first render of /metrics and of the page (a new Exposition or page cache: what a
-  restarted service pays; it reads the whole history once);
+  restarted service pays; it reads each metric's stored periods once, one row each);
 * a render of each after a change (a run of one metric, the readers' caches kept: what a
   serving instance pays after each run).
 
