@@ -7,7 +7,7 @@ then with --runs runs in all (200,000 by default: about 140 days of the default 
 times at both sizes:
 
 * a first render of /metrics and of the page (a new Exposition or page cache: what a
-  restarted service pays; it reads the whole history once);
+  restarted service pays; it reads each metric's stored periods once, one row each);
 * a render of each after a change (a run of one metric, the readers' caches kept: what a
   serving instance pays after each run).
 
@@ -33,7 +33,7 @@ from crmmetrics.readers.exporter import Exposition
 from crmmetrics.readers.outlook import OutlookCache
 from crmmetrics.readers.page import landing_page
 from crmmetrics.store.standards import StandardChange
-from crmmetrics.store.store import MetricRecord, Observation, Run, Store, dimensions_key
+from crmmetrics.store.store import HistoryPeriod, MetricRecord, Observation, Run, Store, dimensions_key, history_period_candidates
 
 METRICS = 61
 FLOOR_RUNS = METRICS * 10  # the same 140 days of monthly periods, ten runs per metric
@@ -41,7 +41,8 @@ NOW = datetime(2026, 11, 1)
 
 
 def add_runs(store: Store, count: int, first_id: int, totals: bool = True, at: datetime | None = None) -> None:
-    """``count`` runs spread over the metrics, oldest first, each with current/previous x 2 values."""
+    """``count`` runs spread over the metrics, oldest first, each with current/previous x 2 values
+    (``totals=False``: one run, written by ``Store.write_run`` as a run finishes)."""
     step = timedelta(days=140) / max(count, 1)
     runs, observations = [], []
     for n in range(count):
@@ -60,25 +61,26 @@ def add_runs(store: Store, count: int, first_id: int, totals: bool = True, at: d
                     observations.append({"run_id": run_id, "metric_key": key, "dimensions": dimensions_key({"part": part}),
                                          "period_label": label, "period_start": first, "period_end": last,
                                          "value": float(run_id % 97), "computed_at": started})
+    if not totals:  # one run, written as the runner writes it
+        run = runs[0]
+        store.write_run(Run(**run), [Observation(**o) for o in observations])
+        return
     with store.engine.begin() as connection:
         for start in range(0, len(runs), 20_000):
             connection.execute(insert(Run.__table__), runs[start : start + 20_000])
         for start in range(0, len(observations), 80_000):
             connection.execute(insert(Observation.__table__), observations[start : start + 80_000])
-        if not totals:  # one run: counted as finish_run counts it
-            run = runs[0]
-            connection.exec_driver_sql(
-                "UPDATE metric_run_totals SET runs = runs + 1, last_run_id = ?, "
-                "last_success_run_id = CASE WHEN ? THEN ? ELSE last_success_run_id END WHERE metric_key = ?",
-                (run["id"], run["status"] == "success", run["id"], run["metric_key"]),
-            )
-            return
         # What finish_run keeps up to date, recomputed once for the bulk load.
         connection.exec_driver_sql("DELETE FROM metric_run_totals")
         connection.exec_driver_sql(
-            "INSERT INTO metric_run_totals SELECT metric_key, count(*), sum(status = 'failed'), max(id), "
+            "INSERT INTO metric_run_totals (metric_key, runs, failures, last_run_id, last_success_run_id) "
+            "SELECT metric_key, count(*), sum(status = 'failed'), max(id), "
             "max(CASE WHEN status = 'success' THEN id END) FROM runs GROUP BY metric_key"
         )
+        history = HistoryPeriod.__table__
+        connection.execute(history.delete())
+        connection.execute(history.insert().from_select(["metric_key", "period_start", "period_end", "run_id"],
+                                                         history_period_candidates()))
 
 
 def timed(function, repeat: int) -> float:

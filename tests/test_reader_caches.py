@@ -125,3 +125,41 @@ def test_the_page_is_rendered_once_per_change_of_the_store(store, monkeypatch):
     second = cached()
     assert len(rendered) == 2 and "30" in second and second != first
     assert cached() is second and len(rendered) == 2
+
+
+def test_a_prune_moves_the_markers_so_readers_drop_the_pruned_periods(store, monkeypatch):
+    from crmmetrics.readers import page
+    from crmmetrics.readers.exporter import Exposition
+    from crmmetrics.serve.server import CachedPage
+
+    from crmmetrics.store.standards import StandardChange
+
+    with store.session() as session:  # KPIs, so that the page has alpha's sparkline
+        for key in ("alpha", "beta"):
+            session.add(StandardChange(metric_key=key, origin="admin", target=40.0, red=5.0, green=20.0,
+                                       valid_from=MONTHS[0], changed_by="test", changed_at=MONTHS[0]))
+        session.commit()
+    for month in (1, 2, 3, 4):
+        live_run(store, "alpha", month, float(month))
+    keys = ["alpha", "beta"]
+    cache, cached_page, exposition = HistoryCache(), CachedPage(store), Exposition(store)
+    monkeypatch.setattr(page, "utcnow", lambda: datetime(2026, 12, 1))
+    months = lambda snapshots: [(s.metric_key, s.period_end.month) for s in snapshots]  # noqa: E731
+    assert months(cache.snapshots(store, keys)) == [("alpha", m) for m in (2, 3, 4, 5)] + [("alpha", 6), ("beta", 6)]
+    first_page, renders = cached_page(), exposition.renders
+    exposition.body()
+    markers = store.metric_history_markers()
+
+    done = store.prune(MONTHS[3])  # alpha's runs of January and February (started 1 February and 1 March)
+    assert done.runs == 2
+    moved = store.metric_history_markers()
+    assert moved["alpha"] != markers["alpha"] and moved["beta"] == markers["beta"]
+    # No run since: the next render reads alpha's history again, without the pruned periods.
+    kept = cache.snapshots(store, keys)
+    assert months(kept) == [("alpha", 4), ("alpha", 5), ("alpha", 6), ("beta", 6)]
+    assert snapshot_view(kept) == snapshot_view(history_snapshots(store, keys=keys))
+    second_page = cached_page()
+    assert second_page != first_page and second_page == page.landing_page(store)
+    assert "data-values='[1.0, 2.0, 3.0, 4.0, 10.0]'" in first_page and "data-values='[3.0, 4.0, 10.0]'" in second_page
+    exposition.body()
+    assert exposition.renders == renders + 2

@@ -244,3 +244,26 @@ def test_config_check_needs_no_store_and_checks_the_source_tables(tmp_path, crm)
     line = one_line(done)
     assert line.startswith(f"Error: {config}: source.url: sqlite:///{empty} has no table or view segments, channels, campaigns, orders,")
     assert "customers," not in line
+
+
+def test_0008_fills_the_history_periods_as_new_runs_write_them(store_url):
+    """An upgraded store's history_periods equal what Store.finish_run wrote for the same runs;
+    the pruned counts start at 0."""
+    from alembic import command
+
+    from support.history_runs import fill
+
+    store = Store(store_url)
+    fill(store)
+    query = text("SELECT metric_key, period_start, period_end, run_id FROM history_periods ORDER BY 1, 2, 3")
+    with store.engine.connect() as connection:
+        written = connection.execute(query).all()
+    assert [row[0] for row in written] == ["cal"] * 4 + ["mtd", "switch"]  # calendar and backfilled periods
+    with store.engine.begin() as connection:
+        command.downgrade(migrations.alembic_config(connection), "0007_runs_current_fingerprint")
+    before, after = migrations.upgrade(store.engine, store_url)
+    assert (before.revision, after.revision) == ("0007_runs_current_fingerprint", "0008_history_periods")
+    with store.engine.connect() as connection:
+        assert connection.execute(query).all() == written
+        assert connection.execute(text("SELECT DISTINCT pruned FROM metric_run_totals")).all() == [(0,)]
+    store.engine.dispose()

@@ -26,12 +26,13 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.samples import Sample
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, union_all
 
-from crmmetrics.core.periods import CALENDAR
-from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
+from crmmetrics.core.vocabulary import PeriodLabel
 from crmmetrics.store.standards import resolve, _all_changes
-from crmmetrics.store.store import BackfilledRun, LatestObservation, MissingValue, Observation, Run, Store, dimensions_key
+from crmmetrics.store.store import (
+    HistoryPeriod, LatestObservation, MetricRunTotals, MissingValue, Observation, Store, dimensions_key,
+)
 from .exporter import info_families, timestamp, value_families
 from .scorecard import evaluate
 from .scorecard_families import scorecard_families
@@ -61,30 +62,33 @@ class Snapshot:
 def history_snapshots(
     store: Store, start: datetime | None = None, end: datetime | None = None, keys: Iterable[str] | None = None
 ) -> list[Snapshot]:
-    """Per metric and current period (ending within ``[start, end]``), the newest successful run's values; oldest first."""
+    """Per metric and current period (ending within ``[start, end]``), the newest successful run's values; oldest first.
+
+    The runs are chosen from one row per metric and period, not one per run: the newest run that
+    stays in the history (``history_periods``: a live run of a calendar period or a backfilled
+    run) and each metric's latest successful live run (a to-date or trailing period counts only
+    then), the newer of the two where both have the period."""
     obs = Observation.__table__.c
-    runs = Run.__table__.c
-    backfilled = select(BackfilledRun.run_id)
-    latest_live = select(func.max(runs.id)).where(runs.status == RunStatus.SUCCESS, runs.id.not_in(backfilled)).group_by(runs.metric_key)
+    kept, totals = HistoryPeriod.__table__.c, MetricRunTotals.__table__.c
+    stays = select(kept.metric_key, kept.period_start, kept.period_end, kept.run_id)
+    latest = (
+        select(obs.metric_key, obs.period_start, obs.period_end, obs.run_id)
+        .join(MetricRunTotals.__table__, totals.last_success_run_id == obs.run_id)
+        .where(obs.period_label == PeriodLabel.CURRENT)
+    )
     if keys is not None:
         keys = list(keys)
-        latest_live = latest_live.where(runs.metric_key.in_(keys))  # the metrics asked for only, by their index
-    newest = (
-        select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id).label("run_id"))
-        .join(Run.__table__, runs.id == obs.run_id)
-        .where(obs.period_label == PeriodLabel.CURRENT, runs.status == RunStatus.SUCCESS)
-        # A live run of a to-date or trailing period ends at its own run time: of those only
-        # the latest counts, or the history would get a point per scheduled run.
-        .where(or_(runs.period.in_(CALENDAR), runs.id.in_(backfilled), runs.id.in_(latest_live)))
-        .group_by(obs.metric_key, obs.period_start, obs.period_end)
-    )
+        stays, latest = stays.where(kept.metric_key.in_(keys)), latest.where(totals.metric_key.in_(keys))
     if start is not None:
-        newest = newest.where(obs.period_end >= start)
+        stays, latest = stays.where(kept.period_end >= start), latest.where(obs.period_end >= start)
     if end is not None:
-        newest = newest.where(obs.period_end <= end)
-    if keys is not None:
-        newest = newest.where(obs.metric_key.in_(keys))
-    newest = newest.subquery()
+        stays, latest = stays.where(kept.period_end <= end), latest.where(obs.period_end <= end)
+    both = union_all(stays, latest).subquery()
+    newest = (
+        select(both.c.metric_key, both.c.period_start, both.c.period_end, func.max(both.c.run_id).label("run_id"))
+        .group_by(both.c.metric_key, both.c.period_start, both.c.period_end)
+        .subquery()
+    )
     missing = MissingValue.__table__.c
     statement = (
         select(
@@ -96,7 +100,9 @@ def history_snapshots(
             MissingValue.__table__,
             (missing.run_id == obs.run_id) & (missing.period_label == obs.period_label) & obs.value.is_(None),
         )
-        .order_by(obs.run_id, obs.period_label, obs.dimensions)
+        # newest's run id, not the observations' (the same value): so the planner starts from
+        # the few chosen runs, not from every observation in run order
+        .order_by(newest.c.run_id, obs.period_label, obs.dimensions)
     )
     with store.engine.connect() as connection:
         rows = connection.execute(statement).all()

@@ -26,7 +26,7 @@ from crmmetrics.core.config import redact_url
 from crmmetrics.core.definitions import MetricDefinition
 from crmmetrics.core.errors import StoreError, StoreMissing
 from crmmetrics.core.hookspecs import FinishedRun, ObservedValue
-from crmmetrics.core.periods import Period, utcnow
+from crmmetrics.core.periods import CALENDAR, Period, utcnow
 from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
 from crmmetrics.data.engines import connection_problem, postgres_session_read_only
 
@@ -149,6 +149,9 @@ class MetricRunTotals(SQLModel, table=True):
     failures: int = 0
     last_run_id: int | None = None
     last_success_run_id: int | None = None
+    # Runs of the metric that ``Store.prune`` deleted: it moves the readers' markers, so that
+    # a reader that keeps the metric's history reads it again without the pruned periods.
+    pruned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 def _count_finished(session: Session, run: Run) -> None:
@@ -181,13 +184,24 @@ def _count_finished(session: Session, run: Run) -> None:
         )
 
 
+def _count_pruned(connection: Any, metric_key: str, count: int) -> None:
+    """Add runs a prune deleted to their metric's totals (a metric with only backfilled runs gets a row)."""
+    table = MetricRunTotals.__table__
+    updated = connection.execute(table.update().where(table.c.metric_key == metric_key).values(pruned=table.c.pruned + count))
+    if not updated.rowcount:
+        connection.execute(table.insert().values(metric_key=metric_key, runs=0, failures=0, pruned=count))
+
+
 class Observation(SQLModel, table=True):
     """One value of a metric for one period and one combination of dimensions."""
 
     __tablename__ = "observations"
+    # A metric's values by period: the to-date outlook's windows (Store.period_points) and the
+    # reuse of closed periods seek the periods they ask for, not every value of the metric.
+    __table_args__ = (Index("ix_observations_metric_period", "metric_key", "period_start", "period_end"),)
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
-    metric_key: str = Field(index=True)
+    metric_key: str
     dimensions: str = "{}"
     period_label: str  # a PeriodLabel
     period_start: NaiveDatetime
@@ -220,6 +234,51 @@ class BackfilledRun(SQLModel, table=True):
     metric_key: str = Field(index=True)
     period_start: NaiveDatetime  # the run's current period
     period_end: NaiveDatetime
+
+
+class HistoryPeriod(SQLModel, table=True):
+    """Per metric and current period, the newest successful run that stays in its history
+    whatever runs follow: a live run of a calendar period or a backfilled run (the rules are
+    crmmetrics.readers.history.history_snapshots'). Written in the transaction where the run
+    finishes, so that a reader of the history reads one row per metric and period, not one per
+    run; a live run of a to-date or trailing period counts only while it is the metric's latest
+    (``MetricRunTotals.last_success_run_id``), so it is not kept here."""
+
+    __tablename__ = "history_periods"
+    metric_key: str = Field(primary_key=True)
+    period_start: NaiveDatetime = Field(primary_key=True)
+    period_end: NaiveDatetime = Field(primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+
+
+def stays_in_history(run: Run, backfilled: bool) -> bool:
+    """Whether a successful run's current period stays in its metric's history (a HistoryPeriod)."""
+    return run.status == RunStatus.SUCCESS and (run.period in CALENDAR or backfilled)
+
+
+def history_period_candidates() -> Any:
+    """(metric, period start, period end, newest run) of every run that stays in the history,
+    read from the runs: what ``history_periods`` holds, for bulk loads and checks."""
+    obs, runs = Observation.__table__.c, Run.__table__.c
+    return (
+        select(obs.metric_key, obs.period_start, obs.period_end, func.max(obs.run_id))
+        .join(Run.__table__, runs.id == obs.run_id)
+        .where(obs.period_label == PeriodLabel.CURRENT, runs.status == RunStatus.SUCCESS)
+        .where(or_(runs.period.in_(CALENDAR), runs.id.in_(select(BackfilledRun.__table__.c.run_id))))
+        .group_by(obs.metric_key, obs.period_start, obs.period_end)
+    )
+
+
+def _keep_in_history(connection: Any, metric_key: str, start: datetime, end: datetime, run_id: int) -> None:
+    """Make ``run_id`` the history's run of this metric and period, unless a newer one is."""
+    table = HistoryPeriod.__table__
+    updated = connection.execute(
+        table.update()
+        .where(table.c.metric_key == metric_key, table.c.period_start == start, table.c.period_end == end)
+        .values(run_id=case((table.c.run_id < run_id, run_id), else_=table.c.run_id))
+    )
+    if not updated.rowcount:
+        connection.execute(table.insert().values(metric_key=metric_key, period_start=start, period_end=end, run_id=run_id))
 
 
 class MissingValue(SQLModel, table=True):
@@ -453,6 +512,14 @@ class Store:
             for observation in observations:
                 observation.run_id = run.id
                 session.add(observation)
+            if run.status == RunStatus.SUCCESS and observations:
+                # the history's run of its period, as history_snapshots chooses it (a backfilled
+                # run is one start_run marked)
+                marked = run.period not in CALENDAR and session.get(BackfilledRun, run.id) is not None
+                if stays_in_history(run, marked):
+                    session.flush()
+                    for start, end in sorted({(o.period_start, o.period_end) for o in observations if o.period_label == PeriodLabel.CURRENT}):
+                        _keep_in_history(session.connection(), run.metric_key, start, end, run.id)
             for label, reason in (missing or {}).items():
                 session.add(MissingValue(run_id=run.id, metric_key=run.metric_key, period_label=label, reason=reason))
             for fit in model_fits:
@@ -517,43 +584,43 @@ class Store:
         """A cheap value that changes whenever anything a reader shows has changed.
 
         The number of finished runs (from the totals: one row per metric) moves whenever a run
-        finishes in any process sharing this store; ``shown_table_markers`` adds the other
+        finishes in any process sharing this store, the number of pruned runs whenever a prune
+        deletes some; ``shown_table_markers`` adds the other
         tables readers show (standards) to the same single query.
         """
         finished = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
+        pruned = select(func.coalesce(func.sum(MetricRunTotals.pruned), 0)).scalar_subquery()
         with self.engine.connect() as connection:
-            return tuple(connection.execute(select(finished, *shown_table_markers())).one())
+            return tuple(connection.execute(select(finished, pruned, *shown_table_markers())).one())
 
     def history_marker(self) -> tuple[Any, ...]:
         """``change_marker`` plus the backfilled runs that finished: it also moves when a backfill
         adds history (backfilled runs are not in the run totals), for readers that show it."""
-        finished = (
-            select(func.count())
-            .select_from(BackfilledRun)
-            .join(Run, Run.id == BackfilledRun.run_id)
-            .where(Run.status != RunStatus.RUNNING)
-            .scalar_subquery()
-        )
+        # EXISTS, not a join: SQLite would walk every run to find the few backfilled ones
+        done = select(Run.id).where(Run.id == BackfilledRun.run_id, Run.status != RunStatus.RUNNING).exists()
+        finished = select(func.count()).select_from(BackfilledRun).where(done).scalar_subquery()
         runs = select(func.coalesce(func.sum(MetricRunTotals.runs), 0)).scalar_subquery()
+        pruned = select(func.coalesce(func.sum(MetricRunTotals.pruned), 0)).scalar_subquery()
         with self.engine.connect() as connection:  # one query, as change_marker
-            return tuple(connection.execute(select(runs, *shown_table_markers(), finished)).one())
+            return tuple(connection.execute(select(runs, pruned, *shown_table_markers(), finished)).one())
 
     def metric_history_markers(self) -> dict[str, tuple[Any, ...]]:
-        """Per metric, a value that moves whenever a run of it finishes, live or backfilled: a
-        reader that keeps each metric's history reads again only the metrics whose marker moved."""
+        """Per metric, a value that moves whenever a run of it finishes, live or backfilled, or a
+        prune deletes some of its runs: a reader that keeps each metric's history reads again only the metrics whose marker moved."""
         totals = MetricRunTotals.__table__.c
         backfilled, runs = BackfilledRun.__table__.c, Run.__table__.c
         with self.engine.connect() as connection:
-            live = connection.execute(select(totals.metric_key, totals.runs, totals.last_run_id)).all()
+            live = connection.execute(select(totals.metric_key, totals.runs, totals.last_run_id, totals.pruned)).all()
             past = connection.execute(
                 select(backfilled.metric_key, func.count(), func.max(backfilled.run_id))
                 .join(Run.__table__, runs.id == backfilled.run_id)
                 .where(runs.status != RunStatus.RUNNING)
                 .group_by(backfilled.metric_key)
             ).all()
-        markers: dict[str, tuple[Any, ...]] = {key: (count, last, 0, None) for key, count, last in live}
+        markers: dict[str, tuple[Any, ...]] = {key: (count, last, 0, None, pruned) for key, count, last, pruned in live}
         for key, count, last in past:
-            markers[key] = (*markers.get(key, (0, None))[:2], count, last)
+            runs_count, last_run, _, _, pruned = markers.get(key, (0, None, 0, None, 0))
+            markers[key] = (runs_count, last_run, count, last, pruned)
         return markers
 
     def last_run_times(self) -> dict[str, datetime]:
@@ -645,12 +712,15 @@ class Store:
             select(obs.run_id, obs.period_start, obs.period_end, obs.dimensions, obs.value)
             .join(Run.__table__, runs.id == obs.run_id)
             .where(
-                obs.metric_key == metric_key,
                 obs.period_label == PeriodLabel.CURRENT,
                 runs.status == RunStatus.SUCCESS,
                 runs.period.in_(list(specs)),
                 obs.dimensions.in_(list(dimensions)),
-                or_(*(and_(obs.period_start == start, obs.period_end >= low, obs.period_end <= high) for start, low, high in windows)),
+                # the metric in each window, so that each is one seek of ix_observations_metric_period
+                or_(*(
+                    and_(obs.metric_key == metric_key, obs.period_start == start, obs.period_end >= low, obs.period_end <= high)
+                    for start, low, high in windows
+                )),
             )
         )
         with self.engine.connect() as connection:
@@ -776,7 +846,9 @@ class Store:
 
         Never touched: runs still ``running``, each metric's last finished run and last
         successful run (its latest value), the run totals and the standards history. Deletes in
-        batches of ``batch`` runs, each its own transaction, so readers are never blocked long.
+        batches of ``batch`` runs, each its own transaction, so readers are never blocked long;
+        each counts the runs it deleted in their metrics' totals (``pruned``), which moves the
+        readers' markers: the pruned periods leave what they show without waiting for a run.
         """
         totals = MetricRunTotals.__table__.c
         runs, observations, values = Run.__table__, Observation.__table__, CustomerValue.__table__
@@ -800,15 +872,49 @@ class Store:
                 counted += connection.execute(
                     select(func.count()).select_from(observations).where(observations.c.run_id.in_(chunk))
                 ).scalar_one()
-        if not dry_run:
+        if not dry_run and ids:
+            kept_before = self._history_kept_before(ids)
+            history = HistoryPeriod.__table__
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
                 with self.engine.begin() as connection:
+                    lost = connection.execute(
+                        select(history.c.metric_key, history.c.period_start, history.c.period_end).where(history.c.run_id.in_(chunk))
+                    ).all()
+                    pruned = connection.execute(
+                        select(runs.c.metric_key, func.count()).where(runs.c.id.in_(chunk)).group_by(runs.c.metric_key)
+                    ).all()
                     # Every table that refers to a run first (PostgreSQL enforces the keys).
-                    for table in (observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
+                    for table in (history, observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
                         connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
                     connection.execute(runs.delete().where(runs.c.id.in_(chunk)))
+                    for period in lost:  # an older run of the period that is kept takes its place
+                        if tuple(period) in kept_before:
+                            _keep_in_history(connection, *period, kept_before[tuple(period)])
+                    for key, count in pruned:
+                        _count_pruned(connection, key, count)
         return PruneResult(runs=len(ids), observations=counted, older_than=older_than, dry_run=dry_run)
+
+    def _history_kept_before(self, pruned: Sequence[int]) -> dict[tuple[str, datetime, datetime], int]:
+        """Per metric and period, the newest run that stays in the history among the runs that
+        a prune of ``pruned`` (ids, ascending) keeps and that are older than its last: what
+        replaces a pruned history run of that period (a newer one would be the history's already)."""
+        gone = set(pruned)
+        runs = Run.__table__.c
+        with self.engine.connect() as connection:
+            older = [
+                run_id
+                for (run_id,) in connection.execute(
+                    select(runs.id).where(runs.id < pruned[-1], runs.status == RunStatus.SUCCESS)
+                ).all()
+                if run_id not in gone
+            ]
+            found: dict[tuple[str, datetime, datetime], int] = {}
+            for start in range(0, len(older), 500):  # bound the number of bound parameters
+                statement = history_period_candidates().where(Observation.__table__.c.run_id.in_(older[start : start + 500]))
+                for key, first, last, run_id in connection.execute(statement).all():
+                    found[(key, first, last)] = max(run_id, found.get((key, first, last), run_id))
+        return found
 
     def runs(self, metric_key: str | None = None, limit: int = 50) -> list[Run]:
         statement = select(Run).order_by(Run.id.desc()).limit(limit)
