@@ -252,16 +252,21 @@ def contract_churn_rate(ctx):
 
 def _returning(ctx, period: Period):
     """Per segment: (customers active in the preceding window, of whom active in ``period``,
-    their revenue in the preceding window, their revenue in ``period``)."""
+    their revenue in the preceding window, their revenue in ``period``). Computed once per run
+    and period: retention and churn share it, and so do net revenue retention and the simple
+    CLV (each pair has the same default period)."""
     from crmmetrics.kpi import customer_activity, preceding
 
-    before = customer_activity(ctx.tables, preceding(period), "before")
-    now = customer_activity(ctx.tables, period, "now")
-    return ctx.connection.execute(
-        select(before.c.segment_id, func.count(), func.count(now.c.customer_id), func.sum(before.c.revenue), func.sum(now.c.revenue))
-        .select_from(before.outerjoin(now, now.c.customer_id == before.c.customer_id))
-        .group_by(before.c.segment_id)
-    ).all()
+    def returning():
+        before = customer_activity(ctx.tables, preceding(period), "before")
+        now = customer_activity(ctx.tables, period, "now")
+        return tuple(ctx.connection.execute(
+            select(before.c.segment_id, func.count(), func.count(now.c.customer_id), func.sum(before.c.revenue), func.sum(now.c.revenue))
+            .select_from(before.outerjoin(now, now.c.customer_id == before.c.customer_id))
+            .group_by(before.c.segment_id)
+        ).all())
+
+    return ctx.shared(("returning_customers", period.start, period.end), returning)
 
 
 def active_retention_rate(ctx):

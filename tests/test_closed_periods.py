@@ -265,6 +265,36 @@ def test_the_cli_run_recompute_flag(crm, tmp_path, monkeypatch, computed):
         assert computed == expected
 
 
+def test_each_table_is_fingerprinted_in_one_scan_once_per_run_and_period_end(demo):
+    """The metrics of a run that read the same table up to the same end share one summary of
+    it, one SELECT per table (not one scan per aggregate); its figures are the table's."""
+    from sqlalchemy import create_engine, event
+
+    from crmmetrics.core.definitions import RunCache
+    from crmmetrics.core.inputs import Need, source_fingerprint
+    from crmmetrics.core.periods import Period
+
+    engine = create_engine(f"sqlite:///{demo}")
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_rest: statements.append(statement))
+    period = Period("previous", datetime(2026, 9, 1), datetime(2026, 10, 1))
+    cache = RunCache()
+    with engine.connect() as connection:
+        orders_only = source_fingerprint(connection, [Need("orders")], period, share=cache.get)
+        with_lines = source_fingerprint(connection, [Need("order_lines"), Need("orders")], period, share=cache.get)
+        alone = source_fingerprint(connection, [Need("order_lines"), Need("orders")], period)
+    engine.dispose()
+    assert len(statements) == 2 + 2  # orders and order lines once each with the cache; both again without
+    assert all(s.count("SELECT") == 1 + ("EXISTS" in s) for s in statements)  # one scan (order lines: by their order)
+    with sqlite3.connect(demo) as raw:
+        count, last, ids = raw.execute(
+            "SELECT count(*), max(ordered_at), sum(order_id % 1000003) FROM orders WHERE ordered_at < '2026-10-01'").fetchone()
+        lines = raw.execute("SELECT count(*) FROM order_lines WHERE order_id IN "
+                            "(SELECT order_id FROM orders WHERE ordered_at < '2026-10-01')").fetchone()[0]
+    assert orders_only[:3] == [count, datetime.fromisoformat(last).isoformat(), ids] and count > 1000
+    assert with_lines == alone and with_lines[0] == lines and with_lines[-len(orders_only):] == orders_only
+
+
 def test_the_fingerprint_is_the_same_under_parallel_aggregation_on_postgresql(fresh_pg_db):
     """Integers and times only: the same on fresh connections with every sum aggregated in
     parallel workers (a float sum of the same column may differ in its last digits there)."""

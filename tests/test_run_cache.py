@@ -70,6 +70,54 @@ def test_one_rfm_query_and_one_holdout_fit_per_period_in_a_run(crm, tmp_path, mo
     assert any(v is not None for v in shared["im_clv_forecast_error"].values())
 
 
+RETURNING_SQL = 'AS now ON now.customer_id = "before".customer_id'  # the preceding period's customers, joined to this one's
+RETURNING = ["vc_active_retention_rate", "vc_active_churn_rate", "vc_net_revenue_retention", "vc_clv_simple"]
+
+
+def test_one_returning_customers_query_per_period_in_a_run(crm, tmp_path, monkeypatch):
+    """Retention and churn (a quarter) share the customers active in the preceding and this
+    period; so do net revenue retention and the simple CLV (trailing 365 days)."""
+    app, statements = app_on(crm, tmp_path, monkeypatch)
+    runs = app.runner.run_all(RETURNING)
+    assert [run.status for run in runs] == ["success"] * 4, [run.error for run in runs]
+    # two period kinds, current and previous period each: four queries, not eight
+    assert sum(RETURNING_SQL in s for s in statements) == 4
+    shared = values(app)
+    alone = {}
+    for key in RETURNING:
+        app_alone, alone_statements = app_on(crm, tmp_path, monkeypatch)
+        app_alone.runner.run_all([key])
+        assert sum(RETURNING_SQL in s for s in alone_statements) == 2
+        alone.update(values(app_alone))
+    assert shared == alone
+    assert all(any(v is not None for v in shared[key].values()) for key in RETURNING)
+
+
+ACTIVE = ["vc_complaint_rate", "sd_active_customers"]
+ACTIVE_SQL = "count(distinct(masters.master_id))"  # the kit's distinct customers of a table
+
+
+def test_kpis_that_share_a_measure_read_it_once_per_run(crm, tmp_path, monkeypatch):
+    """The complaint rate's denominator (the customers active in the year before the period end)
+    is the active customer base of the year to date: one query for both in a run."""
+    app, statements = app_on(crm, tmp_path, monkeypatch)
+    runs = app.runner.run_all(ACTIVE)
+    assert [run.status for run in runs] == ["success"] * 2, [run.error for run in runs]
+    shared = values(app)
+    sent = {}
+    alone = {}
+    for key in ACTIVE:
+        app_alone, alone_statements = app_on(crm, tmp_path, monkeypatch)
+        app_alone.runner.run_all([key])
+        sent[key] = sum(ACTIVE_SQL in s for s in alone_statements)
+        alone.update(values(app_alone))
+    assert shared == alone
+    assert shared["sd_active_customers"][("current", ())] > 100
+    # each alone reads it for its current and previous period; together, the year to date once
+    assert sent == {"vc_complaint_rate": 2, "sd_active_customers": 2}
+    assert sum(ACTIVE_SQL in s for s in statements) == 3
+
+
 CLV = ["vc_clv_bgnbd_gg", "vc_expected_alive_customers", "vc_customer_equity", "vc_segment_clv", "vc_ltv_cac_ratio"]
 
 

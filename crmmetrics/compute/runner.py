@@ -163,11 +163,8 @@ class Runner:
         values and model fits stored for it by the latest live run that computed it, if that run
         saw the same fingerprint."""
         needs = tuple(sorted(inputs, key=str))
-        # The same tables up to the same end are summarised once per run, for every metric.
-        summary = run_cache.get(
-            ("source_fingerprint", tuple(sorted({n.table for n in needs})), period.end),
-            lambda: source_fingerprint(connection, needs, period),
-        )
+        # Each table up to the same end is summarised once per run, for every metric that reads it.
+        summary = source_fingerprint(connection, needs, period, share=run_cache.get)
         fingerprint = json.dumps(
             {"params": dict(settings.params), "period": settings.period, "inputs": [str(n) for n in needs], "source": summary,
              "definition": _definition_identity(definition)},

@@ -611,12 +611,20 @@ def _batch_select(ctx: ComputeContext, measures: list[Measure], by: tuple[str, .
     return (grouped.group_by(*dimensions) if by else grouped), ungrouped
 
 
+def _shared_rows(ctx: ComputeContext, statement: Any) -> tuple[Any, ...]:
+    """The rows of a kit statement, read once per run for every metric that sends the same SQL
+    with the same parameters (KPIs often share a measure: the active customers of a period)."""
+    compiled = statement.compile(dialect=ctx.connection.dialect)
+    key = ("kit_rows", compiled.string, repr(sorted(compiled.params.items())))
+    return ctx.shared(key, lambda: tuple(ctx.connection.execute(statement).all()))
+
+
 def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]) -> dict[Measure, _Evaluated]:
     statement, ungrouped_statement = _batch_select(ctx, measures, by)
     if not by:
-        row = ctx.connection.execute(statement).one()
+        (row,) = _shared_rows(ctx, statement)
         return {m: (value, {(): value}) for m, value in zip(measures, row)}
-    rows = ctx.connection.execute(statement).all()
+    rows = _shared_rows(ctx, statement)
     evaluated: dict[Measure, _Evaluated] = {}
     ungrouped = None
     for index, measure in enumerate(measures):
@@ -626,7 +634,7 @@ def _run_batch(ctx: ComputeContext, measures: list[Measure], by: tuple[str, ...]
             total = sum((value or 0 for value in per_group.values()), 0) if rows else (0 if measure.agg == "count" else None)
         else:
             if ungrouped is None:
-                ungrouped = ctx.connection.execute(ungrouped_statement).one()
+                (ungrouped,) = _shared_rows(ctx, ungrouped_statement)
             total = ungrouped[index]
         evaluated[measure] = (total, per_group)
     return evaluated
