@@ -631,3 +631,30 @@ def test_sqlite_date_times_are_stored_in_sqlalchemys_format():
         None, "2025-01-02 03:04:05.678901", "2025-01-02 00:00:00.000000", "0001-01-01 00:00:00.000000",
         "0999-12-31 00:00:00.100000", "9999-12-31 23:59:59.000000",
     ]
+
+
+@pytest.mark.parametrize("column", ["customer_id", "net_revenue"])
+def test_the_column_parsers_vouch_only_for_what_the_line_parser_reads_alike(column):
+    """A column of fields is typed at once only where each field alone would give the same value."""
+    from crmmetrics.data import importer
+
+    target = TABLES["orders"].c[column]
+    line, whole = importer._parser(target, None, None), importer._column_parser(target, None, None, required=False)
+    texts = ["7", "+7", "-7", "007", "1.5", "1.", ".5", ".", "1.2.3", "1e3", "1E-2", "e3", "1e", "١٢", "²", "1_000", " 7", "7 ",
+             "nan", "inf", "0x1f", "9223372036854775808", "7\n8", ""]
+    vouched = []
+    for text in texts:
+        try:
+            expected = line(text) if text else None
+        except ValueError:
+            expected = ValueError
+        try:
+            got = whole(["1", text, "2"])
+        except importer._Slow:
+            assert expected is ValueError or text.strip() != text, text  # refused, or padded
+            continue
+        assert got == [line("1"), expected, line("2")], text
+        vouched.append(text)
+    # Unicode digits are digits to the line parser too (its pattern's \d)
+    assert vouched == (["7", "+7", "-7", "007", "١٢", ""] if column == "customer_id" else
+                       ["7", "+7", "-7", "007", "1.5", "1.", ".5", "1e3", "1E-2", "١٢", "9223372036854775808", ""])
