@@ -50,7 +50,7 @@ The rules, in one place
   instead, in the same transaction: ``customer_id``, ``acquired_at`` = the customer's first
   order, ``created_at`` = ``updated_at`` = the time of the import.
 * The whole import is one transaction.  The file is read as a stream and inserted in chunks of
-  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys).  Every bad row is reported with
+  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys) and the referred keys it found.  Every bad row is reported with
   its line number and reason; if there is any and no ``reject_file`` is given, the transaction
   is rolled back and :class:`CsvImportError` lists the first :data:`MAX_LISTED` problems.  With
   a ``reject_file`` the valid rows are imported and the bad ones are written there (CSV:
@@ -650,6 +650,7 @@ class _Import:
         self.occurrences: dict[bytes, int] = {}  # content digest -> lines with that content so far
         # Primary keys this import wrote (values of a one-column key, else tuples): a repeat is a duplicate line.
         self.inserted: set[Any] = set()
+        self.referred: dict[tuple[str, str], set[Any]] = {}  # (table, column) -> values found there (_referred)
         self.table = table
         self.path = path
         self.rejects = rejects
@@ -904,7 +905,7 @@ class _Import:
         for column, referred in self.references:
             wanted = set(values[column.name])
             wanted.discard(None)
-            missing = wanted - self._existing_values((referred,), wanted)
+            missing = wanted - self._referred(referred, wanted)
             if not missing:
                 continue
             if not (self.derive and column.name == "customer_id"):
@@ -1011,8 +1012,13 @@ class _Import:
         if len(columns) == 1 and self.connection.dialect.name == "sqlite" and set(map(type, keys)) <= {int, str}:
             # One JSON parameter instead of an IN list that SQLAlchemy renders value by value.
             # On the driver's cursor: SQLAlchemy's result rows cost more than the query.
-            column = columns[0]
-            found = self.connection.connection.driver_connection.execute(
+            column, driver = columns[0], self.connection.connection.driver_connection
+            if set(map(type, keys)) == {int}:
+                # Keys above the column's largest (a file in key order) are not there; its index gives that at once.
+                largest = driver.execute(f'SELECT max("{column.name}") FROM "{column.table.name}"').fetchone()[0]
+                if largest is None or largest < min(keys):
+                    return set()
+            found = driver.execute(
                 f'SELECT "{column.name}" FROM "{column.table.name}" WHERE "{column.name}" IN (SELECT value FROM json_each(?))',
                 (json.dumps(list(keys)),),
             )
@@ -1020,6 +1026,14 @@ class _Import:
         if len(columns) == 1:
             return set(self.connection.execute(select(columns[0]).where(columns[0].in_(list(keys)))).scalars())
         return {tuple(found) for found in self.connection.execute(select(*columns).where(tuple_(*columns).in_(list(keys))))}
+
+    def _referred(self, referred: Column, wanted: set) -> set:
+        """Which of ``wanted`` are values of ``referred`` in the database. Those found are
+        remembered, since no row is deleted once chunks are written (a replace deletes before):
+        most chunks of a large file refer to rows that earlier chunks found."""
+        known = self.referred.setdefault((referred.table.name, referred.name), set())
+        known |= self._existing_values((referred,), wanted - known)
+        return wanted & known
 
     def _check_unique(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
         """Flag keys that repeat in the file or meet another row.
@@ -1093,8 +1107,7 @@ class _Import:
         to_derive: set[Any] = set()
         for column, referred in self.references:
             wanted = {row.values[column.name] for row in rows if row.values[column.name] is not None}
-            found = self._existing_values((referred,), wanted)
-            missing = wanted - found
+            missing = wanted - self._referred(referred, wanted)
             if not missing:
                 continue
             if self.derive and column.name == "customer_id":
