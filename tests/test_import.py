@@ -658,3 +658,13 @@ def test_the_column_parsers_vouch_only_for_what_the_line_parser_reads_alike(colu
     # Unicode digits are digits to the line parser too (its pattern's \d)
     assert vouched == (["7", "+7", "-7", "007", "١٢", ""] if column == "customer_id" else
                        ["7", "+7", "-7", "007", "1.5", "1.", ".5", "1e3", "1E-2", "١٢", "9223372036854775808", ""])
+
+
+def test_lines_are_counted_across_quoted_line_breaks_and_blank_lines(crm_db, tmp_path):
+    """Records are read in blocks; a record with quoted line breaks (any of CR LF, LF, CR) still
+    moves the line numbers of the records after it."""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b'customer_id,contract_type\n1,"a\nb"\n\n2,"c\r\nd\re"\nx,ok\n3,fine\ny,"z\nw"\n\n\n4,"\n"\nz,last\n')
+    with pytest.raises(CsvImportError) as caught:
+        import_csv(crm_db.url, "customers", path, chunk_size=2)
+    assert messages(caught.value) == [f"{line}: column customer_id: not an integer: '{value}'" for line, value in ((8, "x"), (10, "y"), (16, "z"))]

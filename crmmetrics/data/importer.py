@@ -50,8 +50,8 @@ The rules, in one place
   instead, in the same transaction: ``customer_id``, ``acquired_at`` = the customer's first
   order, ``created_at`` = ``updated_at`` = the time of the import.
 * The whole import is one transaction.  The file is read as a stream and inserted in chunks of
-  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys) and the referred keys it found.  Every bad row is reported with
-  its line number and reason; if there is any and no ``reject_file`` is given, the transaction
+  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys) and the
+  referred keys it found.  Every bad row is reported with its line number and reason; if there is any and no ``reject_file`` is given, the transaction
   is rolled back and :class:`CsvImportError` lists the first :data:`MAX_LISTED` problems.  With
   a ``reject_file`` the valid rows are imported and the bad ones are written there (CSV:
   ``line``, ``error``, then the row's own fields); the reject file appears only if the import
@@ -68,9 +68,9 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from operator import attrgetter, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Self
@@ -463,7 +463,10 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
             if required and "" in texts:
                 raise _Slow
             try:
-                values = [datetime.fromisoformat(text) if text else default for text in texts] if "" in texts else list(map(datetime.fromisoformat, texts))
+                if "" in texts:
+                    values = [datetime.fromisoformat(text) if text else default for text in texts]
+                else:
+                    values = list(map(datetime.fromisoformat, texts))
             except ValueError:
                 raise _Slow from None
             if set(map(_TZINFO, _present(values))) - {None}:
@@ -518,8 +521,8 @@ class _Columns:
 
     def rows(self) -> list[_Row]:
         """The same chunk line by line."""
-        names = list(self.values)
-        return [_Row(line, fields, dict(zip(names, typed))) for (line, fields), typed in zip(self.records, zip(*self.values.values()))]
+        names, lines = list(self.values), zip(*self.values.values())
+        return [_Row(line, fields, dict(zip(names, typed))) for (line, fields), typed in zip(self.records, lines)]
 
 
 class _Rejects:
