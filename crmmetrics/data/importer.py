@@ -757,10 +757,10 @@ class _Import:
             for chunk in records:
                 self.rows_read += len(chunk)
                 self.write(self.parse_chunk(chunk))
-        if self.customers_derived:
-            self._date_derived_customers()
         for statement in deferred:
             self.connection.exec_driver_sql(statement)
+        if self.customers_derived:  # after the indexes: it looks up each derived customer's orders
+            self._date_derived_customers()
 
     def _defer_indexes(self) -> list[str]:
         """SQLite, a large import: drop the table's plain (not unique) indexes, and return the
