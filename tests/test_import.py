@@ -544,3 +544,127 @@ def test_typing_column_by_column_gives_what_typing_line_by_line_does(tmp_path, m
         (20, 1, datetime(2025, 2, 3, 8, 20), 100.0, 0.0, 40.25),
         (21, 2, datetime(2025, 3, 4, 16, 30), 0.5, 0.0, None),
     ]
+
+
+def test_a_file_of_fast_and_slow_chunks_stores_what_a_line_by_line_import_does(source_backend, tmp_path, monkeypatch):
+    """Chunks of columns (fast path) and chunks decided line by line (a padded field, a bad line,
+    rows already in the table) give the same rows, derived keys (repeated lines), derived
+    customers and reject file as an import forced line by line."""
+    from crmmetrics.data import importer
+
+    log = tmp_path / "log.csv"
+    lines = [f"{100 + n % 7},2025-0{1 + n % 9}-{10 + n % 17} 0{n % 10}:15:00.{n:06d},{n * 1.25:.2f}" for n in range(40)]
+    lines[9] = lines[8]  # an identical purchase: a second row with its own derived key
+    lines[17] = " 101,2025-03-04,12.5"  # padded: its chunk is typed line by line
+    lines[25] = "102,2025-03-04,abc"  # bad: rejected, its chunk written line by line
+    log.write_text("customer,date,amount\n" + "\n".join(lines) + "\n")
+    longer = tmp_path / "longer.csv"  # the log again with 6 more lines, imported with --mode append
+    longer.write_text(log.read_text() + "".join(f"{103 + n},2025-10-0{1 + n} 12:00:00,{n}.5\n" for n in range(6)))
+    seen: list[str] = []
+
+    def load(line_by_line):
+        if line_by_line:
+            def slow(*_args):
+                def parse(_texts):
+                    raise importer._Slow
+                return parse
+            monkeypatch.setattr(importer, "_column_parser", slow)
+        else:
+            write_columns = importer._Import._write_columns
+            write_rows = importer._Import._write_rows
+
+            def spy_columns(job, values):
+                done = write_columns(job, values)
+                seen.append("columns" if done else "columns then lines")
+                return done
+
+            def spy_rows(job, chunk):
+                seen.append("lines")
+                return write_rows(job, chunk)
+
+            monkeypatch.setattr(importer._Import, "_write_columns", spy_columns)
+            monkeypatch.setattr(importer._Import, "_write_rows", spy_rows)
+        db = source_backend()
+        db.insert("customers", [{"customer_id": 100, "acquired_at": datetime(2024, 1, 1)}])
+        rejects = tmp_path / f"rejects-{line_by_line}.csv"
+        result = import_csv(db.url, "orders", log, mapping=TRANSACTION_LOG, derive_customers=True, reject_file=rejects, chunk_size=4)
+        first = rows(db, "orders", "order_id")
+        appended = import_csv(db.url, "orders", longer, mapping=TRANSACTION_LOG, derive_customers=True, mode="append",
+                              reject_file=rejects.with_suffix(".2"), chunk_size=4)
+        monkeypatch.undo()
+        stored = {
+            "orders": (first, rows(db, "orders", "order_id")),
+            "customers": [(c["customer_id"], c["acquired_at"], c["created_at"] is not None and c["created_at"] == c["updated_at"])
+                      for c in rows(db, "customers", "customer_id")],
+            "rejects": rejects.read_text(),
+            "result": (result.rows_read, result.rows_imported, result.rows_rejected, result.customers_derived),
+            "appended": (appended.rows_read, appended.rows_imported, appended.rows_skipped, appended.rows_rejected, appended.customers_derived),
+        }
+        return stored
+
+    fast, slow = load(False), load(True)
+    assert fast == slow
+    # the import: 10 chunks, 2 of them typed line by line (the padded field, the bad line); the
+    # append: the same 10 chunks, now in the table, then 2 new ones
+    assert seen == ["columns"] * 4 + ["lines", "columns", "lines"] + ["columns"] * 3 \
+        + ["columns then lines", "lines"] * 4 + ["lines", "columns then lines", "lines"] * 2 + ["columns then lines", "lines"] * 2 + ["columns"] * 2
+    assert fast["result"] == (40, 39, 1, 6) and fast["appended"] == (46, 6, 39, 1, 2)
+    assert fast["rejects"] == "line,error,customer,date,amount\n27,column net_revenue: not a number: 'abc',102,2025-03-04,abc\n"
+    imported, after_append = fast["orders"]
+    assert len({o["order_id"] for o in after_append}) == 45 and all(order in after_append for order in imported)
+    assert fast["customers"][:2] == [(100, datetime(2024, 1, 1), False), (101, datetime(2025, 1, 12, 6, 15, 0, 36), True)]
+
+
+def test_sqlite_date_times_are_stored_in_sqlalchemys_format():
+    """The importer writes SQLite date-times itself; they are the text SQLAlchemy's bind processor writes."""
+    from sqlalchemy.dialects import sqlite
+
+    from crmmetrics.data.importer import _sqlite_values
+
+    column, dialect = TABLES["orders"].c.ordered_at, sqlite.dialect()
+    process = column.type._cached_bind_processor(dialect)
+    awkward = [datetime(2025, 1, 2, 3, 4, 5, 678901), datetime(2025, 1, 2), datetime(2024, 2, 29, 23, 59, 59, 999999),
+               datetime(2025, 6, 7, 8, 9, 10, 1), datetime(1, 1, 1), datetime(999, 12, 31, 0, 0, 0, 100000), datetime(9999, 12, 31, 23, 59, 59)]
+    for values in (awkward, [None, *awkward, None], [None, None]):
+        assert _sqlite_values(column, values, dialect) == [process(value) for value in values]
+    assert _sqlite_values(column, [None, *awkward[:2], *awkward[-3:]], dialect) == [
+        None, "2025-01-02 03:04:05.678901", "2025-01-02 00:00:00.000000", "0001-01-01 00:00:00.000000",
+        "0999-12-31 00:00:00.100000", "9999-12-31 23:59:59.000000",
+    ]
+
+
+@pytest.mark.parametrize("column", ["customer_id", "net_revenue"])
+def test_the_column_parsers_vouch_only_for_what_the_line_parser_reads_alike(column):
+    """A column of fields is typed at once only where each field alone would give the same value."""
+    from crmmetrics.data import importer
+
+    target = TABLES["orders"].c[column]
+    line, whole = importer._parser(target, None, None), importer._column_parser(target, None, None, required=False)
+    texts = ["7", "+7", "-7", "007", "1.5", "1.", ".5", ".", "1.2.3", "1e3", "1E-2", "e3", "1e", "١٢", "²", "1_000", " 7", "7 ",
+             "nan", "inf", "0x1f", "9223372036854775808", "7\n8", ""]
+    vouched = []
+    for text in texts:
+        try:
+            expected = line(text) if text else None
+        except ValueError:
+            expected = ValueError
+        try:
+            got = whole(["1", text, "2"])
+        except importer._Slow:
+            assert expected is ValueError or text.strip() != text, text  # refused, or padded
+            continue
+        assert got == [line("1"), expected, line("2")], text
+        vouched.append(text)
+    # Unicode digits are digits to the line parser too (its pattern's \d)
+    assert vouched == (["7", "+7", "-7", "007", "١٢", ""] if column == "customer_id" else
+                       ["7", "+7", "-7", "007", "1.5", "1.", ".5", "1e3", "1E-2", "١٢", "9223372036854775808", ""])
+
+
+def test_lines_are_counted_across_quoted_line_breaks_and_blank_lines(crm_db, tmp_path):
+    """Records are read in blocks; a record with quoted line breaks (any of CR LF, LF, CR) still
+    moves the line numbers of the records after it."""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b'customer_id,contract_type\n1,"a\nb"\n\n2,"c\r\nd\re"\nx,ok\n3,fine\ny,"z\nw"\n\n\n4,"\n"\nz,last\n')
+    with pytest.raises(CsvImportError) as caught:
+        import_csv(crm_db.url, "customers", path, chunk_size=2)
+    assert messages(caught.value) == [f"{line}: column customer_id: not an integer: '{value}'" for line, value in ((8, "x"), (10, "y"), (16, "z"))]

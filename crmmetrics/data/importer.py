@@ -50,8 +50,8 @@ The rules, in one place
   instead, in the same transaction: ``customer_id``, ``acquired_at`` = the customer's first
   order, ``created_at`` = ``updated_at`` = the time of the import.
 * The whole import is one transaction.  The file is read as a stream and inserted in chunks of
-  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys).  Every bad row is reported with
-  its line number and reason; if there is any and no ``reject_file`` is given, the transaction
+  ``chunk_size`` rows, so memory grows only by the keys it wrote (see derived keys) and the
+  referred keys it found.  Every bad row is reported with its line number and reason; if there is any and no ``reject_file`` is given, the transaction
   is rolled back and :class:`CsvImportError` lists the first :data:`MAX_LISTED` problems.  With
   a ``reject_file`` the valid rows are imported and the bad ones are written there (CSV:
   ``line``, ``error``, then the row's own fields); the reject file appears only if the import
@@ -70,6 +70,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
+from operator import attrgetter, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,6 +97,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import table as sql_table
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
@@ -411,9 +414,13 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
     kind, default = column.type, _default(column)
 
     def lines(texts: list[str], pattern: re.Pattern[str]) -> None:
-        joined = "\n".join(texts)
-        if joined.count("\n") != len(texts) - 1 or not pattern.fullmatch(joined):
-            raise _Slow  # a field with a line break, or one that is not a plain number
+        joined = "".join(texts)
+        # Nothing but ASCII digits (and dots, for numbers: float() refuses what the pattern would)
+        # is the common case, tested faster than by the pattern.
+        if joined and not (joined.isascii() and (joined if pattern is _INTEGER_LINES else joined.replace(".", "")).isdigit()):
+            joined = "\n".join(texts)
+            if joined.count("\n") != len(texts) - 1 or not pattern.fullmatch(joined):
+                raise _Slow  # a field with a line break, or one that is not a plain number
         if required and "" in texts:
             raise _Slow
 
@@ -432,8 +439,8 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
 
         def parse(texts: list[str]) -> list[Any]:
             lines(texts, _INTEGER_LINES)
-            values = [int(text) if text else default for text in texts]
-            present = [value for value in values if value is not None] if "" in texts else values
+            values = [int(text) if text else default for text in texts] if "" in texts else list(map(int, texts))
+            present = _present(values)
             if present and not (-(2 ** (bits - 1)) <= min(present) and max(present) < 2 ** (bits - 1)):
                 raise _Slow
             return values
@@ -442,7 +449,10 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
 
         def parse(texts: list[str]) -> list[Any]:
             lines(texts, _NUMBER_LINES)
-            return [float(text) if text else default for text in texts]
+            try:
+                return [float(text) if text else default for text in texts] if "" in texts else list(map(float, texts))
+            except ValueError:  # such as "1.2.3"
+                raise _Slow from None
 
     elif isinstance(kind, DateTime):
         fallback = _parser(column, date_format, zone)
@@ -453,10 +463,13 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
             if required and "" in texts:
                 raise _Slow
             try:
-                values = [datetime.fromisoformat(text) if text else default for text in texts]
+                if "" in texts:
+                    values = [datetime.fromisoformat(text) if text else default for text in texts]
+                else:
+                    values = list(map(datetime.fromisoformat, texts))
             except ValueError:
                 raise _Slow from None
-            if any(value is not None and value.tzinfo is not None for value in values):
+            if set(map(_TZINFO, _present(values))) - {None}:
                 return [fallback(text) if text else default for text in texts]  # offsets to UTC
             return values
 
@@ -466,14 +479,23 @@ def _column_parser(column: Column, date_format: str | None, zone: ZoneInfo | Non
         def parse(texts: list[str]) -> list[Any]:
             if "\x00" in "".join(texts) or (length is not None and max(map(len, texts)) > length):
                 raise _Slow
-            values = [text if text.strip() else default for text in texts]
-            if required and any(not text.strip() for text in texts):
+            if "" not in texts and not any(map(str.isspace, texts)):
+                return list(texts)
+            if required:
                 raise _Slow
-            return values
+            return [text if text.strip() else default for text in texts]
 
     else:  # the schema uses only the types above
         raise TypeError(f"{column}: no CSV parser for {kind!r}")
     return parse
+
+
+_TZINFO = attrgetter("tzinfo")
+
+
+def _present(values: list[Any]) -> list[Any]:
+    """The values that are not None (the list itself when none is)."""
+    return [value for value in values if value is not None] if None in values else values
 
 
 def _default(column: Column) -> Any:
@@ -487,6 +509,20 @@ class _Row:
     fields: list[str]
     values: dict[str, Any]
     errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class _Columns:
+    """A chunk the column parsers vouched for, kept as one list of values per column (no object
+    per line: per-line objects and dicts were most of an import's time)."""
+
+    records: list[tuple[int, list[str]]]  # (line, fields), for the lines that go the slow way after all
+    values: dict[str, list[Any]]  # column name -> its value on each line, in the order of the lines
+
+    def rows(self) -> list[_Row]:
+        """The same chunk line by line."""
+        names, lines = list(self.values), zip(*self.values.values())
+        return [_Row(line, fields, dict(zip(names, typed))) for (line, fields), typed in zip(self.records, lines)]
 
 
 class _Rejects:
@@ -537,24 +573,61 @@ class _Rejects:
             self._temporary.unlink(missing_ok=True)
 
 
-def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number of the record's first line, fields) for each non-blank record."""
-    line = 1
+def _records(path: Path, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    """The non-blank records as (line number of the record's first line, fields): the header
+    alone, then chunks of ``size`` records."""
     try:
         # Decoded by the text layer in blocks (decoding line by line cost a sixth of an import);
         # bad bytes are then found at their line by a second, slow pass.
         with open(path, encoding="utf-8-sig", newline="") as stream:
             reader = csv.reader(stream, strict=True)
-            for fields in reader:
-                if fields:
-                    yield line, fields
-                line = reader.line_num + 1
+            chunk: list[tuple[int, list[str]]] = []
+            wanted, read = 1, 0  # records wanted in this chunk, lines read before this block
+            # Read in blocks (a generator step per record was a tenth of an import).
+            while block := list(islice(reader, wanted - len(chunk))):
+                if reader.line_num - read == len(block):  # a line a record
+                    numbered = zip(range(read + 1, reader.line_num + 1), block)
+                else:
+                    numbered = _numbered(block, read + 1)
+                read = reader.line_num
+                chunk.extend(numbered if [] not in block else (record for record in numbered if record[1]))
+                if len(chunk) == wanted:
+                    yield chunk
+                    chunk, wanted = [], max(size, 1)
+            if chunk:
+                yield chunk
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(_not_utf8(path)) from None
-    except csv.Error as exc:
-        raise ConfigError(f"{path}:{line}: not valid CSV: {exc}") from None
+    except csv.Error:
+        raise ConfigError(_not_csv(path)) from None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as a text file opened with newline="" splits lines
+
+
+def _numbered(block: list[list[str]], line: int) -> list[tuple[int, list[str]]]:
+    """(line, fields) for records that may hold quoted line breaks, from the first one's line."""
+    numbered = []
+    for fields in block:
+        numbered.append((line, fields))
+        line += 1 + sum(len(_LINE_BREAK.findall(text)) for text in fields)
+    return numbered
+
+
+def _not_csv(path: Path) -> str:
+    """The message for a file that is not valid CSV, naming the line where the bad record starts
+    (a second pass, record by record)."""
+    line = 1
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        reader = csv.reader(stream, strict=True)
+        try:
+            for _fields in reader:
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            return f"{path}:{line}: not valid CSV: {exc}"
+    return f"{path}: not valid CSV"
 
 
 def _not_utf8(path: Path) -> str:
@@ -578,7 +651,9 @@ class _Import:
         self.mode = mode
         self.rows_updated = self.rows_skipped = self.rows_replaced = 0
         self.occurrences: dict[bytes, int] = {}  # content digest -> lines with that content so far
-        self.inserted: set[tuple] = set()  # primary keys this import wrote: a repeat is a duplicate line
+        # Primary keys this import wrote (values of a one-column key, else tuples): a repeat is a duplicate line.
+        self.inserted: set[Any] = set()
+        self.referred: dict[tuple[str, str], set[Any]] = {}  # (table, column) -> values found there (_referred)
         self.table = table
         self.path = path
         self.rejects = rejects
@@ -664,12 +739,13 @@ class _Import:
     # -- the rows ---------------------------------------------------------------------------
 
     def run(self, mapping: Mapping[str, str], date_format: str | None, zone: ZoneInfo | None, ignore_extra: bool, chunk_size: int) -> None:
-        with closing(_records(self.path)) as records:
-            header = next(records, None)
-            if header is None:
+        with closing(_records(self.path, chunk_size)) as records:
+            first = next(records, None)
+            if first is None:
                 raise ConfigError(f"{self.path}: empty file, expected a header line")
-            self.plan(header[1], mapping, ignore_extra)
-            self.rejects.start(header[1])
+            header = first[0][1]
+            self.plan(header, mapping, ignore_extra)
+            self.rejects.start(header)
             if self.mode == "replace":
                 self.rows_replaced = self.connection.execute(self.table.delete()).rowcount
             deferred = self._defer_indexes()
@@ -678,18 +754,13 @@ class _Import:
                 (index, column, _column_parser(column, date_format, zone, column.name in self.required))
                 for index, column in self.positions
             ]
-            chunk: list[tuple[int, list[str]]] = []
-            for record in records:
-                self.rows_read += 1
-                chunk.append(record)
-                if len(chunk) >= chunk_size:
-                    self.write(self.parse_chunk(chunk))
-                    chunk = []
-            self.write(self.parse_chunk(chunk))
-        if self.customers_derived:
-            self._date_derived_customers()
+            for chunk in records:
+                self.rows_read += len(chunk)
+                self.write(self.parse_chunk(chunk))
         for statement in deferred:
             self.connection.exec_driver_sql(statement)
+        if self.customers_derived:  # after the indexes: it looks up each derived customer's orders
+            self._date_derived_customers()
 
     def _defer_indexes(self) -> list[str]:
         """SQLite, a large import: drop the table's plain (not unique) indexes, and return the
@@ -722,33 +793,30 @@ class _Import:
                 statements.append(statement)
         return statements
 
-    def parse_chunk(self, records: list[tuple[int, list[str]]]) -> list[_Row]:
+    def parse_chunk(self, records: list[tuple[int, list[str]]]) -> _Columns | list[_Row]:
         """Type a chunk of lines column by column; a chunk the column parsers cannot vouch for
         (any problem, or anything unusual such as padded fields) is typed line by line by
         :meth:`parse`, which finds and words the problems: both give the same values."""
         if not records:
             return []
         try:
-            if any(len(fields) != self.width for _line, fields in records):
+            if set(map(len, map(itemgetter(1), records))) != {self.width}:
                 raise _Slow
-            columns = list(zip(*(fields for _line, fields in records)))
-            names = [column.name for _index, column, _parse in self.column_parsers]
-            values = [parse(list(columns[index])) for index, _column, parse in self.column_parsers]
-            by_name = dict(zip(names, values))
+            columns = list(zip(*map(itemgetter(1), records)))
+            values = {name: [default] * len(records) for name, default in self.absent.items()}
+            for index, column, parse in self.column_parsers:
+                values[column.name] = parse(list(columns[index]))
             for column in self.future:
-                if any(value is not None and value > self.stamp for value in by_name[column.name]):
+                present = _present(values[column.name])
+                if present and max(present) > self.stamp:
                     raise _Slow
             for column in self.non_negative:
-                if any(value is not None and value < 0 for value in by_name[column.name]):
+                present = _present(values[column.name])
+                if present and min(present) < 0:
                     raise _Slow
         except _Slow:
             return [self.parse(line, fields) for line, fields in records]
-        rows = []
-        for (line, fields), typed in zip(records, zip(*values)):
-            row_values = dict(self.absent)
-            row_values.update(zip(names, typed))
-            rows.append(_Row(line, fields, row_values))
-        return rows
+        return _Columns(records, values)
 
     def parse(self, line: int, fields: list[str]) -> _Row:
         """Type one line; problems of single fields are collected, not raised."""
@@ -788,26 +856,80 @@ class _Import:
                     )
                 )
 
-    def _derive_key(self, row: _Row) -> int:
-        """A key from the row's content and its occurrence in the file (see the module docs)."""
-        content = "\x1f".join(_canonical(row.values.get(c.name)) for c in self.content_columns)
-        digest = hashlib.sha256(f"{self.table.name}\x1e{content}".encode()).digest()
-        occurrence = self.occurrences.get(digest, 0)
-        self.occurrences[digest] = occurrence + 1
-        keyed = hashlib.sha256(digest + occurrence.to_bytes(8, "big")).digest()
-        bits = 63 if isinstance(self.derived_key.type, BigInteger) else 31
-        return int.from_bytes(keyed[:8], "big") % (2**bits - 1) + 1  # 1 .. 2**bits - 1
+    def _derive_keys(self, columns: list[list[Any]], count: int) -> list[int]:
+        """Keys for ``count`` lines from their content (the values of ``content_columns``, one
+        list per column) and each content's occurrences in the file so far (see the module docs)."""
+        contents = map("\x1f".join, zip(*map(_canonical_column, columns))) if columns else [""] * count
+        prefix = f"{self.table.name}\x1e"
+        modulus = 2 ** (63 if isinstance(self.derived_key.type, BigInteger) else 31) - 1
+        sha256, occurrences, keys = hashlib.sha256, self.occurrences, []
+        for content in contents:
+            digest = sha256((prefix + content).encode()).digest()
+            occurrence = occurrences.get(digest, 0)
+            occurrences[digest] = occurrence + 1
+            keyed = sha256(digest + occurrence.to_bytes(8, "big")).digest()
+            keys.append(int.from_bytes(keyed[:8], "big") % modulus + 1)  # 1 .. 2**bits - 1
+        return keys
 
-    def write(self, chunk: list[_Row]) -> None:
+    def write(self, chunk: _Columns | list[_Row]) -> None:
         """Check a chunk's keys against itself and the database, then insert its good rows.
+
+        A chunk of columns whose keys are new and whose references exist is inserted as it is;
+        any other chunk is decided line by line (:meth:`_write_rows`).
+        """
+        key = self.derived_key
+        if isinstance(chunk, _Columns):
+            if key is not None:
+                count = len(chunk.records)
+                chunk.values[key.name] = self._derive_keys([chunk.values[c.name] for c in self.content_columns], count)
+            if self._write_columns(chunk.values):
+                return
+            chunk = chunk.rows()
+        elif key is not None:
+            good = [row for row in chunk if not row.errors]
+            derived = self._derive_keys([[row.values.get(c.name) for row in good] for c in self.content_columns], len(good))
+            for row, value in zip(good, derived):
+                row.values[key.name] = value
+        self._write_rows(chunk)
+
+    def _write_columns(self, values: dict[str, list[Any]]) -> bool:
+        """Insert a chunk of columns if nothing in it needs a decision line by line: no key that
+        repeats in the chunk or is in the table already, no reference to a missing row other
+        than customers to derive. False (and nothing done) otherwise."""
+        for columns in self.unique_keys:
+            if len(columns) == 1:
+                keys = _present(values[columns[0].name])
+            else:
+                keys = [key for key in zip(*(values[c.name] for c in columns)) if None not in key]
+            distinct = set(keys)
+            if len(distinct) != len(keys) or self._existing_values(columns, distinct):
+                return False
+        missing_customers: set[Any] = set()
+        for column, referred in self.references:
+            wanted = set(values[column.name])
+            wanted.discard(None)
+            missing = wanted - self._referred(referred, wanted)
+            if not missing:
+                continue
+            if not (self.derive and column.name == "customer_id"):
+                return False
+            missing_customers = missing
+        if missing_customers:
+            self._derive_customers(values["customer_id"], values["ordered_at"], missing_customers)
+        names = list(values)
+        self._insert(self.table, names, list(values.values()))
+        count = len(values[names[0]])
+        self.rows_imported += count
+        self._remember([values.get(c.name, [None] * count) for c in self.table.primary_key.columns])
+        return True
+
+    def _write_rows(self, chunk: list[_Row]) -> None:
+        """Check a chunk's keys line by line against itself and the database, word each problem
+        at its line, then insert the good rows and update (upsert) the existing ones.
 
         Inserting continues after a bad row even when the import will be rolled back, so that
         later chunks are checked against everything before them.
         """
-        if self.derived_key is not None:
-            for row in chunk:
-                if not row.errors:
-                    row.values[self.derived_key.name] = self._derive_key(row)
         same, changed = self._check_unique([row for row in chunk if not row.errors])
         existing = same + changed
         if same and self.mode == "insert":
@@ -829,7 +951,9 @@ class _Import:
         good = [row for row in chunk if not row.errors]
         updates = [row for row in updates if not row.errors]
         if missing_customers:
-            self._derive_customers(good + updates, missing_customers)
+            ordering = good + updates
+            self._derive_customers([row.values["customer_id"] for row in ordering], [row.values["ordered_at"] for row in ordering],
+                                   missing_customers)
         if updates:
             keys = list(self.table.primary_key.columns)
             statement = (
@@ -843,57 +967,76 @@ class _Import:
             self.rows_updated += len(updates)
         if not good:
             return
-        self._insert([row.values for row in good])
+        names = list(good[0].values)
+        self._insert(self.table, names, [[row.values[name] for row in good] for name in names])
         self.rows_imported += len(good)
-        names = [c.name for c in self.table.primary_key.columns]
-        self.inserted.update(tuple(row.values.get(n) for n in names) for row in good)
+        self._remember([[row.values.get(c.name) for row in good] for c in self.table.primary_key.columns])
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        """Insert checked rows (all with the same keys). SQLite: one executemany of tuples on the
-        driver, each column through its SQLAlchemy bind processor (SQLAlchemy's per-row
-        parameter handling cost more than the insert itself); PostgreSQL (psycopg): COPY, in the
-        import's transaction; elsewhere SQLAlchemy Core."""
+    def _remember(self, keys: list[list[Any]]) -> None:
+        """Add the primary keys just written (one list of values per key column) to ``inserted``."""
+        self.inserted.update(keys[0] if len(keys) == 1 else zip(*keys))
+
+    def _insert(self, table: Table, names: list[str], columns: list[list[Any]]) -> None:
+        """Insert checked rows given as one list of values per column of ``names``. SQLite: one
+        executemany of tuples on the driver, the values converted column by column as
+        SQLAlchemy's bind processors would (SQLAlchemy's per-row parameter handling cost more
+        than the insert itself); PostgreSQL (psycopg): COPY, in the import's transaction;
+        elsewhere SQLAlchemy Core."""
         dialect = self.connection.dialect
-        names = list(rows[0])
         quoted = ", ".join(f'"{name}"' for name in names)
         if dialect.name == "postgresql" and dialect.driver == "psycopg":
             import psycopg
 
-            statement = f'COPY "{self.table.name}" ({quoted}) FROM STDIN'
+            statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
             try:
                 with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row([row[name] for name in names])
+                    for row in zip(*columns):
+                        copy.write_row(row)
             except psycopg.errors.IntegrityError as exc:  # worded like SQLAlchemy's (import_csv)
                 raise IntegrityError(statement, None, exc) from None
             return
         if dialect.name != "sqlite":
-            self.connection.execute(self.table.insert(), rows)
+            self.connection.execute(table.insert(), [dict(zip(names, row)) for row in zip(*columns)])
             return
-        columns = []
-        for name in names:
-            process = self.table.c[name].type._cached_bind_processor(dialect)
-            values = [row[name] for row in rows]
-            columns.append([process(value) for value in values] if process else values)
-        statement = f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
+        columns = [_sqlite_values(table.c[name], values, dialect) for name, values in zip(names, columns)]
+        statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
         self.connection.exec_driver_sql(statement, list(zip(*columns)))
 
     def _existing(self, columns: tuple[Column, ...], keys: set[tuple]) -> set[tuple]:
-        """Which of ``keys`` (values of ``columns``) are in the database already."""
+        """Which of ``keys`` (tuples of values of ``columns``) are in the database already."""
+        if len(columns) == 1:
+            return {(value,) for value in self._existing_values(columns, {key[0] for key in keys})}
+        return self._existing_values(columns, keys)
+
+    def _existing_values(self, columns: tuple[Column, ...], keys: set) -> set:
+        """Which of ``keys`` (values of the one column, tuples of several) are in the database already."""
         if not keys:
             return set()
-        if self.connection.dialect.name == "sqlite" and len(columns) == 1:
-            values = [key[0] for key in keys]
-            if all(type(value) in (int, str) for value in values):
-                # One JSON parameter instead of an IN list that SQLAlchemy renders value by value.
-                column = columns[0]
-                found = self.connection.exec_driver_sql(
-                    f'SELECT "{column.name}" FROM "{column.table.name}" WHERE "{column.name}" IN (SELECT value FROM json_each(?))',
-                    (json.dumps(values),),
-                )
-                return set(found.fetchall())
-        match = columns[0].in_([key[0] for key in keys]) if len(columns) == 1 else tuple_(*columns).in_(list(keys))
-        return {tuple(found) for found in self.connection.execute(select(*columns).where(match))}
+        if len(columns) == 1 and self.connection.dialect.name == "sqlite" and set(map(type, keys)) <= {int, str}:
+            # One JSON parameter instead of an IN list that SQLAlchemy renders value by value.
+            # On the driver's cursor: SQLAlchemy's result rows cost more than the query.
+            column, driver = columns[0], self.connection.connection.driver_connection
+            if set(map(type, keys)) == {int}:
+                # Keys above the column's largest (a file in key order) are not there; its index gives that at once.
+                largest = driver.execute(f'SELECT max("{column.name}") FROM "{column.table.name}"').fetchone()[0]
+                if largest is None or largest < min(keys):
+                    return set()
+            found = driver.execute(
+                f'SELECT "{column.name}" FROM "{column.table.name}" WHERE "{column.name}" IN (SELECT value FROM json_each(?))',
+                (json.dumps(list(keys)),),
+            )
+            return set(map(itemgetter(0), found.fetchall()))
+        if len(columns) == 1:
+            return set(self.connection.execute(select(columns[0]).where(columns[0].in_(list(keys)))).scalars())
+        return {tuple(found) for found in self.connection.execute(select(*columns).where(tuple_(*columns).in_(list(keys))))}
+
+    def _referred(self, referred: Column, wanted: set) -> set:
+        """Which of ``wanted`` are values of ``referred`` in the database. Those found are
+        remembered, since no row is deleted once chunks are written (a replace deletes before):
+        most chunks of a large file refer to rows that earlier chunks found."""
+        known = self.referred.setdefault((referred.table.name, referred.name), set())
+        known |= self._existing_values((referred,), wanted - known)
+        return wanted & known
 
     def _check_unique(self, rows: list[_Row]) -> tuple[list[_Row], list[_Row]]:
         """Flag keys that repeat in the file or meet another row.
@@ -919,9 +1062,10 @@ class _Import:
                     first[key] = row
             found = self._existing(columns, set(first))
             if columns == primary:
-                for key in found & self.inserted:  # an earlier line of this file, in an earlier chunk
+                written = {key for key in found if (key[0] if len(key) == 1 else key) in self.inserted}
+                for key in written:  # an earlier line of this file, in an earlier chunk
                     first[key].errors.append(RowError(first[key].line, label, f"duplicate key {_show(key)}: already in {self.table.name}"))
-                equal, other = self._compare(found - self.inserted, first)
+                equal, other = self._compare(found - written, first)
                 same.extend(equal)
                 if self.derived_key is not None or self.mode == "insert":
                     for row in other:
@@ -966,8 +1110,7 @@ class _Import:
         to_derive: set[Any] = set()
         for column, referred in self.references:
             wanted = {row.values[column.name] for row in rows if row.values[column.name] is not None}
-            found = {key[0] for key in self._existing((referred,), {(value,) for value in wanted})}
-            missing = wanted - found
+            missing = wanted - self._referred(referred, wanted)
             if not missing:
                 continue
             if self.derive and column.name == "customer_id":
@@ -984,23 +1127,17 @@ class _Import:
                     earlier.add(row.values.get(referred.name))  # None while the key is still to be derived
         return to_derive
 
-    def _derive_customers(self, rows: list[_Row], missing: set[Any]) -> None:
-        """Create the customers that the chunk's good orders need, acquired at their first order."""
+    def _derive_customers(self, customer_ids: list[Any], ordered_at: list[datetime], missing: set[Any]) -> None:
+        """Create the customers that the chunk's good orders (their customers and times) need,
+        acquired at their first order."""
         first_order: dict[Any, datetime] = {}
-        for row in rows:
-            customer = row.values["customer_id"]
+        for customer, ordered in zip(customer_ids, ordered_at):
             if customer in missing:
-                ordered = row.values["ordered_at"]
                 first_order[customer] = min(first_order.get(customer, ordered), ordered)
-        customers = TABLES["customers"]
-        self.connection.execute(
-            customers.insert(),
-            [
-                {"customer_id": customer, "acquired_at": acquired, "created_at": self.stamp, "updated_at": self.stamp}
-                for customer, acquired in first_order.items()
-            ],
-        )
-        self.customers_derived += len(first_order)
+        customers, count = TABLES["customers"], len(first_order)
+        self._insert(customers, ["customer_id", "acquired_at", "created_at", "updated_at"],
+                     [list(first_order), list(first_order.values()), [self.stamp] * count, [self.stamp] * count])
+        self.customers_derived += count
 
     def _date_derived_customers(self) -> None:
         """An unsorted file can bring a customer's first order in a later chunk: date it then."""
@@ -1028,6 +1165,40 @@ def _canonical(value: Any) -> str:
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat()
     return str(value)
+
+
+def _canonical_column(values: list[Any]) -> list[str]:
+    """:func:`_canonical` of each value, a column of one plain type at once."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(float.__repr__, values))
+    if kinds == {int}:
+        return list(map(int.__repr__, values))
+    if kinds == {str}:
+        return values
+    if kinds == {datetime} and set(map(_TZINFO, values)) == {None}:
+        return list(map(datetime.isoformat, values))
+    return list(map(_canonical, values))
+
+
+# SQLAlchemy's SQLite DATETIME storage format (its bind processor) written by isoformat: that
+# processor, a dict and a format per value, was a tenth of an import (tests/test_import.py proves equality).
+_SQLITE_DATETIME = methodcaller("isoformat", " ", "microseconds")
+
+
+def _sqlite_values(column: Column, values: list[Any], dialect: Any) -> list[Any]:
+    """A column's values as the SQLite driver gets them from SQLAlchemy (its bind processor)."""
+    kind = column.type.dialect_impl(dialect)
+    if isinstance(kind, sqlite.DATETIME) and kind._storage_format == sqlite.DATETIME._storage_format:
+        present = _present(values)
+        if set(map(type, present)) <= {datetime} and set(map(_TZINFO, present)) <= {None}:  # naive, as the processor writes them
+            texts = list(map(_SQLITE_DATETIME, present))
+            if present is values:
+                return texts
+            it = iter(texts)
+            return [None if value is None else next(it) for value in values]
+    process = column.type._cached_bind_processor(dialect)
+    return list(map(process, values)) if process else values
 
 
 def _show(key: tuple) -> str:
