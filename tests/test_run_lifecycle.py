@@ -188,3 +188,22 @@ def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(bac
     second = finish([{"customer_id": 8, "p_alive": 0.5, "clv": 2.0}], later)
     assert stored() == [(second.id, "vc_clv_bgnbd_gg", 8, {"p_alive": 0.5, "clv": 2.0}, later)]
     store.engine.dispose()
+
+
+def test_customer_values_json_is_what_json_dumps_writes():
+    """The model outputs' JSON is written by a template for rows of finite floats with the same
+    fields, and by json.dumps otherwise: the text is json.dumps' in every case."""
+    import json
+    import math
+
+    from crmmetrics.store.store import _outputs_json
+
+    floats = [{"customer_id": i, "p_alive": v, "clv": -v, 'odd "%s" %% name': v / 3}
+              for i, v in enumerate([0.0, -0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, 123456789.125, 1e16])]
+    mixed = [{"customer_id": 1, "p_alive": 0.5, "clv": 3}, {"customer_id": 2, "p_alive": None, "clv": True},
+             {"customer_id": 3, "p_alive": math.nan, "clv": math.inf}]
+    other_fields = [{"customer_id": 1, "p_alive": 0.5}, {"customer_id": 2, "clv": 0.5}]
+    for rows in (floats, mixed, other_fields, []):
+        expected = [json.dumps({k: v for k, v in row.items() if k != "customer_id"}) for row in rows]
+        assert _outputs_json(rows) == expected
+    assert _outputs_json(floats)[3] == '{"p_alive": 0.30000000000000004, "clv": -0.30000000000000004, "odd \\"%s\\" %% name": 0.10000000000000002}'
