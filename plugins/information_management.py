@@ -54,10 +54,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import String, and_, case, func, literal, or_, select
-
 from crmmetrics import ConfigError, MetricError, Parameter, Perspective, Process, Schedule, ValueLens, hookimpl
-from crmmetrics.kpi import TABLES, Filter, Measure, Ratio, define, in_period, master_customers, percent
+from crmmetrics.kpi import Filter, Measure, Ratio, define, in_period, master_customers, percent, sa
 
 # numpy, the CLV models (scipy) and StandardDefault are imported by the functions that use them:
 # listing the metrics needs none of them.
@@ -70,7 +68,7 @@ REQUIRED_FIELDS = "email,phone,postcode,segment_id,acquisition_channel_id"
 
 def _records_at_end(customers, period):
     """Customer records that existed at the end of the period (or whose creation is unknown)."""
-    return or_(customers.c.created_at.is_(None), customers.c.created_at < period.end)
+    return sa.or_(customers.c.created_at.is_(None), customers.c.created_at < period.end)
 
 
 def _existed_at_end(customers, ctx):
@@ -96,12 +94,12 @@ def data_completeness(ctx):
     columns = required_columns(customers, ctx.params["required_fields"])
 
     def filled(column):
-        if isinstance(column.type, String):
-            return case((func.trim(column) != "", 1), else_=0)  # NULL compares unknown: 0
-        return case((column.is_not(None), 1), else_=0)
+        if isinstance(column.type, sa.String):
+            return sa.case((sa.func.trim(column) != "", 1), else_=0)  # NULL compares unknown: 0
+        return sa.case((column.is_not(None), 1), else_=0)
 
     row = ctx.connection.execute(
-        select(sum((func.coalesce(func.sum(filled(c)), 0) for c in columns), literal(0)), func.count()).where(
+        sa.select(sum((sa.func.coalesce(sa.func.sum(filled(c)), 0) for c in columns), sa.literal(0)), sa.func.count()).where(
             master_customers(customers), _records_at_end(customers, ctx.period)
         )
     ).one()
@@ -109,12 +107,12 @@ def data_completeness(ctx):
 
 
 def _duplicate(customers, ctx):
-    return and_(customers.c.master_customer_id.is_not(None), customers.c.master_customer_id != customers.c.customer_id)
+    return sa.and_(customers.c.master_customer_id.is_not(None), customers.c.master_customer_id != customers.c.customer_id)
 
 
 def _fresh(customers, ctx):
     cutoff = ctx.period.end - timedelta(days=ctx.params["max_age_days"])
-    return func.coalesce(customers.c.updated_at, customers.c.created_at) >= cutoff
+    return sa.func.coalesce(customers.c.updated_at, customers.c.created_at) >= cutoff
 
 
 # The customer table holds current state: its KPIs read the records that existed at the period end.
@@ -129,7 +127,7 @@ VALIDITY_CHECKS = (Filter("dimension", "=", "validity"), Filter("records_checked
 
 
 def _passed(facts, ctx):
-    return facts.c.records_checked - func.coalesce(facts.c.records_failed, 0)
+    return facts.c.records_checked - sa.func.coalesce(facts.c.records_failed, 0)
 
 
 VALIDITY_RATE = Ratio(
@@ -140,17 +138,17 @@ IDENTIFIED_REVENUE_SHARE = Ratio(Measure("orders", "net_revenue", filters=[Filte
 
 
 def _employed_in_period(employees, ctx):
-    return and_(
+    return sa.and_(
         employees.c.is_customer_facing.is_(True),
-        or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
-        or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.start),
+        sa.or_(employees.c.hired_at.is_(None), employees.c.hired_at < ctx.period.end),
+        sa.or_(employees.c.left_at.is_(None), employees.c.left_at >= ctx.period.start),
     )
 
 
 def _logged_an_interaction(employees, ctx):
     interactions = ctx.tables["interactions"]
     return (
-        select(literal(1))
+        sa.select(sa.literal(1))
         .where(interactions.c.employee_id == employees.c.employee_id, in_period(interactions.c.started_at, ctx.period))
         .exists()
     )
@@ -204,7 +202,7 @@ def _holdout(ctx):
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, master=False)
     buyers, occasions = fetch_array(
-        ctx.connection, select(rows.c.customer_id, func.count(func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
+        ctx.connection, sa.select(rows.c.customer_id, sa.func.count(sa.func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
     ).T
     # ids are sorted: each buyer of the period who bought before it finds its place among them.
     buyers = buyers.astype(np.int64)
@@ -243,6 +241,8 @@ def crmmetrics_validate_config(config, registry):
     # A misspelt required field would otherwise only fail the metric's runs.
     if "im_data_completeness" not in registry:
         return
+    from crmmetrics.kpi import TABLES  # the SQLAlchemy tables: built on first use, not for listing
+
     text = config.metric_settings(registry.get("im_data_completeness")).params["required_fields"]
     try:
         required_columns(TABLES["customers"], text)

@@ -66,8 +66,6 @@ Changes from the catalogue
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
-
 from crmmetrics import Parameter, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
@@ -83,6 +81,7 @@ from crmmetrics.kpi import (
     percent,
     prorated_cost,
     ratio,
+    sa,
     with_segment,
 )
 
@@ -97,12 +96,12 @@ CHANNEL = ("channel_category", "channel")
 
 def inbound(interactions):
     """Interactions the customer started (direction NULL counts as inbound)."""
-    return or_(interactions.c.direction.is_(None), interactions.c.direction != "outbound")
+    return sa.or_(interactions.c.direction.is_(None), interactions.c.direction != "outbound")
 
 
 def within_days(later, earlier, days):
     """``earlier <= later < earlier + days``, portable between SQLite and PostgreSQL."""
-    return and_(later >= earlier, epoch_seconds(later) - epoch_seconds(earlier) < days * 86400)
+    return sa.and_(later >= earlier, epoch_seconds(later) - epoch_seconds(earlier) < days * 86400)
 
 
 def _shares_by_category(rows):
@@ -113,11 +112,11 @@ def _shares_by_category(rows):
 def channel_revenue_mix(ctx):
     orders, channels = ctx.tables["orders"], ctx.tables["channels"]
     rows = ctx.connection.execute(
-        select(channels.c.category, func.sum(orders.c.net_revenue))
+        sa.select(channels.c.category, sa.func.sum(orders.c.net_revenue))
         .select_from(
             channels.outerjoin(
                 orders,
-                and_(orders.c.channel_id == channels.c.channel_id, in_period(orders.c.ordered_at, ctx.period)),
+                sa.and_(orders.c.channel_id == channels.c.channel_id, in_period(orders.c.ordered_at, ctx.period)),
             )
         )
         .group_by(channels.c.category)
@@ -128,11 +127,11 @@ def channel_revenue_mix(ctx):
 def interaction_channel_mix(ctx):
     interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
     rows = ctx.connection.execute(
-        select(channels.c.category, func.count(interactions.c.interaction_id))
+        sa.select(channels.c.category, sa.func.count(interactions.c.interaction_id))
         .select_from(
             channels.outerjoin(
                 interactions,
-                and_(
+                sa.and_(
                     interactions.c.channel_id == channels.c.channel_id,
                     in_period(interactions.c.started_at, ctx.period),
                 ),
@@ -146,24 +145,24 @@ def interaction_channel_mix(ctx):
 def cost_per_interaction(ctx):
     interactions, channels, costs = ctx.tables["interactions"], ctx.tables["channels"], ctx.tables["cost_entries"]
     amount, overlaps = prorated_cost(costs, ctx.period)
-    service = and_(overlaps, costs.c.cost_type == "service")
-    cost = select(costs.c.channel_id, func.sum(amount).label("cost")).where(service).group_by(costs.c.channel_id)
+    service = sa.and_(overlaps, costs.c.cost_type == "service")
+    cost = sa.select(costs.c.channel_id, sa.func.sum(amount).label("cost")).where(service).group_by(costs.c.channel_id)
     cost = cost.subquery("cost")
     contacts = (
-        select(interactions.c.channel_id, func.count().label("contacts"))
+        sa.select(interactions.c.channel_id, sa.func.count().label("contacts"))
         .where(in_period(interactions.c.started_at, ctx.period))
         .group_by(interactions.c.channel_id)
         .subquery("contacts")
     )
     rows = ctx.connection.execute(
-        select(channels.c.category, channels.c.name, cost.c.cost, contacts.c.contacts).select_from(
+        sa.select(channels.c.category, channels.c.name, cost.c.cost, contacts.c.contacts).select_from(
             channels.join(contacts, contacts.c.channel_id == channels.c.channel_id).outerjoin(
                 cost, cost.c.channel_id == channels.c.channel_id
             )
         )
     ).all()
-    total_cost = ctx.scalar(select(func.sum(amount)).where(service))
-    total_contacts = ctx.scalar(select(func.count()).where(in_period(interactions.c.started_at, ctx.period)))
+    total_cost = ctx.scalar(sa.select(sa.func.sum(amount)).where(service))
+    total_contacts = ctx.scalar(sa.select(sa.func.count()).where(in_period(interactions.c.started_at, ctx.period)))
     results = [Result(ratio(total_cost, total_contacts))]
     for category, name, channel_cost, count in rows:
         results.append(Result(ratio(channel_cost, count), {"channel_category": category, "channel": name}))
@@ -176,7 +175,7 @@ def channel_contribution_margin(ctx):
     sales = dict(
         (category, (revenue, gross))
         for category, revenue, gross in ctx.connection.execute(
-            select(channels.c.category, func.sum(orders.c.net_revenue), func.sum(margin))
+            sa.select(channels.c.category, sa.func.sum(orders.c.net_revenue), sa.func.sum(margin))
             .select_from(orders.join(channels))
             .where(in_period(orders.c.ordered_at, ctx.period))
             .group_by(channels.c.category)
@@ -185,7 +184,7 @@ def channel_contribution_margin(ctx):
     amount, overlaps = prorated_cost(costs, ctx.period)
     channel_costs = dict(
         ctx.connection.execute(
-            select(channels.c.category, func.sum(amount))
+            sa.select(channels.c.category, sa.func.sum(amount))
             .select_from(costs.join(channels))
             .where(overlaps)
             .group_by(channels.c.category)
@@ -209,21 +208,21 @@ def _customer_touches(ctx):
     """Per identified customer (master id): channel categories touched in the period, and spend."""
     orders, interactions, channels = ctx.tables["orders"], ctx.tables["interactions"], ctx.tables["channels"]
     masters = customer_masters(ctx.tables)
-    touches = union_all(
-        select(masters.c.master_id, channels.c.category)
+    touches = sa.union_all(
+        sa.select(masters.c.master_id, channels.c.category)
         .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id).join(channels))
         .where(in_period(orders.c.ordered_at, ctx.period)),
-        select(masters.c.master_id, channels.c.category)
+        sa.select(masters.c.master_id, channels.c.category)
         .select_from(interactions.join(masters, masters.c.customer_id == interactions.c.customer_id).join(channels))
         .where(in_period(interactions.c.started_at, ctx.period), inbound(interactions)),
     ).subquery("touches")
     per_customer = (
-        select(touches.c.master_id, func.count(func.distinct(touches.c.category)).label("categories"))
+        sa.select(touches.c.master_id, sa.func.count(sa.func.distinct(touches.c.category)).label("categories"))
         .group_by(touches.c.master_id)
         .subquery("per_customer")
     )
     spend = (
-        select(masters.c.master_id, func.sum(orders.c.net_revenue).label("spend"))
+        sa.select(masters.c.master_id, sa.func.sum(orders.c.net_revenue).label("spend"))
         .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
         .where(in_period(orders.c.ordered_at, ctx.period))
         .group_by(masters.c.master_id)
@@ -235,28 +234,28 @@ def _customer_touches(ctx):
 def _segment_rows(ctx, per_customer, *columns):
     """Rows ``(segment name, *aggregates)`` of a per-customer subquery (column ``master_id``)."""
     joined, segment = with_segment(ctx, per_customer)
-    return ctx.connection.execute(select(segment, *columns).select_from(joined).group_by(segment)).all()
+    return ctx.connection.execute(sa.select(segment, *columns).select_from(joined).group_by(segment)).all()
 
 
 def cross_channel_customer_share(ctx):
     per_customer, _ = _customer_touches(ctx)
-    multichannel = func.sum(case((per_customer.c.categories >= 2, 1), else_=0))
-    return breakdown(_segment_rows(ctx, per_customer, multichannel, func.count()), percent)
+    multichannel = sa.func.sum(sa.case((per_customer.c.categories >= 2, 1), else_=0))
+    return breakdown(_segment_rows(ctx, per_customer, multichannel, sa.func.count()), percent)
 
 
 def multichannel_spend_uplift(ctx):
     per_customer, spend = _customer_touches(ctx)
     joined = (
-        select(per_customer.c.master_id, per_customer.c.categories, spend.c.spend)
+        sa.select(per_customer.c.master_id, per_customer.c.categories, spend.c.spend)
         .select_from(per_customer.join(spend, spend.c.master_id == per_customer.c.master_id))
         .subquery("spenders")
     )
     multi = joined.c.categories >= 2
     columns = [
-        func.sum(case((multi, joined.c.spend), else_=0)),
-        func.sum(case((multi, 1), else_=0)),
-        func.sum(case((multi, 0), else_=joined.c.spend)),
-        func.sum(case((multi, 0), else_=1)),
+        sa.func.sum(sa.case((multi, joined.c.spend), else_=0)),
+        sa.func.sum(sa.case((multi, 1), else_=0)),
+        sa.func.sum(sa.case((multi, 0), else_=joined.c.spend)),
+        sa.func.sum(sa.case((multi, 0), else_=1)),
     ]
     def uplift(multi_spend, multi_count, single_spend, single_count):
         multi_mean, single_mean = ratio(multi_spend, multi_count), ratio(single_spend, single_count)
@@ -274,7 +273,7 @@ def self_service_containment(ctx):
 
     def followed_by(same_issue):
         return (
-            select(literal(1))
+            sa.select(sa.literal(1))
             .select_from(assisted.join(assisted_channel, assisted_channel.c.channel_id == assisted.c.channel_id))
             .where(
                 assisted_channel.c.is_self_service.is_(False),
@@ -288,17 +287,17 @@ def self_service_containment(ctx):
 
     # One EXISTS per way of being the same issue, each on one equality: a single EXISTS on the
     # OR of both became a nested loop on DuckDB (seconds per thousand rows).
-    followed = or_(
+    followed = sa.or_(
         followed_by(assisted.c.case_id == interactions.c.case_id),
-        and_(interactions.c.case_id.is_(None), followed_by(assisted.c.customer_id == interactions.c.customer_id)),
+        sa.and_(interactions.c.case_id.is_(None), followed_by(assisted.c.customer_id == interactions.c.customer_id)),
     )
     rows = ctx.connection.execute(
-        select(channels.c.category, channels.c.name, func.sum(case((followed, 0), else_=1)), func.count())
+        sa.select(channels.c.category, channels.c.name, sa.func.sum(sa.case((followed, 0), else_=1)), sa.func.count())
         .select_from(interactions.join(channels))
         .where(
             channels.c.is_self_service.is_(True),
             in_period(interactions.c.started_at, ctx.period),
-            or_(interactions.c.case_id.is_not(None), interactions.c.customer_id.is_not(None)),
+            sa.or_(interactions.c.case_id.is_not(None), interactions.c.customer_id.is_not(None)),
         )
         .group_by(channels.c.category, channels.c.name)
     ).all()
@@ -311,20 +310,20 @@ def _cases(ctx):
     resolved, and the number of channel categories used."""
     interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
     opened = (
-        select(interactions.c.case_id, func.min(interactions.c.started_at).label("opened_at"))
+        sa.select(interactions.c.case_id, sa.func.min(interactions.c.started_at).label("opened_at"))
         .where(interactions.c.case_id.is_not(None), inbound(interactions))
         .group_by(interactions.c.case_id)
-        .having(in_period(func.min(interactions.c.started_at), ctx.period))
+        .having(in_period(sa.func.min(interactions.c.started_at), ctx.period))
         .subquery("opened")
     )
     first = interactions.c.started_at == opened.c.opened_at
     return (
-        select(
+        sa.select(
             opened.c.case_id,
-            func.min(case((first, channels.c.category))).label("first_category"),
-            func.count().label("contacts"),
-            func.max(case((interactions.c.resolved.is_(True), 1), else_=0)).label("resolved"),
-            func.count(func.distinct(channels.c.category)).label("categories"),
+            sa.func.min(sa.case((first, channels.c.category))).label("first_category"),
+            sa.func.count().label("contacts"),
+            sa.func.max(sa.case((interactions.c.resolved.is_(True), 1), else_=0)).label("resolved"),
+            sa.func.count(sa.func.distinct(channels.c.category)).label("categories"),
         )
         .select_from(
             opened.join(interactions, interactions.c.case_id == opened.c.case_id).outerjoin(
@@ -339,7 +338,7 @@ def _cases(ctx):
 
 def _share_by_first_category(ctx, cases, condition):
     rows = ctx.connection.execute(
-        select(cases.c.first_category, func.sum(case((condition, 1), else_=0)), func.count()).group_by(
+        sa.select(cases.c.first_category, sa.func.sum(sa.case((condition, 1), else_=0)), sa.func.count()).group_by(
             cases.c.first_category
         )
     ).all()
@@ -349,16 +348,16 @@ def _share_by_first_category(ctx, cases, condition):
 def first_contact_resolution(ctx):
     if ctx.params["method"] == "survey":
         responses, channels = ctx.tables["survey_responses"], ctx.tables["channels"]
-        resolved = responses.c.score >= func.coalesce(responses.c.scale_max, 1)
+        resolved = responses.c.score >= sa.func.coalesce(responses.c.scale_max, 1)
         rows = ctx.connection.execute(
-            select(channels.c.category, func.sum(case((resolved, 1), else_=0)), func.count())
+            sa.select(channels.c.category, sa.func.sum(sa.case((resolved, 1), else_=0)), sa.func.count())
             .select_from(responses.outerjoin(channels))
             .where(responses.c.instrument == "fcr", in_period(responses.c.responded_at, ctx.period))
             .group_by(channels.c.category)
         ).all()
         return breakdown(rows, percent, "channel_category")
     cases = _cases(ctx)
-    return _share_by_first_category(ctx, cases, and_(cases.c.contacts == 1, cases.c.resolved == 1))
+    return _share_by_first_category(ctx, cases, sa.and_(cases.c.contacts == 1, cases.c.resolved == 1))
 
 
 def channel_switch_rate(ctx):
@@ -382,7 +381,7 @@ def romi(ctx):
     direct_response = campaigns.c.objective != "brand"
     margin = dict(
         ctx.connection.execute(
-            select(campaigns.c.objective, func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])))
+            sa.select(campaigns.c.objective, sa.func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])))
             .select_from(orders.join(campaigns))
             .where(in_period(orders.c.ordered_at, ctx.period), direct_response)
             .group_by(campaigns.c.objective)
@@ -391,7 +390,7 @@ def romi(ctx):
     amount, overlaps = prorated_cost(costs, ctx.period)
     spend = dict(
         ctx.connection.execute(
-            select(campaigns.c.objective, func.sum(amount))
+            sa.select(campaigns.c.objective, sa.func.sum(amount))
             .select_from(costs.join(campaigns))
             .where(overlaps, direct_response)
             .group_by(campaigns.c.objective)

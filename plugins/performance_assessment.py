@@ -66,8 +66,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, union_all
-
 from crmmetrics import Parameter, Perspective, Process, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
@@ -86,6 +84,7 @@ from crmmetrics.kpi import (
     percent,
     prorated_cost,
     ratio,
+    sa,
 )
 
 PAYNE_FROW = "Payne & Frow 2005, J. Marketing 69(4):167-176"
@@ -112,7 +111,7 @@ def _top_two_boxes(responses, ctx):
 
 
 def _on_a_scale(responses, ctx):
-    return and_(responses.c.scale_min.is_not(None), responses.c.scale_max.is_not(None), responses.c.scale_max > responses.c.scale_min)
+    return sa.and_(responses.c.scale_min.is_not(None), responses.c.scale_max.is_not(None), responses.c.scale_max > responses.c.scale_min)
 
 
 def _engaged(responses, ctx):
@@ -131,18 +130,18 @@ EMPLOYEE_ENGAGEMENT = Ratio(
 
 
 def _employed_at(employees, moment: datetime):
-    return and_(
-        or_(employees.c.hired_at.is_(None), employees.c.hired_at <= moment),
-        or_(employees.c.left_at.is_(None), employees.c.left_at > moment),
+    return sa.and_(
+        sa.or_(employees.c.hired_at.is_(None), employees.c.hired_at <= moment),
+        sa.or_(employees.c.left_at.is_(None), employees.c.left_at > moment),
     )
 
 
 def employee_turnover(ctx):
     employees = ctx.tables["employees"]
-    headcount_start = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.start)))
-    headcount_end = ctx.scalar(select(func.count()).where(_employed_at(employees, ctx.period.end)))
+    headcount_start = ctx.scalar(sa.select(sa.func.count()).where(_employed_at(employees, ctx.period.start)))
+    headcount_end = ctx.scalar(sa.select(sa.func.count()).where(_employed_at(employees, ctx.period.end)))
     rows = ctx.connection.execute(
-        select(employees.c.leave_type, func.count())
+        sa.select(employees.c.leave_type, sa.func.count())
         .where(in_period(employees.c.left_at, ctx.period))
         .group_by(employees.c.leave_type)
     ).all()
@@ -159,9 +158,9 @@ def employee_turnover(ctx):
 
 def revenue_per_employee(ctx):
     orders, employees = ctx.tables["orders"], ctx.tables["employees"]
-    revenue = ctx.scalar(select(func.sum(orders.c.net_revenue)).where(in_period(orders.c.ordered_at, ctx.period)))
-    fte_start = ctx.scalar(select(func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.start)))
-    fte_end = ctx.scalar(select(func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.end)))
+    revenue = ctx.scalar(sa.select(sa.func.sum(orders.c.net_revenue)).where(in_period(orders.c.ordered_at, ctx.period)))
+    fte_start = ctx.scalar(sa.select(sa.func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.start)))
+    fte_end = ctx.scalar(sa.select(sa.func.sum(employees.c.fte)).where(_employed_at(employees, ctx.period.end)))
     return ratio(revenue, ((fte_start or 0) + (fte_end or 0)) / 2)
 
 
@@ -183,32 +182,32 @@ def customer_profit(ctx):
     t = ctx.tables
     orders, interactions, costs, customers = t["orders"], t["interactions"], t["cost_entries"], t["customers"]
     masters = customer_masters(t)
-    activity = union_all(
-        select(masters.c.master_id, orders.c.channel_id)
+    activity = sa.union_all(
+        sa.select(masters.c.master_id, orders.c.channel_id)
         .select_from(orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id))
         .where(in_period(orders.c.ordered_at, ctx.period)),
-        select(masters.c.master_id, interactions.c.channel_id)
+        sa.select(masters.c.master_id, interactions.c.channel_id)
         .select_from(interactions.outerjoin(masters, masters.c.customer_id == interactions.c.customer_id))
         .where(in_period(interactions.c.started_at, ctx.period)),
     ).cte("activity")
     record = customers.alias("master_record")
     served = (
-        select(activity.c.master_id, record.c.segment_id, func.count().label("activities"))
+        sa.select(activity.c.master_id, record.c.segment_id, sa.func.count().label("activities"))
         .select_from(activity.join(record, record.c.customer_id == activity.c.master_id))
         .group_by(activity.c.master_id, record.c.segment_id)
         .cte("served")
     )
 
     amount, overlaps = prorated_cost(costs, ctx.period)
-    serving = and_(
+    serving = sa.and_(
         overlaps,
         costs.c.cost_type.in_(_cost_types(ctx)),
-        or_(costs.c.purpose.is_(None), costs.c.purpose != "acquisition"),
+        sa.or_(costs.c.purpose.is_(None), costs.c.purpose != "acquisition"),
     )
-    untagged = and_(costs.c.customer_id.is_(None), costs.c.channel_id.is_(None))
+    untagged = sa.and_(costs.c.customer_id.is_(None), costs.c.channel_id.is_(None))
 
     direct = (
-        select(masters.c.master_id, func.sum(amount).label("cost"))
+        sa.select(masters.c.master_id, sa.func.sum(amount).label("cost"))
         .select_from(costs.join(masters, masters.c.customer_id == costs.c.customer_id))
         .where(serving)
         .group_by(masters.c.master_id)
@@ -217,24 +216,24 @@ def customer_profit(ctx):
 
     # Channel-tagged costs, shared by activity in the channel.
     channel_cost = (
-        select(costs.c.channel_id, func.sum(amount).label("cost"))
+        sa.select(costs.c.channel_id, sa.func.sum(amount).label("cost"))
         .where(serving, costs.c.customer_id.is_(None), costs.c.channel_id.is_not(None))
         .group_by(costs.c.channel_id)
         .subquery("channel_cost")
     )
     channel_activities = (
-        select(activity.c.channel_id, func.count().label("activities")).group_by(activity.c.channel_id).subquery()
+        sa.select(activity.c.channel_id, sa.func.count().label("activities")).group_by(activity.c.channel_id).subquery()
     )
     customer_channel = (
-        select(activity.c.master_id, activity.c.channel_id, func.count().label("activities"))
+        sa.select(activity.c.master_id, activity.c.channel_id, sa.func.count().label("activities"))
         .where(activity.c.master_id.is_not(None))
         .group_by(activity.c.master_id, activity.c.channel_id)
         .subquery()
     )
     by_channel = (
-        select(
+        sa.select(
             customer_channel.c.master_id,
-            func.sum(channel_cost.c.cost * customer_channel.c.activities / channel_activities.c.activities).label("cost"),
+            sa.func.sum(channel_cost.c.cost * customer_channel.c.activities / channel_activities.c.activities).label("cost"),
         )
         .select_from(
             customer_channel.join(channel_cost, channel_cost.c.channel_id == customer_channel.c.channel_id).join(
@@ -247,22 +246,22 @@ def customer_profit(ctx):
 
     # Segment-tagged costs, shared by activity within the segment.
     segment_cost = (
-        select(costs.c.segment_id, func.sum(amount).label("cost"))
+        sa.select(costs.c.segment_id, sa.func.sum(amount).label("cost"))
         .where(serving, untagged, costs.c.segment_id.is_not(None))
         .group_by(costs.c.segment_id)
         .subquery("segment_cost")
     )
     segment_activities = (
-        select(served.c.segment_id, func.sum(served.c.activities).label("activities"))
+        sa.select(served.c.segment_id, sa.func.sum(served.c.activities).label("activities"))
         .group_by(served.c.segment_id)
         .subquery()
     )
     # Untagged costs, shared by all activity.
-    general_cost = select(func.sum(amount)).where(serving, untagged, costs.c.segment_id.is_(None)).scalar_subquery()
-    all_activities = select(func.count()).select_from(activity).scalar_subquery()
+    general_cost = sa.select(sa.func.sum(amount)).where(serving, untagged, costs.c.segment_id.is_(None)).scalar_subquery()
+    all_activities = sa.select(sa.func.count()).select_from(activity).scalar_subquery()
 
     margin = (
-        select(masters.c.master_id, func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])).label("margin"))
+        sa.select(masters.c.master_id, sa.func.sum(gross_margin(orders.c.net_revenue, orders.c.cogs, ctx.params["margin_share"])).label("margin"))
         .select_from(orders.join(masters, masters.c.customer_id == orders.c.customer_id))
         .where(in_period(orders.c.ordered_at, ctx.period))
         .group_by(masters.c.master_id)
@@ -270,14 +269,14 @@ def customer_profit(ctx):
     )
 
     cost = (
-        func.coalesce(direct.c.cost, 0)
-        + func.coalesce(by_channel.c.cost, 0)
-        + func.coalesce(segment_cost.c.cost * served.c.activities / segment_activities.c.activities, 0)
-        + func.coalesce(general_cost * served.c.activities / all_activities, 0)
+        sa.func.coalesce(direct.c.cost, 0)
+        + sa.func.coalesce(by_channel.c.cost, 0)
+        + sa.func.coalesce(segment_cost.c.cost * served.c.activities / segment_activities.c.activities, 0)
+        + sa.func.coalesce(general_cost * served.c.activities / all_activities, 0)
     )
-    customer_margin = func.coalesce(margin.c.margin, 0)
+    customer_margin = sa.func.coalesce(margin.c.margin, 0)
     return (
-        select(
+        sa.select(
             served.c.master_id,
             served.c.segment_id,
             customer_margin.label("margin"),
@@ -299,7 +298,7 @@ def _per_segment(ctx, profit, *columns):
     """Rows ``(segment name or None, *aggregates)`` of the customer-profit subquery."""
     segments = ctx.tables["segments"]
     return ctx.connection.execute(
-        select(segments.c.name, *columns)
+        sa.select(segments.c.name, *columns)
         .select_from(profit.outerjoin(segments, segments.c.segment_id == profit.c.segment_id))
         .group_by(segments.c.name)
     ).all()
@@ -307,21 +306,21 @@ def _per_segment(ctx, profit, *columns):
 
 def cost_to_serve(ctx):
     profit = customer_profit(ctx)
-    return breakdown(_per_segment(ctx, profit, func.sum(profit.c.cost), func.count()), ratio)
+    return breakdown(_per_segment(ctx, profit, sa.func.sum(profit.c.cost), sa.func.count()), ratio)
 
 
 def unprofitable_customer_share(ctx):
     profit = customer_profit(ctx)
-    return breakdown(_per_segment(ctx, profit, func.sum(case((profit.c.profit < 0, 1), else_=0)), func.count()), percent)
+    return breakdown(_per_segment(ctx, profit, sa.func.sum(sa.case((profit.c.profit < 0, 1), else_=0)), sa.func.count()), percent)
 
 
 def whale_curve_peak(ctx):
     profit = customer_profit(ctx)
-    cumulative = select(
-        func.sum(profit.c.profit).over(order_by=(profit.c.profit.desc(), profit.c.master_id), rows=(None, 0)).label("cumulative")
+    cumulative = sa.select(
+        sa.func.sum(profit.c.profit).over(order_by=(profit.c.profit.desc(), profit.c.master_id), rows=(None, 0)).label("cumulative")
     ).subquery("whale_curve")
-    peak = ctx.scalar(select(func.max(cumulative.c.cumulative)))
-    total = ctx.scalar(select(func.sum(profit.c.profit)))
+    peak = ctx.scalar(sa.select(sa.func.max(cumulative.c.cumulative)))
+    total = ctx.scalar(sa.select(sa.func.sum(profit.c.profit)))
     if total is None or total <= 0:
         return None  # no profit to be a share of
     return percent(peak, total)

@@ -42,10 +42,8 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import and_, case, func, select
-
 from crmmetrics import Parameter, Perspective, Process, ValueLens, hookimpl
-from crmmetrics.kpi import Filter, Measure, Ratio, Share, breakdown, customers, define, percent
+from crmmetrics.kpi import Filter, Measure, Ratio, Share, breakdown, customers, define, percent, sa
 
 # The per-customer helpers (crmmetrics.kpi.customer_value, with numpy and scipy) and
 # StandardDefault are imported by the functions that use them: listing the metrics needs neither.
@@ -63,7 +61,7 @@ def target_segment_penetration(ctx):
     segments = ctx.tables["segments"]
     activity = customer_activity(ctx.tables, ctx.period)
     rows = ctx.connection.execute(
-        select(segments.c.name, segments.c.market_size_customers, func.count(activity.c.customer_id))
+        sa.select(segments.c.name, segments.c.market_size_customers, sa.func.count(activity.c.customer_id))
         .select_from(segments.outerjoin(activity, activity.c.segment_id == segments.c.segment_id))
         .where(segments.c.is_target.is_(True), segments.c.market_size_customers > 0)
         .group_by(segments.c.segment_id, segments.c.name, segments.c.market_size_customers)
@@ -75,17 +73,17 @@ def revenue_concentration_top20(ctx):
     from crmmetrics.kpi import customer_activity
 
     activity = customer_activity(ctx.tables, ctx.period)
-    customers, total = ctx.connection.execute(select(func.count(), func.sum(activity.c.revenue))).one()
+    customers, total = ctx.connection.execute(sa.select(sa.func.count(), sa.func.sum(activity.c.revenue))).one()
     if not customers:
         return None
     # The top share's customers, rounded up (at least one); a float product such as 0.3 * 10
     # is rounded first so that it does not become 4.
     top = max(1, math.ceil(round(ctx.params["top_share"] * customers, 9)))
-    ranked = select(
+    ranked = sa.select(
         activity.c.revenue,
-        func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
+        sa.func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
     ).subquery("ranked")
-    top_revenue = ctx.scalar(select(func.sum(ranked.c.revenue)).where(ranked.c.position <= top))
+    top_revenue = ctx.scalar(sa.select(sa.func.sum(ranked.c.revenue)).where(ranked.c.position <= top))
     return percent(top_revenue, total)
 
 
@@ -95,35 +93,35 @@ def _rfm_counts(ctx):
 
     orders = customer_orders(ctx.tables, None, ctx.period.end)
     per_customer = (
-        select(
+        sa.select(
             orders.c.customer_id,
             orders.c.segment_id,
-            func.max(orders.c.day).label("last_day"),
-            func.count(func.distinct(orders.c.day)).label("frequency"),
-            func.sum(orders.c.net_revenue).label("monetary"),
+            sa.func.max(orders.c.day).label("last_day"),
+            sa.func.count(sa.func.distinct(orders.c.day)).label("frequency"),
+            sa.func.sum(orders.c.net_revenue).label("monetary"),
         )
         .group_by(orders.c.customer_id, orders.c.segment_id)
         .subquery("rfm_inputs")
     )
-    base = func.count().over()
+    base = sa.func.count().over()
 
     def quintile(column):
-        return 1 + (5 * (func.rank().over(order_by=column) - 1)) // base
+        return 1 + (5 * (sa.func.rank().over(order_by=column) - 1)) // base
 
-    scored = select(
+    scored = sa.select(
         per_customer.c.segment_id,
         quintile(per_customer.c.last_day).label("r"),
         quintile(per_customer.c.frequency).label("f"),
         quintile(per_customer.c.monetary).label("m"),
     ).subquery("rfm_scores")
-    champion = and_(scored.c.r >= 4, scored.c.f >= 4, scored.c.m >= 4)
-    at_risk = and_(scored.c.r <= 2, scored.c.f >= 4)
+    champion = sa.and_(scored.c.r >= 4, scored.c.f >= 4, scored.c.m >= 4)
+    at_risk = sa.and_(scored.c.r <= 2, scored.c.f >= 4)
     return ctx.connection.execute(
-        select(
+        sa.select(
             scored.c.segment_id,
-            func.count(),
-            func.sum(case((champion, 1), else_=0)),
-            func.sum(case((at_risk, 1), else_=0)),
+            sa.func.count(),
+            sa.func.sum(sa.case((champion, 1), else_=0)),
+            sa.func.sum(sa.case((at_risk, 1), else_=0)),
         ).group_by(scored.c.segment_id)
     ).all()
 

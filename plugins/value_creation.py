@@ -80,8 +80,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, func, or_, select
-
 from crmmetrics import MetricError, Parameter, Period, PeriodLabel, Perspective, Process, Result, ValueLens, hookimpl
 from crmmetrics.kpi import (
     MARGIN_SHARE,
@@ -104,6 +102,7 @@ from crmmetrics.kpi import (
     on_scale,
     percent,
     ratio,
+    sa,
     trailing,
 )
 
@@ -132,7 +131,7 @@ MODEL_PARAMETERS = (MARGIN_SHARE, ANNUAL_DISCOUNT_RATE, HORIZON_MONTHS)
 
 
 def _top_two_boxes(r, ctx):
-    return r.c.score >= func.coalesce(r.c.scale_max, 5) - 1
+    return r.c.score >= sa.func.coalesce(r.c.scale_max, 5) - 1
 
 
 NPS = net_promoter_score("nps")
@@ -194,7 +193,7 @@ def ltv_cac_ratio(ctx):
     customers = ctx.tables["customers"]
     cohort = np.array(
         ctx.connection.execute(
-            select(customers.c.customer_id).where(
+            sa.select(customers.c.customer_id).where(
                 customers.c.master_customer_id.is_(None), in_period(customers.c.acquired_at, ctx.period)
             )
         )
@@ -223,16 +222,16 @@ def _contract_counts(ctx):
     """Per segment: (contract customers at the start of the period, of whom churned in it)."""
     customers = ctx.tables["customers"]
     start, end = ctx.period.start, ctx.period.end
-    under_contract = and_(
+    under_contract = sa.and_(
         customers.c.master_customer_id.is_(None),
         customers.c.contract_type.is_not(None),
-        func.lower(customers.c.contract_type).not_in(["none", ""]),
+        sa.func.lower(customers.c.contract_type).not_in(["none", ""]),
         customers.c.acquired_at < start,
-        or_(customers.c.churned_at.is_(None), customers.c.churned_at >= start),
+        sa.or_(customers.c.churned_at.is_(None), customers.c.churned_at >= start),
     )
-    churned = and_(customers.c.churned_at.is_not(None), customers.c.churned_at < end)
+    churned = sa.and_(customers.c.churned_at.is_not(None), customers.c.churned_at < end)
     return ctx.connection.execute(
-        select(customers.c.segment_id, func.count(), func.sum(case((churned, 1), else_=0)))
+        sa.select(customers.c.segment_id, sa.func.count(), sa.func.sum(sa.case((churned, 1), else_=0)))
         .where(under_contract)
         .group_by(customers.c.segment_id)
     ).all()
@@ -261,7 +260,8 @@ def _returning(ctx, period: Period):
         before = customer_activity(ctx.tables, preceding(period), "before")
         now = customer_activity(ctx.tables, period, "now")
         return tuple(ctx.connection.execute(
-            select(before.c.segment_id, func.count(), func.count(now.c.customer_id), func.sum(before.c.revenue), func.sum(now.c.revenue))
+            sa.select(before.c.segment_id, sa.func.count(), sa.func.count(now.c.customer_id), sa.func.sum(before.c.revenue),
+                      sa.func.sum(now.c.revenue))
             .select_from(before.outerjoin(now, now.c.customer_id == before.c.customer_id))
             .group_by(before.c.segment_id)
         ).all())
@@ -295,21 +295,21 @@ def _activity_rows(ctx, columns):
 
     activity = customer_activity(ctx.tables, ctx.period)
     return ctx.connection.execute(
-        select(activity.c.segment_id, *columns(activity)).group_by(activity.c.segment_id)
+        sa.select(activity.c.segment_id, *columns(activity)).group_by(activity.c.segment_id)
     ).all()
 
 
 def repeat_purchase_rate(ctx):
     from crmmetrics.kpi import segment_names
 
-    rows = _activity_rows(ctx, lambda a: (func.count(), func.sum(case((a.c.occasions >= 2, 1), else_=0))))
+    rows = _activity_rows(ctx, lambda a: (sa.func.count(), sa.func.sum(sa.case((a.c.occasions >= 2, 1), else_=0))))
     return breakdown(rows, lambda customers, repeaters: percent(repeaters, customers), labels=segment_names(ctx))
 
 
 def purchase_frequency(ctx):
     from crmmetrics.kpi import segment_names
 
-    rows = _activity_rows(ctx, lambda a: (func.sum(a.c.occasions), func.count()))
+    rows = _activity_rows(ctx, lambda a: (sa.func.sum(a.c.occasions), sa.func.count()))
     return breakdown(rows, ratio, labels=segment_names(ctx))
 
 
@@ -318,18 +318,18 @@ def average_order_value(ctx):
     a customer's orders on one UTC day are one occasion; an anonymous order is one of its own)."""
     orders = ctx.tables["orders"]
     in_p = in_period(orders.c.ordered_at, ctx.period)
-    revenue, count = ctx.connection.execute(select(func.sum(orders.c.net_revenue), func.count()).where(in_p)).one()
+    revenue, count = ctx.connection.execute(sa.select(sa.func.sum(orders.c.net_revenue), sa.func.count()).where(in_p)).one()
     if ctx.params["basis"] == "order":
         return ratio(revenue, count)
     masters = customer_masters(ctx.tables)
     occasions = (
-        select(masters.c.master_id, epoch_day(orders.c.ordered_at), case((masters.c.master_id.is_(None), orders.c.order_id)))
+        sa.select(masters.c.master_id, epoch_day(orders.c.ordered_at), sa.case((masters.c.master_id.is_(None), orders.c.order_id)))
         .select_from(orders.outerjoin(masters, masters.c.customer_id == orders.c.customer_id))
         .where(in_p)
         .distinct()
         .subquery("occasions")
     )
-    return ratio(revenue, ctx.scalar(select(func.count()).select_from(occasions)))
+    return ratio(revenue, ctx.scalar(sa.select(sa.func.count()).select_from(occasions)))
 
 
 def share_of_wallet(ctx):
@@ -337,9 +337,9 @@ def share_of_wallet(ctx):
 
     customers, segments = ctx.tables["customers"], ctx.tables["segments"]
     activity = customer_activity(ctx.tables, ctx.period)
-    wallet = func.coalesce(customers.c.category_wallet, segments.c.wallet_per_customer)
+    wallet = sa.func.coalesce(customers.c.category_wallet, segments.c.wallet_per_customer)
     rows = ctx.connection.execute(
-        select(activity.c.segment_id, func.sum(activity.c.revenue), func.sum(wallet))
+        sa.select(activity.c.segment_id, sa.func.sum(activity.c.revenue), sa.func.sum(wallet))
         .select_from(
             activity.join(customers, customers.c.customer_id == activity.c.customer_id).outerjoin(
                 segments, segments.c.segment_id == activity.c.segment_id
@@ -358,13 +358,13 @@ def cross_sell_rate(ctx):
     lines = ctx.tables["order_lines"]
     orders = customer_orders(ctx.tables, ctx.period.start, ctx.period.end)
     per_customer = (
-        select(orders.c.customer_id, orders.c.segment_id, func.count(func.distinct(lines.c.product_category)).label("categories"))
+        sa.select(orders.c.customer_id, orders.c.segment_id, sa.func.count(sa.func.distinct(lines.c.product_category)).label("categories"))
         .select_from(orders.join(lines, lines.c.order_id == orders.c.order_id))
         .group_by(orders.c.customer_id, orders.c.segment_id)
         .subquery("categories_bought")
     )
     rows = ctx.connection.execute(
-        select(per_customer.c.segment_id, func.count(), func.sum(case((per_customer.c.categories >= 2, 1), else_=0))).group_by(
+        sa.select(per_customer.c.segment_id, sa.func.count(), sa.func.sum(sa.case((per_customer.c.categories >= 2, 1), else_=0))).group_by(
             per_customer.c.segment_id
         )
     ).all()
@@ -385,7 +385,7 @@ def clv_simple(ctx):
     margins = {
         segment: (gross_margin, active)
         for segment, gross_margin, active in ctx.connection.execute(
-            select(orders.c.segment_id, func.sum(margin(orders.c, margin_share)), func.count(func.distinct(orders.c.customer_id)))
+            sa.select(orders.c.segment_id, sa.func.sum(margin(orders.c, margin_share)), sa.func.count(sa.func.distinct(orders.c.customer_id)))
             .group_by(orders.c.segment_id)
         ).all()
     }
@@ -415,7 +415,7 @@ def _segments_of(ctx, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
     customers = ctx.tables["customers"]
     table = ctx.shared(("master_segments",), lambda: fetch_array(
         ctx.connection,
-        select(customers.c.customer_id, customers.c.segment_id)
+        sa.select(customers.c.customer_id, customers.c.segment_id)
         .where(customers.c.master_customer_id.is_(None))
         .order_by(customers.c.customer_id),
         columns=2,

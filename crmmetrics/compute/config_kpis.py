@@ -67,17 +67,18 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, bindparam, text
-from sqlalchemy.sql.elements import TextClause
-
-from crmmetrics.core import schema
+from crmmetrics.core import sa
+from crmmetrics.core.canonical import DATA_MODEL
 from crmmetrics.core.config import Config, KpiSection, MetricSection
 from crmmetrics.core.definitions import MetricDefinition, Result, parse_duration
 from crmmetrics.core.errors import ConfigError, MetricError
 from crmmetrics.core.hookspecs import hookimpl
 from crmmetrics.core.periods import reporting_periods
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import TextClause
 
 #: The plugin name that KPIs from the config file are registered under.
 PLUGIN = "config"
@@ -96,12 +97,12 @@ def statement_sql(sql: str) -> str:
 def statement(sql: str) -> TextClause:
     """The query as a SQLAlchemy text clause, ``:start`` and ``:end`` typed as DateTime (so that
     each dialect binds them as it stores the canonical timestamps)."""
-    clause = text(statement_sql(sql))
+    clause = sa.text(statement_sql(sql))
     names = set(clause.compile().params)
     unknown = sorted(names - set(BOUNDS))
     if unknown:
         raise ValueError(f"unknown bound parameter :{unknown[0]} (a KPI's query may use :start and :end only)")
-    return clause.bindparams(*(bindparam(name, type_=DateTime()) for name in BOUNDS if name in names))
+    return clause.bindparams(*(sa.bindparam(name, type_=sa.DateTime()) for name in BOUNDS if name in names))
 
 
 # --- what a query reads, from SQLite's parser -----------------------------------------------
@@ -112,7 +113,9 @@ def _canonical_ddl() -> tuple[str, ...]:
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateTable
 
-    return tuple(str(CreateTable(table).compile(dialect=sqlite.dialect())) for table in schema.TABLES.values())
+    from crmmetrics.core.schema import TABLES
+
+    return tuple(str(CreateTable(table).compile(dialect=sqlite.dialect())) for table in TABLES.values())
 
 
 class WritingQuery(ValueError):
@@ -142,7 +145,7 @@ def tables_read(sql: str) -> tuple[str, ...]:
                     refused.append("change the schema")
                 else:
                     refused.append(_ACTIONS.get(action, f"action {action}") + (f" on {arg1}" if arg1 else ""))
-            elif action == sqlite3.SQLITE_READ and arg1 in schema.TABLES:
+            elif action == sqlite3.SQLITE_READ and arg1 in DATA_MODEL:
                 read.add(arg1)
             return verdict
 
@@ -156,7 +159,7 @@ def tables_read(sql: str) -> tuple[str, ...]:
             raise SqliteCannotParse(f"SQLite's parser refuses the query ({exc})") from None
     finally:
         connection.close()
-    return tuple(name for name in schema.TABLES if name in read)
+    return tuple(name for name in DATA_MODEL if name in read)
 
 
 _ACTIONS = {
@@ -293,7 +296,7 @@ def _inputs(key: str, section: KpiSection) -> tuple[str, ...]:
             raise ValueError(f"{name}: {exc}") from None
     if section.needs is not None:
         return tuple(section.needs)
-    return tuple(table for table in schema.TABLES if table in read)
+    return tuple(table for table in DATA_MODEL if table in read)
 
 
 def _measure(name: str, data: Any) -> Any:
@@ -491,12 +494,13 @@ def _declared_problem(engine: Any, key: str, section: KpiSection, period: Any, a
     import sqlalchemy.exc
 
     from crmmetrics.core.definitions import ComputeContext
+    from crmmetrics.core.schema import TABLES
     from crmmetrics.data.engines import connection_problem
 
     definition = definition_from_section(key, section)
     try:
         with engine.connect() as connection:
-            ctx = ComputeContext(connection=connection, tables=schema.TABLES, params={}, period=period, as_of=as_of, metric=definition)
+            ctx = ComputeContext(connection=connection, tables=TABLES, params={}, period=period, as_of=as_of, metric=definition)
             definition.compute(ctx)
             connection.rollback()
     except sqlalchemy.exc.DBAPIError as exc:
@@ -513,8 +517,8 @@ def _query_problem(engine: Any, label: str, sql: str, dimensions: tuple[str, ...
 
     bounds = {"start": period.start, "end": period.end}
     query = statement(sql)
-    probe = text(f"SELECT * FROM ({statement_sql(sql)}) AS kpi_query LIMIT 0").bindparams(
-        *(bindparam(name, type_=DateTime()) for name in BOUNDS if name in query.compile().params)
+    probe = sa.text(f"SELECT * FROM ({statement_sql(sql)}) AS kpi_query LIMIT 0").bindparams(
+        *(sa.bindparam(name, type_=sa.DateTime()) for name in BOUNDS if name in query.compile().params)
     )
     try:
         with engine.connect() as connection:

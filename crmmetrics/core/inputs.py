@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, cast, exists, func, or_, select
-
-from . import schema
+from . import sa
+from .canonical import DATA_MODEL
 from .periods import Period
 
 #: How the rows of a table that belong to a period are found: the event-time column, a
@@ -54,9 +53,9 @@ class Need:
     def parse(cls, text: str) -> Need:
         """``"table"`` or ``"table.column"`` of the canonical schema, or ValueError."""
         table, _, column = text.partition(".")
-        if table not in schema.TABLES:
-            raise ValueError(f"needs {text!r}: no canonical table {table!r} (tables: {', '.join(schema.TABLES)})")
-        if column and column not in schema.TABLES[table].c:
+        if table not in DATA_MODEL:
+            raise ValueError(f"needs {text!r}: no canonical table {table!r} (tables: {', '.join(DATA_MODEL)})")
+        if column and column not in DATA_MODEL[table].columns:
             raise ValueError(f"needs {text!r}: table {table} has no column {column!r}")
         return cls(table, column or None)
 
@@ -64,9 +63,15 @@ class Need:
         return f"{self.table}.{self.column}" if self.column else self.table
 
 
+def _canonical_tables() -> Any:
+    from .schema import TABLES  # SQLAlchemy: only when a query is built, not when a need is parsed
+
+    return TABLES
+
+
 def period_filter(table_name: str, period: Period | None, tables: Any = None) -> Any:
     """The WHERE clause selecting the rows of ``table_name`` that belong to ``period`` (None: all)."""
-    tables = tables or schema.TABLES
+    tables = tables or _canonical_tables()
     table = tables[table_name]
     rule = PERIOD_RULES.get(table_name)
     if period is None or rule is None:
@@ -76,28 +81,28 @@ def period_filter(table_name: str, period: Period | None, tables: Any = None) ->
         # A span without an end (a running campaign) or not after its start (a one-off cost) is
         # a point at its start, or still running.
         if table_name == "campaigns":
-            return and_(start < period.end, or_(end.is_(None), end > period.start))
-        return and_(start < period.end, or_(end > period.start, and_(end <= start, start >= period.start)))
+            return sa.and_(start < period.end, sa.or_(end.is_(None), end > period.start))
+        return sa.and_(start < period.end, sa.or_(end > period.start, sa.and_(end <= start, start >= period.start)))
     if "." in rule:  # order lines: the lines of the period's orders
         parent_name, column = rule.split(".")
         parent = tables[parent_name]
-        return exists(
-            select(1).where(
+        return sa.exists(
+            sa.select(1).where(
                 parent.c.order_id == table.c.order_id, parent.c[column] >= period.start, parent.c[column] < period.end
             )
         )
     column = table.c[rule]
-    return and_(column >= period.start, column < period.end)
+    return sa.and_(column >= period.start, column < period.end)
 
 
 def has_rows(connection: Any, need: Need, period: Period | None, tables: Any = None) -> bool:
     """Whether the source has at least one row (with a value in ``need.column``) for the period."""
-    tables = tables or schema.TABLES
+    tables = tables or _canonical_tables()
     table = tables[need.table]
     conditions = [c for c in (period_filter(need.table, period, tables),) if c is not None]
     if need.column:
         conditions.append(table.c[need.column].is_not(None))
-    statement = select(1).select_from(table).where(*conditions).limit(1)
+    statement = sa.select(1).select_from(table).where(*conditions).limit(1)
     return connection.execute(statement).first() is not None
 
 
@@ -132,7 +137,7 @@ def _up_to(table_name: str, end: Any, tables: Any) -> Any:
     if "." in rule:
         parent_name, column = rule.split(".")
         parent = tables[parent_name]
-        return exists(select(1).where(parent.c.order_id == table.c.order_id, parent.c[column] < end))
+        return sa.exists(sa.select(1).where(parent.c.order_id == table.c.order_id, parent.c[column] < end))
     return table.c[rule] < end
 
 
@@ -164,25 +169,25 @@ def table_fingerprint(connection: Any, name: str, end: Any, tables: Any = None) 
     parallel aggregation (a float sum changes in its last digits). What it does not see (a text
     or flag changed in place, a change below a cent) is what ``crmmetrics run --recompute`` is for.
     """
-    tables = tables or schema.TABLES
+    tables = tables or _canonical_tables()
     table = tables[name]
-    aggregates = [func.count()]
+    aggregates = [sa.func.count()]
     rule = PERIOD_RULES.get(name)
     if isinstance(rule, str) and "." not in rule:
-        aggregates.append(func.max(table.c[rule]))
+        aggregates.append(sa.func.max(table.c[rule]))
     elif isinstance(rule, tuple):
-        aggregates.append(func.max(table.c[rule[0]]))
+        aggregates.append(sa.func.max(table.c[rule[0]]))
     # Summed modulo a prime: ids may be large (hashed keys), and a plain sum would overflow.
     keys = list(table.primary_key.columns)
     for column in [*keys, *(table.c[c] for c in _LINK_COLUMNS.get(name, ()))]:
         if column.type.python_type is int:
-            aggregates.append(func.sum(column % _PRIME))
+            aggregates.append(sa.func.sum(column % _PRIME))
     for column in table.c:
         if column.type.python_type in (float, Decimal):  # amounts, in whole cents
-            aggregates.append(func.sum(cast(func.round(column * 100), BigInteger) % _PRIME))
+            aggregates.append(sa.func.sum(sa.cast(sa.func.round(column * 100), sa.BigInteger) % _PRIME))
     # One SELECT of every aggregate: one scan (a scalar subquery per aggregate scanned the
     # table once each, and was most of a million-customer catalogue's first run).
-    statement = select(*aggregates).select_from(table)
+    statement = sa.select(*aggregates).select_from(table)
     where = _up_to(name, end, tables)
     if where is not None:
         statement = statement.where(where)

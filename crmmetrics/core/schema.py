@@ -1,41 +1,10 @@
-"""The canonical CRM data model as SQLAlchemy Core tables.
+"""The canonical CRM data model as SQLAlchemy Core tables, built from its one declaration.
 
-The built-in KPIs of the five Payne & Frow processes are computed from these twelve tables:
-``segments``, ``channels``, ``campaigns``, ``customers``, ``orders``, ``order_lines``,
-``interactions``, ``survey_responses``, ``employees``, ``employee_survey_responses``,
-``cost_entries`` and ``data_quality_facts``.  They are deliberately small: any CRM, order
-system or data warehouse can be mapped onto them, by creating *views* with these names and
-columns in the source database, by *importing* (e.g. a CSV export of customers and orders), or
-by a *plugin* that provides the mapping.  Only the columns a KPI reads need to be present in a
-view; everything nullable here may be NULL.
-
-Conventions
------------
-* Timestamps are ``DateTime`` *without* time zone and hold **UTC** (naive UTC by convention).
-  Converting local times to UTC is the job of the mapping / import, not of the KPIs.
-* Periods are half-open: ``cost_entries`` cover ``[period_start, period_end)``.
-* Money is ``Float`` (portable across SQLite and PostgreSQL; KPIs are ratios and sums where
-  binary floating point is fine), in one currency per database.
-* Vocabulary columns (``channels.category``, ``campaigns.objective``, ``interactions.kind``,
-  ``survey_responses.instrument``, ``cost_entries.cost_type`` / ``purpose``,
-  ``data_quality_facts.dimension`` ...) are plain strings; the allowed values are owned by the
-  vocabulary module, not enforced here.
-* ``orders.customer_id`` NULL = anonymous order (counts in revenue and channel mix, not in
-  customer-level KPIs).  ``orders.cogs`` NULL = a configured margin share applies.
-  ``orders.net_revenue`` = ``gross_revenue - discount``; returns are recorded separately in
-  ``returned_amount`` and are *not* deducted from ``net_revenue``.
-* ``customers.master_customer_id`` is set on a *duplicate* record and points at the record it
-  duplicates; customer counts use master records only (``master_customer_id IS NULL``).
-* ``employee_survey_responses.employee_id`` NULL = anonymous response.
-* ``survey_responses``: ``score`` is read against ``scale_min`` / ``scale_max`` (NPS 0-10,
-  CSAT 1-5, CES 2.0 1-7, FCR 0-1, SoW as a share 0-100).  An ``sow`` response that states the
-  customer's total category *spend* instead of a share has ``scale_max`` NULL.
-
-Additions to the design's data model (docs: data-model.md)
-----------------------------------------------------------
-* ``customers.category_wallet``: the customer's total category spend per year, if known
-  (share-of-wallet KPI).
-* ``campaigns.name``: optional display name.
+The tables, their columns and conventions are declared in :mod:`crmmetrics.core.canonical`
+(plain data, cheap to import: the KPI kit checks names against it when a KPI is defined); this
+module builds the SQLAlchemy ``Table`` objects from it when something first needs them (computing,
+importing, creating a source). ``TABLES``, ``metadata`` and the tables by name (``orders``,
+``customers``, ...) are the same objects for every user.
 
 Surrogate keys of the large tables are ``BigInteger`` (``INTEGER`` on SQLite so that they stay
 rowid aliases). DuckDB has no ``SERIAL``: there a key that the database numbers gets a sequence
@@ -46,6 +15,8 @@ a duplicate customer and its master).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -66,6 +37,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
+
+from .canonical import DATA_MODEL, ColumnSpec, TableSpec
 
 __all__ = [
     "metadata",
@@ -100,262 +73,57 @@ BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 _ts = DateTime(timezone=False)  # naive UTC
 
+#: The SQLAlchemy type of each type of the data model (a string's length is the column's).
+_TYPES: dict[str, Any] = {
+    "integer": Integer,
+    "big_integer": BigInteger,
+    "id": BigID,
+    "float": Float,
+    "boolean": Boolean,
+    "text": Text,
+    "timestamp": _ts,
+}
 
-segments = Table(
-    "segments",
-    metadata,
-    Column("segment_id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
-    Column("is_target", Boolean, nullable=False, default=False),
-    Column("market_size_customers", BigInteger, nullable=True),
-    Column("wallet_per_customer", Float, nullable=True, comment="yearly category spend per customer"),
-    comment="Customer segments of the customer strategy (Payne & Frow: strategy development).",
-)
 
-channels = Table(
-    "channels",
-    metadata,
-    Column("channel_id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
-    Column(
-        "category",
-        String(32),
-        nullable=False,
-        comment="sales_force, outlets, telephony, direct_marketing, e_commerce, m_commerce",
-    ),
-    Column("is_virtual", Boolean, nullable=False, default=False),
-    Column("is_self_service", Boolean, nullable=False, default=False),
-)
+def _column(spec: ColumnSpec) -> Column:
+    kind = String(spec.length) if spec.type == "string" else _TYPES[spec.type]
+    references = (ForeignKey(spec.references),) if spec.references else ()
+    options: dict[str, Any] = {"primary_key": True} if spec.primary_key else {"nullable": spec.nullable}
+    if spec.unique:
+        options["unique"] = True
+    if spec.default is not None:
+        options["default"] = spec.default
+    if spec.comment is not None:
+        options["comment"] = spec.comment
+    return Column(spec.name, kind, *references, **options)
 
-campaigns = Table(
-    "campaigns",
-    metadata,
-    Column("campaign_id", Integer, primary_key=True),
-    Column("name", String(200), nullable=True),
-    Column("channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column(
-        "objective",
-        String(32),
-        nullable=False,
-        comment="acquisition, retention, cross_sell, win_back, brand",
-    ),
-    Column("segment_id", Integer, ForeignKey("segments.segment_id"), nullable=True),
-    Column("starts_at", _ts, nullable=False),
-    Column("ends_at", _ts, nullable=True),
-    Column("contacts_sent", BigInteger, nullable=True),
-    Column("responses", BigInteger, nullable=True),
-    Index(None, "starts_at"),
-    Index(None, "channel_id"),
-)
 
-customers = Table(
-    "customers",
-    metadata,
-    Column("customer_id", BigID, primary_key=True),
-    Column("segment_id", Integer, ForeignKey("segments.segment_id"), nullable=True),
-    Column("acquired_at", _ts, nullable=True, comment="acquisition (first purchase / contract start)"),
-    Column("acquisition_channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column("acquisition_campaign_id", Integer, ForeignKey("campaigns.campaign_id"), nullable=True),
-    Column("contract_type", String(32), nullable=True, comment="e.g. 'contract' or 'none'"),
-    Column("churned_at", _ts, nullable=True, comment="contractual churn (end of contract)"),
-    Column("email", String(320), nullable=True),
-    Column("phone", String(40), nullable=True),
-    Column("postcode", String(20), nullable=True),
-    Column(
-        "master_customer_id",
-        BigID,
-        ForeignKey("customers.customer_id"),
-        nullable=True,
-        comment="set on a duplicate record: the record it duplicates",
-    ),
-    Column("category_wallet", Float, nullable=True, comment="total category spend per year, if known"),
-    Column("created_at", _ts, nullable=True),
-    Column("updated_at", _ts, nullable=True),
-    Index(None, "acquired_at"),
-    Index(None, "segment_id"),
-    Index(None, "master_customer_id"),
-    Index(None, "updated_at"),
-)
+def _table(spec: TableSpec) -> Table:
+    return Table(
+        spec.name,
+        metadata,
+        *(_column(c) for c in spec.columns.values()),
+        *(Index(None, *columns) for columns in spec.indexes),
+        **({"comment": spec.comment} if spec.comment is not None else {}),
+    )
 
-orders = Table(
-    "orders",
-    metadata,
-    Column("order_id", BigID, primary_key=True),
-    Column(
-        "customer_id",
-        BigID,
-        ForeignKey("customers.customer_id"),
-        nullable=True,
-        comment="NULL = anonymous order",
-    ),
-    Column("ordered_at", _ts, nullable=False),
-    Column("channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column("campaign_id", Integer, ForeignKey("campaigns.campaign_id"), nullable=True),
-    Column("gross_revenue", Float, nullable=True),
-    Column("discount", Float, nullable=True, default=0.0),
-    Column("net_revenue", Float, nullable=False, comment="gross_revenue - discount; returns not deducted"),
-    Column("cogs", Float, nullable=True, comment="NULL = a configured margin share applies"),
-    Column("returned_amount", Float, nullable=True, default=0.0),
-    Index(None, "ordered_at"),
-    Index(None, "customer_id", "ordered_at"),
-    Index(None, "channel_id"),
-    Index(None, "campaign_id"),
-)
-
-order_lines = Table(
-    "order_lines",
-    metadata,
-    Column("order_id", BigID, ForeignKey("orders.order_id"), primary_key=True),
-    Column("line_no", Integer, primary_key=True),
-    Column("product_category", String(100), nullable=False),
-    Column("quantity", Float, nullable=False, default=1.0),
-    Column("net_revenue", Float, nullable=False),
-    Column("cogs", Float, nullable=True),
-    Index(None, "product_category"),
-)
-
-employees = Table(
-    "employees",
-    metadata,
-    Column("employee_id", Integer, primary_key=True),
-    Column("department", String(100), nullable=False),
-    Column("is_customer_facing", Boolean, nullable=False, default=False),
-    Column("fte", Float, nullable=False, default=1.0),
-    Column("hired_at", _ts, nullable=True),
-    Column("left_at", _ts, nullable=True),
-    Column("leave_type", String(16), nullable=True, comment="voluntary, involuntary"),
-    Index(None, "hired_at"),
-    Index(None, "left_at"),
-)
-
-interactions = Table(
-    "interactions",
-    metadata,
-    Column("interaction_id", BigID, primary_key=True),
-    Column("customer_id", BigID, ForeignKey("customers.customer_id"), nullable=True),
-    Column("channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column(
-        "employee_id",
-        Integer,
-        ForeignKey("employees.employee_id"),
-        nullable=True,
-        comment="the employee who handled it; NULL for self-service",
-    ),
-    Column("case_id", String(64), nullable=True, comment="groups the contacts of one issue"),
-    Column("started_at", _ts, nullable=False),
-    Column("direction", String(16), nullable=True, comment="inbound, outbound"),
-    Column("kind", String(16), nullable=False, comment="inquiry, complaint, service, sales, other"),
-    Column("wait_seconds", Float, nullable=True),
-    Column("handle_seconds", Float, nullable=True, comment="NULL or 0 for self-service"),
-    Column("resolved", Boolean, nullable=True),
-    Index(None, "started_at"),
-    Index(None, "case_id"),
-    Index(None, "customer_id", "started_at"),
-    Index(None, "channel_id"),
-    Index(None, "employee_id"),
-)
-
-survey_responses = Table(
-    "survey_responses",
-    metadata,
-    Column("response_id", BigID, primary_key=True),
-    Column("customer_id", BigID, ForeignKey("customers.customer_id"), nullable=True),
-    Column("interaction_id", BigID, ForeignKey("interactions.interaction_id"), nullable=True),
-    Column("channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column("responded_at", _ts, nullable=False),
-    Column("instrument", String(32), nullable=False, comment="nps, csat, ces, fcr, sow"),
-    Column("score", Float, nullable=False),
-    Column("scale_min", Float, nullable=True),
-    Column("scale_max", Float, nullable=True),
-    Index(None, "instrument", "responded_at"),
-    Index(None, "customer_id"),
-)
-
-employee_survey_responses = Table(
-    "employee_survey_responses",
-    metadata,
-    Column("response_id", BigID, primary_key=True),
-    Column(
-        "employee_id",
-        Integer,
-        ForeignKey("employees.employee_id"),
-        nullable=True,
-        comment="NULL = anonymous",
-    ),
-    Column("department", String(100), nullable=True),
-    Column("responded_at", _ts, nullable=False),
-    Column("instrument", String(32), nullable=False, comment="enps, esat, engagement"),
-    Column("score", Float, nullable=False),
-    Column("scale_min", Float, nullable=True),
-    Column("scale_max", Float, nullable=True),
-    Index(None, "instrument", "responded_at"),
-)
-
-cost_entries = Table(
-    "cost_entries",
-    metadata,
-    Column("cost_id", BigID, primary_key=True),
-    Column("period_start", _ts, nullable=False),
-    Column("period_end", _ts, nullable=False, comment="exclusive"),
-    Column("cost_type", String(32), nullable=False, comment="marketing, sales, service, fulfilment, it, other"),
-    Column(
-        "purpose",
-        String(32),
-        nullable=True,
-        comment="acquisition, retention, service, infrastructure, other",
-    ),
-    Column("channel_id", Integer, ForeignKey("channels.channel_id"), nullable=True),
-    Column("segment_id", Integer, ForeignKey("segments.segment_id"), nullable=True),
-    Column("campaign_id", Integer, ForeignKey("campaigns.campaign_id"), nullable=True),
-    Column("customer_id", BigID, ForeignKey("customers.customer_id"), nullable=True),
-    Column("amount", Float, nullable=False),
-    Column("description", Text, nullable=True),
-    Index(None, "period_start"),
-    Index(None, "cost_type", "purpose"),
-    Index(None, "campaign_id"),
-    Index(None, "customer_id"),
-)
-
-data_quality_facts = Table(
-    "data_quality_facts",
-    metadata,
-    Column("check_id", BigID, primary_key=True),
-    Column("checked_at", _ts, nullable=False),
-    Column("source_system", String(64), nullable=False),
-    Column("table_name", String(100), nullable=True),
-    Column("column_name", String(100), nullable=True),
-    Column(
-        "dimension",
-        String(32),
-        nullable=False,
-        comment="completeness, uniqueness, validity, timeliness, consistency",
-    ),
-    Column("records_checked", BigInteger, nullable=True),
-    Column("records_failed", BigInteger, nullable=True),
-    Column("max_age_hours", Float, nullable=True),
-    Index(None, "dimension", "checked_at"),
-    Index(None, "source_system", "checked_at"),
-)
 
 #: The canonical tables by name, in the order of the data model (not a dependency order: use
 #: ``metadata.sorted_tables`` for that).
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        segments,
-        channels,
-        campaigns,
-        customers,
-        orders,
-        order_lines,
-        interactions,
-        survey_responses,
-        employees,
-        employee_survey_responses,
-        cost_entries,
-        data_quality_facts,
-    )
-}
+TABLES: dict[str, Table] = {name: _table(spec) for name, spec in DATA_MODEL.items()}
+
+segments = TABLES["segments"]
+channels = TABLES["channels"]
+campaigns = TABLES["campaigns"]
+customers = TABLES["customers"]
+orders = TABLES["orders"]
+order_lines = TABLES["order_lines"]
+interactions = TABLES["interactions"]
+survey_responses = TABLES["survey_responses"]
+employees = TABLES["employees"]
+employee_survey_responses = TABLES["employee_survey_responses"]
+cost_entries = TABLES["cost_entries"]
+data_quality_facts = TABLES["data_quality_facts"]
 
 
 def _numbered_key(table: Table) -> Column | None:

@@ -49,9 +49,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
-
-from crmmetrics.core import schema
+from crmmetrics.core import sa
+from crmmetrics.core.canonical import DATA_MODEL
 from crmmetrics.core.definitions import ComputeContext, MetricDefinition, Result
 from crmmetrics.core.inputs import period_filter
 from crmmetrics.core.periods import Period
@@ -68,10 +67,6 @@ from .sql import (
     prorated_cost,
     ratio,
 )
-
-#: The canonical CRM tables as SQLAlchemy ``Table``s by name: the same as ``ctx.tables``, for a
-#: plugin's checks that run before any computation (e.g. a parameter naming a column).
-TABLES = schema.TABLES
 
 __all__ = [
     "AGGREGATES",
@@ -97,7 +92,9 @@ __all__ = [
     "statements",
     "trailing",
     "with_segment",
-    # SQL helpers for compute functions (crmmetrics.kpi.sql, crmmetrics.kpi.customer_value)
+    # SQL helpers for compute functions (crmmetrics.kpi.sql, crmmetrics.kpi.customer_value), and
+    # SQLAlchemy itself, imported on first use (crmmetrics.core.sa)
+    "sa",
     "MARGIN_SHARE",
     "count_active_customers",
     "customer_activity",
@@ -128,6 +125,14 @@ _CUSTOMER_VALUE = ("customer_activity", "customer_orders", "customer_values", "m
 
 
 def __getattr__(name: str) -> Any:
+    if name == "TABLES":
+        # The canonical CRM tables as SQLAlchemy Tables by name: the same as ``ctx.tables``, for a
+        # plugin's checks that run before any computation (e.g. a parameter naming a column).
+        # Built on first use (crmmetrics.core.schema): defining a KPI checks names against the
+        # light declaration (crmmetrics.core.canonical), so that listing imports no SQLAlchemy.
+        from crmmetrics.core.schema import TABLES
+
+        return TABLES
     if name in _CUSTOMER_VALUE:
         from . import customer_value
 
@@ -232,15 +237,15 @@ class Measure:
     masters_only: bool = True  # customers table: master records only
 
     def __post_init__(self) -> None:
-        if self.table not in schema.TABLES:
-            raise ValueError(f"measure: no canonical table {self.table!r} (tables: {', '.join(schema.TABLES)})")
+        if self.table not in DATA_MODEL:
+            raise ValueError(f"measure: no canonical table {self.table!r} (tables: {', '.join(DATA_MODEL)})")
         if self.agg not in AGGREGATES:
             raise ValueError(f"measure of {self.table}: unknown aggregate {self.agg!r} (one of {', '.join(AGGREGATES)})")
         if self.column is None and self.agg not in ("count", "customers"):
             raise ValueError(f"measure of {self.table}: {self.agg} needs a column")
         if isinstance(self.column, str):
             _check_column(self.table, self.column)
-        if self.agg == "customers" and "customer_id" not in schema.TABLES[self.table].c:
+        if self.agg == "customers" and "customer_id" not in DATA_MODEL[self.table].columns:
             raise ValueError(f"measure of {self.table}: the table has no customer_id to count customers by")
         if self.time not in (None, _TABLE_RULE):
             _check_column(self.table, self.time)
@@ -288,16 +293,16 @@ def _check_column(table: str, reference: str) -> None:
     target = {"": table, "customer": "customers", "channel": "channels"}.get(prefix)
     if target is None:
         raise ValueError(f"measure of {table}: column {reference!r}: prefix must be customer. or channel.")
-    if prefix == "customer" and "customer_id" not in schema.TABLES[table].c and table != "customers":
+    if prefix == "customer" and "customer_id" not in DATA_MODEL[table].columns and table != "customers":
         raise ValueError(f"measure of {table}: {reference!r}: the table has no customer_id")
     if prefix == "channel" and not _channel_key(table):
         raise ValueError(f"measure of {table}: {reference!r}: the table has no channel")
-    if name not in schema.TABLES[target].c:
+    if name not in DATA_MODEL[target].columns:
         raise ValueError(f"measure of {table}: table {target} has no column {name!r}")
 
 
 def _channel_key(table: str) -> str | None:
-    columns = schema.TABLES[table].c
+    columns = DATA_MODEL[table].columns
     return "acquisition_channel_id" if table == "customers" else ("channel_id" if "channel_id" in columns else None)
 
 
@@ -436,7 +441,7 @@ def on_scale(low: float, high: float) -> Callable[..., Any]:
     """A filter: answers on the ``low``-``high`` scale (an answer without a stated scale is on it)."""
 
     def condition(answers: Any, ctx: ComputeContext) -> Any:
-        return and_(func.coalesce(answers.c.scale_min, low) == low, func.coalesce(answers.c.scale_max, high) == high)
+        return sa.and_(sa.func.coalesce(answers.c.scale_min, low) == low, sa.func.coalesce(answers.c.scale_max, high) == high)
 
     return condition
 
@@ -534,12 +539,12 @@ class _Source:
 
 def _check_dimension(table: str, name: str) -> None:
     if name == "segment":
-        if "customer_id" not in schema.TABLES[table].c and "segment_id" not in schema.TABLES[table].c:
+        if "customer_id" not in DATA_MODEL[table].columns and "segment_id" not in DATA_MODEL[table].columns:
             raise ValueError(f"measure of {table}: no segment to break down by")
     elif name in JOINED_DIMENSIONS:
         if not _channel_key(table):
             raise ValueError(f"measure of {table}: no channel to break down by {name}")
-    elif name not in schema.TABLES[table].c:
+    elif name not in DATA_MODEL[table].columns:
         raise ValueError(f"measure of {table}: cannot break down by {name!r} (not a column of {table})")
 
 
@@ -571,19 +576,19 @@ def _aggregate(measure: Measure, source: _Source, conditions: list[Any], prorate
         target = prorated  # a cost entry counts pro rata to its overlap with the period
     else:
         target = source.column(measure.column)
-    condition = and_(*conditions) if len(conditions) > 1 else (conditions[0] if conditions else None)
+    condition = sa.and_(*conditions) if len(conditions) > 1 else (conditions[0] if conditions else None)
     if measure.agg == "count":
         if condition is None:
-            return func.count() if target is None else func.count(target)
-        hit = condition if target is None else and_(condition, target.is_not(None))
-        return func.coalesce(func.sum(case((hit, 1), else_=0)), 0)  # a count is 0 without rows
+            return sa.func.count() if target is None else sa.func.count(target)
+        hit = condition if target is None else sa.and_(condition, target.is_not(None))
+        return sa.func.coalesce(sa.func.sum(sa.case((hit, 1), else_=0)), 0)  # a count is 0 without rows
     if condition is not None:
         # Conditional aggregation, so that several measures share one query; a sum over
         # rows none of which match is 0 (there were rows), not NULL.
-        target = case((condition, target), else_=0 if measure.agg == "sum" else None)
+        target = sa.case((condition, target), else_=0 if measure.agg == "sum" else None)
     if measure.agg == "customers":
-        return func.count(func.distinct(target))
-    return {"sum": func.sum, "mean": func.avg, "max": func.max, "min": func.min}[measure.agg](target)
+        return sa.func.count(sa.func.distinct(target))
+    return {"sum": sa.func.sum, "mean": sa.func.avg, "max": sa.func.max, "min": sa.func.min}[measure.agg](target)
 
 
 def _batches(measures: Iterable[Measure]) -> dict[tuple[Any, ...], list[Measure]]:
@@ -605,9 +610,9 @@ def _batch_select(ctx: ComputeContext, measures: list[Measure], by: tuple[str, .
     aggregates = [
         _aggregate(m, source, [_condition(f, source) for f in m.filters if f not in common], prorated) for m in measures
     ]
-    dimensions = [func.coalesce(source.dimension(name), literal(UNASSIGNED)) for name in by]
-    grouped = select(*dimensions, *aggregates).select_from(source.from_clause()).where(*where)
-    ungrouped = select(*aggregates).select_from(source.from_clause()).where(*where)
+    dimensions = [sa.func.coalesce(source.dimension(name), sa.literal(UNASSIGNED)) for name in by]
+    grouped = sa.select(*dimensions, *aggregates).select_from(source.from_clause()).where(*where)
+    ungrouped = sa.select(*aggregates).select_from(source.from_clause()).where(*where)
     return (grouped.group_by(*dimensions) if by else grouped), ungrouped
 
 
@@ -773,7 +778,7 @@ def derive_needs(value: Any) -> tuple[str, ...]:
     measured column or the time column may be NULL (no values of it: no data)."""
     needs: dict[str, None] = {}
     for measure in value.measures():
-        columns = schema.TABLES[measure.table].c
+        columns = DATA_MODEL[measure.table].columns
         for name in (measure.column if measure.agg in ("sum", "mean", "max", "min") else None, measure.time):
             if isinstance(name, str) and name != _TABLE_RULE and "." not in name and columns[name].nullable:
                 needs[f"{measure.table}.{name}"] = None
