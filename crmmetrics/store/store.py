@@ -899,8 +899,7 @@ class Store:
                     select(func.count()).select_from(observations).where(observations.c.run_id.in_(chunk))
                 ).scalar_one()
         if not dry_run and ids:
-            kept_before = self._history_kept_before(ids)
-            history = HistoryPeriod.__table__
+            history, obs = HistoryPeriod.__table__, Observation.__table__.c
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
                 with self.engine.begin() as connection:
@@ -914,33 +913,14 @@ class Store:
                     for table in (history, observations, values, MissingValue.__table__, ModelFit.__table__, BackfilledRun.__table__):
                         connection.execute(table.delete().where(table.c.run_id.in_(chunk)))
                     connection.execute(runs.delete().where(runs.c.id.in_(chunk)))
-                    for period in lost:  # an older run of the period that is kept takes its place
-                        if tuple(period) in kept_before:
-                            _keep_in_history(connection, *period, kept_before[tuple(period)])
+                    for key, first, last in lost:  # the newest run of the period still stored takes its place
+                        replacement = connection.execute(history_period_candidates().where(
+                            obs.metric_key == key, obs.period_start == first, obs.period_end == last)).first()
+                        if replacement is not None:
+                            _keep_in_history(connection, *replacement)
                     for key, count in pruned:
                         _count_pruned(connection, key, count)
         return PruneResult(runs=len(ids), observations=counted, older_than=older_than, dry_run=dry_run)
-
-    def _history_kept_before(self, pruned: Sequence[int]) -> dict[tuple[str, datetime, datetime], int]:
-        """Per metric and period, the newest run that stays in the history among the runs that
-        a prune of ``pruned`` (ids, ascending) keeps and that are older than its last: what
-        replaces a pruned history run of that period (a newer one would be the history's already)."""
-        gone = set(pruned)
-        runs = Run.__table__.c
-        with self.engine.connect() as connection:
-            older = [
-                run_id
-                for (run_id,) in connection.execute(
-                    select(runs.id).where(runs.id < pruned[-1], runs.status == RunStatus.SUCCESS)
-                ).all()
-                if run_id not in gone
-            ]
-            found: dict[tuple[str, datetime, datetime], int] = {}
-            for start in range(0, len(older), 500):  # bound the number of bound parameters
-                statement = history_period_candidates().where(Observation.__table__.c.run_id.in_(older[start : start + 500]))
-                for key, first, last, run_id in connection.execute(statement).all():
-                    found[(key, first, last)] = max(run_id, found.get((key, first, last), run_id))
-        return found
 
     def runs(self, metric_key: str | None = None, limit: int = 50) -> list[Run]:
         statement = select(Run).order_by(Run.id.desc()).limit(limit)
