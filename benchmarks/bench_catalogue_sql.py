@@ -75,9 +75,9 @@ def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date, keys: 
     return app, seconds, statements, failed
 
 
-def replay(engine, statements) -> dict[str, float]:
+def replay(engine, statements, slowest: list | None = None) -> dict[str, float]:
     """Each distinct statement once on the raw DBAPI connection, its time charged to the first
-    metric that sent it."""
+    metric that sent it; ``slowest`` collects (seconds, metric, statement) for each."""
     floor: dict[str, float] = {}
     seen = set()
     raw = engine.raw_connection()
@@ -92,7 +92,10 @@ def replay(engine, statements) -> dict[str, float]:
             cursor.execute(statement, parameters)
             if cursor.description is not None:
                 cursor.fetchall()
-            floor[metric] = floor.get(metric, 0.0) + time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            floor[metric] = floor.get(metric, 0.0) + elapsed
+            if slowest is not None:
+                slowest.append((elapsed, metric, statement))
             cursor.close()
         raw.rollback()
     finally:
@@ -106,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--demo", type=Path, help="an existing SQLite demo as of 2026-11-01 (with --engines sqlite)")
+    parser.add_argument("--top-statements", type=int, default=0, metavar="N",
+                        help="also print the N slowest distinct statements of the replay")
     parser.add_argument("--metrics", help="comma-separated keys, or 'model-backed' (default: the whole catalogue)")
     args = parser.parse_args()
     keys = None if args.metrics is None else list(MODEL_BACKED) if args.metrics == "model-backed" else args.metrics.split(",")
@@ -139,11 +144,14 @@ def main() -> None:
                     print(f"{engine_name}: demo of {args.customers:,} customers, {sum(rows.values()):,} rows, "
                           f"generated in {time.perf_counter() - started:.1f} s")
                 app, seconds, statements, failed = catalogue_with_its_sql(url, directory, as_of, keys)
-                floor = replay(app.source, statements)
+                slowest: list = []
+                floor = replay(app.source, statements, slowest)
                 app.source.dispose()
                 app.store.engine.dispose()
                 totals[engine_name] = seconds
                 report(engine_name, seconds, floor, statements, failed)
+                for elapsed, metric, statement in sorted(slowest, reverse=True)[: args.top_statements]:
+                    print(f"  {elapsed:7.2f} s  {metric:32} {' '.join(statement.split())[:160]}")
         finally:
             if server is not None:
                 server.stop()
