@@ -9,10 +9,12 @@ model-backed ones, the metrics furthest above their floor, and PostgreSQL agains
 
     python benchmarks/bench_catalogue_sql.py [--customers 100000] [--engines sqlite,postgresql]
     python benchmarks/bench_catalogue_sql.py --engines sqlite --demo crm.sqlite --metrics model-backed
+    python benchmarks/bench_catalogue_sql.py --engines sqlite --demo crm.sqlite --top-statements 40
 
 ``--demo`` uses an existing SQLite demo (as of 2026-11-01) instead of generating one (a
 million-customer demo takes minutes to generate); ``--metrics`` runs only the given keys, or the
-model-backed ones.
+model-backed ones; ``--top-statements N`` also prints the N slowest distinct statements of the
+replay, each with the metric that sent it (where the floor itself goes).
 
 PostgreSQL is a throw-away server on loopback (started as the tests start theirs).
 """
