@@ -110,3 +110,24 @@ def test_edit_keeps_comments_and_validates_before_writing(tmp_path, registry):
 def test_as_of_is_a_datetime(tmp_path):
     config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n"))
     assert config.service.as_of == datetime(2026, 3, 10)
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite://", "sqlite:///crm.sqlite", "sqlite:////abs/crm.sqlite", "sqlite:///C:\\crm.sqlite",
+    "postgresql+psycopg://user:pw@host:5432/crm", "postgresql://user:p@ss@host/crm", "postgresql://host/crm?sslmode=require",
+    "mysql://[::1]:3306/crm", "duckdb:///crm.duckdb", "trino://user@host:8080/catalog/schema", "x://h: 12/db",
+    "not a url", "", "://host", "a b://host", "x-y://host", "postgresql://user:pw@host:port/crm", "postgresql://host:/crm",
+    "postgresql://host:5432a/crm",
+])
+def test_the_url_check_agrees_with_sqlalchemys_parser(url):
+    """Loading a config checks database URLs without importing SQLAlchemy, with its grammar."""
+    from sqlalchemy.engine import make_url
+
+    from crmmetrics.core.config import is_database_url
+
+    try:
+        make_url(url)
+        parsed = True
+    except Exception:
+        parsed = False
+    assert is_database_url(url) is parsed

@@ -62,21 +62,6 @@ def _imported(reference: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-class ImportedDefault(click.Option):
-    """An option whose default is a constant of a heavy module (``default_from="module:NAME"``),
-    imported only when the default is needed (the command's own --help, or a run without the
-    option), so that defining the command does not import it."""
-
-    def __init__(self, *args: Any, default_from: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.default_from = default_from
-
-    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
-        value = super().get_default(ctx, call=call)
-        unset = value is None or value is getattr(click.core, "UNSET", None)  # click 8.3+: UNSET, not None
-        return _imported(self.default_from) if unset else value
-
-
 class ImportedChoice(click.Choice):
     """A choice among the values of a heavy module's constant (``"module:NAME"``), imported when
     the choices are first needed (parsing, or the command's own --help)."""

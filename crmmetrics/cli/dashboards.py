@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from crmmetrics.core.errors import ConfigError
-from . import ImportedDefault, cli
+from crmmetrics.readers.deployment import DEFAULT_PROMETHEUS_URL, FOLDER
+from . import cli
 from .core import config_option, optional_config
 
 if TYPE_CHECKING:  # the generator and the plugins are imported by the commands, not by their --help
@@ -17,8 +18,7 @@ if TYPE_CHECKING:  # the generator and the plugins are imported by the commands,
 
 prometheus_url_option = click.option(
     "--prometheus-url",
-    cls=ImportedDefault,
-    default_from="crmmetrics.readers.dashboards:DEFAULT_PROMETHEUS_URL",
+    default=DEFAULT_PROMETHEUS_URL,
     show_default=True,
     help="URL at which Grafana reaches the Prometheus that scrapes crmmetrics (the datasource).",
 )
@@ -110,7 +110,7 @@ def build(out_dir: Path, prometheus_url: str, currency: str | None, config_path:
     metavar="VAR",
     help="Environment variable holding a Grafana service account token (sent as a Bearer token).",
 )
-@click.option("--folder", cls=ImportedDefault, default_from="crmmetrics.readers.dashboards:FOLDER", show_default=True, help="Grafana folder to put the dashboards in.")
+@click.option("--folder", default=FOLDER, show_default=True, help="Grafana folder to put the dashboards in.")
 @prometheus_url_option
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for each request.")
 @currency_option

@@ -12,7 +12,8 @@ import click
 
 from crmmetrics.core.errors import ConfigError
 from crmmetrics.core.vocabulary import KpiStatus, PeriodLabel
-from . import ImportedDefault, cli
+from crmmetrics.readers.deployment import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL
+from . import cli
 from .core import _app, config_option
 
 if TYPE_CHECKING:  # the readers are imported by the commands (their --help needs none of them)
@@ -174,10 +175,10 @@ def alerts() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
 @click.option("--for-red", default="15m", show_default=True, metavar="DURATION", help="How long a KPI stays red before it alerts.")
 @click.option("--for-failing", default="15m", show_default=True, metavar="DURATION", help="How long a metric keeps failing before it alerts.")
-@click.option("--grafana-url", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_GRAFANA_URL", show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
-@click.option("--runbook-url", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_RUNBOOK_URL", show_default=True,
+@click.option("--grafana-url", default=DEFAULT_GRAFANA_URL, show_default=True, help="Grafana's base URL, for the alerts' dashboard links.")
+@click.option("--runbook-url", default=DEFAULT_RUNBOOK_URL, show_default=True,
               help="Where the operations guide is published; each alert links to its section.")
-@click.option("--job", cls=ImportedDefault, default_from="crmmetrics.readers.alerts:DEFAULT_JOB", show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
+@click.option("--job", default=DEFAULT_JOB, show_default=True, help="Prometheus' scrape job for crmmetrics (for the 'down' alerts).")
 @config_option
 def alerts_export(output: str | None, for_red: str, for_failing: str, grafana_url: str, runbook_url: str, job: str,
                   config_path: str | None) -> None:

@@ -62,6 +62,7 @@ parse (a PostgreSQL-only function) needs an explicit ``needs = [...]``.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -94,28 +95,46 @@ def statement_sql(sql: str) -> str:
     return sql.strip().rstrip(";").rstrip()
 
 
-def statement(sql: str) -> TextClause:
-    """The query as a SQLAlchemy text clause, ``:start`` and ``:end`` typed as DateTime (so that
-    each dialect binds them as it stores the canonical timestamps)."""
-    clause = sa.text(statement_sql(sql))
-    names = set(clause.compile().params)
+# How sa.text finds its bound parameters (sqlalchemy.sql.elements.TextClause._bind_params_regex):
+# ":name", not "::cast" nor "\\:escaped". Defining a KPI checks them without importing SQLAlchemy.
+_BIND_PARAM = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])", re.UNICODE)
+
+
+def bound_parameters(sql: str) -> set[str]:
+    """The names of the bound parameters of a query, as sa.text reads them (ValueError for
+    any but ``:start`` and ``:end``)."""
+    names = set(_BIND_PARAM.findall(statement_sql(sql)))
     unknown = sorted(names - set(BOUNDS))
     if unknown:
         raise ValueError(f"unknown bound parameter :{unknown[0]} (a KPI's query may use :start and :end only)")
+    return names
+
+
+def statement(sql: str) -> TextClause:
+    """The query as a SQLAlchemy text clause, ``:start`` and ``:end`` typed as DateTime (so that
+    each dialect binds them as it stores the canonical timestamps)."""
+    names = bound_parameters(sql)
+    clause = sa.text(statement_sql(sql))
     return clause.bindparams(*(sa.bindparam(name, type_=sa.DateTime()) for name in BOUNDS if name in names))
 
 
 # --- what a query reads, from SQLite's parser -----------------------------------------------
 
 
+# SQLite's names for the data model's column types: preparing a query needs the tables and
+# their columns, not their constraints, so the declaration is enough (no SQLAlchemy import).
+_SQLITE_TYPES = {"integer": "INTEGER", "big_integer": "INTEGER", "id": "INTEGER", "float": "REAL",
+                 "boolean": "BOOLEAN", "string": "VARCHAR", "text": "TEXT", "timestamp": "DATETIME"}
+
+
 @lru_cache(maxsize=1)
 def _canonical_ddl() -> tuple[str, ...]:
-    from sqlalchemy.dialects import sqlite
-    from sqlalchemy.schema import CreateTable
-
-    from crmmetrics.core.schema import TABLES
-
-    return tuple(str(CreateTable(table).compile(dialect=sqlite.dialect())) for table in TABLES.values())
+    return tuple(
+        f'CREATE TABLE "{spec.name}" ('
+        + ", ".join(f'"{column.name}" {_SQLITE_TYPES[column.type]}' for column in spec.columns.values())
+        + ")"
+        for spec in DATA_MODEL.values()
+    )
 
 
 class WritingQuery(ValueError):
@@ -129,7 +148,7 @@ class SqliteCannotParse(ValueError):
 def tables_read(sql: str) -> tuple[str, ...]:
     """The canonical tables ``sql`` reads, in schema order; ValueError if SQLite cannot prepare
     it or if it would write (refused by the read-only source's authorizer)."""
-    from crmmetrics.data.source import sqlite_authorizer
+    from crmmetrics.data.sqlite_read_only import sqlite_authorizer
 
     connection = sqlite3.connect(":memory:")
     try:
@@ -261,10 +280,13 @@ def queries(section: KpiSection) -> dict[str, str]:
 
 
 def _compute_function(key: str, section: KpiSection, unit: str):
-    statements = {name: statement(sql) for name, sql in queries(section).items()}
+    sqls = queries(section)
+    statements: dict[str, TextClause] = {}  # built on first use: defining a KPI imports no SQLAlchemy
     dimensions = tuple(section.dimensions)
 
     def run(ctx: Any, name: str) -> list[Result]:
+        if name not in statements:
+            statements[name] = statement(sqls[name])
         result = ctx.connection.execute(statements[name], {"start": ctx.period.start, "end": ctx.period.end})
         return rows_to_results(f"kpis.{key}.{name}", dimensions, result.keys(), result.all())
 
@@ -282,7 +304,7 @@ def _inputs(key: str, section: KpiSection) -> tuple[str, ...]:
     read: list[str] = []
     for name, sql in queries(section).items():
         try:
-            statement(sql)  # unknown bound parameters
+            bound_parameters(sql)  # unknown ones
             read.extend(tables_read(sql))
         except WritingQuery as exc:
             raise ValueError(f"{name}: {exc}") from None

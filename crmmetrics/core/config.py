@@ -67,13 +67,39 @@ class DatabaseSection(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-
-        try:
-            make_url(value)
-        except Exception:
-            raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}") from None
+        if not is_database_url(value):
+            raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}")
         return value
+
+
+# SQLAlchemy's own URL grammar (sqlalchemy.engine.url._parse_url), checked here without
+# importing SQLAlchemy: loading a config must stay light for the admin commands that open no
+# database (crmmetrics metrics list, plugins). make_url parses the URL where an engine opens.
+_DATABASE_URL = re.compile(
+    r"""
+    (?P<name>[\w+]+)://
+    (?:[^:/]*(?::[^@]*)?@)?
+    (?:(?:\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?)?
+    (?:/[^?]*)?
+    (?:\?.*)?
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def is_database_url(value: str) -> bool:
+    """Whether SQLAlchemy's make_url accepts ``value`` (a driver name, ``://``, an integer port)."""
+    match = _DATABASE_URL.match(value)
+    if match is None:
+        return False
+    port = match.group("port")
+    if port is None:
+        return True
+    try:
+        int(port)  # as make_url converts it ("" is refused too)
+    except ValueError:
+        return False
+    return True
 
 
 # Runs older than this are pruned (their observations with them). Every run stores the current

@@ -38,6 +38,7 @@ from crmmetrics.core.definitions import MetricDefinition, Schedule, parse_durati
 from crmmetrics.core.standard import Standard, describe_target
 from crmmetrics.core.vocabulary import Direction, PeriodLabel
 from .dashboards import HEALTH_UID, process_uid
+from .deployment import DEFAULT_GRAFANA_URL, DEFAULT_JOB, DEFAULT_RUNBOOK_URL
 from .display import format_value
 from .families import (
     FORECAST_PERIOD_END,
@@ -49,9 +50,6 @@ from .families import (
     value_family,
 )
 
-DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
-DEFAULT_RUNBOOK_URL = "docs/operations.md"  # the operations guide; point it at where you host the docs
-DEFAULT_JOB = "crmmetrics"  # the scrape job of config/prometheus.yml
 KPI_SEVERITY = "ticket"
 HEALTH_SEVERITY = "warning"
 

@@ -68,12 +68,11 @@ from .promql import (
     value_expr,
     with_name,
 )
+from .deployment import DEFAULT_PROMETHEUS_URL, FOLDER
 from .scorecard import STATUS_VALUES
 
 DATASOURCE_UID = "crmmetrics-prometheus"
 DATASOURCE_NAME = "crmmetrics Prometheus"
-DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
-FOLDER = "crmmetrics"
 TAG = "crmmetrics"
 SCORECARD_UID = "crmmetrics-scorecard"
 HEALTH_UID = "crmmetrics-service-health"
