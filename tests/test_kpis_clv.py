@@ -268,3 +268,24 @@ def test_the_fit_is_shared_and_deterministic_on_postgresql_with_parallel_aggrega
     np.testing.assert_allclose([fits[2].bgnbd.r, fits[2].bgnbd.alpha, fits[2].bgnbd.a, fits[2].bgnbd.b],
                                [fits[0].bgnbd.r, fits[0].bgnbd.alpha, fits[0].bgnbd.a, fits[0].bgnbd.b], rtol=1e-9)
     np.testing.assert_allclose(fits[2].clv, fits[0].clv, rtol=1e-9)
+
+
+@pytest.mark.parametrize("block", [1, 3, 10, 65_536])
+def test_fetch_array_reads_in_blocks_the_rows_fetchall_gives(monkeypatch, block):
+    from sqlalchemy import text
+
+    from crmmetrics.kpi import customer_value
+
+    monkeypatch.setattr(customer_value, "FETCH_ROWS", block)
+    engine = create_engine("sqlite://")
+    with engine.connect() as connection:
+        query = text(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) "
+            "SELECT i, i * 1.5, CASE WHEN i % 3 = 0 THEN NULL ELSE i END FROM n ORDER BY i"
+        )
+        table = customer_value.fetch_array(connection, query, columns=3)
+        empty = customer_value.fetch_array(connection, text("SELECT 1, 2, 3 WHERE 0"), columns=3)
+    assert table.shape == (10, 3) and empty.shape == (0, 3)
+    assert table[:, 0].tolist() == [float(i) for i in range(1, 11)]
+    assert table[:, 1].tolist() == [i * 1.5 for i in range(1, 11)]
+    assert [None if np.isnan(v) else v for v in table[:, 2]] == [None if i % 3 == 0 else float(i) for i in range(1, 11)]
