@@ -87,43 +87,39 @@ def revenue_concentration_top20(ctx):
     return percent(top_revenue, total)
 
 
+def _quintile(values):
+    """The RFM score 1-5 of each value, as SQL's ``1 + 5 * (rank() - 1) // count()`` over them
+    ascending (ties share the lowest rank; NaN, SQL's NULL, ranks first as SQLite sorts it)."""
+    import numpy as np
+
+    keys = np.where(np.isnan(values), -np.inf, values)
+    rank = np.searchsorted(np.sort(keys), keys, side="left")  # values below each: rank - 1
+    return 1 + (5 * rank) // keys.size
+
+
 def _rfm_counts(ctx):
-    """Per segment: (customers scored, champions R,F,M >= 4, at risk R <= 2 and F >= 4)."""
-    from crmmetrics.kpi import customer_orders
+    """Per segment: (customers scored, champions R,F,M >= 4, at risk R <= 2 and F >= 4).
 
-    orders = customer_orders(ctx.tables, None, ctx.period.end)
-    per_customer = (
-        sa.select(
-            orders.c.customer_id,
-            orders.c.segment_id,
-            sa.func.max(orders.c.day).label("last_day"),
-            sa.func.count(sa.func.distinct(orders.c.day)).label("frequency"),
-            sa.func.sum(orders.c.net_revenue).label("monetary"),
-        )
-        .group_by(orders.c.customer_id, orders.c.segment_id)
-        .subquery("rfm_inputs")
-    )
-    base = sa.func.count().over()
+    Scored on the customers' purchase summary at the period end, the one the CLV KPIs fit their
+    models on (shared through the run: the source summarises the orders once for all of them)."""
+    import numpy as np
+    from crmmetrics.kpi.customer_value import customer_segment_ids, purchase_summary
 
-    def quintile(column):
-        return 1 + (5 * (sa.func.rank().over(order_by=column) - 1)) // base
-
-    scored = sa.select(
-        per_customer.c.segment_id,
-        quintile(per_customer.c.last_day).label("r"),
-        quintile(per_customer.c.frequency).label("f"),
-        quintile(per_customer.c.monetary).label("m"),
-    ).subquery("rfm_scores")
-    champion = sa.and_(scored.c.r >= 4, scored.c.f >= 4, scored.c.m >= 4)
-    at_risk = sa.and_(scored.c.r <= 2, scored.c.f >= 4)
-    return ctx.connection.execute(
-        sa.select(
-            scored.c.segment_id,
-            sa.func.count(),
-            sa.func.sum(sa.case((champion, 1), else_=0)),
-            sa.func.sum(sa.case((at_risk, 1), else_=0)),
-        ).group_by(scored.c.segment_id)
-    ).all()
+    summary = purchase_summary(ctx, ctx.period.end)
+    if summary.ids.size == 0:
+        return []
+    r, f, m = _quintile(summary.last), _quintile(summary.occasions), _quintile(summary.revenue)
+    champion = (r >= 4) & (f >= 4) & (m >= 4)
+    at_risk = (r <= 2) & (f >= 4)
+    segment = customer_segment_ids(ctx, summary.ids)
+    missing = np.isnan(segment)
+    rows = []
+    if missing.any():  # customers without a segment first, as SQL groups NULL
+        rows.append((None, int(missing.sum()), int(champion[missing].sum()), int(at_risk[missing].sum())))
+    for value in np.unique(segment[~missing]):
+        members = segment == value
+        rows.append((int(value), int(members.sum()), int(champion[members].sum()), int(at_risk[members].sum())))
+    return rows
 
 
 def _rfm_share(ctx, column: int):

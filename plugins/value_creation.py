@@ -405,27 +405,12 @@ def clv_simple(ctx):
 
 def _segments_of(ctx, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
     """The segment names of the customers ``ids`` (sorted master ids) and, per customer, the
-    index of its name. The customers' segments are read once per run as arrays (they are the
-    source's now, whatever the period): at a million customers a dictionary of Row objects cost
-    seconds per KPI and period."""
+    index of its name."""
     import numpy as np
     from crmmetrics.kpi import segment_names
-    from crmmetrics.kpi.customer_value import fetch_array
+    from crmmetrics.kpi.customer_value import customer_segment_ids
 
-    customers = ctx.tables["customers"]
-    table = ctx.shared(("master_segments",), lambda: fetch_array(
-        ctx.connection,
-        sa.select(customers.c.customer_id, customers.c.segment_id)
-        .where(customers.c.master_customer_id.is_(None))
-        .order_by(customers.c.customer_id),
-        columns=2,
-    ))
-    known, segment_ids = table[:, 0].astype(np.int64), table[:, 1]  # segment NaN: none
-    segment = np.full(ids.size, np.nan)
-    if known.size:
-        place = np.minimum(np.searchsorted(known, ids), known.size - 1)
-        found = known[place] == ids
-        segment[found] = segment_ids[place[found]]
+    segment = customer_segment_ids(ctx, ids)
     values, codes = np.unique(segment, return_inverse=True)  # one NaN, last
     names = segment_names(ctx)
     labels = [label(None if np.isnan(value) else int(value), names) for value in values]

@@ -1,6 +1,7 @@
 """Within one run, metrics that need the same per-customer work share one computation through
-the compute context (``ctx.shared``): the two RFM shares one RFM query, the two CLV forecast KPIs
-one holdout fit; each metric's values are those it gets when computed alone."""
+the compute context (``ctx.shared``): the RFM shares, the CLV fit and the CLV forecast checks one
+purchase summary per period end, the two forecast KPIs one holdout fit; each metric's values are
+those it gets when computed alone."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from crmmetrics.serve.app import App
 AS_OF = date(2026, 11, 1)
 RFM = ["sd_rfm_champion_share", "sd_rfm_at_risk_share"]
 FORECAST = ["im_clv_forecast_correlation", "im_clv_forecast_error"]
+CLV = ["vc_ltv_cac_ratio"]
+SEGMENTS_SQL = "SELECT customers.customer_id, customers.segment_id \nFROM customers ORDER BY customers.customer_id"
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +52,72 @@ def values(app: App) -> dict[str, dict]:
     return latest
 
 
-def test_one_rfm_query_and_one_holdout_fit_per_period_in_a_run(crm, tmp_path, monkeypatch):
+def test_one_purchase_summary_per_period_end_in_a_run(crm, tmp_path, monkeypatch):
+    """The RFM shares, the CLV fit and the forecast checks read one purchase summary per period
+    end: the month KPIs' ends (RFM and LTV/CAC share them) and the quarter's calibration ends."""
     app, statements = app_on(crm, tmp_path, monkeypatch)
-    runs = app.runner.run_all(RFM + FORECAST)
-    assert [run.status for run in runs] == ["success"] * 4, [run.error for run in runs]
-    # current and previous period: one RFM query and one holdout summary each, not two
-    assert sum("rfm_scores" in s for s in statements) == 2
-    assert sum("ranked_days" in s for s in statements) == 2
+    runs = app.runner.run_all(RFM + FORECAST + CLV)
+    assert {run.metric_key for run in runs} >= set(RFM + FORECAST + CLV)  # and what LTV/CAC depends on
+    assert all(run.status == "success" for run in runs), [run.error for run in runs]
+    # month: ends 2026-11-01 and 2026-10-01; quarter: calibration ends (its starts) 07-01, 04-01
+    assert sum("ranked_days" in s for s in statements) == 4
+    assert sum(SEGMENTS_SQL in s for s in statements) == 1  # the customers' segments, once per run
     shared = values(app)
     # each forecast KPI keeps the fit it used with its own run, current and previous period
     fits = [fit.metric_key for fit in app.store.latest_model_fits()]
-    assert sorted(fits) == sorted(FORECAST * 2)
+    assert sorted(fits) == sorted(FORECAST * 2 + CLV * 4)  # LTV/CAC: BG/NBD and Gamma-Gamma per period
 
     alone = {}
-    for key in RFM + FORECAST:
+    for key in RFM + FORECAST + CLV:
         app_alone, _ = app_on(crm, tmp_path, monkeypatch)
         app_alone.runner.run_all([key])
         alone.update(values(app_alone))
     assert shared == alone
     assert any(v is not None for v in shared["im_clv_forecast_error"].values())
+    assert shared["sd_rfm_champion_share"][("current", ())] > 0
+
+
+# The RFM counts as the KPIs computed them in SQL before they shared the purchase summary: the
+# numpy scores must give the same counts, segment by segment.
+RFM_SQL = """
+WITH inputs AS (
+    SELECT coalesce(c.master_customer_id, c.customer_id) AS customer_id, m.segment_id AS segment_id,
+           max(date(o.ordered_at)) AS last_day, count(DISTINCT date(o.ordered_at)) AS frequency,
+           sum(o.net_revenue) AS monetary
+    FROM orders o JOIN customers c ON c.customer_id = o.customer_id
+    LEFT JOIN customers m ON m.customer_id = coalesce(c.master_customer_id, c.customer_id)
+    WHERE o.ordered_at < :end GROUP BY 1, 2
+), scored AS (
+    SELECT segment_id,
+           1 + (5 * (rank() OVER (ORDER BY last_day) - 1)) / count(*) OVER () AS r,
+           1 + (5 * (rank() OVER (ORDER BY frequency) - 1)) / count(*) OVER () AS f,
+           1 + (5 * (rank() OVER (ORDER BY monetary) - 1)) / count(*) OVER () AS m
+    FROM inputs
+)
+SELECT segment_id, count(*), sum(r >= 4 AND f >= 4 AND m >= 4), sum(r <= 2 AND f >= 4)
+FROM scored GROUP BY segment_id ORDER BY segment_id
+"""
+
+
+@pytest.mark.parametrize("end", [datetime(2026, 11, 1), datetime(2026, 10, 1), datetime(2025, 3, 1)])
+def test_rfm_scores_from_the_shared_summary_count_as_the_sql_did(crm, end):
+    import sqlite3
+
+    from plugins.strategy_development import _rfm_counts
+    from crmmetrics.core import schema
+    from crmmetrics.core.definitions import ComputeContext, RunCache
+    from crmmetrics.core.periods import Period
+    from sqlalchemy import create_engine
+
+    with sqlite3.connect(crm) as raw:
+        expected = [tuple(row) for row in raw.execute(RFM_SQL, {"end": end.isoformat(sep=" ")})]
+    engine = create_engine(f"sqlite:///{crm}")
+    with engine.connect() as connection:
+        ctx = ComputeContext(connection=connection, tables=schema.TABLES, params={}, period=Period("current", datetime(2000, 1, 1), end),
+                             as_of=end, metric=None, run_cache=RunCache())
+        counts = _rfm_counts(ctx)
+    assert counts == expected
+    assert sum(row[2] for row in counts) > 10 and sum(row[3] for row in counts) > 10  # champions and customers at risk
 
 
 RETURNING_SQL = 'AS now ON now.customer_id = "before".customer_id'  # the preceding period's customers, joined to this one's

@@ -14,16 +14,16 @@ Conventions every customer-level KPI of the built-in plugins follows:
 - **Margin** of an order is ``net_revenue - cogs``; where ``cogs`` is NULL the configured
   ``margin_share`` of the net revenue applies.
 
-The model fit: every customer (master record) with a purchase before the end of a reporting
-period is summarised in SQL into one row ``(x, t_x, T, mbar)``: x = purchase days after the first,
-t_x = first to last purchase day, T = first purchase day to the last day of the period (both in
-weeks), mbar = mean day total of the x repeat days (0 when x = 0), as in
-:func:`crmmetrics.kpi.clv.rfm_summary`. BG/NBD and Gamma-Gamma are fitted on these rows and the
-per-customer outputs (P(alive), expected purchases and spend, CLV) are kept in a small bounded
-cache, keyed by the source database, the period end, the parameters and a fingerprint of the
-orders, so that the KPIs computed from one fit (expected alive customers, BG/NBD + Gamma-Gamma
-CLV, customer equity, segment CLV, LTV/CAC) fit it once and never serve a stale fit after the
-data changed.
+The purchase summary: every customer (master record) with a purchase before the end of a
+reporting period is summarised in SQL into one row (purchase days, first and last day, revenue,
+margin: :class:`PurchaseSummary`), once per period end in a run, and shared by the CLV models,
+the forecast checks and the RFM scores. The models read it as ``(x, t_x, T, mbar)``: x = purchase
+days after the first, t_x = first to last purchase day, T = first purchase day to the last day of
+the period (both in weeks), mbar = mean day total of the x repeat days (0 when x = 0), as in
+:func:`crmmetrics.kpi.clv.rfm_summary`. BG/NBD and Gamma-Gamma are fitted on these rows once per
+period end and parameters in a run (:func:`customer_values`), so that the KPIs computed from one
+fit (expected alive customers, BG/NBD + Gamma-Gamma CLV, customer equity, segment CLV, LTV/CAC)
+share it; nothing is kept between runs, so no fit outlives a change of the data.
 """
 
 from __future__ import annotations
@@ -207,33 +207,62 @@ class CustomerValues:
         ]
 
 
-def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
-    """``(ids, x, t_x, T, mbar)`` of every customer with a purchase before ``end``, from SQL.
+@dataclass(frozen=True)
+class PurchaseSummary:
+    """Every customer (master record) with a purchase before ``end``, one entry per customer in
+    arrays sorted by ``ids``: the distinct purchase days (``occasions``), the first and last of
+    them (epoch days), the net revenue in all and on the first day, and the margin in two parts
+    (``net_revenue - cogs`` of the orders with cogs, the net revenue of those without), so that
+    one summary serves every ``margin_share``.
 
-    The source returns one row per customer; purchase days are formed in the database.
-    """
-    return _summary(ctx, end, margin_share=0.0)[:5]
+    The CLV models, the forecast checks and the RFM scores all read it: shared through the run
+    (:func:`purchase_summary`), the source summarises the orders once per period end for all of
+    them."""
+
+    end: datetime
+    ids: np.ndarray
+    occasions: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    revenue: np.ndarray
+    first_revenue: np.ndarray
+    costed_margin: np.ndarray
+    uncosted_revenue: np.ndarray
+
+    def gross_margin(self, margin_share: float) -> float:
+        """The customers' gross margin in total, ``margin_share`` of the net revenue without cogs."""
+        return float(self.costed_margin.sum()) + margin_share * float(self.uncosted_revenue.sum())
+
+    def model_inputs(self) -> tuple[np.ndarray, ...]:
+        """``(x, t_x, T, mbar)`` in weeks, as :func:`crmmetrics.kpi.clv.rfm_summary` defines them."""
+        x = self.occasions - 1
+        mbar = np.divide(self.revenue - self.first_revenue, x, out=np.zeros_like(x), where=x > 0)
+        t_x = (self.last - self.first) / UNIT_DAYS
+        T = (last_day(self.end) - self.first) / UNIT_DAYS
+        return x, t_x, T, mbar
 
 
-def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
-    """:func:`customer_summary` and, from the same pass over the orders, the customers' total
-    net revenue and gross margin (``margin_share`` where cogs are missing)."""
+def purchase_summary(ctx: Any, end: datetime) -> PurchaseSummary:
+    """The :class:`PurchaseSummary` at ``end``, computed once per run and shared."""
+    return ctx.shared(("purchase_summary", end), lambda: _purchase_summary(ctx, end))
+
+
+def _purchase_summary(ctx: Any, end: datetime) -> PurchaseSummary:
     rows = customer_orders(ctx.tables, None, end, master=False)
+    uncosted = rows.c.cogs.is_(None)
     days = (
         select(
             rows.c.customer_id,
             rows.c.day,
             func.sum(rows.c.net_revenue).label("revenue"),
-            func.sum(margin(rows.c, margin_share)).label("margin"),
+            func.sum(case((uncosted, 0.0), else_=rows.c.net_revenue - rows.c.cogs)).label("costed_margin"),
+            func.sum(case((uncosted, rows.c.net_revenue), else_=0.0)).label("uncosted_revenue"),
         )
         .group_by(rows.c.customer_id, rows.c.day)
         .subquery("purchase_days")
     )
     ranked = select(
-        days.c.customer_id,
-        days.c.day,
-        days.c.revenue,
-        days.c.margin,
+        *days.c,
         func.min(days.c.day).over(partition_by=days.c.customer_id).label("first_day"),
     ).subquery("ranked_days")
     statement = (
@@ -244,19 +273,44 @@ def _summary(ctx: Any, end: datetime, margin_share: float) -> tuple[Any, ...]:
             func.max(ranked.c.day),
             func.sum(ranked.c.revenue),
             func.sum(case((ranked.c.day == ranked.c.first_day, ranked.c.revenue), else_=0.0)),
-            func.sum(ranked.c.margin),
+            func.sum(ranked.c.costed_margin),
+            func.sum(ranked.c.uncosted_revenue),
         )
         .group_by(ranked.c.customer_id)
         .order_by(ranked.c.customer_id)
     )
-    table = fetch_array(ctx.connection, statement, columns=7)
-    ids = table[:, 0].astype(np.int64)
-    occasions, first, last, total, first_revenue, gross_margin = table[:, 1:].T
-    x = occasions - 1
-    mbar = np.divide(total - first_revenue, x, out=np.zeros_like(x), where=x > 0)
-    t_x = (last - first) / UNIT_DAYS
-    T = (last_day(end) - first) / UNIT_DAYS
-    return ids, x, t_x, T, mbar, float(total.sum()), float(gross_margin.sum())
+    table = fetch_array(ctx.connection, statement, columns=8)
+    return PurchaseSummary(end, table[:, 0].astype(np.int64), *table[:, 1:].T)
+
+
+def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
+    """``(ids, x, t_x, T, mbar)`` of every customer with a purchase before ``end``, from SQL.
+
+    The source returns one row per customer; purchase days are formed in the database.
+    """
+    summary = purchase_summary(ctx, end)
+    return (summary.ids, *summary.model_inputs())
+
+
+def customer_segment_ids(ctx: Any, ids: np.ndarray) -> np.ndarray:
+    """The segment id of each customer record ``ids`` (sorted; NaN: none, or no such record).
+
+    The customers' segments are read once per run as arrays (they are the source's now, whatever
+    the period): at a million customers a dictionary of Row objects cost seconds per KPI and
+    period. A master's segment is its own record's, as :func:`customer_orders` joins it."""
+    customers = ctx.tables["customers"]
+    table = ctx.shared(("customer_segments",), lambda: fetch_array(
+        ctx.connection,
+        select(customers.c.customer_id, customers.c.segment_id).order_by(customers.c.customer_id),
+        columns=2,
+    ))
+    known, segment_ids = table[:, 0].astype(np.int64), table[:, 1]
+    segment = np.full(ids.size, np.nan)
+    if known.size:
+        place = np.minimum(np.searchsorted(known, ids), known.size - 1)
+        found = known[place] == ids
+        segment[found] = segment_ids[place[found]]
+    return segment
 
 
 #: Rows converted to an array at a time by :func:`fetch_array`.
@@ -282,7 +336,9 @@ def fetch_array(connection: Any, statement: Any, columns: int) -> np.ndarray:
 
 
 def _fit(ctx: Any, end: datetime, margin_share: float, horizon_months: int, annual_discount_rate: float) -> CustomerValues:
-    ids, x, t_x, T, mbar, revenue, gross_margin = _summary(ctx, end, margin_share)
+    summary = purchase_summary(ctx, end)
+    ids, (x, t_x, T, mbar) = summary.ids, summary.model_inputs()
+    revenue, gross_margin = float(summary.revenue.sum()), summary.gross_margin(margin_share)
     repeaters = int(np.count_nonzero((x > 0) & (mbar > 0)))
     if repeaters < MIN_REPEAT_CUSTOMERS:
         raise MetricError(
