@@ -147,10 +147,12 @@ def _employed_in_period(employees, ctx):
 
 def _logged_an_interaction(employees, ctx):
     interactions = ctx.tables["interactions"]
-    return (
-        sa.select(sa.literal(1))
-        .where(interactions.c.employee_id == employees.c.employee_id, in_period(interactions.c.started_at, ctx.period))
-        .exists()
+    # An uncorrelated IN, not a correlated EXISTS: ClickHouse cannot run a correlated subquery
+    # inside an aggregate's argument (where the kit's filters go), and the other engines read the
+    # period's employees once either way.
+    return employees.c.employee_id.in_(
+        sa.select(interactions.c.employee_id)
+        .where(interactions.c.employee_id.is_not(None), in_period(interactions.c.started_at, ctx.period))
     )
 
 
@@ -186,9 +188,8 @@ def holdout_forecast(ctx):
 def _holdout(ctx):
     """``(ids, model, expected, actual)`` of :func:`holdout_forecast`, or None."""
     import numpy as np
-    from crmmetrics.kpi import customer_orders
     from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
-    from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, fetch_array, last_day
+    from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day, period_activity
 
     ids, x, t_x, T, _ = customer_summary(ctx, ctx.period.start)
     if np.count_nonzero(x > 0) < MIN_REPEAT_CUSTOMERS:
@@ -200,12 +201,10 @@ def _holdout(ctx):
     weeks = (last_day(ctx.period.end) - last_day(ctx.period.start)) / UNIT_DAYS
     with np.errstate(all="ignore"):  # the forecast of a fit that did not converge is never read
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
-    rows = customer_orders(ctx.tables, ctx.period.start, ctx.period.end, master=False)
-    buyers, occasions = fetch_array(
-        ctx.connection, sa.select(rows.c.customer_id, sa.func.count(sa.func.distinct(rows.c.day))).group_by(rows.c.customer_id), columns=2
-    ).T
+    # the period's buyers and their purchase days, as retention and churn read them (shared)
+    activity = period_activity(ctx, ctx.period)
+    buyers, occasions = activity.ids, activity.occasions
     # ids are sorted: each buyer of the period who bought before it finds its place among them.
-    buyers = buyers.astype(np.int64)
     actual = np.zeros(ids.size)
     place = np.searchsorted(ids, buyers)
     known = place < ids.size

@@ -268,31 +268,40 @@ def multichannel_spend_uplift(ctx):
 
 def self_service_containment(ctx):
     interactions, channels = ctx.tables["interactions"], ctx.tables["channels"]
+    contact, contact_channel = interactions.alias("contact"), channels.alias("contact_channel")
     assisted, assisted_channel = interactions.alias("assisted"), channels.alias("assisted_channel")
     window = ctx.params["window_days"]
 
     def followed_by(same_issue):
+        """The self-service contacts of the period that an assisted inbound contact on the same
+        issue followed within the window."""
         return (
-            sa.select(sa.literal(1))
-            .select_from(assisted.join(assisted_channel, assisted_channel.c.channel_id == assisted.c.channel_id))
+            sa.select(contact.c.interaction_id)
+            .select_from(
+                contact.join(contact_channel, contact_channel.c.channel_id == contact.c.channel_id)
+                .join(assisted, same_issue)
+                .join(assisted_channel, assisted_channel.c.channel_id == assisted.c.channel_id)
+            )
             .where(
+                contact_channel.c.is_self_service.is_(True),
+                in_period(contact.c.started_at, ctx.period),
                 assisted_channel.c.is_self_service.is_(False),
                 inbound(assisted),
-                assisted.c.started_at > interactions.c.started_at,
-                within_days(assisted.c.started_at, interactions.c.started_at, window),
-                same_issue,
+                assisted.c.started_at > contact.c.started_at,
+                within_days(assisted.c.started_at, contact.c.started_at, window),
             )
-            .exists()
         )
 
-    # One EXISTS per way of being the same issue, each on one equality: a single EXISTS on the
-    # OR of both became a nested loop on DuckDB (seconds per thousand rows).
-    followed = sa.or_(
-        followed_by(assisted.c.case_id == interactions.c.case_id),
-        sa.and_(interactions.c.case_id.is_(None), followed_by(assisted.c.customer_id == interactions.c.customer_id)),
+    # Uncorrelated sets of the contacts followed, one per way of being the same issue, each on one
+    # equality: a correlated EXISTS binds the outer table wrongly on ClickHouse (it compared each
+    # contact with itself), and a single condition on the OR of both became a nested loop on DuckDB.
+    followed = sa.union(
+        followed_by(assisted.c.case_id == contact.c.case_id),
+        followed_by(sa.and_(contact.c.case_id.is_(None), assisted.c.customer_id == contact.c.customer_id)),
     )
     rows = ctx.connection.execute(
-        sa.select(channels.c.category, channels.c.name, sa.func.sum(sa.case((followed, 0), else_=1)), sa.func.count())
+        sa.select(channels.c.category, channels.c.name,
+                  sa.func.sum(sa.case((interactions.c.interaction_id.in_(followed), 0), else_=1)), sa.func.count())
         .select_from(interactions.join(channels))
         .where(
             channels.c.is_self_service.is_(True),

@@ -56,35 +56,35 @@ REVENUE = Measure("orders", "net_revenue")  # anonymous orders included
 
 
 def target_segment_penetration(ctx):
-    from crmmetrics.kpi import customer_activity
+    from crmmetrics.kpi.customer_value import period_activity
 
     segments = ctx.tables["segments"]
-    activity = customer_activity(ctx.tables, ctx.period)
-    rows = ctx.connection.execute(
-        sa.select(segments.c.name, segments.c.market_size_customers, sa.func.count(activity.c.customer_id))
-        .select_from(segments.outerjoin(activity, activity.c.segment_id == segments.c.segment_id))
+    targets = ctx.connection.execute(
+        sa.select(segments.c.segment_id, segments.c.name, segments.c.market_size_customers)
         .where(segments.c.is_target.is_(True), segments.c.market_size_customers > 0)
-        .group_by(segments.c.segment_id, segments.c.name, segments.c.market_size_customers)
+        .order_by(segments.c.segment_id)
     ).all()
-    return breakdown(((name, active, size) for name, size, active in rows), percent)
+    if not targets:
+        return None
+    segment = period_activity(ctx, ctx.period).segment
+    return breakdown(((name, int((segment == segment_id).sum()), size) for segment_id, name, size in targets), percent)
 
 
 def revenue_concentration_top20(ctx):
-    from crmmetrics.kpi import customer_activity
+    import numpy as np
+    from crmmetrics.kpi.customer_value import period_activity
 
-    activity = customer_activity(ctx.tables, ctx.period)
-    customers, total = ctx.connection.execute(sa.select(sa.func.count(), sa.func.sum(activity.c.revenue))).one()
+    activity = period_activity(ctx, ctx.period)
+    customers = activity.ids.size
     if not customers:
         return None
+    total = float(activity.revenue.sum())
     # The top share's customers, rounded up (at least one); a float product such as 0.3 * 10
     # is rounded first so that it does not become 4.
     top = max(1, math.ceil(round(ctx.params["top_share"] * customers, 9)))
-    ranked = sa.select(
-        activity.c.revenue,
-        sa.func.row_number().over(order_by=(activity.c.revenue.desc(), activity.c.customer_id)).label("position"),
-    ).subquery("ranked")
-    top_revenue = ctx.scalar(sa.select(sa.func.sum(ranked.c.revenue)).where(ranked.c.position <= top))
-    return percent(top_revenue, total)
+    # by revenue, highest first; ties broken by customer id
+    order = np.lexsort((activity.ids, -activity.revenue))
+    return percent(float(activity.revenue[order[:top]].sum()), total)
 
 
 def _quintile(values):
@@ -102,8 +102,7 @@ def _rfm_counts(ctx):
 
     Scored on the customers' purchase summary at the period end, the one the CLV KPIs fit their
     models on (shared through the run: the source summarises the orders once for all of them)."""
-    import numpy as np
-    from crmmetrics.kpi.customer_value import customer_segment_ids, purchase_summary
+    from crmmetrics.kpi.customer_value import customer_segment_ids, purchase_summary, segment_rows
 
     summary = purchase_summary(ctx, ctx.period.end)
     if summary.ids.size == 0:
@@ -111,15 +110,7 @@ def _rfm_counts(ctx):
     r, f, m = _quintile(summary.last), _quintile(summary.occasions), _quintile(summary.revenue)
     champion = (r >= 4) & (f >= 4) & (m >= 4)
     at_risk = (r <= 2) & (f >= 4)
-    segment = customer_segment_ids(ctx, summary.ids)
-    missing = np.isnan(segment)
-    rows = []
-    if missing.any():  # customers without a segment first, as SQL groups NULL
-        rows.append((None, int(missing.sum()), int(champion[missing].sum()), int(at_risk[missing].sum())))
-    for value in np.unique(segment[~missing]):
-        members = segment == value
-        rows.append((int(value), int(members.sum()), int(champion[members].sum()), int(at_risk[members].sum())))
-    return rows
+    return segment_rows(customer_segment_ids(ctx, summary.ids), champion, at_risk)
 
 
 def _rfm_share(ctx, column: int):

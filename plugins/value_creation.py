@@ -254,17 +254,19 @@ def _returning(ctx, period: Period):
     their revenue in the preceding window, their revenue in ``period``). Computed once per run
     and period: retention and churn share it, and so do net revenue retention and the simple
     CLV (each pair has the same default period)."""
-    from crmmetrics.kpi import customer_activity, preceding
+    import numpy as np
+    from crmmetrics.kpi import preceding
+    from crmmetrics.kpi.customer_value import period_activity, segment_rows
 
     def returning():
-        before = customer_activity(ctx.tables, preceding(period), "before")
-        now = customer_activity(ctx.tables, period, "now")
-        return tuple(ctx.connection.execute(
-            sa.select(before.c.segment_id, sa.func.count(), sa.func.count(now.c.customer_id), sa.func.sum(before.c.revenue),
-                      sa.func.sum(now.c.revenue))
-            .select_from(before.outerjoin(now, now.c.customer_id == before.c.customer_id))
-            .group_by(before.c.segment_id)
-        ).all())
+        before, now = period_activity(ctx, preceding(period)), period_activity(ctx, period)
+        # each customer of the preceding window: active again in this one, and its revenue here
+        place = np.minimum(np.searchsorted(now.ids, before.ids), max(now.ids.size - 1, 0))
+        retained = now.ids[place] == before.ids if now.ids.size else np.zeros(before.ids.size, dtype=bool)
+        revenue_now = np.where(retained, now.revenue[place] if now.ids.size else 0.0, 0.0)
+        rows = segment_rows(before.segment, retained, before.revenue, revenue_now)
+        # SQL's sum over no returning customer is NULL, not 0
+        return tuple((segment, count, kept, spent, earned if kept else None) for segment, count, kept, spent, earned in rows)
 
     return ctx.shared(("returning_customers", period.start, period.end), returning)
 
@@ -290,26 +292,21 @@ def net_revenue_retention(ctx):
     return breakdown(rows, lambda before, now: percent(now or 0, before), labels=segment_names(ctx))
 
 
-def _activity_rows(ctx, columns):
-    from crmmetrics.kpi import customer_activity
-
-    activity = customer_activity(ctx.tables, ctx.period)
-    return ctx.connection.execute(
-        sa.select(activity.c.segment_id, *columns(activity)).group_by(activity.c.segment_id)
-    ).all()
-
-
 def repeat_purchase_rate(ctx):
     from crmmetrics.kpi import segment_names
+    from crmmetrics.kpi.customer_value import period_activity, segment_rows
 
-    rows = _activity_rows(ctx, lambda a: (sa.func.count(), sa.func.sum(sa.case((a.c.occasions >= 2, 1), else_=0))))
+    activity = period_activity(ctx, ctx.period)
+    rows = segment_rows(activity.segment, activity.occasions >= 2)
     return breakdown(rows, lambda customers, repeaters: percent(repeaters, customers), labels=segment_names(ctx))
 
 
 def purchase_frequency(ctx):
     from crmmetrics.kpi import segment_names
+    from crmmetrics.kpi.customer_value import period_activity, segment_rows
 
-    rows = _activity_rows(ctx, lambda a: (sa.func.sum(a.c.occasions), sa.func.count()))
+    activity = period_activity(ctx, ctx.period)
+    rows = [(segment, occasions, customers) for segment, customers, occasions in segment_rows(activity.segment, activity.occasions.astype(int))]
     return breakdown(rows, ratio, labels=segment_names(ctx))
 
 

@@ -120,27 +120,49 @@ def test_rfm_scores_from_the_shared_summary_count_as_the_sql_did(crm, end):
     assert sum(row[2] for row in counts) > 10 and sum(row[3] for row in counts) > 10  # champions and customers at risk
 
 
-RETURNING_SQL = 'AS now ON now.customer_id = "before".customer_id'  # the preceding period's customers, joined to this one's
+ACTIVITY_SQL = "FROM (SELECT customer_orders.customer_id AS customer_id"  # a period's customers, read as arrays
 RETURNING = ["vc_active_retention_rate", "vc_active_churn_rate", "vc_net_revenue_retention", "vc_clv_simple"]
 
 
 def test_one_returning_customers_query_per_period_in_a_run(crm, tmp_path, monkeypatch):
     """Retention and churn (a quarter) share the customers active in the preceding and this
-    period; so do net revenue retention and the simple CLV (trailing 365 days)."""
+    period; so do net revenue retention and the simple CLV (trailing 365 days). Each window's
+    customers are read once: the previous period's window is the current one's preceding one."""
     app, statements = app_on(crm, tmp_path, monkeypatch)
     runs = app.runner.run_all(RETURNING)
     assert [run.status for run in runs] == ["success"] * 4, [run.error for run in runs]
-    # two period kinds, current and previous period each: four queries, not eight
-    assert sum(RETURNING_SQL in s for s in statements) == 4
+    # two period kinds, three windows each (current, previous, the one before): six reads
+    assert sum(ACTIVITY_SQL in s for s in statements) == 6
     shared = values(app)
     alone = {}
     for key in RETURNING:
         app_alone, alone_statements = app_on(crm, tmp_path, monkeypatch)
         app_alone.runner.run_all([key])
-        assert sum(RETURNING_SQL in s for s in alone_statements) == 2
+        assert sum(ACTIVITY_SQL in s for s in alone_statements) == 3
         alone.update(values(app_alone))
     assert shared == alone
     assert all(any(v is not None for v in shared[key].values()) for key in RETURNING)
+
+
+TRAILING = ["vc_repeat_purchase_rate", "vc_purchase_frequency", "sd_revenue_concentration_top20", "sd_target_segment_penetration",
+            "vc_net_revenue_retention"]
+
+
+def test_the_trailing_year_kpis_read_each_windows_customers_once(crm, tmp_path, monkeypatch):
+    """Five KPIs of the trailing 365 days count from one read of each window's customers."""
+    app, statements = app_on(crm, tmp_path, monkeypatch)
+    runs = app.runner.run_all(TRAILING)
+    assert [run.status for run in runs] == ["success"] * 5, [run.error for run in runs]
+    # the current and previous windows, and the one before (net revenue retention's previous)
+    assert sum(ACTIVITY_SQL in s for s in statements) == 3
+    shared = values(app)
+    alone = {}
+    for key in TRAILING:
+        app_alone, _ = app_on(crm, tmp_path, monkeypatch)
+        app_alone.runner.run_all([key])
+        alone.update(values(app_alone))
+    assert shared == alone
+    assert all(shared[key][("current", ())] is not None for key in TRAILING)
 
 
 ACTIVE = ["vc_complaint_rate", "sd_active_customers"]

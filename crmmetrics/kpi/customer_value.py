@@ -131,6 +131,52 @@ def customer_activity(tables: Any, period: Period, name: str = "activity") -> An
     )
 
 
+@dataclass(frozen=True)
+class PeriodActivity:
+    """:func:`customer_activity` as arrays sorted by ``ids``: each customer (master record) with
+    an order in ``period``, the master record's segment (NaN: none), distinct purchase days,
+    orders and net revenue in the period."""
+
+    period: Period
+    ids: np.ndarray
+    segment: np.ndarray
+    occasions: np.ndarray
+    orders: np.ndarray
+    revenue: np.ndarray
+
+
+def period_activity(ctx: Any, period: Period) -> PeriodActivity:
+    """The customers' activity in ``period``, read once per run and window and shared: the
+    repeat rate, purchase frequency, revenue concentration, target-segment penetration and the
+    returning customers of retention, churn and net revenue retention all count from it (each
+    was a scan of the period's orders of its own)."""
+
+    def read() -> PeriodActivity:
+        activity = customer_activity(ctx.tables, period)
+        columns = (activity.c.customer_id, activity.c.segment_id, activity.c.occasions, activity.c.orders, activity.c.revenue)
+        table = fetch_array(ctx.connection, select(*columns).order_by(activity.c.customer_id), columns=5)
+        return PeriodActivity(period, table[:, 0].astype(np.int64), *table[:, 1:].T)
+
+    return ctx.shared(("period_activity", period.start, period.end), read)
+
+
+def segment_rows(segment: np.ndarray, *values: np.ndarray) -> list[tuple[Any, ...]]:
+    """``(segment id, count, sum of each of values)`` per segment, as SQL's ``GROUP BY
+    segment_id`` with ``count(*)`` and ``sum(...)`` gives them: customers without a segment (NaN)
+    as ``None``, first, then by id; integer sums stay integers."""
+    rows = []
+    missing = np.isnan(segment)
+    groups = [(None, missing)] if missing.any() else []
+    groups += [(int(value), segment == value) for value in np.unique(segment[~missing])]
+    for key, members in groups:
+        sums = []
+        for column in values:
+            total = column[members].sum()
+            sums.append(int(total) if column.dtype.kind in "bi" else float(total))
+        rows.append((key, int(members.sum()), *sums))
+    return rows
+
+
 def preceding(period: Period) -> Period:
     """The window just before ``period``, for period-on-period comparisons of the same customers.
 
