@@ -4,24 +4,27 @@ Generates the same demo (default: the test suite's fixture, 400 customers, seed 
 2026-06-15) into SQLite and into chdb (``generate_demo`` with a ``chdb:///`` URL, which writes
 through the demo's generic SQLAlchemy Core loader into MergeTree tables), runs every built-in
 metric once (current and previous period) through the real runner on each, and prints per
-metric: same, differs (the first differing values, SQLite's then chdb's) or fails (chdb's error,
-one line), and the totals. chdb runs three times: as is; with ClickHouse settings (--settings,
-passed in the source URL as chdb-sqlalchemy's ``?settings=NAME=VALUE``, which it applies with
-``SET`` on every new connection, in that order); and with those settings and the dialect's
-``div_is_floordiv`` set to False (ClickHouse's ``/`` divides integers exactly, but
-chdb-sqlalchemy 0.2.1 keeps SQLAlchemy's default, so ``a // b`` is sent as ``a / b``).
+metric: same, differs (the first differing values, SQLite's then chdb's) or fails (chdb's
+error, one line), the totals, and the catalogue's time on chdb against SQLite's in the same run
+(the floor). crmmetrics opens a chdb source with the settings that make ClickHouse's SQL
+standard and the session read-only (``crmmetrics.data.engines.CHDB_SETTINGS``, ``readonly``
+last); ``--settings`` adds others (``NAME=VALUE,...``, passed as chdb-sqlalchemy's
+``?settings=NAME=VALUE``).
 
-Not a test and not a dependency of crmmetrics: install the packages by hand (tried with chdb
-4.4.0, chdb-core 26.9.0, chdb-sqlalchemy 0.2.1, SQLAlchemy 2.1.9, on a machine in UTC):
-
-    pip install chdb==4.4.0 chdb-core==26.9.0 chdb-sqlalchemy==0.2.1
+    pip install 'crmmetrics[clickhouse]'   # chdb 4.4.0, chdb-core 26.9.0, chdb-sqlalchemy 0.2.1
     python benchmarks/compare_chdb.py [--customers 400] [--seed 7] [--as-of 2026-06-15] [--settings A=1,B=1]
 
-On the default demo: as is 8 of 61 run (the run cache's fingerprint casts NULL amounts); with
-the default settings 60 run, 58 the same as SQLite; with div_is_floordiv False 59 the same. Left:
-im_crm_adoption_rate fails (a correlated EXISTS inside sum(), which ClickHouse does not
-decorrelate) and mci_self_service_containment differs (in its subquery ``FROM interactions AS
-assisted``, ClickHouse binds the outer ``interactions.started_at`` to the inner table).
+Found with it (chdb 4.4.0, chdb-core 26.9.0, chdb-sqlalchemy 0.2.1, SQLAlchemy 2.1.9): without
+the settings 8 of the 61 metrics ran (``CAST(... AS Int64)`` of a NULL amount in the
+closed-period fingerprint fails), with ``cast_keep_nullable`` 58 ran and 28 differed (outer
+joins fill unmatched columns with 0 or '' unless ``join_use_nulls``); with both, two KPIs still
+failed or differed because of correlated subqueries (``im_crm_adoption_rate``: a correlated
+EXISTS inside ``sum()``, which ClickHouse cannot run; ``mci_self_service_containment``: in a
+subquery ``FROM interactions AS assisted`` ClickHouse bound the outer ``interactions.started_at``
+to the inner table) and one because chdb-sqlalchemy 0.2.1 sends SQLAlchemy's ``a // b`` as
+ClickHouse's exact ``a / b`` (``div_is_floordiv``; the RFM scores, now ranked in numpy). Both
+KPIs now send uncorrelated ``IN`` subqueries: all 61 run and agree with SQLite
+(tests/test_demo.py checks it on every run of the suite).
 """
 
 from __future__ import annotations
@@ -31,13 +34,11 @@ import logging
 import math
 import os
 import tempfile
+import time
 from datetime import date, datetime
 from pathlib import Path
 
 BUILTINS = "strategy_development,value_creation,multichannel_integration,information_management,performance_assessment"
-#: Outer joins fill unmatched columns with NULL (not 0 / ''); CAST of a Nullable stays Nullable
-#: (the run cache's CAST(round(x * 100) AS Int64) of a NULL amount); no writes, no SET after these.
-BEST_SETTINGS = "join_use_nulls=1,cast_keep_nullable=1,readonly=1"
 
 
 def catalogue(source_url: str, store: Path, as_of: date) -> tuple[dict[str, str | None], dict]:
@@ -90,12 +91,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 6, 15))
-    parser.add_argument("--settings", default=BEST_SETTINGS, help=f"comma-separated NAME=VALUE (default: {BEST_SETTINGS})")
+    parser.add_argument("--settings", default="", help="comma-separated NAME=VALUE, besides crmmetrics' own")
     args = parser.parse_args()
     os.environ["CRMMETRICS_LOAD_PLUGINS"] = BUILTINS
     logging.getLogger("crmmetrics").setLevel(logging.CRITICAL)  # the runner's line per failed run
-
-    from chdb_sqlalchemy.dialect import ChdbDialect
 
     from crmmetrics.data.demo import generate_demo
 
@@ -104,16 +103,16 @@ def main() -> None:
         sqlite, chdb = f"sqlite:///{directory / 'crm.sqlite'}", f"chdb:///{directory / 'crm.chdb'}"
         for url in (sqlite, chdb):
             generate_demo(url, customers=args.customers, seed=args.seed, as_of=args.as_of)
+        started = time.perf_counter()
         errors, expected = catalogue(sqlite, directory / "store-sqlite.sqlite", args.as_of)
-        print(f"sqlite: {len(errors)} metrics, {sum(e is not None for e in errors.values())} fail")
-        with_settings = chdb + "?" + "&".join(f"settings={s}" for s in args.settings.split(",") if s)
-        for number, (title, url, floordiv) in enumerate([
-            ("chdb as is", chdb, True),
-            (f"chdb with {args.settings}", with_settings, True),
-            (f"chdb with {args.settings} and div_is_floordiv = False", with_settings, False),
-        ]):
-            ChdbDialect.div_is_floordiv = floordiv
-            compare(expected, *catalogue(url, directory / f"store-chdb-{number}.sqlite", args.as_of), title)
+        floor = time.perf_counter() - started
+        print(f"sqlite: {len(errors)} metrics, {sum(e is not None for e in errors.values())} fail, {floor:.1f} s")
+        extra = [f"settings={item}" for item in args.settings.split(",") if item]
+        started = time.perf_counter()
+        found = catalogue(chdb + ("?" + "&".join(extra) if extra else ""), directory / "store-chdb.sqlite", args.as_of)
+        seconds = time.perf_counter() - started
+        compare(expected, *found, "chdb" + (f" with {args.settings}" if extra else ""))
+        print(f"chdb: {seconds:.1f} s, {seconds / floor:.2f}x SQLite's time in the same run")
 
 
 if __name__ == "__main__":

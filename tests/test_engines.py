@@ -50,11 +50,12 @@ def test_a_missing_duckdb_source_is_one_line_exit_2_and_is_not_created(tmp_path)
     assert not (tmp_path / "crm.duckdb").exists()
 
 
-@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb"])
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "duckdb", "chdb"])
 def test_demo_generates_into_any_tested_engine_and_computes_every_metric(engine_name, tmp_path, request):
     url = {
         "sqlite": "sqlite:///crm-elsewhere.sqlite",  # relative to the working directory, not to --dir
         "duckdb": "duckdb:///crm-elsewhere.duckdb",
+        "chdb": "chdb:///crm-elsewhere.chdb",
         "postgresql": request.getfixturevalue("fresh_pg_db") if engine_name == "postgresql" else None,
     }[engine_name]
     done = crmmetrics("demo", "--dir", "d", "--customers", "150", "--once", "--history-months", "0", "--source", url, cwd=tmp_path)

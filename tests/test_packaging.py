@@ -108,6 +108,7 @@ def test_wheel_and_sdist_carry_the_licence_and_keep_optional_parts_in_extras(tmp
     assert any(r.startswith("psycopg[binary]") and 'extra == "postgres"' in r for r in requires)
     assert any(r.startswith("grafana-client") and 'extra == "grafana"' in r for r in requires)
     assert any(r.startswith("duckdb-engine") and 'extra == "duckdb"' in r for r in requires)
+    assert any(r.startswith("chdb-sqlalchemy==") and 'extra == "clickhouse"' in r for r in requires)
     assert any(r.startswith("jsonschema") and 'extra == "test"' in r for r in requires)
     sdist = tarfile.open(next(tmp_path.glob("crmmetrics-*.tar.gz")))
     assert any(name.endswith("/LICENSE") for name in sdist.getnames())

@@ -177,3 +177,47 @@ def test_start_up_warns_when_the_postgres_role_can_write(pg_databases, caplog, m
             assert connection.execute(text("SELECT count(*) FROM customers")).scalar() == 0
         reader.dispose()
         assert caplog.text == ""
+
+
+def test_missing_chdb_database_is_a_config_error_and_is_not_created(tmp_path):
+    with pytest.raises(ConfigError, match="chdb file not found: .*nothere.chdb"):
+        open_source(f"chdb:///{tmp_path / 'nothere.chdb'}")
+    assert list(tmp_path.iterdir()) == []
+
+
+# Ways round a read-only ClickHouse session: each must be refused.
+CHDB_BYPASSES = [
+    "INSERT INTO segments (segment_id, name, is_target) VALUES (99, 'hacked', false)",
+    "SET readonly = 0",
+    "SET join_use_nulls = 0",
+    "CREATE TABLE hacked (x Int64) ENGINE = Memory",
+    "DROP TABLE segments",
+    "TRUNCATE TABLE segments",
+    "INSERT INTO FUNCTION file('{folder}/out.csv', 'CSV') SELECT * FROM segments",
+]
+
+
+def test_chdb_source_reads_with_standard_nulls_and_refuses_writes(tmp_path):
+    from crmmetrics.data.demo import generate_demo
+
+    folder = tmp_path / "crm.chdb"
+    generate_demo(f"chdb:///{folder}", customers=20, seed=3, as_of=datetime(2026, 6, 1).date())
+    engine = open_source(f"chdb:///{folder}")
+    with engine.connect() as connection:
+        segments = connection.execute(select(func.count()).select_from(schema.segments)).scalar()
+        assert segments > 0
+        # the settings that make ClickHouse's SQL standard are on, and the session is read-only
+        settings = dict(connection.exec_driver_sql(
+            "SELECT name, value FROM system.settings WHERE name IN "
+            "('join_use_nulls', 'cast_keep_nullable', 'readonly', 'session_timezone')").all())
+        assert settings == {"join_use_nulls": "1", "cast_keep_nullable": "1", "readonly": "1", "session_timezone": "UTC"}
+        # an outer join's unmatched side is NULL, as on the other engines (not 0 or '')
+        unmatched = connection.execute(text(
+            "SELECT s.name FROM customers c LEFT JOIN segments s ON s.segment_id = c.segment_id + 1000 LIMIT 1")).scalar()
+        assert unmatched is None
+        for statement in CHDB_BYPASSES:
+            with pytest.raises(sqlalchemy.exc.DBAPIError, match="readonly|READONLY|Cannot execute query in readonly mode"):
+                connection.exec_driver_sql(statement.format(folder=tmp_path))
+        assert connection.execute(select(func.count()).select_from(schema.segments)).scalar() == segments
+    engine.dispose()
+    assert not (tmp_path / "out.csv").exists()

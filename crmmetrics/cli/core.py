@@ -103,7 +103,7 @@ web_config_option = click.option(
 @click.option("--history-months", type=click.IntRange(min=0), default=24, show_default=True,
               help="Backfill this many past months of history (0: none), so the charts have trends.")
 @click.option("--source", "source_url", metavar="URL",
-              help="Generate the demo CRM data into this empty database (SQLite, PostgreSQL or DuckDB) instead of DIR/crm.sqlite.")
+              help="Generate the demo CRM data into this empty database (SQLite, PostgreSQL, DuckDB or chdb) instead of DIR/crm.sqlite.")
 def demo(directory: str, customers: int, seed: int, host: str | None, port: int | None, web_config_file: str | None, once: bool,
          history_months: int, source_url: str | None) -> None:
     """Generate a synthetic CRM database, compute every metric once, and serve them.

@@ -557,11 +557,11 @@ def _interpolate(value: Any, where: str, key: str) -> Any:
 
 
 #: URL prefixes of the file-based databases, whose relative paths are relative to the config file.
-_FILE_URL_PREFIXES = ("sqlite:///", "duckdb:///")
+_FILE_URL_PREFIXES = ("sqlite:///", "duckdb:///", "chdb:///")
 
 
 def resolve_file_url(url: str, base: Path) -> str:
-    """Make a relative SQLite or DuckDB path relative to ``base`` (the config file's folder, so a
+    """Make a relative SQLite, DuckDB or chdb path relative to ``base`` (the config file's folder, so a
     config works from any cwd)."""
     for prefix in _FILE_URL_PREFIXES:
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :] not in ("", ":memory:"):

@@ -7,6 +7,7 @@ with passwords hidden.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy.exc
@@ -20,6 +21,7 @@ from crmmetrics.core.errors import ConfigError
 DRIVERS = {
     "postgresql": "psycopg (pip install 'crmmetrics[postgres]')",
     "duckdb": "duckdb and duckdb-engine (pip install 'crmmetrics[duckdb]')",
+    "chdb": "chdb and chdb-sqlalchemy (pip install 'crmmetrics[clickhouse]')",
     "mysql": "mysqlclient (pip install mysqlclient), or use mysql+pymysql:// with PyMySQL",
     "mariadb": "mariadb (pip install mariadb)",
     "mssql": "pyodbc (pip install pyodbc)",
@@ -27,7 +29,17 @@ DRIVERS = {
 }
 
 #: Dialects that SQLAlchemy does not ship: an unknown one of these names means a missing package.
-_DIALECT_PACKAGES = {"duckdb"}
+_DIALECT_PACKAGES = {"duckdb", "chdb"}
+
+#: The ClickHouse settings every chdb database is opened with (chdb-sqlalchemy applies a URL's
+#: ``?settings=NAME=VALUE`` with ``SET`` on each new connection, in order), so that its SQL means
+#: what it means on the other engines: without them 53 of the 61 built-in KPIs failed and most of
+#: the others differed from SQLite (benchmarks/compare_chdb.py).
+CHDB_SETTINGS = {
+    "session_timezone": "UTC",  # naive timestamps are UTC, the data model's convention, in any zone
+    "join_use_nulls": "1",  # an outer join's unmatched columns are NULL, not 0 or ''
+    "cast_keep_nullable": "1",  # CAST of NULL is NULL (the closed-period fingerprint's sums)
+}
 
 
 def parse_url(url: str, what: str) -> URL:
@@ -35,6 +47,29 @@ def parse_url(url: str, what: str) -> URL:
         return make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise ConfigError(f"{what}.url: not a SQLAlchemy database URL: {redact_url(url)!r}") from None
+
+
+def chdb_url(url: URL, *, read_only: bool) -> URL:
+    """A chdb URL with :data:`CHDB_SETTINGS` (and ``readonly``) in place of any the user gave.
+
+    ``readonly=1`` comes last: ClickHouse refuses every ``SET`` after it, so the session cannot be
+    made writable again (chdb-sqlalchemy's own ``?readonly=1`` is applied first and is dropped)."""
+    given = url.query.get("settings", ())
+    ours = {**CHDB_SETTINGS, **({"readonly": "1"} if read_only else {})}
+    kept = [item for item in ([given] if isinstance(given, str) else given) if item.split("=", 1)[0].strip() not in ours]
+    query = {key: value for key, value in url.query.items() if key not in ("settings", "readonly")}
+    url = url.set(query={**query, "settings": [*kept, *(f"{name}={value}" for name, value in ours.items())]})
+    if url.database and url.database != ":memory:":
+        # chdb-sqlalchemy reads chdb:///crm.chdb as /crm.chdb: a relative path is the cwd's, as
+        # for SQLite and DuckDB (a config file's are made relative to its folder when it is read)
+        url = url.set(database=str(Path(url.database).resolve()))
+    return url
+
+
+def writable_url(url: str) -> str | URL:
+    """The URL of a database crmmetrics writes (the demo): chdb's with its settings, others as given."""
+    parsed = make_url(url)
+    return chdb_url(parsed, read_only=False) if parsed.get_backend_name() == "chdb" else url
 
 
 def open_engine(url: str | URL, what: str, **options: Any) -> Engine:

@@ -20,6 +20,11 @@ change, and ATTACH of the same file read-write), file system access is off
 configuration is locked so that neither can be switched back. A missing file is an error, not
 a new empty database.
 
+ClickHouse in-process (chdb): the session is opened with ``readonly = 1`` as its last setting,
+after the ones that make its SQL standard (:data:`crmmetrics.data.engines.CHDB_SETTINGS`);
+ClickHouse then refuses every write, schema change and ``SET``, the settings included. A
+missing database folder is an error, not a new empty database.
+
 Other databases are opened as given.
 """
 
@@ -34,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from crmmetrics.core.errors import ConfigError
-from .engines import open_engine, parse_url, postgres_session_read_only
+from .engines import chdb_url, open_engine, parse_url, postgres_session_read_only
 from .sqlite_read_only import sqlite_authorizer
 
 log = logging.getLogger("crmmetrics.source")
@@ -95,12 +100,15 @@ def _database_file(parsed: Any, url: str, engine_name: str) -> Path:
 
 
 def open_source(url: str) -> Engine:
-    """An engine on the source database that refuses writes (SQLite, PostgreSQL, DuckDB)."""
+    """An engine on the source database that refuses writes (SQLite, PostgreSQL, DuckDB, chdb)."""
     parsed = parse_url(url, "source")
     backend = parsed.get_backend_name()
     if backend == "duckdb":
         path = _database_file(parsed, url, "DuckDB")
         return open_engine(parsed.set(database=str(path)), "source", connect_args=DUCKDB_READ_ONLY)
+    if backend == "chdb":
+        path = _database_file(parsed, url, "chdb")
+        return open_engine(chdb_url(parsed.set(database=str(path)), read_only=True), "source")
     if backend == "sqlite":
         uri = f"sqlite:///file:{_database_file(parsed, url, 'SQLite')}?mode=ro&uri=true"
         engine = open_engine(uri, "source")

@@ -73,6 +73,7 @@ from collections.abc import Callable
 
 from sqlalchemy import create_engine
 
+from ..engines import writable_url
 from .generator import BLOCK_CUSTOMERS, _Demo
 from .shop import CHAIN_LAG_MONTHS, CSAT_PER_MOOD, HISTORY_DAYS, TEAM_MOOD_AUTOCORRELATION, TEAM_MOOD_SD
 from .writer import _check_target, _write
@@ -111,7 +112,7 @@ def generate_demo(
         as_of = as_of.date()
     elif not isinstance(as_of, _dt.date):
         raise ValueError(f"as_of must be a date, not {as_of!r}")
-    engine = create_engine(url)
+    engine = create_engine(writable_url(url))
     try:
         _check_target(engine)
         demo = _Demo(customers, seed, as_of, chain_effect=chain_effect)
