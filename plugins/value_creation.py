@@ -330,21 +330,28 @@ def average_order_value(ctx):
 
 
 def share_of_wallet(ctx):
-    from crmmetrics.kpi import customer_activity, segment_names
+    import numpy as np
+    from crmmetrics.kpi import segment_names
+    from crmmetrics.kpi.customer_value import customer_record_values, period_activity, segment_rows
 
-    customers, segments = ctx.tables["customers"], ctx.tables["segments"]
-    activity = customer_activity(ctx.tables, ctx.period)
-    wallet = sa.func.coalesce(customers.c.category_wallet, segments.c.wallet_per_customer)
-    rows = ctx.connection.execute(
-        sa.select(activity.c.segment_id, sa.func.sum(activity.c.revenue), sa.func.sum(wallet))
-        .select_from(
-            activity.join(customers, customers.c.customer_id == activity.c.customer_id).outerjoin(
-                segments, segments.c.segment_id == activity.c.segment_id
-            )
-        )
-        .where(wallet > 0)
-        .group_by(activity.c.segment_id)
-    ).all()
+    segments = ctx.tables["segments"]
+    activity = period_activity(ctx, ctx.period)
+    # the customer's own category wallet, else its segment's per-customer wallet
+    known_segments = np.array(ctx.connection.execute(
+        sa.select(segments.c.segment_id, segments.c.wallet_per_customer)
+        .where(segments.c.wallet_per_customer.is_not(None))
+        .order_by(segments.c.segment_id)
+    ).all(), dtype=float).reshape(-1, 2)
+    segment_wallet = np.full(activity.ids.size, np.nan)
+    if known_segments.size:
+        place = np.minimum(np.searchsorted(known_segments[:, 0], activity.segment), len(known_segments) - 1)
+        found = known_segments[place, 0] == activity.segment  # NaN (no segment) never equals
+        segment_wallet[found] = known_segments[place[found], 1]
+    own = customer_record_values(ctx, activity.ids, "category_wallet")
+    wallet = np.where(np.isnan(own), segment_wallet, own)
+    known = wallet > 0  # NaN: no wallet known, left out as SQL's NULL > 0
+    rows = [(segment, spend, wallets)
+            for segment, _, spend, wallets in segment_rows(activity.segment[known], activity.revenue[known], wallet[known])]
     yearly = 365.0 / ctx.period.days
     return breakdown(rows, lambda spend, wallets: ratio(spend, wallets, 100.0 * yearly), labels=segment_names(ctx))
 

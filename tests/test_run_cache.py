@@ -18,7 +18,7 @@ AS_OF = date(2026, 11, 1)
 RFM = ["sd_rfm_champion_share", "sd_rfm_at_risk_share"]
 FORECAST = ["im_clv_forecast_correlation", "im_clv_forecast_error"]
 CLV = ["vc_ltv_cac_ratio"]
-SEGMENTS_SQL = "SELECT customers.customer_id, customers.segment_id \nFROM customers ORDER BY customers.customer_id"
+SEGMENTS_SQL = "SELECT customers.customer_id, customers.segment_id, customers.category_wallet \nFROM customers ORDER BY customers.customer_id"
 
 
 @pytest.fixture(scope="module")
@@ -145,14 +145,14 @@ def test_one_returning_customers_query_per_period_in_a_run(crm, tmp_path, monkey
 
 
 TRAILING = ["vc_repeat_purchase_rate", "vc_purchase_frequency", "sd_revenue_concentration_top20", "sd_target_segment_penetration",
-            "vc_net_revenue_retention"]
+            "vc_net_revenue_retention", "vc_share_of_wallet"]
 
 
 def test_the_trailing_year_kpis_read_each_windows_customers_once(crm, tmp_path, monkeypatch):
-    """Five KPIs of the trailing 365 days count from one read of each window's customers."""
+    """Six KPIs of the trailing 365 days count from one read of each window's customers."""
     app, statements = app_on(crm, tmp_path, monkeypatch)
     runs = app.runner.run_all(TRAILING)
-    assert [run.status for run in runs] == ["success"] * 5, [run.error for run in runs]
+    assert [run.status for run in runs] == ["success"] * 6, [run.error for run in runs]
     # the current and previous windows, and the one before (net revenue retention's previous)
     assert sum(ACTIVITY_SQL in s for s in statements) == 3
     shared = values(app)

@@ -338,25 +338,35 @@ def customer_summary(ctx: Any, end: datetime) -> tuple[np.ndarray, ...]:
     return (summary.ids, *summary.model_inputs())
 
 
-def customer_segment_ids(ctx: Any, ids: np.ndarray) -> np.ndarray:
-    """The segment id of each customer record ``ids`` (sorted; NaN: none, or no such record).
+#: The columns of the customer records read once per run, by :func:`customer_record_values`.
+CUSTOMER_RECORD_COLUMNS = ("segment_id", "category_wallet")
 
-    The customers' segments are read once per run as arrays (they are the source's now, whatever
+
+def customer_record_values(ctx: Any, ids: np.ndarray, column: str) -> np.ndarray:
+    """``column`` (one of :data:`CUSTOMER_RECORD_COLUMNS`) of each customer record ``ids``
+    (sorted), NaN where it is NULL or there is no such record.
+
+    The customer records are read once per run as arrays (they are the source's now, whatever
     the period): at a million customers a dictionary of Row objects cost seconds per KPI and
-    period. A master's segment is its own record's, as :func:`customer_orders` joins it."""
+    period. A master's values are its own record's, as :func:`customer_orders` joins it."""
     customers = ctx.tables["customers"]
-    table = ctx.shared(("customer_segments",), lambda: fetch_array(
+    table = ctx.shared(("customer_records",), lambda: fetch_array(
         ctx.connection,
-        select(customers.c.customer_id, customers.c.segment_id).order_by(customers.c.customer_id),
-        columns=2,
+        select(customers.c.customer_id, *(customers.c[name] for name in CUSTOMER_RECORD_COLUMNS)).order_by(customers.c.customer_id),
+        columns=1 + len(CUSTOMER_RECORD_COLUMNS),
     ))
-    known, segment_ids = table[:, 0].astype(np.int64), table[:, 1]
-    segment = np.full(ids.size, np.nan)
+    known, found_values = table[:, 0].astype(np.int64), table[:, 1 + CUSTOMER_RECORD_COLUMNS.index(column)]
+    values = np.full(ids.size, np.nan)
     if known.size:
         place = np.minimum(np.searchsorted(known, ids), known.size - 1)
         found = known[place] == ids
-        segment[found] = segment_ids[place[found]]
-    return segment
+        values[found] = found_values[place[found]]
+    return values
+
+
+def customer_segment_ids(ctx: Any, ids: np.ndarray) -> np.ndarray:
+    """The segment id of each customer record ``ids`` (sorted; NaN: none, or no such record)."""
+    return customer_record_values(ctx, ids, "segment_id")
 
 
 #: Rows converted to an array at a time by :func:`fetch_array`.
