@@ -699,28 +699,16 @@ def _catalogue_values(source_url: str, store_url: str, as_of: dt.datetime) -> di
         app.store.engine.dispose()
 
 
-def test_the_whole_catalogue_gives_the_same_values_on_duckdb(demo_db, built_in_only, tmp_path):
-    """The demo fixture generated into DuckDB: every built-in KPI runs and agrees with SQLite."""
-    duck = f"duckdb:///{tmp_path / 'crm.duckdb'}"
-    generate_demo(duck, customers=demo_db.customers, seed=demo_db.seed, as_of=demo_db.as_of.date())
+# ClickHouse in-process (chdb) is opened with the settings of crmmetrics.data.engines.CHDB_SETTINGS.
+@pytest.mark.parametrize("url", ["duckdb:///{folder}/crm.duckdb", "chdb:///{folder}/crm.chdb"], ids=["duckdb", "chdb"])
+def test_the_whole_catalogue_gives_the_same_values_on_another_engine(demo_db, built_in_only, tmp_path, url):
+    """The demo fixture generated into DuckDB or chdb: every built-in KPI runs and agrees with SQLite."""
+    other = url.format(folder=tmp_path)
+    generate_demo(other, customers=demo_db.customers, seed=demo_db.seed, as_of=demo_db.as_of.date())
     on_sqlite = _catalogue_values(demo_db.url, _url(tmp_path / "store-sqlite.db"), demo_db.as_of)
-    on_duckdb = _catalogue_values(duck, _url(tmp_path / "store-duckdb.db"), demo_db.as_of)
+    on_other = _catalogue_values(other, _url(tmp_path / "store-other.db"), demo_db.as_of)
     assert len(on_sqlite) > 500 and sum(v is not None for v in on_sqlite.values()) > 400
-    assert on_duckdb.keys() == on_sqlite.keys()
-    differing = {key: (on_sqlite[key], on_duckdb[key]) for key in on_sqlite
-                 if on_duckdb[key] != pytest.approx(on_sqlite[key], rel=1e-9, abs=1e-9)}
-    assert differing == {}
-
-
-def test_the_whole_catalogue_gives_the_same_values_on_clickhouse_chdb(demo_db, built_in_only, tmp_path):
-    """The demo fixture generated into ClickHouse in-process (chdb, opened with the settings of
-    crmmetrics.data.engines.CHDB_SETTINGS): every built-in KPI runs and agrees with SQLite."""
-    chdb = f"chdb:///{tmp_path / 'crm.chdb'}"
-    generate_demo(chdb, customers=demo_db.customers, seed=demo_db.seed, as_of=demo_db.as_of.date())
-    on_sqlite = _catalogue_values(demo_db.url, _url(tmp_path / "store-sqlite.db"), demo_db.as_of)
-    on_chdb = _catalogue_values(chdb, _url(tmp_path / "store-chdb.db"), demo_db.as_of)
-    assert len(on_sqlite) > 500 and sum(v is not None for v in on_sqlite.values()) > 400
-    assert on_chdb.keys() == on_sqlite.keys()
-    differing = {key: (on_sqlite[key], on_chdb[key]) for key in on_sqlite
-                 if on_chdb[key] != pytest.approx(on_sqlite[key], rel=1e-9, abs=1e-9)}
+    assert on_other.keys() == on_sqlite.keys()
+    differing = {key: (on_sqlite[key], on_other[key]) for key in on_sqlite
+                 if on_other[key] != pytest.approx(on_sqlite[key], rel=1e-9, abs=1e-9)}
     assert differing == {}

@@ -52,6 +52,16 @@ def values(app: App) -> dict[str, dict]:
     return latest
 
 
+def values_alone(crm, tmp_path, monkeypatch, keys: list[str]) -> dict[str, dict]:
+    """Each metric's stored values when it runs alone, in a run of its own."""
+    alone = {}
+    for key in keys:
+        app_alone, _ = app_on(crm, tmp_path, monkeypatch)
+        app_alone.runner.run_all([key])
+        alone.update(values(app_alone))
+    return alone
+
+
 def test_one_purchase_summary_per_period_end_in_a_run(crm, tmp_path, monkeypatch):
     """The RFM shares, the CLV fit and the forecast checks read one purchase summary per period
     end: the month KPIs' ends (RFM and LTV/CAC share them) and the quarter's calibration ends."""
@@ -67,12 +77,7 @@ def test_one_purchase_summary_per_period_end_in_a_run(crm, tmp_path, monkeypatch
     fits = [fit.metric_key for fit in app.store.latest_model_fits()]
     assert sorted(fits) == sorted(FORECAST * 2 + CLV * 4)  # LTV/CAC: BG/NBD and Gamma-Gamma per period
 
-    alone = {}
-    for key in RFM + FORECAST + CLV:
-        app_alone, _ = app_on(crm, tmp_path, monkeypatch)
-        app_alone.runner.run_all([key])
-        alone.update(values(app_alone))
-    assert shared == alone
+    assert shared == values_alone(crm, tmp_path, monkeypatch, RFM + FORECAST + CLV)
     assert any(v is not None for v in shared["im_clv_forecast_error"].values())
     assert shared["sd_rfm_champion_share"][("current", ())] > 0
 
@@ -156,12 +161,7 @@ def test_the_trailing_year_kpis_read_each_windows_customers_once(crm, tmp_path, 
     # the current and previous windows, and the one before (net revenue retention's previous)
     assert sum(ACTIVITY_SQL in s for s in statements) == 3
     shared = values(app)
-    alone = {}
-    for key in TRAILING:
-        app_alone, _ = app_on(crm, tmp_path, monkeypatch)
-        app_alone.runner.run_all([key])
-        alone.update(values(app_alone))
-    assert shared == alone
+    assert shared == values_alone(crm, tmp_path, monkeypatch, TRAILING)
     assert all(shared[key][("current", ())] is not None for key in TRAILING)
 
 
