@@ -189,7 +189,7 @@ def _holdout(ctx):
     """``(ids, model, expected, actual)`` of :func:`holdout_forecast`, or None."""
     import numpy as np
     from crmmetrics.kpi.clv import conditional_expected_purchases, fit_bgnbd
-    from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day, period_activity
+    from crmmetrics.kpi.customer_value import MIN_REPEAT_CUSTOMERS, UNIT_DAYS, customer_summary, last_day, lookup, period_activity
 
     ids, x, t_x, T, _ = customer_summary(ctx, ctx.period.start)
     if np.count_nonzero(x > 0) < MIN_REPEAT_CUSTOMERS:
@@ -203,13 +203,7 @@ def _holdout(ctx):
         expected = conditional_expected_purchases(model, weeks, x, t_x, T)
     # the period's buyers and their purchase days, as retention and churn read them (shared)
     activity = period_activity(ctx, ctx.period)
-    buyers, occasions = activity.ids, activity.occasions
-    # ids are sorted: each buyer of the period who bought before it finds its place among them.
-    actual = np.zeros(ids.size)
-    place = np.searchsorted(ids, buyers)
-    known = place < ids.size
-    known[known] = ids[place[known]] == buyers[known]
-    actual[place[known]] = occasions[known]
+    actual = lookup(activity.ids, activity.occasions, ids, missing=0.0)[0]  # 0: no purchase in the period
     return ids, model, expected, actual
 
 

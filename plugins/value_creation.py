@@ -254,16 +254,13 @@ def _returning(ctx, period: Period):
     their revenue in the preceding window, their revenue in ``period``). Computed once per run
     and period: retention and churn share it, and so do net revenue retention and the simple
     CLV (each pair has the same default period)."""
-    import numpy as np
     from crmmetrics.kpi import preceding
-    from crmmetrics.kpi.customer_value import period_activity, segment_rows
+    from crmmetrics.kpi.customer_value import lookup, period_activity, segment_rows
 
     def returning():
         before, now = period_activity(ctx, preceding(period)), period_activity(ctx, period)
         # each customer of the preceding window: active again in this one, and its revenue here
-        place = np.minimum(np.searchsorted(now.ids, before.ids), max(now.ids.size - 1, 0))
-        retained = now.ids[place] == before.ids if now.ids.size else np.zeros(before.ids.size, dtype=bool)
-        revenue_now = np.where(retained, now.revenue[place] if now.ids.size else 0.0, 0.0)
+        revenue_now, retained = lookup(now.ids, now.revenue, before.ids, missing=0.0)
         rows = segment_rows(before.segment, retained, before.revenue, revenue_now)
         # SQL's sum over no returning customer is NULL, not 0
         return tuple((segment, count, kept, spent, earned if kept else None) for segment, count, kept, spent, earned in rows)
@@ -332,7 +329,7 @@ def average_order_value(ctx):
 def share_of_wallet(ctx):
     import numpy as np
     from crmmetrics.kpi import segment_names
-    from crmmetrics.kpi.customer_value import customer_record_values, period_activity, segment_rows
+    from crmmetrics.kpi.customer_value import customer_record_values, lookup, period_activity, segment_rows
 
     segments = ctx.tables["segments"]
     activity = period_activity(ctx, ctx.period)
@@ -342,11 +339,7 @@ def share_of_wallet(ctx):
         .where(segments.c.wallet_per_customer.is_not(None))
         .order_by(segments.c.segment_id)
     ).all(), dtype=float).reshape(-1, 2)
-    segment_wallet = np.full(activity.ids.size, np.nan)
-    if known_segments.size:
-        place = np.minimum(np.searchsorted(known_segments[:, 0], activity.segment), len(known_segments) - 1)
-        found = known_segments[place, 0] == activity.segment  # NaN (no segment) never equals
-        segment_wallet[found] = known_segments[place[found], 1]
+    segment_wallet = lookup(known_segments[:, 0], known_segments[:, 1], activity.segment)[0]  # no segment: NaN
     own = customer_record_values(ctx, activity.ids, "category_wallet")
     wallet = np.where(np.isnan(own), segment_wallet, own)
     known = wallet > 0  # NaN: no wallet known, left out as SQL's NULL > 0

@@ -134,10 +134,9 @@ def customer_activity(tables: Any, period: Period, name: str = "activity") -> An
 @dataclass(frozen=True)
 class PeriodActivity:
     """:func:`customer_activity` as arrays sorted by ``ids``: each customer (master record) with
-    an order in ``period``, the master record's segment (NaN: none), distinct purchase days,
+    an order in the period, the master record's segment (NaN: none), distinct purchase days,
     orders and net revenue in the period."""
 
-    period: Period
     ids: np.ndarray
     segment: np.ndarray
     occasions: np.ndarray
@@ -147,15 +146,15 @@ class PeriodActivity:
 
 def period_activity(ctx: Any, period: Period) -> PeriodActivity:
     """The customers' activity in ``period``, read once per run and window and shared: the
-    repeat rate, purchase frequency, revenue concentration, target-segment penetration and the
-    returning customers of retention, churn and net revenue retention all count from it (each
-    was a scan of the period's orders of its own)."""
+    repeat rate, purchase frequency, revenue concentration, target-segment penetration, share of
+    wallet, the returning customers of retention, churn and net revenue retention, and the
+    forecast checks' holdout all count from it (each was a scan of the period's orders of its own)."""
 
     def read() -> PeriodActivity:
         activity = customer_activity(ctx.tables, period)
         columns = (activity.c.customer_id, activity.c.segment_id, activity.c.occasions, activity.c.orders, activity.c.revenue)
         table = fetch_array(ctx.connection, select(*columns).order_by(activity.c.customer_id), columns=5)
-        return PeriodActivity(period, table[:, 0].astype(np.int64), *table[:, 1:].T)
+        return PeriodActivity(table[:, 0].astype(np.int64), *table[:, 1:].T)
 
     return ctx.shared(("period_activity", period.start, period.end), read)
 
@@ -355,13 +354,19 @@ def customer_record_values(ctx: Any, ids: np.ndarray, column: str) -> np.ndarray
         select(customers.c.customer_id, *(customers.c[name] for name in CUSTOMER_RECORD_COLUMNS)).order_by(customers.c.customer_id),
         columns=1 + len(CUSTOMER_RECORD_COLUMNS),
     ))
-    known, found_values = table[:, 0].astype(np.int64), table[:, 1 + CUSTOMER_RECORD_COLUMNS.index(column)]
-    values = np.full(ids.size, np.nan)
-    if known.size:
-        place = np.minimum(np.searchsorted(known, ids), known.size - 1)
-        found = known[place] == ids
-        values[found] = found_values[place[found]]
-    return values
+    return lookup(table[:, 0].astype(np.int64), table[:, 1 + CUSTOMER_RECORD_COLUMNS.index(column)], ids)[0]
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray, missing: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
+    """``(the value of each wanted key, whether it was found)``: ``values[i]`` where ``keys[i]``
+    (sorted, unique) equals it, ``missing`` where no key does (a NaN key never matches)."""
+    found = np.zeros(wanted.size, dtype=bool)
+    looked_up = np.full(wanted.size, missing, dtype=float)
+    if keys.size:
+        place = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+        found = keys[place] == wanted
+        looked_up[found] = values[place[found]]
+    return looked_up, found
 
 
 def customer_segment_ids(ctx: Any, ids: np.ndarray) -> np.ndarray:
