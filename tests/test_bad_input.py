@@ -62,7 +62,7 @@ def test_admin_commands_refuse_bad_values_and_leave_the_file_alone(setup, args, 
         ('[metrics.vc_nps]\nperiod = "trailing_99999999999d"\n', "metrics.vc_nps.period: unknown period 'trailing_99999999999d'"),
         ('[metrics.vc_nps]\nperiod = "trailing_0d"\n', "unknown period 'trailing_0d'"),
         ('[service]\nmisfire_grace = "99999999999999d"\n', "service.misfire_grace: duration"),
-        ('[service]\nport = 99999\n', "service.port: Input should be less than or equal to 65535"),
+        ('[service]\nport = 99999\n', "service.port: 99999 is out of range: expected an integer from 0 to 65535"),
     ],
 )
 def test_config_values_out_of_bounds(setup, text, expected):

@@ -72,7 +72,7 @@ def test_config_check(tmp_path, demo):
     bad.write_text('[source]\nurl = "sqlite:///crm.sqlite"\n[store]\nurl = "sqlite:///s.sqlite"\n[service]\nport = "ninety"\n')
     done = crmmetrics("config", "check", str(bad))
     assert done.returncode == 2
-    assert done.stderr == f"Error: {bad}: service.port: Input should be a valid integer, unable to parse string as an integer\n"
+    assert done.stderr == f"Error: {bad}: service.port: expected an integer, got 'ninety'\n"
     missing = crmmetrics("config", "check", str(tmp_path / "none.toml"))
     assert missing.returncode == 2 and missing.stderr == f"Error: {tmp_path / 'none.toml'}: config file not found\n"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_relative_sqlite_paths_are_relative_to_the_file(tmp_path):
     ("text", "message"),
     [
         ("[source]\nurl = 'sqlite:///a'\n", "store: required key is missing"),
-        (GOOD + "[service]\nport = 99999\n", "service.port: Input should be less than or equal to 65535"),
+        (GOOD + "[service]\nport = 99999\n", "service.port: 99999 is out of range: expected an integer from 0 to 65535"),
         (GOOD + "[service]\ntimezone = 'Mars/Olympus'\n", "service.timezone: unknown timezone 'Mars/Olympus'"),
         (GOOD + "[service]\ncolour = 'red'\n", "service.colour: unknown key"),
         (GOOD + "[service]\ncurrency = 'euro'\n", "service.currency: invalid currency 'euro': expected an ISO 4217 code of three capital letters, e.g. EUR"),
@@ -110,6 +110,64 @@ def test_edit_keeps_comments_and_validates_before_writing(tmp_path, registry):
 def test_as_of_is_a_datetime(tmp_path):
     config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n"))
     assert config.service.as_of == datetime(2026, 3, 10)
+    as_text = load_config(write(tmp_path, GOOD + "[service]\nas_of = '2026-03-10T06:30:00+01:00'\n"))
+    assert as_text.service.as_of == datetime(2026, 3, 10, 5, 30, tzinfo=timezone.utc)
+
+
+def test_values_from_environment_variables_take_the_field_type(tmp_path, monkeypatch):
+    """``${NAME}`` gives text; a number or a boolean field reads it as its own type."""
+    monkeypatch.setenv("CRM_PORT", "9700")
+    monkeypatch.setenv("CRM_NPS_ON", "false")
+    config = load_config(write(tmp_path, GOOD.replace('period = "quarter"', 'enabled = "${CRM_NPS_ON}"') + '[service]\nport = "${CRM_PORT}"\n'))
+    assert config.service.port == 9700 and config.model.metrics["vc_nps"].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("text", "messages"),
+    [
+        ("service = 5\n" + GOOD, ["service: expected a table, got 5"]),
+        (GOOD + "[web]\nthreads = 0\nallowed_hosts = 'crm.example'\n",
+         ["web.allowed_hosts: expected an array of strings, got 'crm.example'",
+          "web.threads: 0 is out of range: expected an integer from 1 to 512"]),
+        (GOOD + "[logging]\nlevel = 'LOUD'\n", ["logging.level: unknown level 'LOUD': expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'"]),
+        (GOOD + "[metrics.vc_aov]\nenabled = 1\nschedule = { every = '1h', hourly = true }\n",
+         ["metrics.vc_aov.enabled: expected true or false, got 1", "metrics.vc_aov.schedule.hourly: unknown key"]),
+        (GOOD + "[metrics.vc_aov]\nschedule = { }\n", ["metrics.vc_aov.schedule: give exactly one of 'every' or 'cron'"]),
+        (GOOD + "[service]\nas_of = 2026-03-10\n", ["service.as_of: expected a date-time such as 2026-03-10T00:00:00, got 2026-03-10"]),
+    ],
+)
+def test_every_problem_names_its_key_and_value(tmp_path, text, messages):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).splitlines() == [f"{path}: {message}" for message in messages]
+
+
+def test_the_section_defaults_are_those_shown_by_config_show(tmp_path):
+    """``config show`` prints the parsed tables as JSON: enums by value, date-times in ISO 8601."""
+    from crmmetrics.core.config_fields import plain
+
+    config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n" + KPI))
+    shown = plain(config.model)
+    assert shown["service"] == {
+        "host": "127.0.0.1", "port": 9632, "timezone": "UTC", "plugins_dir": None, "as_of": "2026-03-10T00:00:00",
+        "misfire_grace": "10m", "leader_poll": "15s", "currency": None, "standards_file": None,
+    }
+    assert shown["web"] == {"config_file": None, "allowed_hosts": [], "threads": 16, "backlog": 1024, "timeout": "10s"}
+    assert shown["kpis"]["cfg_orders"]["process"] == "value_creation" and shown["kpis"]["cfg_orders"]["period"] == "month"
+    assert shown["store"]["retention"] == "731d" and shown["logging"] == {"level": "INFO", "format": "text"}
+
+
+KPI = """
+[kpis.cfg_orders]
+name = "Orders"
+process = "value_creation"
+perspective = "customer"
+value_lens = "customer_value"
+unit = "count"
+direction = "higher_is_better"
+sql = "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
+"""
 
 
 @pytest.mark.parametrize("url", [

@@ -210,10 +210,10 @@ def test_each_kind_of_bad_definition_is_one_line_exit_2(make_config, tmp_path, b
     ("text", "expected"),
     [
         pytest.param(_kpi('sql = "SELECT 1 AS value"').replace('unit = "count"', 'unit = "parsecs"'), "kpis.cfg_bad.unit: unknown unit 'parsecs'", id="unit"),
-        pytest.param(_kpi('sql = "SELECT 1 AS value"').replace('process = "value_creation"', 'process = "sales"'), "kpis.cfg_bad.process: Input should be", id="process"),
+        pytest.param(_kpi('sql = "SELECT 1 AS value"').replace('process = "value_creation"', 'process = "sales"'), "kpis.cfg_bad.process: unknown process 'sales': expected one of 'strategy_development'", id="process"),
         pytest.param(_kpi('sql = "SELECT 1 AS value"').replace('name = "Bad"\n', ""), "kpis.cfg_bad.name: required key is missing", id="no-name"),
         pytest.param(_kpi('sql = "SELECT 1 AS value"', key="vc_aov"), "kpis.vc_aov: 'vc_aov' is already a metric of plugin value_creation", id="collides-with-builtin"),
-        pytest.param(_kpi('sql = "SELECT 1 AS value"', key="Cfg"), "kpis: KPI key 'Cfg' must be lower_snake_case", id="key"),
+        pytest.param(_kpi('sql = "SELECT 1 AS value"', key="Cfg"), "kpis.Cfg: KPI key 'Cfg' must be lower_snake_case", id="key"),
     ],
 )
 def test_bad_fields_and_keys_are_one_line_exit_2(make_config, text, expected):

@@ -39,12 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import tomlkit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from .config_fields import TableProblems, boolean, choice, integer, moment, parse_table, plain, section, sections, setting, strings, table, text, text_or_table
 from .definitions import KEY_PATTERN, RESERVED_LABELS, UNITS, MetricDefinition, Schedule, parse_duration
 from .errors import ConfigError
 from .hookspecs import PluginConfig, ServiceSettings
@@ -57,19 +55,14 @@ DEFAULT_CONFIG_NAME = "crmmetrics.toml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _database_url(value: str) -> None:
+    if not is_database_url(value):
+        raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}")
 
 
-class DatabaseSection(_Strict):
-    url: str
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not is_database_url(value):
-            raise ValueError(f"not a SQLAlchemy database URL: {redact_url(value)!r}")
-        return value
+@dataclass(kw_only=True)
+class DatabaseSection:
+    url: str = setting(text(_database_url))
 
 
 # SQLAlchemy's own URL grammar (sqlalchemy.engine.url._parse_url), checked here without
@@ -116,89 +109,73 @@ def parse_retention(value: str) -> timedelta:
     return retention
 
 
+@dataclass(kw_only=True)
 class StoreSection(DatabaseSection):
-    retention: str = DEFAULT_RETENTION
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, value: str) -> str:
-        parse_retention(value)
-        return value
+    retention: str = setting(text(parse_retention), DEFAULT_RETENTION)
 
 
-class ServiceSection(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(9632, ge=0, le=65535)
-    timezone: str = "UTC"
-    plugins_dir: str | None = None
-    as_of: datetime | None = None  # fixed "now" for reproducible runs; default: the wall clock
-    misfire_grace: str = "10m"
+def _currency(value: str) -> None:
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError(f"invalid currency {value!r}: expected an ISO 4217 code of three capital letters, e.g. EUR")
+
+
+def _timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}") from None
+
+
+def _leader_poll(value: str) -> None:
+    if parse_duration(value).total_seconds() > 60:
+        raise ValueError(f"{value!r} is longer than 60s: a dead leader must be replaced within a minute")
+
+
+def _period(value: str) -> None:
+    if not is_valid_period(value):
+        raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
+
+
+@dataclass(kw_only=True)
+class ServiceSection:
+    host: str = setting(text(), "127.0.0.1")
+    port: int = setting(integer(ge=0, le=65535), 9632)
+    timezone: str = setting(text(_timezone), "UTC")
+    plugins_dir: str | None = setting(text(), None)
+    as_of: datetime | None = setting(moment(), None)  # fixed "now" for reproducible runs; default: the wall clock
+    misfire_grace: str = setting(text(parse_duration), "10m")
     # How often a standby instance tries to take over scheduling (PostgreSQL store), and the
     # leader checks it still holds the lock: a dead leader is replaced within this time.
-    leader_poll: str = "15s"
+    leader_poll: str = setting(text(_leader_poll), "15s")
     # ISO 4217 code of the reporting currency that amounts are in (dashboards, alert texts);
     # None: neutral amounts. Family names never include it (docs/operations.md).
-    currency: str | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError(f"invalid currency {value!r}: expected an ISO 4217 code of three capital letters, e.g. EUR")
-        return value
-
-    standards_file: str | None = None  # imported by `serve` at start and on every reload
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
-
-    @field_validator("misfire_grace")
-    @classmethod
-    def _grace(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-    @field_validator("leader_poll")
-    @classmethod
-    def _leader_poll(cls, value: str) -> str:
-        if parse_duration(value).total_seconds() > 60:
-            raise ValueError(f"{value!r} is longer than 60s: a dead leader must be replaced within a minute")
-        return value
+    currency: str | None = setting(text(_currency), None)
+    standards_file: str | None = setting(text(), None)  # imported by `serve` at start and on every reload
 
 
-class WebSection(_Strict):
+@dataclass(kw_only=True)
+class WebSection:
     """The HTTP server of `crmmetrics serve` (crmmetrics.serve.server)."""
 
-    config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth, headers
-    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered on loopback, besides localhost
-    threads: int = Field(16, ge=1, le=512)  # worker threads: requests served at once
-    backlog: int = Field(1024, ge=16, le=65535)  # connections the kernel queues before accept
-    timeout: str = "10s"  # a connection idle (or sending a request) this long is closed
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    config_file: str | None = setting(text(), None)  # exporter-toolkit web configuration: TLS, basic auth, headers
+    allowed_hosts: list[str] = setting(strings(), factory=list)  # Host names answered on loopback, besides localhost
+    threads: int = setting(integer(ge=1, le=512), 16)  # worker threads: requests served at once
+    backlog: int = setting(integer(ge=16, le=65535), 1024)  # connections the kernel queues before accept
+    timeout: str = setting(text(parse_duration), "10s")  # a connection idle (or sending a request) this long is closed
 
 
-class LoggingSection(_Strict):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
+@dataclass(kw_only=True)
+class LoggingSection:
+    level: str = setting(choice(("DEBUG", "INFO", "WARNING", "ERROR"), "level"), "INFO")
+    format: str = setting(choice(("text", "json"), "format"), "text")
 
 
-class ScheduleSection(_Strict):
-    every: str | None = None
-    cron: str | None = None
+@dataclass(kw_only=True)
+class ScheduleSection:
+    every: str | None = setting(text(), None)
+    cron: str | None = setting(text(), None)
 
-    @model_validator(mode="after")
-    def _one(self) -> ScheduleSection:
+    def check(self) -> None:
         if (self.every is None) == (self.cron is None):
             raise ValueError("give exactly one of 'every' or 'cron'")
         if self.every is not None:
@@ -210,32 +187,18 @@ class ScheduleSection(_Strict):
                 CronTrigger.from_crontab(self.cron, timezone="UTC")
             except ValueError as exc:
                 raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
-        return self
 
     def to_schedule(self) -> Schedule:
         return Schedule(every=self.every, cron=self.cron)
 
 
-class MetricSection(_Strict):
-    enabled: bool = True
-    schedule: ScheduleSection | None = None
-    period: str | None = None
-    timeout: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_period(value):
-            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+@dataclass(kw_only=True)
+class MetricSection:
+    enabled: bool = setting(boolean(), True)
+    schedule: ScheduleSection | None = setting(section(ScheduleSection), None)
+    period: str | None = setting(text(_period), None)
+    timeout: str | None = setting(text(parse_duration), None)
+    params: dict[str, Any] = setting(table(), factory=dict)
 
 
 # The kinds of [kpis.KEY] table: "sql" (one query), "measure" (the KPI kit's declarative measure:
@@ -244,7 +207,36 @@ class MetricSection(_Strict):
 KPI_KINDS = ("sql", "measure", "ratio")
 
 
-class KpiSection(_Strict):
+def _name(value: str) -> None:
+    if not value.strip():
+        raise ValueError("the name is empty")
+
+
+def _unit(value: str) -> None:
+    if value not in UNITS:
+        raise ValueError(f"unknown unit {value!r}: expected one of {', '.join(UNITS)}")
+
+
+def _dimensions(value: list[str]) -> None:
+    for dimension in value:
+        if not KEY_PATTERN.match(dimension):
+            raise ValueError(f"dimension {dimension!r} must be lower_snake_case")
+        if dimension in RESERVED_LABELS or dimension == "value":
+            raise ValueError(
+                f"dimension {dimension!r} is a name crmmetrics reserves (value, {', '.join(sorted(RESERVED_LABELS))}): "
+                "rename the column"
+            )
+    if len(set(value)) != len(value):
+        raise ValueError("a dimension is listed twice")
+
+
+def _needs(value: list[str]) -> None:
+    for need in value:
+        Need.parse(need)
+
+
+@dataclass(kw_only=True)
+class KpiSection:
     """``[kpis.KEY]``: a KPI an admin defines in the config file (crmmetrics.compute.config_kpis).
 
     The fields of a MetricDefinition, and what the KPI computes: for ``kind = "sql"`` a query
@@ -256,94 +248,36 @@ class KpiSection(_Strict):
     (the fields of a ``[standards.KEY]`` table), checked with the registry in crmmetrics.compute.config_kpis.
     """
 
-    kind: str = "sql"
-    name: str
-    description: str = ""
-    formula: str = ""  # in words or symbols, for people (metrics explain, the KPI page)
-    source: str = ""  # where the definition comes from (a book, a policy), as plugins cite theirs
-    process: Process
-    perspective: Perspective
-    value_lens: ValueLens
-    unit: str
-    direction: Direction
-    period: str = "month"
-    schedule: ScheduleSection | None = None  # None: derived from the period, as for plugin KPIs
-    timeout: str | None = None
-    dimensions: list[str] = Field(default_factory=list)
+    kind: str = setting(choice(KPI_KINDS, "kind"), "sql")
+    name: str = setting(text(_name))
+    description: str = setting(text(), "")
+    formula: str = setting(text(), "")  # in words or symbols, for people (metrics explain, the KPI page)
+    source: str = setting(text(), "")  # where the definition comes from (a book, a policy), as plugins cite theirs
+    process: Process = setting(choice(Process, "process"))
+    perspective: Perspective = setting(choice(Perspective, "perspective"))
+    value_lens: ValueLens = setting(choice(ValueLens, "value lens"))
+    unit: str = setting(text(_unit))
+    direction: Direction = setting(choice(Direction, "direction"))
+    period: str = setting(text(_period), "month")
+    schedule: ScheduleSection | None = setting(section(ScheduleSection), None)  # None: derived from the period, as for plugin KPIs
+    timeout: str | None = setting(text(parse_duration), None)
+    dimensions: list[str] = setting(strings(_dimensions), factory=list)
     # Source inputs without which there is no value (the no-data rule, crmmetrics.core.inputs); None:
     # the canonical tables the query reads, found by SQLite's own parser (crmmetrics.compute.config_kpis).
-    needs: list[str] | None = None
-    sql: str | None = None  # kind "sql"
-    measure: dict[str, Any] | None = None  # kind "measure": {table, column, agg, filters, time}
+    needs: list[str] | None = setting(strings(_needs), None)
+    sql: str | None = setting(text(), None)  # kind "sql"
+    measure: dict[str, Any] | None = setting(table(), None)  # kind "measure": {table, column, agg, filters, time}
     # kind "ratio": two queries like sql, or two measures; value = numerator / denominator
-    numerator: str | dict[str, Any] | None = None
-    denominator: str | dict[str, Any] | None = None
-    standard: dict[str, Any] | None = None  # the default standard: target, red, green, weight, ...
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, value: str) -> str:
-        if value not in KPI_KINDS:
-            raise ValueError(f"unknown kind {value!r}: expected {', '.join(repr(k) for k in KPI_KINDS)}")
-        return value
+    numerator: str | dict[str, Any] | None = setting(text_or_table(), None)
+    denominator: str | dict[str, Any] | None = setting(text_or_table(), None)
+    standard: dict[str, Any] | None = setting(table(), None)  # the default standard: target, red, green, weight, ...
 
     @property
     def declarative(self) -> bool:
         """Computed by the KPI kit (a measure, or a ratio of measures), not by SQL as written."""
         return self.kind == "measure" or (self.kind == "ratio" and isinstance(self.numerator, dict))
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the name is empty")
-        return value
-
-    @field_validator("unit")
-    @classmethod
-    def _unit(cls, value: str) -> str:
-        if value not in UNITS:
-            raise ValueError(f"unknown unit {value!r}: expected one of {', '.join(UNITS)}")
-        return value
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: str) -> str:
-        if not is_valid_period(value):
-            raise ValueError(f"unknown period {value!r}: expected {PERIOD_HELP}")
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
-
-    @field_validator("dimensions")
-    @classmethod
-    def _dimensions(cls, value: list[str]) -> list[str]:
-        for dimension in value:
-            if not KEY_PATTERN.match(dimension):
-                raise ValueError(f"dimension {dimension!r} must be lower_snake_case")
-            if dimension in RESERVED_LABELS or dimension == "value":
-                raise ValueError(
-                    f"dimension {dimension!r} is a name crmmetrics reserves (value, {', '.join(sorted(RESERVED_LABELS))}): "
-                    "rename the column"
-                )
-        if len(set(value)) != len(value):
-            raise ValueError("a dimension is listed twice")
-        return value
-
-    @field_validator("needs")
-    @classmethod
-    def _needs(cls, value: list[str] | None) -> list[str] | None:
-        for need in value or ():
-            Need.parse(need)
-        return value
-
-    @model_validator(mode="after")
-    def _query(self) -> KpiSection:
+    def check(self) -> None:
         if self.kind != "measure" and self.measure is not None:
             raise ValueError(f'measure belongs to kind "measure"; kind "{self.kind}" does not read it')
         if self.kind == "sql":
@@ -369,25 +303,24 @@ class KpiSection(_Strict):
                 raise ValueError(
                     'kind "ratio": numerator and denominator are both SQL queries (text) or both measures (tables), not one of each'
                 )
-        return self
 
 
-class ConfigModel(_Strict):
-    source: DatabaseSection
-    store: StoreSection
-    service: ServiceSection = Field(default_factory=ServiceSection)
-    logging: LoggingSection = Field(default_factory=LoggingSection)
-    web: WebSection = Field(default_factory=WebSection)
-    metrics: dict[str, MetricSection] = Field(default_factory=dict)
-    kpis: dict[str, KpiSection] = Field(default_factory=dict)
+def _kpi_key(key: str) -> None:
+    if not KEY_PATTERN.match(key):
+        raise ValueError(f"KPI key {key!r} must be lower_snake_case (a letter, then letters, digits, _)")
 
-    @field_validator("kpis")
-    @classmethod
-    def _kpi_keys(cls, value: dict[str, KpiSection]) -> dict[str, KpiSection]:
-        for key in value:
-            if not KEY_PATTERN.match(key):
-                raise ValueError(f"KPI key {key!r} must be lower_snake_case (a letter, then letters, digits, _)")
-        return value
+
+@dataclass(kw_only=True)
+class ConfigModel:
+    """The whole file, as parsed (crmmetrics.core.config_fields): one table per section."""
+
+    source: DatabaseSection = setting(section(DatabaseSection))
+    store: StoreSection = setting(section(StoreSection))
+    service: ServiceSection = setting(section(ServiceSection), factory=ServiceSection)
+    logging: LoggingSection = setting(section(LoggingSection), factory=LoggingSection)
+    web: WebSection = setting(section(WebSection), factory=WebSection)
+    metrics: dict[str, MetricSection] = setting(sections(MetricSection), factory=dict)
+    kpis: dict[str, KpiSection] = setting(sections(KpiSection, _kpi_key), factory=dict)
 
 
 @dataclass(frozen=True)
@@ -569,23 +502,13 @@ def resolve_file_url(url: str, base: Path) -> str:
     return url
 
 
-def _error_line(where: str, error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"] if part not in ("function-after",))
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{where}: {key}: {message}"
-
-
 def parse_config(data: dict[str, Any], path: Path | None) -> Config:
     where = str(path) if path else "<config>"
     data = _interpolate(data, where, "")
     try:
-        model = ConfigModel.model_validate(data)
-    except ValidationError as exc:
-        raise_all([_error_line(where, error) for error in exc.errors()])
+        model = parse_table(ConfigModel, data)
+    except TableProblems as exc:
+        raise_all([f"{where}: {key}: {message}" for key, message in exc.problems])
     if path is not None:
         base = path.parent
         model.source.url = resolve_file_url(model.source.url, base)
@@ -622,7 +545,7 @@ def load_config(option: str | Path | None = None) -> Config:
 
 def effective_config(config: Config, registry: Any) -> dict[str, Any]:
     """Everything that is in force, defaults included, secrets redacted (for `config show`)."""
-    data = config.model.model_dump(mode="json", exclude={"metrics"})
+    data = plain(config.model)
     data["source"]["url"] = redact_url(data["source"]["url"])
     data["store"]["url"] = redact_url(data["store"]["url"])
     metrics = {}
@@ -641,6 +564,8 @@ def effective_config(config: Config, registry: Any) -> dict[str, Any]:
 
 def _multiline(value: str) -> Any:
     """A multi-line TOML string starting on its own line (TOML drops that first newline)."""
+    import tomlkit
+
     if "'''" in value:
         return tomlkit.string(value, multiline=True)
     from tomlkit.items import String, StringType, Trivia
@@ -654,6 +579,8 @@ def add_kpi(path: Path, key: str, fields: dict[str, Any], validate: Callable[[Co
     The edited text is validated in full (with ``validate``, e.g. crmmetrics.serve.app.check_config,
     which runs the query against the source) before it replaces the file, atomically.
     """
+    import tomlkit  # only the commands that edit the file need it
+
     text = path.read_text(encoding="utf-8")
     document = tomlkit.parse(text)
     kpis = document.setdefault("kpis", tomlkit.table(is_super_table=True))
@@ -688,6 +615,8 @@ def edit_metric(
     ``validate``, e.g. crmmetrics.serve.app.check_config: exactly as ``config check``), and the
     replacement is atomic, so a bad change leaves the file as it was.
     """
+    import tomlkit  # only the commands that edit the file need it
+
     text = path.read_text(encoding="utf-8")
     document = tomlkit.parse(text)
     metrics = document.setdefault("metrics", tomlkit.table(is_super_table=True))
