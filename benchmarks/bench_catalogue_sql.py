@@ -14,7 +14,8 @@ model-backed ones, the metrics furthest above their floor, and PostgreSQL agains
 ``--demo`` uses an existing SQLite demo (as of 2026-11-01) instead of generating one (a
 million-customer demo takes minutes to generate); ``--metrics`` runs only the given keys, or the
 model-backed ones; ``--top-statements N`` also prints the N slowest distinct statements of the
-replay, each with the metric that sent it (where the floor itself goes).
+replay, each with the metric that sent it (where the floor itself goes), and the costliest
+statements sent more than once (what crmmetrics pays again and the floor counts once).
 
 PostgreSQL is a throw-away server on loopback (started as the tests start theirs).
 """
@@ -77,18 +78,19 @@ def catalogue_with_its_sql(source_url: str, directory: Path, as_of: date, keys: 
     return app, seconds, statements, failed
 
 
-def replay(engine, statements, slowest: list | None = None) -> dict[str, float]:
+def replay(engine, statements, slowest: list | None = None, repeats: list | None = None) -> dict[str, float]:
     """Each distinct statement once on the raw DBAPI connection, its time charged to the first
-    metric that sent it; ``slowest`` collects (seconds, metric, statement) for each."""
+    metric that sent it; ``slowest`` collects (seconds, metric, statement) for each, ``repeats``
+    (seconds, times sent again, metrics) for each statement sent more than once: what sending it
+    again costs crmmetrics but not the floor."""
     floor: dict[str, float] = {}
-    seen = set()
+    seen: dict[tuple[str, str], float] = {}
     raw = engine.raw_connection()
     try:
         for metric, statement, parameters in statements:
             key = (statement, repr(parameters))
             if key in seen:
                 continue
-            seen.add(key)
             cursor = raw.cursor()
             started = time.perf_counter()
             cursor.execute(statement, parameters)
@@ -96,12 +98,19 @@ def replay(engine, statements, slowest: list | None = None) -> dict[str, float]:
                 cursor.fetchall()
             elapsed = time.perf_counter() - started
             floor[metric] = floor.get(metric, 0.0) + elapsed
+            seen[key] = elapsed
             if slowest is not None:
                 slowest.append((elapsed, metric, statement))
             cursor.close()
         raw.rollback()
     finally:
         raw.close()
+    if repeats is not None:
+        senders: dict[tuple[str, str], list[str]] = {}
+        for metric, statement, parameters in statements:
+            senders.setdefault((statement, repr(parameters)), []).append(metric)
+        repeats.extend((seen[key] * (len(metrics) - 1), len(metrics) - 1, sorted(set(metrics)), key[0])
+                       for key, metrics in senders.items() if len(metrics) > 1)
     return floor
 
 
@@ -147,13 +156,18 @@ def main() -> None:
                           f"generated in {time.perf_counter() - started:.1f} s")
                 app, seconds, statements, failed = catalogue_with_its_sql(url, directory, as_of, keys)
                 slowest: list = []
-                floor = replay(app.source, statements, slowest)
+                repeats: list = []
+                floor = replay(app.source, statements, slowest, repeats)
                 app.source.dispose()
                 app.store.engine.dispose()
                 totals[engine_name] = seconds
                 report(engine_name, seconds, floor, statements, failed)
+                print(f"{engine_name}: statements sent again (by the same or another metric): {sum(r[1] for r in repeats)}, "
+                      f"{sum(r[0] for r in repeats):.1f} s of replay that the floor counts once")
                 for elapsed, metric, statement in sorted(slowest, reverse=True)[: args.top_statements]:
                     print(f"  {elapsed:7.2f} s  {metric:32} {' '.join(statement.split())[:160]}")
+                for cost, again, metrics, statement in sorted(repeats, reverse=True)[: args.top_statements and 8]:
+                    print(f"  again {again}x {cost:6.2f} s  {','.join(metrics)[:60]:60} {' '.join(statement.split())[:100]}")
         finally:
             if server is not None:
                 server.stop()

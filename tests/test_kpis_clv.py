@@ -289,3 +289,14 @@ def test_fetch_array_reads_in_blocks_the_rows_fetchall_gives(monkeypatch, block)
     assert table[:, 0].tolist() == [float(i) for i in range(1, 11)]
     assert table[:, 1].tolist() == [i * 1.5 for i in range(1, 11)]
     assert [None if np.isnan(v) else v for v in table[:, 2]] == [None if i % 3 == 0 else float(i) for i in range(1, 11)]
+
+
+def test_fetch_array_refuses_rows_of_another_width():
+    """The rows are read flat: a statement of more columns than declared is an error, not a shift."""
+    from sqlalchemy import text
+
+    from crmmetrics.kpi import customer_value
+
+    with create_engine("sqlite://").connect() as connection:
+        with pytest.raises(ValueError, match="returns 4 columns, not 3"):
+            customer_value.fetch_array(connection, text("SELECT 1, 2, 3, 4"), columns=3)
