@@ -300,3 +300,26 @@ def test_fetch_array_refuses_rows_of_another_width():
     with create_engine("sqlite://").connect() as connection:
         with pytest.raises(ValueError, match="returns 4 columns, not 3"):
             customer_value.fetch_array(connection, text("SELECT 1, 2, 3, 4"), columns=3)
+
+
+def test_fetch_array_reads_duckdbs_columns_as_the_rows_would_be():
+    """DuckDB hands out columns as arrays (fetchnumpy): NULL is NaN, decimals and booleans numbers."""
+    from sqlalchemy import text
+
+    from crmmetrics.kpi import customer_value
+
+    query = text(
+        "SELECT i, i * 1.5, CASE WHEN i % 3 = 0 THEN NULL ELSE i END, CAST(i AS DECIMAL(12, 2)) / 4, i % 2 = 0 "
+        "FROM range(1, 11) AS t(i) ORDER BY i"
+    )
+    with create_engine("duckdb:///:memory:").connect() as connection:
+        table = customer_value.fetch_array(connection, query, columns=5)
+        empty = customer_value.fetch_array(connection, text("SELECT 1, 2, 3 WHERE false"), columns=3)
+        with pytest.raises(ValueError, match="returns 4 columns, not 3"):
+            customer_value.fetch_array(connection, text("SELECT 1, 2, 3, 4"), columns=3)
+    assert table.shape == (10, 5) and empty.shape == (0, 3)
+    assert table[:, 0].tolist() == [float(i) for i in range(1, 11)]
+    assert table[:, 1].tolist() == [i * 1.5 for i in range(1, 11)]
+    assert [None if np.isnan(v) else v for v in table[:, 2]] == [None if i % 3 == 0 else float(i) for i in range(1, 11)]
+    assert table[:, 3].tolist() == [i / 4 for i in range(1, 11)]
+    assert table[:, 4].tolist() == [float(i % 2 == 0) for i in range(1, 11)]
