@@ -10,6 +10,7 @@ from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import build_registry
 from crmmetrics.core.config import edit_metric, load_config, redact_url
 from crmmetrics.core.errors import ConfigError
+from test_config_kpis import ORDERS_KPI
 
 GOOD = """\
 # the demo's config
@@ -147,7 +148,7 @@ def test_the_section_defaults_are_those_shown_by_config_show(tmp_path):
     """``config show`` prints the parsed tables as JSON: enums by value, date-times in ISO 8601."""
     from crmmetrics.core.config_fields import plain
 
-    config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n" + KPI))
+    config = load_config(write(tmp_path, GOOD + "[service]\nas_of = 2026-03-10T00:00:00\n" + ORDERS_KPI))
     shown = plain(config.model)
     assert shown["service"] == {
         "host": "127.0.0.1", "port": 9632, "timezone": "UTC", "plugins_dir": None, "as_of": "2026-03-10T00:00:00",
@@ -157,17 +158,6 @@ def test_the_section_defaults_are_those_shown_by_config_show(tmp_path):
     assert shown["kpis"]["cfg_orders"]["process"] == "value_creation" and shown["kpis"]["cfg_orders"]["period"] == "month"
     assert shown["store"]["retention"] == "731d" and shown["logging"] == {"level": "INFO", "format": "text"}
 
-
-KPI = """
-[kpis.cfg_orders]
-name = "Orders"
-process = "value_creation"
-perspective = "customer"
-value_lens = "customer_value"
-unit = "count"
-direction = "higher_is_better"
-sql = "SELECT count(*) AS value FROM orders WHERE ordered_at >= :start AND ordered_at < :end"
-"""
 
 
 @pytest.mark.parametrize("url", [

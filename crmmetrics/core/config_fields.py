@@ -171,16 +171,13 @@ def sections(cls: type[T], check_key: Callable[[str], Any] | None = None) -> Cal
     def parse(value: Any) -> dict[str, T]:
         if not isinstance(value, dict):
             raise ValueError(f"expected a table, got {_kind(value)}")
-        parsed, problems = {}, []
-        for key, item in value.items():
-            try:
-                if check_key is not None:
-                    check_key(key)
-                parsed[key] = parse_table(cls, item)
-            except ValueError as exc:
-                problems.append((key, str(exc)))
-            except TableProblems as exc:
-                problems.extend((_join(key, where), message) for where, message in exc.problems)
+        def one(key: str, item: Any) -> T:
+            if check_key is not None:
+                check_key(key)
+            return parse_table(cls, item)
+
+        problems: list[tuple[str, str]] = []
+        parsed = {key: _read(lambda item, key=key: one(key, item), item, key, problems) for key, item in value.items()}
         if problems:
             raise TableProblems(problems)
         return parsed
@@ -188,8 +185,19 @@ def sections(cls: type[T], check_key: Callable[[str], Any] | None = None) -> Cal
     return parse
 
 
-def _join(key: str, where: str) -> str:
-    return f"{key}.{where}" if where else key
+_INVALID = object()
+
+
+def _read(parse: Parser, value: Any, key: str, problems: list[tuple[str, str]]) -> Any:
+    """``parse(value)``; or, when it refuses the value, ``_INVALID`` with its problems added
+    under ``key``."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        problems.append((key, str(exc)))
+    except TableProblems as exc:
+        problems.extend((f"{key}.{where}" if where else key, message) for where, message in exc.problems)
+    return _INVALID
 
 
 def parse_table(cls: type[T], data: Any) -> T:
@@ -200,16 +208,10 @@ def parse_table(cls: type[T], data: Any) -> T:
     problems = [(key, "unknown key") for key in data if key not in fields]
     values = {}
     for name, field in fields.items():
-        if name not in data:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                problems.append((name, "required key is missing"))
-            continue
-        try:
-            values[name] = field.metadata["parse"](data[name])
-        except ValueError as exc:
-            problems.append((name, str(exc)))
-        except TableProblems as exc:
-            problems.extend((_join(name, where), message) for where, message in exc.problems)
+        if name in data:
+            values[name] = _read(field.metadata["parse"], data[name], name, problems)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            problems.append((name, "required key is missing"))
     if problems:
         raise TableProblems(problems)
     instance = cls(**values)
