@@ -219,7 +219,12 @@ def ltv_cac_ratio(ctx):
 
 
 def _contract_counts(ctx):
-    """Per segment: (contract customers at the start of the period, of whom churned in it)."""
+    """Per segment: (contract customers at the start of the period, of whom churned in it).
+    Read once per run and period: retention and churn share it."""
+    return ctx.shared(("contract_counts", ctx.period.start, ctx.period.end), lambda: _read_contract_counts(ctx))
+
+
+def _read_contract_counts(ctx):
     customers = ctx.tables["customers"]
     start, end = ctx.period.start, ctx.period.end
     under_contract = sa.and_(
@@ -230,11 +235,11 @@ def _contract_counts(ctx):
         sa.or_(customers.c.churned_at.is_(None), customers.c.churned_at >= start),
     )
     churned = sa.and_(customers.c.churned_at.is_not(None), customers.c.churned_at < end)
-    return ctx.connection.execute(
+    return tuple(tuple(row) for row in ctx.connection.execute(
         sa.select(customers.c.segment_id, sa.func.count(), sa.func.sum(sa.case((churned, 1), else_=0)))
         .where(under_contract)
         .group_by(customers.c.segment_id)
-    ).all()
+    ))
 
 
 def contract_retention_rate(ctx):
