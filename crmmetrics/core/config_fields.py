@@ -37,18 +37,15 @@ def setting(parse: Parser, default: Any = dataclasses.MISSING, *, factory: Any =
     return dataclasses.field(default=default, default_factory=factory, metadata={"parse": parse})
 
 
-def _shown(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def _kind(value: Any) -> str:
+    """How a message shows the value it refuses: text quoted, a table or an array by its kind."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
-    return _shown(value)
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def text(check: Callable[[str], Any] | None = None) -> Parser:
@@ -171,13 +168,12 @@ def sections(cls: type[T], check_key: Callable[[str], Any] | None = None) -> Cal
     def parse(value: Any) -> dict[str, T]:
         if not isinstance(value, dict):
             raise ValueError(f"expected a table, got {_kind(value)}")
-        def one(key: str, item: Any) -> T:
-            if check_key is not None:
-                check_key(key)
-            return parse_table(cls, item)
-
         problems: list[tuple[str, str]] = []
-        parsed = {key: _read(lambda item, key=key: one(key, item), item, key, problems) for key, item in value.items()}
+        parsed = {}
+        for key, item in value.items():
+            # a refused key's table is not read: the key is the one problem to fix first
+            if check_key is None or _read(check_key, key, key, problems) is not _INVALID:
+                parsed[key] = _read(section(cls), item, key, problems)
         if problems:
             raise TableProblems(problems)
         return parsed

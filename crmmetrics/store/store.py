@@ -320,7 +320,7 @@ class CustomerValue(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", index=True)
     metric_key: str = Field(index=True)
     # No index: the values are read and replaced by metric and pruned by run, never looked up by
-    # customer, and keeping one was a third of storing a million customers' values (store 0009).
+    # customer, and keeping one was a third of inserting a million customers' values (store 0009).
     customer_id: int
     values: str  # JSON object of the model outputs
     computed_at: NaiveDatetime

@@ -1,6 +1,6 @@
 """Drop ``ix_customer_values_customer_id``: no query reads the customer values by customer (they
 are read and replaced by metric, pruned by run), and keeping the index up to date was a third of
-storing a million customers' values (benchmarks/bench_catalogue_sql.py, docs/operations.md).
+inserting a million customers' values (docs/operations.md).
 
 Revision ID: 0009_customer_values_index
 Revises: 0008_history_periods
