@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from crmmetrics.core.errors import StoreError
 from crmmetrics.store import migrations
 from crmmetrics.store.migrations.__main__ import differences
 from crmmetrics.store.store import Store
@@ -33,10 +34,38 @@ def one_line(done: subprocess.CompletedProcess) -> str:
 def test_the_revisions_form_one_line_and_create_exactly_the_declared_tables():
     # A table or column added to the code without a revision (or a fork left by a merge) fails here.
     assert migrations.head() == [r for r, _, _ in migrations.history()][-1]
+    # The revisions are read from their files without Alembic: Alembic reads the same.
+    walked = list(migrations.script().walk_revisions())[::-1]
+    assert migrations.history() == [(r.revision, r.down_revision, r.doc.strip().splitlines()[0]) for r in walked]
+    assert migrations.head() == migrations.script().get_current_head() == "0009_customer_values_index"
     assert [parent for _, parent, _ in migrations.history()][0] is None
     assert differences() == []
     # alembic_version.version_num is VARCHAR(32): a longer id fails the upgrade on PostgreSQL.
     assert [r for r, _, _ in migrations.history() if len(r) > 32] == []
+
+
+def revision_file(folder: Path, revision: str, parent: str | None) -> None:
+    (folder / f"{revision}.py").write_text(f'"""{revision} does a thing.\n\nMore."""\nrevision = {revision!r}\ndown_revision = {parent!r}\n')
+
+
+def test_revisions_that_fork_or_do_not_follow_from_the_baseline_are_refused(tmp_path):
+    for revision, parent in (("0001_a", None), ("0002_b", "0001_a"), ("0003_c", "0002_b")):
+        revision_file(tmp_path, revision, parent)
+    assert migrations.revisions(tmp_path) == (
+        ("0001_a", None, "0001_a does a thing."),
+        ("0002_b", "0001_a", "0002_b does a thing."),
+        ("0003_c", "0002_b", "0003_c does a thing."),
+    )
+    forked, stray = tmp_path / "forked", tmp_path / "stray"
+    for folder, extra in ((forked, ("0003_d", "0002_b")), (stray, ("0004_e", "0009_gone"))):
+        folder.mkdir()
+        for path in tmp_path.glob("*.py"):
+            (folder / path.name).write_text(path.read_text())
+        revision_file(folder, *extra)
+    with pytest.raises(StoreError, match=r"^crmmetrics' migrations fork after 0002_b: 0003_c, 0003_d; they must form one line$"):
+        migrations.revisions(forked)
+    with pytest.raises(StoreError, match=r"^crmmetrics' migrations 0004_e do not follow from the baseline; they must form one line$"):
+        migrations.revisions(stray)
 
 
 def load_0_1_0_store(url: str) -> None:

@@ -52,7 +52,7 @@ def store_upgrade(config_path: str | None) -> None:
     from crmmetrics.core.config import redact_url
     from crmmetrics.data.engines import connection_problem
     from crmmetrics.store import migrations
-    from crmmetrics.store.store import open_store_engine
+    from crmmetrics.store.engine import open_store_engine
 
     url = _store_url(config_path)
     engine = open_store_engine(url)
@@ -77,7 +77,7 @@ def store_current(config_path: str | None) -> None:
     from crmmetrics.core.config import redact_url
     from crmmetrics.data.engines import connection_problem
     from crmmetrics.store import migrations
-    from crmmetrics.store.store import open_store_engine
+    from crmmetrics.store.engine import open_store_engine
 
     url = _store_url(config_path)
     engine = open_store_engine(url, read_only=True)

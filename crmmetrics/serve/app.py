@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from sqlalchemy.engine import Engine
 
 from crmmetrics.compute.plugins import get_plugin_manager
 from crmmetrics.compute.registry import Registry, build_registry
-from crmmetrics.compute.runner import Runner
-from crmmetrics.compute.standard_defaults import record_plugin_defaults
 from crmmetrics.core.config import Config
 from crmmetrics.data.source import open_source, warn_if_writable
-from crmmetrics.store.store import Store
+
+if TYPE_CHECKING:
+    from crmmetrics.compute.runner import Runner
+    from crmmetrics.store.store import Store
 
 
 @dataclass
@@ -40,6 +41,11 @@ class App:
     def store(self) -> Store:
         """The store for commands that write (serve, run, standards edits): created or checked
         at the newest revision, with the plugins' definitions and default standards recorded."""
+        # Imported here: `config check` and the listing commands never open a store, and the
+        # store's tables (SQLModel) are a third of their start-up.
+        from crmmetrics.compute.standard_defaults import record_plugin_defaults
+        from crmmetrics.store.store import Store
+
         store = Store(self.config.store_url)
         store.record_definitions(self.registry, self.registry.plugin_of)
         record_plugin_defaults(store, self.pm, self.registry)
@@ -49,6 +55,8 @@ class App:
     def reader_store(self) -> Store:
         """The store for commands that only read (scorecard, standards list, alerts export):
         opened read-only, never created or written."""
+        from crmmetrics.store.store import Store
+
         return Store(self.config.store_url, read_only=True)
 
     @cached_property
@@ -59,6 +67,8 @@ class App:
 
     @cached_property
     def runner(self) -> Runner:
+        from crmmetrics.compute.runner import Runner
+
         runner = Runner(self.registry, self.config, self.store, self.source, self.pm)
         runner.recover_interrupted()  # runs a killed process left behind, before computing anew
         return runner

@@ -13,14 +13,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy.exc
 from pydantic import NaiveDatetime
-from sqlalchemy import Index, and_, case, event, func, or_
+from sqlalchemy import Index, and_, case, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -30,7 +29,9 @@ from crmmetrics.core.errors import StoreError, StoreMissing
 from crmmetrics.core.hookspecs import FinishedRun, ObservedValue
 from crmmetrics.core.periods import CALENDAR, Period, utcnow
 from crmmetrics.core.vocabulary import PeriodLabel, RunStatus
-from crmmetrics.data.engines import connection_problem, postgres_session_read_only
+from crmmetrics.data.engines import connection_problem
+
+from .engine import open_store_engine
 
 
 def shown_table_markers() -> tuple[Any, ...]:
@@ -41,32 +42,6 @@ def shown_table_markers() -> tuple[Any, ...]:
     from .standards import in_force_count  # standards builds on this module
 
     return (in_force_count(),)
-
-
-def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
-    """An engine on the store; read-only ones cannot write (SQLite mode=ro, PostgreSQL read-only
-    sessions) and never create a SQLite file."""
-    from crmmetrics.data.engines import open_engine, parse_url
-
-    parsed = parse_url(url, "store")
-    sqlite = parsed.get_backend_name() == "sqlite"
-    connect_args: dict[str, Any] = {"timeout": 30} if sqlite else {}
-    target: Any = url
-    database = parsed.database or ""
-    if sqlite and database not in ("", ":memory:"):
-        folder = Path(database).resolve().parent
-        if not folder.is_dir():
-            raise StoreError(f"store {redact_url(url)}: the directory {folder} does not exist")
-    if read_only and sqlite:
-        if database in ("", ":memory:") or not Path(database).exists():
-            raise StoreMissing(f"store {redact_url(url)}: no such store file (nothing has been run yet: run 'crmmetrics run' first)")
-        # mode=ro: SQLite itself refuses every write, and never creates the file.
-        target = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
-    engine = open_engine(target, "store", connect_args=connect_args)
-    if read_only and engine.dialect.name == "postgresql":
-        # Readers' sessions refuse writes (a reader that tried would be a bug, not a change).
-        event.listen(engine, "connect", postgres_session_read_only)
-    return engine
 
 
 def dimensions_key(dimensions: Mapping[str, str]) -> str:
