@@ -51,7 +51,7 @@ def revision_file(folder: Path, revision: str, parent: str | None) -> None:
 def test_revisions_that_fork_or_do_not_follow_from_the_baseline_are_refused(tmp_path):
     for revision, parent in (("0001_a", None), ("0002_b", "0001_a"), ("0003_c", "0002_b")):
         revision_file(tmp_path, revision, parent)
-    assert migrations.revisions(tmp_path) == (
+    assert migrations.read_revisions(tmp_path) == (
         ("0001_a", None, "0001_a does a thing."),
         ("0002_b", "0001_a", "0002_b does a thing."),
         ("0003_c", "0002_b", "0003_c does a thing."),
@@ -63,9 +63,16 @@ def test_revisions_that_fork_or_do_not_follow_from_the_baseline_are_refused(tmp_
             (folder / path.name).write_text(path.read_text())
         revision_file(folder, *extra)
     with pytest.raises(StoreError, match=r"^crmmetrics' migrations fork after 0002_b: 0003_c, 0003_d; they must form one line$"):
-        migrations.revisions(forked)
+        migrations.read_revisions(forked)
     with pytest.raises(StoreError, match=r"^crmmetrics' migrations 0004_e do not follow from the baseline; they must form one line$"):
-        migrations.revisions(stray)
+        migrations.read_revisions(stray)
+    annotated = tmp_path / "annotated"
+    annotated.mkdir()
+    (annotated / "0001_a.py").write_text('"""A."""\nrevision: str = "0001_a"\ndown_revision: str | None = None\n')
+    assert migrations.read_revisions(annotated) == (("0001_a", None, "A."),)
+    (annotated / "0002_b.py").write_text('"""B."""\nrevision = make_id()\ndown_revision = "0001_a"\n')
+    with pytest.raises(StoreError, match=r"0002_b.py: not a revision: it needs the constants revision = '...' and down_revision$"):
+        migrations.read_revisions(annotated)
 
 
 def load_0_1_0_store(url: str) -> None:

@@ -84,21 +84,28 @@ class Revision(NamedTuple):
 
 
 @functools.cache
-def revisions(folder: Path = VERSIONS) -> tuple[Revision, ...]:
+def revisions() -> tuple[Revision, ...]:
     """Every revision shipped, oldest first, read from the files in versions/ without running
     them: the commands that only check a store's revision (every reader, and every writer on a
     current store) then never import Alembic, a third of their start-up. A test holds this
     equal to Alembic's own reading of the same files."""
+    return read_revisions(VERSIONS)
+
+
+def read_revisions(folder: Path) -> tuple[Revision, ...]:
+    """The revision files in ``folder`` in the order they apply; StoreError unless they form one line."""
     found: dict[str | None, Revision] = {}  # by parent
     for path in sorted(folder.glob("*.py")):
         module = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        names = {
+        names = {  # the module's constants, `revision = '...'` or `revision: str = '...'`
             target.id: node.value.value
             for node in module.body
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-            for target in node.targets
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Constant)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
             if isinstance(target, ast.Name)
         }
+        if not isinstance(names.get("revision"), str) or "down_revision" not in names:
+            raise StoreError(f"{path}: not a revision: it needs the constants revision = '...' and down_revision")
         doc = (ast.get_docstring(module) or "").strip()
         revision = Revision(names["revision"], names["down_revision"], doc.splitlines()[0] if doc else "")
         if revision.parent in found:  # two revisions with one parent: a merge left history forked
