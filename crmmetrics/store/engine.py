@@ -1,6 +1,5 @@
-"""Opening the store's database, apart from its tables: ``store current`` and ``store upgrade``
-check or change the revision without importing SQLModel and the table classes (most of their
-start-up)."""
+"""Opening the store's database, apart from its tables: ``store current`` reads the revision
+without importing SQLModel and the store's table classes (most of its start-up)."""
 
 from __future__ import annotations
 
@@ -18,8 +17,6 @@ from crmmetrics.data.engines import open_engine, parse_url, postgres_session_rea
 def open_store_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine on the store; read-only ones cannot write (SQLite mode=ro, PostgreSQL read-only
     sessions) and never create a SQLite file."""
-    from crmmetrics.data.engines import open_engine, parse_url
-
     parsed = parse_url(url, "store")
     sqlite = parsed.get_backend_name() == "sqlite"
     connect_args: dict[str, Any] = {"timeout": 30} if sqlite else {}
