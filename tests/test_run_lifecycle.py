@@ -80,7 +80,9 @@ def test_sigkill_mid_run_leaves_no_partial_observations_and_the_next_start_final
     keys = ",".join(f"'t_slow_{n}'" for n in range(10))
     chance = random.Random(12)
     interrupted_total = 0
-    for _ in range(KILLS_PER_STORE):
+    for _ in range(3 * KILLS_PER_STORE):  # bounded: a kill that lands between two runs is tried again
+        if interrupted_total == KILLS_PER_STORE:
+            break
         process = crmmetrics("run", "--config", str(config), *sum((["--metric", f"t_slow_{n}"] for n in range(10)), []))
         # Wait until a computation is under way, then kill at a random moment in it.
         poll(lambda: rows(store_url, "SELECT id FROM runs WHERE status = 'running'") if Path(store_url.removeprefix("sqlite:///")).exists() or not store_url.startswith("sqlite") else None,
@@ -93,7 +95,7 @@ def test_sigkill_mid_run_leaves_no_partial_observations_and_the_next_start_final
         process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL
         running = rows(store_url, f"SELECT id, finished_at FROM runs WHERE status = 'running' AND metric_key IN ({keys})")
-        assert len(running) == 1 and running[0][1] is None, running  # one computation at a time
+        assert len(running) <= 1, running  # one computation at a time
         # No observation of a run that did not finish, and every finished run has all its values.
         assert rows(store_url, "SELECT count(*) FROM observations o JOIN runs r ON r.id = o.run_id WHERE r.status <> 'success'") == [(0,)]
         assert rows(
@@ -102,6 +104,12 @@ def test_sigkill_mid_run_leaves_no_partial_observations_and_the_next_start_final
             f"WHERE r.status = 'success' AND r.metric_key IN ({keys}) GROUP BY r.id HAVING count(o.id) <> 6",
         ) == []
 
+        if not running:
+            # The run seen computing committed between the check and the kill (the check's own
+            # connection takes a while under load), and the next had not started: nothing was
+            # cut off this time. Kill again.
+            continue
+        assert running[0][1] is None, running
         # The next start (here a one-off run of another metric) marks the dead run interrupted.
         done = subprocess.run(
             [sys.executable, "-m", "crmmetrics", "run", "--metric", "t_quick", "--config", str(config)], capture_output=True, text=True, timeout=120
