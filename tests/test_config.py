@@ -159,7 +159,6 @@ def test_the_section_defaults_are_those_shown_by_config_show(tmp_path):
     assert shown["store"]["retention"] == "731d" and shown["logging"] == {"level": "INFO", "format": "text"}
 
 
-
 @pytest.mark.parametrize("url", [
     "sqlite://", "sqlite:///crm.sqlite", "sqlite:////abs/crm.sqlite", "sqlite:///C:\\crm.sqlite",
     "postgresql+psycopg://user:pw@host:5432/crm", "postgresql://user:p@ss@host/crm", "postgresql://host/crm?sslmode=require",

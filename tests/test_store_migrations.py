@@ -36,7 +36,7 @@ def test_the_revisions_form_one_line_and_create_exactly_the_declared_tables():
     assert migrations.head() == [r for r, _, _ in migrations.history()][-1]
     # The revisions are read from their files without Alembic: Alembic reads the same.
     walked = list(migrations.script().walk_revisions())[::-1]
-    assert migrations.history() == [(r.revision, r.down_revision, r.doc.strip().splitlines()[0]) for r in walked]
+    assert migrations.history() == tuple((r.revision, r.down_revision, r.doc.strip().splitlines()[0]) for r in walked)
     assert migrations.head() == migrations.script().get_current_head() == "0009_customer_values_index"
     assert [parent for _, parent, _ in migrations.history()][0] is None
     assert differences() == []

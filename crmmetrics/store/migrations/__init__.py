@@ -84,11 +84,11 @@ class Revision(NamedTuple):
 
 
 @functools.cache
-def revisions() -> tuple[Revision, ...]:
-    """Every revision shipped, oldest first, read from the files in versions/ without running
-    them: the commands that only check a store's revision (every reader, and every writer on a
-    current store) then never import Alembic, a third of their start-up. A test holds this
-    equal to Alembic's own reading of the same files."""
+def history() -> tuple[Revision, ...]:
+    """Every revision shipped, oldest first: (revision, its parent, first line of its message).
+    Read from the files in versions/ without running them: the commands that only check a
+    store's revision (every reader, and every writer on a current store) then never import
+    Alembic, a third of their start-up. A test holds this equal to Alembic's own reading."""
     return read_revisions(VERSIONS)
 
 
@@ -124,7 +124,7 @@ def read_revisions(folder: Path) -> tuple[Revision, ...]:
 
 
 def head() -> str:
-    return revisions()[-1].revision
+    return history()[-1].revision
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def state(connection: Connection) -> StoreState:
     revision = found[0]
     if revision == wanted:
         return StoreState("current", revision, wanted)
-    if revision not in {known.revision for known in revisions()}:
+    if revision not in {known.revision for known in history()}:
         return StoreState("unknown", revision, wanted)
     return StoreState("old", revision, wanted)
 
@@ -231,7 +231,3 @@ def upgrade(engine: Engine, where: str, target: str = "head") -> tuple[StoreStat
         after = state(connection)
     return before, after
 
-
-def history() -> list[Revision]:
-    """Every known revision, oldest first: (revision, its parent, first line of its message)."""
-    return list(revisions())
