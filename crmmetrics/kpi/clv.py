@@ -212,39 +212,59 @@ def _distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, 
     return [column[starts] for column in ordered], inverse, counts
 
 
-def _bgnbd_value_and_gradient(r, alpha, a, b, x, t_x, T, weights, x_values, x_index) -> tuple[float, np.ndarray]:
-    """The weighted BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
+class _BgNbdLikelihood:
+    """The weighted BG/NBD log-likelihood of (x, t_x, T) rows, and its gradient in
+    (r, alpha, a, b), computed with the value from the same terms.
 
-    ``x_values`` are the distinct values of ``x`` and ``x_index`` maps each row to its value:
-    the gamma-type functions, which cost most, are evaluated once per distinct x.
+    A customer base has few distinct values of each of x, t_x and T (a million customers: about a
+    hundred purchase counts and a thousand ages in days), so every term that depends on one of
+    them alone is evaluated once per distinct value, and its weighted sum is taken over values
+    with weights summed once here. Only the term that mixes them, ``a/(b+x-1)
+    ((alpha+T)/(alpha+t_x))^(r+x)`` of the customers with a repeat purchase, is computed per row.
     """
-    xv = x_values
-    ln_gamma_r = gammaln(r + xv)[x_index] - gammaln(r)
-    ln_beta = (betaln(a, b + xv) - betaln(a, b))[x_index]
-    d_r_x = (digamma(r + xv) - digamma(r))[x_index]
-    psi_abx = digamma(a + b + xv)
-    d_a_x = (digamma(a + b) - psi_abx)[x_index]
-    d_b_x = (digamma(b + xv) - psi_abx - digamma(b) + digamma(a + b))[x_index]
-    # ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)] via logaddexp so neither
-    # power under- or overflows; for x = 0 the second term is absent (b + x - 1 may be <= 0,
-    # so it is never evaluated there).
-    log_alpha_T, log_alpha_t_x = np.log(alpha + T), np.log(alpha + t_x)
-    log_a1 = -(r + x) * log_alpha_T
-    repeat = x > 0
-    b_x_1 = b + np.maximum(x, 1) - 1
-    log_a2 = np.where(repeat, np.log(a) - np.log(b_x_1) - (r + x) * log_alpha_t_x, -np.inf)
-    total = np.logaddexp(log_a1, log_a2)
-    w1, w2 = np.exp(log_a1 - total), np.exp(log_a2 - total)  # shares of the two terms, sum 1
-    terms = np.stack([
-        ln_gamma_r + r * np.log(alpha) + ln_beta + total,  # the log-likelihood
-        d_r_x + np.log(alpha) - w1 * log_alpha_T - w2 * log_alpha_t_x,  # d/dr
-        r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x)),  # d/dalpha
-        d_a_x + w2 / a,  # d/da
-        d_b_x - w2 / b_x_1,  # d/db
-    ])
-    # The five weighted sums in one matrix-vector product.
-    sums = terms @ weights
-    return float(sums[0]), sums[1:]
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> None:
+        n = x.size
+        self.x_values, x_index = np.unique(x, return_inverse=True)
+        x_index = x_index.reshape(-1)
+        self.times, time_index = np.unique(np.concatenate([T, t_x]), return_inverse=True)
+        at_T, at_t_x = time_index[:n], time_index[n:]
+        self.weight = float(weights.sum())
+        self.weight_by_x = np.bincount(x_index, weights, minlength=self.x_values.size)
+        # sum of w (r + x) log(alpha + T) over rows = sum over ages of (r W_T + WX_T) log(alpha + T)
+        self.weight_by_T = np.bincount(at_T, weights, minlength=self.times.size)
+        self.weight_x_by_T = np.bincount(at_T, weights * x, minlength=self.times.size)
+        repeat = x > 0
+        self.repeat_weight, self.repeat_x = weights[repeat], x[repeat]
+        self.repeat_x_index, self.repeat_T, self.repeat_t_x = x_index[repeat], at_T[repeat], at_t_x[repeat]
+
+    def __call__(self, r: float, alpha: float, a: float, b: float) -> tuple[float, np.ndarray]:
+        xv, w_x = self.x_values, self.weight_by_x
+        psi_abx = digamma(a + b + xv)
+        per_x = np.stack([
+            gammaln(r + xv) - gammaln(r) + betaln(a, b + xv) - betaln(a, b),  # the log-likelihood
+            digamma(r + xv) - digamma(r),  # d/dr
+            digamma(a + b) - psi_abx,  # d/da
+            digamma(b + xv) - psi_abx - digamma(b) + digamma(a + b),  # d/db
+        ]) @ w_x
+        log_time, inverse_time = np.log(alpha + self.times), 1.0 / (alpha + self.times)
+        # -(r + x) log(alpha + T), the first term of every row, summed by age
+        weight_rx_T = r * self.weight_by_T + self.weight_x_by_T
+        # The rows with a repeat purchase add ln(1 + e^z), z = ln a - ln(b+x-1) + (r+x) D with
+        # D = ln(alpha+T) - ln(alpha+t_x): the logaddexp of the two terms, as a share w2 = expit(z)
+        # of the second (w1 = 1 - w2 of the first).
+        with_x = r + self.repeat_x
+        log_ratio = log_time[self.repeat_T] - log_time[self.repeat_t_x]
+        inverse_b_x_1 = 1.0 / (b + np.maximum(xv, 1) - 1)
+        z = (np.log(a) + np.log(inverse_b_x_1))[self.repeat_x_index] + with_x * log_ratio
+        shared = self.repeat_weight * expit(z)  # w w2
+        value = per_x[0] + self.weight * r * np.log(alpha) - weight_rx_T @ log_time + self.repeat_weight @ np.logaddexp(0.0, z)
+        d_r = per_x[1] + self.weight * np.log(alpha) - self.weight_by_T @ log_time + shared @ log_ratio
+        d_alpha = (self.weight * r / alpha - weight_rx_T @ inverse_time
+                   - (shared * with_x) @ (inverse_time[self.repeat_t_x] - inverse_time[self.repeat_T]))
+        d_a = per_x[2] + shared.sum() / a
+        d_b = per_x[3] - shared @ inverse_b_x_1[self.repeat_x_index]
+        return float(value), np.array([d_r, d_alpha, d_a, d_b])
 
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
@@ -260,12 +280,10 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     # Customers with identical (x, t_x, T) contribute identical terms: fitting on the distinct
     # rows with counts as weights makes large customer bases cheap.
     (ux, ut_x, uT), _, counts = _distinct_rows(x, t_x, T)
-
-    x_values, x_index = np.unique(ux, return_inverse=True)
-    counts = counts.astype(float)
+    likelihood = _BgNbdLikelihood(ux, ut_x, uT, counts.astype(float))
 
     def nll(p: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = _bgnbd_value_and_gradient(*p, ux, ut_x, uT, counts, x_values, x_index.reshape(-1))
+        value, gradient = likelihood(*p)
         return -value, -gradient
 
     # alpha is a time scale: start it at the mean age so the start point is sensible whatever
