@@ -69,6 +69,7 @@ def main() -> None:
     as_of = date(2026, 11, 1)
     engines = args.engines.split(",")
     results: dict[str, dict[str, float]] = {}
+    walls: dict[str, float] = {}  # each engine's fastest round, wall time (the store's writes included)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         urls = {}
@@ -86,6 +87,7 @@ def main() -> None:
             for engine in engines:
                 runs, total = run_catalogue(urls[engine], directory, as_of, f"-{round_number}")
                 fastest = results.setdefault(engine, {})
+                walls[engine] = min(total, walls.get(engine, total))
                 for run in runs:
                     fastest[run.metric_key] = min(run.duration_seconds, fastest.get(run.metric_key, run.duration_seconds))
                 failed = [run for run in runs if run.status != "success"]
@@ -104,9 +106,11 @@ def main() -> None:
             if engine == "sqlite":
                 continue
             sql_bound = [key for key in times if key not in MODEL_BACKED]
-            print(f"{engine} / sqlite (floor, same run): whole catalogue {sum(times.values()) / sum(floor.values()):.2f}x, "
-                  f"SQL-bound KPIs {sum(times[k] for k in sql_bound) / sum(floor[k] for k in sql_bound):.2f}x, "
-                  f"model-backed {sum(times[k] for k in MODEL_BACKED) / sum(floor[k] for k in MODEL_BACKED):.2f}x")
+            print(f"{engine} / sqlite (floor, same run): whole catalogue {sum(times.values()) / sum(floor.values()):.3f}x "
+                  f"by the metrics' durations, {walls[engine] / walls['sqlite']:.3f}x by wall time (fastest rounds, "
+                  f"{walls[engine]:.1f} s / {walls['sqlite']:.1f} s), "
+                  f"SQL-bound KPIs {sum(times[k] for k in sql_bound) / sum(floor[k] for k in sql_bound):.3f}x, "
+                  f"model-backed {sum(times[k] for k in MODEL_BACKED) / sum(floor[k] for k in MODEL_BACKED):.3f}x")
             slower = sorted(sql_bound, key=lambda k: floor[k] / max(times[k], 1e-9))[:5]
             print("  least gain: " + ", ".join(f"{k} {times[k]:.2f} s vs {floor[k]:.2f} s" for k in slower))
             print("  model-backed: " + ", ".join(f"{k} {times[k]:.2f} s vs {floor[k]:.2f} s" for k in MODEL_BACKED))

@@ -32,6 +32,11 @@ def test_source_init_creates_the_canonical_tables_in_a_new_duckdb_file(tmp_path)
     engine.dispose()
     assert (first, second) == (1, 2)
     assert revenue == 0.1 + 0.2  # money is stored as a double (DuckDB's FLOAT has 4 bytes)
+    # no secondary (ART) indexes: DuckDB's scans do not use them (the canonical tables have 27)
+    with engine.connect() as connection:
+        indexes = connection.exec_driver_sql("SELECT index_name FROM duckdb_indexes()").scalars().all()
+    engine.dispose()
+    assert indexes == [] and sum(len(t.indexes) for t in schema.metadata.sorted_tables) == 27
 
 
 def test_a_relative_duckdb_path_is_relative_to_the_config_file(tmp_path):

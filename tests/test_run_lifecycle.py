@@ -164,7 +164,8 @@ def test_the_exporter_counts_an_interrupted_run_as_a_failed_last_run(tmp_path):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(backend, tmp_path, request):
     """The per-customer model outputs go in with one executemany on the DBAPI cursor: the
-    values, the customer, the run and its finish time as SQLAlchemy would have written them."""
+    values (to 12 significant digits), the customer, the run and its finish time as SQLAlchemy
+    would have written them."""
     import json
     from datetime import datetime
 
@@ -191,27 +192,41 @@ def test_customer_values_are_stored_as_computed_and_replaced_by_the_next_run(bac
     at = datetime(2026, 11, 10, 4, 30, 15, 123456)
     first = finish([{"customer_id": 9, "p_alive": 1.0, "clv": 0.1 + 0.2}, {"customer_id": 7, "p_alive": 0.25, "clv": 1234.5}], at)
     assert stored() == [(first.id, "vc_clv_bgnbd_gg", 7, {"p_alive": 0.25, "clv": 1234.5}, at),
-                        (first.id, "vc_clv_bgnbd_gg", 9, {"p_alive": 1.0, "clv": 0.30000000000000004}, at)]
+                        (first.id, "vc_clv_bgnbd_gg", 9, {"p_alive": 1.0, "clv": 0.3}, at)]
     later = datetime(2026, 12, 1)
     second = finish([{"customer_id": 8, "p_alive": 0.5, "clv": 2.0}], later)
     assert stored() == [(second.id, "vc_clv_bgnbd_gg", 8, {"p_alive": 0.5, "clv": 2.0}, later)]
     store.engine.dispose()
 
 
-def test_customer_values_json_is_what_json_dumps_writes():
+def test_customer_values_json_holds_each_number_to_twelve_significant_digits():
     """The model outputs' JSON is written by a template for rows of finite floats with the same
-    fields, and by json.dumps otherwise: the text is json.dumps' in every case."""
+    fields, and by json.dumps otherwise: in every case it reads back as the row with each finite
+    float rounded to 12 significant digits, and everything else as given."""
     import json
     import math
 
     from crmmetrics.store.store import _outputs_json
 
     floats = [{"customer_id": i, "p_alive": v, "clv": -v, 'odd "%s" %% name': v / 3}
-              for i, v in enumerate([0.0, -0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, 123456789.125, 1e16])]
+              for i, v in enumerate([0.0, -0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, 123456789.125, 1e16,
+                                     2 / 3, 1234.56789012345678])]
     mixed = [{"customer_id": 1, "p_alive": 0.5, "clv": 3}, {"customer_id": 2, "p_alive": None, "clv": True},
-             {"customer_id": 3, "p_alive": math.nan, "clv": math.inf}]
-    other_fields = [{"customer_id": 1, "p_alive": 0.5}, {"customer_id": 2, "clv": 0.5}]
+             {"customer_id": 3, "p_alive": math.nan, "clv": math.inf}, {"customer_id": 4, "p_alive": 0.1 + 0.2, "clv": 7}]
+    other_fields = [{"customer_id": 1, "p_alive": 0.5}, {"customer_id": 2, "clv": 2 / 3}]
+
+    def rounded(value):
+        return float(f"{value:.12g}") if isinstance(value, float) and math.isfinite(value) and not isinstance(value, bool) else value
+
     for rows in (floats, mixed, other_fields, []):
-        expected = [json.dumps({k: v for k, v in row.items() if k != "customer_id"}) for row in rows]
-        assert _outputs_json(rows) == expected
-    assert _outputs_json(floats)[3] == '{"p_alive": 0.30000000000000004, "clv": -0.30000000000000004, "odd \\"%s\\" %% name": 0.10000000000000002}'
+        texts = _outputs_json(rows)
+        assert len(texts) == len(rows)
+        for text, row in zip(texts, rows):
+            back = json.loads(text)
+            assert list(back) == [k for k in row if k != "customer_id"]
+            for name, value in back.items():
+                want = rounded(row[name])
+                assert value is want or value == want or (math.isnan(value) and math.isnan(want)), (name, value, want)
+    assert _outputs_json(floats)[3] == '{"p_alive": 0.3, "clv": -0.3, "odd \\"%s\\" %% name": 0.1}'
+    assert _outputs_json(floats)[9] == '{"p_alive": 0.666666666667, "clv": -0.666666666667, "odd \\"%s\\" %% name": 0.222222222222}'
+    assert json.loads(_outputs_json(mixed)[3]) == {"p_alive": 0.3, "clv": 7}

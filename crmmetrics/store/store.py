@@ -301,11 +301,19 @@ class CustomerValue(SQLModel, table=True):
     computed_at: NaiveDatetime
 
 
+#: Significant digits of the model outputs kept per customer: far beyond what a fitted model
+#: knows (a CLV to a millionth of a cent), and 2.4x faster to write than the 17 of float ``repr``.
+OUTPUT_DIGITS = 12
+
+
 def _outputs_json(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each row's outputs (every field but ``customer_id``) as the JSON object ``json.dumps``
-    writes. Rows of the same fields, all finite floats (what the models give), are written by one
-    ``%`` template (float ``repr`` is what ``json.dumps`` writes for them): a million calls of
-    ``json.dumps`` were a third of storing a million customers' values."""
+    """Each row's outputs (every field but ``customer_id``) as a JSON object, numbers rounded to
+    :data:`OUTPUT_DIGITS` significant digits (``%.12g``: an integral value is written without a
+    fraction, ``1`` for 1.0, as JSON allows). Rows of the same fields, all finite floats (what
+    the models give), are written by one ``%`` template: a million customers' values are 4
+    million numbers, and their text was the largest part of storing them. Other rows (None,
+    NaN, a bool, an int, other fields) are written by ``json.dumps``, their finite floats
+    rounded the same way."""
     if not rows:
         return []
     first = rows[0].keys()
@@ -314,9 +322,13 @@ def _outputs_json(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         values = [tuple(row[name] for name in fields) for row in rows] if len(fields) < 2 else list(map(itemgetter(*fields), rows))
         # (a sum that overflows to infinity only sends the rows to json.dumps)
         if {type(value) for value_row in values for value in value_row} <= {float} and math.isfinite(sum(map(sum, values))):
-            template = "{" + ", ".join(json.dumps(name).replace("%", "%%") + ": %r" for name in fields) + "}"
+            template = "{" + ", ".join(json.dumps(name).replace("%", "%%") + f": %.{OUTPUT_DIGITS}g" for name in fields) + "}"
             return [template % value_row for value_row in values]
-    return [json.dumps({k: v for k, v in row.items() if k != "customer_id"}) for row in rows]
+    return [json.dumps({k: _rounded(v) for k, v in row.items() if k != "customer_id"}) for row in rows]
+
+
+def _rounded(value: Any) -> Any:
+    return float(f"%.{OUTPUT_DIGITS}g" % value) if type(value) is float and math.isfinite(value) else value
 
 
 def _insert_customer_values(connection: Any, run: Run, rows: Sequence[Mapping[str, Any]]) -> None:

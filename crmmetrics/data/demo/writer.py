@@ -11,9 +11,8 @@ import numpy as np
 from sqlalchemy import inspect, select, text
 from sqlalchemy import table as _sql_table
 from sqlalchemy.engine import Engine
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from crmmetrics.core.schema import TABLES, create_key_sequence, key_sequence_name, metadata
+from crmmetrics.core.schema import TABLES, create_tables, index_statements, key_sequence_name, metadata
 from .columns import _Col, _rows
 
 
@@ -130,12 +129,7 @@ def _write(engine: Engine, data: Mapping[str, dict[str, _Col]] | Iterable[tuple[
     loader = loader or engine.dialect.name
     if loader not in _LOADERS:
         loader = "core"
-    with engine.begin() as conn:
-        existing = set(inspect(conn).get_table_names())
-        for t in metadata.sorted_tables:
-            if t.name not in existing:
-                create_key_sequence(t, conn)
-                conn.execute(CreateTable(t))
+    create_tables(engine, indexes=False)
 
     def chunks():
         """(table, rows, columns) a chunk at a time, the parts' order kept."""
@@ -152,10 +146,7 @@ def _write(engine: Engine, data: Mapping[str, dict[str, _Col]] | Iterable[tuple[
                     progress(done, max(done, expected(done)))
 
     # The indexes after the rows (faster than updating them row by row), in the same transaction.
-    indexes = [str(CreateIndex(ix, if_not_exists=True).compile(dialect=engine.dialect))
-               for t in metadata.sorted_tables
-               for ix in sorted(t.indexes, key=lambda ix: str(ix.name))]  # a set: fix the order
-    _LOADERS[loader](engine, chunks(), start_epoch, indexes)
+    _LOADERS[loader](engine, chunks(), start_epoch, index_statements(engine.dialect))
     if progress and expected(done) != done:
         progress(done, done)
     return counts
