@@ -148,6 +148,28 @@ def test_every_engine_holds_the_same_demo(engine_name, db, tmp_path, request, mo
         engine.dispose()
 
 
+def test_a_failed_duckdb_demo_leaves_no_row(tmp_path, monkeypatch):
+    """DuckDB is loaded a table at a time (one transaction held the whole demo in memory): a
+    failure after some tables committed deletes what was written, and the error is the cause's."""
+    monkeypatch.setattr(demo_writer, "WRITE_CHUNK_ROWS", 777)
+
+    def fail(_conn):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(demo_writer, "_reset_sequences", fail)  # after every table has committed
+    url = f"duckdb:///{tmp_path / 'demo.duckdb'}"
+    with pytest.raises(OSError, match="disk full"):
+        generate_demo(url, customers=N, seed=42, as_of=AS_OF)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert {name: connection.scalar(select(func.count()).select_from(t)) for name, t in schema.TABLES.items()} == dict.fromkeys(schema.TABLES, 0)
+    finally:
+        engine.dispose()
+    monkeypatch.undo()
+    assert generate_demo(url, customers=N, seed=42, as_of=AS_OF)["customers"] == N  # and the demo can be made again
+
+
 def _secondary_indexes(engine) -> set[str]:
     """The indexes created on the canonical tables, those of their unique constraints left out."""
     from sqlalchemy import inspect

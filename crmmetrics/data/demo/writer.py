@@ -102,7 +102,8 @@ WRITE_CHUNK_ROWS = 50_000
 def _write(engine: Engine, data: Mapping[str, dict[str, _Col]] | Iterable[tuple[str, dict[str, _Col]]],
            start_epoch: int, progress: Callable[[int, int], None] | None, *, loader: str | None = None,
            expected: Callable[[int], int] | None = None) -> dict[str, int]:
-    """Create the missing tables, bulk-load every table in one transaction, then the indexes.
+    """Create the missing tables, bulk-load every table in one transaction (DuckDB: one per
+    table, every row deleted on a failure), then the indexes.
 
     ``data`` is every table (name -> columns), or ``(name, columns)`` parts of the tables in an
     order the foreign keys allow, generated while they are written (``expected(rows written)``
@@ -202,17 +203,29 @@ def _load_postgresql(engine: Engine, chunks, start_epoch: int, indexes: list[str
 
 
 def _load_duckdb(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
-    with engine.begin() as conn:
-        duck = conn.connection.driver_connection
-        for t, n, cols in chunks:
-            duck.register("demo_chunk", {c.name: _np_column(cols[c.name], n, start_epoch) for c in t.columns})
-            try:
-                duck.execute(f'INSERT INTO "{t.name}" ({_columns(t)}) SELECT {_columns(t)} FROM demo_chunk')
-            finally:
-                duck.unregister("demo_chunk")
-        _reset_sequences(conn)
-        for ddl in indexes:
-            conn.exec_driver_sql(ddl)
+    """One transaction per run of a table's chunks: DuckDB keeps what a transaction appends in
+    memory until it commits (the million-customer demo in one transaction peaked at 3.75 GiB
+    of RSS, 0.86 GiB this way). The tables were empty (:func:`_check_target`), so a failure
+    deletes every row written: none is left."""
+    try:
+        for t, run in _by_table(chunks):
+            with engine.begin() as conn:
+                duck = conn.connection.driver_connection
+                for _, n, cols in run:
+                    duck.register("demo_chunk", {c.name: _np_column(cols[c.name], n, start_epoch) for c in t.columns})
+                    try:
+                        duck.execute(f'INSERT INTO "{t.name}" ({_columns(t)}) SELECT {_columns(t)} FROM demo_chunk')
+                    finally:
+                        duck.unregister("demo_chunk")
+        with engine.begin() as conn:
+            _reset_sequences(conn)
+            for ddl in indexes:
+                conn.exec_driver_sql(ddl)
+    except BaseException:
+        with engine.begin() as conn:
+            for t in reversed(metadata.sorted_tables):
+                conn.execute(t.delete())
+        raise
 
 
 def _load_core(engine: Engine, chunks, start_epoch: int, indexes: list[str]) -> None:
