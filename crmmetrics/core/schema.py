@@ -187,9 +187,9 @@ def index_statements(dialect: Dialect, tables: list[Table] | None = None) -> lis
             for ix in sorted(t.indexes, key=lambda ix: str(ix.name))]  # a set: fix the order
 
 
-def create_tables(engine: Engine, *, indexes: bool = True) -> list[str]:
+def create_tables(engine: Engine, *, indexes: bool = True) -> None:
     """Create the canonical tables that do not exist yet, in one transaction, and (with
-    ``indexes``) their :func:`index_statements`; drops nothing. Returns the tables created."""
+    ``indexes``) their :func:`index_statements`; drops nothing."""
     with engine.begin() as connection:
         existing = set(inspect(connection).get_table_names())
         created = [t for t in metadata.sorted_tables if t.name not in existing]
@@ -198,4 +198,3 @@ def create_tables(engine: Engine, *, indexes: bool = True) -> list[str]:
             connection.execute(CreateTable(t))
         for ddl in index_statements(connection.dialect, created) if indexes else ():
             connection.exec_driver_sql(ddl)
-    return [t.name for t in created]
